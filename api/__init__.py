@@ -1,0 +1,1 @@
+"""HTTP API (FastAPI): validates input, builds commands, calls ticketflow.application, maps errors."""

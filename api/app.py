@@ -1,0 +1,122 @@
+"""The FastAPI application: wiring only. Rules live in ``ticketflow``, reads in ``projections``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from uuid import uuid4
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from api import problems
+from api.deps import Services
+from api.idempotency import IdempotencyStore
+from api.metrics import Metrics
+from api.middleware import Gatekeeper, TokenBuckets
+from api.routers import customers, health, policies, reads, teams, tickets
+from api.routers import privacy, webhooks
+from api.routers import problems as problem_library
+from api.routers import reminders, surveys
+from api.routers import audit as audit_router
+from api.routers import compliance
+from projections.automation import Automation
+from projections.integrity.sealer import Sealer
+from projections.readside import ReadSide
+from ticketflow.application import TicketDesk
+from ticketflow.clock import Clock
+from ticketflow.config import Settings
+
+DESCRIPTION = """
+ticketflow's HTTP API. Every change is a command recorded as immutable events;
+reads come from views built from those events.
+
+* **Auth**: `Authorization: Bearer <token>` (`ticketflow token create`).
+* **Writes** answer with `ETag` (the object's version) and `X-Log-Position`; send `If-Match`
+  to refuse stale writes (412) and `Idempotency-Key` to retry safely.
+* **Reads** accept `min_position` (or `X-Min-Position`) to wait until the views include your write.
+* **Personal data** is masked unless your role may unmask it and you send `X-Access-Purpose`;
+  such reads are recorded (`GET /api/v1/access-log`).
+* **Errors** are RFC 9457 `application/problem+json`.
+"""
+
+
+def _log_to_stderr() -> None:
+    """Each API process (uvicorn workers included) writes its JSON access lines to stderr."""
+    for name in ("ticketflow.access", "ticketflow.api", "ticketflow.projections"):
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+            logger.propagate = False
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    settings = settings or Settings()
+    _log_to_stderr()
+    desk = TicketDesk(settings, clock=clock)
+    read_side = ReadSide(desk)
+    automation = Automation(desk, read_side)
+    tag = uuid4().hex[:12]
+    metrics = Metrics(lambda: [(v.name, v.position, v.log_position) for v in read_side.status()])
+    services = Services(
+        settings=settings,
+        desk=desk,
+        read_side=read_side,
+        idempotency=IdempotencyStore(settings, tag),
+        metrics=metrics,
+        buckets=TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst),
+    )
+
+    sealer: list[Sealer | None] = [None]  # the embedded sealer, while the app runs
+    running = [0]  # lifespans entered (a test client and a contract checker may both enter one)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        running[0] += 1
+        if running[0] == 1 and settings.runs_embedded_projections:
+            read_side.start()
+            if settings.automation:
+                automation.start()
+            if settings.seal:
+                sealer[0] = Sealer(desk, anchor=settings.anchor_file)
+                sealer[0].start()
+        try:
+            yield
+        finally:
+            running[0] -= 1
+            if running[0] == 0:
+                automation.stop()
+                if sealer[0] is not None:
+                    sealer[0].close()
+                read_side.close()
+                services.idempotency.close()
+                desk.close()
+
+    app = FastAPI(title="ticketflow", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.services = services
+    problems.install(app)
+    app.add_middleware(
+        Gatekeeper, idempotency=services.idempotency, buckets=services.buckets, metrics=metrics,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    for router in (health.router, tickets.router, customers.router, teams.router, reads.router, policies.router,
+                   reminders.router, surveys.router, problem_library.router, webhooks.router, privacy.router,
+                   compliance.router, audit_router.router):
+        app.include_router(router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = problems.problem_media_types(get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes,
+            ))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

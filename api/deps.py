@@ -1,0 +1,258 @@
+"""Dependencies shared by the routers: services, the caller, commands and reads.
+
+Routers stay thin: they validate the body, build a command and hand it to
+:class:`Commands`; reads go through :class:`Reads`, which waits for
+``min_position`` and applies the object-level and masking rules.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
+
+from fastapi import Depends, Header, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.responses import JSONResponse
+from fastapi.encoders import jsonable_encoder
+from pydantic import BaseModel
+
+from api.idempotency import IdempotencyStore
+from api.metrics import Metrics
+from api.middleware import TokenBuckets, caller_scope
+from api.problems import ApiProblem
+from projections.readside import ReadSide
+from projections.sql import Db
+from ticketflow.access import MASK, Permission, Principal
+from ticketflow.application import CommandResult, TicketDesk
+from ticketflow.commands import ChangeCommand, Command, RecordDataAccess
+from ticketflow.config import Settings
+from ticketflow.domain.values import Channel, Role
+from ticketflow.errors import TicketNotFound
+
+R = TypeVar("R")
+KEY_NAMESPACE = uuid5(NAMESPACE_URL, "https://ticketflow.dev/idempotency-keys")
+_ETAG = re.compile(r'^(?:W/)?"?(\d{1,12})"?$')
+
+#: Personal fields of the customer profile (masked unless unmasked with a purpose).
+PROFILE_FIELDS = ("name", "email", "phone", "im_handle", "company", "job_title")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    desk: TicketDesk
+    read_side: ReadSide
+    idempotency: IdempotencyStore
+    metrics: Metrics
+    buckets: TokenBuckets
+
+
+async def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+bearer = HTTPBearer(auto_error=False, description="A token from `ticketflow token create`.")
+
+
+async def current_principal(
+    request: Request, svc: ServicesDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    challenge = {"WWW-Authenticate": 'Bearer realm="ticketflow"'}
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise ApiProblem(401, "unauthenticated", "send Authorization: Bearer <token>", challenge)
+    principal = svc.desk.authenticate(credentials.credentials.strip())
+    if principal is None:
+        raise ApiProblem(401, "unauthenticated", "the token is unknown, revoked or malformed", challenge)
+    request.scope.setdefault("state", {})["role"] = str(principal.role)
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def require(permission: Permission) -> Any:
+    async def check(principal: PrincipalDep) -> Principal:
+        if not principal.may(permission):
+            raise ApiProblem(403, "forbidden", f"a {principal.role} token may not {permission.value.replace(':', ' ')}")
+        return principal
+
+    return Depends(check)
+
+
+def parse_if_match(value: str | None) -> int | None:
+    if value is None or value.strip() == "*":
+        return None
+    match = _ETAG.match(value.strip())
+    if not match or int(match.group(1)) < 1:
+        raise ApiProblem(400, "bad_if_match", f"If-Match must be a version ETag such as \"3\", not {value!r}")
+    return int(match.group(1))
+
+
+class Commands:
+    """Runs one command for the caller and shapes the response (ETag, position, Location)."""
+
+    def __init__(self, request: Request, svc: Services, principal: Principal, expected_version: int | None,
+                 command_id: UUID, correlation_id: str) -> None:
+        self.request, self.svc, self.principal = request, svc, principal
+        self.expected_version, self.command_id, self.correlation_id = expected_version, command_id, correlation_id
+
+    def visible_ticket(self, ticket_id: UUID) -> None:
+        """404 unless the ticket exists and is in the caller's team scope."""
+        if not self.principal.sees_team(self.svc.desk.ticket_team(ticket_id)):
+            raise TicketNotFound(ticket_id)
+
+    def run(self, command_type: type[Command], **fields: Any) -> CommandResult:
+        extra: dict[str, Any] = {"command_id": self.command_id}
+        if issubclass(command_type, ChangeCommand):
+            extra["expected_version"] = self.expected_version
+        command = command_type(**fields, **extra)
+        caller = self.principal.caller(Channel.API, self.correlation_id)
+        try:
+            result = self.svc.desk.handle(command, caller)
+        except Exception:
+            self.svc.metrics.command(command_type.__name__, "refused")
+            raise
+        self.svc.metrics.command(command_type.__name__, "replayed" if result.replayed else "applied")
+        return result
+
+    def respond(self, result: CommandResult, status: int = 200, location: str | None = None) -> JSONResponse:
+        headers = {"ETag": f'"{result.version}"'}
+        if result.position is not None:
+            headers["X-Log-Position"] = str(result.position)
+        if location:
+            headers["Location"] = location
+        body = {"id": str(result.object_id), "version": result.version, "position": result.position,
+                "events": list(result.events), "replayed": result.replayed}
+        return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def commands(
+    request: Request,
+    svc: ServicesDep,
+    principal: PrincipalDep,
+    if_match: Annotated[str | None, Header(description="Expected version, e.g. \"3\" (412 when stale).")] = None,
+    idempotency_key: Annotated[str | None, Header(description="Makes a POST safe to retry (kept 24 h).")] = None,
+    x_correlation_id: Annotated[str | None, Header()] = None,
+) -> Commands:
+    # Only POSTs are replayed from the key store, so only they take their command id from the key.
+    keyed = idempotency_key and request.method == "POST"
+    command_id = uuid5(KEY_NAMESPACE, f"{caller_scope(request)}:{idempotency_key}") if keyed else uuid4()
+    correlation_id = (x_correlation_id or request.state.request_id)[:100]
+    return Commands(request, svc, principal, parse_if_match(if_match), command_id, correlation_id)
+
+
+CommandsDep = Annotated[Commands, Depends(commands)]
+
+
+class Reads:
+    """Reads from the views: waits for ``min_position``, scopes by team, masks personal data."""
+
+    def __init__(self, request: Request, svc: Services, principal: Principal, min_position: int | None,
+                 purpose: str | None) -> None:
+        self.request, self.svc, self.principal = request, svc, principal
+        self.min_position, self.purpose = min_position, purpose
+        self._waited = False
+
+    def read(self, view: str, query: Callable[[Db], R]) -> R:
+        if self.min_position and not self._waited:
+            end = self.svc.desk.log_position()
+            if self.min_position > end:
+                raise ApiProblem(422, "position_beyond_log", f"min_position {self.min_position} is beyond the end of the log ({end})")
+            if not self.svc.read_side.wait(self.min_position, self.svc.settings.read_wait_seconds):
+                raise ApiProblem(
+                    503, "view_behind",
+                    f"the views did not reach position {self.min_position} within {self.svc.settings.read_wait_seconds:g} s",
+                    {"Retry-After": "1"},
+                )
+            self._waited = True
+        return self.svc.read_side.read(view, query)
+
+    @property
+    def unmasks(self) -> bool:
+        return self.purpose is not None and self.principal.may(Permission.PII_UNMASK)
+
+    def check_purpose(self) -> None:
+        if self.purpose is not None and not self.principal.may(Permission.PII_UNMASK):
+            raise ApiProblem(403, "forbidden", f"a {self.principal.role} token may not unmask personal data")
+
+    def record_access(self, customer_id: UUID, fields: list[str], resource: str) -> None:
+        assert self.purpose is not None
+        command = RecordDataAccess(
+            customer_id=customer_id, fields=fields, purpose=self.purpose,
+            request_id=self.request.state.request_id, resource=resource,
+        )
+        self.svc.desk.record_data_access(command, self.principal.caller(Channel.API, self.request.state.request_id))
+
+    def profile(self, row: dict[str, Any], resource: str) -> dict[str, Any]:
+        """A customer profile row, masked unless unmasked with a purpose (and then recorded)."""
+        self.check_purpose()
+        present = [f for f in PROFILE_FIELDS if row.get(f) is not None]
+        if self.unmasks:
+            if present:
+                self.record_access(UUID(row["customer_id"]), present, resource)
+            return {**row, "masked": []}
+        return {**row, **{f: MASK for f in present}, "masked": present}
+
+    @property
+    def works_tickets(self) -> bool:
+        return self.principal.may(Permission.TICKETS_WRITE) and self.principal.role is not Role.INTEGRATION
+
+    def free_text(self) -> bool:
+        """Whether ticket text (subjects, bodies) is shown: to the desk's working roles, or with a purpose."""
+        return self.works_tickets or self.unmasks
+
+    def text_shown(self, customer_ids: set[str], fields: list[str], resource: str) -> None:
+        """Record the customers whose ticket text was shown because of a stated purpose."""
+        if self.works_tickets or not self.unmasks:
+            return
+        for customer_id in sorted(customer_ids):
+            self.record_access(UUID(customer_id), fields, resource)
+
+    def visible(self, ticket_ids: list[str]) -> set[str]:
+        """The tickets among ``ticket_ids`` in the caller's scope, judged by the write side (a lagging
+        or rebuilding view never makes another team's ticket visible)."""
+        if self.principal.all_teams:
+            return set(ticket_ids)
+        shown = set()
+        for ticket_id in set(ticket_ids):
+            try:
+                team = self.svc.desk.ticket_team(UUID(ticket_id))
+            except (TicketNotFound, ValueError):
+                continue
+            if self.principal.sees_team(team):
+                shown.add(ticket_id)
+        return shown
+
+    def ticket_row(self, ticket_id: str) -> dict[str, Any]:
+        from projections.tickets import TicketQueries
+
+        row = self.read("tickets", lambda db: TicketQueries.get(db, ticket_id))
+        if row is None or not self.principal.sees_team(row["team_id"]):
+            raise TicketNotFound(ticket_id)
+        return row
+
+
+async def reads(
+    request: Request,
+    svc: ServicesDep,
+    principal: PrincipalDep,
+    min_position: Annotated[int | None, Query(ge=0, description="Wait (bounded) until the views reached this log position.")] = None,
+    x_min_position: Annotated[int | None, Header(ge=0)] = None,
+    x_access_purpose: Annotated[str | None, Header(max_length=200, description="Why personal data must be shown; the read is recorded.")] = None,
+) -> Reads:
+    purpose = x_access_purpose.strip() if x_access_purpose and x_access_purpose.strip() else None
+    return Reads(request, svc, principal, min_position if min_position is not None else x_min_position, purpose)
+
+
+ReadsDep = Annotated[Reads, Depends(reads)]
+
+
+def encode(model: type[BaseModel], rows: list[dict[str, Any]]) -> list[Any]:
+    return [jsonable_encoder(model.model_validate(r)) for r in rows]
+

@@ -1,0 +1,148 @@
+"""Idempotency keys: a retried POST gets the first response back and writes nothing.
+
+Keys are scoped to the caller's token and kept at least 24 hours. The store is
+shared by every API process (a table in PostgreSQL, a file beside the SQLite
+store), so a retry that lands on another worker is still recognised. The command
+id is also derived from the key, so even two copies of one request racing each
+other cannot record an event twice.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from ticketflow.config import Settings, StorageKind
+
+KEEP_SECONDS = 48 * 3600
+#: A request still "running" after this long is taken to have died; a retry may take over.
+STALE_RUNNING_SECONDS = 60
+#: How often a process clears keys past their keeping time.
+PURGE_EVERY_SECONDS = 3600
+
+
+class Outcome(Enum):
+    NEW = "new"
+    REPLAY = "replay"
+    MISMATCH = "mismatch"
+    RUNNING = "running"
+
+
+@dataclass(frozen=True)
+class Stored:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS {t} ("
+    "scope TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, state TEXT NOT NULL, "
+    "status INTEGER, headers TEXT, body TEXT, created REAL NOT NULL, PRIMARY KEY (scope, key))"
+)
+
+
+class IdempotencyStore:
+    def __init__(self, settings: Settings, memory_tag: str = "") -> None:
+        self.postgres = settings.storage is StorageKind.POSTGRES
+        self._lock = threading.Lock()
+        if self.postgres:
+            from psycopg_pool import ConnectionPool
+
+            env = settings.eventsourcing_env()
+            schema = env.get("POSTGRES_SCHEMA", "public").replace('"', '""')
+            self.table = f'"{schema}".tf_idempotency'
+            conninfo = (
+                f"host={env['POSTGRES_HOST']} port={env['POSTGRES_PORT']} dbname={env['POSTGRES_DBNAME']} "
+                f"user={env['POSTGRES_USER']}" + (f" password={env['POSTGRES_PASSWORD']}" if env["POSTGRES_PASSWORD"] else "")
+            )
+            self._pool = ConnectionPool(conninfo, min_size=1, max_size=4, kwargs={"autocommit": True}, open=True)
+        else:
+            self.table = "tf_idempotency"
+            if settings.storage is StorageKind.MEMORY:
+                name, uri = f"file:tf_idem_{memory_tag}?mode=memory&cache=shared", True
+            else:
+                settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+                name, uri = str(settings.sqlite_path.with_name("api.sqlite")), False
+            self._sqlite = sqlite3.connect(name, uri=uri, check_same_thread=False, isolation_level=None, timeout=10)
+            if not uri:
+                self._sqlite.execute("PRAGMA journal_mode=WAL")
+        with self._cursor() as cur:
+            cur.execute(_SCHEMA.format(t=self.table))
+        self.purge()
+
+    @contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        if self.postgres:
+            with self._pool.connection() as conn, conn.cursor() as cur:
+                yield cur
+        else:
+            with self._lock:
+                yield self._sqlite.cursor()
+
+    def _sql(self, text: str) -> str:
+        text = text.replace("{t}", self.table)
+        return text.replace("?", "%s") if self.postgres else text
+
+    def begin(self, scope: str, key: str, fingerprint: str) -> tuple[Outcome, Stored | None]:
+        now = time.time()
+        if now - self._purged_at > PURGE_EVERY_SECONDS:
+            self.purge()
+        with self._cursor() as cur:
+            cur.execute(
+                self._sql("INSERT INTO {t} (scope, key, fingerprint, state, created) VALUES (?, ?, ?, 'running', ?) "
+                          "ON CONFLICT (scope, key) DO NOTHING"),
+                (scope, key, fingerprint, now),
+            )
+            if cur.rowcount == 1:
+                return Outcome.NEW, None
+            cur.execute(self._sql("SELECT fingerprint, state, status, headers, body, created FROM {t} WHERE scope = ? AND key = ?"), (scope, key))
+            row = cur.fetchone()
+        if row is None:  # purged between the two statements
+            return self.begin(scope, key, fingerprint)
+        stored_fingerprint, state, status, headers, body, created = row
+        if stored_fingerprint != fingerprint:
+            return Outcome.MISMATCH, None
+        if state == "running":
+            if now - created > STALE_RUNNING_SECONDS and self._take_over(scope, key, created, now):
+                return Outcome.NEW, None
+            return Outcome.RUNNING, None
+        return Outcome.REPLAY, Stored(int(status), json.loads(headers), body.encode("latin-1"))
+
+    def _take_over(self, scope: str, key: str, created: float, now: float) -> bool:
+        with self._cursor() as cur:
+            cur.execute(
+                self._sql("UPDATE {t} SET created = ? WHERE scope = ? AND key = ? AND state = 'running' AND created = ?"),
+                (now, scope, key, created),
+            )
+            return bool(cur.rowcount == 1)
+
+    def finish(self, scope: str, key: str, stored: Stored) -> None:
+        with self._cursor() as cur:
+            cur.execute(
+                self._sql("UPDATE {t} SET state = 'done', status = ?, headers = ?, body = ? WHERE scope = ? AND key = ?"),
+                (stored.status, json.dumps(stored.headers), stored.body.decode("latin-1"), scope, key),
+            )
+
+    def abandon(self, scope: str, key: str) -> None:
+        """Forget a key whose request failed on our side (5xx), so a retry runs again."""
+        with self._cursor() as cur:
+            cur.execute(self._sql("DELETE FROM {t} WHERE scope = ? AND key = ?"), (scope, key))
+
+    def purge(self, keep_seconds: float = KEEP_SECONDS) -> None:
+        self._purged_at = time.time()
+        with self._cursor() as cur:
+            cur.execute(self._sql("DELETE FROM {t} WHERE created < ?"), (time.time() - keep_seconds,))
+
+    def close(self) -> None:
+        if self.postgres:
+            self._pool.close()
+        else:
+            self._sqlite.close()

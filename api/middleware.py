@@ -1,0 +1,197 @@
+"""What every request passes through: request id, body limit, rate limit, idempotency,
+metrics and a JSON access log line (no personal data, no tokens, no query strings)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+import uuid
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.idempotency import IdempotencyStore, Outcome, Stored
+from api.metrics import Metrics
+from api.problems import problem
+
+access_log = logging.getLogger("ticketflow.access")
+
+REPLAYED_HEADERS = ("etag", "location", "x-log-position", "content-type")
+
+
+class TokenBuckets:
+    """Per-caller token buckets (per API process): ``rate`` requests/s, bursts of ``burst``."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, who: str) -> float:
+        """0 when allowed, else the seconds to wait."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(who, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+            if tokens >= 1:
+                self._buckets[who] = (tokens - 1, now)
+                return 0.0
+            self._buckets[who] = (tokens, now)
+            return (1 - tokens) / self.rate
+
+
+def caller_scope(request: Request) -> str:
+    """A stable, non-reversible name for the caller: the hash of the bearer token itself (so the
+    spelling of the header cannot open a second rate-limit bucket or idempotency scope)."""
+    scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        source = "token:" + token.strip()
+    else:
+        source = f"anonymous:{request.client.host if request.client else ''}"
+    return hashlib.sha256(source.encode()).hexdigest()[:32]
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A receive channel that hands the already-read body to the app, then defers to the client."""
+    delivered = False
+
+    async def replay() -> Message:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+class Gatekeeper:
+    """Plain ASGI middleware (no per-request task group or stream, unlike BaseHTTPMiddleware)."""
+
+    def __init__(
+        self, app: ASGIApp, *, idempotency: IdempotencyStore, buckets: TokenBuckets, metrics: Metrics,
+        max_body_bytes: int,
+    ) -> None:
+        self.app = app
+        self.idempotency, self.buckets, self.metrics, self.max_body_bytes = idempotency, buckets, metrics, max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request = Request(scope, receive)
+        request_id = request.headers.get("x-request-id") or ""
+        if not request_id or len(request_id) > 100 or not request_id.isprintable():
+            request_id = str(uuid.uuid4())
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = {"code": 500, "replayed": False}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = request_id
+                status["replayed"] = headers.get("Idempotent-Replayed") == "true"
+            await send(message)
+
+        try:
+            await self._guarded(request, scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            elapsed = time.perf_counter() - started
+            self.metrics.observe_request(request.method, template, int(status["code"]), elapsed)
+            access_log.info(json.dumps({
+                "request_id": request_id, "method": request.method, "route": template, "status": status["code"],
+                "ms": round(elapsed * 1000, 2), "caller": caller_scope(request)[:12],
+                "role": scope["state"].get("role"), "replayed": status["replayed"],
+            }))
+
+    async def _guarded(self, request: Request, scope: Scope, receive: Receive, send: Send) -> None:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+            too_big = problem(413, "payload_too_large", f"request bodies are limited to {self.max_body_bytes} bytes", request)
+            await too_big(scope, receive, send)
+            return
+        if length is None and request.method in ("POST", "PUT", "PATCH"):
+            # A body without Content-Length (chunked): read it here, within the limit, then replay it.
+            body = b""
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > self.max_body_bytes:
+                    too_big = problem(413, "payload_too_large", f"request bodies are limited to {self.max_body_bytes} bytes", request)
+                    await too_big(scope, receive, send)
+                    return
+            receive = _replaying(body, receive)
+            request = Request(scope, receive)
+        who = caller_scope(request)
+        wait = self.buckets.take(who)
+        if wait > 0:
+            retry = str(max(1, int(wait + 0.999)))
+            limited = problem(429, "rate_limited", f"too many requests; retry after {retry} s", request,
+                              headers={"Retry-After": retry})
+            await limited(scope, receive, send)
+            return
+        key = request.headers.get("idempotency-key")
+        if request.method != "POST" or key is None:
+            await self.app(scope, receive, send)
+            return
+        await self._idempotent(request, scope, receive, send, who, key)
+
+    async def _idempotent(self, request: Request, scope: Scope, receive: Receive, send: Send, who: str, key: str) -> None:
+        if not 1 <= len(key) <= 200 or not key.isprintable():
+            bad = problem(400, "bad_idempotency_key", "Idempotency-Key must be 1 to 200 printable characters", request)
+            await bad(scope, receive, send)
+            return
+        body = await request.body()
+        if len(body) > self.max_body_bytes:
+            too_big = problem(413, "payload_too_large", f"request bodies are limited to {self.max_body_bytes} bytes", request)
+            await too_big(scope, receive, send)
+            return
+        fingerprint = hashlib.sha256(request.method.encode() + request.url.path.encode() + b"\n" + body).hexdigest()
+        outcome, stored = await run_in_threadpool(self.idempotency.begin, who, key, fingerprint)
+        if outcome is Outcome.MISMATCH:
+            answer: Response = problem(422, "idempotency_key_reused",
+                                       "this Idempotency-Key was used with a different request; use a new key", request)
+        elif outcome is Outcome.RUNNING:
+            answer = problem(409, "request_in_progress", "a request with this Idempotency-Key is still running; retry shortly",
+                             request, headers={"Retry-After": "1"})
+        elif outcome is Outcome.REPLAY and stored is not None:
+            answer = Response(stored.body, status_code=stored.status, headers={**stored.headers, "Idempotent-Replayed": "true"})
+        else:
+            answer = None  # type: ignore[assignment]
+        if answer is not None:
+            await answer(scope, receive, send)
+            return
+
+        replay_body = _replaying(body, receive)
+        # The response is held back until it is stored: a client that retries the moment it
+        # has the answer (on any API process) must find it recorded, not "still running".
+        held: list[Message] = []
+
+        async def hold(message: Message) -> None:
+            held.append(message)
+
+        try:
+            await self.app(scope, replay_body, hold)
+        except Exception:
+            await run_in_threadpool(self.idempotency.abandon, who, key)
+            raise
+        start = next((m for m in held if m["type"] == "http.response.start"), None)
+        status = int(start["status"]) if start else 500
+        if status < 500 and start is not None:
+            headers = MutableHeaders(scope=start)
+            kept = {k: v for k, v in headers.items() if k.lower() in REPLAYED_HEADERS}
+            body = b"".join(m.get("body", b"") for m in held if m["type"] == "http.response.body")
+            await run_in_threadpool(self.idempotency.finish, who, key, Stored(status, kept, body))
+        else:
+            await run_in_threadpool(self.idempotency.abandon, who, key)
+        for message in held:
+            await send(message)

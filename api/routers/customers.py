@@ -1,0 +1,85 @@
+"""/api/v1/customers: register and update customers; profile and customer 360 (masked by default)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api import schemas as s
+from api.asof import AsOfDep
+from api.deps import CommandsDep, ReadsDep, require
+from api.problems import responses
+from projections.asof import customer_row
+from projections.customers import customer_overview, figures
+from projections.sql import loads
+from ticketflow import commands as c
+from ticketflow.access import MASK, Permission
+from ticketflow.errors import CustomerNotFound
+
+router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
+WRITE = require(Permission.CUSTOMERS_WRITE)
+READ = require(Permission.CUSTOMERS_READ)
+
+
+@router.post("", status_code=201, summary="Register a customer", response_model=s.CommandOut,
+             responses=responses(403, 409, 422))
+def register(body: s.CustomerCreate, cmd: CommandsDep, _: Annotated[Any, WRITE]) -> JSONResponse:  # type: ignore[valid-type]
+    result = cmd.run(c.RegisterCustomer, **body.model_dump())
+    return cmd.respond(result, 201, location=f"/api/v1/customers/{result.object_id}")
+
+
+@router.patch("/{customer_id}", summary="Update profile fields", response_model=s.CommandOut,
+              responses=responses(403, 404, 409, 412, 422))
+def update(customer_id: UUID, body: s.CustomerPatch, cmd: CommandsDep, _: Annotated[Any, WRITE]) -> JSONResponse:  # type: ignore[valid-type]
+    """Only the fields sent change; `""` clears an optional field. `If-Match` guards against stale writes."""
+    return cmd.respond(cmd.run(c.UpdateCustomerProfile, customer_id=customer_id, **body.model_dump(exclude_unset=True)))
+
+
+def _profile_row(reads: Any, customer_id: UUID) -> dict[str, Any]:
+    row = reads.read("customers", lambda db: db.one("SELECT * FROM {p}tf_customers WHERE customer_id = ?", (str(customer_id),)))
+    if row is None:
+        raise CustomerNotFound(customer_id)
+    return {**row, "consents": loads(row["consents"]) if isinstance(row["consents"], str) else row["consents"]}
+
+
+@router.get("/{customer_id}", summary="A customer's profile (personal fields masked unless a purpose is given)",
+            response_model=s.CustomerOut, responses=responses(403, 404, 422, 503))
+def get_customer(customer_id: UUID, reads: ReadsDep, _: Annotated[Any, READ], at: AsOfDep) -> JSONResponse:
+    """Send `X-Access-Purpose` to see personal fields; the read is recorded in the access log.
+
+    With `version` or `as_of`, the profile as it was then (from the customer's events), masked the same way."""
+    if at.requested:
+        desk = reads.svc.desk
+        row = customer_row(desk.get_customer(customer_id, at.resolve(desk, customer_id, CustomerNotFound)))
+    else:
+        row = _profile_row(reads, customer_id)
+    profile = reads.profile(row, f"GET /api/v1/customers/{customer_id}")
+    body = s.CustomerOut.model_validate(profile).model_dump(mode="json")
+    return JSONResponse(body, headers={"ETag": f'"{profile["version"]}"'})
+
+
+@router.get("/{customer_id}/overview", summary="Customer 360: profile, tickets, interactions and figures",
+            response_model=s.CustomerOverviewOut, responses=responses(403, 404, 503))
+def overview(customer_id: UUID, reads: ReadsDep, _: Annotated[Any, READ]) -> Any:
+    """Tickets of teams outside the caller's scope are left out, and the figures computed without them."""
+    data = reads.read("customers", lambda db: customer_overview(db, str(customer_id)))
+    if data is None:
+        raise CustomerNotFound(customer_id)
+    tickets, interactions = data["tickets"], data["interactions"]
+    principal = reads.principal
+    if not principal.all_teams:
+        visible = reads.visible([t["ticket_id"] for t in tickets])
+        tickets = [t for t in tickets if t["ticket_id"] in visible]
+        interactions = [i for i in interactions if i["ticket_id"] in visible]
+        times = [i["occurred_at"] for i in interactions]
+        data["figures"] = figures(tickets, {"first": min(times, default=None), "last": max(times, default=None), "n": len(interactions)})
+    if not reads.free_text():
+        tickets = [{**t, "subject": MASK} for t in tickets]
+        interactions = [{**i, "body": MASK} for i in interactions]
+    elif tickets or interactions:
+        reads.text_shown({str(customer_id)}, ["subject", "body"], f"GET /api/v1/customers/{customer_id}/overview")
+    profile = reads.profile(data["profile"], f"GET /api/v1/customers/{customer_id}/overview")
+    return {"profile": profile, "tickets": tickets, "interactions": interactions, "figures": data["figures"]}

@@ -1,0 +1,73 @@
+"""The problem library (问题库): search solved problems, suggest them for a ticket, record a resolution.
+
+Problems are shown only for tickets in the caller's team scope (judged by the write side,
+as ticket search is), and their summaries are masked like ticket bodies.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from api import schemas as s
+from api.deps import CommandsDep, Reads, ReadsDep, encode, require
+from api.problems import responses
+from projections.problems import search_problems, suggestions
+from ticketflow.access import MASK, Permission
+from ticketflow.commands import workflow as wf
+
+router = APIRouter(prefix="/api/v1", tags=["problems"])
+READ = require(Permission.TICKETS_READ)
+WRITE = require(Permission.TICKETS_WRITE)
+
+
+def _shown(reads: Reads, rows: list[dict[str, Any]], limit: int, resource: str) -> list[Any]:
+    visible = reads.visible([r["ticket_id"] for r in rows])
+    rows = [r for r in rows if r["ticket_id"] in visible][:limit]
+    if not reads.free_text():
+        rows = [{**r, "summary": MASK} for r in rows]
+    elif rows:
+        reads.text_shown({r["customer_id"] for r in rows}, ["summary"], resource)
+    return encode(s.ProblemOut, rows)
+
+
+@router.get("/problems", summary="Search the problem library (Chinese included)", response_model=list[s.ProblemOut],
+            responses=responses(403, 422, 503))
+def search(
+    reads: ReadsDep,
+    _: Annotated[Any, READ],
+    q: Annotated[str | None, Query(max_length=200, description="Words or Chinese text; all must match. "
+                                                                "Without it, the latest solved problems.")] = None,
+    category: Annotated[str | None, Query(max_length=200)] = None,
+    customer_id: UUID | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Any:
+    """Best matches first; a two-character Chinese query finds its problems. Filter by category
+    and customer (the problems solved for them)."""
+    rows = reads.read("problems", lambda db: search_problems(
+        db, q, category=category, customer_id=str(customer_id) if customer_id else None, limit=limit * 3))
+    return _shown(reads, rows, limit, "GET /api/v1/problems")
+
+
+@router.get("/tickets/{ticket_id}/suggestions", summary="Solved problems like this ticket (same category)",
+            response_model=list[s.ProblemOut], tags=["tickets"], responses=responses(403, 404, 422, 503))
+def suggest(
+    ticket_id: UUID, reads: ReadsDep, _: Annotated[Any, READ], limit: Annotated[int, Query(ge=1, le=20)] = 5,
+) -> Any:
+    """Problems of the ticket's category whose summaries share the most terms with its subject, best first."""
+    ticket = reads.ticket_row(str(ticket_id))
+    rows = reads.read("problems", lambda db: suggestions(
+        db, str(ticket_id), ticket["subject"], ticket["category"], limit=limit * 3))
+    return _shown(reads, rows, limit, f"GET /api/v1/tickets/{ticket_id}/suggestions")
+
+
+@router.post("/tickets/{ticket_id}/resolution", summary="Record the resolution summary (problem library)",
+             response_model=s.CommandOut, tags=["tickets"], responses=responses(403, 404, 409, 412, 422))
+def record_resolution(ticket_id: UUID, body: s.ResolutionBody, cmd: CommandsDep, _: Annotated[Any, WRITE]) -> JSONResponse:  # type: ignore[valid-type]
+    """How a solved ticket's problem was solved; kept by category, linked to customer and ticket
+    (replaces an earlier summary). Refused (409) until the ticket is solved."""
+    cmd.visible_ticket(ticket_id)
+    return cmd.respond(cmd.run(wf.RecordResolution, ticket_id=ticket_id, **body.model_dump()))  # type: ignore[attr-defined]

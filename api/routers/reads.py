@@ -1,0 +1,202 @@
+"""Search, reports, the event export, the access log and who-am-I."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+
+from api import schemas as s
+from api.deps import PrincipalDep, ReadsDep, encode, require
+from api.problems import responses
+from api.asof import views_as_of
+from projections import reports, workflow
+from ticketflow.timetravel import position_at
+from projections.access_log import access_log
+from projections.search import search
+from projections.sql import ts
+from projections.tickets import TicketQueries
+from ticketflow.access import MASK, Permission, Principal
+from ticketflow.domain import ApiToken, Customer, DataAccess, Team, Ticket
+from ticketflow.domain.values import Role
+
+router = APIRouter(prefix="/api/v1", tags=["reads"])
+READ_ERRORS = responses(400, 403, 422, 503)
+
+VOLUME_EXAMPLE = [{"day": "2026-11-02", "value": "login", "tickets": 14}]
+BACKLOG_EXAMPLE = [{"status": "open", "team_id": "2d6a38ad-69a4-5afd-bb89-1c7fae547dde", "tickets": 31}]
+RESPONSE_TIMES_EXAMPLE = [{"team_id": "2d6a38ad-69a4-5afd-bb89-1c7fae547dde", "priority": "high", "first_reply_hours": {"count": 40, "mean": 1.8, "median": 1.2, "p90": 4.5}, "resolution_hours": {"count": 35, "mean": 20.1, "median": 11.0, "p90": 52.3}}]
+SATISFACTION_EXAMPLE = [{"team_id": "2d6a38ad-69a4-5afd-bb89-1c7fae547dde", "ratings": 120, "average": 4.21, "scores": {"1": 3, "2": 5, "3": 10, "4": 40, "5": 62}}]
+
+
+def with_example(example: list[dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
+    return {**READ_ERRORS, 200: {"content": {"application/json": {"example": example}}}}
+
+
+AsOfQuery = Annotated[datetime | None, Query(
+    description="The report as it was at this recorded instant, from a temporary tickets view rebuilt up to "
+                "that log position (422 when that replays too much).")]
+
+
+def _tickets_report(reads: Any, as_of: datetime | None, query: Any) -> Any:
+    """Answer a tickets-view report now, or as of a past instant."""
+    if as_of is None:
+        return reads.read("tickets", query)
+    return views_as_of(reads.request, reads.svc.desk).read(position_at(reads.svc.desk, as_of), "tickets", query)
+
+
+def _scope(principal: Principal) -> set[str] | None:
+    return None if principal.all_teams else {str(t) for t in principal.team_ids}
+
+
+@router.get("/search", summary="Full-text search over subjects and messages (Chinese included)",
+            response_model=list[s.SearchHitOut], responses=READ_ERRORS)
+def search_tickets(
+    reads: ReadsDep, _: Annotated[Any, require(Permission.TICKETS_READ)],
+    q: Annotated[str, Query(min_length=1, max_length=200, description="Words or Chinese text; all must match.")],
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Any:
+    """A two-character Chinese query finds its tickets. Only tickets of the caller's teams are returned."""
+    hits = reads.read("search", lambda db: search(db, q, limit=limit * 3, include_internal=reads.free_text()))
+    shown = reads.visible([h["ticket_id"] for h in hits])
+    hits = [h for h in hits if h["ticket_id"] in shown][:limit]
+    if hits and reads.free_text() and not reads.works_tickets:
+        rows = reads.read("tickets", lambda db: [TicketQueries.get(db, h["ticket_id"]) for h in hits])
+        reads.text_shown({r["customer_id"] for r in rows if r}, ["subject", "body"], "GET /api/v1/search")
+    if not reads.free_text():
+        hits = [{**h, "snippet": MASK} for h in hits]
+    return encode(s.SearchHitOut, hits[:limit])
+
+
+@router.get("/reports/volume", summary="Tickets created per day by category, channel, type, team or priority", responses=with_example(VOLUME_EXAMPLE))
+def volume(
+    reads: ReadsDep, _: Annotated[Any, require(Permission.REPORTS_READ)],
+    by: Annotated[str, Query(pattern="^(category|channel|type|team|priority)$")] = "category",
+    since: datetime | None = None, until: datetime | None = None, as_of: AsOfQuery = None,
+) -> list[dict[str, Any]]:
+    """Rows of `{day, value, tickets}`: a line or bar chart per value."""
+    return _tickets_report(reads, as_of, lambda db: reports.volume(db, by, since, until, _scope(reads.principal)))
+
+
+@router.get("/reports/backlog", summary="Tickets per status and team, now", responses=with_example(BACKLOG_EXAMPLE))
+def backlog(
+    reads: ReadsDep, _: Annotated[Any, require(Permission.REPORTS_READ)], as_of: AsOfQuery = None,
+) -> list[dict[str, Any]]:
+    """Rows of `{status, team_id, tickets}`: a pie chart per team (with `as_of`: the backlog as it stood then)."""
+    return _tickets_report(reads, as_of, lambda db: reports.backlog(db, _scope(reads.principal)))
+
+
+@router.get("/reports/response-times", summary="First-reply and resolution times per team and priority", responses=with_example(RESPONSE_TIMES_EXAMPLE))
+def response_times(
+    reads: ReadsDep, _: Annotated[Any, require(Permission.REPORTS_READ)],
+    since: datetime | None = None, until: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Hours: count, mean, median and p90 (nearest rank)."""
+    return reads.read("tickets", lambda db: reports.response_times(db, since, until, _scope(reads.principal)))
+
+
+@router.get("/reports/satisfaction", summary="Satisfaction ratings per team", responses=with_example(SATISFACTION_EXAMPLE))
+def satisfaction(
+    reads: ReadsDep, _: Annotated[Any, require(Permission.REPORTS_READ)],
+    since: datetime | None = None, until: datetime | None = None,
+) -> list[dict[str, Any]]:
+    return reads.read("tickets", lambda db: reports.satisfaction(db, since, until, _scope(reads.principal)))
+
+
+SLA_EXAMPLE = [{"period": "2026-11", "team_id": "2d6a38ad-69a4-5afd-bb89-1c7fae547dde", "priority": "high",
+                "metric": "first_reply_time", "fulfilled": 57, "breached": 3, "compliance": 0.95}]
+
+
+@router.get("/reports/sla", summary="SLA compliance: targets met per period, team, priority and metric",
+            responses=with_example(SLA_EXAMPLE))
+def sla_compliance(
+    reads: ReadsDep, _: Annotated[Any, require(Permission.REPORTS_READ)],
+    period: Annotated[Literal["day", "month", "year"], Query()] = "month",
+    since: datetime | None = None, until: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Each run of a metric's clock counts once: fulfilled (met in time) or breached (a late reply counts
+    as breached). `compliance` is fulfilled / (fulfilled + breached)."""
+    return reads.read("workflow", lambda db: workflow.sla_compliance(
+        db, period, ts(since), ts(until), _scope(reads.principal)))
+
+
+SECRET_FIELDS = {"secret_hash", "url"}  # token hashes; webhook URLs (often bearer secrets)
+
+
+@router.get("/events", summary="Incremental export of the event log, in global order", response_model=s.EventPage,
+            responses=READ_ERRORS)
+def events(
+    reads: ReadsDep, _: Annotated[Any, require(Permission.EVENTS_READ)],
+    cursor: Annotated[str, Query(pattern=r"^\d{1,17}$", description="The `next_cursor` of the previous page; 0 to start.")] = "0",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Any:
+    """Like Zendesk's incremental export: follow `next_cursor` until `items` is empty. Personal fields are
+    masked unless the caller may unmask and sends `X-Access-Purpose` (each customer's data read is recorded)."""
+    reads.check_purpose()
+    desk = reads.svc.desk
+    start = int(cursor) + 1
+    notifications = desk.recorder.select_notifications(start, limit)
+    decoded = [(desk.mapper.to_domain_event(n), n.id) for n in notifications]
+    principal = reads.principal
+    shown = reads.visible([str(e.originator_id) for e, _ in decoded if isinstance(e, Ticket.Event)])
+    items: list[dict[str, Any]] = []
+    subjects: dict[UUID, set[str]] = {}
+    for event, position in decoded:
+        if not _exportable(principal, event, shown):
+            continue
+        payload = {k: v for k, v in event.payload().items() if k not in SECRET_FIELDS}
+        if event.personal_fields:
+            if reads.unmasks:
+                if (subject := event.subject_id()) is not None:
+                    subjects.setdefault(subject, set()).update(event.personal_fields)
+            else:
+                payload = {k: (MASK if k in event.personal_fields and v not in (None, "") else v) for k, v in payload.items()}
+        items.append({
+            "position": position, "object_id": event.originator_id, "object_type": type(event).__qualname__.split(".")[0].lower(),
+            "version": event.originator_version, "event_type": type(event).__qualname__, "occurred_at": ts(event.occurred_at),
+            "recorded_at": ts(event.timestamp), "actor_id": event.actor_id, "actor_role": event.actor_role, "via": event.via,
+            "correlation_id": event.correlation_id, "imported": event.imported, "payload": payload,
+        })
+    for subject, fields in sorted(subjects.items(), key=lambda item: str(item[0])):
+        reads.record_access(subject, sorted(fields), f"GET /api/v1/events?cursor={cursor}")
+    next_cursor = str(notifications[-1].id) if notifications else cursor
+    return {"items": encode(s.EventOut, items), "next_cursor": next_cursor}
+
+
+def _exportable(principal: Principal, event: Any, visible_tickets: set[str]) -> bool:
+    if isinstance(event, ApiToken.Event):
+        return principal.role is Role.ADMIN  # token events never leave otherwise
+    if isinstance(event, DataAccess.Event):
+        return principal.may(Permission.ACCESS_LOG_READ)
+    if principal.all_teams:
+        return True
+    if isinstance(event, Ticket.Event):
+        return str(event.originator_id) in visible_tickets
+    if isinstance(event, Team.Event):
+        return principal.sees_team(event.originator_id)
+    return isinstance(event, Customer.Event) and principal.may(Permission.CUSTOMERS_READ)
+
+
+@router.get("/access-log", summary="Who viewed which customer's personal data, when and why",
+            response_model=list[s.AccessEntryOut], responses=READ_ERRORS)
+def read_access_log(
+    reads: ReadsDep, _: Annotated[Any, require(Permission.ACCESS_LOG_READ)],
+    customer_id: UUID | None = None, actor_id: str | None = None,
+    after: Annotated[int, Query(ge=0, le=2**62)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Any:
+    """Field names and purposes only, never the values that were seen."""
+    rows = reads.read("access", lambda db: access_log(
+        db, customer_id=str(customer_id) if customer_id else None, actor_id=actor_id, after=after, limit=limit))
+    return encode(s.AccessEntryOut, rows)
+
+
+@router.get("/me", summary="Who this token belongs to and what it may do", response_model=s.MeOut,
+            responses=responses())
+def me(principal: PrincipalDep) -> Any:
+    return {
+        "token_id": principal.token_id, "name": principal.name, "role": principal.role.value,
+        "team_ids": sorted(principal.team_ids, key=str), "all_teams": principal.all_teams,
+        "permissions": sorted(p.value for p in principal.permissions),
+    }

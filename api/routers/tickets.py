@@ -1,0 +1,245 @@
+"""/api/v1/tickets: open and work tickets; queues, timeline and audit trail.
+
+(No ``from __future__ import annotations`` here: the command routes are built in a
+loop and FastAPI reads their annotations as real classes.)
+"""
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from api import schemas as s
+from api.asof import AsOfDep, views_as_of
+from api.deps import CommandsDep, ReadsDep, encode, require
+from api.problems import ApiProblem, responses
+from projections.asof import diff as version_diff, ticket_row
+from projections.audit import audit_trail
+from projections.tickets import SORTS, TicketFilter, TicketQueries
+from projections.workflow import sla_clocks
+from projections.timeline import ticket_timeline
+from projections.sql import loads
+from ticketflow import commands as c
+from ticketflow.access import MASK, Permission
+from ticketflow.domain.values import Priority, Status, TicketType
+from ticketflow.errors import TicketNotFound
+from ticketflow.timetravel import latest_version, position_at
+
+router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
+WRITE = require(Permission.TICKETS_WRITE)
+READ = require(Permission.TICKETS_READ)
+WRITE_ERRORS = responses(403, 404, 409, 412, 422)
+
+TICKET_TEXT_FIELDS = {"subject", "description", "resolution", "satisfaction_comment"}
+PROFILE_CHANGE_FIELDS = {"name", "email", "phone", "im_handle", "company", "job_title"}
+
+
+@router.post("", status_code=201, summary="Open a ticket", response_model=s.CommandOut,
+             responses=responses(403, 404, 409, 422))
+def open_ticket(body: s.TicketCreate, cmd: CommandsDep, _: Annotated[Any, WRITE]) -> JSONResponse:  # type: ignore[valid-type]
+    """Open a ticket for a customer. Answers 201 with `Location`, `ETag` and `X-Log-Position`."""
+    result = cmd.run(c.OpenTicket, **body.model_dump())
+    return cmd.respond(result, 201, location=f"/api/v1/tickets/{result.object_id}")
+
+
+def _command_route(path: str, body_model: Any, command: type[c.TicketCommand], summary: str, doc: str) -> None:
+    def endpoint(ticket_id: UUID, body: body_model, cmd: CommandsDep, _: Annotated[Any, WRITE]) -> JSONResponse:  # type: ignore[valid-type]
+        cmd.visible_ticket(ticket_id)
+        return cmd.respond(cmd.run(command, ticket_id=ticket_id, **body.model_dump()))
+
+    endpoint.__name__ = path.strip("/").replace("-", "_") or "command"
+    endpoint.__doc__ = doc + " Send `If-Match` to refuse a stale write (412); `Idempotency-Key` to retry safely."
+    router.post("/{ticket_id}" + path, summary=summary, response_model=s.CommandOut, responses=WRITE_ERRORS)(endpoint)
+
+
+for _path, _body, _command, _summary, _doc in [
+    ("/assign", s.AssignBody, c.AssignTicket, "Assign to a team member", "Give the ticket to an active member of its team; a new ticket becomes open."),
+    ("/transfer", s.TransferBody, c.TransferTicket, "Transfer to another team", "Move the ticket to another team (and optionally one of its members), with a reason."),
+    ("/replies", s.ReplyBody, c.PostReply, "Post a public reply", "A reply visible to the customer (outbound), or the customer's message (inbound)."),
+    ("/notes", s.NoteBody, c.AddNote, "Add an internal note", "A note the customer never sees."),
+    ("/interactions", s.InteractionBody, c.LogInteraction, "Log a call, email, chat or meeting", "Record a contact that happened elsewhere."),
+    ("/work-entries", s.WorkEntryBody, c.LogWork, "Log a service process entry", "What was done, by whom, how long, with what result (服务过程详情)."),
+    ("/pend", s.PendBody, c.PendTicket, "Wait on the customer", "Status pending: the SLA clock pauses until the customer answers."),
+    ("/hold", s.HoldBody, c.HoldTicket, "Wait on a third party", "Status on_hold."),
+    ("/open", s.OpenBody, c.MarkTicketOpen, "Mark open", "Work starts or resumes."),
+    ("/solve", s.SolveBody, c.SolveTicket, "Solve", "Status solved, with the resolution."),
+    ("/close", s.CloseBody, c.CloseTicket, "Close", "Closed is final; a follow-up ticket links back."),
+    ("/reopen", s.ReopenBody, c.ReopenTicket, "Reopen a solved ticket", "Back to open, with a reason."),
+    ("/priority", s.PriorityBody, c.ChangePriority, "Change the priority", "low, normal, high or urgent."),
+    ("/satisfaction", s.SatisfactionBody, c.RateSatisfaction, "Record the satisfaction rating", "1-5 and a comment, once solved (满意度)."),
+]:
+    _command_route(_path, _body, _command, _summary, _doc)
+
+
+@router.post("/{ticket_id}/merge", summary="Merge this duplicate into another ticket", response_model=s.CommandOut,
+             responses=WRITE_ERRORS)
+def merge(ticket_id: UUID, body: s.MergeBody, cmd: CommandsDep, _: Annotated[Any, WRITE]) -> JSONResponse:  # type: ignore[valid-type]
+    """Close this ticket as a duplicate of `into_ticket_id`; its interactions stay readable."""
+    cmd.visible_ticket(ticket_id)
+    cmd.visible_ticket(body.into_ticket_id)  # type: ignore[attr-defined]
+    return cmd.respond(cmd.run(c.MergeTicket, ticket_id=ticket_id, **body.model_dump()))
+
+
+def _sla_out(clocks: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """The ticket's SLA clocks as last measured, with the time left until each target."""
+    out = []
+    for clock in clocks:
+        due = datetime.fromisoformat(clock["due_at"]) if clock["due_at"] else None
+        out.append({**clock, "business_hours": bool(clock["business_hours"]),
+                    "remaining_seconds": round((due - now).total_seconds()) if due else None})
+    return out
+
+
+def _ticket_out(reads: Any, row: dict[str, Any]) -> dict[str, Any]:
+    out = {**row, "tags": loads(row["tags"]), "imported": bool(row["imported"])}
+    if not reads.free_text():
+        out["subject"] = MASK
+    return out
+
+
+@router.get("", summary="Queues: list tickets with filters, sort and cursor pagination", response_model=s.TicketPage,
+            responses=responses(400, 403, 422, 503))
+def list_tickets(
+    reads: ReadsDep,
+    _: Annotated[Any, READ],
+    status: Annotated[list[Status] | None, Query()] = None,
+    team_id: UUID | None = None,
+    assignee_id: str | None = None,
+    unassigned: bool = False,
+    priority: Annotated[list[Priority] | None, Query()] = None,
+    ticket_type: TicketType | None = None,
+    category: str | None = None,
+    customer_id: UUID | None = None,
+    updated_since: datetime | None = None,
+    sort: Annotated[
+        str | None,
+        Query(pattern="^(" + "|".join(SORTS).replace("-", r"\-") + ")$",
+              description="created_at (default: oldest first), -created_at, updated_at (default with updated_since), -updated_at, priority"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    as_of: Annotated[datetime | None, Query(description="The queue as it was at this recorded instant, from a temporary view rebuilt up to that log position (422 when that replays too much).")] = None,
+) -> Any:
+    """Oldest first by default; by last update when `updated_since` is given (that order uses its index).
+    Only tickets of the caller's teams are listed. With `as_of`, the filters apply to the tickets as they
+    were then; a ticket is listed if it was in the caller's teams then and is in them now."""
+    sort = sort or ("updated_at" if updated_since is not None else "created_at")
+    principal = reads.principal
+    scope = None if principal.all_teams else tuple(sorted(str(t) for t in principal.team_ids))
+    teamless = not principal.all_teams and principal.sees_team(None)
+    where = TicketFilter(
+        status=tuple(x.value for x in status or ()), team_id=str(team_id) if team_id else None,
+        assignee_id=assignee_id, unassigned=unassigned, priority=tuple(p.value for p in priority or ()),
+        ticket_type=ticket_type.value if ticket_type else None, category=category,
+        customer_id=str(customer_id) if customer_id else None, updated_since=updated_since, teams=scope,
+        include_teamless=teamless,
+    )
+    try:
+        if as_of is None:
+            page = reads.read("tickets", lambda db: TicketQueries.queue(db, where, sort, limit, cursor))
+        else:
+            position = position_at(reads.svc.desk, as_of)
+            page = views_as_of(reads.request, reads.svc.desk).read(
+                position, "tickets", lambda db: TicketQueries.queue(db, where, sort, limit, cursor))
+    except ValueError as exc:
+        raise ApiProblem(400, "bad_cursor", str(exc)) from None
+    rows = page.rows
+    if as_of is not None and not principal.all_teams:
+        shown = reads.visible([r["ticket_id"] for r in rows])  # scope judged now, too
+        rows = [r for r in rows if r["ticket_id"] in shown]
+    return {"items": [_ticket_out(reads, r) for r in rows], "next_cursor": page.next_cursor}
+
+
+@router.get("/{ticket_id}", summary="A ticket's current state (or its state at a version or instant)",
+            response_model=s.TicketOut, responses=responses(403, 404, 422, 503))
+def get_ticket(ticket_id: UUID, reads: ReadsDep, _: Annotated[Any, READ], at: AsOfDep) -> JSONResponse:
+    """From the tickets view; pass `min_position` (from `X-Log-Position`) to read your own write.
+
+    With `version` or `as_of`, from the ticket's events up to that version (the nearest snapshot, then
+    the events after it), in the same body; `sla` is then empty (SLA clocks are kept for now only).
+    Team scope is judged by the ticket's team now."""
+    if at.requested:
+        return _ticket_as_of(ticket_id, reads, at)
+    row = reads.ticket_row(str(ticket_id))
+    reads.text_shown({row["customer_id"]}, ["subject"], f"GET /api/v1/tickets/{ticket_id}")
+    clocks = reads.read("workflow", lambda db: sla_clocks(db, str(ticket_id)))
+    sla = _sla_out(clocks, reads.svc.desk.clock.now())
+    body = s.TicketOut.model_validate({**_ticket_out(reads, row), "sla": sla}).model_dump(mode="json")
+    return JSONResponse(body, headers={"ETag": f'"{row["version"]}"'})
+
+
+def _ticket_as_of(ticket_id: UUID, reads: Any, at: Any) -> JSONResponse:
+    desk = reads.svc.desk
+    if not reads.principal.sees_team(desk.ticket_team(ticket_id)):
+        raise TicketNotFound(ticket_id)
+    ticket = desk.get_ticket(ticket_id, at.resolve(desk, ticket_id, TicketNotFound))
+    row = ticket_row(desk, ticket)
+    reads.text_shown({row["customer_id"]}, ["subject"], f"GET /api/v1/tickets/{ticket_id}")
+    body = s.TicketOut.model_validate({**_ticket_out(reads, row), "sla": []}).model_dump(mode="json")
+    return JSONResponse(body, headers={"ETag": f'"{row["version"]}"'})
+
+
+@router.get("/{ticket_id}/diff", summary="What changed between two versions: field, old, new, and the event",
+            response_model=list[s.FieldChangeOut], responses=responses(403, 404, 422))
+def diff(
+    ticket_id: UUID, reads: ReadsDep, _: Annotated[Any, require(Permission.AUDIT_READ)],
+    from_version: Annotated[int, Query(ge=0, le=2**31 - 1, description="0: from before the ticket existed")] = 0,
+    to_version: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="Default: the latest version")] = None,
+) -> Any:
+    """Each field change made by the events after `from_version` up to `to_version`, in order, with the
+    event that made it (the audit trail's change rules). Personal values are masked as in the audit trail."""
+    desk = reads.svc.desk
+    if not reads.principal.sees_team(desk.ticket_team(ticket_id)):
+        raise TicketNotFound(ticket_id)
+    last = latest_version(desk, ticket_id)
+    to_version = last if to_version is None else to_version
+    if to_version > last or from_version > to_version:
+        raise ApiProblem(422, "bad_version_range",
+                         f"the ticket has versions 1..{last}; asked for {from_version}..{to_version}")
+    changes = version_diff(desk, ticket_id, from_version, to_version)
+    if changes:
+        customer = str(desk.get_ticket(ticket_id, 1).requester_id)  # the requester never changes
+        reads.text_shown({customer}, sorted(TICKET_TEXT_FIELDS), f"GET /api/v1/tickets/{ticket_id}/diff")
+    masked = mask_audit(reads, {"changes": changes, "summary": "", "event_type": "", "imported": 0})["changes"]
+    return encode(s.FieldChangeOut, masked)
+
+
+@router.get("/{ticket_id}/timeline", summary="Every interaction and service-process entry, in order",
+            response_model=list[s.TimelineEntryOut], responses=responses(403, 404, 503))
+def timeline(ticket_id: UUID, reads: ReadsDep, _: Annotated[Any, READ]) -> Any:
+    ticket = reads.ticket_row(str(ticket_id))
+    rows = reads.read("timeline", lambda db: ticket_timeline(db, str(ticket_id)))
+    if rows:
+        reads.text_shown({ticket["customer_id"]}, ["body", "result"], f"GET /api/v1/tickets/{ticket_id}/timeline")
+    if not reads.free_text():
+        rows = [{**r, "body": MASK, "result": MASK if r["result"] else r["result"]} for r in rows]
+    return encode(s.TimelineEntryOut, [{**r, "public": bool(r["public"])} for r in rows])
+
+
+@router.get("/{ticket_id}/audit", summary="The ticket's audit trail: who, when, via what, old -> new",
+            response_model=list[s.AuditEntryOut], responses=responses(403, 404, 503))
+def audit(
+    ticket_id: UUID, reads: ReadsDep, _: Annotated[Any, require(Permission.AUDIT_READ)],
+    after_position: Annotated[int, Query(ge=0, le=2**62)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 200,
+) -> Any:
+    """Personal values in changes and summaries are masked unless the caller works the ticket."""
+    ticket = reads.ticket_row(str(ticket_id))
+    rows = reads.read("audit", lambda db: audit_trail(db, object_id=str(ticket_id), after_position=after_position, limit=limit))
+    if rows:
+        reads.text_shown({ticket["customer_id"]}, sorted(TICKET_TEXT_FIELDS), f"GET /api/v1/tickets/{ticket_id}/audit")
+    return encode(s.AuditEntryOut, [mask_audit(reads, r) for r in rows])
+
+
+def mask_audit(reads: Any, row: dict[str, Any]) -> dict[str, Any]:
+    hidden = set(PROFILE_CHANGE_FIELDS) if not reads.unmasks else set()
+    if not reads.free_text():
+        hidden |= TICKET_TEXT_FIELDS
+    changes = [
+        {**change, "old": MASK if change["old"] is not None else None, "new": MASK if change["new"] is not None else None}
+        if change["field"] in hidden else change
+        for change in row["changes"]
+    ]
+    summary = row["summary"] if reads.free_text() and not (hidden & {ch["field"] for ch in row["changes"]}) else f"{row['event_type']} (details masked)"
+    return {**row, "changes": changes, "summary": summary, "imported": bool(row["imported"])}

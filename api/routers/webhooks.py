@@ -1,0 +1,195 @@
+"""/api/v1/webhooks: subscriptions to events, and their deliveries (admins only).
+
+Each delivery is a signed POST; see :mod:`projections.webhook_sender` for the headers
+(``X-Ticketflow-Delivery``, ``X-Ticketflow-Signature: t=<unix>,v1=<hex>``...) and how a
+receiver verifies them.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import CommandsDep, ReadsDep, encode, require
+from api.problems import ApiProblem, responses
+from api.schemas import CommandOut, request_model
+from projections.outbox import (
+    EVENT_TYPES, get_delivery, get_subscription, list_deliveries, list_subscriptions, requeue, unknown_event_types,
+)
+from ticketflow.access import Permission
+from ticketflow.commands.workflow import ChangeWebhook, PauseWebhook, ResumeWebhook, SubscribeWebhook
+from ticketflow.domain.values import Channel
+from ticketflow.errors import NotFound, RuleViolation
+
+router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+MANAGE = require(Permission.WEBHOOKS_MANAGE)
+ERRORS = responses(403, 404, 409, 412, 422)
+HOOK = "0b8e5a52-3f4e-5d55-9a43-6b0b4b1f7c1e"
+DELIVERY = "c6f1f7b2-4f0c-5b8e-8d0a-1d2f3e4a5b6c"
+SIGNATURE_DOC = "X-Ticketflow-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, '<t>.<raw body>')>"
+
+WebhookCreate = request_model(SubscribeWebhook, "WebhookCreate", {
+    "name": "CRM sync", "url": "https://crm.example.com/hooks/ticketflow", "event_types": ["Ticket.Opened", "Ticket.SlaBreached"],
+})
+WebhookPause = request_model(PauseWebhook, "WebhookPause", {"reason": "receiver under maintenance"},
+                             path=frozenset({"webhook_id"}))
+
+
+class WebhookPatch(BaseModel):
+    """Change where deliveries go, or which event types are wanted (at least one of the two)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"event_types": ["Ticket.Opened"]}]})
+    url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$", max_length=2000)
+    event_types: list[str] | None = Field(default=None, min_length=1, max_length=200)
+
+
+class WebhookOut(BaseModel):
+    webhook_id: UUID = Field(examples=[HOOK])
+    name: str = Field(examples=["CRM sync"])
+    url: str = Field(examples=["https://crm.example.com/hooks/ticketflow"])
+    event_types: list[str] = Field(examples=[["Ticket.Opened", "Ticket.SlaBreached"]])
+    active: bool = Field(examples=[True], description="False while paused: events meanwhile are not notified.")
+    subscribed_at: datetime | None = None
+    updated_at: datetime | None = None
+    version: int = Field(examples=[1])
+
+
+class WebhookCreated(CommandOut):
+    secret: str = Field(examples=["9f2c...e1"], description="The signing secret, shown once (derived, never stored).")
+    signature: str = Field(examples=[SIGNATURE_DOC], description="How each delivery is signed.")
+
+
+class DeliveryOut(BaseModel):
+    delivery_id: UUID = Field(examples=[DELIVERY], description="Same id on every retry: drop duplicates by it.")
+    webhook_id: UUID = Field(examples=[HOOK])
+    position: int = Field(examples=[1207], description="The event's position in the log.")
+    event_type: str = Field(examples=["Ticket.Opened"])
+    state: Literal["pending", "delivered", "failed"] = Field(examples=["pending"])
+    attempts: int = Field(examples=[2])
+    next_attempt_at: datetime | None = Field(default=None, examples=["2026-03-02T09:00:30+00:00"])
+    last_status: int | None = Field(default=None, examples=[503])
+    last_error: str | None = Field(default=None, examples=["HTTP 503"])
+    enqueued_at: datetime | None = None
+    delivered_at: datetime | None = None
+
+
+class AttemptOut(BaseModel):
+    attempt: int = Field(examples=[1])
+    at: datetime
+    status: int | None = Field(examples=[503])
+    error: str | None = Field(examples=["HTTP 503"])
+    duration_ms: float | None = Field(examples=[84.2])
+
+
+class DeliveryDetail(DeliveryOut):
+    payload: dict[str, Any] = Field(description="The event as sent (personal fields masked).")
+    attempt_log: list[AttemptOut]
+
+
+def _check_event_types(types: list[str]) -> None:
+    """422 naming each unknown type, with the closest real one when there is one."""
+    problem = unknown_event_types(types)
+    if problem is not None:
+        raise ApiProblem(422, "unknown_event_type", f"{problem} (GET /api/v1/webhooks/event-types lists them)")
+
+
+def _subscription(reads: Any, webhook_id: UUID) -> dict[str, Any]:
+    row = reads.read("outbox", lambda db: get_subscription(db, str(webhook_id)))
+    if row is None:
+        raise NotFound("webhook", webhook_id)
+    return dict(row)
+
+
+@router.post("", status_code=201, summary="Subscribe a URL to event types", response_model=WebhookCreated,
+             responses=responses(403, 422))
+def subscribe(body: WebhookCreate, cmd: CommandsDep, _: Annotated[Any, MANAGE]) -> JSONResponse:  # type: ignore[valid-type]
+    """Answers the signing secret once. Deliveries start with the events after this one."""
+    fields = body.model_dump()
+    _check_event_types(fields["event_types"])
+    command = SubscribeWebhook(**fields, command_id=cmd.command_id)
+    result, secret = cmd.svc.desk.subscribe_webhook(command, cmd.principal.caller(Channel.API, cmd.correlation_id))
+    response = cmd.respond(result, 201, location=f"/api/v1/webhooks/{result.object_id}")
+    answer = {**json.loads(bytes(response.body)), "secret": secret, "signature": SIGNATURE_DOC}
+    headers = {k: v for k, v in response.headers.items() if k.lower() in ("etag", "x-log-position", "location")}
+    return JSONResponse(answer, status_code=201, headers=headers)
+
+
+@router.get("", summary="List webhook subscriptions", response_model=list[WebhookOut], responses=responses(403, 503))
+def webhooks(reads: ReadsDep, _: Annotated[Any, MANAGE]) -> Any:
+    return encode(WebhookOut, reads.read("outbox", list_subscriptions))
+
+
+@router.get("/event-types", summary="The event types a webhook may subscribe to", response_model=list[str],
+            responses={**responses(403), 200: {"content": {"application/json": {"example": ["Ticket.Opened"]}}}})
+def event_types(_: Annotated[Any, MANAGE]) -> list[str]:
+    return sorted(EVENT_TYPES)
+
+
+@router.get("/{webhook_id}", summary="One webhook subscription", response_model=WebhookOut, responses=responses(403, 404, 503))
+def webhook(webhook_id: UUID, reads: ReadsDep, _: Annotated[Any, MANAGE]) -> Any:
+    return WebhookOut.model_validate(_subscription(reads, webhook_id)).model_dump(mode="json")
+
+
+@router.patch("/{webhook_id}", summary="Change a webhook's URL or event types", response_model=CommandOut, responses=ERRORS)
+def change(webhook_id: UUID, body: WebhookPatch, cmd: CommandsDep, _: Annotated[Any, MANAGE]) -> JSONResponse:
+    current = next((w for w in cmd.svc.desk.webhooks() if w.id == webhook_id), None)
+    if current is None:
+        raise NotFound("webhook", webhook_id)
+    if body.event_types is not None:
+        _check_event_types(body.event_types)
+    url = body.url if body.url is not None else current.url
+    types = body.event_types if body.event_types is not None else list(current.event_types)
+    return cmd.respond(cmd.run(ChangeWebhook, webhook_id=webhook_id, url=url, event_types=types))
+
+
+@router.post("/{webhook_id}/pause", summary="Pause deliveries (events meanwhile are not notified)",
+             response_model=CommandOut, responses=ERRORS)
+def pause(webhook_id: UUID, body: WebhookPause, cmd: CommandsDep, _: Annotated[Any, MANAGE]) -> JSONResponse:  # type: ignore[valid-type]
+    return cmd.respond(cmd.run(PauseWebhook, webhook_id=webhook_id, **body.model_dump()))
+
+
+@router.post("/{webhook_id}/resume", summary="Resume deliveries", response_model=CommandOut, responses=ERRORS)
+def resume(webhook_id: UUID, cmd: CommandsDep, _: Annotated[Any, MANAGE]) -> JSONResponse:
+    return cmd.respond(cmd.run(ResumeWebhook, webhook_id=webhook_id))
+
+
+@router.get("/{webhook_id}/deliveries", summary="A webhook's deliveries: state, attempts, last error",
+            response_model=list[DeliveryOut], responses=responses(403, 404, 422, 503))
+def deliveries(
+    webhook_id: UUID, reads: ReadsDep, _: Annotated[Any, MANAGE],
+    state: Literal["pending", "delivered", "failed"] | None = None,
+    after: Annotated[int, Query(ge=0, le=10**15, description="Only deliveries of events after this log position.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Any:
+    _subscription(reads, webhook_id)
+    rows = reads.read("outbox", lambda db: list_deliveries(db, str(webhook_id), state=state, after=after, limit=limit))
+    return encode(DeliveryOut, rows)
+
+
+@router.get("/{webhook_id}/deliveries/{delivery_id}", summary="One delivery with its payload and every attempt",
+            response_model=DeliveryDetail, responses=responses(403, 404, 503))
+def delivery(webhook_id: UUID, delivery_id: UUID, reads: ReadsDep, _: Annotated[Any, MANAGE]) -> Any:
+    row = reads.read("outbox", lambda db: get_delivery(db, str(webhook_id), str(delivery_id)))
+    if row is None:
+        raise NotFound("webhook delivery", delivery_id)
+    return DeliveryDetail.model_validate(row).model_dump(mode="json")
+
+
+@router.post("/{webhook_id}/deliveries/{delivery_id}/retry", summary="Send a failed delivery again, now",
+             response_model=DeliveryOut, responses=responses(403, 404, 409, 503))
+def retry(webhook_id: UUID, delivery_id: UUID, reads: ReadsDep, _: Annotated[Any, MANAGE]) -> Any:
+    """The delivery gets a fresh round of attempts at the sender's next run. A delivered one is refused (409)."""
+    outbox = reads.svc.read_side.stores["outbox"]
+    previous = outbox.write(lambda db: requeue(db, str(webhook_id), str(delivery_id)))
+    if previous is None:
+        raise NotFound("webhook delivery", delivery_id)
+    if previous == "delivered":
+        raise RuleViolation(f"delivery {delivery_id} was already delivered")
+    row = reads.read("outbox", lambda db: get_delivery(db, str(webhook_id), str(delivery_id)))
+    return DeliveryOut.model_validate(row).model_dump(mode="json")

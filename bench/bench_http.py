@@ -1,0 +1,343 @@
+"""HTTP command throughput and latency against a real ``ticketflow serve``, SQLite and PostgreSQL in one run.
+
+    python bench/bench_http.py [--store sqlite|postgres|both] [--seconds 15] [--clients 1,8,32]
+                               [--warmup 3] [--postgres URL]
+
+Each client is a thread with its own keep-alive ``httpx.Client``; it loops over a
+ticket's lifecycle: open, assign, reply, solve, close (5 commands, each one
+request). Every request counts as one command; its latency is measured from send
+to the full response. Each concurrency level runs ``--warmup`` seconds unmeasured,
+then ``--seconds`` measured (only requests that start and end inside that window
+count). Commands/s and the percentiles count 2xx answers; non-2xx answers and
+transport failures are errors, printed grouped by kind (a failed step ends that
+ticket's lifecycle and the client opens a new one).
+
+* ``--store sqlite``: a fresh temporary data dir, 1 API worker, views in-process.
+* ``--store postgres``: a fresh schema on ``--postgres`` (dropped at the end),
+  2 API workers and one ``ticketflow project`` process for the views.
+
+The bench client shares this 2-core machine with the server, so figures are a
+floor, and only figures printed by the same run compare.
+
+Target: >= 500 commands/s at 32 clients on SQLite, with p99 < 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Self
+
+import httpx
+import psycopg
+
+TARGET_RATE = 500.0
+TARGET_P99_MS = 100.0
+PRINT_ERRORS = 5  # kinds of error printed per level, most frequent first
+TICKET_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+#: The ``ticketflow`` script beside this interpreter (the venv's), else the one on PATH.
+_BESIDE = Path(sys.executable).with_name("ticketflow")
+TICKETFLOW = str(_BESIDE) if _BESIDE.exists() else shutil.which("ticketflow") or "ticketflow"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after ``timeout``; the process's own session goes with it (uvicorn's workers)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    try:  # a worker left behind by its parent
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class Server:
+    """``ticketflow serve`` (and on PostgreSQL ``ticketflow project``) as subprocesses, logs in ``logdir``."""
+
+    def __init__(self, env: dict[str, str], workers: int, project: bool, logdir: Path) -> None:
+        self.env, self.workers, self.project, self.logdir = env, workers, project, logdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        log = open(self.logdir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(
+            [TICKETFLOW, *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        self.procs.append((name, proc))
+
+    def token(self) -> str:
+        out = subprocess.run(
+            [TICKETFLOW, "token", "create", "--role", "admin", "--name", "bench"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if out.returncode != 0 or not out.stdout.strip():
+            raise SystemExit(f"`ticketflow token create` failed ({out.returncode}): {out.stderr.strip()}")
+        return out.stdout.strip().splitlines()[-1]
+
+    def __enter__(self) -> Self:
+        try:
+            self._spawn(
+                "serve",
+                ["serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)],
+            )
+            if self.project:
+                self._spawn("project", ["project", "--status-every", "0"])
+            self._wait_ready()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, proc in self.procs:
+                if proc.poll() is not None:
+                    raise SystemExit(
+                        f"`ticketflow {name}` exited with {proc.returncode}:\n{self.log_tail(name)}"
+                    )
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise SystemExit(
+            f"the server did not answer /healthz within {timeout:g} s:\n{self.log_tail('serve')}"
+        )
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        path = self.logdir / f"{name}.log"
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def __exit__(self, *_: object) -> None:
+        for _name, proc in reversed(self.procs):
+            stop_process(proc)
+        self.procs.clear()
+
+
+@dataclass
+class Tally:
+    latencies: list[float] = field(default_factory=list)  # ms, 2xx answers inside the measured window
+    errors: Counter[str] = field(default_factory=Counter)  # kind of failure -> count
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def error(self, text: str) -> None:
+        with self.lock:
+            self.errors[TICKET_ID.sub("{id}", text)] += 1
+
+
+def client_loop(
+    base: str,
+    token: str,
+    customer: str,
+    team: str,
+    window: dict[str, float],
+    tally: Tally,
+    go: threading.Barrier,
+) -> None:
+    latencies: list[float] = []
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+        go.wait()
+        start, end = window["start"], window["end"]
+
+        def call(path: str, body: dict[str, Any]) -> httpx.Response | None:
+            began = time.perf_counter()
+            try:
+                response = client.post(path, json=body)
+            except httpx.HTTPError as exc:
+                if start <= began < end:
+                    tally.error(f"POST {path}: {type(exc).__name__}: {exc}")
+                return None
+            finished = time.perf_counter()
+            measured = began >= start and finished <= end
+            if not response.is_success:
+                if measured:
+                    tally.error(f"POST {path} -> {response.status_code} {response.text[:300]}")
+                return None
+            if measured:
+                latencies.append((finished - began) * 1000)
+            return response
+
+        while time.perf_counter() < end:
+            opened = call(
+                "/api/v1/tickets", {"subject": "bench 压测", "requester_id": customer, "team_id": team}
+            )
+            if opened is None:
+                continue
+            ticket = opened.json()["id"]
+            for path, body in (
+                ("/assign", {"assignee_id": "a1"}),
+                ("/replies", {"body": "您好"}),
+                ("/solve", {}),
+                ("/close", {}),
+            ):
+                if time.perf_counter() >= end or call(f"/api/v1/tickets/{ticket}{path}", body) is None:
+                    break
+    with tally.lock:
+        tally.latencies.extend(latencies)
+
+
+def setup(base: str, token: str) -> tuple[str, str]:
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+
+        def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+            response = client.post(path, json=body)
+            if not response.is_success:
+                raise SystemExit(f"setup: POST {path} -> {response.status_code} {response.text[:500]}")
+            return response.json()  # type: ignore[no-any-return]
+
+        team = post("/api/v1/teams", {"name": "bench"})["id"]
+        post(f"/api/v1/teams/{team}/members", {"agent_id": "a1"})
+        customer = post("/api/v1/customers", {"name": "压测客户"})["id"]
+    return customer, team
+
+
+def run_level(
+    base: str, token: str, customer: str, team: str, clients: int, warmup: float, seconds: float
+) -> None:
+    tally = Tally()
+    window: dict[str, float] = {}
+
+    def open_window() -> None:  # run once, when every client is connected-ready, before any is released
+        began = time.perf_counter()
+        window.update(start=began + warmup, end=began + warmup + seconds)
+
+    go = threading.Barrier(clients, action=open_window)
+    threads = [
+        threading.Thread(
+            target=client_loop, args=(base, token, customer, team, window, tally, go), daemon=True
+        )
+        for _ in range(clients)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(warmup + seconds + 120)
+    done = len(tally.latencies)
+    rate = done / seconds
+    p50 = percentile(tally.latencies, 0.5) if done else float("nan")
+    p99 = percentile(tally.latencies, 0.99) if done else float("nan")
+    errors = sum(tally.errors.values())
+    print(
+        f"  {clients:>3} clients  {rate:8,.0f} commands/s  p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  "
+        f"errors {errors}  [{done:,} commands answered 2xx in {seconds:g} s]",
+        flush=True,
+    )
+    for text, count in tally.errors.most_common(PRINT_ERRORS):
+        print(f"        {count:>6} x {text}", flush=True)
+    if len(tally.errors) > PRINT_ERRORS:
+        print(f"        ... and {len(tally.errors) - PRINT_ERRORS} more kinds of error", flush=True)
+
+
+def bench_store(
+    label: str, env: dict[str, str], workers: int, project: bool, args: argparse.Namespace
+) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TICKETFLOW_")},
+        **env,
+        "TICKETFLOW_RATE_LIMIT_PER_SECOND": "100000",
+        "TICKETFLOW_RATE_LIMIT_BURST": "100000",
+    }
+    with tempfile.TemporaryDirectory(prefix="tf-http-logs-") as logs:
+        server = Server(env, workers, project, Path(logs))
+        token = server.token()
+        with server:
+            customer, team = setup(server.url, token)
+            print(
+                f"{label}: {workers} API worker(s), "
+                f"{'views by `ticketflow project`' if project else 'views in-process'}",
+                flush=True,
+            )
+            for clients in args.clients:
+                run_level(server.url, token, customer, team, clients, args.warmup, args.seconds)
+            for name, proc in server.procs:
+                if proc.poll() is not None:
+                    print(f"  `ticketflow {name}` died ({proc.returncode}):\n{server.log_tail(name)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per concurrency level")
+    parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds before each level")
+    parser.add_argument(
+        "--clients",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[1, 8, 32],
+        help="concurrency levels, comma-separated",
+    )
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("TICKETFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+        help="PostgreSQL server for --store postgres (a fresh schema is made and dropped)",
+    )
+    args = parser.parse_args()
+    print(
+        f"HTTP lifecycle mix (open, assign, reply, solve, close), {args.warmup:g} s warm-up + "
+        f"{args.seconds:g} s per level; target: >= {TARGET_RATE:.0f} commands/s at 32 clients "
+        f"on SQLite with p99 < {TARGET_P99_MS:.0f} ms",
+        flush=True,
+    )
+    if args.store in ("sqlite", "both"):
+        data = Path(tempfile.mkdtemp(prefix="tf-http-"))
+        try:
+            bench_store("SQLite", {"TICKETFLOW_DATA_DIR": str(data)}, 1, False, args)
+        finally:
+            shutil.rmtree(data, ignore_errors=True)
+    if args.store in ("postgres", "both"):
+        schema = f"bench_http_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(args.postgres, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+        try:
+            url = f"{args.postgres}?schema={schema}"
+            bench_store("PostgreSQL", {"TICKETFLOW_DATABASE_URL": url}, 2, True, args)
+        finally:
+            with psycopg.connect(args.postgres, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""The ``ticketflow`` command line. Errors print one line on stderr and exit non-zero."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from pydantic import ValidationError
+
+from cli import audit as audit_cmd
+from cli import customers as customers_cmd
+from cli import demo as demo_cmd
+from cli import export as export_cmd
+from cli import history as history_cmd
+from cli import importer as importer_cmd
+from cli import policies as policies_cmd
+from cli import reports as reports_cmd
+from cli import serve as serve_cmd
+from cli import views as views_cmd
+from cli import webhooks as webhooks_cmd
+from ticketflow.config import Settings
+from ticketflow.errors import TicketflowError
+
+app = typer.Typer(
+    name="ticketflow",
+    help="ticketflow: an event-sourced service desk that can prove its history.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("demo")(demo_cmd.demo)
+app.command("history")(history_cmd.history)
+app.command("views")(views_cmd.views)
+app.command("rebuild")(views_cmd.rebuild)
+app.command("project")(views_cmd.project)
+app.command("serve")(serve_cmd.serve)
+app.command("import")(importer_cmd.import_)
+app.add_typer(serve_cmd.token_app, name="token")
+app.add_typer(customers_cmd.customer_app, name="customer")
+app.add_typer(webhooks_cmd.webhook_app, name="webhook")
+app.add_typer(policies_cmd.policy_app, name="policy")
+app.add_typer(audit_cmd.audit_app, name="audit")
+app.add_typer(reports_cmd.report_app, name="report")
+app.add_typer(export_cmd.export_app, name="export")
+
+
+@app.callback()
+def _settings(ctx: typer.Context) -> None:
+    """Settings come from TICKETFLOW_* environment variables (see README)."""
+    ctx.obj = Settings()
+
+
+def one_line(exc: BaseException | str) -> str:
+    if isinstance(exc, ValidationError):
+        parts = []
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"]) or exc.title
+            parts.append(f"{where}: {error['msg']}")
+        return "invalid input: " + "; ".join(parts)
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="ticketflow", standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        print("error: aborted", file=sys.stderr)
+        return 130
+    except typer.TyperException as exc:  # usage errors: unknown option, bad value...
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        print(f"error: {one_line(message)} (see: ticketflow --help)", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 2))
+    except (TicketflowError, ValidationError) as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""``ticketflow customer erase``: the right to erasure from the command line (an operator acting
+for the compliance officer)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+import typer
+from rich.console import Console
+
+from ticketflow.application import TicketDesk
+from ticketflow.commands.privacy import EraseCustomer
+from ticketflow.config import Settings
+from ticketflow.domain.values import Channel, Role
+from ticketflow.errors import ValidationFailed
+from ticketflow.metadata import Caller
+
+customer_app = typer.Typer(help="Customers' personal data.", no_args_is_help=True)
+
+
+@customer_app.command("erase")
+def erase(
+    ctx: typer.Context,
+    customer_id: Annotated[str, typer.Argument(help="The customer's id.")],
+    reference: Annotated[str, typer.Option(help="The compliance case number (no personal data).")],
+    basis: Annotated[str, typer.Option(help="customer_request or retention.")] = "customer_request",
+    operator: Annotated[str, typer.Option(help="Who runs this (recorded as the actor).")] = "compliance-cli",
+) -> None:
+    """Destroy the customer's key: their personal data reads [erased] everywhere; history stays complete."""
+    settings: Settings = ctx.obj
+    try:
+        subject = UUID(customer_id)
+    except ValueError:
+        raise ValidationFailed(f"{customer_id!r} is not a customer id") from None
+    desk = TicketDesk(settings)
+    try:
+        result = desk.erase_customer(
+            EraseCustomer(customer_id=subject, basis=basis, reference=reference),  # type: ignore[arg-type]
+            Caller(operator, Role.COMPLIANCE, Channel.CLI),
+        )
+        completed = desk.history(subject)[-1]
+        Console().print(
+            f"customer {subject} erased (version {result.version}): "
+            f"{getattr(completed, 'tickets', 0)} ticket(s) now show personal fields as [erased]",
+            markup=False,
+        )
+    finally:
+        desk.close()

@@ -1,0 +1,156 @@
+"""``ticketflow demo``: build a realistic desk on the configured store and run a month of it."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+from uuid import UUID
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from projections import reports
+from projections.automation import Automation
+from projections.readside import ReadSide, views_dir
+from projections.workflow import sla_compliance
+from projections.tickets import TicketQueries
+from ticketflow.application import TicketDesk
+from ticketflow.clock import FakeClock
+from ticketflow.config import Settings, StorageKind
+from ticketflow.domain.values import Status
+from ticketflow.errors import StorageUnavailable, ValidationFailed
+from ticketflow.simulation import DemoSummary, DeskSimulation
+
+
+def demo(
+    ctx: typer.Context,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Delete the embedded store first and start over.")] = False,
+    tickets: Annotated[int, typer.Option(help="Tickets to simulate.", min=1)] = 1000,
+    customers: Annotated[int, typer.Option(help="Customers to register.", min=1)] = 200,
+    days: Annotated[int, typer.Option(help="Days of history to simulate, ending now.", min=1)] = 30,
+    seed: Annotated[int | None, typer.Option(help="Seed for a reproducible run.")] = None,
+    workflow: Annotated[bool, typer.Option(help="Route, measure SLAs, send surveys and follow-ups automatically.")] = True,
+) -> None:
+    """Run a realistic desk: teams, agents, customers, and tickets through their lifecycles."""
+    settings: Settings = ctx.obj
+    console = Console()
+    if fresh:
+        _start_over(settings, console)
+    clock = FakeClock(datetime.now(UTC))
+    desk = TicketDesk(settings, clock=clock)
+    read_side = ReadSide(desk)
+    read_side.start()  # embedded: the views follow the desk while it works
+    started = time.perf_counter()
+    simulation = DeskSimulation(desk, clock, tickets=tickets, customers=customers, days=days, seed=seed, workflow=workflow)
+    automation = Automation(desk, read_side, clock)
+    done: Counter[str] = Counter()
+
+    def tick() -> None:  # the automation, on the simulated clock: views first, then what is due
+        read_side.catch_up(["tickets", "workflow"])
+        done.update(automation.run_once())
+    with console.status("registering teams, agents and customers..."):
+        simulation.setup()
+    total = simulation.step_count()
+    with Progress(
+        TextColumn("simulating tickets"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        task = progress.add_task("tickets", total=total)
+        summary = simulation.run(
+            lambda n: progress.update(task, completed=n), tick=tick if workflow else None, tick_every=timedelta(hours=1)
+        )
+    elapsed = time.perf_counter() - started
+    with console.status("views catching up..."):
+        caught_up = read_side.wait(desk.log_position(), timeout=600)
+    if not caught_up:
+        raise StorageUnavailable("the views did not catch up within 10 minutes; see `ticketflow views`")
+    _print_summary(console, desk, read_side, settings, summary, elapsed)
+    if workflow:
+        _print_workflow(console, read_side, summary, done)
+    read_side.close()
+    desk.close()
+
+
+def _print_workflow(console: Console, read_side: ReadSide, summary: DemoSummary, done: Counter[str]) -> None:
+    """SLA compliance and satisfaction per team: the figures a service review asks for."""
+    compliance = read_side.read("workflow", lambda db: sla_compliance(db, "year"))
+    met: Counter[tuple[str, str]] = Counter()
+    missed: Counter[tuple[str, str]] = Counter()
+    for row in compliance:
+        key = (row["team_id"] or "", row["metric"])
+        met[key] += row["fulfilled"]
+        missed[key] += row["breached"]
+    ratings = {r["team_id"]: r for r in read_side.read("tickets", lambda db: reports.satisfaction(db, None, None, None))}
+    table = Table(title="service standards (SLA met / measured) and satisfaction, per team")
+    table.add_column("team")
+    metrics = ("first_reply_time", "next_reply_time", "resolution_time")
+    for metric in metrics:
+        table.add_column(metric.replace("_time", "").replace("_", " "), justify="right")
+    table.add_column("satisfaction", justify="right")
+    for team_id, name in sorted(summary.teams.items(), key=lambda kv: kv[1]):
+        cells = []
+        for metric in metrics:
+            ok, bad = met[(str(team_id), metric)], missed[(str(team_id), metric)]
+            cells.append(f"{ok}/{ok + bad} ({ok / (ok + bad):.0%})" if ok + bad else "-")
+        rating = ratings.get(str(team_id))
+        cells.append(f"{rating['average']:.2f} ({rating['ratings']})" if rating and rating["ratings"] else "-")
+        table.add_row(name, *cells)
+    console.print(table)
+    console.print(
+        "automation: " + ", ".join(f"{kind} {n}" for kind, n in sorted(done.items()) if n)
+        + " (actions taken; each is an event naming its rule or policy version)"
+    )
+
+
+def _start_over(settings: Settings, console: Console) -> None:
+    if settings.storage is not StorageKind.SQLITE:
+        raise ValidationFailed("--fresh only deletes the embedded SQLite store; clear a PostgreSQL schema yourself")
+    path = settings.sqlite_path
+    for suffix in ("", "-wal", "-shm"):
+        candidate = path.with_name(path.name + suffix)
+        if candidate.exists():
+            candidate.unlink()
+    shutil.rmtree(views_dir(settings), ignore_errors=True)
+    console.print(f"deleted the store at {path} and its views")
+
+
+def _print_summary(
+    console: Console, desk: TicketDesk, read_side: ReadSide, settings: Settings, summary: DemoSummary, elapsed: float
+) -> None:
+    counts = read_side.read("tickets", lambda db: TicketQueries.count_by(db, "team_id", "status"))
+    by_team: Counter[tuple[str, str]] = Counter()
+    for row in counts:
+        team = summary.teams.get(UUID(row["team_id"]), row["team_id"]) if row["team_id"] else "no team"
+        by_team[(team, row["status"])] += int(row["tickets"])
+    statuses = [s.value for s in Status]
+    total_tickets = sum(by_team.values())
+    table = Table(title=f"{total_tickets} tickets in the store by team and status (from the tickets view)")
+    table.add_column("team")
+    for status in statuses:
+        table.add_column(status, justify="right", no_wrap=True, min_width=len(status))
+    table.add_column("total", justify="right", no_wrap=True, min_width=5)
+    for team in sorted({team for team, _ in by_team}):
+        row_counts = [by_team[(team, s)] for s in statuses]
+        table.add_row(team, *map(str, row_counts), str(sum(row_counts)))
+    totals = [sum(n for (_, s), n in by_team.items() if s == status) for status in statuses]
+    table.add_row("all", *map(str, totals), str(total_tickets), style="bold")
+    console.print(table)
+
+    rate = summary.events_written / elapsed if elapsed else 0.0
+    console.print(
+        f"this run: {len(summary.tickets)} tickets, teams {len(summary.teams)}, agents {summary.agents}, "
+        f"customers {summary.customers}, commands {summary.commands} ({sum(summary.refused.values())} refused)"
+    )
+    console.print(
+        f"events written {summary.events_written} in {elapsed:.1f} s ({rate:,.0f} events/s); "
+        f"events in the store {desk.log_position()}"
+    )
+    lags = ", ".join(f"{s.name} {s.position}" for s in read_side.status())
+    console.print(f"views caught up: {lags}")
+    console.print(f"data: {settings.describe_store()}")
+    if summary.tickets:
+        console.print(f"try: ticketflow history {summary.tickets[0]}")

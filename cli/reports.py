@@ -1,0 +1,183 @@
+"""``ticketflow report sla | data-access``: compliance reports as a table or as CSV.
+
+Each report opens the desk and the one view it reads, brings that view up to the end
+of the log in this process, then queries it (the same queries as the API's
+``/api/v1/reports/sla`` and ``/api/v1/reports/data-access``). The erasure and retention
+log is not here yet: personal-data erasure is not built.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cli.history import parse_id
+from projections.compliance import data_access_report
+from projections.readside import ReadSide
+from projections.sql import Db, ts
+from projections.workflow import sla_compliance
+from ticketflow.application import TicketDesk
+from ticketflow.config import Settings
+from ticketflow.errors import ValidationFailed
+from ticketflow.privacy.report import erasure_log
+
+R = TypeVar("R")
+
+report_app = typer.Typer(
+    help="Compliance reports (SLA, data access) as a table or CSV.", no_args_is_help=True
+)
+
+PERIODS = ("day", "month", "year")
+SLA_COLUMNS = ("period", "team_id", "priority", "metric", "fulfilled", "breached", "compliance")
+DATA_ACCESS_COLUMNS = (
+    "period", "actor_id", "actor_role", "customer_id", "reads", "customers", "fields", "purposes",
+)
+NUMBERS = {"fulfilled", "breached", "compliance", "reads", "customers"}
+
+PeriodOption = Annotated[str, typer.Option(help="day, month or year (UTC).")]
+SinceOption = Annotated[
+    str | None, typer.Option("--since", "--from", help="From this time (ISO 8601; UTC if no offset).")
+]
+UntilOption = Annotated[
+    str | None, typer.Option("--until", "--to", help="Before this time (ISO 8601; UTC if no offset).")
+]
+CsvOption = Annotated[
+    str | None, typer.Option("--csv", help="Write CSV to this file ('-': standard output).", metavar="FILE|-")
+]
+
+
+def parse_time(value: str | None, option: str) -> datetime | None:
+    """An ISO 8601 date or time; without an offset it is taken as UTC."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValidationFailed(
+            f"{option} {value!r} is not an ISO 8601 date or time, e.g. 2026-11-01"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _period(value: str) -> str:
+    if value not in PERIODS:
+        raise ValidationFailed(f"period {value!r}: expected one of {', '.join(PERIODS)}")
+    return value
+
+
+def read_view(settings: Settings, view: str, query: Callable[[Db], R]) -> R:
+    """Open the desk and one view, catch the view up with the log, and run the query."""
+    desk = TicketDesk(settings)
+    read_side = ReadSide(desk, [view])
+    try:
+        read_side.catch_up([view])
+        return read_side.read(view, query)
+    finally:
+        read_side.close()
+        desk.close()
+
+
+@contextmanager
+def _csv_target(target: str) -> Iterator[IO[str]]:
+    if target == "-":
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    with Path(target).open("w", encoding="utf-8", newline="") as handle:
+        yield handle
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return "; ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
+
+
+def write_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str], target: str) -> None:
+    """CSV with a header row; dict cells (fields, purposes) as ``name=count; name=count``."""
+    with _csv_target(target) as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([_cell(row.get(c)) for c in columns])
+
+
+def _show(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str) -> None:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="right" if column in NUMBERS else "left")
+    for row in rows:
+        table.add_row(*(_cell(row.get(c)) for c in columns))
+    Console(width=max(Console().width, 160)).print(table)
+
+
+def _emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str, target: str | None) -> None:
+    if target is not None:
+        write_csv(rows, columns, target)
+        if target != "-":
+            Console(stderr=True).print(f"{len(rows)} rows written to {target}")
+    else:
+        _show(rows, columns, title)
+
+
+@report_app.command("sla")
+def sla(
+    ctx: typer.Context, period: PeriodOption = "month", since: SinceOption = None, until: UntilOption = None,
+    csv_file: CsvOption = None,
+) -> None:
+    """Service-standard compliance: SLA targets met per period, team, priority and metric."""
+    period = _period(period)
+    start, end = ts(parse_time(since, "--since")), ts(parse_time(until, "--until"))
+    rows = read_view(ctx.obj, "workflow", lambda db: sla_compliance(db, period, start, end))
+    _emit(rows, SLA_COLUMNS, f"SLA compliance per {period}", csv_file)
+
+
+@report_app.command("data-access")
+def data_access(
+    ctx: typer.Context, period: PeriodOption = "month", since: SinceOption = None, until: UntilOption = None,
+    by_customer: Annotated[bool, typer.Option("--by-customer", help="One row per customer too.")] = False,
+    actor: Annotated[str | None, typer.Option(help="Only this actor's reads.")] = None,
+    customer: Annotated[
+        str | None, typer.Option(help="Only reads of this customer's data (customer id).")
+    ] = None,
+    csv_file: CsvOption = None,
+) -> None:
+    """Who read whose personal data: unmasked reads per period and actor, with fields and purposes."""
+    period = _period(period)
+    start, end = ts(parse_time(since, "--since")), ts(parse_time(until, "--until"))
+    if customer is not None:
+        customer = str(parse_id(customer, "customer"))
+    rows = read_view(ctx.obj, "access", lambda db: data_access_report(
+        db, period, start, end, by_customer=by_customer, actor_id=actor, customer_id=customer))
+    columns = DATA_ACCESS_COLUMNS if by_customer else tuple(
+        c for c in DATA_ACCESS_COLUMNS if c != "customer_id"
+    )
+    _emit(rows, columns, f"unmasked reads of personal data per {period}", csv_file)
+
+
+
+ERASURE_COLUMNS = (
+    "customer_id", "basis", "reference", "requested_at", "requested_by", "requested_by_role", "completed_at", "tickets",
+)
+
+
+@report_app.command("erasures")
+def erasures(ctx: typer.Context, csv_file: CsvOption = None) -> None:
+    """The erasure and retention log: every erasure, its basis and case, who asked, when it completed."""
+    desk = TicketDesk(ctx.obj)
+    try:
+        rows = erasure_log(desk)
+    finally:
+        desk.close()
+    _emit(rows, ERASURE_COLUMNS, "erasures (on request and by retention)", csv_file)

@@ -1,0 +1,95 @@
+"""``ticketflow serve`` and ``ticketflow token create``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+from uuid import UUID
+
+import typer
+from rich.console import Console
+
+from ticketflow.access import TOKEN_ROLES
+from ticketflow.application import TicketDesk
+from ticketflow.commands.access import IssueToken, RevokeToken
+from ticketflow.config import Settings, StorageKind
+from ticketflow.domain.values import Channel, Role
+from ticketflow.errors import ValidationFailed
+from ticketflow.metadata import Caller
+
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(help="API processes (more than one needs PostgreSQL).", min=1)] = 1,
+) -> None:
+    """Serve the HTTP API (and, on the embedded default, the view workers in-process)."""
+    import uvicorn
+
+    settings: Settings = ctx.obj
+    if workers > 1 and settings.storage is not StorageKind.POSTGRES:
+        raise ValidationFailed("--workers above 1 needs TICKETFLOW_DATABASE_URL=postgresql://... (SQLite has one writer)")
+    TicketDesk(settings).close()  # fail fast, in one line, when the store is unreachable
+    mode = "views in-process" if settings.runs_embedded_projections else "views by `ticketflow project`"
+    Console(stderr=True).print(f"serving http://{host}:{port} ({workers} worker(s), {mode}) on {settings.describe_store()}")
+    uvicorn.run(
+        "api.app:create_app", factory=True, host=host, port=port, workers=workers,
+        access_log=False,  # our own JSON access log leaves out query strings and tokens
+        http="api.server:NoDelayH11Protocol",
+        log_level="warning",
+    )
+
+
+@token_app.command("create")
+def create_token(
+    ctx: typer.Context,
+    role: Annotated[str, typer.Option(help=f"One of: {', '.join(TOKEN_ROLES)}.")],
+    team: Annotated[list[str] | None, typer.Option("--team", help="Team id or exact name (repeatable).")] = None,
+    name: Annotated[str | None, typer.Option(help="Who holds it (an agent id, a system name).")] = None,
+) -> None:
+    """Issue a token and print it once (only its hash is kept)."""
+    settings: Settings = ctx.obj
+    if role not in {r.value for r in TOKEN_ROLES}:
+        raise ValidationFailed(f"role {role!r} is not one of {', '.join(TOKEN_ROLES)}")
+    desk = TicketDesk(settings)
+    team_ids = [_team_id(desk, t) for t in team or []]
+    result, token = desk.issue_token(
+        IssueToken(name=name or f"{role}-token", role=Role(role), team_ids=team_ids),
+        Caller("cli-admin", Role.ADMIN, Channel.CLI),
+    )
+    desk.close()
+    print(json.dumps({"token_id": str(result.object_id), "role": role, "teams": [str(t) for t in team_ids]}), file=sys.stderr)
+    print(token)
+
+
+@token_app.command("revoke")
+def revoke_token(
+    ctx: typer.Context,
+    token_id: Annotated[str, typer.Argument(help="The token id printed by `token create`.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the token's history).")] = "",
+) -> None:
+    """Revoke a token: it stops working at once, in every API process."""
+    try:
+        parsed = UUID(token_id.strip())
+    except ValueError:
+        raise ValidationFailed(f"{token_id!r} is not a token id (a UUID)") from None
+    desk = TicketDesk(ctx.obj)
+    desk.revoke_token(RevokeToken(token_id=parsed, reason=reason), Caller("cli-admin", Role.ADMIN, Channel.CLI))
+    desk.close()
+    print(f"revoked {parsed}", file=sys.stderr)
+
+
+def _team_id(desk: TicketDesk, value: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        pass
+    formed = desk.recorder.select_notifications(1, 10**9, topics=["ticketflow.domain.team:Team.Formed"])
+    matches = {UUID(str(n.originator_id)) for n in formed if desk.get_team(UUID(str(n.originator_id))).name == value}
+    if len(matches) != 1:
+        raise ValidationFailed(f"no single team named {value!r}; give its id")
+    return matches.pop()

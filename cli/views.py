@@ -1,0 +1,108 @@
+"""``ticketflow views | rebuild [VIEW] | project``: the read side from the command line."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from projections.automation import Automation
+from projections.integrity.sealer import Sealer
+from projections.readside import VIEWS, ReadSide
+from projections.workflow import failed_work
+from ticketflow.application import TicketDesk
+from ticketflow.config import Settings
+from ticketflow.errors import ValidationFailed
+
+
+def _open(settings: Settings, names: list[str] | None = None) -> tuple[TicketDesk, ReadSide]:
+    unknown = sorted(set(names or []) - set(VIEWS))
+    if unknown:
+        raise ValidationFailed(f"unknown view {', '.join(unknown)}; views are {', '.join(VIEWS)}")
+    desk = TicketDesk(settings)
+    return desk, ReadSide(desk, names)
+
+
+def views(ctx: typer.Context) -> None:
+    """Each view's position in the event log and how far it lags behind."""
+    desk, read_side = _open(ctx.obj)
+    table = Table(title=f"views of {ctx.obj.describe_store()}")
+    for column in ("view", "position", "log position", "lag"):
+        table.add_column(column, justify="left" if column == "view" else "right")
+    for status in read_side.status():
+        table.add_row(status.name, str(status.position), str(status.log_position), str(status.lag))
+    console = Console()
+    console.print(table)
+    if "workflow" in read_side.stores:
+        failed = read_side.read("workflow", failed_work)
+        if failed:
+            console.print(f"automation: {len(failed)} item(s) set aside after an error (see the log): " + ", ".join(
+                f"{row['kind']} {row['object_id']}" for row in failed[:10]))
+    read_side.close()
+    desk.close()
+
+
+def rebuild(
+    ctx: typer.Context,
+    view: Annotated[str | None, typer.Argument(help=f"One of: {', '.join(VIEWS)}. All when omitted.")] = None,
+) -> None:
+    """Empty a view and replay the whole event log into it (safe while the desk keeps writing)."""
+    names = [view] if view else list(VIEWS)
+    desk, read_side = _open(ctx.obj, names)
+    console = Console()
+    total = desk.log_position()
+    label = view or "all views"
+    started = time.perf_counter()
+    with Progress(
+        TextColumn(f"rebuilding {label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        task = progress.add_task(label, total=total)
+
+        def advance(done: int) -> None:
+            progress.update(task, advance=done, total=max(total, desk.log_position()))
+
+        read_side.rebuild_all(names, advance)
+    elapsed = time.perf_counter() - started
+    for name in names:
+        position = read_side.position(name)
+        console.print(f"{name}: caught up at position {position}")
+    console.print(f"rebuilt {', '.join(names)} over {total} events in {elapsed:.1f} s ({total / elapsed if elapsed else 0:,.0f} events/s)")
+    read_side.close()
+    desk.close()
+
+
+def project(
+    ctx: typer.Context,
+    view: Annotated[list[str] | None, typer.Option("--view", help="Run only these views (repeatable).")] = None,
+    status_every: Annotated[float, typer.Option(help="Seconds between status lines (0: none).")] = 30.0,
+) -> None:
+    """Standalone mode: keep the views caught up in this process until stopped (Ctrl-C, SIGTERM)."""
+    desk, read_side = _open(ctx.obj, view)
+    console = Console(stderr=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    read_side.start()
+    automation = Automation(desk, read_side) if ctx.obj.automation and "workflow" in read_side.stores else None
+    if automation is not None:
+        automation.start()  # the router, SLA clock, scheduler and outbox follow the same log
+    sealer = Sealer(desk, anchor=ctx.obj.anchor_file) if ctx.obj.seal else None
+    if sealer is not None:
+        sealer.start()  # hash chains, the log tree and signed checkpoints
+    console.print(f"projecting {', '.join(read_side.stores)} from {ctx.obj.describe_store()}; Ctrl-C stops")
+    while not stop.wait(status_every if status_every > 0 else None):
+        line = ", ".join(f"{s.name} {s.position} (lag {s.lag})" for s in read_side.status())
+        console.print(line)
+    if automation is not None:
+        automation.stop()
+    if sealer is not None:
+        sealer.close()
+    read_side.close()
+    desk.close()
+    console.print("stopped")

@@ -1,0 +1,137 @@
+"""``ticketflow webhook subscribe | list | pause | resume | deliveries | send``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+from uuid import UUID
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from projections.outbox import list_deliveries, unknown_event_types
+from projections.readside import ReadSide
+from projections.webhook_sender import WebhookSender
+from ticketflow.application import TicketDesk
+from ticketflow.commands.workflow import PauseWebhook, ResumeWebhook, SubscribeWebhook
+from ticketflow.domain.values import Channel, Role
+from ticketflow.errors import ValidationFailed
+from ticketflow.metadata import Caller
+
+webhook_app = typer.Typer(help="Webhook subscriptions and their deliveries.", no_args_is_help=True)
+CLI_ADMIN = Caller("cli-admin", Role.ADMIN, Channel.CLI)
+WebhookArg = Annotated[str, typer.Argument(help="The webhook's id or exact name.")]
+
+
+@webhook_app.command("subscribe")
+def subscribe(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The receiving system, e.g. 'CRM sync'.")],
+    url: Annotated[str, typer.Argument(help="Where to POST, http(s)://...")],
+    event: Annotated[list[str], typer.Option("--event", help="An event type such as Ticket.Opened, or '*' (repeatable).")],
+) -> None:
+    """Subscribe a URL to event types; prints the signing secret once (on stdout)."""
+    problem = unknown_event_types(event)
+    if problem is not None:
+        raise ValidationFailed(problem)
+    desk = TicketDesk(ctx.obj)
+    try:
+        result, secret = desk.subscribe_webhook(SubscribeWebhook(name=name, url=url, event_types=event), CLI_ADMIN)
+    finally:
+        desk.close()
+    print(json.dumps({"webhook_id": str(result.object_id), "name": name, "event_types": sorted(set(event))}), file=sys.stderr)
+    print(secret)
+
+
+@webhook_app.command("list")
+def list_(ctx: typer.Context) -> None:
+    """Every subscription, paused ones too."""
+    desk = TicketDesk(ctx.obj)
+    table = Table(title="webhooks")
+    for column in ("name", "id", "url", "event types", "active"):
+        table.add_column(column)
+    for hook in desk.webhooks():
+        table.add_row(hook.name, str(hook.id), hook.url, ", ".join(hook.event_types), "yes" if hook.active else "paused")
+    desk.close()
+    Console().print(table)
+
+
+@webhook_app.command("pause")
+def pause(
+    ctx: typer.Context, webhook: WebhookArg,
+    reason: Annotated[str, typer.Option(help="Why (kept in the webhook's history).")] = "",
+) -> None:
+    """Stop notifying it; events meanwhile are not notified later."""
+    desk = TicketDesk(ctx.obj)
+    try:
+        desk.pause_webhook(PauseWebhook(webhook_id=_webhook_id(desk, webhook), reason=reason), CLI_ADMIN)
+    finally:
+        desk.close()
+    print(f"paused {webhook}", file=sys.stderr)
+
+
+@webhook_app.command("resume")
+def resume(ctx: typer.Context, webhook: WebhookArg) -> None:
+    """Notify it again, from the next event on."""
+    desk = TicketDesk(ctx.obj)
+    try:
+        desk.resume_webhook(ResumeWebhook(webhook_id=_webhook_id(desk, webhook)), CLI_ADMIN)
+    finally:
+        desk.close()
+    print(f"resumed {webhook}", file=sys.stderr)
+
+
+@webhook_app.command("deliveries")
+def deliveries(
+    ctx: typer.Context, webhook: WebhookArg,
+    state: Annotated[str | None, typer.Option(help="pending, delivered or failed.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """A webhook's deliveries in log order: state, attempts, next try, last error."""
+    if state not in (None, "pending", "delivered", "failed"):
+        raise ValidationFailed(f"state {state!r} is not one of pending, delivered, failed")
+    desk = TicketDesk(ctx.obj)
+    read_side = ReadSide(desk, ["outbox"])
+    try:
+        hook = str(_webhook_id(desk, webhook))
+        read_side.catch_up()
+        rows = read_side.read("outbox", lambda db: list_deliveries(db, hook, state=state, limit=limit))
+    finally:
+        read_side.close()
+        desk.close()
+    table = Table(title=f"deliveries of {webhook}")
+    for column in ("position", "event", "delivery id", "state", "attempts", "next attempt", "last error"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(str(r["position"]), r["event_type"], r["delivery_id"], r["state"], str(r["attempts"]),
+                      r["next_attempt_at"] or "", r["last_error"] or "")
+    Console(width=200).print(table)
+
+
+@webhook_app.command("send")
+def send(ctx: typer.Context) -> None:
+    """Deliver what is due once, now (the automation loop does this continuously)."""
+    desk = TicketDesk(ctx.obj)
+    read_side = ReadSide(desk, ["outbox"])
+    try:
+        read_side.catch_up()
+        attempted = WebhookSender(read_side, desk, desk.clock).run_once()
+    finally:
+        read_side.close()
+        desk.close()
+    print(f"{attempted} deliveries attempted", file=sys.stderr)
+
+
+def _webhook_id(desk: TicketDesk, value: str) -> UUID:
+    hooks = desk.webhooks()
+    try:
+        wanted = UUID(value)
+    except ValueError:
+        matches = [h.id for h in hooks if h.name == value]
+    else:
+        matches = [h.id for h in hooks if h.id == wanted]
+    if len(matches) != 1:
+        raise ValidationFailed(f"no single webhook {value!r}; give its id (see: ticketflow webhook list)")
+    return matches[0]

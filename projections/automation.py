@@ -1,0 +1,415 @@
+"""The automation: the router, the SLA clock and the scheduler, working the workflow view's rows.
+
+The workflow view (:mod:`projections.workflow`) records, exactly once per event, what
+there is to do. This loop does it, at least once: every action is a command with a
+command id derived from what it acts on, and every decision is guarded by the domain
+(a ticket is routed once, an SLA warning, breach or fulfilment is recorded once per
+metric run, a survey is issued once), so a retry after a crash writes nothing twice.
+
+It follows the shared log, not this process's saves, so tickets opened by another
+API process are routed too (the view's worker polls SQLite and listens on
+PostgreSQL). Time comes from the injected clock: tests call :meth:`Automation.run_once`
+on a fake clock and never sleep.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from projections.readside import ReadSide
+from projections.sql import Db, ts
+from projections.webhook_sender import WebhookSender
+from projections.workflow import SLA_CLOCKS, due_work, rotation
+from ticketflow.application import TicketDesk
+from ticketflow.automation import calendar_from_spec
+from ticketflow.clock import Clock
+from ticketflow.commands import CloseTicket
+from ticketflow.commands.privacy import EraseCustomer
+from ticketflow.domain.customer import ERASED
+from ticketflow.commands.workflow import (
+    ApplySla, FireReminder, IssueSurvey, RecordSlaEvent, RouteTicket, ScheduleReminder,
+)
+from ticketflow.domain.values import Channel, Role, Status
+from ticketflow.errors import ConcurrencyConflict, NotFound, StorageUnavailable, TicketflowError
+from ticketflow.metadata import Caller
+from ticketflow.sla.measure import Measurement, Metric, State, Target, measure
+
+log = logging.getLogger("ticketflow.automation")
+
+SYSTEM = Caller("automation", Role.SYSTEM, Channel.SYSTEM)
+#: Command ids of automatic actions derive from what they act on: a retry is recognised.
+NAMESPACE = uuid5(NAMESPACE_URL, "https://ticketflow.dev/automation")
+ALWAYS = "9999-12-31"
+OPEN_STATUSES = ("new", "open", "pending", "on_hold")
+
+
+def command_id(*parts: object) -> UUID:
+    return uuid5(NAMESPACE, ":".join(str(p) for p in parts))
+
+
+class Automation:
+    """One pass over the due work: :meth:`run_once`. :meth:`start` runs passes in a thread."""
+
+    def __init__(
+        self,
+        desk: TicketDesk,
+        read_side: ReadSide,
+        clock: Clock | None = None,
+        extra_steps: Mapping[str, Callable[[], int]] | None = None,
+        interval: float = 1.0,
+    ) -> None:
+        self.desk = desk
+        self.read_side = read_side
+        self.settings = desk.settings
+        self.clock = clock or desk.clock
+        self.extra_steps = dict(extra_steps or {})
+        if "outbox" in read_side.stores and "webhooks" not in self.extra_steps:  # notifications go out too
+            self.extra_steps["webhooks"] = WebhookSender(read_side, desk, self.clock).run_once
+        self.interval = interval
+        self._last_write = 0
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ running
+    def run_once(self) -> Counter[str]:
+        """Do everything due now; returns how many actions of each kind were taken."""
+        now = self.clock.now()
+        done: Counter[str] = Counter()
+        done["routed"] = self.route()
+        done["sla"] = self.sla(now)
+        done["surveys"] = self.surveys()
+        done["follow_ups"] = self.follow_ups(now)
+        done["auto_closed"] = self.auto_close(now)
+        done["reminders"] = self.reminders(now)
+        done["retention_erasures"] = self.retention(now)
+        for name, step in self.extra_steps.items():
+            done[name] = step()
+        return done
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stopping.clear()
+        self.desk.on_saved(self._ring)
+        self._thread = threading.Thread(target=self._run, name="automation", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        self.desk.remove_on_saved(self._ring)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _ring(self, *_: Any) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.read_side.wait(self.desk.log_position(), timeout=2.0, names=["workflow"])
+                self.run_once()
+            except Exception:  # noqa: BLE001 - the loop survives a passing database error
+                log.exception("automation: pass failed; retrying")
+            self._wake.wait(self.interval)
+            self._wake.clear()
+
+    # ------------------------------------------------------------------ routing
+    def route(self) -> int:
+        """Route new tickets in log order; each decision sees the previous one in the views."""
+        count = 0
+        for row in self._due("route", ALWAYS):
+            self._settle_views(["tickets", "workflow"])
+            ticket_id = UUID(row["object_id"])
+            last = {UUID(team): agent for team, agent in self.read_side.read("workflow", rotation).items()}
+            self._act(row, lambda: self.desk.route_ticket(
+                RouteTicket(ticket_id=ticket_id, command_id=command_id("route", ticket_id)), SYSTEM,
+                open_tickets=_Workload(self.read_side), last_assigned=last,
+            ))
+            count += 1
+        return count
+
+    def _settle_views(self, names: list[str]) -> None:
+        """Wait until the views show this loop's last write (round-robin and loads depend on it)."""
+        if not self._last_write:
+            return
+        if self.read_side.workers:
+            self.read_side.wait(self._last_write, timeout=5.0, names=names)
+        else:
+            self.read_side.catch_up(names)
+
+    # ---------------------------------------------------------------------- SLA
+    def sla(self, now: datetime) -> int:
+        count = 0
+        for row in self._due("sla", ts(now) or ALWAYS):
+            ticket_id = UUID(row["object_id"])
+            try:
+                next_due, finished, clocks = self.evaluate(ticket_id, now, changed=row["due_at"] == "")
+            except NotFound:
+                next_due, finished, clocks = None, True, None
+            except _TryAgain:
+                continue
+            except Exception:  # noqa: BLE001 - one bad ticket must not stop the clock for the others
+                log.exception("automation: SLA of ticket %s could not be measured; set aside", ticket_id)
+                self._mark(row, "failed", row["due_at"])
+                continue
+            state = "done" if finished or next_due is None else "due"
+
+            def save(db: Db, row: dict[str, Any] = row, clocks: Any = clocks, state: str = state,
+                     due: str | None = ts(next_due) if next_due else row["due_at"]) -> None:
+                if clocks is not None:
+                    clocks(db)
+                _mark_in(db, row, state, due)
+
+            self._write(save)  # the clocks and the row's next look, in one transaction
+            count += 1
+        return count
+
+    def evaluate(
+        self, ticket_id: UUID, now: datetime, changed: bool = True
+    ) -> tuple[datetime | None, bool, Callable[[Db], None] | None]:
+        """Measure one ticket's SLA clocks; record warnings, breaches and fulfilments once.
+
+        ``changed``: the ticket was updated since the last look, so a newer policy version
+        (or a first policy) applies from now on. Returns when to look again and whether
+        the ticket is finished with (closed), and how to store the clocks as measured.
+        """
+        ticket = self.desk.get_ticket(ticket_id)
+        if changed and ticket.status != Status.CLOSED:
+            policy = self.desk.matching_sla_policy(ticket)
+            current = ticket.sla and self.desk.sla_terms_key(ticket.sla)
+            wanted = self.desk.sla_terms_key(self.desk.sla_terms(policy)) if policy is not None else None
+            if wanted is not None and current != wanted:
+                self._command(lambda: self.desk.apply_sla(ApplySla(
+                    ticket_id=ticket_id, command_id=command_id("sla", ticket_id, *wanted),
+                ), SYSTEM))
+                ticket = self.desk.get_ticket(ticket_id)
+        if ticket.sla is None:
+            return None, ticket.status == Status.CLOSED, None
+        terms = ticket.sla
+        measurements = measure(
+            self.desk.history(ticket_id), _targets(terms), calendar_from_spec(terms["calendar"]), now,
+            terms["warn_at_percent"] / 100,
+        )
+        next_due: datetime | None = None
+        for m in measurements:
+            cycle = m.started_at.isoformat()
+            settled = ticket.has_sla_mark("fulfilled", m.metric, cycle) and m.fulfilled_at is not None
+            for kind, moment, elapsed in _outcomes(m, now):
+                # A run met in time stays met: a later, stricter policy or priority does not
+                # turn it into a breach (a reopen resumes the resolution run: then it is open again).
+                if settled and kind != "fulfilled":
+                    continue
+                if not ticket.has_sla_mark(kind, m.metric, cycle):
+                    self._command(lambda k=kind, t=moment, e=elapsed: self.desk.record_sla_event(RecordSlaEvent(
+                        ticket_id=ticket_id, kind=k, metric=m.metric, cycle=cycle, moment=t, elapsed_minutes=e,
+                        command_id=command_id("sla-event", ticket_id, k, m.metric, cycle),
+                    ), SYSTEM))
+            for moment in (m.warn_due_at, m.due_at if m.breached_at is None else None):
+                if moment is not None and moment > now and (next_due is None or moment < next_due):
+                    next_due = moment
+        return next_due, ticket.status == Status.CLOSED, lambda db: _store_clocks(db, ticket_id, terms, measurements, now)
+
+    # ---------------------------------------------------------------- scheduler
+    def surveys(self) -> int:
+        count = 0
+        for row in self._due("survey", ALWAYS):
+            ticket_id = UUID(row["object_id"])
+            self._act(row, lambda: self.desk.issue_survey(
+                IssueSurvey(ticket_id=ticket_id, command_id=command_id("survey", ticket_id)), SYSTEM))
+            count += 1
+        return count
+
+    def follow_ups(self, now: datetime) -> int:
+        """A follow-up (回访) for the agent (or team) N days after a ticket was solved."""
+        days = self.settings.follow_up_days
+        if days == 0:
+            return 0
+        count = 0
+        for row in self._due("follow_up", ts(now - timedelta(days=days)) or ALWAYS):
+            ticket_id = UUID(row["object_id"])
+
+            def schedule(row: dict[str, Any] = row, ticket_id: UUID = ticket_id) -> Any:
+                ticket = self.desk.get_ticket(ticket_id)
+                if ticket.status not in (Status.SOLVED, Status.CLOSED) or ticket.team_id is None:
+                    return None
+                return self.desk.schedule_reminder(ScheduleReminder(
+                    kind="follow_up", ticket_id=ticket_id, agent_id=ticket.assignee_id, team_id=ticket.team_id,
+                    due_at=now, note=f"回访 follow-up: ticket solved {days} day(s) ago",
+                    command_id=command_id("follow-up", ticket_id, row["stamp"]),
+                ), SYSTEM)
+
+            self._act(row, schedule)
+            count += 1
+        return count
+
+    def auto_close(self, now: datetime) -> int:
+        """Close solved tickets N days after solving (or after the customer's last word)."""
+        days = self.settings.auto_close_days
+        if days == 0:
+            return 0
+        count = 0
+        for row in self._due("auto_close", ts(now - timedelta(days=days)) or ALWAYS):
+            ticket_id = UUID(row["object_id"])
+
+            def close(row: dict[str, Any] = row, ticket_id: UUID = ticket_id) -> Any:
+                if self.desk.get_ticket(ticket_id).status != Status.SOLVED:
+                    return None
+                return self.desk.close_ticket(
+                    CloseTicket(ticket_id=ticket_id, command_id=command_id("auto-close", ticket_id, row["due_at"])),
+                    SYSTEM,
+                )
+
+            self._act(row, close)
+            count += 1
+        return count
+
+    def reminders(self, now: datetime) -> int:
+        count = 0
+        for row in self._due("reminder", ts(now) or ALWAYS):
+            reminder_id = UUID(row["object_id"])
+            self._act(row, lambda: self.desk.fire_reminder(
+                FireReminder(reminder_id=reminder_id, command_id=command_id("fire", reminder_id)), SYSTEM))
+            count += 1
+        return count
+
+    # ---------------------------------------------------------------- retention
+    def retention(self, now: datetime) -> int:
+        """Erase customers inactive for ``TICKETFLOW_RETENTION_DAYS`` (no open ticket, nothing since)."""
+        days = self.settings.retention_days
+        if days == 0 or "customers" not in self.read_side.stores:
+            return 0
+        cutoff = ts(now - timedelta(days=days))
+        inactive = self.read_side.read("customers", lambda db: db.all(
+            "SELECT c.customer_id FROM {p}tf_customers c WHERE c.updated_at < ? AND c.name <> ? "
+            "AND NOT EXISTS (SELECT 1 FROM {p}tf_customer_tickets t WHERE t.customer_id = c.customer_id "
+            "AND (t.updated_at >= ? OR t.status <> 'closed')) ORDER BY c.customer_id LIMIT 100",
+            (cutoff, ERASED, cutoff),
+        ))
+        count = 0
+        for row in inactive:
+            customer_id = UUID(row["customer_id"])
+            try:
+                self._command(lambda: self.desk.erase_customer(EraseCustomer(
+                    customer_id=customer_id, basis="retention", reference=f"inactive for {days} days",
+                    command_id=command_id("retention", customer_id),
+                ), SYSTEM))
+            except _TryAgain:
+                continue
+            count += 1
+        return count
+
+    # ------------------------------------------------------------------ plumbing
+    def _due(self, kind: str, until: str) -> Iterator[dict[str, Any]]:
+        yield from self.read_side.read("workflow", lambda db: due_work(db, kind, until))
+
+    def _act(self, row: dict[str, Any], action: Callable[[], Any]) -> None:
+        """Do one row's action, then mark the row done unless an event changed it meanwhile.
+
+        An unexpected failure sets the row aside as ``failed`` (logged, listed by
+        ``failed_work``) instead of retrying it on every pass."""
+        try:
+            self._command(action)
+        except _TryAgain:
+            return
+        except Exception:  # noqa: BLE001 - a poison row must not block the rows behind it
+            log.exception("automation: %s of %s failed; set aside", row["kind"], row["object_id"])
+            self._mark(row, "failed", row["due_at"])
+            return
+        self._mark(row, "done", row["due_at"])
+
+    def _command(self, action: Callable[[], Any]) -> None:
+        try:
+            result = action()
+        except (ConcurrencyConflict, StorageUnavailable):
+            raise _TryAgain from None  # a passing conflict or outage: the row stays due for the next pass
+        except TicketflowError as exc:  # refused: already done, no longer applicable, no consent...
+            log.info("automation: %s", exc)
+            return
+        result = result[0] if isinstance(result, tuple) else result
+        position = getattr(result, "position", None)
+        if position:
+            self._last_write = max(self._last_write, position)
+
+    def _mark(self, row: dict[str, Any], state: str, due_at: str | None) -> None:
+        self._write(lambda db: _mark_in(db, row, state, due_at))
+
+    def _write(self, change: Callable[[Db], None]) -> None:
+        store = self.read_side.stores["workflow"]
+        with store._transaction(commit=True) as cursor:  # noqa: SLF001 - the view's own store
+            change(Db(cursor, store.dialect, store.prefix))
+
+
+class _TryAgain(Exception):
+    """A command lost a race or the store was briefly away: do the row again on the next pass."""
+
+
+def _mark_in(db: Db, row: dict[str, Any], state: str, due_at: str | None) -> None:
+    """Move a work row on, unless an event changed it since it was read (then it stays due)."""
+    db.execute(
+        "UPDATE {p}tf_work SET state = ?, due_at = ? WHERE kind = ? AND object_id = ? AND stamp = ?",
+        (state, due_at, row["kind"], row["object_id"], row["stamp"]),
+    )
+
+
+class _Workload(Mapping[str, int]):
+    """Open tickets per agent, read from the tickets view only for the agents asked about."""
+
+    def __init__(self, read_side: ReadSide) -> None:
+        self.read_side = read_side
+        self._known: dict[str, int] = {}
+
+    def __getitem__(self, agent: str) -> int:
+        if agent not in self._known:
+            self._known[agent] = int(self.read_side.read("tickets", lambda db: db.scalar(
+                "SELECT COUNT(*) FROM {p}tf_tickets WHERE assignee_id = ? AND status IN (?, ?, ?, ?)",
+                (agent, *OPEN_STATUSES),
+            )) or 0)
+        return self._known[agent]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._known)
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+
+def _targets(terms: Mapping[str, Any]) -> Callable[[str], dict[Metric, Target]]:
+    def targets_for(priority: str) -> dict[Metric, Target]:
+        return {
+            Metric(metric): Target(timedelta(minutes=t["minutes"]), bool(t.get("business_hours", True)))
+            for metric, t in terms["targets"].get(priority, {}).items()
+        }
+
+    return targets_for
+
+
+def _outcomes(m: Measurement, now: datetime) -> list[tuple[str, datetime, float]]:
+    """What a measurement says happened: (kind, moment, elapsed minutes), in time order."""
+    found: list[tuple[str, datetime, float]] = []
+    if m.warned_at is not None and m.warned_at <= now and m.state is not State.FULFILLED:
+        found.append(("warning", m.breached_at or m.due_at or m.warned_at, 0.0))
+    if m.breached_at is not None and m.breached_at <= now:
+        found.append(("breached", m.breached_at, 0.0))
+    if m.state is State.FULFILLED and m.fulfilled_at is not None:
+        found.append(("fulfilled", m.fulfilled_at, round(m.elapsed.total_seconds() / 60, 2)))
+    return found
+
+
+def _store_clocks(db: Db, ticket_id: UUID, terms: Mapping[str, Any], measurements: list[Measurement], now: datetime) -> None:
+    rows = [
+        [str(ticket_id), m.metric.value, m.started_at.isoformat(), m.state.value,
+         m.target.total_seconds() / 60, int(m.business_hours), round(m.elapsed.total_seconds() / 60, 2),
+         ts(m.due_at), ts(m.breached_at), ts(m.fulfilled_at), terms["policy_name"], terms["policy_version"], ts(now)]
+        for m in measurements
+    ]
+    db.execute("DELETE FROM {p}tf_sla_clocks WHERE ticket_id = ?", (str(ticket_id),))
+    db.executemany(SLA_CLOCKS.upsert_sql, rows)

@@ -1,0 +1,372 @@
+"""The read side: open each view's store, keep views caught up, answer reads at a position.
+
+* **Embedded** (the default): :meth:`ReadSide.start` runs one worker thread per
+  view in the process that writes, woken by the desk after each save and, on
+  PostgreSQL, by ``LISTEN/NOTIFY``; SQLite has no subscription, so workers also
+  poll.
+* **Standalone**: ``ticketflow project`` runs the same workers in their own
+  process (several API processes and one projection process share PostgreSQL).
+
+Each batch of events and the view's tracking position commit together, so a
+worker killed at any point resumes exactly where the view's last commit left it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from uuid import uuid4
+
+from eventsourcing.persistence import InfrastructureFactory, IntegrityError, Tracking
+from eventsourcing.utils import Environment
+
+from projections.access_log import AccessLogView
+from projections.audit import AuditView
+from projections.customers import CustomersView
+from projections.directory import DirectoryView
+from projections.outbox import OutboxView
+from projections.problems import ProblemsView
+from projections.reminders import RemindersView
+from projections.search import SearchView
+from projections.sql import Db, Dialect
+from projections.tickets import TicketsView
+from projections.timeline import TimelineView
+from projections.view import View, ViewProjection, ViewStore, store_class
+from projections.workflow import WorkflowView
+from ticketflow.application import TicketDesk
+from ticketflow.config import Settings, StorageKind
+
+log = logging.getLogger("ticketflow.projections")
+R = TypeVar("R")
+
+VIEWS: dict[str, type[View]] = {
+    view.name: view
+    for view in (
+        TicketsView, TimelineView, CustomersView, AuditView, SearchView, DirectoryView, AccessLogView, WorkflowView,
+    )
+}
+VIEWS[OutboxView.name] = OutboxView  # the webhook outbox (projections/outbox.py)
+VIEWS[RemindersView.name] = RemindersView  # reminders and follow-ups (projections/reminders.py)
+VIEWS[ProblemsView.name] = ProblemsView  # the problem library (projections/problems.py)
+
+#: Events per transaction while following the log, and while rebuilding.
+LIVE_BATCH = 500
+REBUILD_BATCH = 2000
+#: How often a worker looks for events written by other processes (SQLite has no NOTIFY).
+POLL_SECONDS = 0.2
+#: After a save wakes a worker, how long it lets further saves gather before one commit.
+COALESCE_SECONDS = 0.01
+
+
+def views_dir(settings: Settings) -> Path:
+    """Where SQLite keeps the views: one file per view beside the event store."""
+    path = settings.sqlite_path
+    return path.parent / f"{path.stem}-views"
+
+
+def open_store(settings: Settings, view_class: type[View], memory_tag: str = "", shared: Any = None) -> ViewStore:
+    """Open (creating if needed) the store of one view on the configured database.
+
+    On PostgreSQL, pass ``shared`` (from :func:`views_datastore`): the views of one process
+    share one connection pool, so a process's connections do not grow with the number of views.
+    """
+    if settings.storage is StorageKind.POSTGRES:
+        if shared is not None:
+            store_cls = store_class(view_class, Dialect.POSTGRES)
+            recorder = store_cls(datastore=shared, tracking_table_name=f"view_{view_class.name}_tracking")  # type: ignore[call-arg]
+            recorder.create_table()
+            return recorder
+        env = {**settings.eventsourcing_env(), "POSTGRES_POOL_SIZE": "2"}
+        dialect = Dialect.POSTGRES
+    else:
+        if settings.storage is StorageKind.MEMORY:
+            db_name = f"file:tf_{view_class.name}_{memory_tag}?mode=memory&cache=shared"
+        else:
+            directory = views_dir(settings)
+            directory.mkdir(parents=True, exist_ok=True)
+            db_name = str(directory / f"{view_class.name}.sqlite")
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": db_name,
+            "SQLITE_LOCK_TIMEOUT": str(settings.lock_timeout),
+        }
+        dialect = Dialect.SQLITE
+    factory = InfrastructureFactory.construct(Environment(f"view_{view_class.name}", env))
+    store = factory.tracking_recorder(store_class(view_class, dialect))
+    assert isinstance(store, ViewStore)
+    return store
+
+
+def views_datastore(settings: Settings) -> Any:
+    """One PostgreSQL connection pool for all the views of a process."""
+    size = str(settings.pool_size)
+    env = {**settings.eventsourcing_env(), "POSTGRES_POOL_SIZE": size, "POSTGRES_MAX_OVERFLOW": size}
+    return InfrastructureFactory.construct(Environment("views", env)).datastore  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class ViewStatus:
+    name: str
+    position: int
+    log_position: int
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.log_position - self.position)
+
+
+class Wakeup:
+    """A doorbell: rung on every save; a waiting worker wakes at once instead of at its next poll."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def ring(self, *_: Any) -> None:
+        self._event.set()
+
+    def wait(self, timeout: float) -> bool:
+        rung = self._event.wait(timeout)
+        self._event.clear()
+        return rung
+
+
+class ViewWorker:
+    """Keeps every view of a read side caught up: one thread reads each batch of the log once,
+    then gives each view the events past its own position, one transaction per view."""
+
+    def __init__(self, read_side: ReadSide) -> None:
+        self.read_side = read_side
+        self.wakeup = Wakeup()
+        self.error: BaseException | None = None
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="views", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.wakeup.ring()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        backoff = 0.05
+        positions: dict[str, int] | None = None
+        while not self._stopping.is_set():
+            try:
+                if positions is None:
+                    positions = {name: self.read_side.position(name) for name in self.read_side.stores}
+                done = self.read_side.step_all(positions, LIVE_BATCH)
+            except Exception as exc:  # noqa: BLE001 - a worker survives a passing database error
+                self.error = exc
+                positions = None  # re-read every view's position from its store
+                log.exception("views: batch failed; retrying")
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.05
+            self.error = None
+            if done == 0 and self.wakeup.wait(self.read_side.poll_seconds):
+                # Woken by a save: let a few more land so one commit per view carries them all.
+                self._stopping.wait(COALESCE_SECONDS)
+
+
+class ReadSide:
+    """All the views of one desk: their stores, workers, positions and rebuilds."""
+
+    def __init__(
+        self,
+        desk: TicketDesk,
+        views: Iterable[str] | None = None,
+        poll_seconds: float = POLL_SECONDS,
+        store_settings: Settings | None = None,
+    ) -> None:
+        """``store_settings`` puts the views somewhere other than beside the desk's events
+        (a scratch copy, a benchmark); by default they live with the desk's store."""
+        self.desk = desk
+        self.settings = store_settings or desk.settings
+        self.poll_seconds = poll_seconds
+        names = list(views) if views is not None else list(VIEWS)
+        unknown = set(names) - set(VIEWS)
+        if unknown:
+            raise ValueError(f"unknown view {', '.join(sorted(unknown))}; views are {', '.join(VIEWS)}")
+        tag = uuid4().hex[:12]
+        self._shared = views_datastore(self.settings) if self.settings.storage is StorageKind.POSTGRES else None
+        self.stores: dict[str, ViewStore] = {n: open_store(self.settings, VIEWS[n], tag, self._shared) for n in names}
+        self.projections = {n: ViewProjection(view=store) for n, store in self.stores.items()}
+        self.workers: dict[str, ViewWorker] = {}
+        self._progress = threading.Condition()
+        self._listener: threading.Thread | None = None
+        self._listening = threading.Event()
+
+    # ------------------------------------------------------------------ following
+    def step(self, name: str, limit: int) -> int:
+        """Process the next batch of at most ``limit`` events into one view; 0 when caught up."""
+        store = self.stores[name]
+        start = (store.max_tracking_id(self.desk.name) or 0) + 1
+        notifications = self.desk.recorder.select_notifications(start, limit)
+        if not notifications:
+            return 0
+        events = [(self.desk.mapper.to_domain_event(n), n.id) for n in notifications]
+        try:
+            self.projections[name].process_batch(events, Tracking(self.desk.name, notifications[-1].id), previous=start - 1)  # type: ignore[arg-type]
+        except IntegrityError:
+            if self.position(name) == start - 1:
+                raise  # nobody else moved the view: a real constraint failure, not a lost race
+            return len(notifications)  # another worker committed this range first: nothing counted twice
+        with self._progress:
+            self._progress.notify_all()
+        return len(notifications)
+
+    def step_all(self, positions: dict[str, int], limit: int) -> int:
+        """Read the next batch once and give each view in ``positions`` the events past its position.
+
+        ``positions`` is updated in place as views commit; a view whose position moved under it
+        (a rebuild elsewhere, another worker) refuses the batch and has its position re-read.
+        """
+        start = min(positions.values()) + 1
+        notifications = self.desk.recorder.select_notifications(start, limit)
+        if not notifications:
+            return 0
+        events = [(self.desk.mapper.to_domain_event(n), n.id) for n in notifications]
+        tracking = Tracking(self.desk.name, notifications[-1].id)
+        failure: Exception | None = None
+        for name, position in list(positions.items()):
+            mine = [(e, p) for e, p in events if p > position]
+            if not mine:
+                continue
+            try:
+                self.projections[name].process_batch(mine, tracking, previous=position)  # type: ignore[arg-type]
+                positions[name] = notifications[-1].id
+            except IntegrityError as exc:
+                positions[name] = self.position(name)
+                if positions[name] == position:  # nobody else moved it: a real constraint failure
+                    log.error("view %s: batch refused by the database: %s", name, exc)
+                    failure = exc
+            except Exception as exc:  # noqa: BLE001 - one failing view must not stop the others
+                log.exception("view %s: batch failed", name)
+                positions[name] = self.position(name)
+                failure = exc
+        with self._progress:
+            self._progress.notify_all()
+        if failure is not None:
+            raise failure
+        return len(notifications)
+
+    def catch_up(
+        self, names: Iterable[str] | None = None, batch: int = REBUILD_BATCH, progress: Callable[[int], None] | None = None
+    ) -> None:
+        """Bring views up to the end of the log, in this thread (rebuilds, tests, the demo)."""
+        for name in names or list(self.stores):
+            while (done := self.step(name, batch)) > 0:
+                if progress:
+                    progress(done)
+
+    def start(self) -> None:
+        """Embedded mode: a worker thread per view, woken by this process's saves."""
+        if self.workers:
+            return
+        worker = self.workers["views"] = ViewWorker(self)
+        self.desk.on_saved(worker.wakeup.ring)
+        worker.start()
+        if self.settings.storage is StorageKind.POSTGRES:
+            self._listener = threading.Thread(target=self._listen, name="view-listen", daemon=True)
+            self._listening.set()
+            self._listener.start()
+
+    def stop(self) -> None:
+        self._listening.clear()
+        for worker in self.workers.values():
+            self.desk.remove_on_saved(worker.wakeup.ring)
+            worker.stop()
+        for worker in self.workers.values():
+            worker.join(timeout=10)
+        if self._listener is not None:
+            self._listener.join(timeout=5)
+        self.workers.clear()
+
+    def close(self) -> None:
+        self.stop()
+        closed: set[int] = set()
+        for store in self.stores.values():
+            datastore = store.datastore  # type: ignore[attr-defined]
+            if id(datastore) not in closed:
+                closed.add(id(datastore))
+                datastore.close()
+
+    def _listen(self) -> None:
+        """PostgreSQL: ring every worker when another process NOTIFYs a save."""
+        import psycopg
+
+        env = self.settings.eventsourcing_env()
+        channel = getattr(self.desk.recorder, "channel_name", None)
+        if channel is None:
+            return
+        while self._listening.is_set():
+            try:
+                with psycopg.connect(
+                    host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"], dbname=env["POSTGRES_DBNAME"],
+                    user=env["POSTGRES_USER"], password=env["POSTGRES_PASSWORD"] or None, autocommit=True,
+                ) as conn:
+                    conn.execute(f'LISTEN "{channel}"')
+                    while self._listening.is_set():
+                        for _ in conn.notifies(timeout=0.5, stop_after=1):
+                            for worker in self.workers.values():
+                                worker.wakeup.ring()
+            except psycopg.Error:
+                log.warning("LISTEN connection lost; reconnecting", exc_info=True)
+                time.sleep(1)
+
+    # ------------------------------------------------------------------ positions
+    def position(self, name: str) -> int:
+        return self.stores[name].max_tracking_id(self.desk.name) or 0
+
+    def status(self) -> list[ViewStatus]:
+        log_position = self.desk.log_position()
+        return [ViewStatus(name, self.position(name), log_position) for name in self.stores]
+
+    def wait(self, position: int, timeout: float = 5.0, names: Iterable[str] | None = None) -> bool:
+        """Block until the views (all, or ``names``) have reached ``position``; False on timeout."""
+        deadline = time.monotonic() + timeout
+        pending = set(names or self.stores)
+        while True:
+            pending = {n for n in pending if self.position(n) < position}
+            remaining = deadline - time.monotonic()
+            if not pending:
+                return True
+            if remaining <= 0:
+                return False
+            with self._progress:
+                self._progress.wait(min(remaining, 0.02))
+
+    # ------------------------------------------------------------------ reads
+    def read(self, name: str, query: Callable[[Db], R]) -> R:
+        return self.stores[name].read(query)
+
+    # ------------------------------------------------------------------ rebuild
+    def rebuild_all(self, names: Iterable[str] | None = None, progress: Callable[[int], None] | None = None) -> None:
+        """Rebuild several views from one shared pass over the log (each event read and decoded once)."""
+        names = list(names or self.stores)
+        for name in names:
+            self.stores[name].reset(self.desk.name)
+        positions = {name: self.position(name) for name in names}
+        while (done := self.step_all(positions, REBUILD_BATCH)) > 0:
+            if progress:
+                progress(done)
+
+    def rebuild(self, name: str, progress: Callable[[int], None] | None = None) -> None:
+        """Empty a view and replay the whole log into it, a large batch per transaction.
+
+        Safe while the desk keeps writing (the view ends caught up) and while a worker
+        runs: the tracking position decides which of them commits each range.
+        """
+        store = self.stores[name]
+        store.reset(self.desk.name)
+        self.catch_up([name], REBUILD_BATCH, progress)

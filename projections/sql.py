@@ -1,0 +1,203 @@
+"""Portable SQL for views: one statement text for SQLite and PostgreSQL.
+
+Statements are written with ``?`` placeholders and ``{p}`` before table names;
+:class:`Db` turns them into the dialect's form (``%s`` and a schema-qualified
+name on PostgreSQL) once and caches the result. Values are stored portably:
+ids and times as text (times as UTC ISO-8601, so text order is time order),
+lists and dicts as JSON text, booleans as 0/1.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from functools import cached_property, lru_cache
+from typing import Any
+from uuid import UUID
+
+
+class Dialect(StrEnum):
+    SQLITE = "sqlite"
+    POSTGRES = "postgres"
+
+
+@lru_cache(maxsize=4096)
+def render(template: str, dialect: Dialect, prefix: str) -> str:
+    text = template.replace("{p}", prefix)
+    return text.replace("?", "%s") if dialect is Dialect.POSTGRES else text
+
+
+def ts(value: datetime | None) -> str | None:
+    """A time as sortable UTC text."""
+    if value is None:
+        return None
+    try:
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+    except (OverflowError, ValueError):  # a bound at the very edge of the calendar (a filter, not data)
+        return "0001-01-01T00:00:00.000000+00:00" if value.year < 2 else "9999-12-31T23:59:59.999999+00:00"
+
+
+def parse_ts(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def uid(value: UUID | str | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def loads(value: str | None) -> Any:
+    return None if value is None else json.loads(value)
+
+
+class Db:
+    """A cursor in one transaction, speaking the portable statement form."""
+
+    def __init__(self, cursor: Any, dialect: Dialect, prefix: str) -> None:
+        self.cursor = cursor
+        self.dialect = dialect
+        self.prefix = prefix
+
+    def sql(self, template: str) -> str:
+        return render(template, self.dialect, self.prefix)
+
+    def execute(self, template: str, params: Sequence[Any] = ()) -> None:
+        self.cursor.execute(self.sql(template), tuple(params))
+
+    def executemany(self, template: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = list(rows)
+        if rows:
+            self.cursor.executemany(self.sql(template), rows)
+
+    def all(self, template: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        self.cursor.execute(self.sql(template), tuple(params))
+        return [dict(row) for row in self.cursor.fetchall()]
+
+    def one(self, template: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        rows = self.all(template, params)
+        return rows[0] if rows else None
+
+    def scalar(self, template: str, params: Sequence[Any] = ()) -> Any:
+        row = self.one(template, params)
+        return None if row is None else next(iter(row.values()))
+
+
+@dataclass(frozen=True)
+class Table:
+    """A view table: its columns, key and indexes. Everything else is derived."""
+
+    name: str
+    columns: tuple[str, ...]  # "name TYPE" pairs, portable types only
+    key: tuple[str, ...]
+    indexes: tuple[tuple[str, ...], ...] = ()
+
+    @cached_property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.split()[0] for c in self.columns)
+
+    def ddl(self) -> list[str]:
+        statements = [
+            f"CREATE TABLE IF NOT EXISTS {{p}}{self.name} ("
+            + ", ".join(self.columns)
+            + f", PRIMARY KEY ({', '.join(self.key)}))"
+        ]
+        for columns in self.indexes:
+            index = f"{self.name}_{'_'.join(columns)}_idx"
+            statements.append(f"CREATE INDEX IF NOT EXISTS {index} ON {{p}}{self.name} ({', '.join(columns)})")
+        return statements
+
+    @cached_property
+    def upsert_sql(self) -> str:
+        return self.upsert()
+
+    def upsert(self) -> str:
+        names = self.column_names
+        updates = [n for n in names if n not in self.key]
+        on_conflict = (
+            f" ON CONFLICT ({', '.join(self.key)}) DO UPDATE SET " + ", ".join(f"{n} = excluded.{n}" for n in updates)
+            if updates
+            else f" ON CONFLICT ({', '.join(self.key)}) DO NOTHING"
+        )
+        return f"INSERT INTO {{p}}{self.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})" + on_conflict
+
+    def select_by_key(self) -> str:
+        where = " AND ".join(f"{k} = ?" for k in self.key)
+        return f"SELECT * FROM {{p}}{self.name} WHERE {where}"
+
+
+
+class Batch:
+    """The rows one batch of events touches: loaded once, changed in memory, written once.
+
+    Applying many events to cached rows and writing each changed row once per
+    batch is what makes a rebuild fast; the whole batch commits with the
+    view's tracking position in one transaction.
+    """
+
+    def __init__(self, db: Db) -> None:
+        self.db = db
+        self._rows: dict[str, dict[tuple[Any, ...], dict[str, Any] | None]] = {}
+        self._dirty: dict[str, set[tuple[Any, ...]]] = {}
+        self._tables: dict[str, Table] = {}
+
+    def get(self, table: Table, *key: Any) -> dict[str, Any] | None:
+        rows = self._rows.setdefault(table.name, {})
+        if key not in rows:
+            rows[key] = self.db.one(table.select_by_key(), key)
+        return rows[key]
+
+    def put(self, table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
+        key = (row[table.key[0]],) if len(table.key) == 1 else tuple(row[k] for k in table.key)
+        stored = row if type(row) is dict else dict(row)
+        name = table.name
+        if name not in self._tables:
+            self._tables[name] = table
+            self._rows.setdefault(name, {})
+            self._dirty[name] = set()
+        self._rows[name][key] = stored
+        self._dirty[name].add(key)
+        return stored
+
+    def touch(self, table: Table, row: dict[str, Any]) -> None:
+        """Mark a row obtained from :meth:`get` as changed in place."""
+        self.put(table, row)
+
+    def evict(self, *tables: Table) -> None:
+        """Write every pending row, then forget the cached rows of ``tables``: for a view that
+        changed those tables with a set-based statement, so later reads see the stored rows."""
+        self.flush()
+        for table in tables:
+            self._rows[table.name] = {}
+
+    def flush(self) -> None:
+        # Keys in sorted order: concurrent writers of one view take row locks in the same order.
+        for name, keys in self._dirty.items():
+            table = self._tables[name]
+            rows = self._rows[name]
+            columns = table.column_names
+            self.db.executemany(
+                table.upsert_sql,
+                [[row[c] for c in columns] for k in sorted(keys) if (row := rows[k]) is not None],
+            )
+            keys.clear()
+
+
+def log_page(db: Db, table: str, after: int, limit: int, conditions: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Rows of a one-row-per-event table after a log position, in log order.
+
+    ``conditions`` maps "column op" to a value (``{"actor_id =": "li.wei", "occurred_at >=": t}``);
+    a None value leaves that condition out.
+    """
+    clauses, params = ["position > ?"], [after]
+    for condition, value in conditions.items():
+        if value is not None:
+            clauses.append(f"{condition} ?")
+            params.append(value)
+    params.append(limit)
+    return db.all(f"SELECT * FROM {{p}}{table} WHERE {' AND '.join(clauses)} ORDER BY position LIMIT ?", params)

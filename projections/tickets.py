@@ -1,0 +1,323 @@
+"""The tickets view: one row per ticket, current state, indexed for the desk's queues."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from projections.erasure import erased_customer, overwrite
+from projections.sql import Batch, Db, Table, dumps, ts, uid
+from projections.view import Event, Positioned, View
+from ticketflow.domain import Ticket
+from ticketflow.domain.values import Direction, Priority, Status
+
+PRIORITY_RANK = {Priority.URGENT: 0, Priority.HIGH: 1, Priority.NORMAL: 2, Priority.LOW: 3}
+
+TICKETS = Table(
+    "tf_tickets",
+    columns=(
+        "ticket_id TEXT NOT NULL",
+        "subject TEXT",
+        "ticket_type TEXT",
+        "category TEXT",
+        "priority TEXT",
+        "priority_rank INTEGER",
+        "status TEXT",
+        "channel TEXT",
+        "customer_id TEXT",
+        "team_id TEXT",
+        "assignee_id TEXT",
+        "tags TEXT",
+        "created_at TEXT",
+        "first_reply_at TEXT",
+        "updated_at TEXT",
+        "solved_at TEXT",
+        "closed_at TEXT",
+        "reply_count INTEGER",
+        "note_count INTEGER",
+        "interaction_count INTEGER",
+        "work_minutes INTEGER",
+        "reopen_count INTEGER",
+        "reassignment_count INTEGER",
+        "satisfaction INTEGER",
+        "merged_into TEXT",
+        "imported INTEGER",
+        "version INTEGER",
+        "position BIGINT",
+    ),
+    key=("ticket_id",),
+    # Each queue's order ends in ticket_id (the cursor's tie-breaker), so every queue is read in index order.
+    indexes=(
+        ("team_id", "status", "created_at", "ticket_id"),
+        ("assignee_id", "status", "created_at", "ticket_id"),
+        ("status", "priority_rank", "ticket_id"),
+        ("status", "created_at", "ticket_id"),
+        ("updated_at", "ticket_id"),
+        ("customer_id", "created_at"),
+        ("created_at", "ticket_id"),
+    ),
+)
+
+_STATUS_EVENTS: dict[type[Event], Status] = {
+    Ticket.MarkedOpen: Status.OPEN,
+    Ticket.Pended: Status.PENDING,
+    Ticket.PutOnHold: Status.ON_HOLD,
+    Ticket.Solved: Status.SOLVED,
+    Ticket.Reopened: Status.OPEN,
+    Ticket.Closed: Status.CLOSED,
+    Ticket.MergedInto: Status.CLOSED,
+}
+
+
+def status_after(event: Event) -> Status | None:
+    for cls, status in _STATUS_EVENTS.items():
+        if isinstance(event, cls):
+            return status
+    return None
+
+
+def is_first_reply_candidate(event: Event) -> bool:
+    """A public reply from the desk to the customer counts as a reply for response times."""
+    return isinstance(event, Ticket.Replied) and event.direction == Direction.OUTBOUND
+
+
+class TicketsView(View):
+    name = "tickets"
+    tables = (TICKETS,)
+
+    def prepare(self, batch: Batch, events: Sequence[Positioned]) -> None:
+        preload(batch, TICKETS, "ticket_id", {str(e.originator_id) for e, _ in events if isinstance(e, Ticket.Event)})
+
+    def apply(self, batch: Batch, event: Event, position: int) -> None:
+        if (customer_id := erased_customer(event)) is not None:
+            overwrite(batch, TICKETS, ("subject",), "customer_id = ?", (customer_id,))
+            return
+        if not isinstance(event, Ticket.Event):
+            return
+        when = ts(event.occurred_at)
+        if isinstance(event, Ticket.Opened):
+            batch.put(
+                TICKETS,
+                {
+                    "ticket_id": str(event.originator_id),
+                    "subject": event.subject,
+                    "ticket_type": event.ticket_type,
+                    "category": event.category,
+                    "priority": event.priority,
+                    "priority_rank": PRIORITY_RANK[Priority(event.priority)],
+                    "status": Status.NEW.value,
+                    "channel": event.channel,
+                    "customer_id": uid(event.requester_id),
+                    "team_id": uid(event.team_id),
+                    "assignee_id": None,
+                    "tags": dumps(sorted(event.tags)),
+                    "created_at": when,
+                    "first_reply_at": None,
+                    "updated_at": when,
+                    "solved_at": None,
+                    "closed_at": None,
+                    "reply_count": 0,
+                    "note_count": 0,
+                    "interaction_count": 0,
+                    "work_minutes": 0,
+                    "reopen_count": 0,
+                    "reassignment_count": 0,
+                    "satisfaction": None,
+                    "merged_into": None,
+                    "imported": int(event.imported),
+                    "version": event.originator_version,
+                    "position": position,
+                },
+            )
+            return
+        row = batch.get(TICKETS, str(event.originator_id))
+        if row is None:  # pragma: no cover - a ticket's first event is always Opened
+            return
+        row.update(updated_at=when, version=event.originator_version, position=position)
+        status = status_after(event)
+        if status is not None:
+            row["status"] = status.value
+        match event:
+            case Ticket.Solved():
+                row["solved_at"] = when
+            case Ticket.Reopened():
+                row["reopen_count"] += 1
+                row["solved_at"] = None
+            case Ticket.Closed():
+                row["closed_at"] = when
+            case Ticket.MergedInto():
+                row["closed_at"] = when
+                row["merged_into"] = str(event.primary_id)
+            case Ticket.Assigned():
+                row["assignee_id"] = event.assignee_id
+                if event.previous_assignee_id is not None:
+                    row["reassignment_count"] += 1
+            case Ticket.Transferred():
+                row["team_id"] = str(event.to_team_id)
+                row["assignee_id"] = event.assignee_id
+                row["reassignment_count"] += 1
+            case Ticket.Routed():
+                row["team_id"] = str(event.team_id)
+                row["assignee_id"] = event.assignee_id
+                if event.priority is not None:
+                    row["priority"] = event.priority
+                    row["priority_rank"] = PRIORITY_RANK[Priority(event.priority)]
+                if event.added_tags:
+                    row["tags"] = dumps(sorted(set(json.loads(row["tags"])) | set(event.added_tags)))
+            case Ticket.PriorityChanged():
+                row["priority"] = event.priority
+                row["priority_rank"] = PRIORITY_RANK[Priority(event.priority)]
+            case Ticket.Recategorised():
+                row["category"] = event.category
+                row["ticket_type"] = event.ticket_type
+            case Ticket.TagsChanged():
+                tags = set(json.loads(row["tags"]))
+                row["tags"] = dumps(sorted((tags | set(event.added)) - set(event.removed)))
+            case Ticket.Interaction():
+                row["interaction_count"] += 1
+                if event.public:
+                    row["reply_count"] += 1
+                if isinstance(event, Ticket.NoteAdded):
+                    row["note_count"] += 1
+                if is_first_reply_candidate(event) and row["first_reply_at"] is None:
+                    row["first_reply_at"] = when
+            case Ticket.WorkLogged():
+                row["work_minutes"] += event.minutes
+            case Ticket.Rated():
+                row["satisfaction"] = event.score
+        batch.touch(TICKETS, row)
+
+
+def preload(batch: Batch, table: Table, column: str, keys: set[str]) -> None:
+    """Fetch many rows by a single-column key in a few IN queries (rebuilds touch thousands)."""
+    missing = sorted(keys)
+    for start in range(0, len(missing), 500):
+        chunk = missing[start : start + 500]
+        rows = batch.db.all(
+            f"SELECT * FROM {{p}}{table.name} WHERE {column} IN ({', '.join('?' * len(chunk))})", chunk
+        )
+        found = {row[column]: row for row in rows}
+        cache = batch._rows.setdefault(table.name, {})  # noqa: SLF001 - the batch's own row cache
+        for key in chunk:
+            cache.setdefault((key,), found.get(key))
+
+
+# ------------------------------------------------------------------ queue queries
+SORTS: dict[str, tuple[str, bool]] = {
+    "created_at": ("created_at", False),  # oldest first
+    "-created_at": ("created_at", True),
+    "updated_at": ("updated_at", False),
+    "-updated_at": ("updated_at", True),
+    "priority": ("priority_rank", False),  # most urgent first
+}
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    status: tuple[str, ...] = ()
+    team_id: str | None = None
+    assignee_id: str | None = None
+    unassigned: bool = False
+    priority: tuple[str, ...] = ()
+    ticket_type: str | None = None
+    category: str | None = None
+    customer_id: str | None = None
+    updated_since: datetime | None = None
+    teams: tuple[str, ...] | None = None  # a caller's team scope: only these teams' tickets
+    include_teamless: bool = False  # and the tickets no team owns yet (the supervisors' triage)
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def encode_cursor(sort: str, row: dict[str, Any]) -> str:
+    column, _ = SORTS[sort]
+    raw = json.dumps([sort, row[column], row["ticket_id"]], ensure_ascii=False)
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str) -> tuple[Any, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        cursor_sort, value, ticket_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(ticket_id, str) or not (
+            isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10)
+        ):
+            raise TypeError
+    except (ValueError, TypeError):
+        raise ValueError("the cursor is not one this service issued") from None
+    if cursor_sort != sort:
+        raise ValueError(f"the cursor was issued for sort {cursor_sort!r}, not {sort!r}")
+    return value, str(ticket_id)
+
+
+class TicketQueries:
+    """Queue queries over the tickets view; every one uses an index."""
+
+    columns: ClassVar[str] = "*"
+
+    @staticmethod
+    def get(db: Db, ticket_id: str) -> dict[str, Any] | None:
+        return db.one("SELECT * FROM {p}tf_tickets WHERE ticket_id = ?", (ticket_id,))
+
+    @staticmethod
+    def queue(db: Db, where: TicketFilter, sort: str = "created_at", limit: int = 50, cursor: str | None = None) -> Page:
+        if sort not in SORTS:
+            raise ValueError(f"unknown sort {sort!r}; one of {', '.join(SORTS)}")
+        column, descending = SORTS[sort]
+        clauses: list[str] = []
+        params: list[Any] = []
+        if where.status:
+            clauses.append(f"status IN ({', '.join('?' * len(where.status))})")
+            params.extend(where.status)
+        if where.priority:
+            clauses.append(f"priority IN ({', '.join('?' * len(where.priority))})")
+            params.extend(where.priority)
+        for name in ("team_id", "assignee_id", "ticket_type", "category", "customer_id"):
+            value = getattr(where, name)
+            if value is not None:
+                clauses.append(f"{name} = ?")
+                params.append(value)
+        if where.teams is not None:
+            scope = [f"team_id IN ({', '.join('?' * len(where.teams))})"] if where.teams else []
+            if where.include_teamless:
+                scope.append("team_id IS NULL")
+            if not scope:
+                return Page([], None)
+            clauses.append("(" + " OR ".join(scope) + ")")
+            params.extend(where.teams)
+        if where.unassigned:
+            clauses.append("assignee_id IS NULL")
+        if where.updated_since is not None:
+            clauses.append("updated_at >= ?")
+            params.append(ts(where.updated_since))
+        if cursor is not None:
+            value, ticket_id = decode_cursor(cursor, sort)
+            op = "<" if descending else ">"
+            clauses.append(f"({column} {op} ? OR ({column} = ? AND ticket_id {op} ?))")
+            params.extend([value, value, ticket_id])
+        order = "DESC" if descending else "ASC"
+        sql = "SELECT * FROM {p}tf_tickets"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += f" ORDER BY {column} {order}, ticket_id {order} LIMIT ?"
+        params.append(limit + 1)
+        rows = db.all(sql, params)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page(rows, encode_cursor(sort, rows[-1]) if more and rows else None)
+
+    @staticmethod
+    def count_by(db: Db, *columns: str) -> list[dict[str, Any]]:
+        allowed = {"status", "team_id", "priority", "ticket_type", "category", "channel", "assignee_id"}
+        if not columns or set(columns) - allowed:
+            raise ValueError(f"count by any of {sorted(allowed)}")
+        names = ", ".join(columns)
+        return db.all(f"SELECT {names}, COUNT(*) AS tickets FROM {{p}}tf_tickets GROUP BY {names} ORDER BY {names}")

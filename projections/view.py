@@ -1,0 +1,209 @@
+"""A view: its tables, how each event changes them, and its SQLite / PostgreSQL stores.
+
+Each view's store is an eventsourcing tracking recorder: the rows a batch of
+events produces and the view's tracking position commit in one transaction,
+so a view never counts an event twice or skips one, whatever crashes when.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import cache
+from typing import Any, ClassVar, TypeVar
+
+from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.projection import Projection
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+from psycopg.sql import SQL
+
+from projections.sql import Batch, Db, Dialect, Table, render
+from ticketflow.domain import TicketflowAggregate
+
+Event = TicketflowAggregate.Event
+Positioned = tuple[Event, int]  # an event and its global log position
+R = TypeVar("R")
+
+
+class View(ABC):
+    """The logic of one read model, independent of the database it lives in."""
+
+    name: ClassVar[str]
+    tables: ClassVar[tuple[Table, ...]]
+
+    def ddl(self, dialect: Dialect) -> list[str]:
+        return [statement for table in self.tables for statement in table.ddl()]
+
+    def clear(self, db: Db) -> None:
+        for table in self.tables:
+            db.execute(f"DELETE FROM {{p}}{table.name}")
+
+    def prepare(self, batch: Batch, events: Sequence[Positioned]) -> None:
+        """Load, in a few queries, the rows the batch will touch (optional)."""
+
+    @abstractmethod
+    def apply(self, batch: Batch, event: Event, position: int) -> None:
+        """Change the view's rows for one event. Only reads and writes ``batch``."""
+
+    def finish(self, batch: Batch) -> None:
+        """Write whatever the batch accumulated beyond its rows (optional)."""
+
+
+class ViewStore(TrackingRecorder):
+    """What the workers and readers need from a view's store, on either database."""
+
+    view: View
+    dialect: ClassVar[Dialect]
+
+    @property
+    def prefix(self) -> str:
+        raise NotImplementedError
+
+    @contextmanager
+    def _transaction(self, commit: bool) -> Iterator[Any]:
+        raise NotImplementedError
+        yield
+
+    def _insert_tracking_in(self, cursor: Any, tracking: Tracking) -> None:
+        raise NotImplementedError
+
+    def process_batch(self, events: Sequence[Positioned], tracking: Tracking, previous: int | None = None) -> None:
+        """Apply events and record the tracking position, all in one transaction.
+
+        With ``previous``, the batch commits only if the view is still at that position
+        (compare-and-set): a rebuild that reset the view, or another worker that got
+        there first, makes this batch roll back instead of skipping or repeating events.
+        """
+        with self._transaction(commit=True) as cursor:
+            if previous is not None:
+                current = self._locked_position(cursor, tracking.application_name)
+                if current != previous:
+                    raise IntegrityError(
+                        f"view {self.view.name} is at {current}, not {previous}: batch not applied"
+                    )
+            batch = Batch(Db(cursor, self.dialect, self.prefix))
+            self.view.prepare(batch, events)
+            for event, position in events:
+                self.view.apply(batch, event, position)
+            batch.flush()
+            self.view.finish(batch)
+            self._insert_tracking_in(cursor, tracking)
+
+    def _locked_position(self, cursor: Any, application_name: str) -> int:
+        """The view's position, read under the write lock of this transaction."""
+        db = Db(cursor, self.dialect, self.prefix)
+        if self.dialect is Dialect.SQLITE:
+            db.execute(self._lock_tracking_sql, (application_name,))  # takes the write lock now
+        row = db.one(self._select_tracking_sql, (application_name,))
+        return int(row["notification_id"]) if row else 0
+
+    def reset(self, application_name: str) -> None:
+        """Empty the view and move its tracking position back to the start, atomically."""
+        with self._transaction(commit=True) as cursor:
+            # Lock the position first, as a batch does: clearing rows a worker's batch is
+            # about to touch before queueing for the position would deadlock with it.
+            self._locked_position(cursor, application_name)
+            self.view.clear(Db(cursor, self.dialect, self.prefix))
+            cursor.execute(render(self._reset_tracking_sql, self.dialect, self.prefix), (application_name,))
+
+    def read(self, query: Callable[[Db], R]) -> R:
+        """Run a query in a read-only transaction."""
+        with self._transaction(commit=False) as cursor:
+            return query(Db(cursor, self.dialect, self.prefix))
+
+    def write(self, change: Callable[[Db], R]) -> R:
+        """Run a change in its own write transaction, outside the projection batches (the
+        webhook sender's delivery states: rows the view itself only ever inserts)."""
+        with self._transaction(commit=True) as cursor:
+            return change(Db(cursor, self.dialect, self.prefix))
+
+    _reset_tracking_sql: ClassVar[str] = ""
+    _lock_tracking_sql: ClassVar[str] = ""
+    _select_tracking_sql: ClassVar[str] = ""
+
+
+class SQLiteViewStore(ViewStore, SQLiteTrackingRecorder):
+    dialect = Dialect.SQLITE
+    _reset_tracking_sql = "UPDATE tracking SET notification_id = 0 WHERE application_name = ?"
+    _lock_tracking_sql = "UPDATE tracking SET notification_id = notification_id WHERE application_name = ?"
+    _select_tracking_sql = "SELECT notification_id FROM tracking WHERE application_name = ?"
+
+    def construct_create_table_statements(self) -> list[str]:
+        statements = super().construct_create_table_statements()
+        return statements + [render(s, Dialect.SQLITE, "") for s in self.view.ddl(Dialect.SQLITE)]
+
+    @property
+    def prefix(self) -> str:
+        return ""
+
+    @contextmanager
+    def _transaction(self, commit: bool) -> Iterator[Any]:
+        with self.datastore.get_connection(commit=commit) as connection:
+            raw = connection._sqlite_conn  # noqa: SLF001 - per-connection setting, see below
+            if id(raw) not in self._tuned:
+                # A view is rebuildable and commits its rows with its position, so it does
+                # not need an fsync per commit: WAL + NORMAL stays consistent after a crash,
+                # at worst a little behind, and the worker catches up from its position.
+                raw.execute("PRAGMA synchronous = NORMAL")
+                # Erasure overwrites personal data in place: zero the freed and overwritten
+                # content rather than leave the old text readable in free pages of the file.
+                raw.execute("PRAGMA secure_delete = ON")
+                self._tuned.add(id(raw))
+            with connection.transaction(commit=commit) as cursor:
+                yield cursor
+
+    def _insert_tracking_in(self, cursor: Any, tracking: Tracking) -> None:
+        self._insert_tracking(cursor, tracking)
+
+    @property
+    def _tuned(self) -> set[int]:
+        tuned: set[int] = self.__dict__.setdefault("_tuned_connections", set())
+        return tuned
+
+
+class PostgresViewStore(ViewStore, PostgresTrackingRecorder):
+    dialect = Dialect.POSTGRES
+
+    def __init__(self, datastore: Any, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        for statement in self.view.ddl(Dialect.POSTGRES):
+            self.sql_create_statements.append(SQL(render(statement, Dialect.POSTGRES, self.prefix)))  # type: ignore[arg-type]
+        table = '"' + self.tracking_table_name.replace('"', '""') + '"'
+        self._reset_tracking_sql = f"UPDATE {{p}}{table} SET notification_id = 0 WHERE application_name = ?"  # type: ignore[misc]
+        self._select_tracking_sql = (  # type: ignore[misc]
+            f"SELECT notification_id FROM {{p}}{table} WHERE application_name = ? FOR UPDATE"
+        )
+
+    @property
+    def prefix(self) -> str:
+        return '"' + self.datastore.schema.replace('"', '""') + '".'
+
+    @contextmanager
+    def _transaction(self, commit: bool) -> Iterator[Any]:
+        with self.datastore.transaction(commit=commit) as cursor:
+            yield cursor
+
+    def _insert_tracking_in(self, cursor: Any, tracking: Tracking) -> None:
+        self._insert_tracking(cursor, tracking)
+
+
+@cache
+def store_class(view_class: type[View], dialect: Dialect) -> type[ViewStore]:
+    """The store class of a view on a database (what the eventsourcing factory instantiates)."""
+    base: type[ViewStore] = SQLiteViewStore if dialect is Dialect.SQLITE else PostgresViewStore
+    return type(f"{base.__name__}[{view_class.name}]", (base,), {"view": view_class()})
+
+
+class ViewProjection(Projection[ViewStore]):
+    """The eventsourcing projection of a view: every event, in order, exactly once."""
+
+    topics: tuple[str, ...] = ()
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        self.view.process_batch([(domain_event, tracking.notification_id)], tracking)
+
+    def process_batch(self, events: Sequence[Positioned], tracking: Tracking, previous: int | None = None) -> None:
+        """Many events in one transaction (what the workers and rebuilds use)."""
+        self.view.process_batch(events, tracking, previous)

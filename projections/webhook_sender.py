@@ -1,0 +1,217 @@
+"""Delivers the webhook outbox: signed POSTs, every attempt recorded, retried with backoff.
+
+**At least once.** A delivery is marked delivered only after a 2xx answer, in a
+transaction of its own; a sender that dies between the POST and that commit sends
+it again once its lease expires. Receivers drop duplicates by ``X-Ticketflow-Delivery``
+(the same event to the same webhook always has the same id).
+
+**Request.** ``POST`` of ``{"delivery_id", "webhook_id", "event": {...}}`` as UTF-8
+JSON (the event in the shape of ``GET /api/v1/events``, personal fields masked), with:
+
+``X-Ticketflow-Delivery``   the delivery id (stable across retries)
+``X-Ticketflow-Event``      the event type, e.g. ``Ticket.Opened``
+``X-Ticketflow-Attempt``    1, 2, ...
+``X-Ticketflow-Timestamp``  unix seconds when this attempt was signed
+``X-Ticketflow-Signature``  ``t=<timestamp>,v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>``
+
+The secret is the one shown when the webhook was subscribed. A receiver recomputes
+the HMAC over the raw body, compares in constant time and refuses old timestamps
+(:func:`verify` does all three).
+
+**Retries.** Anything but a 2xx (or no answer) is retried after 10 s, doubling up to
+1 h; after 12 attempts the delivery is ``failed`` until an operator retries it.
+Deliveries go out in log order, but a failing one does not hold back the others:
+receivers order by ``event.position``. Time comes from the injected clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from projections.outbox import ATTEMPTS, DELIVERIES, SUBSCRIPTIONS, get_subscription
+from projections.readside import ReadSide
+from projections.sql import Db, loads, ts
+from ticketflow.application import TicketDesk
+from ticketflow.clock import Clock
+
+#: (url, body, headers) -> HTTP status; raises OSError when no answer comes.
+Post = Callable[[str, bytes, Mapping[str, str]], int]
+
+FIRST_DELAY = timedelta(seconds=10)
+MAX_DELAY = timedelta(hours=1)
+MAX_ATTEMPTS = 12
+TIMEOUT_SECONDS = 10.0
+#: How long a claimed delivery is left to its sender before another may try it.
+LEASE = timedelta(seconds=60)
+SIGNATURE_TOLERANCE_SECONDS = 300
+
+
+def backoff(attempt: int) -> timedelta:
+    """The wait after the ``attempt``-th failure: 10 s, 20 s, 40 s... at most 1 h."""
+    delay: timedelta = min(FIRST_DELAY * 2 ** (attempt - 1), MAX_DELAY)
+    return delay
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def verify(secret: str, header: str, body: bytes, now: float, tolerance: int = SIGNATURE_TOLERANCE_SECONDS) -> bool:
+    """What a receiver does: check the signature of the raw body and that it is recent."""
+    try:
+        parts = dict(part.split("=", 1) for part in header.split(","))
+        timestamp = int(parts["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs(now - timestamp) > tolerance:
+        return False
+    return hmac.compare_digest(sign(secret, timestamp, body), f"t={timestamp},v1={parts.get('v1', '')}")
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # a 3xx is an answer, not a 2xx: retried, never followed with the signed body
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def http_post(url: str, body: bytes, headers: Mapping[str, str]) -> int:
+    """The default transport: the standard library, a short timeout, no redirects."""
+    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
+    try:
+        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except urllib.error.URLError as exc:  # no answer: keep the cause ("ConnectionRefusedError: ...")
+        raise exc.reason if isinstance(exc.reason, BaseException) else exc
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int | None
+    error: str | None
+    duration_ms: float
+
+    @property
+    def delivered(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+class WebhookSender:
+    """Sends the due deliveries of the outbox view; call :meth:`run_once` from a loop."""
+
+    def __init__(
+        self, read_side: ReadSide, desk: TicketDesk, clock: Clock, post: Post = http_post, batch: int = 100
+    ) -> None:
+        self.store = read_side.stores["outbox"]
+        self.desk, self.clock, self.post, self.batch = desk, clock, post, batch
+
+    def run_once(self) -> int:
+        """Attempt every due delivery once, in log order; returns how many were attempted.
+
+        A webhook that did not answer at all is skipped for the rest of this run, so one
+        receiver that is down costs one timeout per run, not one per delivery.
+        """
+        now = self.clock.now()
+        due = self.store.read(lambda db: _due(db, ts(now), self.batch))
+        unreachable: set[str] = set()
+        attempted = 0
+        for row in due:
+            if row["webhook_id"] in unreachable or not self.store.write(lambda db: _claim(db, row, now)):
+                continue
+            outcome = self._send(row, now)
+            self.store.write(lambda db: _record(db, row, outcome, now))
+            attempted += 1
+            if outcome.status is None:
+                unreachable.add(row["webhook_id"])
+        return attempted
+
+    def _asked_for_surveys(self, webhook_id: str) -> bool:
+        subscription = self.store.read(lambda db: get_subscription(db, webhook_id))
+        return subscription is not None and "Ticket.SurveyIssued" in subscription["event_types"]
+
+    def _send(self, row: dict[str, Any], now: datetime) -> Outcome:
+        event = loads(row["payload"])
+        if row["event_type"] == "Ticket.SurveyIssued" and self._asked_for_surveys(row["webhook_id"]):
+            # The link token is computed here, never stored, and only for a subscription that names
+            # Ticket.SurveyIssued (the mail system sending surveys), not every "*" subscriber.
+            token = self.desk.survey_token(UUID(event["object_id"]), UUID(event["payload"]["survey_id"]))
+            event["payload"]["survey_token"] = token
+        document = {"delivery_id": row["delivery_id"], "webhook_id": row["webhook_id"], "event": event}
+        body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+        timestamp = int(now.timestamp())
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": "ticketflow-webhooks/1",
+            "X-Ticketflow-Delivery": row["delivery_id"],
+            "X-Ticketflow-Event": row["event_type"],
+            "X-Ticketflow-Attempt": str(row["attempts"] + 1),
+            "X-Ticketflow-Timestamp": str(timestamp),
+            "X-Ticketflow-Signature": sign(self.desk.webhook_secret(UUID(row["webhook_id"])), timestamp, body),
+        }
+        started = time.perf_counter()  # a duration, not business time
+        try:
+            status, error = self.post(row["url"], body, headers), None
+        except Exception as exc:  # noqa: BLE001 - any failure to get an answer is recorded and retried
+            status, error = None, f"{type(exc).__name__}: {exc}"[:500]
+        duration = (time.perf_counter() - started) * 1000
+        if status is not None and not 200 <= status < 300:
+            error = f"HTTP {status}"
+        return Outcome(status, error, round(duration, 3))
+
+
+def _due(db: Db, now: str | None, limit: int) -> list[dict[str, Any]]:
+    """Pending deliveries of active webhooks whose time has come, oldest event first."""
+    return db.all(
+        f"SELECT d.*, w.url FROM {{p}}{DELIVERIES.name} d JOIN {{p}}{SUBSCRIPTIONS.name} w ON w.webhook_id = d.webhook_id "
+        "WHERE d.state = 'pending' AND w.active = 1 AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?) "
+        "ORDER BY d.position, d.delivery_id LIMIT ?",
+        (now, limit),
+    )
+
+
+def _claim(db: Db, row: dict[str, Any], now: datetime) -> bool:
+    """Take the delivery for one lease (compare-and-set): two senders never send it at once."""
+    db.execute(
+        f"UPDATE {{p}}{DELIVERIES.name} SET next_attempt_at = ? WHERE delivery_id = ? AND state = 'pending' "
+        "AND attempts = ? AND (next_attempt_at IS NULL OR next_attempt_at <= ?)",
+        (ts(now + LEASE), row["delivery_id"], row["attempts"], ts(now)),
+    )
+    return int(getattr(db.cursor, "sqlite_cursor", db.cursor).rowcount) == 1
+
+
+def _record(db: Db, row: dict[str, Any], outcome: Outcome, now: datetime) -> None:
+    """The attempt, and the delivery's new state, in one transaction."""
+    current = db.one(f"SELECT attempts, round_start FROM {{p}}{DELIVERIES.name} WHERE delivery_id = ?", (row["delivery_id"],))
+    assert current is not None
+    attempt = int(current["attempts"]) + 1
+    db.execute(
+        f"INSERT INTO {{p}}{ATTEMPTS.name} (delivery_id, attempt, webhook_id, at, status, error, duration_ms) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (delivery_id, attempt) DO NOTHING",
+        (row["delivery_id"], attempt, row["webhook_id"], ts(now), outcome.status, outcome.error, outcome.duration_ms),
+    )
+    in_round = attempt - int(current["round_start"])
+    if outcome.delivered:
+        state, next_at, delivered_at = "delivered", None, ts(now)
+    elif in_round >= MAX_ATTEMPTS:
+        state, next_at, delivered_at = "failed", None, None
+    else:
+        state, next_at, delivered_at = "pending", ts(now + backoff(in_round)), None
+    db.execute(
+        f"UPDATE {{p}}{DELIVERIES.name} SET state = ?, attempts = ?, next_attempt_at = ?, last_status = ?, "
+        "last_error = ?, delivered_at = ? WHERE delivery_id = ?",
+        (state, attempt, next_at, outcome.status, outcome.error, delivered_at, row["delivery_id"]),
+    )

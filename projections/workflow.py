@@ -1,0 +1,274 @@
+"""The workflow view: what the automation has to do, and what it found.
+
+The log decides the work, exactly once, like any view: a new ticket needs routing,
+any change to a ticket needs its SLA clocks looked at, a solved ticket needs a
+survey, a follow-up (回访) and, later, closing; a scheduled reminder needs firing.
+Each is a row of ``tf_work`` keyed by (kind, object), committed with the view's
+position. :mod:`projections.automation` does the work (at least once: every
+action is idempotent) and moves each row on; the rows the log makes moot (a
+ticket routed by hand, reopened, closed) are settled here.
+
+Also kept here: the last agent each team's round-robin gave work to, each ticket's
+SLA clocks as the SLA clock last measured them, and every SLA outcome (fulfilled
+or breached) for the compliance report.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from projections.sql import Batch, Db, Table, ts, uid
+from projections.view import Event, View
+from ticketflow.domain import Reminder, Ticket
+from ticketflow.domain.values import Direction
+
+#: A row queued by an event is due "now": the empty text sorts before every time.
+NOW = ""
+
+WORK = Table(
+    "tf_work",
+    columns=(
+        "kind TEXT NOT NULL",  # route, sla, survey, follow_up, auto_close, reminder
+        "object_id TEXT NOT NULL",
+        "due_at TEXT",  # UTC ISO text; "" = at once; follow_up / auto_close: the base time the delay counts from
+        "state TEXT",  # due, done, failed (set aside after an unexpected error; see the log)
+        "stamp BIGINT",  # log position of the last event that changed the row (the automation's compare-and-set)
+        "team_id TEXT",
+        "agent_id TEXT",
+    ),
+    key=("kind", "object_id"),
+    indexes=(("kind", "state", "due_at"),),
+)
+
+ROTATION = Table("tf_rotation", columns=("team_id TEXT NOT NULL", "agent_id TEXT", "position BIGINT"), key=("team_id",))
+
+SLA_CLOCKS = Table(
+    "tf_sla_clocks",
+    columns=(
+        "ticket_id TEXT NOT NULL",
+        "metric TEXT NOT NULL",
+        "cycle TEXT NOT NULL",
+        "state TEXT",  # active, paused, fulfilled, breached
+        "target_minutes DOUBLE PRECISION",
+        "business_hours INTEGER",
+        "elapsed_minutes DOUBLE PRECISION",
+        "due_at TEXT",
+        "breached_at TEXT",
+        "fulfilled_at TEXT",
+        "policy TEXT",
+        "policy_version INTEGER",
+        "evaluated_at TEXT",
+    ),
+    key=("ticket_id", "metric", "cycle"),
+)
+
+SLA_OUTCOMES = Table(
+    "tf_sla_outcomes",
+    columns=(
+        "ticket_id TEXT NOT NULL",
+        "metric TEXT NOT NULL",
+        "cycle TEXT NOT NULL",
+        "outcome TEXT",  # fulfilled, breached (a breach wins over a late fulfilment)
+        "at TEXT",
+        "team_id TEXT",
+        "priority TEXT",
+        "policy TEXT",
+        "policy_version INTEGER",
+    ),
+    key=("ticket_id", "metric", "cycle"),
+    indexes=(("at",),),
+)
+
+#: Per ticket, what the SLA outcome rows need to know (team, priority, policy).
+TICKET_FACTS = Table(
+    "tf_work_tickets",
+    columns=("ticket_id TEXT NOT NULL", "team_id TEXT", "priority TEXT", "policy TEXT", "policy_version INTEGER",
+             "status TEXT", "imported INTEGER"),
+    key=("ticket_id",),
+)
+
+_QUIET = (Ticket.SlaApplied, Ticket.SlaWarned, Ticket.SlaBreached, Ticket.SlaFulfilled, Ticket.SurveyIssued,
+          Ticket.ResolutionRecorded)
+
+
+class WorkflowView(View):
+    name = "workflow"
+    tables = (WORK, ROTATION, SLA_CLOCKS, SLA_OUTCOMES, TICKET_FACTS)
+
+    def apply(self, batch: Batch, event: Event, position: int) -> None:
+        if isinstance(event, Ticket.Event):
+            self._ticket(batch, event, position)
+        elif isinstance(event, Reminder.Event):
+            self._reminder(batch, event, position)
+
+    # ------------------------------------------------------------------ tickets
+    def _ticket(self, batch: Batch, event: Ticket.Event, position: int) -> None:
+        key = str(event.originator_id)
+        if isinstance(event, Ticket.Opened):
+            batch.put(TICKET_FACTS, {"ticket_id": key, "team_id": uid(event.team_id), "priority": event.priority,
+                                     "policy": None, "policy_version": None, "status": "new",
+                                     "imported": int(event.imported)})
+            if event.imported:
+                return  # migrated history is not worked again
+            _queue(batch, "route", key, position, team_id=uid(event.team_id))
+            _queue(batch, "sla", key, position)
+            return
+        facts = batch.get(TICKET_FACTS, key)
+        if facts is None:  # pragma: no cover - a ticket's first event is Opened
+            return
+        self._facts(batch, facts, event)
+        self._outcome(batch, facts, event)
+        if event.imported or facts["imported"]:
+            return  # a migrated ticket keeps its history as it was: no routing, clocks or surveys now
+        match event:
+            case Ticket.Routed():
+                _settle(batch, "route", key, position)
+                if event.assignee_id is not None:
+                    batch.put(ROTATION, {"team_id": str(event.team_id), "agent_id": event.assignee_id,
+                                         "position": position})
+            case Ticket.Assigned() | Ticket.Transferred():
+                _settle(batch, "route", key, position)  # placed by hand: the router stands aside
+            case Ticket.Solved():
+                _queue(batch, "survey", key, position)
+                _queue(batch, "follow_up", key, position, due_at=ts(event.occurred_at), team_id=facts["team_id"])
+                _queue(batch, "auto_close", key, position, due_at=ts(event.occurred_at))
+            case Ticket.Reopened():
+                _settle(batch, "follow_up", key, position)
+                _settle(batch, "auto_close", key, position)
+            case Ticket.Closed() | Ticket.MergedInto():
+                for kind in ("route", "auto_close", "survey"):
+                    _settle(batch, kind, key, position)
+            case Ticket.SurveyIssued():
+                _settle(batch, "survey", key, position)
+            case Ticket.Interaction() if event.direction == Direction.INBOUND:
+                closing = batch.get(WORK, "auto_close", key)
+                if closing is not None and closing["state"] == "due":
+                    closing.update(due_at=ts(event.occurred_at), stamp=position)  # the customer answered: wait again
+                    batch.touch(WORK, closing)
+        if not isinstance(event, _QUIET):
+            _queue(batch, "sla", key, position)
+
+    @staticmethod
+    def _facts(batch: Batch, facts: dict[str, Any], event: Ticket.Event) -> None:
+        match event:
+            case Ticket.Routed():
+                facts["team_id"] = str(event.team_id)
+                facts["priority"] = event.priority or facts["priority"]
+            case Ticket.Transferred():
+                facts["team_id"] = str(event.to_team_id)
+            case Ticket.PriorityChanged():
+                facts["priority"] = event.priority
+            case Ticket.SlaApplied():
+                facts["policy"], facts["policy_version"] = event.policy_name, event.policy_version
+            case Ticket.Closed() | Ticket.MergedInto():
+                facts["status"] = "closed"
+            case _:
+                return
+        batch.touch(TICKET_FACTS, facts)
+
+    @staticmethod
+    def _outcome(batch: Batch, facts: dict[str, Any], event: Ticket.Event) -> None:
+        if isinstance(event, Ticket.SlaBreached):
+            outcome, at = "breached", event.due_at
+        elif isinstance(event, Ticket.SlaFulfilled):
+            outcome, at = "fulfilled", event.fulfilled_at
+        else:
+            return
+        existing = batch.get(SLA_OUTCOMES, facts["ticket_id"], event.metric, event.cycle)
+        if existing is not None and existing["outcome"] == "breached":
+            return
+        batch.put(SLA_OUTCOMES, {
+            "ticket_id": facts["ticket_id"], "metric": event.metric, "cycle": event.cycle, "outcome": outcome,
+            "at": ts(at), "team_id": facts["team_id"], "priority": facts["priority"], "policy": facts["policy"],
+            "policy_version": event.policy_version,
+        })
+
+    # ---------------------------------------------------------------- reminders
+    @staticmethod
+    def _reminder(batch: Batch, event: Reminder.Event, position: int) -> None:
+        key = str(event.originator_id)
+        if isinstance(event, Reminder.Scheduled):
+            _queue(batch, "reminder", key, position, due_at=ts(event.due_at), team_id=uid(event.team_id),
+                   agent_id=event.agent_id)
+            if event.kind == "follow_up" and event.ticket_id is not None:
+                _settle(batch, "follow_up", str(event.ticket_id), position)
+        elif isinstance(event, Reminder.Fired | Reminder.Done | Reminder.Cancelled):
+            _settle(batch, "reminder", key, position)
+
+
+def _queue(
+    batch: Batch, kind: str, object_id: str, position: int, due_at: str | None = NOW,
+    team_id: str | None = None, agent_id: str | None = None,
+) -> None:
+    row = batch.get(WORK, kind, object_id)
+    if row is not None and kind == "sla":
+        row.update(due_at=NOW, state="due", stamp=position)
+        batch.touch(WORK, row)
+        return
+    batch.put(WORK, {"kind": kind, "object_id": object_id, "due_at": due_at, "state": "due", "stamp": position,
+                     "team_id": team_id, "agent_id": agent_id})
+
+
+def _settle(batch: Batch, kind: str, object_id: str, position: int) -> None:
+    row = batch.get(WORK, kind, object_id)
+    if row is not None and row["state"] != "done":
+        row.update(state="done", stamp=position)
+        batch.touch(WORK, row)
+
+
+# ------------------------------------------------------------------ queries
+def due_work(db: Db, kind: str, until: str, limit: int = 500) -> list[dict[str, Any]]:
+    """Rows of a kind due at or before ``until`` (UTC ISO text), oldest first."""
+    return db.all(
+        "SELECT * FROM {p}tf_work WHERE kind = ? AND state = 'due' AND due_at <= ? ORDER BY due_at, stamp LIMIT ?",
+        (kind, until, limit),
+    )
+
+
+def failed_work(db: Db) -> list[dict[str, Any]]:
+    """Work the automation set aside after an unexpected error (an operator looks at these)."""
+    return db.all("SELECT * FROM {p}tf_work WHERE state = 'failed' ORDER BY kind, object_id")
+
+
+def rotation(db: Db) -> dict[str, str]:
+    return {r["team_id"]: r["agent_id"] for r in db.all("SELECT team_id, agent_id FROM {p}tf_rotation")}
+
+
+def sla_clocks(db: Db, ticket_id: str) -> list[dict[str, Any]]:
+    return db.all("SELECT * FROM {p}tf_sla_clocks WHERE ticket_id = ? ORDER BY cycle, metric", (ticket_id,))
+
+
+def sla_compliance(
+    db: Db, period: str = "month", since: str | None = None, until: str | None = None, teams: set[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Share of SLA targets met, per period (day, month or year), team, priority and metric.
+
+    ``teams`` limits the rows to a caller's teams (None: every team)."""
+    width = {"day": 10, "month": 7, "year": 4}.get(period)
+    if width is None:
+        raise ValueError("period is day, month or year")
+    clauses, params = ["1 = 1"], []
+    if teams is not None:
+        if not teams:
+            return []
+        clauses.append(f"team_id IN ({', '.join('?' * len(teams))})")
+        params.extend(sorted(teams))
+    if since:
+        clauses.append("at >= ?")
+        params.append(since)
+    if until:
+        clauses.append("at < ?")
+        params.append(until)
+    rows = db.all(
+        f"SELECT SUBSTR(at, 1, {width}) AS period, team_id, priority, metric, "
+        "SUM(CASE WHEN outcome = 'fulfilled' THEN 1 ELSE 0 END) AS fulfilled, "
+        "SUM(CASE WHEN outcome = 'breached' THEN 1 ELSE 0 END) AS breached "
+        f"FROM {{p}}tf_sla_outcomes WHERE {' AND '.join(clauses)} "
+        "GROUP BY SUBSTR(at, 1, " + str(width) + "), team_id, priority, metric ORDER BY 1, 2, 3, 4",
+        params,
+    )
+    for row in rows:
+        total = int(row["fulfilled"]) + int(row["breached"])
+        row["fulfilled"], row["breached"] = int(row["fulfilled"]), int(row["breached"])
+        row["compliance"] = round(row["fulfilled"] / total, 4) if total else None
+    return rows

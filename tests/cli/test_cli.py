@@ -1,0 +1,178 @@
+"""The command line: demo, history, and one-line errors with non-zero exits."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+
+from ticketflow.application import TicketDesk
+from ticketflow.config import Settings
+from ticketflow.domain.values import Status
+from tests.support import run_cli as run
+
+
+def test_demo_builds_a_desk_and_prints_a_summary(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["demo", "--tickets", "120", "--customers", "30", "--seed", "7"], capsys)
+    assert code == 0, err
+    assert "120 tickets in the store by team and status (from the tickets view)" in out
+    assert "customers 30" in out and "(0 refused)" in out
+    log_position = int(out.split("events in the store ")[1].split()[0])
+    assert f"views caught up: tickets {log_position}, timeline {log_position}" in out
+    assert f"SQLite file {data_dir.resolve() / 'ticketflow.sqlite'}" in out
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    sample = UUID(out.split("ticketflow history ")[1].split()[0])
+    assert desk.get_ticket(sample).subject
+    statuses = set()
+    for event in desk.recorder.select_notifications(1, 100_000, topics=["ticketflow.domain.ticket:Ticket.Opened"]):
+        statuses.add(desk.get_ticket(event.originator_id).status)
+    assert {Status.OPEN, Status.SOLVED, Status.CLOSED} <= statuses  # the router opened every new ticket
+    assert "service standards (SLA met / measured) and satisfaction, per team" in out
+    assert "routed 120" in out
+    desk.close()
+
+
+def test_rerunning_the_demo_adds_tickets_without_duplicating_the_setup(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["demo", "--tickets", "20", "--customers", "10"], capsys)[0] == 0
+    code, out, err = run(["demo", "--tickets", "20", "--customers", "10"], capsys)
+    assert code == 0, err
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    topics = {
+        "customers": "ticketflow.domain.customer:Customer.Registered",
+        "teams": "ticketflow.domain.team:Team.Formed",
+        "tickets": "ticketflow.domain.ticket:Ticket.Opened",
+    }
+    counts = {k: len(desk.recorder.select_notifications(1, 100_000, topics=[t])) for k, t in topics.items()}
+    assert counts == {"customers": 10, "teams": 4, "tickets": 40}
+    desk.close()
+
+
+def test_fresh_starts_over(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(["demo", "--tickets", "10", "--customers", "5"], capsys)
+    code, out, _ = run(["demo", "--fresh", "--tickets", "10", "--customers", "5"], capsys)
+    assert code == 0 and "deleted the store" in out
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    assert len(desk.recorder.select_notifications(1, 100_000, topics=["ticketflow.domain.ticket:Ticket.Opened"])) == 10
+    desk.close()
+
+
+def test_history_shows_actor_role_and_channel_on_every_line(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(["demo", "--tickets", "30", "--customers", "10", "--seed", "3"], capsys)
+    ticket_id = out.split("ticketflow history ")[1].split()[0]
+    code, out, err = run(["history", ticket_id], capsys)
+    assert code == 0, err
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    events = desk.history(UUID(ticket_id))
+    rows = [line for line in out.splitlines() if line.startswith("│ ") and line.split("│")[1].strip().isdigit()]
+    assert len(rows) == len(events)
+    for row, event in zip(rows, events, strict=True):
+        assert f"({event.actor_role})" in row and event.via in row
+        assert type(event).__qualname__.split(".")[1] in row
+    desk.close()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message", "exit_code"),
+    [
+        (["history", "not-a-uuid"], "'not-a-uuid' is not a ticket id", 1),
+        (["history", "00000000-0000-0000-0000-000000000001"], "not found", 1),
+        (["demo", "--tickets", "many"], "Invalid value for '--tickets'", 2),
+        (["demo", "--tickets", "0"], "--tickets", 2),
+        (["nosuchcommand"], "No such command", 2),
+    ],
+)
+def test_bad_arguments_give_one_readable_line_and_a_non_zero_exit(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str, exit_code: int
+) -> None:
+    code, out, err = run(argv, capsys)
+    assert code == exit_code
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+
+
+def test_an_unreachable_database_is_one_line_and_exit_1(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TICKETFLOW_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    monkeypatch.setenv("TICKETFLOW_CONNECT_TIMEOUT", "1")
+    code, _, err = run(["history", "00000000-0000-0000-0000-000000000001"], capsys)
+    assert code == 1
+    assert err.count("\n") == 1 and err.startswith("error: cannot open the event store (PostgreSQL database none")
+
+
+def test_a_bad_setting_is_one_line(data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TICKETFLOW_DATABASE_URL", "mysql://x/y")
+    code, _, err = run(["history", "x"], capsys)
+    assert code == 1 and err.count("\n") == 1 and "unsupported database URL scheme 'mysql'" in err
+
+
+def test_views_and_rebuild_report_positions(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(["demo", "--tickets", "15", "--customers", "5"], capsys)
+    code, out, err = run(["views"], capsys)
+    assert code == 0, err
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    position = desk.log_position()
+    desk.close()
+    for name in ("tickets", "timeline", "customers", "audit", "search"):
+        assert re.search(rf"│ {name}\s+│\s+{position} │\s+{position} │\s+0 │", out), out
+    code, out, err = run(["rebuild", "search"], capsys)
+    assert code == 0, err
+    assert f"search: caught up at position {position}" in out
+    code, _, err = run(["rebuild", "nosuch"], capsys)
+    assert code == 1 and err.startswith("error: unknown view nosuch")
+
+
+def test_project_runs_standalone_until_stopped(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from projections.readside import ReadSide
+    from ticketflow.commands import RegisterCustomer
+    from tests.support import ADMIN
+
+    run(["demo", "--tickets", "5", "--customers", "3"], capsys)
+    repo = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli", "project", "--status-every", "0.2"],
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    observer = ReadSide(desk)
+    try:
+        time.sleep(0.5)
+        result = desk.register_customer(RegisterCustomer(name="新客户"), ADMIN)
+        assert result.position is not None
+        assert observer.wait(result.position, timeout=20)  # the other process projected it
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+        observer.close()
+        desk.close()
+    assert process.returncode == 0, stderr
+    assert "projecting tickets, timeline, customers, audit, search" in stderr and "stopped" in stderr
+
+
+def test_tokens_are_created_and_revoked_from_the_command_line(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    code, out, err = run(["token", "create", "--role", "auditor", "--name", "audit.kim"], capsys)
+    assert code == 0, err
+    token = out.strip()
+    token_id = json.loads(err.strip().splitlines()[-1])["token_id"]
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    assert desk.authenticate(token) is not None
+    code, _, err = run(["token", "revoke", token_id, "--reason", "left the company"], capsys)
+    assert code == 0, err
+    assert desk.authenticate(token) is None
+    desk.close()
+    code, _, err = run(["token", "create", "--role", "overlord"], capsys)
+    assert code == 1 and "not one of" in err

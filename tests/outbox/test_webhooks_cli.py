@@ -1,0 +1,51 @@
+"""``ticketflow webhook ...``: subscribe, list, pause, resume, deliveries and send, errors in one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+
+from ticketflow.application import TicketDesk
+from ticketflow.clock import SystemClock
+from ticketflow.config import Settings
+from tests.outbox.receiver import Receiver
+from tests.support import Desk
+from tests.support import run_cli as run
+
+
+def test_an_operator_subscribes_pauses_resumes_and_sees_deliveries(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    receiver = Receiver(lambda webhook_id: desk.webhook_secret(UUID(webhook_id)), SystemClock())
+    try:
+        code, secret, err = run(["webhook", "subscribe", "CRM sync", receiver.url, "--event", "Ticket.Opened"], capsys)
+        assert code == 0, err
+        assert '"name": "CRM sync"' in err and len(secret.strip()) == 64
+        code, out, _ = run(["webhook", "list"], capsys)
+        assert code == 0 and "CRM sync" in out and "Ticket.Opened" in out
+
+        assert run(["webhook", "pause", "CRM sync", "--reason", "maintenance"], capsys)[0] == 0
+        code, out, _ = run(["webhook", "list"], capsys)
+        assert "paused" in out
+        code, _, err = run(["webhook", "pause", "CRM sync"], capsys)
+        assert code == 1 and err.startswith("error: ") and err.count("\n") == 1
+        assert run(["webhook", "resume", "CRM sync"], capsys)[0] == 0
+
+        Desk(desk).open()
+        code, _, err = run(["webhook", "send"], capsys)
+        assert code == 0 and "1 deliveries attempted" in err
+        assert [r.signature_ok for r in receiver.received] == [True]
+        code, out, _ = run(["webhook", "deliveries", "CRM sync"], capsys)
+        assert code == 0 and "Ticket.Opened" in out and "delivered" in out
+    finally:
+        receiver.stop()
+        desk.close()
+
+
+def test_an_unknown_event_type_or_webhook_is_one_line_error(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["webhook", "subscribe", "x", "https://x.example.com", "--event", "Ticket.Opend"], capsys)
+    assert code == 1 and out == ""
+    assert err == "error: unknown event type 'Ticket.Opend' (did you mean 'Ticket.Opened'?): use types such as 'Ticket.Opened' or '*'\n"
+    code, _, err = run(["webhook", "deliveries", "nobody"], capsys)
+    assert code == 1 and "no single webhook 'nobody'" in err

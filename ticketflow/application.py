@@ -1,0 +1,709 @@
+"""The TicketDesk application: one method per command, plus the reads the CLI needs.
+
+Each command method follows one path (:meth:`TicketDesk._change` or
+:meth:`TicketDesk._create`): set the recording context (who, when, via what),
+load, recognise a retried command, check the expected version, let the
+aggregate guard and record, then save everything in one transaction. A refused
+command raises before anything is saved, so it writes no event.
+
+One application holds all three aggregate families: on SQLite every
+eventsourcing application shares the one ``stored_events`` table, so several
+applications on one file would see each other's events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+import time
+import secrets
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, PersistenceError, Recording
+
+from ticketflow import metadata
+from ticketflow.clock import Clock, SystemClock
+from ticketflow.commands import (
+    AddCollaborator, AddCustomerNote, AddNote, AddTeamMember, AssignTicket, ChangeCommand,
+    ChangeCustomerTier, ChangePriority, ChangeTags, ChangeTeamMember, CloseTicket, Command,
+    DeactivateTeamMember, FormTeam, GiveConsent, HoldTicket, LinkTicket, LogInteraction, LogWork,
+    MarkTicketOpen, MergeTicket, OpenTicket, PendTicket, PostReply, RateSatisfaction,
+    ReactivateTeamMember, RecategoriseTicket, RegisterCustomer, RemoveCollaborator, RenameTeam,
+    ReopenTicket, SolveTicket, TransferTicket, UpdateCustomerProfile, WithdrawConsent,
+)
+from ticketflow.commands.access import IssueToken, RecordDataAccess, RevokeToken
+from ticketflow.config import Settings, StorageKind
+from ticketflow.access import TOKEN_ROLES, Principal
+from ticketflow.automation import AutomationCommands
+from ticketflow.commands.privacy import EraseCustomer
+from ticketflow.privacy.erasure import ErasureCommands
+from ticketflow.privacy.keys import LazyKeyStore, open_key_store
+from ticketflow.privacy.mapper import PrivacyMapper
+from ticketflow.commands import workflow as wf
+from ticketflow.domain import (
+    ApiToken, Customer, DataAccess, Reminder, RoutingPolicy, ServiceCalendar, SlaPolicy, Team, Ticket,
+    TicketflowAggregate, Webhook,
+)
+from ticketflow.domain.values import Channel, Direction, InteractionKind, Role
+from ticketflow.errors import (
+    ConcurrencyConflict, CustomerNotFound, NotFound, PermissionDenied, RuleViolation,
+    StorageUnavailable, TeamNotFound, TicketNotFound,
+)
+from ticketflow.metadata import Caller
+
+A = TypeVar("A", bound=TicketflowAggregate)
+
+#: Namespace of ids derived from command ids, so a retried create finds its first result.
+ID_NAMESPACE = uuid5(NAMESPACE_URL, "https://ticketflow.dev/ids")
+
+#: How far ahead of the clock an imported business time may be (clock skew between systems).
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+#: Attempts for a command without an expected version that loses a write race.
+RACE_RETRIES = 12
+
+_NOT_FOUND: dict[type[TicketflowAggregate], Callable[[UUID], NotFound]] = {
+    Ticket: TicketNotFound,
+    Customer: CustomerNotFound,
+    Team: TeamNotFound,
+    ApiToken: lambda object_id: NotFound("token", object_id),
+    DataAccess: lambda object_id: NotFound("access record", object_id),
+    RoutingPolicy: lambda object_id: NotFound("routing policy", object_id),
+    SlaPolicy: lambda object_id: NotFound("SLA policy", object_id),
+    ServiceCalendar: lambda object_id: NotFound("business calendar", object_id),
+    Reminder: lambda object_id: NotFound("reminder", object_id),
+    Webhook: lambda object_id: NotFound("webhook", object_id),
+}
+
+TOKEN_PREFIX = "tf_"
+
+
+def _hash_secret(secret: str) -> str:
+    # The secret has 256 bits of entropy: a fast hash is enough, nothing to brute-force.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+_TOPIC_PREFIX: dict[type[TicketflowAggregate], str] = {
+    cls: f"{cls.__module__}:{cls.__qualname__}." for cls in _NOT_FOUND
+}
+
+_DEFAULT_CHANNEL = {
+    InteractionKind.CALL: Channel.PHONE,
+    InteractionKind.EMAIL: Channel.EMAIL,
+    InteractionKind.CHAT: Channel.CHAT,
+    InteractionKind.MEETING: Channel.WALK_IN,
+}
+
+_HANDLERS: dict[type[Command], str] = {}
+
+
+def _handles(command_type: type[Command]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def register(method: Callable[..., Any]) -> Callable[..., Any]:
+        _HANDLERS[command_type] = method.__name__
+        return method
+
+    return register
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a command did: the object, its version, and where its events sit in the log."""
+
+    object_id: UUID
+    version: int
+    position: int | None  # global log position of the last event written; None when replayed
+    events: tuple[str, ...]
+    replayed: bool = False
+
+
+class TicketDesk(ErasureCommands, AutomationCommands, Application[UUID]):
+    name = "TicketDesk"
+    snapshotting_intervals = {Ticket: 50, Customer: 50, Team: 50}
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        clock: Clock | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.clock: Clock = clock or SystemClock()
+        self._saved_callbacks: list[Callable[[int], None]] = []
+        # The library fast-forwards a cached aggregate in place, then copies it outside its lock:
+        # reads of one aggregate take turns here so no reader copies one that is being updated.
+        self._read_locks = [threading.Lock() for _ in range(64)]
+        interval = self.settings.snapshot_interval
+        self.snapshotting_intervals = {Ticket: interval, Customer: interval, Team: interval}  # type: ignore[misc]
+        if self.settings.storage is StorageKind.SQLITE:
+            self.settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            super().__init__(env={**self.settings.eventsourcing_env(), **self._cache_env(), **(env or {})})
+        except (OSError, PersistenceError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StorageUnavailable(
+                f"cannot open the event store ({self.settings.describe_store()}): {reason}"
+            ) from None
+
+    # ------------------------------------------------------------------ observers
+    def on_saved(self, callback: Callable[[int], None]) -> None:
+        """Call ``callback(position)`` after every save in this process (read-side workers
+        use it to wake at once instead of at their next poll)."""
+        self._saved_callbacks.append(callback)
+
+    def remove_on_saved(self, callback: Callable[[int], None]) -> None:
+        if callback in self._saved_callbacks:
+            self._saved_callbacks.remove(callback)
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        super()._notify(recordings)
+        if recordings:
+            position = recordings[-1].notification.id
+            for callback in list(self._saved_callbacks):
+                callback(position)
+
+    def construct_mapper(self) -> Any:
+        """Personal fields are sealed per customer (see ticketflow/privacy) unless turned off."""
+        self.keys = LazyKeyStore(lambda: open_key_store(self.settings, self.recorder))
+        if not self.settings.encrypt_personal_data:
+            return super().construct_mapper()
+        return PrivacyMapper(self.construct_transcoder(), keys=self.keys)
+
+    def close(self) -> None:
+        self.keys.close()
+        super().close()
+
+    def _cache_env(self) -> dict[str, str]:
+        """Hot aggregates stay in memory. Every read still fetches the events written since
+        (fast-forward), so writes from other processes are never missed, and readers get a
+        deep copy, so a refused command cannot leave a half-changed aggregate behind."""
+        size = self.settings.aggregate_cache_size
+        if size == 0:
+            return {}
+        return {
+            "AGGREGATE_CACHE_MAXSIZE": str(size),
+            "AGGREGATE_CACHE_FASTFORWARD": "y",
+            "DEEPCOPY_FROM_AGGREGATE_CACHE": "y",
+        }
+
+    # ------------------------------------------------------------------ dispatch
+    def handle(self, command: Command, caller: Caller) -> CommandResult:
+        """Run any command by its type (the HTTP layer and tests use this)."""
+        try:
+            method_name = _HANDLERS[type(command)]
+        except KeyError:
+            raise TypeError(f"no handler for {type(command).__name__}") from None
+        result: CommandResult = getattr(self, method_name)(command, caller)
+        return result
+
+    # ------------------------------------------------------------------ tickets
+    @_handles(OpenTicket)
+    def open_ticket(self, cmd: OpenTicket, caller: Caller) -> CommandResult:
+        def build(ticket_id: UUID) -> Ticket:
+            self._require_exists(Customer, cmd.requester_id)
+            if cmd.team_id is not None:
+                self._require_exists(Team, cmd.team_id)
+            return Ticket._create(
+                Ticket.Opened,
+                id=ticket_id,
+                subject=cmd.subject,
+                description=cmd.description,
+                ticket_type=str(cmd.ticket_type),
+                category=cmd.category,
+                priority=str(cmd.priority),
+                channel=str(cmd.channel),
+                requester_id=cmd.requester_id,
+                team_id=cmd.team_id,
+                tags=sorted(set(cmd.tags)),
+            )
+
+        return self._create(Ticket, cmd, caller, build)
+
+    @_handles(MarkTicketOpen)
+    def mark_ticket_open(self, cmd: MarkTicketOpen, caller: Caller) -> CommandResult:
+        return self._change(Ticket, cmd.ticket_id, cmd, caller, lambda t: t.mark_open(cmd.reason))
+
+    @_handles(PendTicket)
+    def pend_ticket(self, cmd: PendTicket, caller: Caller) -> CommandResult:
+        return self._change(Ticket, cmd.ticket_id, cmd, caller, lambda t: t.pend(cmd.reason))
+
+    @_handles(HoldTicket)
+    def hold_ticket(self, cmd: HoldTicket, caller: Caller) -> CommandResult:
+        return self._change(Ticket, cmd.ticket_id, cmd, caller, lambda t: t.hold(cmd.reason))
+
+    @_handles(SolveTicket)
+    def solve_ticket(self, cmd: SolveTicket, caller: Caller) -> CommandResult:
+        self._staff_only(caller, "solve a ticket")
+        return self._change(Ticket, cmd.ticket_id, cmd, caller, lambda t: t.solve(cmd.resolution))
+
+    @_handles(ReopenTicket)
+    def reopen_ticket(self, cmd: ReopenTicket, caller: Caller) -> CommandResult:
+        return self._change(Ticket, cmd.ticket_id, cmd, caller, lambda t: t.reopen(cmd.reason))
+
+    @_handles(CloseTicket)
+    def close_ticket(self, cmd: CloseTicket, caller: Caller) -> CommandResult:
+        self._staff_only(caller, "close a ticket")
+        return self._change(Ticket, cmd.ticket_id, cmd, caller, lambda t: t.close())
+
+    @_handles(MergeTicket)
+    def merge_ticket(self, cmd: MergeTicket, caller: Caller) -> CommandResult:
+        """Close ``ticket_id`` as a duplicate of ``into_ticket_id``; both change in one write."""
+        self._staff_only(caller, "merge tickets")
+
+        def act(duplicate: Ticket) -> Sequence[TicketflowAggregate]:
+            if cmd.into_ticket_id == duplicate.id:
+                raise RuleViolation(f"ticket {duplicate.id} cannot be merged into itself")
+            primary = self._load(Ticket, cmd.into_ticket_id)
+            duplicate.merge_into(primary)
+            return [primary]
+
+        return self._change(Ticket, cmd.ticket_id, cmd, caller, act)
+
+    @_handles(AssignTicket)
+    def assign_ticket(self, cmd: AssignTicket, caller: Caller) -> CommandResult:
+        self._staff_only(caller, "assign a ticket")
+
+        def act(ticket: Ticket) -> None:
+            if ticket.team_id is not None:
+                self._require_active_member(ticket.team_id, cmd.assignee_id)
+            ticket.assign(cmd.assignee_id, cmd.reason)
+
+        return self._change(Ticket, cmd.ticket_id, cmd, caller, act)
+
+    @_handles(TransferTicket)
+    def transfer_ticket(self, cmd: TransferTicket, caller: Caller) -> CommandResult:
+        self._staff_only(caller, "transfer a ticket")
+
+        def act(ticket: Ticket) -> None:
+            team = self._peek(Team, cmd.team_id)
+            if cmd.assignee_id is not None:
+                self._require_active_member(team.id, cmd.assignee_id, team)
+            ticket.transfer(cmd.team_id, cmd.reason, cmd.assignee_id)
+
+        return self._change(Ticket, cmd.ticket_id, cmd, caller, act)
+
+    @_handles(ChangePriority)
+    def change_priority(self, cmd: ChangePriority, caller: Caller) -> CommandResult:
+        self._staff_only(caller, "change a ticket's priority")
+        return self._change(
+            Ticket, cmd.ticket_id, cmd, caller, lambda t: t.change_priority(cmd.priority, cmd.reason)
+        )
+
+    @_handles(RecategoriseTicket)
+    def recategorise_ticket(self, cmd: RecategoriseTicket, caller: Caller) -> CommandResult:
+        self._staff_only(caller, "recategorise a ticket")
+        return self._change(
+            Ticket, cmd.ticket_id, cmd, caller, lambda t: t.recategorise(cmd.category, cmd.ticket_type)
+        )
+
+    @_handles(ChangeTags)
+    def change_tags(self, cmd: ChangeTags, caller: Caller) -> CommandResult:
+        self._staff_only(caller, "tag a ticket")
+        return self._change(
+            Ticket, cmd.ticket_id, cmd, caller, lambda t: t.change_tags(list(cmd.add), list(cmd.remove))
+        )
+
+    @_handles(AddCollaborator)
+    def add_collaborator(self, cmd: AddCollaborator, caller: Caller) -> CommandResult:
+        self._staff_only(caller, "add a collaborator")
+        return self._change(Ticket, cmd.ticket_id, cmd, caller, lambda t: t.add_collaborator(cmd.agent_id))
+
+    @_handles(RemoveCollaborator)
+    def remove_collaborator(self, cmd: RemoveCollaborator, caller: Caller) -> CommandResult:
+        self._staff_only(caller, "remove a collaborator")
+        return self._change(
+            Ticket, cmd.ticket_id, cmd, caller, lambda t: t.remove_collaborator(cmd.agent_id)
+        )
+
+    @_handles(LinkTicket)
+    def link_ticket(self, cmd: LinkTicket, caller: Caller) -> CommandResult:
+        self._staff_only(caller, "link tickets")
+
+        def act(ticket: Ticket) -> None:
+            self._require_exists(Ticket, cmd.other_ticket_id)
+            ticket.link(cmd.other_ticket_id, cmd.kind)
+
+        return self._change(Ticket, cmd.ticket_id, cmd, caller, act)
+
+    @_handles(PostReply)
+    def post_reply(self, cmd: PostReply, caller: Caller) -> CommandResult:
+        if caller.role is Role.CUSTOMER and cmd.direction is not Direction.INBOUND:
+            raise PermissionDenied("a customer's reply is inbound")
+        return self._interaction(
+            cmd, caller, InteractionKind.REPLY, cmd.direction, cmd.channel, cmd.author_id, cmd.body
+        )
+
+    @_handles(AddNote)
+    def add_note(self, cmd: AddNote, caller: Caller) -> CommandResult:
+        self._staff_only(caller, "add an internal note")
+        return self._interaction(
+            cmd, caller, InteractionKind.NOTE, Direction.INTERNAL, Channel(caller.via), cmd.author_id, cmd.body
+        )
+
+    @_handles(LogInteraction)
+    def log_interaction(self, cmd: LogInteraction, caller: Caller) -> CommandResult:
+        self._staff_only(caller, f"log a {cmd.kind}")
+        channel = cmd.channel or _DEFAULT_CHANNEL[cmd.kind]
+        return self._interaction(
+            cmd, caller, cmd.kind, cmd.direction, channel, cmd.author_id, cmd.body, cmd.duration_minutes
+        )
+
+    @_handles(LogWork)
+    def log_work(self, cmd: LogWork, caller: Caller) -> CommandResult:
+        self._staff_only(caller, "log work")
+        entry_id = uuid5(ID_NAMESPACE, f"work:{cmd.command_id}")
+        return self._change(
+            Ticket,
+            cmd.ticket_id,
+            cmd,
+            caller,
+            lambda t: t.log_work(entry_id, cmd.performer_id or caller.actor_id, cmd.action, cmd.minutes, cmd.result),
+        )
+
+    @_handles(RateSatisfaction)
+    def rate_satisfaction(self, cmd: RateSatisfaction, caller: Caller) -> CommandResult:
+        def act(ticket: Ticket) -> None:
+            if caller.role is Role.CUSTOMER and str(ticket.requester_id) != caller.actor_id:
+                raise PermissionDenied(f"only the requester of ticket {ticket.id} may rate it")
+            ticket.rate(cmd.score, cmd.comment)
+
+        return self._change(Ticket, cmd.ticket_id, cmd, caller, act)
+
+    def _interaction(
+        self,
+        cmd: PostReply | AddNote | LogInteraction,
+        caller: Caller,
+        kind: InteractionKind,
+        direction: Direction,
+        channel: Channel,
+        author_id: str | None,
+        body: str,
+        duration_minutes: int = 0,
+    ) -> CommandResult:
+        interaction_id = uuid5(ID_NAMESPACE, f"interaction:{cmd.command_id}")
+        return self._change(
+            Ticket,
+            cmd.ticket_id,
+            cmd,
+            caller,
+            lambda t: t.record_interaction(
+                kind, interaction_id, direction, author_id or caller.actor_id, str(channel), body, duration_minutes
+            ),
+        )
+
+    # ---------------------------------------------------------------- customers
+    @_handles(RegisterCustomer)
+    def register_customer(self, cmd: RegisterCustomer, caller: Caller) -> CommandResult:
+        return self._create(
+            Customer,
+            cmd,
+            caller,
+            lambda customer_id: Customer._create(
+                Customer.Registered,
+                id=customer_id,
+                name=cmd.name,
+                email=cmd.email,
+                phone=cmd.phone,
+                im_handle=cmd.im_handle,
+                company=cmd.company,
+                job_title=cmd.job_title,
+                preferred_language=cmd.preferred_language,
+                tier=str(cmd.tier),
+                consents=sorted({str(c) for c in cmd.consents}),
+            ),
+        )
+
+    @_handles(UpdateCustomerProfile)
+    def update_customer_profile(self, cmd: UpdateCustomerProfile, caller: Caller) -> CommandResult:
+        def act(customer: Customer) -> None:
+            changes = cmd.profile_changes()
+            language = cmd.preferred_language
+            if language is not None and language == customer.preferred_language:
+                language = None
+            if changes or language is None:
+                customer.update_profile(changes)
+            if language is not None:
+                customer.change_language(language)
+
+        return self._change(Customer, cmd.customer_id, cmd, caller, act)
+
+    @_handles(ChangeCustomerTier)
+    def change_customer_tier(self, cmd: ChangeCustomerTier, caller: Caller) -> CommandResult:
+        self._staff_only(caller, "change a customer's tier")
+        return self._change(Customer, cmd.customer_id, cmd, caller, lambda c: c.change_tier(cmd.tier, cmd.reason))
+
+    @_handles(GiveConsent)
+    def give_consent(self, cmd: GiveConsent, caller: Caller) -> CommandResult:
+        return self._change(Customer, cmd.customer_id, cmd, caller, lambda c: c.give_consent(cmd.purpose))
+
+    @_handles(WithdrawConsent)
+    def withdraw_consent(self, cmd: WithdrawConsent, caller: Caller) -> CommandResult:
+        return self._change(Customer, cmd.customer_id, cmd, caller, lambda c: c.withdraw_consent(cmd.purpose))
+
+    @_handles(AddCustomerNote)
+    def add_customer_note(self, cmd: AddCustomerNote, caller: Caller) -> CommandResult:
+        self._staff_only(caller, "add a customer note")
+        note_id = uuid5(ID_NAMESPACE, f"customer-note:{cmd.command_id}")
+        return self._change(Customer, cmd.customer_id, cmd, caller, lambda c: c.add_note(note_id, cmd.note))
+
+    # -------------------------------------------------------------------- teams
+    @_handles(FormTeam)
+    def form_team(self, cmd: FormTeam, caller: Caller) -> CommandResult:
+        self._staff_only(caller, "form a team")
+        return self._create(Team, cmd, caller, lambda team_id: Team._create(Team.Formed, id=team_id, name=cmd.name, description=cmd.description))
+
+    @_handles(RenameTeam)
+    def rename_team(self, cmd: RenameTeam, caller: Caller) -> CommandResult:
+        self._staff_only(caller, "rename a team")
+        return self._change(Team, cmd.team_id, cmd, caller, lambda t: t.rename(cmd.name))
+
+    @_handles(AddTeamMember)
+    def add_team_member(self, cmd: AddTeamMember, caller: Caller) -> CommandResult:
+        self._staff_only(caller, "add a team member")
+        return self._change(
+            Team, cmd.team_id, cmd, caller, lambda t: t.add_member(cmd.agent_id, cmd.role, list(cmd.skills))
+        )
+
+    @_handles(ChangeTeamMember)
+    def change_team_member(self, cmd: ChangeTeamMember, caller: Caller) -> CommandResult:
+        self._staff_only(caller, "change a team member")
+        skills = list(cmd.skills) if cmd.skills is not None else None
+        return self._change(Team, cmd.team_id, cmd, caller, lambda t: t.change_member(cmd.agent_id, cmd.role, skills))
+
+    @_handles(DeactivateTeamMember)
+    def deactivate_team_member(self, cmd: DeactivateTeamMember, caller: Caller) -> CommandResult:
+        self._staff_only(caller, "take a member out of rotation")
+        return self._change(Team, cmd.team_id, cmd, caller, lambda t: t.deactivate_member(cmd.agent_id, cmd.reason))
+
+    @_handles(ReactivateTeamMember)
+    def reactivate_team_member(self, cmd: ReactivateTeamMember, caller: Caller) -> CommandResult:
+        self._staff_only(caller, "put a member back in rotation")
+        return self._change(Team, cmd.team_id, cmd, caller, lambda t: t.reactivate_member(cmd.agent_id))
+
+    # ------------------------------------------------------------- access control
+    def issue_token(self, cmd: IssueToken, caller: Caller) -> tuple[CommandResult, str | None]:
+        """Issue an API token. Returns the token text once (None when this was a retry)."""
+        if caller.role not in (Role.ADMIN, Role.SYSTEM):
+            raise PermissionDenied("only an admin may issue tokens")
+        if cmd.role not in TOKEN_ROLES:
+            raise RuleViolation(f"tokens are issued for {', '.join(TOKEN_ROLES)}, not {cmd.role}")
+        for team_id in cmd.team_ids:
+            self._require_exists(Team, team_id)
+        secret = secrets.token_urlsafe(32)
+        result = self._create(
+            ApiToken,
+            cmd,
+            caller,
+            lambda token_id: ApiToken._create(
+                ApiToken.Issued,
+                id=token_id,
+                name=cmd.name,
+                role=str(cmd.role),
+                team_ids=sorted(str(t) for t in cmd.team_ids),
+                secret_hash=_hash_secret(secret),
+            ),
+        )
+        return result, None if result.replayed else f"{TOKEN_PREFIX}{result.object_id.hex}_{secret}"
+
+    def revoke_token(self, cmd: RevokeToken, caller: Caller) -> CommandResult:
+        if caller.role not in (Role.ADMIN, Role.SYSTEM):
+            raise PermissionDenied("only an admin may revoke tokens")
+        return self._change(ApiToken, cmd.token_id, cmd, caller, lambda t: t.revoke(cmd.reason))
+
+    def authenticate(self, token: str) -> Principal | None:
+        """The principal a bearer token belongs to, or None (malformed, unknown, revoked, wrong secret)."""
+        if not token.startswith(TOKEN_PREFIX):
+            return None
+        token_hex, _, secret = token[len(TOKEN_PREFIX) :].partition("_")
+        try:
+            token_id = UUID(hex=token_hex)
+        except ValueError:
+            return None
+        try:
+            issued = self._peek(ApiToken, token_id)
+        except NotFound:
+            return None
+        if issued.revoked or not hmac.compare_digest(issued.secret_hash, _hash_secret(secret)):
+            return None
+        return Principal(token_id, issued.name, Role(issued.role), frozenset(UUID(t) for t in issued.team_ids))
+
+    @_handles(RecordDataAccess)
+    def record_data_access(self, cmd: RecordDataAccess, caller: Caller) -> CommandResult:
+        return self._create(
+            DataAccess,
+            cmd,
+            caller,
+            lambda access_id: DataAccess._create(
+                DataAccess.Recorded,
+                id=access_id,
+                customer_id=cmd.customer_id,
+                fields=sorted(set(cmd.fields)),
+                purpose=cmd.purpose,
+                request_id=cmd.request_id,
+                resource=cmd.resource,
+            ),
+        )
+
+    # -------------------------------------------------------------------- reads
+    def get_ticket(self, ticket_id: UUID, version: int | None = None) -> Ticket:
+        return self._load(Ticket, ticket_id, version)
+
+    def ticket_team(self, ticket_id: UUID) -> UUID | None:
+        """The ticket's current team (a cheap read for access checks; raises TicketNotFound)."""
+        return self._peek(Ticket, ticket_id).team_id
+
+    def get_customer(self, customer_id: UUID, version: int | None = None) -> Customer:
+        return self._load(Customer, customer_id, version)
+
+    def get_team(self, team_id: UUID, version: int | None = None) -> Team:
+        return self._load(Team, team_id, version)
+
+    def history(self, object_id: UUID) -> list[TicketflowAggregate.Event]:
+        """Every stored event of one ticket, customer or team, in version order."""
+        events = list(self.events.get(object_id))
+        if not events:
+            raise NotFound("ticket, customer or team", object_id)
+        return events  # type: ignore[return-value]
+
+    def log_position(self) -> int:
+        """The global position of the newest event in the log (0 when empty)."""
+        return self.recorder.max_notification_id() or 0
+
+    # ----------------------------------------------------------------- plumbing
+    def _context(self, cmd: Command, caller: Caller) -> metadata.RecordingContext:
+        now = self.clock.now()
+        if cmd.occurred_at is not None:
+            # History may be written by admins, the system, and the migration import (whose
+            # callers keep the original actor and role, marked imported by their channel).
+            if caller.role not in (Role.ADMIN, Role.SYSTEM) and caller.via is not Channel.IMPORT:
+                raise PermissionDenied("only an admin or a system import may record a historical time")
+            if cmd.occurred_at > now + FUTURE_TOLERANCE:
+                raise RuleViolation(f"occurred_at {cmd.occurred_at.isoformat()} is in the future")
+        return metadata.context_for(
+            caller,
+            cmd.command_id,
+            cmd.occurred_at or now,
+            imported=caller.via is Channel.IMPORT,
+        )
+
+    def _load(self, cls: type[A], object_id: UUID, version: int | None = None) -> A:
+        try:
+            aggregate: TicketflowAggregate = self._get(object_id, version=version)
+        except AggregateNotFoundError:
+            raise _NOT_FOUND[cls](object_id) from None
+        if not isinstance(aggregate, cls):
+            raise _NOT_FOUND[cls](object_id)
+        return aggregate
+
+    def _peek(self, cls: type[A], object_id: UUID) -> A:
+        """Load for a read-only check: no defensive copy of a cached aggregate (big teams are costly
+        to copy). Never mutate what this returns."""
+        try:
+            aggregate: TicketflowAggregate = self._get(object_id, deepcopy_from_cache=False)
+        except AggregateNotFoundError:
+            raise _NOT_FOUND[cls](object_id) from None
+        if not isinstance(aggregate, cls):
+            raise _NOT_FOUND[cls](object_id)
+        return aggregate
+
+    def _get(self, object_id: UUID, **options: Any) -> Any:
+        with self._read_locks[hash(object_id) % len(self._read_locks)]:
+            return self.repository.get(object_id, **options)
+
+    def _require_exists(self, cls: type[TicketflowAggregate], object_id: UUID) -> None:
+        """Check an object exists and is of the right kind, reading one stored record, not its history."""
+        first = self.recorder.select_events(object_id, limit=1)
+        if not first or not first[0].topic.startswith(_TOPIC_PREFIX[cls]):
+            raise _NOT_FOUND[cls](object_id)
+
+    def _create(
+        self, cls: type[A], cmd: Command, caller: Caller, build: Callable[[UUID], A]
+    ) -> CommandResult:
+        ctx = self._context(cmd, caller)
+        object_id = uuid5(ID_NAMESPACE, f"{cls.__name__}:{cmd.command_id}")
+        with metadata.recording(ctx):
+            # The id derives from the command id, so a retried create collides with its
+            # first result on insert and is answered from it instead of writing again.
+            aggregate = build(object_id)
+            try:
+                return self._save(aggregate, ())
+            except IntegrityError:
+                return self._replayed(object_id, cmd)
+
+    def _replayed(self, object_id: UUID, cmd: Command) -> CommandResult:
+        """The id collided on insert: the object exists. A retry if its first event came from this command."""
+        (first,) = self.events.get(object_id, limit=1)
+        existing: TicketflowAggregate = self._get(object_id)
+        if getattr(first, "command_id", None) != str(cmd.command_id):
+            raise RuleViolation(f"{object_id} already exists")
+        return CommandResult(existing.id, existing.version, None, (), replayed=True)
+
+    def _change(
+        self,
+        cls: type[A],
+        object_id: UUID,
+        cmd: Command,
+        caller: Caller,
+        act: Callable[[A], Iterable[TicketflowAggregate] | None],
+    ) -> CommandResult:
+        ctx = self._context(cmd, caller)
+        expected_version: int | None = getattr(cmd, "expected_version", None)
+        attempts = 1 if expected_version is not None else RACE_RETRIES
+        for attempt in range(1, attempts + 1):
+            with metadata.recording(ctx):
+                aggregate = self._load(cls, object_id)
+                if aggregate.has_handled(cmd.command_id):
+                    return CommandResult(aggregate.id, aggregate.version, None, (), replayed=True)
+                if expected_version is not None and expected_version != aggregate.version:
+                    raise ConcurrencyConflict(object_id, expected_version, aggregate.version)
+                others = tuple(act(aggregate) or ())
+                try:
+                    return self._save(aggregate, others)
+                except IntegrityError:
+                    if attempt == attempts:
+                        raise ConcurrencyConflict(object_id, expected_version, None) from None
+            time.sleep(random.uniform(0, 0.002 * attempt))  # de-synchronise the writers that collided
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _save(self, aggregate: TicketflowAggregate, others: Sequence[TicketflowAggregate]) -> CommandResult:
+        names = tuple(type(e).__qualname__ for e in aggregate._pending_events)
+        recordings = self.save(aggregate, *others)
+        position = recordings[-1].notification.id if recordings else None
+        return CommandResult(aggregate.id, aggregate.version, position, names)
+
+    def _require_active_member(self, team_id: UUID, agent_id: str, team: Team | None = None) -> None:
+        team = team or self._peek(Team, team_id)
+        if not team.is_active_member(agent_id):
+            raise RuleViolation(f"{agent_id} is not an active member of team {team.name!r}")
+
+    @staticmethod
+    def _staff_only(caller: Caller, what: str) -> None:
+        if caller.role in (Role.CUSTOMER, Role.AUDITOR, Role.COMPLIANCE):
+            raise PermissionDenied(f"a {caller.role} may not {what}")
+
+
+_HANDLERS.update({
+    EraseCustomer: "erase_customer",
+    wf.PublishRoutingRules: "publish_routing_rules",
+    wf.DefineCalendar: "define_calendar",
+    wf.DefineSlaPolicy: "define_sla_policy",
+    wf.RetireSlaPolicy: "retire_sla_policy",
+    wf.SetAssignmentStrategy: "set_assignment_strategy",
+    wf.RouteTicket: "route_ticket",
+    wf.ApplySla: "apply_sla",
+    wf.RecordSlaEvent: "record_sla_event",
+    wf.ScheduleReminder: "schedule_reminder",
+    wf.FireReminder: "fire_reminder",
+    wf.CompleteReminder: "complete_reminder",
+    wf.CancelReminder: "cancel_reminder",
+    wf.AnswerSurvey: "answer_survey",
+    wf.RecordResolution: "record_resolution",
+    wf.ChangeWebhook: "change_webhook",
+    wf.PauseWebhook: "pause_webhook",
+    wf.ResumeWebhook: "resume_webhook",
+})

@@ -1,0 +1,447 @@
+"""Workflow commands of the desk: policies, routing, SLA, reminders, surveys, webhooks.
+
+A mixin of :class:`~ticketflow.application.TicketDesk`, kept apart so the core command
+set stays readable. Every automatic decision is an event that cites its policy and
+version; the processes that issue these commands (the router, the SLA clock, the
+scheduler) live in :mod:`projections.automation`, because they read the views.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+from uuid import UUID, uuid5
+
+from eventsourcing.persistence import IntegrityError
+
+from ticketflow import metadata
+from ticketflow.commands.workflow import (
+    AnswerSurvey, ApplySla, CancelReminder, ChangeWebhook, CompleteReminder, DefineCalendar, DefineSlaPolicy,
+    FireReminder, IssueSurvey, PauseWebhook, PublishRoutingRules, RecordResolution, RecordSlaEvent, RetireSlaPolicy,
+    ResumeWebhook, RouteTicket, ScheduleReminder, SetAssignmentStrategy, SubscribeWebhook,
+)
+from ticketflow.domain import (
+    ROUTING_POLICY_ID, Customer, Reminder, RoutingPolicy, ServiceCalendar, SlaPolicy, Team, Ticket,
+    TicketflowAggregate, Webhook,
+)
+from ticketflow.domain.policy import calendar_id as calendar_id_for
+from ticketflow.domain.policy import sla_policy_id
+from ticketflow.domain.values import Consent, Priority, Role, Status
+from ticketflow.errors import NotFound, PermissionDenied, RuleViolation, ValidationFailed
+from ticketflow.metadata import Caller
+from ticketflow.routing.assignment import Strategy, choose
+from ticketflow.routing.rules import Rule, TicketFacts, decide
+from ticketflow.sla.calendar import BusinessCalendar
+from ticketflow.sla.policy import conditions_match
+
+if TYPE_CHECKING:
+    from ticketflow.application import CommandResult, TicketDesk
+
+    _Base = TicketDesk
+else:
+    _Base = object
+
+A = TypeVar("A", bound=TicketflowAggregate)
+
+POLICY_ROLES = (Role.ADMIN, Role.SUPERVISOR, Role.SYSTEM)
+SURVEY_PREFIX = "sv_"
+_ESCALATION_ORDER = [Priority.LOW, Priority.NORMAL, Priority.HIGH, Priority.URGENT]
+
+
+def survey_id_for(ticket_id: UUID) -> UUID:
+    """A ticket has at most one survey; its id derives from the ticket's."""
+    return uuid5(UUID(int=0), f"survey:{ticket_id}")
+
+
+def _require(caller: Caller, roles: tuple[Role, ...], what: str) -> None:
+    if caller.role not in roles:
+        raise PermissionDenied(f"a {caller.role} may not {what}")
+
+
+class AutomationCommands(_Base):
+    """The workflow half of the desk's commands (see the module docstring)."""
+
+    # ------------------------------------------------------------ policies
+    def publish_routing_rules(self, cmd: PublishRoutingRules, caller: Caller) -> CommandResult:
+        _require(caller, POLICY_ROLES, "change the routing rules")
+        for team_id in {cmd.default_team_id, *(r.team_id for r in cmd.rules)}:
+            self._require_exists(Team, team_id)
+        rules = [r.as_rule() for r in cmd.rules]
+        return self._define(
+            RoutingPolicy, ROUTING_POLICY_ID, cmd, caller,
+            lambda i: RoutingPolicy._create(
+                RoutingPolicy.Adopted, id=i, rules=rules, default_team_id=cmd.default_team_id, note=cmd.note
+            ),
+            lambda p: p.revise(rules, cmd.default_team_id, cmd.note),
+        )
+
+    def define_calendar(self, cmd: DefineCalendar, caller: Caller) -> CommandResult:
+        _require(caller, POLICY_ROLES, "change business calendars")
+        weekly = {day: [list(i) for i in intervals] for day, intervals in sorted(cmd.weekly.items())}
+        holidays = sorted(set(cmd.holidays))
+        workdays = dict(sorted(cmd.workdays.items()))
+        calendar_from_spec({"timezone": cmd.timezone, "weekly": weekly, "holidays": holidays, "workdays": workdays})
+        fields = {"name": cmd.name, "timezone": cmd.timezone, "weekly": weekly, "holidays": holidays, "workdays": workdays}
+        return self._define(
+            ServiceCalendar, calendar_id_for(cmd.name), cmd, caller,
+            lambda i: ServiceCalendar._create(ServiceCalendar.Defined, id=i, **fields),
+            lambda c: c.revise(**fields),
+        )
+
+    def define_sla_policy(self, cmd: DefineSlaPolicy, caller: Caller) -> CommandResult:
+        _require(caller, POLICY_ROLES, "change SLA policies")
+        if cmd.calendar_id is not None:
+            self._peek(ServiceCalendar, cmd.calendar_id)
+        if cmd.escalation.team_id is not None:
+            self._require_exists(Team, cmd.escalation.team_id)
+        fields: dict[str, Any] = {
+            "name": cmd.name,
+            "position": cmd.position,
+            "conditions": cmd.conditions.as_dict(),
+            "targets": {
+                str(p): {m: t.model_dump() for m, t in sorted(ts.items())} for p, ts in sorted(cmd.targets.items())
+            },
+            "calendar_id": cmd.calendar_id,
+            "warn_at_percent": cmd.warn_at_percent,
+            "escalation": {
+                "raise_priority": cmd.escalation.raise_priority,
+                "team_id": str(cmd.escalation.team_id) if cmd.escalation.team_id else None,
+            },
+        }
+        return self._define(
+            SlaPolicy, sla_policy_id(cmd.name), cmd, caller,
+            lambda i: SlaPolicy._create(SlaPolicy.Defined, id=i, **fields),
+            lambda p: p.revise(**fields),
+        )
+
+    def retire_sla_policy(self, cmd: RetireSlaPolicy, caller: Caller) -> CommandResult:
+        _require(caller, POLICY_ROLES, "retire SLA policies")
+        return self._change(SlaPolicy, cmd.policy_id, cmd, caller, lambda p: p.retire(cmd.reason))
+
+    def set_assignment_strategy(self, cmd: SetAssignmentStrategy, caller: Caller) -> CommandResult:
+        _require(caller, POLICY_ROLES, "change a team's assignment strategy")
+        return self._change(Team, cmd.team_id, cmd, caller, lambda t: t.choose_strategy(cmd.strategy))
+
+    def routing_policy(self, version: int | None = None) -> RoutingPolicy | None:
+        try:
+            return self._load(RoutingPolicy, ROUTING_POLICY_ID, version)
+        except NotFound:
+            return None
+
+    def get_sla_policy(self, policy_id: UUID, version: int | None = None) -> SlaPolicy:
+        return self._load(SlaPolicy, policy_id, version)
+
+    def get_calendar(self, calendar_id: UUID, version: int | None = None) -> ServiceCalendar:
+        return self._load(ServiceCalendar, calendar_id, version)
+
+    def sla_policies(self) -> list[SlaPolicy]:
+        """Every SLA policy (retired ones too), in matching order."""
+        policies = [self._peek(SlaPolicy, i) for i in self._ids_of(SlaPolicy)]
+        return sorted(policies, key=lambda p: (p.position, p.name))
+
+    def calendars(self) -> list[ServiceCalendar]:
+        return sorted((self._peek(ServiceCalendar, i) for i in self._ids_of(ServiceCalendar)), key=lambda c: c.name)
+
+    def webhooks(self) -> list[Webhook]:
+        return sorted((self._peek(Webhook, i) for i in self._ids_of(Webhook)), key=lambda w: w.name)
+
+    # ------------------------------------------------------------- routing
+    def route_ticket(
+        self,
+        cmd: RouteTicket,
+        caller: Caller,
+        open_tickets: Mapping[str, int] | None = None,
+        last_assigned: Mapping[UUID, str] | None = None,
+    ) -> CommandResult:
+        """Place a ticket: the rules choose the team (unless it came with one), the team's
+        strategy the agent. ``open_tickets`` (per agent) and ``last_assigned`` (per team)
+        come from the tickets view, read by the router."""
+        _require(caller, (Role.SYSTEM, Role.ADMIN), "run the router")
+
+        def act(ticket: Ticket) -> None:
+            rule_name: str | None = None
+            policy_version: int | None = None
+            set_priority: str | None = None
+            tags: list[str] = []
+            policy = self._peek_or_none(RoutingPolicy, ROUTING_POLICY_ID)
+            if policy is None:  # a desk without routing rules dispatches by hand
+                raise RuleViolation("there is no routing policy yet: publish routing rules first")
+            if ticket.created_at < policy.created_at:
+                raise RuleViolation(f"ticket {ticket.id} was opened before the routing rules were adopted")
+            if ticket.team_id is not None:
+                team_id = ticket.team_id  # placed by hand at opening: only the agent is chosen
+            else:
+                customer = self._peek(Customer, ticket.requester_id)
+                facts = TicketFacts(
+                    ticket_type=str(ticket.ticket_type), category=ticket.category, channel=ticket.channel,
+                    priority=str(ticket.priority), text=f"{ticket.subject}\n{ticket.description}",
+                    tier=customer.tier, language=customer.preferred_language,
+                )
+                decision = decide([Rule.from_dict(r) for r in policy.rules], policy.default_team_id, facts)
+                team_id, rule_name, policy_version = decision.team_id, decision.rule or None, policy.version
+                set_priority, tags = decision.set_priority, list(decision.add_tags)
+            team = self._peek(Team, team_id)
+            customer_language = self._peek(Customer, ticket.requester_id).preferred_language
+            assignee = choose(
+                Strategy(team.strategy), team.members,
+                last_assigned=(last_assigned or {}).get(team_id),
+                open_tickets=open_tickets or {},
+                wanted_skills={ticket.category, customer_language, customer_language.split("-")[0]},
+            )
+            ticket.route(
+                team_id, assignee, rule_name, ROUTING_POLICY_ID if policy_version else None, policy_version,
+                team.strategy if assignee else None, set_priority, tags,
+            )
+
+        return self._change(Ticket, cmd.ticket_id, cmd, caller, act)
+
+    # ----------------------------------------------------------------- SLA
+    def apply_sla(self, cmd: ApplySla, caller: Caller) -> CommandResult:
+        """Measure the ticket with the first active SLA policy matching it now."""
+        _require(caller, (Role.SYSTEM, Role.ADMIN), "apply SLA policies")
+
+        def act(ticket: Ticket) -> None:
+            policy = self.matching_sla_policy(ticket)
+            if policy is None:
+                raise RuleViolation(f"no SLA policy matches ticket {ticket.id}")
+            ticket.apply_sla(self.sla_terms(policy))
+
+        return self._change(Ticket, cmd.ticket_id, cmd, caller, act)
+
+    def matching_sla_policy(self, ticket: Ticket) -> SlaPolicy | None:
+        tier = self._peek(Customer, ticket.requester_id).tier
+        facts = {
+            "ticket_types": str(ticket.ticket_type), "categories": ticket.category, "channels": ticket.channel,
+            "priorities": str(ticket.priority), "tiers": tier,
+        }
+        for policy in self.sla_policies():
+            if not policy.retired and conditions_match(policy.conditions, facts):
+                return policy
+        return None
+
+    @staticmethod
+    def sla_terms_key(terms: Mapping[str, Any]) -> tuple[Any, ...]:
+        """What identifies the terms a ticket is measured by: the policy and calendar versions."""
+        return (terms["policy_id"], terms["policy_version"], terms["calendar_id"], terms["calendar_version"])
+
+    def sla_terms(self, policy: SlaPolicy) -> dict[str, Any]:
+        calendar = self._peek(ServiceCalendar, policy.calendar_id) if policy.calendar_id else None
+        return {
+            "policy_id": policy.id, "policy_version": policy.version, "policy_name": policy.name,
+            "targets": policy.targets, "calendar": calendar.spec() if calendar else None,
+            "calendar_id": calendar.id if calendar else None,
+            "calendar_version": calendar.version if calendar else None,
+            "warn_at_percent": policy.warn_at_percent, "escalation": policy.escalation,
+        }
+
+    def record_sla_event(self, cmd: RecordSlaEvent, caller: Caller) -> CommandResult:
+        """An SLA warning, breach or fulfilment, once per metric run; a breach escalates."""
+        _require(caller, (Role.SYSTEM, Role.ADMIN), "record SLA events")
+
+        def act(ticket: Ticket) -> None:
+            ticket.record_sla(cmd.kind, cmd.metric, cmd.cycle, cmd.moment, cmd.elapsed_minutes)
+            if cmd.kind != "breached" or ticket.status == Status.CLOSED:
+                return
+            assert ticket.sla is not None
+            escalation = ticket.sla["escalation"]
+            why = f"SLA breach: {cmd.metric} ({ticket.sla['policy_name']} v{ticket.sla['policy_version']})"
+            if escalation.get("raise_priority") and ticket.priority != Priority.URGENT:
+                higher = _ESCALATION_ORDER[_ESCALATION_ORDER.index(Priority(ticket.priority)) + 1]
+                ticket.change_priority(higher, why)
+            team_id = escalation.get("team_id")
+            if team_id and UUID(str(team_id)) != ticket.team_id:
+                ticket.transfer(UUID(str(team_id)), why)
+
+        return self._change(Ticket, cmd.ticket_id, cmd, caller, act)
+
+    # ----------------------------------------------------------- reminders
+    def schedule_reminder(self, cmd: ScheduleReminder, caller: Caller) -> CommandResult:
+        self._staff_only(caller, "schedule a reminder")
+        customer_id = cmd.customer_id
+        if cmd.ticket_id is not None:
+            ticket = self._peek(Ticket, cmd.ticket_id)
+            if customer_id is not None and customer_id != ticket.requester_id:
+                raise RuleViolation(f"customer {customer_id} is not the requester of ticket {ticket.id}")
+            customer_id = ticket.requester_id
+        elif customer_id is not None:
+            self._require_exists(Customer, customer_id)
+        if cmd.team_id is not None:
+            team = self._peek(Team, cmd.team_id)
+            if cmd.agent_id is not None and cmd.agent_id not in team.members:
+                raise RuleViolation(f"{cmd.agent_id} is not a member of team {team.name!r}")
+        return self._create(
+            Reminder, cmd, caller,
+            lambda i: Reminder._create(
+                Reminder.Scheduled, id=i, kind=cmd.kind, ticket_id=cmd.ticket_id, customer_id=customer_id,
+                agent_id=cmd.agent_id, team_id=cmd.team_id, due_at=cmd.due_at, note=cmd.note,
+            ),
+        )
+
+    def fire_reminder(self, cmd: FireReminder, caller: Caller) -> CommandResult:
+        _require(caller, (Role.SYSTEM, Role.ADMIN), "fire reminders")
+
+        def act(reminder: Reminder) -> None:
+            if reminder.due_at > self.clock.now():
+                raise RuleViolation(f"reminder {reminder.id} is due at {reminder.due_at.isoformat()}, not yet")
+            reminder.fire()
+
+        return self._change(Reminder, cmd.reminder_id, cmd, caller, act)
+
+    def complete_reminder(self, cmd: CompleteReminder, caller: Caller) -> CommandResult:
+        self._staff_only(caller, "complete a reminder")
+        return self._change(Reminder, cmd.reminder_id, cmd, caller, lambda r: r.complete(cmd.outcome))
+
+    def cancel_reminder(self, cmd: CancelReminder, caller: Caller) -> CommandResult:
+        self._staff_only(caller, "cancel a reminder")
+        return self._change(Reminder, cmd.reminder_id, cmd, caller, lambda r: r.cancel(cmd.reason))
+
+    def get_reminder(self, reminder_id: UUID) -> Reminder:
+        return self._load(Reminder, reminder_id)
+
+    # ------------------------------------------------------------- surveys
+    def issue_survey(self, cmd: IssueSurvey, caller: Caller) -> tuple[CommandResult, str | None]:
+        """Send a survey for a solved ticket; returns the token (None when the customer has not
+        consented to surveys, or when this was a retry). The token itself is never stored."""
+        _require(caller, (Role.SYSTEM, Role.ADMIN, Role.SUPERVISOR, Role.AGENT), "send surveys")
+        survey_id = survey_id_for(cmd.ticket_id)
+
+        def act(ticket: Ticket) -> None:
+            customer = self._peek(Customer, ticket.requester_id)
+            if str(Consent.SURVEYS) not in customer.consents:
+                raise RuleViolation(f"customer {customer.id} has not consented to surveys")
+            ticket.issue_survey(survey_id, self.clock.now() + timedelta(days=self.settings.survey_days))
+
+        result = self._change(Ticket, cmd.ticket_id, cmd, caller, act)
+        return result, self.survey_token(cmd.ticket_id, survey_id)
+
+    def survey_token(self, ticket_id: UUID, survey_id: UUID) -> str:
+        mac = hmac.new(self.settings.secret_key_bytes(), f"survey:{ticket_id}:{survey_id}".encode(), hashlib.sha256)
+        return f"{SURVEY_PREFIX}{ticket_id.hex}{survey_id.hex}_{mac.hexdigest()[:32]}"
+
+    def answer_survey(self, cmd: AnswerSurvey, caller: Caller) -> CommandResult:
+        """Record the answer to a survey, authenticated by its token alone."""
+        ticket_id, survey_id = self._read_survey_token(cmd.token)
+
+        def act(ticket: Ticket) -> None:
+            ticket.answer_survey(survey_id, cmd.score, cmd.comment, self.clock.now())
+
+        requester = str(self._peek(Ticket, ticket_id).requester_id)
+        as_customer = Caller(requester, Role.CUSTOMER, caller.via, caller.correlation_id)
+        return self._change(Ticket, ticket_id, cmd, as_customer, act)
+
+    def _read_survey_token(self, token: str) -> tuple[UUID, UUID]:
+        body, _, _mac = token.removeprefix(SURVEY_PREFIX).partition("_")
+        try:
+            ticket_id, survey_id = UUID(hex=body[:32]), UUID(hex=body[32:])
+        except ValueError:
+            raise ValidationFailed("this survey link is not valid") from None
+        expected = self.survey_token(ticket_id, survey_id).encode()
+        if not token.startswith(SURVEY_PREFIX) or not hmac.compare_digest(token.encode(), expected):
+            raise ValidationFailed("this survey link is not valid")
+        return ticket_id, survey_id
+
+    # ------------------------------------------------------ problem library
+    def record_resolution(self, cmd: RecordResolution, caller: Caller) -> CommandResult:
+        self._staff_only(caller, "record a resolution")
+        return self._change(Ticket, cmd.ticket_id, cmd, caller, lambda t: t.record_resolution(cmd.summary))
+
+    # ------------------------------------------------------------ webhooks
+    def subscribe_webhook(self, cmd: SubscribeWebhook, caller: Caller) -> tuple[CommandResult, str]:
+        """Subscribe; returns the signing secret (derived, never stored: ask again with the same key)."""
+        _require(caller, (Role.ADMIN, Role.SYSTEM), "manage webhooks")
+        result = self._create(
+            Webhook, cmd, caller,
+            lambda i: Webhook._create(Webhook.Subscribed, id=i, name=cmd.name, url=cmd.url, event_types=list(cmd.event_types)),
+        )
+        return result, self.webhook_secret(result.object_id)
+
+    def webhook_secret(self, webhook_id: UUID) -> str:
+        return hmac.new(self.settings.secret_key_bytes(), f"webhook:{webhook_id}".encode(), hashlib.sha256).hexdigest()
+
+    def change_webhook(self, cmd: ChangeWebhook, caller: Caller) -> CommandResult:
+        _require(caller, (Role.ADMIN, Role.SYSTEM), "manage webhooks")
+        return self._change(Webhook, cmd.webhook_id, cmd, caller, lambda w: w.change(cmd.url, list(cmd.event_types)))
+
+    def pause_webhook(self, cmd: PauseWebhook, caller: Caller) -> CommandResult:
+        _require(caller, (Role.ADMIN, Role.SYSTEM), "manage webhooks")
+        return self._change(Webhook, cmd.webhook_id, cmd, caller, lambda w: w.pause(cmd.reason))
+
+    def resume_webhook(self, cmd: ResumeWebhook, caller: Caller) -> CommandResult:
+        _require(caller, (Role.ADMIN, Role.SYSTEM), "manage webhooks")
+        return self._change(Webhook, cmd.webhook_id, cmd, caller, lambda w: w.resume())
+
+    # ------------------------------------------------------------ plumbing
+    def _define(
+        self,
+        cls: type[A],
+        object_id: UUID,
+        cmd: Any,
+        caller: Caller,
+        create: Callable[[UUID], A],
+        revise: Callable[[A], None],
+    ) -> CommandResult:
+        """Create a named object, or revise it when it exists (a new version)."""
+        for _ in range(3):
+            try:
+                return self._change(cls, object_id, cmd, caller, revise)
+            except NotFound:
+                if cmd.expected_version is not None:
+                    raise
+            with metadata.recording(self._context(cmd, caller)):
+                aggregate = create(object_id)
+                try:
+                    return self._save(aggregate, ())
+                except IntegrityError:
+                    continue  # created at the same moment by someone else: revise theirs
+        raise RuleViolation(f"{cls.__name__} {object_id} is being changed by others; try again")
+
+    def _peek_or_none(self, cls: type[A], object_id: UUID) -> A | None:
+        try:
+            return self._peek(cls, object_id)
+        except NotFound:
+            return None
+
+    def _ids_of(self, cls: type[TicketflowAggregate]) -> list[UUID]:
+        """Ids of every object of a (rarely created) kind, found by its creation events in the log."""
+        index: dict[str, Any] = self.__dict__.setdefault("_kind_index", {})
+        entry = index.setdefault(cls.__name__, {"position": 0, "ids": []})
+        created = [f"{c.__module__}:{c.__qualname__}" for c in _created_events(cls)]
+        top = self.recorder.max_notification_id() or 0
+        while entry["position"] < top:
+            page = self.recorder.select_notifications(entry["position"] + 1, 500, stop=top, topics=created)
+            for notification in page:
+                if notification.originator_id not in entry["ids"]:
+                    entry["ids"].append(notification.originator_id)
+            entry["position"] = page[-1].id if len(page) == 500 else top
+        return list(entry["ids"])
+
+
+def _created_events(cls: type[TicketflowAggregate]) -> list[type[TicketflowAggregate.Event]]:
+    return [
+        v for v in vars(cls).values()
+        if isinstance(v, type) and issubclass(v, TicketflowAggregate.Created)
+    ]
+
+
+def calendar_from_spec(spec: Mapping[str, Any] | None) -> BusinessCalendar:
+    """The calendar an SLA decision recorded (None: around the clock)."""
+    from datetime import date, time
+
+    if spec is None:
+        return BusinessCalendar.always_open()
+
+    def parse(value: str) -> time:
+        return time.max if value == "24:00" else time.fromisoformat(value)
+
+    try:
+        return BusinessCalendar(
+            timezone=spec["timezone"],
+            weekly={int(d): tuple((parse(a), parse(b)) for a, b in iv) for d, iv in spec["weekly"].items()},
+            holidays=frozenset(date.fromisoformat(d) for d in spec["holidays"]),
+            workdays={date.fromisoformat(d): int(w) for d, w in spec["workdays"].items()},
+        )
+    except ValueError as exc:
+        raise ValidationFailed(f"calendar is not valid: {exc}") from None

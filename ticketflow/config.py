@@ -1,0 +1,170 @@
+"""Settings, read once from the environment (prefix ``TICKETFLOW_``).
+
+| variable | default | meaning |
+|---|---|---|
+| ``TICKETFLOW_DATA_DIR`` | ``./ticketflow-data`` | where the embedded SQLite store lives |
+| ``TICKETFLOW_DATABASE_URL`` | unset | ``postgresql://user:pw@host:5432/db?schema=s`` for PostgreSQL, ``memory://`` for an in-process store; unset means SQLite in the data dir |
+| ``TICKETFLOW_SNAPSHOT_INTERVAL`` | ``50`` | snapshot an aggregate every N events |
+| ``TICKETFLOW_LOCK_TIMEOUT`` | ``10`` | seconds a writer waits for the store's lock |
+| ``TICKETFLOW_CONNECT_TIMEOUT`` | ``5`` | seconds to wait for PostgreSQL to answer |
+| ``TICKETFLOW_POOL_SIZE`` | ``5`` | PostgreSQL connections per process |
+| ``TICKETFLOW_AGGREGATE_CACHE_SIZE`` | ``1000`` | recently used tickets/customers/teams kept in memory (0 turns it off) |
+| ``TICKETFLOW_EMBEDDED_PROJECTIONS`` | SQLite: on, PostgreSQL: off | run the view workers inside ``serve`` |
+| ``TICKETFLOW_RATE_LIMIT_PER_SECOND`` / ``_BURST`` | ``50`` / ``200`` | requests per token (per API process) |
+| ``TICKETFLOW_MAX_BODY_BYTES`` | ``1048576`` | largest request body accepted |
+| ``TICKETFLOW_READ_WAIT_SECONDS`` | ``5`` | longest a read waits for ``min_position`` |
+| ``TICKETFLOW_SECRET_KEY`` | a key file in the data dir | signs survey links and webhook deliveries (set the same value on every process) |
+| ``TICKETFLOW_ENCRYPT_PERSONAL_DATA`` | on | seal each customer's personal fields under their own key (erasure destroys it) |
+| ``TICKETFLOW_RETENTION_DAYS`` | ``0`` (off) | erase customers inactive this long (no open ticket, nothing new), logged in the erasure report |
+| ``TICKETFLOW_SEAL`` | on | run the sealer (hash chains, log tree, signed checkpoints) inside ``serve`` (embedded) / ``project`` |
+| ``TICKETFLOW_ANCHOR_FILE`` | unset | also append every checkpoint to this file (archive it elsewhere) |
+| ``TICKETFLOW_SURVEY_DAYS`` | ``14`` | how long a satisfaction survey can be answered |
+| ``TICKETFLOW_AUTOMATION`` | on | run the router, SLA clock, scheduler and outbox inside ``serve`` / ``project`` |
+| ``TICKETFLOW_FOLLOW_UP_DAYS`` | ``3`` | schedule a follow-up (回访) N days after a ticket is solved (0: never) |
+| ``TICKETFLOW_AUTO_CLOSE_DAYS`` | ``7`` | close a solved ticket after N days without a customer reply (0: never) |
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SQLITE_FILENAME = "ticketflow.sqlite"
+_PROCESS_KEY = secrets.token_hex(32).encode()  # in-memory desks: a key for this process only
+
+
+class StorageKind(StrEnum):
+    SQLITE = "sqlite"
+    POSTGRES = "postgres"
+    MEMORY = "memory"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TICKETFLOW_", frozen=True, extra="ignore")
+
+    data_dir: Path = Path("./ticketflow-data")
+    database_url: str | None = None
+    snapshot_interval: int = Field(default=50, ge=2)
+    lock_timeout: int = Field(default=10, ge=1)
+    connect_timeout: int = Field(default=5, ge=1)
+    pool_size: int = Field(default=5, ge=1)
+    aggregate_cache_size: int = Field(default=1000, ge=0)
+    embedded_projections: bool | None = None  # default: on for SQLite and memory, off for PostgreSQL
+    rate_limit_per_second: float = Field(default=50.0, gt=0)
+    rate_limit_burst: int = Field(default=200, ge=1)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    read_wait_seconds: float = Field(default=5.0, ge=0)
+    secret_key: SecretStr | None = None
+    encrypt_personal_data: bool = True
+    retention_days: int = Field(default=0, ge=0)
+    seal: bool = True
+    anchor_file: Path | None = None
+    survey_days: int = Field(default=14, ge=1)
+    automation: bool = True
+    follow_up_days: int = Field(default=3, ge=0)
+    auto_close_days: int = Field(default=7, ge=0)
+
+    def secret_key_bytes(self) -> bytes:
+        """The desk's signing key: the setting, else a key file kept in the data dir (made once)."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        if self.storage is StorageKind.MEMORY:
+            return _PROCESS_KEY
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            draft = path.with_name(f".secret.key.{os.getpid()}.{secrets.token_hex(4)}")
+            draft.write_text(secrets.token_hex(32), encoding="ascii")
+            draft.chmod(0o600)
+            try:
+                os.link(draft, path)  # atomic: another process sees no file or the whole key
+            except FileExistsError:
+                pass  # another process made it first: use theirs
+            finally:
+                draft.unlink()
+        key = path.read_text(encoding="ascii").strip().encode()
+        if len(key) < 32:
+            raise ValueError(f"the secret key in {path} is too short; delete it or set TICKETFLOW_SECRET_KEY")
+        return key
+
+    @property
+    def runs_embedded_projections(self) -> bool:
+        if self.embedded_projections is not None:
+            return self.embedded_projections
+        return self.storage is not StorageKind.POSTGRES
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        scheme = urlsplit(value).scheme
+        if scheme not in ("postgresql", "postgres", "sqlite", "memory"):
+            raise ValueError(
+                f"unsupported database URL scheme {scheme!r}: use postgresql://, sqlite:/// or memory://"
+            )
+        return value
+
+    @property
+    def storage(self) -> StorageKind:
+        if self.database_url is None:
+            return StorageKind.SQLITE
+        scheme = urlsplit(self.database_url).scheme
+        if scheme == "memory":
+            return StorageKind.MEMORY
+        if scheme == "sqlite":
+            return StorageKind.SQLITE
+        return StorageKind.POSTGRES
+
+    @property
+    def sqlite_path(self) -> Path:
+        if self.database_url and self.storage is StorageKind.SQLITE:
+            return Path(urlsplit(self.database_url).path)
+        return self.data_dir / SQLITE_FILENAME
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The eventsourcing environment for this store (the only place it is built)."""
+        if self.storage is StorageKind.MEMORY:
+            return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+        if self.storage is StorageKind.SQLITE:
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(self.sqlite_path),
+                "SQLITE_LOCK_TIMEOUT": str(self.lock_timeout),
+            }
+        assert self.database_url is not None
+        url = urlsplit(self.database_url)
+        query = parse_qs(url.query)
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": unquote(url.path.lstrip("/")) or "postgres",
+            "POSTGRES_HOST": url.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(url.port or 5432),
+            "POSTGRES_USER": unquote(url.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(url.password or ""),
+            "POSTGRES_CONNECT_TIMEOUT": str(self.connect_timeout),
+            "POSTGRES_LOCK_TIMEOUT": str(self.lock_timeout),
+            "POSTGRES_POOL_SIZE": str(self.pool_size),
+        }
+        if "schema" in query:
+            env["POSTGRES_SCHEMA"] = query["schema"][0]
+        return env
+
+    def describe_store(self) -> str:
+        """Where the data lives, for people (never shows a password)."""
+        if self.storage is StorageKind.MEMORY:
+            return "in memory (lost when the process ends)"
+        if self.storage is StorageKind.SQLITE:
+            return f"SQLite file {self.sqlite_path.resolve()}"
+        env = self.eventsourcing_env()
+        schema = env.get("POSTGRES_SCHEMA", "public")
+        return (
+            f"PostgreSQL database {env['POSTGRES_DBNAME']} on {env['POSTGRES_HOST']}:"
+            f"{env['POSTGRES_PORT']} (schema {schema})"
+        )

@@ -1,0 +1,73 @@
+"""Webhook subscriptions: which events an outside system wants delivered, and where.
+
+The signing secret is never stored in the log: it is derived from the desk's secret key
+and the subscription id, and shown once when the subscription is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eventsourcing.domain import event
+
+from ticketflow.domain.base import TicketflowAggregate
+from ticketflow.errors import RuleViolation
+
+
+class Webhook(TicketflowAggregate):
+    @dataclass(frozen=True)
+    class Subscribed(TicketflowAggregate.Created):
+        name: str
+        url: str
+        event_types: list[str]  # e.g. "Ticket.Opened", "Ticket.SlaBreached"; "*" for every event
+
+    @dataclass(frozen=True)
+    class Changed(TicketflowAggregate.Event):
+        url: str
+        event_types: list[str]
+
+    @dataclass(frozen=True)
+    class Paused(TicketflowAggregate.Event):
+        reason: str
+
+    @dataclass(frozen=True)
+    class Resumed(TicketflowAggregate.Event):
+        pass
+
+    @event(Subscribed)
+    def __init__(self, name: str, url: str, event_types: list[str]) -> None:
+        self.name = name
+        self.url = url
+        self.event_types = sorted(set(event_types))
+        self.active = True
+
+    def wants(self, event_type: str) -> bool:
+        return self.active and ("*" in self.event_types or event_type in self.event_types)
+
+    def change(self, url: str, event_types: list[str]) -> None:
+        if url == self.url and sorted(set(event_types)) == self.event_types:
+            raise RuleViolation(f"webhook {self.name!r} already has this url and these event types")
+        self._changed(url=url, event_types=sorted(set(event_types)))
+
+    def pause(self, reason: str) -> None:
+        if not self.active:
+            raise RuleViolation(f"webhook {self.name!r} is already paused")
+        self._paused(reason=reason)
+
+    def resume(self) -> None:
+        if self.active:
+            raise RuleViolation(f"webhook {self.name!r} is not paused")
+        self._resumed()
+
+    @event(Changed)
+    def _changed(self, url: str, event_types: list[str]) -> None:
+        self.url = url
+        self.event_types = list(event_types)
+
+    @event(Paused)
+    def _paused(self, reason: str) -> None:
+        self.active = False
+
+    @event(Resumed)
+    def _resumed(self) -> None:
+        self.active = True

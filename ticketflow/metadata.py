@@ -1,0 +1,83 @@
+"""Who did it, when, how and why: the metadata carried by every stored event.
+
+eventsourcing 9.5 has no event metadata of its own. The application sets a
+:class:`RecordingContext` for the duration of one command; every event created
+while it is set copies it into keyword-only fields of the base event class
+(see :mod:`ticketflow.domain.base`), so the metadata is stored with the event and
+comes back unchanged on replay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from ticketflow.domain.values import Channel, Role
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated actor on whose behalf a command runs, and the way it came in."""
+
+    actor_id: str
+    role: Role
+    via: Channel = Channel.API
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordingContext:
+    actor_id: str
+    actor_role: str
+    via: str
+    correlation_id: str
+    command_id: str
+    occurred_at: datetime
+    imported: bool = False
+
+
+_current: ContextVar[RecordingContext | None] = ContextVar("ticketflow_recording", default=None)
+
+
+class NoRecordingContext(RuntimeError):
+    """An event was created outside a command: its metadata would be unknown."""
+
+
+def current() -> RecordingContext:
+    ctx = _current.get()
+    if ctx is None:
+        raise NoRecordingContext(
+            "domain events must be recorded inside ticketflow.metadata.recording(...)"
+        )
+    return ctx
+
+
+@contextmanager
+def recording(ctx: RecordingContext) -> Iterator[RecordingContext]:
+    token = _current.set(ctx)
+    try:
+        yield ctx
+    finally:
+        _current.reset(token)
+
+
+def context_for(
+    caller: Caller,
+    command_id: UUID,
+    occurred_at: datetime,
+    *,
+    imported: bool = False,
+) -> RecordingContext:
+    return RecordingContext(
+        actor_id=caller.actor_id,
+        actor_role=str(caller.role),
+        via=str(caller.via),
+        correlation_id=caller.correlation_id or str(command_id),
+        command_id=str(command_id),
+        occurred_at=occurred_at,
+        imported=imported,
+    )

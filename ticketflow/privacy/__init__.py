@@ -1,0 +1,1 @@
+"""Personal data: per-customer encryption (crypto-shredding) and erasure."""

@@ -1,0 +1,118 @@
+"""Business-hours calendars: when the desk's clock runs.
+
+A calendar has a timezone, weekly opening hours, holidays (days closed), and
+make-up working days (调休: a weekend day worked to compensate a public holiday,
+on the weekly hours of a given weekday). All arithmetic is done on the
+calendar's local wall-clock intervals converted to UTC, so daylight-saving
+changes and offsets are handled by ``zoneinfo``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ticketflow.errors import ValidationFailed
+
+#: Search at most this far ahead for open hours (a calendar with none would loop forever).
+HORIZON_DAYS = 3 * 366
+
+Interval = tuple[time, time]
+
+
+@dataclass(frozen=True)
+class BusinessCalendar:
+    timezone: str
+    weekly: Mapping[int, tuple[Interval, ...]]  # Monday=0 .. Sunday=6 -> open intervals
+    holidays: frozenset[date] = field(default_factory=frozenset)
+    workdays: Mapping[date, int] = field(default_factory=dict)  # make-up day -> weekday whose hours apply
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory ("Asia"), a name too long
+            raise ValidationFailed(f"unknown timezone {self.timezone!r}") from None
+        for weekday, intervals in self.weekly.items():
+            if not 0 <= weekday <= 6:
+                raise ValidationFailed(f"weekday {weekday} is not 0 (Monday) to 6 (Sunday)")
+            for start, end in intervals:
+                if start >= end:
+                    raise ValidationFailed(f"opening interval {start}-{end} ends before it starts")
+            ordered = sorted(intervals)
+            if any(a[1] > b[0] for a, b in zip(ordered, ordered[1:], strict=False)):
+                raise ValidationFailed(f"opening intervals of weekday {weekday} overlap")
+        if not any(self.weekly.values()) and not self.workdays:
+            raise ValidationFailed("a business calendar needs some opening hours")
+
+    @classmethod
+    def always_open(cls) -> BusinessCalendar:
+        """Calendar hours: every minute counts (24 x 7)."""
+        return cls("UTC", {d: ((time(0), time.max),) for d in range(7)})
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def _intervals_on(self, day: date) -> tuple[Interval, ...]:
+        if day in self.holidays:
+            return ()
+        weekday = self.workdays.get(day, day.weekday())
+        return tuple(sorted(self.weekly.get(weekday, ())))
+
+    def open_intervals(self, start: datetime, end: datetime | None = None) -> Iterator[tuple[datetime, datetime]]:
+        """Open intervals (UTC) from ``start`` on, clipped to ``[start, end)``."""
+        if start.tzinfo is None:
+            raise ValueError("times must be timezone-aware")
+        zone = self.zone
+        day = start.astimezone(zone).date() - timedelta(days=1)  # the previous day may run past midnight UTC
+        last = day + timedelta(days=HORIZON_DAYS)
+        while day <= last:
+            for open_, close in self._intervals_on(day):
+                a = datetime.combine(day, open_, zone).astimezone(UTC)
+                b = (
+                    datetime.combine(day + timedelta(days=1), time(0), zone)
+                    if close == time.max
+                    else datetime.combine(day, close, zone)
+                ).astimezone(UTC)
+                if end is not None and a >= end:
+                    return
+                a, b = max(a, start), b if end is None else min(b, end)
+                if a < b:
+                    yield a, b
+            day += timedelta(days=1)
+        if end is None:
+            raise ValidationFailed(f"the calendar has no open hours within {HORIZON_DAYS} days of {start.isoformat()}")
+
+    def add(self, start: datetime, duration: timedelta) -> datetime:
+        """The moment ``duration`` of business time after ``start``."""
+        if duration < timedelta(0):
+            raise ValueError("duration must not be negative")
+        remaining = duration
+        for a, b in self.open_intervals(start):
+            if remaining <= b - a:
+                return a + remaining
+            remaining -= b - a
+        raise AssertionError("unreachable: open_intervals raises past its horizon")  # pragma: no cover
+
+    def between(self, start: datetime, end: datetime) -> timedelta:
+        """Business time elapsed from ``start`` to ``end`` (zero if ``end`` is not after ``start``)."""
+        if end <= start:
+            return timedelta(0)
+        return sum((b - a for a, b in self.open_intervals(start, end)), timedelta(0))
+
+    def is_open(self, moment: datetime) -> bool:
+        return self.between(moment, moment + timedelta(microseconds=1)) > timedelta(0)
+
+
+def weekly_hours(days: str, open_: str, close: str) -> dict[int, tuple[Interval, ...]]:
+    """``weekly_hours("mon-fri", "09:00", "18:00")`` -> the weekly mapping."""
+    names = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    first, _, last = days.lower().partition("-")
+    try:
+        a, b = names.index(first), names.index(last or first)
+        interval = (time.fromisoformat(open_), time.fromisoformat(close))
+    except ValueError:
+        raise ValidationFailed(f"cannot read opening hours {days} {open_}-{close}") from None
+    return {d: (interval,) for d in range(a, b + 1)}

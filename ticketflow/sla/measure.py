@@ -1,0 +1,219 @@
+"""SLA measurement: for one ticket's events, where each service-standard clock stands.
+
+Metrics (Zendesk's conventions):
+
+* **first reply time**: from the ticket's creation to the first public reply from the desk;
+* **next reply time**: from each customer message that follows a desk reply to the desk's next
+  public reply;
+* **resolution time**: from creation to solved; a reopen resumes the same clock.
+
+Every clock pauses while the ticket waits on the customer (pending) or a third party (on hold),
+and stops for good when the ticket is closed. Elapsed time is counted in the calendar's business
+hours or around the clock, per target. The measurement is a pure function of the events, the
+targets and ``now``, so it replays exactly, as of any instant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from ticketflow.domain import Ticket
+from ticketflow.domain.values import Direction
+from ticketflow.sla.calendar import BusinessCalendar
+
+
+class Metric(StrEnum):
+    FIRST_REPLY = "first_reply_time"
+    NEXT_REPLY = "next_reply_time"
+    RESOLUTION = "resolution_time"
+
+
+class State(StrEnum):
+    ACTIVE = "active"  # running, target not reached yet
+    PAUSED = "paused"  # pending or on hold, target not reached yet
+    FULFILLED = "fulfilled"  # met within target
+    BREACHED = "breached"  # target passed (met late, or still running past it)
+
+
+@dataclass(frozen=True)
+class Target:
+    duration: timedelta
+    business_hours: bool = True
+
+
+Targets = Mapping[Metric, Target]
+
+
+@dataclass
+class Clock:
+    """One run of one metric: its running intervals, and how it ended."""
+
+    metric: Metric
+    started_at: datetime
+    segments: list[list[datetime | None]] = field(default_factory=list)  # [start, end or None while running]
+    fulfilled_at: datetime | None = None
+    stopped: bool = False
+
+    def run(self, at: datetime) -> None:
+        if not self.stopped and (not self.segments or self.segments[-1][1] is not None):
+            self.segments.append([at, None])
+
+    def pause(self, at: datetime) -> None:
+        if self.segments and self.segments[-1][1] is None:
+            self.segments[-1][1] = at
+
+    def fulfil(self, at: datetime) -> None:
+        self.pause(at)
+        self.fulfilled_at = at
+        self.stopped = True
+
+    def stop(self, at: datetime) -> None:
+        self.pause(at)
+        self.stopped = True
+
+    @property
+    def running(self) -> bool:
+        return bool(self.segments) and self.segments[-1][1] is None
+
+
+@dataclass(frozen=True)
+class Measurement:
+    metric: Metric
+    state: State
+    target: timedelta
+    business_hours: bool
+    started_at: datetime
+    elapsed: timedelta
+    due_at: datetime | None  # when the target is reached if the clock keeps running (None once ended)
+    breached_at: datetime | None
+    fulfilled_at: datetime | None
+    warned_at: datetime | None = None  # when elapsed time passed the warning share of the target
+    warn_due_at: datetime | None = None  # when it will, if the clock keeps running (None once passed or ended)
+
+
+def _is_customer_message(event: Ticket.Event) -> bool:
+    return isinstance(event, Ticket.Interaction) and event.direction == Direction.INBOUND
+
+
+def _is_desk_reply(event: Ticket.Event) -> bool:
+    return isinstance(event, Ticket.Replied) and event.direction == Direction.OUTBOUND
+
+
+def clocks_of(events: Iterable[Ticket.Event], until: datetime) -> tuple[list[Clock], str]:
+    """Replay a ticket's events (up to ``until``) into metric clocks; also the ticket's priority."""
+    clocks: list[Clock] = []
+    current: dict[Metric, Clock] = {}
+    priority = "normal"
+    replied = False
+    paused = False
+    for event in events:
+        at = event.occurred_at
+        if at > until:
+            break
+        if isinstance(event, Ticket.Opened):
+            priority = event.priority
+            for metric in (Metric.FIRST_REPLY, Metric.RESOLUTION):
+                clock = current[metric] = Clock(metric, at)
+                clock.run(at)
+                clocks.append(clock)
+            continue
+        if isinstance(event, Ticket.PriorityChanged):
+            priority = event.priority
+        elif isinstance(event, Ticket.Routed) and event.priority is not None:
+            priority = event.priority  # a routing rule set it
+        if _is_desk_reply(event):
+            replied = True
+            for metric in (Metric.FIRST_REPLY, Metric.NEXT_REPLY):
+                replying = current.get(metric)
+                if replying is not None and not replying.stopped:
+                    replying.fulfil(at)
+        elif _is_customer_message(event) and replied:
+            waiting = current.get(Metric.NEXT_REPLY)
+            if waiting is None or waiting.stopped:
+                waiting = current[Metric.NEXT_REPLY] = Clock(Metric.NEXT_REPLY, at)
+                clocks.append(waiting)
+                if not paused:
+                    waiting.run(at)
+        if isinstance(event, Ticket.Pended | Ticket.PutOnHold):
+            paused = True
+            for clock in current.values():
+                clock.pause(at)
+        elif isinstance(event, Ticket.MarkedOpen):
+            paused = False
+            for clock in current.values():
+                clock.run(at)
+        elif isinstance(event, Ticket.Solved):
+            paused = True
+            resolution = current.get(Metric.RESOLUTION)
+            if resolution is not None:
+                resolution.fulfil(at)
+            for clock in current.values():
+                clock.pause(at)
+        elif isinstance(event, Ticket.Reopened):
+            paused = False
+            resolution = current.get(Metric.RESOLUTION)
+            if resolution is not None:
+                resolution.fulfilled_at, resolution.stopped = None, False
+            for clock in current.values():
+                clock.run(at)
+        elif isinstance(event, Ticket.Closed | Ticket.MergedInto):
+            for clock in current.values():
+                clock.stop(at)
+    return clocks, priority
+
+
+def measure(
+    events: Iterable[Ticket.Event],
+    targets_for: Callable[[str], Targets],
+    calendar: BusinessCalendar,
+    now: datetime,
+    warn_ratio: float = 0.8,
+) -> list[Measurement]:
+    """Every metric clock of a ticket as of ``now`` (its events after ``now`` are ignored)."""
+    clocks, priority = clocks_of(events, now)
+    targets = targets_for(priority)
+    result = []
+    for clock in clocks:
+        target = targets.get(clock.metric)
+        if target is None:
+            continue
+        hours = calendar if target.business_hours else BusinessCalendar.always_open()
+        result.append(_measure(clock, target, hours, now, warn_ratio))
+    return result
+
+
+def _measure(clock: Clock, target: Target, hours: BusinessCalendar, now: datetime, warn_ratio: float) -> Measurement:
+    elapsed = timedelta(0)
+    breached_at: datetime | None = None
+    warned_at: datetime | None = None
+    warning = target.duration * warn_ratio
+    for start, end in clock.segments:
+        assert start is not None
+        span = hours.between(start, end or now)
+        # Strictly more than the target: a reply exactly at the deadline is on time.
+        if breached_at is None and elapsed + span > target.duration:
+            breached_at = hours.add(start, target.duration - elapsed)
+        if warned_at is None and elapsed + span > warning:
+            warned_at = hours.add(start, warning - elapsed)
+        elapsed += span
+    if breached_at is not None:
+        state = State.BREACHED
+    elif clock.fulfilled_at is not None:
+        state = State.FULFILLED
+    elif clock.running:
+        state = State.ACTIVE
+    else:
+        state = State.PAUSED
+    due_at = warn_due_at = None
+    if state is State.ACTIVE:
+        due_at = hours.add(now, target.duration - elapsed)
+        if warned_at is None:
+            warn_due_at = hours.add(now, warning - elapsed)
+    return Measurement(
+        metric=clock.metric, state=state, target=target.duration, business_hours=target.business_hours,
+        started_at=clock.started_at, elapsed=elapsed, due_at=due_at, breached_at=breached_at,
+        fulfilled_at=clock.fulfilled_at, warned_at=warned_at, warn_due_at=warn_due_at,
+    )

@@ -1,0 +1,162 @@
+"""Check an audit export directory offline (standard library + ``cryptography`` only).
+
+An export (``ticketflow audit export DIR``) holds:
+
+* ``manifest.json``: ``format``, ``scope`` (``ticket``, ``from``, ``to``), ``complete_log`` (every
+  event of the log up to the checkpoint), ``checkpoint`` (the seq the events are proven against),
+  ``events`` (count) and ``files`` (SHA-256 of each file, against accidental damage only);
+* ``events.ndjson``: one event a line in log order: ``position``, ``ordinal`` (leaf index),
+  ``originator_id``, ``version``, ``topic``, ``state`` (base64 of the stored bytes), ``previous``
+  and ``hash`` (hex), and, unless ``complete_log``, ``proof`` (hex list: RFC 9162 inclusion proof of
+  ``leaf(hash)`` at ``ordinal`` in the checkpoint's tree);
+* ``checkpoints.ndjson``: ``seq``, ``body`` (the signed JSON text), ``signature`` (hex);
+* ``keys.json``: the key history ``[{key_id, public_key}]`` (raw Ed25519, hex), oldest first;
+* ``heads.ndjson`` (single-stream exports): ``originator_id``, ``version``, ``hash``, ``index``,
+  ``proof``: the stream's head entry in the checkpoint's heads tree, proving its last version.
+
+The hash formats are specified in :mod:`ticketflow.verify.chain`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ticketflow.verify.chain import (
+    Checkpoint, Frontier, check_signatures, event_hash, genesis, head_leaf, heads_levels, leaf, root_from_proof,
+    root_of,
+)
+
+FILES = ("events.ndjson", "checkpoints.ndjson", "keys.json", "heads.ndjson")
+
+
+def _lines(path: Path) -> Iterator[dict[str, Any]]:
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)
+
+
+def load_checkpoints(directory: Path) -> list[Checkpoint]:
+    return [Checkpoint(int(c["seq"]), c["body"].encode(), bytes.fromhex(c["signature"]))
+            for c in _lines(directory / "checkpoints.ndjson")]
+
+
+def verify_export(directory: Path, trusted_key: str | None = None) -> list[str]:
+    """Every problem found, the first one first (empty: the export is intact)."""
+    problems: list[str] = []
+    try:
+        manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+        keys = {k["key_id"]: k["public_key"] for k in json.loads((directory / "keys.json").read_text(encoding="utf-8"))}
+        checkpoints = load_checkpoints(directory)
+    except (OSError, ValueError, KeyError) as exc:
+        return [f"export unreadable: {exc}"]
+    sizes = [cp.fields.get("tree_size", -1) for cp in checkpoints]
+    for i, cp in enumerate(checkpoints):
+        if cp.seq != i + 1:
+            problems.append(f"checkpoint #{cp.seq}: expected #{i + 1} (a checkpoint is missing or reordered)")
+            break
+        if i and sizes[i] < sizes[i - 1]:
+            problems.append(f"checkpoint #{cp.seq}: tree size {sizes[i]} shrinks from {sizes[i - 1]}")
+            break
+    bad_signature = check_signatures(checkpoints, dict(keys), trusted_key)
+    if bad_signature:
+        problems.append(bad_signature)
+    by_seq = {cp.seq: cp for cp in checkpoints}
+    target = by_seq.get(int(manifest.get("checkpoint", 0)))
+    if target is None:
+        return problems + [f"checkpoint #{manifest.get('checkpoint')} named by the manifest is missing"]
+    fields = target.fields
+    size, root = int(fields["tree_size"]), bytes.fromhex(fields["root"])
+    complete = bool(manifest.get("complete_log"))
+    ticket = (manifest.get("scope") or {}).get("ticket")
+    ranged = bool((manifest.get("scope") or {}).get("from") or (manifest.get("scope") or {}).get("to"))
+    roots = {int(cp.fields["tree_size"]): cp for cp in checkpoints}
+    frontier = Frontier()
+    heads: dict[str, tuple[int, bytes]] = {}
+    last_position = last_ordinal = -1
+    count = 0
+    for number, e in enumerate(_lines(directory / "events.ndjson"), start=1):
+        count += 1
+        oid, version, position, ordinal = e["originator_id"], int(e["version"]), int(e["position"]), int(e["ordinal"])
+        where = f"event at position {position} ({oid} v{version}, line {number})"
+        if position <= last_position or ordinal <= last_ordinal:
+            problems.append(f"{where}: out of log order (after position {last_position})")
+        last_position, last_ordinal = position, ordinal
+        if oid in heads:
+            previous_version, previous = heads[oid]
+        elif version == 1 or (ticket and not ranged) or complete:
+            previous_version, previous = 0, genesis(oid)
+        else:  # a range export starts mid-stream: the proof authenticates ``previous`` with the hash
+            previous_version, previous = version - 1, bytes.fromhex(e["previous"])
+        if version != previous_version + 1:
+            problems.append(f"{where}: follows v{previous_version} of its stream (events missing, inserted or reordered)")
+        state = base64.b64decode(e["state"])
+        h = event_hash(oid, version, e["topic"], state, previous)
+        if h.hex() != e["hash"]:
+            problems.append(f"{where}: stored bytes do not match the sealed hash")
+        heads[oid] = (version, bytes.fromhex(e["hash"]) if h.hex() != e["hash"] else h)
+        if complete:
+            if ordinal != frontier.size:
+                problems.append(f"{where}: leaf {ordinal} where leaf {frontier.size} was expected (an event is missing or inserted)")
+            frontier.append(leaf(h))
+            cp = roots.get(frontier.size)
+            if cp is not None and bytes.fromhex(cp.fields["root"]) != frontier.root():
+                problems.append(f"checkpoint #{cp.seq} (tree size {frontier.size}): root does not match the events up to position {position}")
+        else:
+            proof = [bytes.fromhex(p) for p in e.get("proof", [])]
+            if ordinal >= size or root_from_proof(ordinal, size, leaf(h), proof) != root:
+                problems.append(f"{where}: not included in checkpoint #{target.seq} (inclusion proof fails)")
+    if manifest.get("events") != count:
+        problems.append(f"events.ndjson has {count} events, the manifest says {manifest.get('events')} (truncated or padded)")
+    if complete:
+        if frontier.size != size:
+            problems.append(f"the log has {frontier.size} events but checkpoint #{target.seq} covers {size}: truncated or padded")
+        for cp in checkpoints:
+            if int(cp.fields["tree_size"]) > frontier.size:
+                problems.append(f"checkpoint #{cp.seq} covers {cp.fields['tree_size']} events, beyond the log's {frontier.size}")
+                break
+        _, levels = heads_levels(heads)
+        if frontier.size == size and root_of(levels).hex() != fields.get("heads_root"):
+            problems.append(f"checkpoint #{target.seq}: heads root does not match the streams' last events")
+    elif ticket and not ranged:
+        problems.extend(_check_heads(directory, heads, target))
+    problems.extend(_check_files(directory, manifest))
+    return problems
+
+
+def _check_heads(directory: Path, heads: dict[str, tuple[int, bytes]], target: Checkpoint) -> list[str]:
+    """A single-stream export is complete when the checkpoint's heads tree records its last event."""
+    problems = []
+    fields = target.fields
+    entries = {h["originator_id"]: h for h in _lines(directory / "heads.ndjson")}
+    for oid, (version, h) in heads.items():
+        entry = entries.get(oid)
+        if entry is None:
+            problems.append(f"stream {oid}: no head entry in heads.ndjson")
+            continue
+        proof = [bytes.fromhex(p) for p in entry["proof"]]
+        claimed = head_leaf(oid, int(entry["version"]), bytes.fromhex(entry["hash"]))
+        if root_from_proof(int(entry["index"]), int(fields["heads_count"]), claimed, proof) != bytes.fromhex(fields["heads_root"]):
+            problems.append(f"stream {oid}: head entry not in checkpoint #{target.seq} (heads proof fails)")
+        elif int(entry["version"]) != version or bytes.fromhex(entry["hash"]) != h:
+            problems.append(
+                f"stream {oid}: export ends at v{version} but checkpoint #{target.seq} records v{entry['version']}"
+                " (events missing at the end)"
+            )
+    return problems
+
+
+def _check_files(directory: Path, manifest: dict[str, Any]) -> list[str]:
+    problems = []
+    for name, digest in (manifest.get("files") or {}).items():
+        path = directory / name
+        if not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            problems.append(f"{name}: differs from the manifest's digest")
+    return problems
