@@ -18,7 +18,12 @@ from tests.outbox.receiver import Receiver
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
-    yield from build_api(Settings(data_dir=tmp_path / "api-data", rate_limit_burst=10_000, rate_limit_per_second=10_000))
+    # The tests drive their own WebhookSender on a fake clock: the app's automation thread (which
+    # sends on the real clock) would claim the same deliveries first.
+    settings = Settings(
+        data_dir=tmp_path / "api-data", rate_limit_burst=10_000, rate_limit_per_second=10_000, automation=False
+    )
+    yield from build_api(settings)
 
 
 @pytest.fixture
