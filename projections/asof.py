@@ -186,36 +186,39 @@ def diff(desk: TicketDesk, object_id: UUID, from_version: int, to_version: int) 
 
 # ------------------------------------------------------------------ views at a position
 class ViewsAsOf:
-    """Temporary in-memory read sides, each caught up to one log position (a few kept, LRU)."""
+    """Temporary in-memory views, each caught up to one log position (a few kept, LRU).
 
-    def __init__(self, desk: TicketDesk, views: tuple[str, ...] = ("tickets",), keep: int = KEEP_VIEWS,
-                 max_replay: int = MAX_REPLAY) -> None:
-        self.desk, self.views, self.keep, self.max_replay = desk, views, keep, max_replay
-        self._sides: OrderedDict[int, ReadSide] = OrderedDict()
+    One view per temporary read side: a queue as of T replays into the tickets view only, an SLA
+    report as of T into the workflow view only."""
+
+    def __init__(self, desk: TicketDesk, keep: int = KEEP_VIEWS, max_replay: int = MAX_REPLAY) -> None:
+        self.desk, self.keep, self.max_replay = desk, keep, max_replay
+        self._sides: OrderedDict[tuple[int, str], ReadSide] = OrderedDict()
         self._lock = threading.Lock()
         self.built = 0  # read sides built so far (tests look at it)
 
     def read(self, position: int, view: str, query: Callable[[Db], R]) -> R:
-        return self.at(position).read(view, query)
+        return self.at(position, view).read(view, query)
 
-    def at(self, position: int) -> ReadSide:
+    def at(self, position: int, view: str = "tickets") -> ReadSide:
         if position > self.max_replay:
             raise ValidationFailed(
                 f"as of log position {position}: rebuilding a view that far back replays more than "
                 f"{self.max_replay} events; ask for an earlier time or use the audit trail"
             )
+        key = (position, view)
         with self._lock:  # one build at a time: two requests for one position share the result
-            side = self._sides.get(position)
+            side = self._sides.get(key)
             if side is None:
-                side = self._build(position)
-                self._sides[position] = side
+                side = self._build(position, view)
+                self._sides[key] = side
                 while len(self._sides) > self.keep:
                     self._sides.popitem(last=False)[1].close()
-            self._sides.move_to_end(position)
+            self._sides.move_to_end(key)
             return side
 
-    def _build(self, position: int) -> ReadSide:
-        side = ReadSide(self.desk, views=self.views, store_settings=Settings(database_url="memory://"))
+    def _build(self, position: int, view: str) -> ReadSide:
+        side = ReadSide(self.desk, views=(view,), store_settings=Settings(database_url="memory://"))
         start = 1
         while start <= position:
             notifications = self.desk.recorder.select_notifications(start, _BATCH, stop=position)
@@ -223,8 +226,7 @@ class ViewsAsOf:
                 break
             events = [(self.desk.mapper.to_domain_event(n), n.id) for n in notifications]
             tracking = Tracking(self.desk.name, notifications[-1].id)
-            for name in self.views:
-                side.projections[name].process_batch(events, tracking, previous=start - 1)  # type: ignore[arg-type]
+            side.projections[view].process_batch(events, tracking, previous=start - 1)  # type: ignore[arg-type]
             start = notifications[-1].id + 1
         self.built += 1
         return side

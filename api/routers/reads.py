@@ -36,15 +36,15 @@ def with_example(example: list[dict[str, Any]]) -> dict[int | str, dict[str, Any
 
 
 AsOfQuery = Annotated[datetime | None, Query(
-    description="The report as it was at this recorded instant, from a temporary tickets view rebuilt up to "
+    description="The report as it was at this recorded instant, from a temporary copy of its view rebuilt up to "
                 "that log position (422 when that replays too much).")]
 
 
-def _tickets_report(reads: Any, as_of: datetime | None, query: Any) -> Any:
-    """Answer a tickets-view report now, or as of a past instant."""
+def _report(reads: Any, as_of: datetime | None, query: Any, view: str = "tickets") -> Any:
+    """Answer a report from its view now, or as of a past instant (from a temporary view)."""
     if as_of is None:
-        return reads.read("tickets", query)
-    return views_as_of(reads.request, reads.svc.desk).read(position_at(reads.svc.desk, as_of), "tickets", query)
+        return reads.read(view, query)
+    return views_as_of(reads.request, reads.svc.desk).read(position_at(reads.svc.desk, as_of), view, query)
 
 
 def _scope(principal: Principal) -> set[str] | None:
@@ -77,7 +77,7 @@ def volume(
     since: datetime | None = None, until: datetime | None = None, as_of: AsOfQuery = None,
 ) -> list[dict[str, Any]]:
     """Rows of `{day, value, tickets}`: a line or bar chart per value."""
-    return _tickets_report(reads, as_of, lambda db: reports.volume(db, by, since, until, _scope(reads.principal)))
+    return _report(reads, as_of, lambda db: reports.volume(db, by, since, until, _scope(reads.principal)))
 
 
 @router.get("/reports/backlog", summary="Tickets per status and team, now", responses=with_example(BACKLOG_EXAMPLE))
@@ -85,24 +85,24 @@ def backlog(
     reads: ReadsDep, _: Annotated[Any, require(Permission.REPORTS_READ)], as_of: AsOfQuery = None,
 ) -> list[dict[str, Any]]:
     """Rows of `{status, team_id, tickets}`: a pie chart per team (with `as_of`: the backlog as it stood then)."""
-    return _tickets_report(reads, as_of, lambda db: reports.backlog(db, _scope(reads.principal)))
+    return _report(reads, as_of, lambda db: reports.backlog(db, _scope(reads.principal)))
 
 
 @router.get("/reports/response-times", summary="First-reply and resolution times per team and priority", responses=with_example(RESPONSE_TIMES_EXAMPLE))
 def response_times(
     reads: ReadsDep, _: Annotated[Any, require(Permission.REPORTS_READ)],
-    since: datetime | None = None, until: datetime | None = None,
+    since: datetime | None = None, until: datetime | None = None, as_of: AsOfQuery = None,
 ) -> list[dict[str, Any]]:
     """Hours: count, mean, median and p90 (nearest rank)."""
-    return reads.read("tickets", lambda db: reports.response_times(db, since, until, _scope(reads.principal)))
+    return _report(reads, as_of, lambda db: reports.response_times(db, since, until, _scope(reads.principal)))
 
 
 @router.get("/reports/satisfaction", summary="Satisfaction ratings per team", responses=with_example(SATISFACTION_EXAMPLE))
 def satisfaction(
     reads: ReadsDep, _: Annotated[Any, require(Permission.REPORTS_READ)],
-    since: datetime | None = None, until: datetime | None = None,
+    since: datetime | None = None, until: datetime | None = None, as_of: AsOfQuery = None,
 ) -> list[dict[str, Any]]:
-    return reads.read("tickets", lambda db: reports.satisfaction(db, since, until, _scope(reads.principal)))
+    return _report(reads, as_of, lambda db: reports.satisfaction(db, since, until, _scope(reads.principal)))
 
 
 SLA_EXAMPLE = [{"period": "2026-11", "team_id": "2d6a38ad-69a4-5afd-bb89-1c7fae547dde", "priority": "high",
@@ -115,11 +115,12 @@ def sla_compliance(
     reads: ReadsDep, _: Annotated[Any, require(Permission.REPORTS_READ)],
     period: Annotated[Literal["day", "month", "year"], Query()] = "month",
     since: datetime | None = None, until: datetime | None = None,
+    as_of: AsOfQuery = None,
 ) -> list[dict[str, Any]]:
     """Each run of a metric's clock counts once: fulfilled (met in time) or breached (a late reply counts
     as breached). `compliance` is fulfilled / (fulfilled + breached)."""
-    return reads.read("workflow", lambda db: workflow.sla_compliance(
-        db, period, ts(since), ts(until), _scope(reads.principal)))
+    return _report(reads, as_of, lambda db: workflow.sla_compliance(
+        db, period, ts(since), ts(until), _scope(reads.principal)), view="workflow")
 
 
 SECRET_FIELDS = {"secret_hash", "url"}  # token hashes; webhook URLs (often bearer secrets)

@@ -165,3 +165,27 @@ def test_the_backlog_report_as_of_a_past_instant_is_the_backlog_seen_then(tmp_pa
         past = api.get("admin", "/api/v1/reports/backlog", params={"as_of": instant.isoformat()})
         assert past.status_code == 200, past.text
         assert past.json() == then
+
+
+def _worked(api: Api, score: int) -> None:
+    """A ticket opened, answered, solved and rated."""
+    ticket = api.open_ticket()
+    for path, body in [("/replies", {"body": "您好, 已处理"}), ("/solve", {"resolution": "done"}),
+                       ("/satisfaction", {"score": score, "comment": "好"})]:
+        response = api.post("agent_a", f"/api/v1/tickets/{ticket}{path}", body)
+        assert response.status_code in (200, 201), response.text
+    api.caught_up()
+
+
+@pytest.mark.parametrize("report", ["response-times", "satisfaction", "volume", "backlog"])
+def test_every_tickets_report_as_of_a_past_instant_is_the_report_seen_then(tapi: Api, report: str) -> None:
+    _worked(tapi, 5)
+    then = _read(tapi, "admin", f"/api/v1/reports/{report}")
+    assert then != []
+    moment = _recorded_now(tapi)
+    _worked(tapi, 1)
+    tapi.open_ticket(team="b")
+    tapi.caught_up()
+    assert _read(tapi, "admin", f"/api/v1/reports/{report}") != then
+    assert _read(tapi, "admin", f"/api/v1/reports/{report}", as_of=moment.isoformat()) == then
+    assert _read(tapi, "agent_b", f"/api/v1/reports/{report}", as_of=moment.isoformat()) == []  # scoped to teams then too

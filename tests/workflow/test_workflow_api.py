@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -54,3 +55,29 @@ def test_a_ticket_shows_its_sla_clocks_and_the_report_counts_outcomes(api: Api) 
         ("first_reply_time", 1, 0, 1.0)
     ]
     assert api.get("agent_b", "/api/v1/reports/sla").json() == []  # another team's figures are not theirs
+
+
+def test_the_sla_report_as_of_a_past_instant_counts_only_what_was_measured_then(api: Api) -> None:
+    api.desk.publish_routing_rules(PublishRoutingRules(rules=[], default_team_id=api.team_a), ADMIN)
+    api.desk.define_sla_policy(DefineSlaPolicy.model_validate({
+        "name": "24x7", "position": 1,
+        "targets": {"normal": {"first_reply_time": {"minutes": 240, "business_hours": False}}},
+    }), ADMIN)
+
+    def answered_ticket() -> None:
+        ticket_id = api.post("agent_a", "/api/v1/tickets", {"subject": "打印机卡纸", "requester_id": str(api.customer)}).json()["id"]
+        settle(api)
+        assert api.post("agent_a", f"/api/v1/tickets/{ticket_id}/replies", {"body": "您好"}).status_code in (200, 201)
+        settle(api)
+
+    answered_ticket()
+    then = api.get("supervisor_a", "/api/v1/reports/sla", params={"period": "day"}).json()
+    assert [r["fulfilled"] for r in then] == [1]
+    notification = api.desk.recorder.select_notifications(api.desk.log_position(), 1)[0]
+    moment = api.desk.mapper.to_domain_event(notification).timestamp  # type: ignore[attr-defined]
+    time.sleep(0.005)
+    answered_ticket()
+    assert [r["fulfilled"] for r in api.get("supervisor_a", "/api/v1/reports/sla", params={"period": "day"}).json()] == [2]
+    past = api.get("supervisor_a", "/api/v1/reports/sla", params={"period": "day", "as_of": moment.isoformat()})
+    assert past.status_code == 200, past.text
+    assert past.json() == then
