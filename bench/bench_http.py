@@ -272,11 +272,15 @@ def run_level(
         print(f"        ... and {len(tally.errors) - PRINT_ERRORS} more kinds of error", flush=True)
 
 
+PASSED_THROUGH = {"TICKETFLOW_AUTOMATION", "TICKETFLOW_SEAL", "TICKETFLOW_ENCRYPT_PERSONAL_DATA", "TICKETFLOW_HTTP_PARSER"}
+
+
 def bench_store(
     label: str, env: dict[str, str], workers: int, project: bool, args: argparse.Namespace
 ) -> None:
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("TICKETFLOW_")},
+        # a clean configuration, but the switches one may compare (e.g. TICKETFLOW_SEAL=0)
+        **{k: v for k, v in os.environ.items() if not k.startswith("TICKETFLOW_") or k in PASSED_THROUGH},
         **env,
         "TICKETFLOW_RATE_LIMIT_PER_SECOND": "100000",
         "TICKETFLOW_RATE_LIMIT_BURST": "100000",

@@ -30,6 +30,8 @@ def serve(
     """Serve the HTTP API (and, on the embedded default, the view workers in-process)."""
     import uvicorn
 
+    from api.server import protocol
+
     settings: Settings = ctx.obj
     if workers > 1 and settings.storage is not StorageKind.POSTGRES:
         raise ValidationFailed("--workers above 1 needs TICKETFLOW_DATABASE_URL=postgresql://... (SQLite has one writer)")
@@ -39,7 +41,7 @@ def serve(
     uvicorn.run(
         "api.app:create_app", factory=True, host=host, port=port, workers=workers,
         access_log=False,  # our own JSON access log leaves out query strings and tokens
-        http="api.server:NoDelayH11Protocol",
+        http=protocol(settings.http_parser),
         log_level="warning",
     )
 

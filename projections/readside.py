@@ -173,9 +173,13 @@ class ViewWorker:
                 continue
             backoff = 0.05
             self.error = None
-            if done == 0 and self.wakeup.wait(self.read_side.poll_seconds):
-                # Woken by a save: let a few more land so one commit per view carries them all.
-                self._stopping.wait(COALESCE_SECONDS)
+            if done >= LIVE_BATCH:
+                continue  # catching up: the next batch at once
+            if done == 0 and not self.wakeup.wait(self.read_side.poll_seconds):
+                continue  # nothing rang: poll again (another process may have written)
+            # Woken by a save, or under a steady load: let a few more land so one commit per view
+            # carries them all, instead of a commit per view for every event.
+            self._stopping.wait(COALESCE_SECONDS)
 
 
 class ReadSide:

@@ -22,6 +22,7 @@
 | ``TICKETFLOW_AUTOMATION`` | on | run the router, SLA clock, scheduler and outbox inside ``serve`` / ``project`` |
 | ``TICKETFLOW_FOLLOW_UP_DAYS`` | ``3`` | schedule a follow-up (回访) N days after a ticket is solved (0: never) |
 | ``TICKETFLOW_AUTO_CLOSE_DAYS`` | ``7`` | close a solved ticket after N days without a customer reply (0: never) |
+| ``TICKETFLOW_HTTP_PARSER`` | ``auto`` | ``serve``'s HTTP parser: ``httptools`` (C, when installed) or ``h11`` (pure Python) |
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import os
 import secrets
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import Field, SecretStr, field_validator
@@ -69,6 +71,7 @@ class Settings(BaseSettings):
     automation: bool = True
     follow_up_days: int = Field(default=3, ge=0)
     auto_close_days: int = Field(default=7, ge=0)
+    http_parser: Literal["auto", "h11", "httptools"] = "auto"
 
     def secret_key_bytes(self) -> bytes:
         """The desk's signing key: the setting, else a key file kept in the data dir (made once)."""
