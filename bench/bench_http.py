@@ -13,6 +13,8 @@ transport failures are errors, printed grouped by kind (a failed step ends that
 ticket's lifecycle and the client opens a new one).
 
 * ``--store sqlite``: a fresh temporary data dir, 1 API worker, views in-process.
+* ``--sqlite-standalone``: also SQLite with the views (and automation, sealer) in a
+  ``ticketflow project`` process beside the one API process, on the other core.
 * ``--store postgres``: a fresh schema on ``--postgres`` (dropped at the end),
   2 API workers and one ``ticketflow project`` process for the views.
 
@@ -305,6 +307,10 @@ def bench_store(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument(
+        "--sqlite-standalone", action="store_true",
+        help="also run SQLite with the views in a `ticketflow project` process (the API process then only serves)",
+    )
     parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per concurrency level")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds before each level")
     parser.add_argument(
@@ -329,6 +335,13 @@ def main() -> None:
         data = Path(tempfile.mkdtemp(prefix="tf-http-"))
         try:
             bench_store("SQLite", {"TICKETFLOW_DATA_DIR": str(data)}, 1, False, args)
+        finally:
+            shutil.rmtree(data, ignore_errors=True)
+    if args.sqlite_standalone and args.store in ("sqlite", "both"):
+        data = Path(tempfile.mkdtemp(prefix="tf-http-"))
+        try:
+            env = {"TICKETFLOW_DATA_DIR": str(data), "TICKETFLOW_EMBEDDED_PROJECTIONS": "0"}
+            bench_store("SQLite", env, 1, True, args)
         finally:
             shutil.rmtree(data, ignore_errors=True)
     if args.store in ("postgres", "both"):
