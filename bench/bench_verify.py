@@ -33,18 +33,22 @@ from projections.integrity.rawlog import log_rows
 from projections.integrity.sealer import Sealer
 from projections.integrity.verifier import default_workers, verify_store
 from ticketflow.application import TicketDesk
-from ticketflow.commands import AddNote
+from ticketflow.commands import AddNote, AddTeamMember, FormTeam, OpenTicket, RegisterCustomer
 from ticketflow.config import Settings
-from tests.support import AGENT, Desk
+from ticketflow.domain.values import Channel, Role
+from ticketflow.metadata import Caller
 
 PER_TICKET = 5
 
 
 def build(desk: TicketDesk, events: int) -> None:
-    setup = Desk(desk)
-    ticket = setup.open("样本工单 sample ticket")
+    admin, agent = Caller("admin.root", Role.ADMIN, Channel.CLI), Caller("li.wei", Role.AGENT, Channel.API)
+    customer = desk.register_customer(RegisterCustomer(name="王小明", email="xiaoming@example.cn"), admin).object_id
+    team = desk.form_team(FormTeam(name="技术支持"), admin).object_id
+    desk.add_team_member(AddTeamMember(team_id=team, agent_id="li.wei"), admin)
+    ticket = desk.open_ticket(OpenTicket(subject="样本工单 sample ticket", requester_id=customer, team_id=team), agent).object_id
     for i in range(PER_TICKET - 1):
-        desk.add_note(AddNote(ticket_id=ticket, body=f"第 {i} 条备注 note with some realistic length " * 3), AGENT)
+        desk.add_note(AddNote(ticket_id=ticket, body=f"第 {i} 条备注 note with some realistic length " * 3), agent)
     samples = desk.recorder.select_events(ticket)
     # psycopg's pipelined executemany stalls on very large batches here: smaller ones on PostgreSQL
     batch_size = 1_000 if desk.settings.database_url else 20_000
