@@ -107,9 +107,17 @@ class Table:
             + ", ".join(self.columns)
             + f", PRIMARY KEY ({', '.join(self.key)}))"
         ]
+        return statements + [create for _, create in self.index_ddl()]
+
+    def index_ddl(self) -> list[tuple[str, str]]:
+        """(drop, create) of each secondary index: a rebuild drops them, loads, then creates them."""
+        statements = []
         for columns in self.indexes:
             index = f"{self.name}_{'_'.join(columns)}_idx"
-            statements.append(f"CREATE INDEX IF NOT EXISTS {index} ON {{p}}{self.name} ({', '.join(columns)})")
+            statements.append((
+                f"DROP INDEX IF EXISTS {{p}}{index}",
+                f"CREATE INDEX IF NOT EXISTS {index} ON {{p}}{self.name} ({', '.join(columns)})",
+            ))
         return statements
 
     @cached_property

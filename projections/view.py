@@ -99,14 +99,29 @@ class ViewStore(TrackingRecorder):
         row = db.one(self._select_tracking_sql, (application_name,))
         return int(row["notification_id"]) if row else 0
 
-    def reset(self, application_name: str) -> None:
-        """Empty the view and move its tracking position back to the start, atomically."""
+    def reset(self, application_name: str, drop_indexes: bool = False) -> None:
+        """Empty the view and move its tracking position back to the start, atomically.
+
+        ``drop_indexes``: also drop the tables' secondary indexes, for a bulk reload that
+        ends with :meth:`create_indexes` (loading first and indexing after is faster than
+        keeping every index up to date row by row)."""
         with self._transaction(commit=True) as cursor:
             # Lock the position first, as a batch does: clearing rows a worker's batch is
             # about to touch before queueing for the position would deadlock with it.
             self._locked_position(cursor, application_name)
             self.view.clear(Db(cursor, self.dialect, self.prefix))
+            if drop_indexes:
+                for table in self.view.tables:
+                    for drop, _ in table.index_ddl():
+                        cursor.execute(render(drop, self.dialect, self.prefix))
             cursor.execute(render(self._reset_tracking_sql, self.dialect, self.prefix), (application_name,))
+
+    def create_indexes(self) -> None:
+        """(Re)create the tables' secondary indexes; those that exist are left as they are."""
+        with self._transaction(commit=True) as cursor:
+            for table in self.view.tables:
+                for _, create in table.index_ddl():
+                    cursor.execute(render(create, self.dialect, self.prefix))
 
     def read(self, query: Callable[[Db], R]) -> R:
         """Run a query in a read-only transaction."""

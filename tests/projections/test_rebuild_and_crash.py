@@ -10,6 +10,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eventsourcing.persistence import IntegrityError, Tracking
@@ -163,3 +164,53 @@ def test_killing_the_projection_process_mid_batch_then_restarting_equals_a_rebui
             process.kill()
         observer.close()
         desk.close()
+
+
+def _index_names(read_side: ReadSide, name: str, db: Any = None) -> set[str]:
+    """The view's secondary indexes (through ``db`` when inside its transaction)."""
+    store = read_side.stores[name]
+    if store.dialect.value == "postgres":
+        schema = store.datastore.schema  # type: ignore[attr-defined]
+        sql, params = "SELECT indexname AS name FROM pg_indexes WHERE schemaname = ?", (schema,)
+    else:
+        sql, params = "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL", ()
+    rows = db.all(sql, params) if db is not None else store.read(lambda d: d.all(sql, params))
+    return {row["name"] for row in rows}
+
+
+def test_a_rebuild_loads_without_the_secondary_indexes_and_ends_with_all_of_them(
+    store_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock()
+    desk = TicketDesk(store_settings, clock=clock)
+    simulate(desk, clock, 20, seed=4)
+    read_side = ReadSide(desk, ["tickets", "audit"])
+    expected = {name: _index_names(read_side, name) for name in read_side.stores}
+    declared = {f"{t.name}_{'_'.join(c)}_idx" for t in TicketsView.tables for c in t.indexes}
+    assert declared and declared <= expected["tickets"]
+
+    seen_while_loading: list[set[str]] = []
+    original = TicketsView.apply
+
+    def look(self: TicketsView, batch: Any, event: object, position: int) -> None:
+        if not seen_while_loading:
+            seen_while_loading.append(_index_names(read_side, "tickets", batch.db))
+        original(self, batch, event, position)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(TicketsView, "apply", look)
+    read_side.rebuild("tickets")
+    assert not seen_while_loading[0] & declared  # loaded without them...
+    assert _index_names(read_side, "tickets") == expected["tickets"]  # ...and indexed after
+
+    def fail(self: TicketsView, batch: object, event: object, position: int) -> None:
+        raise RuntimeError("rebuild interrupted")
+
+    monkeypatch.setattr(TicketsView, "apply", fail)
+    with pytest.raises(RuntimeError, match="rebuild interrupted"):
+        read_side.rebuild_all()
+    assert {name: _index_names(read_side, name) for name in read_side.stores} == expected  # even when it fails
+    monkeypatch.setattr(TicketsView, "apply", original)
+    read_side.rebuild_all()
+    assert {name: _index_names(read_side, name) for name in read_side.stores} == expected
+    read_side.close()
+    desk.close()
