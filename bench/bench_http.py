@@ -19,7 +19,10 @@ ticket's lifecycle and the client opens a new one).
   2 API workers and one ``ticketflow project`` process for the views.
 
 The bench client shares this 2-core machine with the server, so figures are a
-floor, and only figures printed by the same run compare.
+floor, and only figures printed by the same run compare. On Linux each level also
+prints the servers' CPU per command (the serve and project processes and their
+children, from /proc, over the measured window): the figure that says where a
+configuration's cost is, whatever else the machine is doing.
 
 Target: >= 500 commands/s at 32 clients on SQLite, with p99 < 100 ms.
 """
@@ -237,11 +240,42 @@ def setup(base: str, token: str) -> tuple[str, str]:
     return customer, team
 
 
+def tree_cpu_seconds(roots: list[int]) -> float | None:
+    """CPU seconds used so far by these processes and all their descendants (Linux /proc)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent, cpu seconds)
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone meanwhile
+            stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    wanted, frontier = set(roots), list(roots)
+    while frontier:
+        parent = frontier.pop()
+        for pid, (ppid, _) in stats.items():
+            if ppid == parent and pid not in wanted:
+                wanted.add(pid)
+                frontier.append(pid)
+    return sum(stats[pid][1] for pid in wanted if pid in stats)
+
+
 def run_level(
-    base: str, token: str, customer: str, team: str, clients: int, warmup: float, seconds: float
+    base: str, token: str, customer: str, team: str, clients: int, warmup: float, seconds: float,
+    server_pids: list[int] | None = None,
 ) -> None:
     tally = Tally()
     window: dict[str, float] = {}
+    cpu: list[float | None] = []
+
+    def sample_cpu() -> None:  # the servers' CPU at the start and the end of the measured window
+        for edge in ("start", "end"):
+            time.sleep(max(0.0, window[edge] - time.perf_counter()))
+            cpu.append(tree_cpu_seconds(server_pids or []))
 
     def open_window() -> None:  # run once, when every client is connected-ready, before any is released
         began = time.perf_counter()
@@ -256,8 +290,16 @@ def run_level(
     ]
     for thread in threads:
         thread.start()
+    ready_by = time.monotonic() + 60
+    while not window and time.monotonic() < ready_by:  # the barrier's action opens it once all are ready
+        time.sleep(0.01)
+    sampler = threading.Thread(target=sample_cpu, daemon=True)
+    if window:
+        sampler.start()
     for thread in threads:
         thread.join(warmup + seconds + 120)
+    if window:
+        sampler.join(5)
     done = len(tally.latencies)
     rate = done / seconds
     p50 = percentile(tally.latencies, 0.5) if done else float("nan")
@@ -265,7 +307,9 @@ def run_level(
     errors = sum(tally.errors.values())
     print(
         f"  {clients:>3} clients  {rate:8,.0f} commands/s  p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  "
-        f"errors {errors}  [{done:,} commands answered 2xx in {seconds:g} s]",
+        f"errors {errors}  [{done:,} commands answered 2xx in {seconds:g} s]"
+        + (f"  server CPU {(cpu[1] - cpu[0]) / done * 1000:.2f} ms/command ({(cpu[1] - cpu[0]) / seconds:.0%} of a core)"
+           if len(cpu) == 2 and cpu[0] is not None and cpu[1] is not None and done else ""),
         flush=True,
     )
     for text, count in tally.errors.most_common(PRINT_ERRORS):
@@ -298,7 +342,8 @@ def bench_store(
                 flush=True,
             )
             for clients in args.clients:
-                run_level(server.url, token, customer, team, clients, args.warmup, args.seconds)
+                run_level(server.url, token, customer, team, clients, args.warmup, args.seconds,
+                          [proc.pid for _, proc in server.procs])
             for name, proc in server.procs:
                 if proc.poll() is not None:
                     print(f"  `ticketflow {name}` died ({proc.returncode}):\n{server.log_tail(name)}")
