@@ -280,7 +280,9 @@ def run_level(
     def open_window() -> None:  # run once, when every client is connected-ready, before any is released
         began = time.perf_counter()
         window.update(start=began + warmup, end=began + warmup + seconds)
+        sampler.start()
 
+    sampler = threading.Thread(target=sample_cpu, daemon=True)
     go = threading.Barrier(clients, action=open_window)
     threads = [
         threading.Thread(
@@ -290,26 +292,20 @@ def run_level(
     ]
     for thread in threads:
         thread.start()
-    ready_by = time.monotonic() + 60
-    while not window and time.monotonic() < ready_by:  # the barrier's action opens it once all are ready
-        time.sleep(0.01)
-    sampler = threading.Thread(target=sample_cpu, daemon=True)
-    if window:
-        sampler.start()
     for thread in threads:
         thread.join(warmup + seconds + 120)
-    if window:
+    if window:  # the sampler was started with it
         sampler.join(5)
     done = len(tally.latencies)
     rate = done / seconds
     p50 = percentile(tally.latencies, 0.5) if done else float("nan")
     p99 = percentile(tally.latencies, 0.99) if done else float("nan")
     errors = sum(tally.errors.values())
+    used = cpu[1] - cpu[0] if len(cpu) == 2 and cpu[0] is not None and cpu[1] is not None else None
     print(
         f"  {clients:>3} clients  {rate:8,.0f} commands/s  p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  "
         f"errors {errors}  [{done:,} commands answered 2xx in {seconds:g} s]"
-        + (f"  server CPU {(cpu[1] - cpu[0]) / done * 1000:.2f} ms/command ({(cpu[1] - cpu[0]) / seconds:.0%} of a core)"
-           if len(cpu) == 2 and cpu[0] is not None and cpu[1] is not None and done else ""),
+        + (f"  server CPU {used / done * 1000:.2f} ms/command ({used / seconds:.0%} of a core)" if used and done else ""),
         flush=True,
     )
     for text, count in tally.errors.most_common(PRINT_ERRORS):

@@ -16,7 +16,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -358,16 +359,11 @@ class ReadSide:
     def rebuild_all(self, names: Iterable[str] | None = None, progress: Callable[[int], None] | None = None) -> None:
         """Rebuild several views from one shared pass over the log (each event read and decoded once)."""
         names = list(names or self.stores)
-        for name in names:
-            self.stores[name].reset(self.desk.name, drop_indexes=True)
-        try:
+        with self._reloading(names):
             positions = {name: self.position(name) for name in names}
             while (done := self.step_all(positions, REBUILD_BATCH)) > 0:
                 if progress:
                     progress(done)
-        finally:
-            for name in names:
-                self.stores[name].create_indexes()
 
     def rebuild(self, name: str, progress: Callable[[int], None] | None = None) -> None:
         """Empty a view and replay the whole log into it, a large batch per transaction.
@@ -375,9 +371,17 @@ class ReadSide:
         Safe while the desk keeps writing (the view ends caught up) and while a worker
         runs: the tracking position decides which of them commits each range.
         """
-        store = self.stores[name]
-        store.reset(self.desk.name, drop_indexes=True)  # load first, index after: faster than row by row
-        try:
+        with self._reloading([name]):
             self.catch_up([name], REBUILD_BATCH, progress)
+
+    @contextmanager
+    def _reloading(self, names: list[str]) -> Iterator[None]:
+        """Empty the views, without their secondary indexes, for the body to reload them; index
+        them after (faster than row by row), even when the reload fails."""
+        for name in names:
+            self.stores[name].reset(self.desk.name, drop_indexes=True)
+        try:
+            yield
         finally:
-            store.create_indexes()
+            for name in names:
+                self.stores[name].create_indexes()

@@ -22,7 +22,7 @@
 | ``TICKETFLOW_AUTOMATION`` | on | run the router, SLA clock, scheduler and outbox inside ``serve`` / ``project`` |
 | ``TICKETFLOW_FOLLOW_UP_DAYS`` | ``3`` | schedule a follow-up (回访) N days after a ticket is solved (0: never) |
 | ``TICKETFLOW_AUTO_CLOSE_DAYS`` | ``7`` | close a solved ticket after N days without a customer reply (0: never) |
-| ``TICKETFLOW_HTTP_PARSER`` | ``auto`` | ``serve``'s HTTP parser: ``httptools`` (C, when installed) or ``h11`` (pure Python) |
+| ``TICKETFLOW_HTTP_PARSER`` | ``auto`` | ``serve``'s HTTP parser: ``httptools`` (C; ``auto``) or ``h11`` (pure Python) |
 """
 
 from __future__ import annotations

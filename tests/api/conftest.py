@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -50,6 +52,13 @@ class Api:
 
     def caught_up(self) -> None:
         self.wait(self.desk.log_position())
+
+    def recorded_now(self) -> datetime:
+        """The recorded time of the newest event in the log (what "now" is to an as-of read)."""
+        notification = self.desk.recorder.select_notifications(self.desk.log_position(), 1)[0]
+        moment: datetime = self.desk.mapper.to_domain_event(notification).timestamp  # type: ignore[attr-defined]
+        time.sleep(0.005)  # whatever comes next is recorded strictly later
+        return moment
 
 
 def build_api(settings: Settings, clock: Clock | None = None) -> Iterator[Api]:

@@ -3,7 +3,6 @@ on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,14 +25,6 @@ def tapi(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
     yield from build_api(settings)
 
 
-def _recorded_now(api: Api) -> datetime:
-    """The recorded time of the newest event in the log (what "now" is to an as-of read)."""
-    notification = api.desk.recorder.select_notifications(api.desk.log_position(), 1)[0]
-    moment: datetime = api.desk.mapper.to_domain_event(notification).timestamp  # type: ignore[attr-defined]
-    time.sleep(0.005)  # whatever comes next is recorded strictly later
-    return moment
-
-
 def _read(api: Api, who: str, path: str, **params: Any) -> Any:
     response = api.get(who, path, params=params)
     assert response.status_code == 200, response.text
@@ -44,7 +35,7 @@ def test_a_ticket_as_of_a_version_or_instant_is_what_the_view_said_then(tapi: Ap
     ticket = tapi.open_ticket()
     tapi.caught_up()
     then = _read(tapi, "agent_a", f"/api/v1/tickets/{ticket}")
-    moment = _recorded_now(tapi)
+    moment = tapi.recorded_now()
     tapi.post("agent_a", f"/api/v1/tickets/{ticket}/replies", {"body": "已重置", "direction": "outbound"})
     tapi.post("agent_a", f"/api/v1/tickets/{ticket}/priority", {"priority": "urgent"})
     tapi.post("supervisor_a", f"/api/v1/tickets/{ticket}/assign", {"assignee_id": "emma.clark"})
@@ -112,7 +103,7 @@ def test_the_queue_as_of_a_past_instant_is_the_queue_seen_then(tapi: Api) -> Non
     tapi.caught_up()
     queries = [{}, {"status": "new"}, {"sort": "priority", "limit": 2}]
     seen = {(who, i): _read(tapi, who, "/api/v1/tickets", **q) for who in ("admin", "agent_a") for i, q in enumerate(queries)}
-    moment = _recorded_now(tapi)
+    moment = tapi.recorded_now()
     tapi.post("agent_a", f"/api/v1/tickets/{tickets[1]}/solve", {"resolution": "ok"})
     tapi.post("supervisor_a", f"/api/v1/tickets/{tickets[2]}/assign", {"assignee_id": "li.wei"})
     tapi.open_ticket(subject="later")
@@ -182,7 +173,7 @@ def test_every_tickets_report_as_of_a_past_instant_is_the_report_seen_then(tapi:
     _worked(tapi, 5)
     then = _read(tapi, "admin", f"/api/v1/reports/{report}")
     assert then != []
-    moment = _recorded_now(tapi)
+    moment = tapi.recorded_now()
     _worked(tapi, 1)
     tapi.open_ticket(team="b")
     tapi.caught_up()
