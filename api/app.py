@@ -10,11 +10,11 @@ from uuid import uuid4
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from api import problems
-from api.deps import Services
+from api.deps import Services, authorize
 from api.idempotency import IdempotencyStore
 from api.metrics import Metrics
 from api.middleware import Gatekeeper, TokenBuckets
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         idempotency=IdempotencyStore(settings, tag),
         metrics=metrics,
         buckets=TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst),
+        auth_failures=TokenBuckets(settings.auth_failures_per_second, settings.auth_failure_burst),
     )
 
     sealer: list[Sealer | None] = [None]  # the embedded sealer, while the app runs
@@ -109,7 +110,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     for router in (health.router, tickets.router, customers.router, teams.router, reads.router, policies.router,
                    reminders.router, surveys.router, problem_library.router, webhooks.router, privacy.router,
                    compliance.router, audit_router.router):
-        app.include_router(router)
+        app.include_router(router, dependencies=[Depends(authorize)])  # every route: its rule in ticketflow.access
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -7,6 +7,7 @@ Routers stay thin: they validate the body, build a command and hand it to
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,12 +26,12 @@ from api.middleware import TokenBuckets, caller_scope
 from api.problems import ApiProblem
 from projections.readside import ReadSide
 from projections.sql import Db
-from ticketflow.access import MASK, Permission, Principal
+from ticketflow.access import MASK, Permission, Principal, Scope, route_rule
 from ticketflow.application import CommandResult, TicketDesk
 from ticketflow.commands import ChangeCommand, Command, RecordDataAccess
 from ticketflow.config import Settings
 from ticketflow.domain.values import Channel, Role
-from ticketflow.errors import TicketNotFound
+from ticketflow.errors import CustomerNotFound, NotFound, TeamNotFound, TicketNotFound
 
 R = TypeVar("R")
 KEY_NAMESPACE = uuid5(NAMESPACE_URL, "https://ticketflow.dev/idempotency-keys")
@@ -48,6 +49,7 @@ class Services:
     idempotency: IdempotencyStore
     metrics: Metrics
     buckets: TokenBuckets
+    auth_failures: TokenBuckets  # failed authentications per client address
 
 
 async def services(request: Request) -> Services:
@@ -60,29 +62,110 @@ ServicesDep = Annotated[Services, Depends(services)]
 bearer = HTTPBearer(auto_error=False, description="A token from `ticketflow token create`.")
 
 
-async def current_principal(
-    request: Request, svc: ServicesDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> Principal:
+def authenticate(request: Request, svc: Services) -> Principal:
+    """The caller of this request (once per request). Failed attempts are throttled per client
+    address: past the burst, that address gets 429 until its bucket refills."""
+    known: Principal | None = getattr(request.state, "principal", None)
+    if known is not None:
+        return known
     challenge = {"WWW-Authenticate": 'Bearer realm="ticketflow"'}
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise ApiProblem(401, "unauthenticated", "send Authorization: Bearer <token>", challenge)
-    principal = svc.desk.authenticate(credentials.credentials.strip())
+    address = request.client.host if request.client else ""
+    if (wait := svc.auth_failures.wait(address)) > 0:
+        retry = str(max(1, math.ceil(wait)))
+        raise ApiProblem(429, "too_many_failed_logins",
+                         f"too many failed authentications from this address; retry after {retry} s", {"Retry-After": retry})
+    scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
+    principal = svc.desk.authenticate(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
     if principal is None:
-        raise ApiProblem(401, "unauthenticated", "the token is unknown, revoked or malformed", challenge)
+        if scheme or token:
+            svc.auth_failures.take(address)  # a missing header is not a guess; a wrong token is
+            raise ApiProblem(401, "unauthenticated", "the token is unknown, revoked or malformed", challenge)
+        raise ApiProblem(401, "unauthenticated", "send Authorization: Bearer <token>", challenge)
+    request.state.principal = principal
     request.scope.setdefault("state", {})["role"] = str(principal.role)
     return principal
+
+
+async def current_principal(
+    request: Request, svc: ServicesDep, _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    return authenticate(request, svc)
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
-def require(permission: Permission) -> Any:
-    async def check(principal: PrincipalDep) -> Principal:
-        if not principal.may(permission):
-            raise ApiProblem(403, "forbidden", f"a {principal.role} token may not {permission.value.replace(':', ' ')}")
-        return principal
+async def authorize(request: Request, svc: ServicesDep) -> Principal | None:
+    """Every route's access rule, from the one table (:data:`ticketflow.access.ROUTES`): the
+    permission (else 403), then the object its path names (another team's: 404)."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", request.url.path)
+    rule = route_rule(request.method, path)
+    if rule is None:
+        raise ApiProblem(500, "no_access_rule", f"{request.method} {path} has no access rule")
+    if rule.public or (rule.open_setting and getattr(svc.settings, rule.open_setting)):
+        return None
+    principal = authenticate(request, svc)
+    if rule.permission is not None and not principal.may(rule.permission):
+        raise ApiProblem(403, "forbidden", f"a {principal.role} token may not {rule.permission.value.replace(':', ' ')}")
+    check_scope(svc, principal, rule.scope, request.path_params)
+    return principal
 
-    return Depends(check)
+
+def _uuid(value: Any) -> UUID | None:
+    try:
+        return UUID(str(value))
+    except ValueError:
+        return None  # the route's own validation answers 422
+
+
+def check_scope(svc: Services, principal: Principal, scope: Scope, params: dict[str, Any]) -> None:
+    if scope is Scope.DESK:
+        if not principal.all_teams:
+            raise ApiProblem(403, "forbidden", f"desk-wide settings are for admins, not a team-scoped {principal.role}")
+    elif scope is Scope.TICKET and (ticket_id := _uuid(params.get("ticket_id"))) is not None:
+        if not principal.sees_team(svc.desk.ticket_team(ticket_id)):
+            raise TicketNotFound(ticket_id)
+    elif scope is Scope.CUSTOMER and (customer_id := _uuid(params.get("customer_id"))) is not None:
+        if not customer_visible(svc, principal, customer_id):
+            raise CustomerNotFound(customer_id)
+    elif scope is Scope.TEAM and (team_id := _uuid(params.get("team_id"))) is not None:
+        if not principal.sees_team(team_id):
+            raise TeamNotFound(team_id)
+    elif scope is Scope.REMINDER and (reminder_id := _uuid(params.get("reminder_id"))) is not None:
+        if not reminder_visible(svc, principal, reminder_id):
+            raise NotFound("reminder", reminder_id)
+
+
+def reminder_visible(svc: Services, principal: Principal, reminder_id: UUID) -> bool:
+    """A reminder is seen by its agent, whoever scheduled it, its team, and whoever sees its ticket
+    (judged by the write side); raises NotFound when there is no such reminder."""
+    desk = svc.desk
+    reminder = desk.get_reminder(reminder_id)
+    if principal.all_teams or principal.name in (reminder.agent_id, desk.history(reminder_id)[0].actor_id):
+        return True
+    if reminder.team_id is not None and principal.sees_team(reminder.team_id):
+        return True
+    return reminder.ticket_id is not None and principal.sees_team(desk.ticket_team(reminder.ticket_id))
+
+
+def customer_visible(svc: Services, principal: Principal, customer_id: UUID) -> bool:
+    """Staff see a customer who has a ticket in one of their teams, or whom they registered;
+    roles that see every team see every customer."""
+    if principal.all_teams:
+        return True
+    if svc.desk.customer_registrar(customer_id) == principal.name:
+        return True
+    from projections.tickets import TicketQueries
+
+    rows = svc.read_side.read("tickets", lambda db: TicketQueries.teams_of_customer(db, str(customer_id)))
+    for ticket_id, team_id in rows:
+        if principal.sees_team(team_id) and principal.sees_team(svc.desk.ticket_team(UUID(ticket_id))):
+            return True  # judged again by the write side: a lagging view never widens the scope
+    return False
+
+
+Authorized = Annotated[Principal | None, Depends(authorize)]
 
 
 def parse_if_match(value: str | None) -> int | None:

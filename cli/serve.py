@@ -10,7 +10,7 @@ from uuid import UUID
 import typer
 from rich.console import Console
 
-from ticketflow.access import TOKEN_ROLES
+from ticketflow.access import TOKEN_ROLES, Permission
 from ticketflow.application import TicketDesk
 from ticketflow.commands.access import IssueToken, RevokeToken
 from ticketflow.config import Settings, StorageKind
@@ -50,21 +50,35 @@ def serve(
 def create_token(
     ctx: typer.Context,
     role: Annotated[str, typer.Option(help=f"One of: {', '.join(TOKEN_ROLES)}.")],
-    team: Annotated[list[str] | None, typer.Option("--team", help="Team id or exact name (repeatable).")] = None,
-    name: Annotated[str | None, typer.Option(help="Who holds it (an agent id, a system name).")] = None,
+    agent: Annotated[str | None, typer.Option(help="Agents and supervisors: the team member the token belongs to "
+                                                   "(their teams come from the directory).")] = None,
+    team: Annotated[list[str] | None, typer.Option("--team", help="Integrations: limit to this team id or exact name (repeatable).")] = None,
+    permission: Annotated[list[str] | None, typer.Option("--permission", help="Integrations: a permission, e.g. "
+                                                         "tickets:open (repeatable; default: tickets:open, customers:register, events:read).")] = None,
+    name: Annotated[str | None, typer.Option(help="What holds it (a system name); agents: default the agent id.")] = None,
 ) -> None:
     """Issue a token and print it once (only its hash is kept)."""
     settings: Settings = ctx.obj
     if role not in {r.value for r in TOKEN_ROLES}:
         raise ValidationFailed(f"role {role!r} is not one of {', '.join(TOKEN_ROLES)}")
+    known = {p.value for p in Permission}
+    if unknown := [p for p in permission or [] if p not in known]:
+        raise ValidationFailed(f"unknown permission {unknown[0]!r}; one of {', '.join(sorted(known))}")
     desk = TicketDesk(settings)
-    team_ids = [_team_id(desk, t) for t in team or []]
-    result, token = desk.issue_token(
-        IssueToken(name=name or f"{role}-token", role=Role(role), team_ids=team_ids),
-        Caller("cli-admin", Role.ADMIN, Channel.CLI),
-    )
-    desk.close()
-    print(json.dumps({"token_id": str(result.object_id), "role": role, "teams": [str(t) for t in team_ids]}), file=sys.stderr)
+    try:
+        team_ids = [_team_id(desk, t) for t in team or []]
+        result, token = desk.issue_token(
+            IssueToken(name=name, role=Role(role), agent_id=agent, team_ids=team_ids,
+                       permissions=[Permission(p) for p in permission] if permission else None),
+            Caller("cli-admin", Role.ADMIN, Channel.CLI),
+        )
+        principal = desk.authenticate(token) if token else None
+    finally:
+        desk.close()
+    shown = {"token_id": str(result.object_id), "role": role, "agent_id": agent,
+             "teams": sorted(str(t) for t in principal.team_ids) if principal else [str(t) for t in team_ids],
+             "permissions": sorted(p.value for p in principal.permissions) if principal else None}
+    print(json.dumps(shown), file=sys.stderr)
     print(token)
 
 

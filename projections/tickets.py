@@ -268,6 +268,12 @@ class TicketQueries:
         return db.one("SELECT * FROM {p}tf_tickets WHERE ticket_id = ?", (ticket_id,))
 
     @staticmethod
+    def teams_of_customer(db: Db, customer_id: str) -> list[tuple[str, str | None]]:
+        """(ticket id, team id) of each ticket the customer requested (for the customer scope rule)."""
+        rows = db.all("SELECT ticket_id, team_id FROM {p}tf_tickets WHERE customer_id = ?", (customer_id,))
+        return [(r["ticket_id"], r["team_id"]) for r in rows]
+
+    @staticmethod
     def queue(db: Db, where: TicketFilter, sort: str = "created_at", limit: int = 50, cursor: str | None = None) -> Page:
         if sort not in SORTS:
             raise ValueError(f"unknown sort {sort!r}; one of {', '.join(SORTS)}")

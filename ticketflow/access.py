@@ -1,11 +1,29 @@
-"""Who may do what: roles, permissions, team scope and personal-data masking rules.
+"""Who may do what: roles, permissions, team scope, and the rule for every route.
 
-The HTTP layer asks these questions; the answers live here so the CLI, the API
-and any later interface apply the same rules.
+The HTTP layer (and the console) ask these questions; the answers live here so the
+CLI, the API and any later interface apply the same rules. :data:`ROUTES` is the one
+table of route rules: every route an app serves must have an entry (a test walks
+``app.routes`` and fails on a route without one).
+
+Decisions (README "Access rules" says the same):
+
+* Desk-wide policy — routing rules, SLA policies, business calendars, webhooks, forming
+  teams — is for admins only. Routing rules are one ordered list for the whole desk (the
+  first match wins), so a rule written by one team's supervisor could capture another
+  team's new tickets; a supervisor manages their own teams (members, assignment strategy).
+* An agent's or supervisor's token is bound to one team member (``agent_id``). Its teams
+  are read from the directory at each request: the teams where that person is an active
+  member (for a supervisor: where their member role is supervisor or lead). Leaving a team
+  removes access at once. What they write is authored by that ``agent_id``.
+* An integration token carries a list of permissions (default: open tickets, register
+  customers, read the export) and optionally teams; it is never more than an agent.
+* Staff may see and change a customer who has a ticket in one of their teams, or whom they
+  registered themselves; roles that see every team see every customer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from uuid import UUID
@@ -16,8 +34,11 @@ from ticketflow.metadata import Caller
 
 class Permission(StrEnum):
     TICKETS_READ = "tickets:read"
-    TICKETS_WRITE = "tickets:write"
+    TICKETS_OPEN = "tickets:open"
+    TICKETS_MESSAGE = "tickets:message"  # post the customer's inbound messages on a ticket
+    TICKETS_WRITE = "tickets:write"  # work tickets: assign, reply, note, pend, solve ...
     CUSTOMERS_READ = "customers:read"
+    CUSTOMERS_REGISTER = "customers:register"
     CUSTOMERS_WRITE = "customers:write"
     TEAMS_READ = "teams:read"
     TEAMS_WRITE = "teams:write"
@@ -33,52 +54,79 @@ class Permission(StrEnum):
     REMINDERS_WRITE = "reminders:write"
     WEBHOOKS_MANAGE = "webhooks:manage"
     PII_ERASE = "pii:erase"  # the right to erasure (compliance)
+    METRICS_READ = "metrics:read"  # Prometheus scraping
 
 
 P = Permission
 _READ_ALL = {
     P.TICKETS_READ, P.CUSTOMERS_READ, P.TEAMS_READ, P.REPORTS_READ, P.AUDIT_READ, P.EVENTS_READ, P.POLICIES_READ,
 }
+_WORK = {
+    P.TICKETS_READ, P.TICKETS_OPEN, P.TICKETS_MESSAGE, P.TICKETS_WRITE, P.CUSTOMERS_READ, P.CUSTOMERS_REGISTER,
+    P.CUSTOMERS_WRITE, P.TEAMS_READ, P.REPORTS_READ, P.AUDIT_READ, P.PII_UNMASK, P.POLICIES_READ, P.REMINDERS_READ,
+    P.REMINDERS_WRITE,
+}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.AGENT: frozenset(
-        {P.TICKETS_READ, P.TICKETS_WRITE, P.CUSTOMERS_READ, P.CUSTOMERS_WRITE, P.TEAMS_READ, P.REPORTS_READ,
-         P.AUDIT_READ, P.PII_UNMASK, P.POLICIES_READ, P.REMINDERS_READ, P.REMINDERS_WRITE}
-    ),
-    Role.SUPERVISOR: frozenset(
-        {P.TICKETS_READ, P.TICKETS_WRITE, P.CUSTOMERS_READ, P.CUSTOMERS_WRITE, P.TEAMS_READ, P.TEAMS_WRITE,
-         P.REPORTS_READ, P.AUDIT_READ, P.EVENTS_READ, P.PII_UNMASK, P.POLICIES_READ, P.POLICIES_WRITE,
-         P.REMINDERS_READ, P.REMINDERS_WRITE}
-    ),
+    Role.AGENT: frozenset(_WORK),
+    Role.SUPERVISOR: frozenset({*_WORK, P.TEAMS_WRITE, P.EVENTS_READ}),
     Role.ADMIN: frozenset(Permission),
     Role.AUDITOR: frozenset(_READ_ALL),
     Role.COMPLIANCE: frozenset({*_READ_ALL, P.PII_UNMASK, P.ACCESS_LOG_READ, P.PII_ERASE}),
-    Role.INTEGRATION: frozenset({P.TICKETS_READ, P.TICKETS_WRITE, P.CUSTOMERS_READ, P.CUSTOMERS_WRITE, P.EVENTS_READ}),
+    # What an integration token may be granted; each token carries its own subset.
+    Role.INTEGRATION: frozenset({
+        P.TICKETS_READ, P.TICKETS_OPEN, P.TICKETS_MESSAGE, P.TICKETS_WRITE, P.CUSTOMERS_READ, P.CUSTOMERS_REGISTER,
+        P.CUSTOMERS_WRITE, P.EVENTS_READ, P.METRICS_READ,
+    }),
     Role.CUSTOMER: frozenset(),
     Role.SYSTEM: frozenset(Permission),
 }
 
-#: Roles whose scope is every team (the others see only their tokens' teams).
+#: An integration token issued without a list of permissions: a mail or IM gateway that opens
+#: tickets for (new) customers, and a BI export.
+INTEGRATION_DEFAULT = frozenset({P.TICKETS_OPEN, P.CUSTOMERS_REGISTER, P.EVENTS_READ})
+
+#: Roles whose scope is every team (the others see only their teams).
 ALL_TEAMS = frozenset({Role.ADMIN, Role.AUDITOR, Role.COMPLIANCE, Role.SYSTEM})
 
 #: Roles a token may be issued for.
 TOKEN_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN, Role.AUDITOR, Role.COMPLIANCE, Role.INTEGRATION)
 
+#: Roles whose token is bound to a team member (``agent_id``); their teams come from the directory.
+PERSON_ROLES = frozenset({Role.AGENT, Role.SUPERVISOR})
+
+#: The member roles (inside a team) that make a supervisor token reach that team.
+SUPERVISING_MEMBER_ROLES = frozenset({"supervisor", "lead"})
+
 MASK = "***"
+
+
+def granted(role: Role, requested: Iterable[Permission | str] | None) -> frozenset[Permission]:
+    """The permissions a token of ``role`` carries (integration tokens: the requested subset)."""
+    if role is not Role.INTEGRATION:
+        return ROLE_PERMISSIONS[role]
+    if requested is None:
+        return INTEGRATION_DEFAULT
+    return frozenset(Permission(p) for p in requested)
 
 
 @dataclass(frozen=True)
 class Principal:
-    """The holder of a token, as the API sees them."""
+    """The holder of a token (or a signed-in person), as the API sees them.
+
+    ``name`` is the actor recorded on what they write: the bound ``agent_id`` for agents and
+    supervisors, the token's name for the others."""
 
     token_id: UUID
     name: str
     role: Role
     team_ids: frozenset[UUID] = field(default_factory=frozenset)
+    agent_id: str | None = None
+    granted: frozenset[Permission] | None = None  # None: the role's permissions
 
     @property
     def permissions(self) -> frozenset[Permission]:
-        return ROLE_PERMISSIONS[self.role]
+        return self.granted if self.granted is not None else ROLE_PERMISSIONS[self.role]
 
     def may(self, permission: Permission) -> bool:
         return permission in self.permissions
@@ -96,4 +144,124 @@ class Principal:
         return UUID(str(team_id)) in self.team_ids
 
     def caller(self, via: Channel = Channel.API, correlation_id: str | None = None) -> Caller:
-        return Caller(self.name, self.role, via, correlation_id)
+        return Caller(
+            self.name, self.role, via, correlation_id,
+            permissions=frozenset(str(p) for p in self.permissions),
+            team_ids=None if self.all_teams else self.team_ids,
+            triage=self.sees_team(None),
+        )
+
+
+# ------------------------------------------------------------------ route rules
+class Scope(StrEnum):
+    """Which object a route's path names, and so which object-level rule applies."""
+
+    NONE = "none"  # no object in the path (lists are filtered by team in the handler)
+    DESK = "desk"  # desk-wide: only a caller whose scope is every team (else 403)
+    TICKET = "ticket"  # {ticket_id}: the ticket's team must be in scope (else 404)
+    CUSTOMER = "customer"  # {customer_id}: a customer with a ticket in scope, or registered by the caller (else 404)
+    TEAM = "team"  # {team_id}: one of the caller's teams (else 404)
+    REMINDER = "reminder"  # {reminder_id}: its agent, its author, its team or its ticket (the handler, else 404)
+
+
+@dataclass(frozen=True)
+class RouteRule:
+    permission: Permission | None  # None with ``signed_in=False``: no token needed
+    scope: Scope = Scope.NONE
+    signed_in: bool = True
+    open_setting: str | None = None  # a Settings flag that, when true, makes the route public
+
+    @property
+    def public(self) -> bool:
+        return self.permission is None and not self.signed_in
+
+
+PUBLIC = RouteRule(None, signed_in=False)
+SIGNED_IN = RouteRule(None)
+
+
+def _r(permission: Permission, scope: Scope = Scope.NONE) -> RouteRule:
+    return RouteRule(permission, scope)
+
+
+_TICKET_COMMANDS = ("assign", "transfer", "notes", "interactions", "work-entries", "pend", "hold", "open", "solve",
+                    "close", "reopen", "priority", "satisfaction", "merge", "resolution")
+
+#: Every route of the HTTP app, "METHOD /path" -> its rule. A route missing here answers 500
+#: (and the route x role x team test fails); an entry without a route fails that test too.
+ROUTES: dict[str, RouteRule] = {
+    # operations and documentation
+    "GET /healthz": PUBLIC,
+    "GET /readyz": PUBLIC,
+    "GET /metrics": RouteRule(P.METRICS_READ, open_setting="metrics_public"),
+    "GET /openapi.json": PUBLIC,
+    "GET /docs": PUBLIC,
+    "GET /docs/oauth2-redirect": PUBLIC,
+    "GET /redoc": PUBLIC,
+    "GET /api/v1/me": SIGNED_IN,
+    # tickets
+    "POST /api/v1/tickets": _r(P.TICKETS_OPEN),  # the team in the body is checked by the application
+    **{f"POST /api/v1/tickets/{{ticket_id}}/{name}": _r(P.TICKETS_WRITE, Scope.TICKET) for name in _TICKET_COMMANDS},
+    "POST /api/v1/tickets/{ticket_id}/replies": _r(P.TICKETS_MESSAGE, Scope.TICKET),  # outbound: tickets:write
+    "GET /api/v1/tickets": _r(P.TICKETS_READ),
+    "GET /api/v1/tickets/{ticket_id}": _r(P.TICKETS_READ, Scope.TICKET),
+    "GET /api/v1/tickets/{ticket_id}/timeline": _r(P.TICKETS_READ, Scope.TICKET),
+    "GET /api/v1/tickets/{ticket_id}/suggestions": _r(P.TICKETS_READ, Scope.TICKET),
+    "GET /api/v1/tickets/{ticket_id}/diff": _r(P.AUDIT_READ, Scope.TICKET),
+    "GET /api/v1/tickets/{ticket_id}/audit": _r(P.AUDIT_READ, Scope.TICKET),
+    "GET /api/v1/search": _r(P.TICKETS_READ),
+    "GET /api/v1/problems": _r(P.TICKETS_READ),
+    # customers
+    "POST /api/v1/customers": _r(P.CUSTOMERS_REGISTER),
+    "PATCH /api/v1/customers/{customer_id}": _r(P.CUSTOMERS_WRITE, Scope.CUSTOMER),
+    "GET /api/v1/customers/{customer_id}": _r(P.CUSTOMERS_READ, Scope.CUSTOMER),
+    "GET /api/v1/customers/{customer_id}/overview": _r(P.CUSTOMERS_READ, Scope.CUSTOMER),
+    "POST /api/v1/customers/{customer_id}/erasure": _r(P.PII_ERASE, Scope.CUSTOMER),
+    # teams
+    "POST /api/v1/teams": _r(P.TEAMS_WRITE, Scope.DESK),
+    "GET /api/v1/teams": _r(P.TEAMS_READ),
+    "GET /api/v1/teams/{team_id}": _r(P.TEAMS_READ),
+    "POST /api/v1/teams/{team_id}/members": _r(P.TEAMS_WRITE, Scope.TEAM),
+    "PATCH /api/v1/teams/{team_id}/members/{agent_id}": _r(P.TEAMS_WRITE, Scope.TEAM),
+    "POST /api/v1/teams/{team_id}/members/{agent_id}/deactivate": _r(P.TEAMS_WRITE, Scope.TEAM),
+    "POST /api/v1/teams/{team_id}/members/{agent_id}/reactivate": _r(P.TEAMS_WRITE, Scope.TEAM),
+    "PUT /api/v1/teams/{team_id}/strategy": _r(P.TEAMS_WRITE, Scope.TEAM),
+    # desk-wide policy
+    "GET /api/v1/routing-rules": _r(P.POLICIES_READ),
+    "PUT /api/v1/routing-rules": _r(P.POLICIES_WRITE, Scope.DESK),
+    "GET /api/v1/routing-rules/history": _r(P.POLICIES_READ),
+    "POST /api/v1/calendars": _r(P.POLICIES_WRITE, Scope.DESK),
+    "GET /api/v1/calendars": _r(P.POLICIES_READ),
+    "GET /api/v1/calendars/{calendar_id}": _r(P.POLICIES_READ),
+    "POST /api/v1/sla-policies": _r(P.POLICIES_WRITE, Scope.DESK),
+    "GET /api/v1/sla-policies": _r(P.POLICIES_READ),
+    "GET /api/v1/sla-policies/{policy_id}": _r(P.POLICIES_READ),
+    "GET /api/v1/sla-policies/{policy_id}/history": _r(P.POLICIES_READ),
+    "POST /api/v1/sla-policies/{policy_id}/retire": _r(P.POLICIES_WRITE, Scope.DESK),
+    # reminders
+    "POST /api/v1/reminders": _r(P.REMINDERS_WRITE),  # agent, team and ticket in the body: the application
+    "GET /api/v1/reminders": _r(P.REMINDERS_READ),
+    "GET /api/v1/reminders/{reminder_id}": _r(P.REMINDERS_READ, Scope.REMINDER),
+    "POST /api/v1/reminders/{reminder_id}/complete": _r(P.REMINDERS_WRITE, Scope.REMINDER),
+    "POST /api/v1/reminders/{reminder_id}/cancel": _r(P.REMINDERS_WRITE, Scope.REMINDER),
+    # surveys: the survey token in the path is the customer's credential
+    "POST /api/v1/surveys/{token}": PUBLIC,
+    # webhooks
+    **{f"{method} /api/v1/webhooks{path}": _r(P.WEBHOOKS_MANAGE, Scope.DESK) for method, path in [
+        ("POST", ""), ("GET", ""), ("GET", "/event-types"), ("GET", "/{webhook_id}"), ("PATCH", "/{webhook_id}"),
+        ("POST", "/{webhook_id}/pause"), ("POST", "/{webhook_id}/resume"), ("GET", "/{webhook_id}/deliveries"),
+        ("GET", "/{webhook_id}/deliveries/{delivery_id}"), ("POST", "/{webhook_id}/deliveries/{delivery_id}/retry"),
+    ]},
+    # reports, export, audit, compliance
+    **{f"GET /api/v1/reports/{name}": _r(P.REPORTS_READ)
+       for name in ("volume", "backlog", "response-times", "satisfaction", "sla")},
+    "GET /api/v1/reports/erasures": _r(P.ACCESS_LOG_READ),
+    "GET /api/v1/reports/data-access": _r(P.ACCESS_LOG_READ),
+    "GET /api/v1/events": _r(P.EVENTS_READ),
+    "GET /api/v1/access-log": _r(P.ACCESS_LOG_READ),
+    "GET /api/v1/audit/verify": _r(P.AUDIT_READ, Scope.DESK),  # its problems name streams of every team
+}
+
+
+def route_rule(method: str, path: str) -> RouteRule | None:
+    return ROUTES.get(f"{method.upper()} {path}")

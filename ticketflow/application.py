@@ -40,7 +40,11 @@ from ticketflow.commands import (
 )
 from ticketflow.commands.access import IssueToken, RecordDataAccess, RevokeToken
 from ticketflow.config import Settings, StorageKind
-from ticketflow.access import TOKEN_ROLES, Principal
+from ticketflow.access import (
+    PERSON_ROLES, SUPERVISING_MEMBER_ROLES, TOKEN_ROLES, Permission, Principal, granted,
+)
+from ticketflow.authorization import required_permission
+from ticketflow.membership import TOPICS as MEMBERSHIP_TOPICS, Membership
 from ticketflow.automation import AutomationCommands
 from ticketflow.commands.privacy import EraseCustomer
 from ticketflow.privacy.erasure import ErasureCommands
@@ -83,6 +87,13 @@ _NOT_FOUND: dict[type[TicketflowAggregate], Callable[[UUID], NotFound]] = {
 }
 
 TOKEN_PREFIX = "tf_"
+
+#: What an integration token may be given beyond the default (never the desk's own powers).
+_INTEGRATION_GRANTABLE = frozenset({
+    Permission.TICKETS_READ, Permission.TICKETS_OPEN, Permission.TICKETS_MESSAGE, Permission.TICKETS_WRITE,
+    Permission.CUSTOMERS_READ, Permission.CUSTOMERS_REGISTER, Permission.CUSTOMERS_WRITE, Permission.EVENTS_READ,
+    Permission.METRICS_READ,
+})
 
 
 def _hash_secret(secret: str) -> str:
@@ -149,6 +160,10 @@ class TicketDesk(ErasureCommands, AutomationCommands, Application[UUID]):
             raise StorageUnavailable(
                 f"cannot open the event store ({self.settings.describe_store()}): {reason}"
             ) from None
+        self.membership = Membership(
+            lambda start, limit: self.recorder.select_notifications(start, limit, topics=MEMBERSHIP_TOPICS),
+            self.mapper.to_domain_event,
+        )
 
     # ------------------------------------------------------------------ observers
     def on_saved(self, callback: Callable[[int], None]) -> None:
@@ -204,6 +219,9 @@ class TicketDesk(ErasureCommands, AutomationCommands, Application[UUID]):
     # ------------------------------------------------------------------ tickets
     @_handles(OpenTicket)
     def open_ticket(self, cmd: OpenTicket, caller: Caller) -> CommandResult:
+        if cmd.team_id is not None and not caller.sees_team(cmd.team_id):
+            raise PermissionDenied(f"you may open tickets only in your own teams, not in team {cmd.team_id}")
+
         def build(ticket_id: UUID) -> Ticket:
             self._require_exists(Customer, cmd.requester_id)
             if cmd.team_id is not None:
@@ -259,6 +277,8 @@ class TicketDesk(ErasureCommands, AutomationCommands, Application[UUID]):
             if cmd.into_ticket_id == duplicate.id:
                 raise RuleViolation(f"ticket {duplicate.id} cannot be merged into itself")
             primary = self._load(Ticket, cmd.into_ticket_id)
+            if not caller.sees_team(primary.team_id):
+                raise TicketNotFound(cmd.into_ticket_id)
             duplicate.merge_into(primary)
             return [primary]
 
@@ -362,7 +382,9 @@ class TicketDesk(ErasureCommands, AutomationCommands, Application[UUID]):
             cmd.ticket_id,
             cmd,
             caller,
-            lambda t: t.log_work(entry_id, cmd.performer_id or caller.actor_id, cmd.action, cmd.minutes, cmd.result),
+            lambda t: t.log_work(
+                entry_id, self._author(cmd.performer_id, caller, "performer"), cmd.action, cmd.minutes, cmd.result
+            ),
         )
 
     @_handles(RateSatisfaction)
@@ -386,15 +408,41 @@ class TicketDesk(ErasureCommands, AutomationCommands, Application[UUID]):
         duration_minutes: int = 0,
     ) -> CommandResult:
         interaction_id = uuid5(ID_NAMESPACE, f"interaction:{cmd.command_id}")
-        return self._change(
-            Ticket,
-            cmd.ticket_id,
-            cmd,
-            caller,
-            lambda t: t.record_interaction(
-                kind, interaction_id, direction, author_id or caller.actor_id, str(channel), body, duration_minutes
-            ),
-        )
+
+        def act(ticket: Ticket) -> None:
+            if direction is Direction.INBOUND:
+                author = self._customer_author(ticket, author_id, caller)
+            else:
+                author = self._author(author_id, caller, "author")
+            ticket.record_interaction(kind, interaction_id, direction, author, str(channel), body, duration_minutes)
+
+        return self._change(Ticket, cmd.ticket_id, cmd, caller, act)
+
+    @staticmethod
+    def _author(named: str | None, caller: Caller, what: str) -> str:
+        """Staff write as themselves; only an admin, the desk itself or an import may name another
+        person (the event then keeps both: the named person and, in its metadata, the caller)."""
+        if named is None or named == caller.actor_id:
+            return caller.actor_id
+        if not caller.records_for_others:
+            raise PermissionDenied(
+                f"the {what} of what you record is you ({caller.actor_id}); a {caller.role} may not record as {named}"
+            )
+        return named
+
+    @staticmethod
+    def _customer_author(ticket: Ticket, named: str | None, caller: Caller) -> str:
+        """A customer's inbound message: by the ticket's requester (the default). A customer writes only
+        as themselves; an admin, the desk itself or an import may name someone else."""
+        if caller.role is Role.CUSTOMER:
+            if named not in (None, caller.actor_id):
+                raise PermissionDenied(f"a customer writes as themselves, not as {named}")
+            return caller.actor_id
+        if named is None:
+            return str(ticket.requester_id)
+        if named != str(ticket.requester_id) and not caller.records_for_others:
+            raise PermissionDenied(f"an inbound message on ticket {ticket.id} is its requester's, not {named}'s")
+        return named
 
     # ---------------------------------------------------------------- customers
     @_handles(RegisterCustomer)
@@ -455,6 +503,8 @@ class TicketDesk(ErasureCommands, AutomationCommands, Application[UUID]):
     @_handles(FormTeam)
     def form_team(self, cmd: FormTeam, caller: Caller) -> CommandResult:
         self._staff_only(caller, "form a team")
+        if caller.team_ids is not None:
+            raise PermissionDenied("forming a team is desk-wide: admins only")
         return self._create(Team, cmd, caller, lambda team_id: Team._create(Team.Formed, id=team_id, name=cmd.name, description=cmd.description))
 
     @_handles(RenameTeam)
@@ -492,6 +542,24 @@ class TicketDesk(ErasureCommands, AutomationCommands, Application[UUID]):
             raise PermissionDenied("only an admin may issue tokens")
         if cmd.role not in TOKEN_ROLES:
             raise RuleViolation(f"tokens are issued for {', '.join(TOKEN_ROLES)}, not {cmd.role}")
+        if cmd.role in PERSON_ROLES:
+            if cmd.agent_id is None:
+                raise RuleViolation(f"a {cmd.role} token belongs to a team member: give the agent id")
+            if cmd.team_ids:
+                raise RuleViolation(f"a {cmd.role}'s teams come from their team membership; give no teams")
+            if not self._person_teams(cmd.agent_id, cmd.role):
+                what = "an active member" if cmd.role is Role.AGENT else "an active supervisor or lead"
+                raise RuleViolation(f"{cmd.agent_id} is not {what} of any team")
+        elif cmd.agent_id is not None:
+            raise RuleViolation(f"only agent and supervisor tokens are bound to a team member, not {cmd.role}")
+        if cmd.permissions is not None:
+            if cmd.role is not Role.INTEGRATION:
+                raise RuleViolation(f"a {cmd.role} token has its role's permissions; only integrations choose theirs")
+            allowed = granted(Role.INTEGRATION, None) | _INTEGRATION_GRANTABLE
+            if extra := sorted(str(p) for p in set(cmd.permissions) - allowed):
+                raise RuleViolation(f"an integration token may not be given {', '.join(extra)}")
+        if cmd.team_ids and cmd.role is not Role.INTEGRATION:
+            raise RuleViolation(f"a {cmd.role} token sees every team; only integrations are limited to teams")
         for team_id in cmd.team_ids:
             self._require_exists(Team, team_id)
         secret = secrets.token_urlsafe(32)
@@ -502,10 +570,12 @@ class TicketDesk(ErasureCommands, AutomationCommands, Application[UUID]):
             lambda token_id: ApiToken._create(
                 ApiToken.Issued,
                 id=token_id,
-                name=cmd.name,
+                name=cmd.name or cmd.agent_id or f"{cmd.role}-token",
                 role=str(cmd.role),
                 team_ids=sorted(str(t) for t in cmd.team_ids),
                 secret_hash=_hash_secret(secret),
+                agent_id=cmd.agent_id,
+                permissions=None if cmd.permissions is None else sorted(str(p) for p in set(cmd.permissions)),
             ),
         )
         return result, None if result.replayed else f"{TOKEN_PREFIX}{result.object_id.hex}_{secret}"
@@ -530,7 +600,24 @@ class TicketDesk(ErasureCommands, AutomationCommands, Application[UUID]):
             return None
         if issued.revoked or not hmac.compare_digest(issued.secret_hash, _hash_secret(secret)):
             return None
-        return Principal(token_id, issued.name, Role(issued.role), frozenset(UUID(t) for t in issued.team_ids))
+        role = Role(issued.role)
+        if role in PERSON_ROLES:
+            if issued.agent_id is None:
+                return None  # issued before tokens were bound to a person: reissue it with the agent id
+            teams = frozenset(self._person_teams(issued.agent_id, role))
+            return Principal(token_id, issued.agent_id, role, teams, agent_id=issued.agent_id)
+        return Principal(
+            token_id, issued.name, role, frozenset(UUID(t) for t in issued.team_ids),
+            granted=granted(role, issued.permissions) if role is Role.INTEGRATION else None,
+        )
+
+    def _person_teams(self, agent_id: str, role: Role) -> set[UUID]:
+        """The teams a person's token reaches now: where they are an active member (a supervisor:
+        where their member role is supervisor or lead)."""
+        teams = self.membership.teams_of(agent_id)
+        if role is Role.SUPERVISOR:
+            return {team for team, member_role in teams.items() if member_role in SUPERVISING_MEMBER_ROLES}
+        return set(teams)
 
     @_handles(RecordDataAccess)
     def record_data_access(self, cmd: RecordDataAccess, caller: Caller) -> CommandResult:
@@ -557,6 +644,12 @@ class TicketDesk(ErasureCommands, AutomationCommands, Application[UUID]):
         """The ticket's current team (a cheap read for access checks; raises TicketNotFound)."""
         return self._peek(Ticket, ticket_id).team_id
 
+    def customer_registrar(self, customer_id: UUID) -> str:
+        """Who registered the customer (the actor of its first event); raises CustomerNotFound."""
+        self._require_exists(Customer, customer_id)
+        (first,) = self.events.get(customer_id, limit=1)
+        return str(first.actor_id)  # type: ignore[attr-defined]
+
     def get_customer(self, customer_id: UUID, version: int | None = None) -> Customer:
         return self._load(Customer, customer_id, version)
 
@@ -576,6 +669,7 @@ class TicketDesk(ErasureCommands, AutomationCommands, Application[UUID]):
 
     # ----------------------------------------------------------------- plumbing
     def _context(self, cmd: Command, caller: Caller) -> metadata.RecordingContext:
+        self._authorize(cmd, caller)
         now = self.clock.now()
         if cmd.occurred_at is not None:
             # History may be written by admins, the system, and the migration import (whose
@@ -590,6 +684,15 @@ class TicketDesk(ErasureCommands, AutomationCommands, Application[UUID]):
             cmd.occurred_at or now,
             imported=caller.via is Channel.IMPORT,
         )
+
+    @staticmethod
+    def _authorize(cmd: Command, caller: Caller) -> None:
+        """Every command, from every face: the caller's permissions must include the command's."""
+        if caller.permissions is None:
+            return
+        permission = required_permission(cmd)
+        if permission is not None and not caller.may(permission):
+            raise PermissionDenied(f"a {caller.role} token may not {permission.value.replace(':', ' ')}")
 
     def _load(self, cls: type[A], object_id: UUID, version: int | None = None) -> A:
         try:
@@ -657,6 +760,10 @@ class TicketDesk(ErasureCommands, AutomationCommands, Application[UUID]):
         for attempt in range(1, attempts + 1):
             with metadata.recording(ctx):
                 aggregate = self._load(cls, object_id)
+                if isinstance(aggregate, Ticket) and not caller.sees_team(aggregate.team_id):
+                    raise TicketNotFound(object_id)  # another team's ticket does not exist for this caller
+                if isinstance(aggregate, Team) and caller.team_ids is not None and object_id not in caller.team_ids:
+                    raise TeamNotFound(object_id)
                 if aggregate.has_handled(cmd.command_id):
                     return CommandResult(aggregate.id, aggregate.version, None, (), replayed=True)
                 if expected_version is not None and expected_version != aggregate.version:

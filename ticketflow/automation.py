@@ -30,7 +30,7 @@ from ticketflow.domain import (
 from ticketflow.domain.policy import calendar_id as calendar_id_for
 from ticketflow.domain.policy import sla_policy_id
 from ticketflow.domain.values import Consent, Priority, Role, Status
-from ticketflow.errors import NotFound, PermissionDenied, RuleViolation, ValidationFailed
+from ticketflow.errors import NotFound, PermissionDenied, RuleViolation, TeamNotFound, TicketNotFound, ValidationFailed
 from ticketflow.metadata import Caller
 from ticketflow.routing.assignment import Strategy, choose
 from ticketflow.routing.rules import Rule, TicketFacts, decide
@@ -46,7 +46,10 @@ else:
 
 A = TypeVar("A", bound=TicketflowAggregate)
 
-POLICY_ROLES = (Role.ADMIN, Role.SUPERVISOR, Role.SYSTEM)
+#: Desk-wide policy (routing rules, SLA policies, calendars): admins only (see ticketflow.access).
+POLICY_ROLES = (Role.ADMIN, Role.SYSTEM)
+#: A team's own settings (its assignment strategy): its supervisors, and admins.
+TEAM_SETTING_ROLES = (Role.ADMIN, Role.SUPERVISOR, Role.SYSTEM)
 SURVEY_PREFIX = "sv_"
 _ESCALATION_ORDER = [Priority.LOW, Priority.NORMAL, Priority.HIGH, Priority.URGENT]
 
@@ -122,7 +125,9 @@ class AutomationCommands(_Base):
         return self._change(SlaPolicy, cmd.policy_id, cmd, caller, lambda p: p.retire(cmd.reason))
 
     def set_assignment_strategy(self, cmd: SetAssignmentStrategy, caller: Caller) -> CommandResult:
-        _require(caller, POLICY_ROLES, "change a team's assignment strategy")
+        _require(caller, TEAM_SETTING_ROLES, "change a team's assignment strategy")
+        if not caller.sees_team(cmd.team_id):
+            raise TeamNotFound(cmd.team_id)
         return self._change(Team, cmd.team_id, cmd, caller, lambda t: t.choose_strategy(cmd.strategy))
 
     def routing_policy(self, version: int | None = None) -> RoutingPolicy | None:
@@ -261,8 +266,16 @@ class AutomationCommands(_Base):
     def schedule_reminder(self, cmd: ScheduleReminder, caller: Caller) -> CommandResult:
         self._staff_only(caller, "schedule a reminder")
         customer_id = cmd.customer_id
+        if cmd.team_id is not None and not caller.sees_team(cmd.team_id):
+            raise TeamNotFound(cmd.team_id)
+        if cmd.agent_id is not None and cmd.agent_id != caller.actor_id and caller.team_ids is not None:
+            # Into another person's queue: only someone who works in one of their teams.
+            if not set(self.membership.teams_of(cmd.agent_id)) & set(caller.team_ids):
+                raise PermissionDenied(f"{cmd.agent_id} is not in any of your teams: you may not fill their queue")
         if cmd.ticket_id is not None:
             ticket = self._peek(Ticket, cmd.ticket_id)
+            if not caller.sees_team(ticket.team_id):
+                raise TicketNotFound(cmd.ticket_id)
             if customer_id is not None and customer_id != ticket.requester_id:
                 raise RuleViolation(f"customer {customer_id} is not the requester of ticket {ticket.id}")
             customer_id = ticket.requester_id

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = Field(default=50.0, gt=0)
     rate_limit_burst: int = Field(default=200, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    #: Failed authentications per client address: a burst, then this many per second (then 429).
+    auth_failure_burst: int = Field(default=20, ge=1)
+    auth_failures_per_second: float = Field(default=0.2, gt=0)
+    #: /metrics without a token (for a scraper on a private address); else it needs metrics:read.
+    metrics_public: bool = False
     read_wait_seconds: float = Field(default=5.0, ge=0)
     secret_key: SecretStr | None = None
     encrypt_personal_data: bool = True

@@ -27,6 +27,26 @@ class Caller:
     role: Role
     via: Channel = Channel.API
     correlation_id: str | None = None
+    #: What the caller may do, as permission names; None: unrestricted (the desk itself, the CLI operator).
+    permissions: frozenset[str] | None = None
+    #: The teams the caller works in; None: every team.
+    team_ids: frozenset[UUID] | None = None
+    #: Whether team-less tickets (the triage queue) are in the caller's scope.
+    triage: bool = True
+
+    def may(self, permission: str) -> bool:
+        return self.permissions is None or permission in self.permissions
+
+    def sees_team(self, team_id: UUID | None) -> bool:
+        if self.team_ids is None:
+            return True
+        return self.triage if team_id is None else team_id in self.team_ids
+
+    @property
+    def records_for_others(self) -> bool:
+        """Whether the caller may name another person as the author of what it records: an admin
+        correcting a record, the desk itself, and the migration import (the event keeps both)."""
+        return self.role in (Role.ADMIN, Role.SYSTEM) or self.via is Channel.IMPORT
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter
@@ -10,30 +10,28 @@ from fastapi.responses import JSONResponse
 
 from api import schemas as s
 from api.asof import AsOfDep
-from api.deps import CommandsDep, ReadsDep, require
+from api.deps import CommandsDep, ReadsDep
 from api.problems import responses
 from projections.asof import customer_row
 from projections.customers import customer_overview, figures
 from projections.sql import loads
 from ticketflow import commands as c
-from ticketflow.access import MASK, Permission
+from ticketflow.access import MASK
 from ticketflow.errors import CustomerNotFound
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
-WRITE = require(Permission.CUSTOMERS_WRITE)
-READ = require(Permission.CUSTOMERS_READ)
 
 
 @router.post("", status_code=201, summary="Register a customer", response_model=s.CommandOut,
              responses=responses(403, 409, 422))
-def register(body: s.CustomerCreate, cmd: CommandsDep, _: Annotated[Any, WRITE]) -> JSONResponse:  # type: ignore[valid-type]
+def register(body: s.CustomerCreate, cmd: CommandsDep) -> JSONResponse:  # type: ignore[valid-type]
     result = cmd.run(c.RegisterCustomer, **body.model_dump())
     return cmd.respond(result, 201, location=f"/api/v1/customers/{result.object_id}")
 
 
 @router.patch("/{customer_id}", summary="Update profile fields", response_model=s.CommandOut,
               responses=responses(403, 404, 409, 412, 422))
-def update(customer_id: UUID, body: s.CustomerPatch, cmd: CommandsDep, _: Annotated[Any, WRITE]) -> JSONResponse:  # type: ignore[valid-type]
+def update(customer_id: UUID, body: s.CustomerPatch, cmd: CommandsDep) -> JSONResponse:  # type: ignore[valid-type]
     """Only the fields sent change; `""` clears an optional field. `If-Match` guards against stale writes."""
     return cmd.respond(cmd.run(c.UpdateCustomerProfile, customer_id=customer_id, **body.model_dump(exclude_unset=True)))
 
@@ -47,7 +45,7 @@ def _profile_row(reads: Any, customer_id: UUID) -> dict[str, Any]:
 
 @router.get("/{customer_id}", summary="A customer's profile (personal fields masked unless a purpose is given)",
             response_model=s.CustomerOut, responses=responses(403, 404, 422, 503))
-def get_customer(customer_id: UUID, reads: ReadsDep, _: Annotated[Any, READ], at: AsOfDep) -> JSONResponse:
+def get_customer(customer_id: UUID, reads: ReadsDep, at: AsOfDep) -> JSONResponse:
     """Send `X-Access-Purpose` to see personal fields; the read is recorded in the access log.
 
     With `version` or `as_of`, the profile as it was then (from the customer's events), masked the same way."""
@@ -63,7 +61,7 @@ def get_customer(customer_id: UUID, reads: ReadsDep, _: Annotated[Any, READ], at
 
 @router.get("/{customer_id}/overview", summary="Customer 360: profile, tickets, interactions and figures",
             response_model=s.CustomerOverviewOut, responses=responses(403, 404, 503))
-def overview(customer_id: UUID, reads: ReadsDep, _: Annotated[Any, READ]) -> Any:
+def overview(customer_id: UUID, reads: ReadsDep) -> Any:
     """Tickets of teams outside the caller's scope are left out, and the figures computed without them."""
     data = reads.read("customers", lambda db: customer_overview(db, str(customer_id)))
     if data is None:

@@ -17,9 +17,8 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from api import schemas as s
-from api.deps import Commands, CommandsDep, ServicesDep, require
+from api.deps import Commands, CommandsDep, ServicesDep
 from api.problems import ApiProblem, responses
-from ticketflow.access import Permission
 from ticketflow.application import CommandResult, TicketDesk
 from ticketflow.commands import Command
 from ticketflow.commands import workflow as wf
@@ -28,8 +27,6 @@ from ticketflow.domain.policy import calendar_id, sla_policy_id
 from ticketflow.errors import ConcurrencyConflict, NotFound, TeamNotFound, ValidationFailed
 
 router = APIRouter(prefix="/api/v1", tags=["policies"])
-READ = require(Permission.POLICIES_READ)
-WRITE = require(Permission.POLICIES_WRITE)
 READ_ERRORS = responses(403, 404, 422)
 WRITE_ERRORS = responses(403, 404, 409, 412, 422)
 DEFINE_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -99,7 +96,7 @@ def _routing(policy: RoutingPolicy) -> dict[str, Any]:
 
 @router.get("/routing-rules", summary="The routing rules in force (or at a past version)",
             response_model=s.RoutingPolicyOut, responses=READ_ERRORS)
-def routing_rules(svc: ServicesDep, _: Annotated[Any, READ], version: Version = None) -> JSONResponse:
+def routing_rules(svc: ServicesDep, version: Version = None) -> JSONResponse:
     """Rules in order (first match wins) and the default team. `ETag` is the version."""
     policy = svc.desk.routing_policy(version)
     if policy is None:
@@ -111,7 +108,7 @@ def routing_rules(svc: ServicesDep, _: Annotated[Any, READ], version: Version = 
 
 @router.put("/routing-rules", summary="Publish a new version of the routing rules", response_model=s.CommandOut,
             responses=WRITE_ERRORS)
-def publish_routing_rules(body: s.RoutingRulesPut, cmd: CommandsDep, _: Annotated[Any, WRITE]) -> JSONResponse:  # type: ignore[valid-type]
+def publish_routing_rules(body: s.RoutingRulesPut, cmd: CommandsDep) -> JSONResponse:  # type: ignore[valid-type]
     """Replaces the whole rulebook; every team named must exist. Publishing what is already in force
     writes nothing. Send `If-Match` with the version you edited to refuse a stale publish (412)."""
     result = _define(cmd, wf.PublishRoutingRules, ROUTING_POLICY_ID, "routing policy", **body.model_dump())
@@ -120,7 +117,7 @@ def publish_routing_rules(body: s.RoutingRulesPut, cmd: CommandsDep, _: Annotate
 
 @router.get("/routing-rules/history", summary="Every version of the routing rules: who, when, note",
             response_model=list[s.PolicyVersionOut], responses=responses(403, 404))
-def routing_history(svc: ServicesDep, _: Annotated[Any, READ]) -> Any:
+def routing_history(svc: ServicesDep) -> Any:
     return _versions(svc.desk, ROUTING_POLICY_ID, RoutingPolicy, "routing policy")
 
 
@@ -132,7 +129,7 @@ def _calendar(calendar: ServiceCalendar) -> dict[str, Any]:
 
 @router.post("/calendars", status_code=201, summary="Define or revise a business-hours calendar (by name)",
              response_model=s.CommandOut, responses=DEFINE_ERRORS)
-def define_calendar(body: s.CalendarDefine, cmd: CommandsDep, _: Annotated[Any, WRITE]) -> JSONResponse:  # type: ignore[valid-type]
+def define_calendar(body: s.CalendarDefine, cmd: CommandsDep) -> JSONResponse:  # type: ignore[valid-type]
     """201 when the name is new, 200 when it revises (a new version) or changes nothing.
     Holidays close whole days; `workdays` are make-up working days (调休)."""
     if body.timezone not in _timezones():  # type: ignore[attr-defined]
@@ -144,13 +141,13 @@ def define_calendar(body: s.CalendarDefine, cmd: CommandsDep, _: Annotated[Any, 
 
 @router.get("/calendars", summary="Business-hours calendars", response_model=list[s.CalendarOut],
             responses=responses(403))
-def calendars(svc: ServicesDep, _: Annotated[Any, READ]) -> Any:
+def calendars(svc: ServicesDep) -> Any:
     return [s.CalendarOut.model_validate(_calendar(c)).model_dump(mode="json") for c in svc.desk.calendars()]
 
 
 @router.get("/calendars/{calendar_id}", summary="One calendar (or a past version)", response_model=s.CalendarOut,
             responses=READ_ERRORS)
-def get_calendar(calendar_id: UUID, svc: ServicesDep, _: Annotated[Any, READ], version: Version = None) -> JSONResponse:
+def get_calendar(calendar_id: UUID, svc: ServicesDep, version: Version = None) -> JSONResponse:
     calendar = _at(svc.desk, ServiceCalendar, calendar_id, version, "business calendar")
     return _json(s.CalendarOut, _calendar(calendar), calendar.version)
 
@@ -163,7 +160,7 @@ def _sla(policy: SlaPolicy) -> dict[str, Any]:
 
 @router.post("/sla-policies", status_code=201, summary="Define or revise an SLA policy (by name)",
              response_model=s.CommandOut, responses=DEFINE_ERRORS)
-def define_sla_policy(body: s.SlaPolicyDefine, cmd: CommandsDep, _: Annotated[Any, WRITE]) -> JSONResponse:  # type: ignore[valid-type]
+def define_sla_policy(body: s.SlaPolicyDefine, cmd: CommandsDep) -> JSONResponse:  # type: ignore[valid-type]
     """201 when the name is new, 200 when it revises (a new version) or changes nothing. A revision
     applies to tickets from their next update; decisions already made keep their version."""
     object_id = sla_policy_id(body.name)  # type: ignore[attr-defined]
@@ -173,26 +170,26 @@ def define_sla_policy(body: s.SlaPolicyDefine, cmd: CommandsDep, _: Annotated[An
 
 @router.get("/sla-policies", summary="SLA policies in matching order (retired ones flagged)",
             response_model=list[s.SlaPolicyOut], responses=responses(403))
-def sla_policies(svc: ServicesDep, _: Annotated[Any, READ]) -> Any:
+def sla_policies(svc: ServicesDep) -> Any:
     return [s.SlaPolicyOut.model_validate(_sla(p)).model_dump(mode="json") for p in svc.desk.sla_policies()]
 
 
 @router.get("/sla-policies/{policy_id}", summary="One SLA policy (or a past version)", response_model=s.SlaPolicyOut,
             responses=READ_ERRORS)
-def get_sla_policy(policy_id: UUID, svc: ServicesDep, _: Annotated[Any, READ], version: Version = None) -> JSONResponse:
+def get_sla_policy(policy_id: UUID, svc: ServicesDep, version: Version = None) -> JSONResponse:
     policy = _at(svc.desk, SlaPolicy, policy_id, version, "SLA policy")
     return _json(s.SlaPolicyOut, _sla(policy), policy.version)
 
 
 @router.get("/sla-policies/{policy_id}/history", summary="Every version of an SLA policy: who, when, what",
             response_model=list[s.PolicyVersionOut], responses=READ_ERRORS)
-def sla_history(policy_id: UUID, svc: ServicesDep, _: Annotated[Any, READ]) -> Any:
+def sla_history(policy_id: UUID, svc: ServicesDep) -> Any:
     return _versions(svc.desk, policy_id, SlaPolicy, "SLA policy")
 
 
 @router.post("/sla-policies/{policy_id}/retire", summary="Retire an SLA policy", response_model=s.CommandOut,
              responses=WRITE_ERRORS)
-def retire_sla_policy(policy_id: UUID, body: s.SlaPolicyRetire, cmd: CommandsDep, _: Annotated[Any, WRITE]) -> JSONResponse:  # type: ignore[valid-type]
+def retire_sla_policy(policy_id: UUID, body: s.SlaPolicyRetire, cmd: CommandsDep) -> JSONResponse:  # type: ignore[valid-type]
     """It stops matching new tickets; tickets already measured keep the version they cited."""
     return cmd.respond(cmd.run(wf.RetireSlaPolicy, policy_id=policy_id, **body.model_dump()))
 
@@ -200,7 +197,7 @@ def retire_sla_policy(policy_id: UUID, body: s.SlaPolicyRetire, cmd: CommandsDep
 # ------------------------------------------------------------- team strategy
 @router.put("/teams/{team_id}/strategy", tags=["teams"], summary="Set a team's assignment strategy",
             response_model=s.CommandOut, responses=WRITE_ERRORS)
-def set_strategy(team_id: UUID, body: s.StrategyPut, cmd: CommandsDep, _: Annotated[Any, WRITE]) -> JSONResponse:  # type: ignore[valid-type]
+def set_strategy(team_id: UUID, body: s.StrategyPut, cmd: CommandsDep) -> JSONResponse:  # type: ignore[valid-type]
     """round_robin, least_loaded or skills; a supervisor of the team or an admin. Setting the strategy
     already in use writes nothing (PUT is idempotent)."""
     if not cmd.principal.sees_team(team_id):

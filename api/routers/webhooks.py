@@ -16,19 +16,17 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import CommandsDep, ReadsDep, encode, require
+from api.deps import CommandsDep, ReadsDep, encode
 from api.problems import ApiProblem, responses
 from api.schemas import CommandOut, request_model
 from projections.outbox import (
     EVENT_TYPES, get_delivery, get_subscription, list_deliveries, list_subscriptions, requeue, unknown_event_types,
 )
-from ticketflow.access import Permission
 from ticketflow.commands.workflow import ChangeWebhook, PauseWebhook, ResumeWebhook, SubscribeWebhook
 from ticketflow.domain.values import Channel
 from ticketflow.errors import NotFound, RuleViolation
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
-MANAGE = require(Permission.WEBHOOKS_MANAGE)
 ERRORS = responses(403, 404, 409, 412, 422)
 HOOK = "0b8e5a52-3f4e-5d55-9a43-6b0b4b1f7c1e"
 DELIVERY = "c6f1f7b2-4f0c-5b8e-8d0a-1d2f3e4a5b6c"
@@ -108,7 +106,7 @@ def _subscription(reads: Any, webhook_id: UUID) -> dict[str, Any]:
 
 @router.post("", status_code=201, summary="Subscribe a URL to event types", response_model=WebhookCreated,
              responses=responses(403, 422))
-def subscribe(body: WebhookCreate, cmd: CommandsDep, _: Annotated[Any, MANAGE]) -> JSONResponse:  # type: ignore[valid-type]
+def subscribe(body: WebhookCreate, cmd: CommandsDep) -> JSONResponse:  # type: ignore[valid-type]
     """Answers the signing secret once. Deliveries start with the events after this one."""
     fields = body.model_dump()
     _check_event_types(fields["event_types"])
@@ -121,23 +119,23 @@ def subscribe(body: WebhookCreate, cmd: CommandsDep, _: Annotated[Any, MANAGE]) 
 
 
 @router.get("", summary="List webhook subscriptions", response_model=list[WebhookOut], responses=responses(403, 503))
-def webhooks(reads: ReadsDep, _: Annotated[Any, MANAGE]) -> Any:
+def webhooks(reads: ReadsDep) -> Any:
     return encode(WebhookOut, reads.read("outbox", list_subscriptions))
 
 
 @router.get("/event-types", summary="The event types a webhook may subscribe to", response_model=list[str],
             responses={**responses(403), 200: {"content": {"application/json": {"example": ["Ticket.Opened"]}}}})
-def event_types(_: Annotated[Any, MANAGE]) -> list[str]:
+def event_types() -> list[str]:
     return sorted(EVENT_TYPES)
 
 
 @router.get("/{webhook_id}", summary="One webhook subscription", response_model=WebhookOut, responses=responses(403, 404, 503))
-def webhook(webhook_id: UUID, reads: ReadsDep, _: Annotated[Any, MANAGE]) -> Any:
+def webhook(webhook_id: UUID, reads: ReadsDep) -> Any:
     return WebhookOut.model_validate(_subscription(reads, webhook_id)).model_dump(mode="json")
 
 
 @router.patch("/{webhook_id}", summary="Change a webhook's URL or event types", response_model=CommandOut, responses=ERRORS)
-def change(webhook_id: UUID, body: WebhookPatch, cmd: CommandsDep, _: Annotated[Any, MANAGE]) -> JSONResponse:
+def change(webhook_id: UUID, body: WebhookPatch, cmd: CommandsDep) -> JSONResponse:
     current = next((w for w in cmd.svc.desk.webhooks() if w.id == webhook_id), None)
     if current is None:
         raise NotFound("webhook", webhook_id)
@@ -150,19 +148,19 @@ def change(webhook_id: UUID, body: WebhookPatch, cmd: CommandsDep, _: Annotated[
 
 @router.post("/{webhook_id}/pause", summary="Pause deliveries (events meanwhile are not notified)",
              response_model=CommandOut, responses=ERRORS)
-def pause(webhook_id: UUID, body: WebhookPause, cmd: CommandsDep, _: Annotated[Any, MANAGE]) -> JSONResponse:  # type: ignore[valid-type]
+def pause(webhook_id: UUID, body: WebhookPause, cmd: CommandsDep) -> JSONResponse:  # type: ignore[valid-type]
     return cmd.respond(cmd.run(PauseWebhook, webhook_id=webhook_id, **body.model_dump()))
 
 
 @router.post("/{webhook_id}/resume", summary="Resume deliveries", response_model=CommandOut, responses=ERRORS)
-def resume(webhook_id: UUID, cmd: CommandsDep, _: Annotated[Any, MANAGE]) -> JSONResponse:
+def resume(webhook_id: UUID, cmd: CommandsDep) -> JSONResponse:
     return cmd.respond(cmd.run(ResumeWebhook, webhook_id=webhook_id))
 
 
 @router.get("/{webhook_id}/deliveries", summary="A webhook's deliveries: state, attempts, last error",
             response_model=list[DeliveryOut], responses=responses(403, 404, 422, 503))
 def deliveries(
-    webhook_id: UUID, reads: ReadsDep, _: Annotated[Any, MANAGE],
+    webhook_id: UUID, reads: ReadsDep,
     state: Literal["pending", "delivered", "failed"] | None = None,
     after: Annotated[int, Query(ge=0, le=10**15, description="Only deliveries of events after this log position.")] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -174,7 +172,7 @@ def deliveries(
 
 @router.get("/{webhook_id}/deliveries/{delivery_id}", summary="One delivery with its payload and every attempt",
             response_model=DeliveryDetail, responses=responses(403, 404, 503))
-def delivery(webhook_id: UUID, delivery_id: UUID, reads: ReadsDep, _: Annotated[Any, MANAGE]) -> Any:
+def delivery(webhook_id: UUID, delivery_id: UUID, reads: ReadsDep) -> Any:
     row = reads.read("outbox", lambda db: get_delivery(db, str(webhook_id), str(delivery_id)))
     if row is None:
         raise NotFound("webhook delivery", delivery_id)
@@ -183,7 +181,7 @@ def delivery(webhook_id: UUID, delivery_id: UUID, reads: ReadsDep, _: Annotated[
 
 @router.post("/{webhook_id}/deliveries/{delivery_id}/retry", summary="Send a failed delivery again, now",
              response_model=DeliveryOut, responses=responses(403, 404, 409, 503))
-def retry(webhook_id: UUID, delivery_id: UUID, reads: ReadsDep, _: Annotated[Any, MANAGE]) -> Any:
+def retry(webhook_id: UUID, delivery_id: UUID, reads: ReadsDep) -> Any:
     """The delivery gets a fresh round of attempts at the sender's next run. A delivered one is refused (409)."""
     outbox = reads.svc.read_side.stores["outbox"]
     previous = outbox.write(lambda db: requeue(db, str(webhook_id), str(delivery_id)))

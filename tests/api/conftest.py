@@ -18,7 +18,8 @@ from ticketflow.clock import Clock
 from ticketflow.commands import AddTeamMember, FormTeam, RegisterCustomer
 from ticketflow.commands.access import IssueToken
 from ticketflow.config import Settings
-from ticketflow.domain.values import Role
+from ticketflow.access import PERSON_ROLES
+from ticketflow.domain.values import MemberRole, Role
 from tests.support import ADMIN
 
 
@@ -69,6 +70,7 @@ def build_api(settings: Settings, clock: Clock | None = None) -> Iterator[Api]:
         team_b = desk.form_team(FormTeam(name="Billing"), ADMIN).object_id
         for agent in ("li.wei", "emma.clark"):
             desk.add_team_member(AddTeamMember(team_id=team_a, agent_id=agent), ADMIN)
+        desk.add_team_member(AddTeamMember(team_id=team_a, agent_id="gao.sup", role=MemberRole.SUPERVISOR), ADMIN)
         desk.add_team_member(AddTeamMember(team_id=team_b, agent_id="wang.fang"), ADMIN)
         customer = desk.register_customer(
             RegisterCustomer(name="王小明", email="xiaoming@example.cn", phone="+86 13800000000", company="华信科技"), ADMIN
@@ -84,7 +86,9 @@ def build_api(settings: Settings, clock: Clock | None = None) -> Iterator[Api]:
             ("compliance", "comp.lee", Role.COMPLIANCE, []),
             ("integration", "mail-gateway", Role.INTEGRATION, []),
         ]:
-            _, token = desk.issue_token(IssueToken(name=name, role=role, team_ids=teams), ADMIN)
+            person = role in PERSON_ROLES  # bound to a team member: the teams come from the directory
+            command = IssueToken(name=name, role=role, agent_id=name if person else None, team_ids=[] if person else teams)
+            _, token = desk.issue_token(command, ADMIN)
             assert token is not None
             api.tokens[key] = token
         yield api

@@ -20,7 +20,9 @@ def test_health_readiness_and_metrics(api: Api) -> None:
     ready = api.client.get("/readyz").json()
     assert ready["ready"] and {v["view"] for v in ready["views"]} >= {"tickets", "search", "audit"}
     assert all(v["lag"] == 0 for v in ready["views"])
-    metrics = api.client.get("/metrics").text
+    assert api.client.get("/metrics").status_code == 401  # a token with metrics:read, unless metrics_public
+    assert api.get("agent_a", "/metrics").status_code == 403
+    metrics = api.get("admin", "/metrics").text
     assert 'ticketflow_commands_total{command="OpenTicket",outcome="applied"} 1.0' in metrics
     assert 'ticketflow_http_requests_total{method="POST",route="/api/v1/tickets",status="201"}' in metrics
     assert 'ticketflow_view_lag_events{view="tickets"} 0.0' in metrics

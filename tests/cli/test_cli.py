@@ -176,3 +176,32 @@ def test_tokens_are_created_and_revoked_from_the_command_line(data_dir: Path, ca
     desk.close()
     code, _, err = run(["token", "create", "--role", "overlord"], capsys)
     assert code == 1 and "not one of" in err
+
+
+def test_an_agents_token_is_created_for_a_team_member_and_an_integrations_with_its_permissions(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from tests.support import ADMIN
+    from ticketflow.commands import AddTeamMember, FormTeam
+
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    team = desk.form_team(FormTeam(name="技术支持"), ADMIN).object_id
+    desk.add_team_member(AddTeamMember(team_id=team, agent_id="li.wei"), ADMIN)
+    desk.close()
+    code, out, err = run(["token", "create", "--role", "agent", "--agent", "li.wei"], capsys)
+    assert code == 0, err
+    shown = json.loads(err.strip().splitlines()[-1])
+    assert shown["agent_id"] == "li.wei" and shown["teams"] == [str(team)]
+    code, _, err = run(["token", "create", "--role", "agent", "--name", "li.wei"], capsys)
+    assert code == 1 and "give the agent id" in err and "Traceback" not in err
+    code, _, err = run(["token", "create", "--role", "agent", "--agent", "nobody"], capsys)
+    assert code == 1 and "not an active member of any team" in err
+    code, out, err = run(["token", "create", "--role", "integration", "--name", "im-bridge", "--team", "技术支持",
+                          "--permission", "tickets:open", "--permission", "tickets:message"], capsys)
+    assert code == 0, err
+    shown = json.loads(err.strip().splitlines()[-1])
+    assert shown["permissions"] == ["tickets:message", "tickets:open"] and shown["teams"] == [str(team)]
+    code, _, err = run(["token", "create", "--role", "integration", "--permission", "tickets:everything"], capsys)
+    assert code == 1 and "unknown permission" in err

@@ -136,7 +136,9 @@ def test_every_kind_of_interaction_is_its_own_event(setup: Desk) -> None:
     ticket = setup.app.get_ticket(ticket_id)
     assert (ticket.interaction_count, ticket.public_reply_count, ticket.note_count) == (6, 1, 1)
     call = next(e for e in setup.app.history(ticket_id) if type(e).__qualname__ == "Ticket.CallLogged")
-    assert (call.channel, call.direction, call.author_id) == ("phone", "inbound", "li.wei")
+    # an inbound contact is the customer's; the agent who logged it is the event's actor
+    requester = str(ticket.requester_id)
+    assert (call.channel, call.direction, call.author_id, call.actor_id) == ("phone", "inbound", requester, "li.wei")
 
 
 def test_a_customer_cannot_add_internal_notes_or_send_outbound_replies(setup: Desk) -> None:

@@ -150,7 +150,7 @@ def test_the_backlog_report_as_of_a_past_instant_is_the_backlog_seen_then(tmp_pa
         instant = datetime.now(UTC)
         _time.sleep(0.01)
         api.open_ticket()
-        api.open_ticket(team="b")
+        api.open_ticket(who="admin", team="b")
         api.caught_up()
         assert api.get("admin", "/api/v1/reports/backlog").json() != then
         past = api.get("admin", "/api/v1/reports/backlog", params={"as_of": instant.isoformat()})
@@ -175,7 +175,7 @@ def test_every_tickets_report_as_of_a_past_instant_is_the_report_seen_then(tapi:
     assert then != []
     moment = tapi.recorded_now()
     _worked(tapi, 1)
-    tapi.open_ticket(team="b")
+    tapi.open_ticket(who="admin", team="b")
     tapi.caught_up()
     assert _read(tapi, "admin", f"/api/v1/reports/{report}") != then
     assert _read(tapi, "admin", f"/api/v1/reports/{report}", as_of=moment.isoformat()) == then

@@ -7,13 +7,20 @@ from uuid import UUID
 from pydantic import Field
 
 from ticketflow.commands.base import ChangeCommand, Command, Line, Name, ShortText
+from ticketflow.access import Permission
 from ticketflow.domain.values import Role
 
 
 class IssueToken(Command):
-    name: Name
+    """Issue a token. Agents and supervisors: ``agent_id`` (a team member; their teams come from the
+    directory). Integrations: optional ``team_ids`` and ``permissions`` (default: open tickets,
+    register customers, read the export)."""
+
+    name: Name | None = None
     role: Role
+    agent_id: Name | None = None
     team_ids: list[UUID] = Field(default_factory=list, max_length=50)
+    permissions: list[Permission] | None = Field(default=None, max_length=30)
 
 
 class RevokeToken(ChangeCommand):
