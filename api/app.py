@@ -10,11 +10,12 @@ from uuid import uuid4
 
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 
 from api import problems
-from api.deps import Services, authorize
+from api.deps import Services, authenticate, authorize
+from api.problems import ApiProblem
 from api.idempotency import IdempotencyStore
 from api.metrics import Metrics
 from api.middleware import Gatekeeper, TokenBuckets
@@ -103,9 +104,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app = FastAPI(title="ticketflow", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services
     problems.install(app)
+    def authenticated(request: Request) -> bool:
+        try:
+            authenticate(request, services)
+        except ApiProblem:
+            return False
+        return True
+
     app.add_middleware(
         Gatekeeper, idempotency=services.idempotency, buckets=services.buckets, metrics=metrics,
-        max_body_bytes=settings.max_body_bytes,
+        max_body_bytes=settings.max_body_bytes, authenticated=authenticated,
     )
     for router in (health.router, tickets.router, customers.router, teams.router, reads.router, policies.router,
                    reminders.router, surveys.router, problem_library.router, webhooks.router, privacy.router,

@@ -68,6 +68,17 @@ def authenticate(request: Request, svc: Services) -> Principal:
     known: Principal | None = getattr(request.state, "principal", None)
     if known is not None:
         return known
+    refused: ApiProblem | None = getattr(request.state, "auth_refused", None)
+    if refused is not None:
+        raise refused  # judged once per request (the middleware may have asked first)
+    try:
+        return _authenticate(request, svc)
+    except ApiProblem as problem:
+        request.state.auth_refused = problem
+        raise
+
+
+def _authenticate(request: Request, svc: Services) -> Principal:
     challenge = {"WWW-Authenticate": 'Bearer realm="ticketflow"'}
     address = request.client.host if request.client else ""
     if (wait := svc.auth_failures.wait(address)) > 0:
@@ -189,6 +200,12 @@ class Commands:
         """404 unless the ticket exists and is in the caller's team scope."""
         if not self.principal.sees_team(self.svc.desk.ticket_team(ticket_id)):
             raise TicketNotFound(ticket_id)
+
+    def visible_customer(self, customer_id: UUID) -> None:
+        """404 unless the customer exists and is in the caller's scope (see :func:`customer_visible`):
+        nobody reaches another team's customer by opening a ticket or a reminder about them."""
+        if not customer_visible(self.svc, self.principal, customer_id):
+            raise CustomerNotFound(customer_id)
 
     def run(self, command_type: type[Command], **fields: Any) -> CommandResult:
         extra: dict[str, Any] = {"command_id": self.command_id}

@@ -85,10 +85,11 @@ class Gatekeeper:
 
     def __init__(
         self, app: ASGIApp, *, idempotency: IdempotencyStore, buckets: TokenBuckets, metrics: Metrics,
-        max_body_bytes: int,
+        max_body_bytes: int, authenticated: Callable[[Request], bool],
     ) -> None:
         self.app = app
         self.idempotency, self.buckets, self.metrics, self.max_body_bytes = idempotency, buckets, metrics, max_body_bytes
+        self.authenticated = authenticated
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -150,6 +151,11 @@ class Gatekeeper:
             return
         key = request.headers.get("idempotency-key")
         if request.method != "POST" or key is None:
+            await self.app(scope, receive, send)
+            return
+        if not await run_in_threadpool(self.authenticated, request):
+            # An unknown or revoked token neither replays a stored answer nor stores one: the app
+            # answers it (401, or 429 once its address has failed too often).
             await self.app(scope, receive, send)
             return
         await self._idempotent(request, scope, receive, send, who, key)

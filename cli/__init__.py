@@ -64,7 +64,10 @@ def one_line(exc: BaseException | str) -> str:
 def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="ticketflow", standalone_mode=False)
+        # Outside standalone mode click answers typer.Exit by returning its exit code.
+        returned = command.main(args=argv, prog_name="ticketflow", standalone_mode=False)
+        if isinstance(returned, int) and not isinstance(returned, bool):
+            return returned
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:

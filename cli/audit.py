@@ -13,13 +13,19 @@ from rich.console import Console
 
 from cli.history import parse_id
 from projections.integrity.export import export as write_export
+from projections.integrity.export import export_fingerprints
+from projections.integrity.keys import KeyRing
 from projections.integrity.sealer import Sealer, TamperDetected
 from projections.integrity.verifier import verify_store
 from ticketflow.application import TicketDesk
 from ticketflow.config import Settings
 
+#: ``audit verify``'s exit status when nothing is wrong but newer events are not sealed yet.
+INCOMPLETE = 3
+
 audit_app = typer.Typer(help="Seal the event log, verify it, export it for offline audit.", no_args_is_help=True)
-Anchor = Annotated[Path | None, typer.Option("--anchor", help="Append each checkpoint to this file (archive it elsewhere).")]
+Anchor = Annotated[Path | None, typer.Option(
+    "--anchor", help="Append each checkpoint to this file (archive it elsewhere). Default: TICKETFLOW_ANCHOR_FILE.")]
 
 
 @audit_app.command("seal")
@@ -33,7 +39,7 @@ def seal(
     """Hash and chain every new event, extend the log tree, write signed checkpoints."""
     settings: Settings = ctx.obj
     desk = TicketDesk(settings)
-    sealer = Sealer(desk, every_events=every_events, every_seconds=every_seconds, anchor=anchor)
+    sealer = Sealer(desk, every_events=every_events, every_seconds=every_seconds, anchor=anchor or settings.anchor_file)
     console = Console(stderr=True)
     try:
         done = sealer.catch_up(checkpoint=True)
@@ -73,7 +79,9 @@ def verify(
     if not report.ok:
         more = f" ({len(report.problems) - 1} more problems)" if len(report.problems) > 1 else ""
         raise TamperDetected(f"tampering detected: {report.problems[0]}{more}")
-    Console().print(report.summary())
+    Console().print(report.summary(), markup=False)
+    if not report.complete:
+        raise typer.Exit(INCOMPLETE)
 
 
 @audit_app.command("export")
@@ -92,8 +100,20 @@ def export(
     finally:
         sealer.close()
         desk.close()
-    Console().print(f"exported {manifest['events']} events proven against checkpoint #{manifest['checkpoint']}"
-                    f" (tree size {manifest['tree_size']}) to {directory}; check with: python -m ticketflow.verify {directory}")
+    signers = export_fingerprints(directory)
+    Console().print(
+        f"exported {manifest['events']} events proven against checkpoint #{manifest['checkpoint']}"
+        f" (tree size {manifest['tree_size']}) to {directory}\n"
+        f"signed by key{'s' if len(signers) > 1 else ''} {', '.join(signers)}\n"
+        "hand the auditor that fingerprint by another channel than the export, then they run:\n"
+        f"  ticketflow-verify {directory} " + " ".join(f"--key {f}" for f in signers[-1:]), markup=False, soft_wrap=True)
+
+
+@audit_app.command("fingerprint")
+def fingerprint(ctx: typer.Context) -> None:
+    """Print the fingerprint of the desk's signing key: what auditors pass to `ticketflow-verify --key`."""
+    settings: Settings = ctx.obj
+    print(KeyRing(settings.data_dir / "keys").fingerprint())
 
 
 @audit_app.command("rotate-key")

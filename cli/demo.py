@@ -19,6 +19,7 @@ from projections.automation import Automation
 from projections.readside import ReadSide, views_dir
 from projections.workflow import sla_compliance
 from projections.tickets import TicketQueries
+from projections.integrity.sealer import sealing_on_close
 from ticketflow.application import TicketDesk
 from ticketflow.clock import FakeClock
 from ticketflow.config import Settings, StorageKind
@@ -42,7 +43,7 @@ def demo(
     if fresh:
         _start_over(settings, console)
     clock = FakeClock(datetime.now(UTC))
-    desk = TicketDesk(settings, clock=clock)
+    desk = sealing_on_close(TicketDesk(settings, clock=clock))
     read_side = ReadSide(desk)
     read_side.start()  # embedded: the views follow the desk while it works
     started = time.perf_counter()

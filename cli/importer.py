@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from projections.integrity.sealer import sealing_on_close
 from ticketflow.application import TicketDesk
 from ticketflow.config import Settings
 from ticketflow.importing import FORMATS, ImportSummary, import_source, load_source
@@ -31,7 +32,7 @@ def import_(
     settings: Settings = ctx.obj
     source = load_source(format, file, limit_cases=limit_cases)  # checks everything before writing
     console = Console()
-    desk = TicketDesk(settings)
+    desk = sealing_on_close(TicketDesk(settings))
     try:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console) as progress:

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.serve import _team_id
+from projections.integrity.sealer import sealing_on_close
 from ticketflow.application import CommandResult, TicketDesk
 from ticketflow.commands.workflow import (
     DefineCalendar, DefineSlaPolicy, PublishRoutingRules, RetireSlaPolicy, SetAssignmentStrategy,
@@ -48,7 +49,7 @@ FileArg = Annotated[Path, typer.Argument(help="A JSON file shaped like the API r
 @contextmanager
 def _desk(ctx: typer.Context) -> Iterator[TicketDesk]:
     settings: Settings = ctx.obj
-    desk = TicketDesk(settings)
+    desk = sealing_on_close(TicketDesk(settings))
     try:
         yield desk
     finally:

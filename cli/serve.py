@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from ticketflow.access import TOKEN_ROLES, Permission
+from projections.integrity.sealer import sealing_on_close
 from ticketflow.application import TicketDesk
 from ticketflow.commands.access import IssueToken, RevokeToken
 from ticketflow.config import Settings, StorageKind
@@ -64,7 +65,7 @@ def create_token(
     known = {p.value for p in Permission}
     if unknown := [p for p in permission or [] if p not in known]:
         raise ValidationFailed(f"unknown permission {unknown[0]!r}; one of {', '.join(sorted(known))}")
-    desk = TicketDesk(settings)
+    desk = sealing_on_close(TicketDesk(settings))
     try:
         team_ids = [_team_id(desk, t) for t in team or []]
         result, token = desk.issue_token(
@@ -93,7 +94,7 @@ def revoke_token(
         parsed = UUID(token_id.strip())
     except ValueError:
         raise ValidationFailed(f"{token_id!r} is not a token id (a UUID)") from None
-    desk = TicketDesk(ctx.obj)
+    desk = sealing_on_close(TicketDesk(ctx.obj))
     desk.revoke_token(RevokeToken(token_id=parsed, reason=reason), Caller("cli-admin", Role.ADMIN, Channel.CLI))
     desk.close()
     print(f"revoked {parsed}", file=sys.stderr)

@@ -14,6 +14,7 @@ from rich.table import Table
 from projections.outbox import list_deliveries, unknown_event_types
 from projections.readside import ReadSide
 from projections.webhook_sender import WebhookSender
+from projections.integrity.sealer import sealing_on_close
 from ticketflow.application import TicketDesk
 from ticketflow.commands.workflow import PauseWebhook, ResumeWebhook, SubscribeWebhook
 from ticketflow.domain.values import Channel, Role
@@ -36,7 +37,7 @@ def subscribe(
     problem = unknown_event_types(event)
     if problem is not None:
         raise ValidationFailed(problem)
-    desk = TicketDesk(ctx.obj)
+    desk = sealing_on_close(TicketDesk(ctx.obj))
     try:
         result, secret = desk.subscribe_webhook(SubscribeWebhook(name=name, url=url, event_types=event), CLI_ADMIN)
     finally:
@@ -48,7 +49,7 @@ def subscribe(
 @webhook_app.command("list")
 def list_(ctx: typer.Context) -> None:
     """Every subscription, paused ones too."""
-    desk = TicketDesk(ctx.obj)
+    desk = sealing_on_close(TicketDesk(ctx.obj))
     table = Table(title="webhooks")
     for column in ("name", "id", "url", "event types", "active"):
         table.add_column(column)
@@ -64,7 +65,7 @@ def pause(
     reason: Annotated[str, typer.Option(help="Why (kept in the webhook's history).")] = "",
 ) -> None:
     """Stop notifying it; events meanwhile are not notified later."""
-    desk = TicketDesk(ctx.obj)
+    desk = sealing_on_close(TicketDesk(ctx.obj))
     try:
         desk.pause_webhook(PauseWebhook(webhook_id=_webhook_id(desk, webhook), reason=reason), CLI_ADMIN)
     finally:
@@ -75,7 +76,7 @@ def pause(
 @webhook_app.command("resume")
 def resume(ctx: typer.Context, webhook: WebhookArg) -> None:
     """Notify it again, from the next event on."""
-    desk = TicketDesk(ctx.obj)
+    desk = sealing_on_close(TicketDesk(ctx.obj))
     try:
         desk.resume_webhook(ResumeWebhook(webhook_id=_webhook_id(desk, webhook)), CLI_ADMIN)
     finally:
@@ -92,7 +93,7 @@ def deliveries(
     """A webhook's deliveries in log order: state, attempts, next try, last error."""
     if state not in (None, "pending", "delivered", "failed"):
         raise ValidationFailed(f"state {state!r} is not one of pending, delivered, failed")
-    desk = TicketDesk(ctx.obj)
+    desk = sealing_on_close(TicketDesk(ctx.obj))
     read_side = ReadSide(desk, ["outbox"])
     try:
         hook = str(_webhook_id(desk, webhook))
@@ -113,7 +114,7 @@ def deliveries(
 @webhook_app.command("send")
 def send(ctx: typer.Context) -> None:
     """Deliver what is due once, now (the automation loop does this continuously)."""
-    desk = TicketDesk(ctx.obj)
+    desk = sealing_on_close(TicketDesk(ctx.obj))
     read_side = ReadSide(desk, ["outbox"])
     try:
         read_side.catch_up()

@@ -87,7 +87,7 @@ def _settings_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> 
         return Settings(database_url="memory://")
     if kind == "sqlite":
         return Settings(data_dir=tmp_path / "data")
-    return Settings(database_url=request.getfixturevalue("postgres_url"))
+    return Settings(database_url=request.getfixturevalue("postgres_url"), data_dir=tmp_path / "data")
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -50,6 +50,7 @@ from ticketflow.commands.privacy import EraseCustomer
 from ticketflow.privacy.erasure import ErasureCommands
 from ticketflow.privacy.keys import LazyKeyStore, open_key_store
 from ticketflow.privacy.mapper import PrivacyMapper
+from ticketflow.writer_mac import WriterMac, with_writer_mac, writer_key
 from ticketflow.commands import workflow as wf
 from ticketflow.domain import (
     ApiToken, Customer, DataAccess, Reminder, RoutingPolicy, ServiceCalendar, SlaPolicy, Team, Ticket,
@@ -87,6 +88,9 @@ _NOT_FOUND: dict[type[TicketflowAggregate], Callable[[UUID], NotFound]] = {
 }
 
 TOKEN_PREFIX = "tf_"
+
+#: What an integration may do only within its teams (never desk-wide).
+_TEAM_BOUND = frozenset({Permission.TICKETS_WRITE, Permission.TICKETS_MESSAGE, Permission.CUSTOMERS_WRITE})
 
 #: What an integration token may be given beyond the default (never the desk's own powers).
 _INTEGRATION_GRANTABLE = frozenset({
@@ -185,13 +189,28 @@ class TicketDesk(ErasureCommands, AutomationCommands, Application[UUID]):
     def construct_mapper(self) -> Any:
         """Personal fields are sealed per customer (see ticketflow/privacy) unless turned off."""
         self.keys = LazyKeyStore(lambda: open_key_store(self.settings, self.recorder))
+        self.writer_mac = WriterMac(writer_key(self.settings.secret_key_bytes()))
         if not self.settings.encrypt_personal_data:
-            return super().construct_mapper()
-        return PrivacyMapper(self.construct_transcoder(), keys=self.keys)
+            plain = super().construct_mapper()
+            mapper = with_writer_mac(type(plain))(
+                self.construct_transcoder(), compressor=plain.compressor, cipher=plain.cipher)
+        else:
+            mapper = with_writer_mac(PrivacyMapper)(self.construct_transcoder(), keys=self.keys)
+        mapper.writer_mac = self.writer_mac
+        return mapper
+
+    def before_close(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` when the desk closes, before its stores do (the CLI seals what it wrote)."""
+        self.__dict__.setdefault("_before_close", []).append(callback)
 
     def close(self) -> None:
-        self.keys.close()
-        super().close()
+        callbacks, self.__dict__["_before_close"] = self.__dict__.get("_before_close", []), []
+        try:
+            for callback in callbacks:
+                callback()
+        finally:
+            self.keys.close()
+            super().close()
 
     def _cache_env(self) -> dict[str, str]:
         """Hot aggregates stay in memory. Every read still fetches the events written since
@@ -560,6 +579,13 @@ class TicketDesk(ErasureCommands, AutomationCommands, Application[UUID]):
                 raise RuleViolation(f"an integration token may not be given {', '.join(extra)}")
         if cmd.team_ids and cmd.role is not Role.INTEGRATION:
             raise RuleViolation(f"a {cmd.role} token sees every team; only integrations are limited to teams")
+        if cmd.role is Role.INTEGRATION and not cmd.team_ids:
+            if working := sorted(str(p) for p in granted(Role.INTEGRATION, cmd.permissions) & _TEAM_BOUND):
+                raise RuleViolation(f"an integration given {', '.join(working)} must be limited to teams (--team)")
+        token_id = uuid5(ID_NAMESPACE, f"{ApiToken.__name__}:{cmd.command_id}")
+        name = cmd.agent_id if cmd.role in PERSON_ROLES else (cmd.name or f"{cmd.role}-{token_id.hex[:8]}")
+        if cmd.role not in PERSON_ROLES:
+            self._require_unique_actor(name, token_id)
         for team_id in cmd.team_ids:
             self._require_exists(Team, team_id)
         secret = secrets.token_urlsafe(32)
@@ -570,7 +596,7 @@ class TicketDesk(ErasureCommands, AutomationCommands, Application[UUID]):
             lambda token_id: ApiToken._create(
                 ApiToken.Issued,
                 id=token_id,
-                name=cmd.name or cmd.agent_id or f"{cmd.role}-token",
+                name=name,
                 role=str(cmd.role),
                 team_ids=sorted(str(t) for t in cmd.team_ids),
                 secret_hash=_hash_secret(secret),
@@ -610,6 +636,14 @@ class TicketDesk(ErasureCommands, AutomationCommands, Application[UUID]):
             token_id, issued.name, role, frozenset(UUID(t) for t in issued.team_ids),
             granted=granted(role, issued.permissions) if role is Role.INTEGRATION else None,
         )
+
+    def _require_unique_actor(self, name: str, token_id: UUID) -> None:
+        """A token's name is the actor recorded on what it writes: it names one token, never a person."""
+        if self.membership.known(name):
+            raise RuleViolation(f"{name!r} is a team member's id; name the token after the system that holds it")
+        for other in self._ids_of(ApiToken):
+            if other != token_id and self._peek(ApiToken, other).name == name:
+                raise RuleViolation(f"a token named {name!r} exists already; token names identify who wrote what")
 
     def _person_teams(self, agent_id: str, role: Role) -> set[UUID]:
         """The teams a person's token reaches now: where they are an active member (a supervisor:

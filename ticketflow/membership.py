@@ -39,6 +39,12 @@ class Membership:
                 for role in (entry[0],)
             }
 
+    def known(self, agent_id: str) -> bool:
+        """Whether ``agent_id`` is or was a member of any team."""
+        with self._lock:
+            self._catch_up()
+            return any(agent_id in members for members in self._members.values())
+
     def _catch_up(self) -> None:
         while True:
             page = self._select(self._position + 1, PAGE)

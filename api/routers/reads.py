@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 
 from api import schemas as s
-from api.deps import PrincipalDep, ReadsDep, encode
+from api.deps import PrincipalDep, ReadsDep, customer_visible, encode
 from api.problems import responses
 from api.asof import views_as_of
 from projections import reports, workflow
@@ -21,6 +21,7 @@ from projections.tickets import TicketQueries
 from ticketflow.access import MASK, Permission, Principal
 from ticketflow.domain import ApiToken, Customer, DataAccess, Team, Ticket
 from ticketflow.domain.values import Role
+from ticketflow.errors import CustomerNotFound
 
 router = APIRouter(prefix="/api/v1", tags=["reads"])
 READ_ERRORS = responses(400, 403, 422, 503)
@@ -142,6 +143,9 @@ def events(
     decoded = [(desk.mapper.to_domain_event(n), n.id) for n in notifications]
     principal = reads.principal
     shown = reads.visible([str(e.originator_id) for e, _ in decoded if isinstance(e, Ticket.Event)])
+    if not principal.all_teams and principal.may(Permission.CUSTOMERS_READ):  # the customer scope, once per customer
+        shown |= {str(c) for c in {e.originator_id for e, _ in decoded if isinstance(e, Customer.Event)}
+                  if _customer_visible(reads, c)}
     items: list[dict[str, Any]] = []
     subjects: dict[UUID, set[str]] = {}
     for event, position in decoded:
@@ -167,6 +171,7 @@ def events(
 
 
 def _exportable(principal: Principal, event: Any, visible_tickets: set[str]) -> bool:
+    """``visible_tickets``: the tickets, and the customers, in the caller's scope."""
     if isinstance(event, ApiToken.Event):
         return principal.role is Role.ADMIN  # token events never leave otherwise
     if isinstance(event, DataAccess.Event):
@@ -177,7 +182,14 @@ def _exportable(principal: Principal, event: Any, visible_tickets: set[str]) -> 
         return str(event.originator_id) in visible_tickets
     if isinstance(event, Team.Event):
         return principal.sees_team(event.originator_id)
-    return isinstance(event, Customer.Event) and principal.may(Permission.CUSTOMERS_READ)
+    return isinstance(event, Customer.Event) and str(event.originator_id) in visible_tickets  # (and customers)
+
+
+def _customer_visible(reads: Any, customer_id: UUID) -> bool:
+    try:
+        return customer_visible(reads.svc, reads.principal, customer_id)
+    except CustomerNotFound:
+        return False  # an erased or half-written customer: not shown
 
 
 @router.get("/access-log", summary="Who viewed which customer's personal data, when and why",

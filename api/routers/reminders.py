@@ -56,6 +56,8 @@ def schedule(body: s.ReminderCreate, cmd: CommandsDep) -> JSONResponse:  # type:
     fields = body.model_dump()  # type: ignore[attr-defined]
     if fields["ticket_id"] is not None:
         cmd.visible_ticket(fields["ticket_id"])
+    elif fields["customer_id"] is not None:
+        cmd.visible_customer(fields["customer_id"])
     if fields["team_id"] is not None and not cmd.principal.sees_team(fields["team_id"]):
         raise TeamNotFound(fields["team_id"])
     result = cmd.run(wf.ScheduleReminder, **fields)

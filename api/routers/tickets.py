@@ -37,7 +37,10 @@ PROFILE_CHANGE_FIELDS = {"name", "email", "phone", "im_handle", "company", "job_
 @router.post("", status_code=201, summary="Open a ticket", response_model=s.CommandOut,
              responses=responses(403, 404, 409, 422))
 def open_ticket(body: s.TicketCreate, cmd: CommandsDep) -> JSONResponse:  # type: ignore[valid-type]
-    """Open a ticket for a customer. Answers 201 with `Location`, `ETag` and `X-Log-Position`."""
+    """Open a ticket for a customer. Answers 201 with `Location`, `ETag` and `X-Log-Position`.
+
+    Any existing customer may be the requester (a returning customer calls whichever team); the
+    ticket then brings the customer into the team's scope, and the open is recorded with its actor."""
     result = cmd.run(c.OpenTicket, **body.model_dump())
     return cmd.respond(result, 201, location=f"/api/v1/tickets/{result.object_id}")
 

@@ -7,7 +7,7 @@ reads a pickled job from stdin and writes a pickled result to stdout.
 Job: SQLite file paths, the log table, a range of log positions ``[lo, hi)`` (``hi`` None: to
 the end), the leaf ordinal of the range's first sealed event, and the checkpoint sizes within
 the range. The worker pairs the stored events with the sealed rows by position and re-hashes
-each event exactly as the single pass does (framing of ``ticketflow.verify.chain``), chaining
+each event exactly as the single pass does (framing of ``ticketflow_verify.chain``), chaining
 on the previous hash of the stream within the range, or, for a stream's first event in the
 range, on the sealed hash of its previous version (the caller checks that this is the hash the
 previous ranges ended the stream with). Any disagreement ends the range: ``ok`` False (the
@@ -45,7 +45,7 @@ def _pages(connection: sqlite3.Connection, sql: str, start: Any, hi: Any) -> Any
 
 
 def _head_leaves(heads: dict[str, tuple[int, bytes]]) -> dict[str, bytes]:
-    """``head_leaf`` of ``ticketflow.verify.chain`` for each stream."""
+    """``head_leaf`` of ``ticketflow_verify.chain`` for each stream."""
     sha, u64 = hashlib.sha256, struct.Struct(">Q").pack
     leaves = {}
     for oid, (version, h) in heads.items():

@@ -1,6 +1,6 @@
 """``ticketflow audit export DIR``: a self-contained, offline-verifiable copy of (part of) the log.
 
-The layout is documented in :mod:`ticketflow.verify.bundle`; events are proven against the
+The layout is documented in :mod:`ticketflow_verify.bundle`; events are proven against the
 latest signed checkpoint, so seal first (``ticketflow audit seal``) to include recent events.
 """
 
@@ -20,8 +20,9 @@ from projections.sql import Db
 from projections.view import ViewStore
 from ticketflow.application import TicketDesk
 from ticketflow.errors import ValidationFailed
-from ticketflow.verify.bundle import FILES
-from ticketflow.verify.chain import genesis, heads_levels, inclusion_proof, leaf, tree_levels
+from ticketflow_verify.bundle import FILES
+from ticketflow_verify.bundle import load_checkpoints as load_bundle_checkpoints
+from ticketflow_verify.chain import fingerprint, genesis, heads_levels, inclusion_proof, leaf, tree_levels
 
 PAGE = 10_000
 
@@ -141,3 +142,14 @@ def _write_heads(store: ViewStore, directory: Path, size: int, stream: str) -> N
     entry = {"originator_id": stream, "version": version, "hash": h.hex(), "index": index,
              "proof": [p.hex() for p in inclusion_proof(levels, index)]}
     (directory / "heads.ndjson").write_text(json.dumps(entry) + "\n")
+
+
+def export_fingerprints(directory: Path) -> list[str]:
+    """The fingerprints of the keys that signed an export's checkpoints, oldest first."""
+    keys = {k["key_id"]: k["public_key"] for k in json.loads((directory / "keys.json").read_text(encoding="utf-8"))}
+    used: list[str] = []
+    for cp in load_bundle_checkpoints(directory):
+        kid = cp.fields.get("key_id")
+        if kid in keys and (f := fingerprint(bytes.fromhex(keys[kid]))) not in used:
+            used.append(f)
+    return used

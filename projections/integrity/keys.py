@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives import serialization as ser
 
 from ticketflow.errors import ValidationFailed
-from ticketflow.verify.chain import key_id, public_raw
+from ticketflow_verify.chain import fingerprint, key_id, public_raw
 
 
 class KeyRing:
@@ -65,6 +65,11 @@ class KeyRing:
         if not path.exists():
             raise ValidationFailed(f"signing key {kid} not found in {self.directory}")
         return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(path.read_text(encoding="ascii").strip()))
+
+    def fingerprint(self) -> str:
+        """The fingerprint of the key in force, to hand auditors out of band (``ticketflow-verify --key``)."""
+        kid, private = self.current()
+        return fingerprint(public_raw(private))
 
     def generate(self) -> str:
         return self._write_private(Ed25519PrivateKey.generate())

@@ -1,7 +1,7 @@
 """The sealer: follows the event log in order, exactly once, hashing and signing it.
 
 For each stored event it records the chained event hash (over the stored bytes,
-see :mod:`ticketflow.verify.chain`), appends it to the log tree, and at least every
+see :mod:`ticketflow_verify.chain`), appends it to the log tree, and at least every
 ``every_events`` events or ``every_seconds`` seconds writes a signed checkpoint.
 Rows and the tracking position commit in one transaction, like a view's.
 
@@ -30,7 +30,8 @@ from projections.sql import Db, Dialect, Table
 from projections.view import View, ViewStore
 from ticketflow.application import TicketDesk
 from ticketflow.errors import TicketflowError
-from ticketflow.verify.chain import (
+from ticketflow.writer_mac import ForgedEvent
+from ticketflow_verify.chain import (
     Checkpoint, Frontier, checkpoint_body, event_hash, genesis, heads_levels, leaf, public_raw, root_of, sign,
 )
 
@@ -62,6 +63,8 @@ class SealView(View):
             "CREATE TABLE IF NOT EXISTS {p}integrity_checkpoints (seq BIGINT PRIMARY KEY, tree_size BIGINT NOT NULL,"
             " body TEXT NOT NULL, signature TEXT NOT NULL, key_id TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS {p}integrity_keys (key_id TEXT PRIMARY KEY, public_key TEXT NOT NULL)",
+            # mac_from: the first position sealed with a writer MAC; no row after it may lack one
+            "CREATE TABLE IF NOT EXISTS {p}integrity_flags (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
         ]
 
     def clear(self, db: Db) -> None:
@@ -77,6 +80,31 @@ class SealState:
     frontier: Frontier
     cp_size: int
     cp_time: datetime | None
+
+
+def mac_era(db: Db) -> int | None:
+    """The first position sealed with a writer MAC (None: only legacy rows so far)."""
+    value = db.scalar("SELECT value FROM {p}integrity_flags WHERE name = 'mac_from'")
+    return None if value is None else int(value)
+
+
+def seal_to_end(desk: TicketDesk) -> Checkpoint | None:
+    """Seal everything written so far and sign a checkpoint covering the last event (what a command
+    that writes history does before it exits; nothing when sealing is turned off)."""
+    if not desk.settings.seal or desk.log_position() == 0:
+        return None
+    sealer = Sealer(desk, anchor=desk.settings.anchor_file)
+    try:
+        sealer.catch_up()
+        return sealer.checkpoint(force=False)
+    finally:
+        sealer.close()
+
+
+def sealing_on_close(desk: TicketDesk) -> TicketDesk:
+    """``desk``, set to seal what it wrote (and sign a checkpoint) when it closes."""
+    desk.before_close(lambda: seal_to_end(desk))
+    return desk
 
 
 def open_seal_store(desk: TicketDesk) -> ViewStore:
@@ -177,6 +205,7 @@ class Sealer:
         frontier = state.frontier
         changed: set[str] = set()
         rows = []
+        mac_from = mac_era(db)
         for n in notifications:
             oid = str(n.originator_id)
             version, previous = heads.get(oid) or (0, genesis(oid))
@@ -184,6 +213,13 @@ class Sealer:
                 raise TamperDetected(
                     f"cannot seal event at position {n.id}: {oid} version {n.originator_version} follows version {version}"
                 )
+            try:
+                self.desk.writer_mac.require(oid, n.originator_version, n.topic, bytes(n.state), legacy_ok=mac_from is None)
+            except ForgedEvent as exc:
+                raise TamperDetected(f"cannot seal event at position {n.id}: {exc}") from None
+            if mac_from is None and self.desk.writer_mac.check(oid, n.originator_version, n.topic, bytes(n.state)):
+                mac_from = n.id
+                db.execute("INSERT INTO {p}integrity_flags (name, value) VALUES ('mac_from', ?)", (str(n.id),))
             h = event_hash(oid, n.originator_version, n.topic, bytes(n.state), previous)
             rows.append((n.id, frontier.size, oid, n.originator_version, h.hex()))
             frontier.append(leaf(h))

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import json
 import os
 import pickle
 import struct
@@ -33,13 +32,15 @@ from eventsourcing.persistence import StoredEvent
 
 from projections.integrity.export import export
 from projections.integrity.rawlog import log_pages, sealed_pages
-from projections.integrity.sealer import load_checkpoints, load_keys
+from projections.integrity.sealer import load_checkpoints, load_keys, mac_era
 from projections.readside import views_dir
 from projections.view import ViewStore
 from ticketflow.application import TicketDesk
 from ticketflow.config import StorageKind
-from ticketflow.verify.bundle import verify_export
-from ticketflow.verify.chain import (
+from ticketflow.errors import ValidationFailed
+from ticketflow.writer_mac import ForgedEvent
+from ticketflow_verify.bundle import UsageError, read_anchor, verify_export
+from ticketflow_verify.chain import (
     Frontier, check_signatures, genesis, heads_levels, leaf, node, root_of, tree_levels,
 )
 
@@ -57,14 +58,22 @@ class Report:
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def complete(self) -> bool:
+        """Intact and every event sealed: only then is the whole log proven."""
+        return self.ok and self.unsealed == 0
+
     def summary(self) -> str:
         if self.problems:
             return f"TAMPERED: {self.problems[0]}"
-        return (f"OK: {self.sealed} sealed events, {self.checkpoints} signed checkpoints, {self.snapshots} snapshots verified;"
-                f" {self.unsealed} events not sealed yet")
+        proven = f"{self.sealed} sealed events, {self.checkpoints} signed checkpoints, {self.snapshots} snapshots verified"
+        if self.unsealed:
+            return (f"INCOMPLETE: {proven}; but {self.unsealed} newer events are not sealed yet (their writer MACs"
+                    " check; run `ticketflow audit seal` or wait for the sealer, then verify again)")
+        return f"OK: {proven}; every event is sealed"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "events": self.events, "sealed": self.sealed, "unsealed": self.unsealed,
+        return {"ok": self.ok, "complete": self.complete, "events": self.events, "sealed": self.sealed, "unsealed": self.unsealed,
                 "checkpoints": self.checkpoints, "snapshots": self.snapshots,
                 "first_problem": self.problems[0] if self.problems else None, "problems": self.problems[:100]}
 
@@ -105,11 +114,33 @@ def verify_store(
             problems.append(f"checkpoint #{cp.seq} covers {cp.fields['tree_size']} events but only {size}"
                             " are in the log (tail truncated)")
             break
+    if unsealed:
+        problems.extend(_check_unsealed(desk, store))
     if anchor is not None:
         problems.extend(_check_anchor(anchor, checkpoints))
     if snapshots:
         report.snapshots = _check_snapshots(desk, problems)
     return report
+
+
+def _check_unsealed(desk: TicketDesk, store: ViewStore) -> list[str]:
+    """Rows the sealer has not reached yet must carry the writer's MAC (a forged row is named now,
+    not sealed later as if genuine)."""
+    last = int(store.read(lambda db: db.scalar("SELECT MAX(position) FROM {p}integrity_events")) or 0)
+    era = store.read(mac_era)
+    problems: list[str] = []
+    start = last + 1
+    while page := desk.recorder.select_notifications(start, 1000):
+        for n in page:
+            state = bytes(n.state)
+            try:
+                desk.writer_mac.require(str(n.originator_id), n.originator_version, n.topic, state, legacy_ok=era is None)
+            except ForgedEvent as exc:
+                problems.append(f"unsealed event at position {n.id}: {exc}")
+            if era is None and desk.writer_mac.check(str(n.originator_id), n.originator_version, n.topic, state):
+                era = n.id  # from the first row with a MAC on, every row has one
+        start = page[-1].id + 1
+    return problems
 
 
 def _single_pass(
@@ -442,16 +473,23 @@ def _check_roots(
 
 
 def _check_anchor(anchor: Path, checkpoints: list[Any]) -> list[str]:
+    """Every checkpoint the anchor file holds must be in the database unchanged; a database whose
+    newest checkpoint is older than the anchor's newest was rolled back."""
+    try:
+        anchored = read_anchor(anchor)
+    except UsageError as exc:
+        raise ValidationFailed(str(exc)) from None
     ours = {cp.seq: cp for cp in checkpoints}
-    for number, line in enumerate(anchor.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        entry = json.loads(line)
-        cp = ours.get(int(entry["seq"]))
-        if cp is None:
-            return [f"anchor {anchor} line {number}: checkpoint #{entry['seq']} is missing from the database"]
-        if cp.body.decode() != entry["body"] or cp.signature.hex() != entry["signature"]:
-            return [f"checkpoint #{cp.seq}: differs from anchor {anchor} line {number} (replaced)"]
+    newest = max(ours, default=0)
+    for cp in anchored:
+        mine = ours.get(cp.seq)
+        if mine is None:
+            if cp.seq > newest:
+                return [f"ROLLBACK: the database's checkpoints end at #{newest}, older than checkpoint #{cp.seq}"
+                        f" in anchor {anchor}"]
+            return [f"anchor {anchor}: checkpoint #{cp.seq} is missing from the database"]
+        if (mine.body, mine.signature) != (cp.body, cp.signature):
+            return [f"checkpoint #{cp.seq}: differs from anchor {anchor} (replaced)"]
     return []
 
 

@@ -192,3 +192,65 @@ def test_failed_authentication_is_throttled_per_client_address(desk: Desk) -> No
     now[0] += 5.0  # one failure's worth of refill
     assert api.get("agent_a", "/api/v1/me").status_code == 200
     assert api.client.get("/api/v1/me").status_code == 401  # no header at all is not a guess
+
+
+def test_the_event_export_holds_only_the_customers_in_the_callers_scope(desk: Desk) -> None:
+    api = desk.api
+    theirs, mine = desk.other["customer_id"], desk.own["customer_id"]
+    for who, purpose in (("supervisor_a", {"X-Access-Purpose": "bi"}), ("integration_a", {})):
+        items = api.get(who, "/api/v1/events", params={"limit": 1000}, headers=purpose).json()["items"]
+        customers = {e["object_id"] for e in items if e["object_type"] == "customer"}
+        assert mine in customers and theirs not in customers, who
+        assert "乙客户" not in str(items)
+    everyone = api.get("admin", "/api/v1/events", params={"limit": 1000}).json()["items"]
+    assert theirs in {e["object_id"] for e in everyone}
+
+
+def test_a_reminder_about_another_teams_customer_is_refused(desk: Desk) -> None:
+    response = desk.api.post("agent_a", "/api/v1/reminders", {"customer_id": desk.other["customer_id"],
+                                                              "agent_id": "li.wei", "due_at": "2030-01-01T09:00:00Z"})
+    assert response.status_code == 404
+
+
+def test_a_token_name_identifies_one_writer(desk: Desk) -> None:
+    api = desk.api
+    with pytest.raises(RuleViolation, match="exists already"):
+        api.desk.issue_token(IssueToken(name="crm-bridge-a", role=Role.AUDITOR), ADMIN)
+    with pytest.raises(RuleViolation, match="team member's id"):
+        api.desk.issue_token(IssueToken(name="li.wei", role=Role.INTEGRATION), ADMIN)
+    first = api.desk.issue_token(IssueToken(role=Role.INTEGRATION, team_ids=[api.team_a]), ADMIN)[1]
+    second = api.desk.issue_token(IssueToken(role=Role.INTEGRATION, team_ids=[api.team_b]), ADMIN)[1]
+    assert first and second
+    names = {api.desk.authenticate(t).name for t in (first, second)}  # type: ignore[union-attr]
+    assert len(names) == 2
+    api.tokens.update(gateway_a=first, gateway_b=second)
+    registered = api.post("gateway_a", "/api/v1/customers", {"name": "网关客户"}).json()["id"]
+    api.caught_up()
+    _, reader = api.desk.issue_token(IssueToken(name="reader-b", role=Role.INTEGRATION, team_ids=[api.team_b],
+                                                permissions=[Permission.CUSTOMERS_READ]), ADMIN)
+    api.tokens["reader_b"] = reader  # type: ignore[assignment]
+    assert api.get("reader_b", f"/api/v1/customers/{registered}").status_code == 404
+
+
+def test_an_integration_that_works_tickets_must_be_limited_to_teams(desk: Desk) -> None:
+    for permission in (Permission.TICKETS_WRITE, Permission.TICKETS_MESSAGE, Permission.CUSTOMERS_WRITE):
+        with pytest.raises(RuleViolation, match="must be limited to teams"):
+            desk.api.desk.issue_token(IssueToken(name=f"wide-{permission.value.replace(':', '-')}", role=Role.INTEGRATION,
+                                                 permissions=[permission]), ADMIN)
+
+
+def test_a_revoked_token_cannot_replay_a_stored_answer_and_bad_tokens_store_nothing(desk: Desk) -> None:
+    from ticketflow.commands.access import RevokeToken
+
+    api = desk.api
+    _, token = api.desk.issue_token(IssueToken(name="short-lived", role=Role.ADMIN), ADMIN)
+    api.tokens["short"] = token  # type: ignore[assignment]
+    body = {"name": "临时客户"}
+    assert api.post("short", "/api/v1/customers", body, **{"Idempotency-Key": "k-1"}).status_code == 201
+    assert api.post("short", "/api/v1/customers", body, **{"Idempotency-Key": "k-1"}).headers["Idempotent-Replayed"] == "true"
+    principal = api.desk.authenticate(token)  # type: ignore[arg-type]
+    api.desk.revoke_token(RevokeToken(token_id=principal.token_id), ADMIN)  # type: ignore[union-attr]
+    assert api.post("short", "/api/v1/customers", body, **{"Idempotency-Key": "k-1"}).status_code == 401
+    guessed = api.client.post("/api/v1/customers", json=body,
+                              headers={"Authorization": "Bearer tf_guess", "Idempotency-Key": "k-2"})
+    assert guessed.status_code == 401 and "Idempotent-Replayed" not in guessed.headers

@@ -20,10 +20,11 @@ def _as_v1(desk: TicketDesk, token: str) -> StoredEvent:
     assert principal is not None
     (stored,) = desk.recorder.select_events(principal.token_id, limit=1)
     assert desk.mapper.compressor is None and desk.mapper.cipher is None
-    state = desk.mapper.transcoder.decode(stored.state)
+    state = desk.mapper.transcoder.decode(desk.writer_mac.unwrap(stored).state)
     assert state.pop("class_version") == 2
     del state["agent_id"], state["permissions"]
-    return StoredEvent(stored.originator_id, stored.originator_version, stored.topic, desk.mapper.transcoder.encode(state))
+    return desk.writer_mac.wrap(
+        StoredEvent(stored.originator_id, stored.originator_version, stored.topic, desk.mapper.transcoder.encode(state)))
 
 
 def test_tokens_issued_before_v2_still_load_and_unbound_agent_tokens_are_refused(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from projections.integrity.export import export
-from ticketflow.verify.bundle import verify_export
+from ticketflow_verify.bundle import verify_export
 from tests.integrity.support import Sealed, flip
 
 Lines = list[dict[str, Any]]
@@ -46,14 +46,17 @@ def exported(request: pytest.FixtureRequest, sealed: Sealed, tmp_path: Path) -> 
     return directory
 
 
-def test_the_standalone_verifier_accepts_an_intact_export_and_imports_no_ticketflow_internals(exported: Path) -> None:
+def test_the_standalone_verifier_accepts_an_intact_export_and_imports_no_ticketflow_internals(
+    exported: Path, sealed: Sealed
+) -> None:
     probe = (
-        "import sys, ticketflow.verify.__main__ as m; code = m.main([sys.argv[1]]);"
+        "import sys, ticketflow.verify.__main__ as m; code = m.main(sys.argv[1:]);"
         "bad = sorted(k for k in sys.modules if k.split('.')[0] in ('eventsourcing', 'pydantic', 'psycopg', 'fastapi', 'projections')"
         " or (k.startswith('ticketflow.') and not k.startswith('ticketflow.verify')));"
         "print(bad); sys.exit(code)"
     )
-    result = subprocess.run([sys.executable, "-c", probe, str(exported)], capture_output=True, text=True, check=False)
+    key = sealed.sealer.keys.fingerprint()
+    result = subprocess.run([sys.executable, "-c", probe, str(exported), "--key", key], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("OK: ") and result.stdout.rstrip().endswith("[]")
 
@@ -68,7 +71,7 @@ def test_a_changed_byte_is_named(exported: Path) -> None:
 
 
 def test_a_changed_byte_with_a_recomputed_hash_fails_its_proof(sealed: Sealed, tmp_path: Path) -> None:
-    from ticketflow.verify.chain import event_hash
+    from ticketflow_verify.chain import event_hash
 
     directory = tmp_path / "one"
     export(sealed.desk, sealed.sealer.store, directory, ticket=sealed.tickets[0])

@@ -17,7 +17,7 @@ from ticketflow.application import TicketDesk
 from ticketflow.clock import FakeClock
 from ticketflow.commands import AddNote
 from ticketflow.config import Settings
-from ticketflow.verify.chain import event_hash, genesis
+from ticketflow_verify.chain import event_hash, genesis
 from tests.integrity.conftest import Ticking
 from tests.integrity.support import Sealed, event_at, flip, oid, populate, raw, sealed_db, set_state
 from tests.support import AGENT
@@ -129,7 +129,7 @@ def _renumber_version(s: Sealed) -> None:
 def _replace_checkpoint_root(s: Sealed) -> None:
     import json
 
-    from ticketflow.verify.chain import checkpoint_body
+    from ticketflow_verify.chain import checkpoint_body
 
     body = json.loads(s.sealer.read(lambda db: db.scalar("SELECT body FROM {p}integrity_checkpoints WHERE seq = 5")))
     body["root"] = "00" * 32

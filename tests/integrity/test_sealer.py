@@ -16,7 +16,7 @@ from ticketflow.clock import FakeClock
 from ticketflow.commands import AddNote
 from ticketflow.config import Settings
 from ticketflow.errors import TicketflowError
-from ticketflow.verify.bundle import verify_export
+from ticketflow_verify.bundle import verify_export
 from tests.integrity.conftest import Ticking, make_sealed
 from tests.integrity.support import AGENT, Sealed, event_at, set_state
 

@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from projections.integrity.verifier import verify_store
-from ticketflow.verify.chain import checkpoint_body, key_id, public_raw, sign
+from ticketflow_verify.chain import checkpoint_body, key_id, public_raw, sign
 from tests.integrity.support import Sealed, event_at, flip, oid, raw, sealed_db, set_state
 
 
@@ -95,7 +95,7 @@ def test_truncating_the_tail_is_found(sealed: Sealed) -> None:
 
 
 def test_rewriting_an_event_and_its_sealed_hash_is_caught_by_the_signed_root(sealed: Sealed) -> None:
-    from ticketflow.verify.chain import event_hash, genesis
+    from ticketflow_verify.chain import event_hash, genesis
 
     position = ticket_positions(sealed)[0]  # v1: previous is the genesis
     row = event_at(sealed.desk, position)
@@ -136,7 +136,8 @@ def test_a_checkpoint_signed_by_an_unannounced_key_is_found(sealed: Sealed, tmp_
 def test_the_anchor_file_exposes_a_rewritten_checkpoint_history(sealed: Sealed, tmp_path: Path) -> None:
     sealed_db(sealed.sealer, "DELETE FROM {p}integrity_checkpoints WHERE seq > 1")
     report = verify_store(sealed.desk, sealed.sealer.store, anchor=tmp_path / "anchor.ndjson", snapshots=False)
-    assert report.problems == [f"anchor {tmp_path / 'anchor.ndjson'} line 2: checkpoint #2 is missing from the database"]
+    assert report.problems == [
+        f"ROLLBACK: the database's checkpoints end at #1, older than checkpoint #2 in anchor {tmp_path / 'anchor.ndjson'}"]
 
 
 def test_swapping_encrypted_fields_between_two_events_names_the_first(sealed: Sealed) -> None:

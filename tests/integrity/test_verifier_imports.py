@@ -6,7 +6,7 @@ import ast
 import sys
 from pathlib import Path
 
-VERIFY = Path(__file__).resolve().parents[2] / "ticketflow" / "verify"
+VERIFY = Path(__file__).resolve().parents[2] / "ticketflow-verify" / "ticketflow_verify"
 
 
 def test_the_verifier_package_imports_only_the_stdlib_cryptography_and_itself() -> None:
@@ -18,7 +18,7 @@ def test_the_verifier_package_imports_only_the_stdlib_cryptography_and_itself() 
             for name in names:
                 top = name.split(".")[0]
                 allowed = top in sys.stdlib_module_names or top in ("__future__", "cryptography") or (
-                    name.startswith("ticketflow.verify"))
+                    name.startswith("ticketflow_verify"))
                 if not allowed:
                     offenders.append(f"{path.name}: {name}")
     assert offenders == []

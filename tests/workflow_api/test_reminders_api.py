@@ -48,6 +48,8 @@ def test_a_reminder_is_in_the_agents_queue_when_due_and_leaves_it_when_completed
 
 
 def test_a_team_reminder_for_no_one_shows_in_each_members_queue_not_in_other_teams(api: Api, clock: FakeClock) -> None:
+    api.open_ticket()  # the customer is team A's (a reminder about a customer needs them in scope)
+    api.caught_up()
     due_at = (clock.now() + timedelta(hours=1)).isoformat()
     reminder_id = schedule(api, "supervisor_a", customer_id=str(api.customer), team_id=str(api.team_a), due_at=due_at)
     assert queue_ids(api, "agent_a") == [reminder_id]
@@ -83,6 +85,8 @@ def test_scheduling_is_refused_without_a_target_and_for_another_teams_ticket(api
 
 
 def test_the_desk_reads_a_reminders_note_and_an_auditor_may_not_read_reminders(api: Api, clock: FakeClock) -> None:
+    api.open_ticket()  # the customer is team A's
+    api.caught_up()
     reminder_id = schedule(api, customer_id=str(api.customer), agent_id="li.wei", due_at=clock.now().isoformat(),
                            note="客户手机号 138")
     assert api.get("admin", f"/api/v1/reminders/{reminder_id}").json()["note"] == "客户手机号 138"

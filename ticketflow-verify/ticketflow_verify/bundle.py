@@ -14,7 +14,17 @@ An export (``ticketflow audit export DIR``) holds:
 * ``heads.ndjson`` (single-stream exports): ``originator_id``, ``version``, ``hash``, ``index``,
   ``proof``: the stream's head entry in the checkpoint's heads tree, proving its last version.
 
-The hash formats are specified in :mod:`ticketflow.verify.chain`.
+The hash formats are specified in :mod:`ticketflow_verify.chain`.
+
+**Trust.** Everything above can be re-made by whoever holds the export: new events, new
+checkpoints, a new ``keys.json``. So "intact" means only *self-consistent* until the proof
+reaches something the auditor holds out of band: the desk's public key fingerprint
+(``ticketflow audit export`` prints it) or an anchor file (checkpoints the auditor kept).
+:func:`check_export` says which: the proof is trusted when the checkpoint the events are
+proven against is signed by a trusted key or a key it announced, or when the newest anchored
+checkpoint is in the export unchanged at or before it. An export whose checkpoints end before
+the newest anchored one is a rollback; one that has a different checkpoint under that number
+is a fork: both are tampering.
 """
 
 from __future__ import annotations
@@ -22,13 +32,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ticketflow.verify.chain import (
-    Checkpoint, Frontier, check_signatures, event_hash, genesis, head_leaf, heads_levels, leaf, root_from_proof,
-    root_of,
+from ticketflow_verify.chain import (
+    Checkpoint, Frontier, check_signatures, event_hash, fingerprint, genesis, head_leaf, heads_levels, leaf,
+    root_from_proof, root_of,
 )
 
 FILES = ("events.ndjson", "checkpoints.ndjson", "keys.json", "heads.ndjson")
@@ -46,6 +57,96 @@ def _lines(path: Path) -> Iterator[dict[str, Any]]:
 def load_checkpoints(directory: Path) -> list[Checkpoint]:
     return [Checkpoint(int(c["seq"]), c["body"].encode(), bytes.fromhex(c["signature"]))
             for c in _lines(directory / "checkpoints.ndjson")]
+
+
+class UsageError(Exception):
+    """The verifier was pointed at something that is not an export or an anchor file."""
+
+
+@dataclass
+class Verdict:
+    problems: list[str] = field(default_factory=list)
+    trusted: bool = False
+    trust: str = ""  # why the proof is (or is not) trusted
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def intact(self) -> bool:
+        return not self.problems
+
+
+def read_anchor(path: Path) -> list[Checkpoint]:
+    """The checkpoints of an anchor file (one JSON object a line: ``seq``, ``body``, ``signature``)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"anchor file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"anchor file {path} cannot be read: {exc}") from None
+    anchored = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            cp = Checkpoint(int(entry["seq"]), str(entry["body"]).encode(), bytes.fromhex(entry["signature"]))
+            cp.fields  # noqa: B018 - the body must be JSON
+        except (ValueError, KeyError, TypeError):
+            raise UsageError(f"anchor file {path} line {number} is not a checkpoint (seq, body, signature)") from None
+        anchored.append(cp)
+    if not anchored:
+        raise UsageError(f"anchor file {path} holds no checkpoint")
+    return anchored
+
+
+def check_export(directory: Path, keys: Sequence[str] = (), anchor: Sequence[Checkpoint] = ()) -> Verdict:
+    """Check an export and say whether its proof reaches a trust root: ``keys`` (fingerprints as
+    :func:`ticketflow_verify.chain.normalise_fingerprint` gives them) and/or ``anchor``."""
+    if not directory.is_dir():
+        raise UsageError(f"{directory} is not a directory")
+    if not (directory / "manifest.json").is_file():
+        raise UsageError(f"{directory} is not an audit export (no manifest.json); make one with: ticketflow audit export DIR")
+    verdict = Verdict(problems=verify_export(directory))
+    try:
+        verdict.manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+        history = {k["key_id"]: k["public_key"] for k in json.loads((directory / "keys.json").read_text(encoding="utf-8"))}
+        checkpoints = load_checkpoints(directory)
+    except (OSError, ValueError, KeyError, TypeError):
+        return verdict  # already named by verify_export
+    by_seq = {cp.seq: cp for cp in checkpoints}
+    target = by_seq.get(int(verdict.manifest.get("checkpoint", 0) or 0))
+    if anchor:
+        newest = max(anchor, key=lambda cp: cp.seq)
+        ours = by_seq.get(newest.seq)
+        last = max(by_seq, default=0)
+        if ours is None and last < newest.seq:
+            verdict.problems.insert(0, f"ROLLBACK: the export's checkpoints end at #{last}, older than checkpoint "
+                                       f"#{newest.seq} (tree size {newest.fields.get('tree_size')}) in your anchor file")
+        elif ours is None or (ours.body, ours.signature) != (newest.body, newest.signature):
+            verdict.problems.insert(0, f"FORK: checkpoint #{newest.seq} in the export differs from the one in your anchor file")
+        elif target is not None and newest.seq <= target.seq:
+            verdict.trusted = True
+            verdict.trust = f"anchored checkpoint #{newest.seq} is in the export unchanged"
+        else:
+            verdict.trust = f"the events are proven against checkpoint #{target.seq if target else '?'}, before your anchored #{newest.seq}"
+    if keys and target is not None and not verdict.trusted:
+        wanted = set(keys)
+        signer = next((cp for cp in checkpoints if cp.seq <= target.seq and _key_matches(cp, history, wanted)), None)
+        if signer is not None:
+            verdict.trusted = True
+            verdict.trust = f"checkpoint #{signer.seq} is signed by the trusted key {signer.fields.get('key_id')}"
+        else:
+            verdict.trust = "no checkpoint up to the proving one is signed by a key you trust"
+            signers = sorted({fingerprint(bytes.fromhex(history[k])) for k in
+                              {cp.fields.get("key_id") for cp in checkpoints} if k in history})
+            verdict.problems.insert(0, "UNTRUSTED KEY: the checkpoints are signed by " + (", ".join(signers) or "no known key")
+                                    + ", not by the key you trust (re-signed?)")
+    return verdict
+
+
+def _key_matches(cp: Checkpoint, history: dict[str, str], wanted: set[str]) -> bool:
+    public = history.get(str(cp.fields.get("key_id")))
+    return public is not None and fingerprint(bytes.fromhex(public)) in wanted
 
 
 def verify_export(directory: Path, trusted_key: str | None = None) -> list[str]:

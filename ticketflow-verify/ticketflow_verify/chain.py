@@ -194,6 +194,22 @@ def key_id(public_raw: bytes) -> str:
     return _sha(public_raw).hexdigest()[:16]
 
 
+def fingerprint(public_raw: bytes) -> str:
+    """What an auditor is handed out of band: ``SHA256:`` and the hex SHA-256 of the raw public key."""
+    return "SHA256:" + _sha(public_raw).hexdigest()
+
+
+def normalise_fingerprint(text: str) -> str:
+    """``SHA256:<64 hex>`` from what a person may type (case, spaces, colons, no prefix)."""
+    raw = text.strip()
+    if raw.upper().startswith("SHA256:"):
+        raw = raw[7:]
+    raw = raw.replace(":", "").replace(" ", "").lower()
+    if len(raw) != 64 or any(c not in "0123456789abcdef" for c in raw):
+        raise ValueError(f"{text!r} is not a key fingerprint (SHA256: and 64 hex digits)")
+    return "SHA256:" + raw
+
+
 def public_raw(private: Ed25519PrivateKey) -> bytes:
     from cryptography.hazmat.primitives import serialization as ser
 

@@ -1,0 +1,123 @@
+"""Nothing unsealed passes for proven, a forged row is never sealed, and every writing command
+ends with a checkpoint covering its last event."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from projections.integrity.sealer import TamperDetected
+from projections.integrity.verifier import verify_store
+from tests.integrity.support import Sealed, event_at, populate, raw
+from tests.support import run_cli
+from ticketflow.writer_mac import MAC_BYTES, MAGIC
+
+
+def _forge_next_event(sealed: Sealed, with_mac_of_another_row: bool) -> int:
+    """Append a row to the event table the way someone with database access would: the next version
+    of a ticket, its bytes copied from a genuine event (with that event's MAC, or none)."""
+    desk = sealed.desk
+    ticket = sealed.tickets[0]
+    last = desk.get_ticket(ticket).version
+    genuine = event_at(desk, desk.log_position())
+    state = bytes(genuine["state"])
+    if not with_mac_of_another_row:
+        state = state[len(MAGIC) + MAC_BYTES:]
+    postgres = hasattr(desk.recorder.datastore, "schema")
+    raw(desk.recorder, "INSERT INTO {t} (originator_id, originator_version, topic, state) VALUES (?, ?, ?, ?)",
+        (ticket if postgres else ticket.hex, last + 1, genuine["topic"], state))
+    return desk.log_position()
+
+
+@pytest.mark.parametrize("with_mac", [False, True], ids=["no-mac", "copied-mac"])
+def test_a_row_forged_before_the_sealer_reaches_it_is_refused_and_named(sealed: Sealed, with_mac: bool) -> None:
+    populate(sealed.desk, tickets=1, notes=1)  # genuine events, not sealed yet
+    forged = _forge_next_event(sealed, with_mac)
+    report = verify_store(sealed.desk, sealed.sealer.store, snapshots=False)
+    assert not report.ok
+    assert report.problems[0].startswith(f"unsealed event at position {forged}: stored event {sealed.tickets[0]} ")
+    with pytest.raises(TamperDetected, match=f"cannot seal event at position {forged}: .*writer MAC"):
+        sealed.sealer.catch_up()
+    assert sealed.sealer.position() < forged  # nothing from the forged row on was sealed
+
+
+def test_verifying_a_store_with_unsealed_events_never_says_plain_ok(sealed: Sealed) -> None:
+    assert verify_store(sealed.desk, sealed.sealer.store, snapshots=False).summary().startswith("OK: ")
+    populate(sealed.desk, tickets=1, notes=1)
+    report = verify_store(sealed.desk, sealed.sealer.store, snapshots=False)
+    assert report.ok and not report.complete
+    assert report.summary().startswith("INCOMPLETE: ") and "not sealed yet" in report.summary()
+    sealed.sealer.catch_up(checkpoint=True)
+    assert verify_store(sealed.desk, sealed.sealer.store, snapshots=False).complete
+
+
+def test_right_after_the_demo_the_log_is_sealed_to_its_last_event_and_exports(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = run_cli(["demo", "--tickets", "15", "--customers", "5", "--days", "2", "--seed", "3"], capsys)
+    assert code == 0, err
+    code, out, err = run_cli(["audit", "verify", "--workers", "1"], capsys)
+    assert code == 0 and out.startswith("OK: ") and "every event is sealed" in out, out + err
+    code, out, err = run_cli(["audit", "export", str(tmp_path / "export")], capsys)
+    assert code == 0, err
+    key = out.split("--key ")[-1].strip()
+    assert key.startswith("SHA256:") and len(key) == 7 + 64
+    code, printed, _ = run_cli(["audit", "fingerprint"], capsys)
+    assert printed.strip() == key
+    from ticketflow_verify.cli import main as verify
+
+    assert verify([str(tmp_path / "export"), "--key", key]) == 0
+
+
+def test_a_cli_command_that_writes_ends_with_a_checkpoint_and_audit_verify_exits_3_while_unsealed(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from ticketflow.application import TicketDesk
+    from ticketflow.config import Settings
+    from tests.support import Desk
+
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    Desk(desk).open("written without the CLI")  # nothing seals these
+    desk.close()
+    code, out, _ = run_cli(["audit", "verify", "--workers", "1"], capsys)
+    assert code == 3 and out.startswith("INCOMPLETE: ")
+    code, _, err = run_cli(["policy", "calendar", "define", str(_calendar(tmp_path))], capsys)
+    assert code == 0, err
+    code, out, _ = run_cli(["audit", "verify", "--workers", "1"], capsys)
+    assert code == 0 and out.startswith("OK: ")
+
+
+def _calendar(tmp_path: Path) -> Path:
+    path = tmp_path / "calendar.json"
+    path.write_text(json.dumps({"name": "上海工作日", "timezone": "Asia/Shanghai",
+                                "weekly": {"0": [["09:00", "18:00"]]}}), encoding="utf-8")
+    return path
+
+
+def test_audit_seal_appends_to_the_configured_anchor_file_and_a_bad_anchor_is_one_line(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ticketflow.application import TicketDesk
+    from ticketflow.config import Settings
+    from tests.support import Desk
+
+    anchor = tmp_path / "anchors" / "desk.ndjson"
+    monkeypatch.setenv("TICKETFLOW_ANCHOR_FILE", str(anchor))
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    Desk(desk).open("to seal")
+    desk.close()
+    code, _, err = run_cli(["audit", "seal"], capsys)
+    assert code == 0, err
+    assert [json.loads(line)["seq"] for line in anchor.read_text().splitlines()] == [1]
+    code, out, _ = run_cli(["audit", "verify", "--workers", "1", "--anchor", str(anchor)], capsys)
+    assert code == 0, out
+    for bad in (tmp_path / "missing.ndjson", _write(tmp_path / "bad.ndjson", "{not json\n")):
+        code, _, err = run_cli(["audit", "verify", "--anchor", str(bad)], capsys)
+        assert code == 1 and err.startswith("error: anchor file ") and len(err.strip().splitlines()) == 1
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
