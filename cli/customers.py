@@ -3,17 +3,19 @@ for the compliance officer)."""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 from uuid import UUID
 
 import typer
 from rich.console import Console
 
+from projections.integrity.sealer import sealing_on_close
 from ticketflow.application import TicketDesk
 from ticketflow.commands.privacy import EraseCustomer
 from ticketflow.config import Settings
 from ticketflow.domain.values import Channel, Role
-from ticketflow.errors import ValidationFailed
+from ticketflow.errors import RuleViolation, ValidationFailed
 from ticketflow.metadata import Caller
 
 customer_app = typer.Typer(help="Customers' personal data.", no_args_is_help=True)
@@ -26,6 +28,7 @@ def erase(
     reference: Annotated[str, typer.Option(help="The compliance case number (no personal data).")],
     basis: Annotated[str, typer.Option(help="customer_request or retention.")] = "customer_request",
     operator: Annotated[str, typer.Option(help="Who runs this (recorded as the actor).")] = "compliance-cli",
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Destroy the customer's key: their personal data reads [erased] everywhere; history stays complete."""
     settings: Settings = ctx.obj
@@ -33,8 +36,21 @@ def erase(
         subject = UUID(customer_id)
     except ValueError:
         raise ValidationFailed(f"{customer_id!r} is not a customer id") from None
-    desk = TicketDesk(settings)
+    desk = sealing_on_close(TicketDesk(settings))
     try:
+        scope = desk.erasure_scope(subject)
+        if scope.already_erased:
+            raise RuleViolation(f"customer {subject} is already erased")
+        Console(stderr=True).print(
+            f"erasing customer {subject} destroys their key for good: the profile fields"
+            f" {', '.join(scope.profile_fields) or '(none set)'}, and the personal text of {scope.tickets} ticket(s)"
+            f" and {scope.reminders} reminder(s), will read [erased] everywhere; history stays complete"
+            f" (basis {basis}, reference {reference})", markup=False)
+        if not yes:
+            if not sys.stdin.isatty():
+                raise ValidationFailed("erasure needs confirmation: run it at a terminal, or add --yes")
+            if not typer.confirm("erase this customer's personal data?", default=False, err=True):
+                raise typer.Exit(1)
         result = desk.erase_customer(
             EraseCustomer(customer_id=subject, basis=basis, reference=reference),  # type: ignore[arg-type]
             Caller(operator, Role.COMPLIANCE, Channel.CLI),

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import cache
-from typing import Annotated
-from uuid import UUID
+from copy import copy as _copy
+from typing import Annotated, Any
+from uuid import UUID, uuid4
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from ticketflow.access import MASK
 from ticketflow.application import TicketDesk
+from ticketflow.commands.access import RecordDataAccess
+from ticketflow.domain import AGGREGATES, Customer, Ticket, event_classes
+from ticketflow.domain.values import Channel, Role
+from ticketflow.metadata import Caller
 from ticketflow.config import Settings
 from ticketflow.describe import describe
 from ticketflow.errors import NotFound, ValidationFailed
@@ -37,13 +43,21 @@ def history(
     ] = None,
     version: Annotated[int | None, typer.Option("--version", min=1, help="Only the events up to this version, then the state.")] = None,
     business: Annotated[bool, typer.Option("--business-time", help="--as-of compares business time (occurred_at), not recorded time.")] = False,
+    purpose: Annotated[str | None, typer.Option(
+        "--purpose", help="Why you must see personal data (names, contacts, ticket text); the read is recorded in the"
+                          " access log. Without it, personal fields are masked.")] = None,
+    operator: Annotated[str, typer.Option(help="Who runs this (recorded in the access log with --purpose).")] = "cli-operator",
 ) -> None:
     """Show every event of a ticket: when, who (role), via which channel, what changed.
 
+    Personal data is masked unless --purpose is given; then the read is recorded like an API read.
     With --as-of or --version: the events up to then, and the state the ticket had then."""
     settings: Settings = ctx.obj
     if as_of is not None and version is not None:
         raise ValidationFailed("give --as-of or --version, not both")
+    purpose = " ".join(purpose.split()) if purpose else None
+    if purpose is not None and not purpose:
+        raise ValidationFailed("--purpose must say why (it is recorded)")
     desk = TicketDesk(settings)
     try:
         uid = parse_id(object_id)
@@ -70,23 +84,50 @@ def history(
     table.add_column("via", no_wrap=True)
     table.add_column("event", no_wrap=True)
     table.add_column("what")
+    shown: dict[UUID, set[str]] = {}  # customer -> the personal fields shown unmasked
     for event in events:
+        if event.personal_fields and (subject := event.subject_id()) is not None:
+            present = {f for f in event.personal_fields if getattr(event, f, None) not in (None, "", [])}
+            if present and purpose is not None:
+                shown.setdefault(subject, set()).update(present)
         table.add_row(
             str(event.originator_version),
             event.occurred_at.strftime("%Y-%m-%d %H:%M:%S"),
             f"{event.actor_id} ({event.actor_role})",
             event.via + (" [imported]" if event.imported else ""),
             type(event).__qualname__.split(".", 1)[1],
-            describe(event, team_name),
+            describe(event if purpose is not None else masked(event), team_name),
         )
+    try:
+        state = state_table(desk, uid, version, as_of, unmasked=purpose is not None) if version is not None else None
+        for subject, fields in sorted(shown.items(), key=lambda item: str(item[0])):
+            desk.record_data_access(
+                RecordDataAccess(customer_id=subject, fields=sorted(fields), purpose=purpose, request_id=str(uuid4()),
+                                 resource=f"ticketflow history {uid}"),
+                Caller(operator, Role.ADMIN, Channel.CLI),
+            )
+    finally:
+        desk.close()
     console = Console(width=max(Console().width, 160))
     console.print(table)
-    if version is not None:
-        console.print(state_table(desk, uid, version, as_of))
-    desk.close()
+    if state is not None:
+        console.print(state)
+    if purpose is None and any(e.personal_fields for e in events):
+        Console(stderr=True).print("personal data masked (***); give --purpose \"why\" to see it (the read is recorded)")
 
 
-def state_table(desk: TicketDesk, object_id: UUID, version: int, as_of: datetime | None) -> Table:
+def masked(event: Any) -> Any:
+    """A copy of ``event`` with its personal fields replaced by the mask."""
+    if not event.personal_fields:
+        return event
+    copy = _copy(event)
+    for field in event.personal_fields:
+        if getattr(copy, field, None) not in (None, "", []):
+            object.__setattr__(copy, field, MASK)
+    return copy
+
+
+def state_table(desk: TicketDesk, object_id: UUID, version: int, as_of: datetime | None, unmasked: bool = False) -> Table:
     """The object's fields at ``version`` (from its aggregate: the nearest snapshot, then the events after it)."""
     from projections.asof import audit_fields
 
@@ -95,6 +136,14 @@ def state_table(desk: TicketDesk, object_id: UUID, version: int, as_of: datetime
     table = Table(title=f"state at version {version}{when}")
     table.add_column("field", no_wrap=True)
     table.add_column("value")
+    personal = isinstance(aggregate, (Customer, Ticket)) and not unmasked  # a team's fields are nobody's data
     for field, value in audit_fields(aggregate).items():
-        table.add_row(field, "" if value is None else str(value))
+        shown = "" if value is None else str(value)
+        table.add_row(field, MASK if personal and field in PERSONAL_FIELDS and shown else shown)
     return table
+
+
+#: Every field name any event declares personal (the state table masks these too).
+PERSONAL_FIELDS = frozenset(
+    field for aggregate in AGGREGATES for cls in event_classes(aggregate) for field in cls.personal_fields
+)

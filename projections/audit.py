@@ -145,6 +145,7 @@ def object_type(event: Event) -> str:
 
 class AuditView(View):
     name = "audit"
+    purges_personal_data = True
     tables = (AUDIT, AUDIT_FIELDS, AUDIT_SUBJECTS)
 
     def prepare(self, batch: Batch, events: Sequence[Positioned]) -> None:

@@ -82,6 +82,7 @@ PROFILE = ("name", "email", "phone", "im_handle", "company", "job_title")
 
 class CustomersView(View):
     name = "customers"
+    purges_personal_data = True
     tables = (CUSTOMERS, CUSTOMER_TICKETS, CUSTOMER_INTERACTIONS)
 
     def prepare(self, batch: Batch, events: Sequence[Positioned]) -> None:

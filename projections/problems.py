@@ -49,6 +49,7 @@ SUGGESTION_TERMS = 64
 
 class ProblemsView(View):
     name = "problems"
+    purges_personal_data = True
     tables = (PROBLEMS, CATEGORIES)
 
     def ddl(self, dialect: Dialect) -> list[str]:

@@ -47,6 +47,7 @@ OPEN_STATES = ("scheduled", "fired")
 
 class RemindersView(View):
     name = "reminders"
+    purges_personal_data = True
     tables = (REMINDERS,)
 
     def apply(self, batch: Batch, event: Event, position: int) -> None:

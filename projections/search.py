@@ -42,6 +42,7 @@ SNIPPET = 120
 
 class SearchView(View):
     name = "search"
+    purges_personal_data = True
     tables = (DOCS, TICKET_CUSTOMERS)
 
     def ddl(self, dialect: Dialect) -> list[str]:

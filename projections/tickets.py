@@ -87,6 +87,7 @@ def is_first_reply_candidate(event: Event) -> bool:
 
 class TicketsView(View):
     name = "tickets"
+    purges_personal_data = True
     tables = (TICKETS,)
 
     def prepare(self, batch: Batch, events: Sequence[Positioned]) -> None:

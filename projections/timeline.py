@@ -34,6 +34,7 @@ TIMELINE = Table(
 
 class TimelineView(View):
     name = "timeline"
+    purges_personal_data = True
     tables = (TIMELINE,)
 
     def apply(self, batch: Batch, event: Event, position: int) -> None:

@@ -7,6 +7,9 @@ so a view never counts an event twice or skips one, whatever crashes when.
 
 from __future__ import annotations
 
+import logging
+import re
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -19,12 +22,17 @@ from eventsourcing.projection import Projection
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 from psycopg.sql import SQL
 
+from projections.erasure import erased_customer
 from projections.sql import Batch, Db, Dialect, Table, render
 from ticketflow.domain import TicketflowAggregate
 
 Event = TicketflowAggregate.Event
 Positioned = tuple[Event, int]  # an event and its global log position
 R = TypeVar("R")
+_CREATED = re.compile(r"CREATE (?:VIRTUAL )?TABLE IF NOT EXISTS \{p\}(\w+)", re.IGNORECASE)
+#: How long a view keeps trying to truncate its WAL after an erasure (readers may be busy).
+ERASURE_CHECKPOINT_SECONDS = 5.0
+log = logging.getLogger("ticketflow.projections")
 
 
 class View(ABC):
@@ -32,9 +40,16 @@ class View(ABC):
 
     name: ClassVar[str]
     tables: ClassVar[tuple[Table, ...]]
+    #: Whether the view copies personal data (and so purges it on ``Customer.Erased``, then compacts).
+    purges_personal_data: ClassVar[bool] = False
 
     def ddl(self, dialect: Dialect) -> list[str]:
         return [statement for table in self.tables for statement in table.ddl()]
+
+    def table_names(self, dialect: Dialect) -> list[str]:
+        """Every table the view creates on ``dialect`` (its ``tables`` and any extra, e.g. search terms)."""
+        names = [m.group(1) for statement in self.ddl(dialect) if (m := _CREATED.search(statement))]
+        return list(dict.fromkeys(names))
 
     def clear(self, db: Db) -> None:
         for table in self.tables:
@@ -90,6 +105,12 @@ class ViewStore(TrackingRecorder):
             batch.flush()
             self.view.finish(batch)
             self._insert_tracking_in(cursor, tracking)
+        if self.view.purges_personal_data and any(erased_customer(event) for event, _ in events):
+            self.compact_after_erasure()
+
+    def compact_after_erasure(self) -> None:
+        """After a batch that purged an erased customer's data: leave no old copy of it in the
+        database's files (SQLite: the write-ahead log; PostgreSQL: dead tuples)."""
 
     def _locked_position(self, cursor: Any, application_name: str) -> int:
         """The view's position, read under the write lock of this transaction."""
@@ -172,6 +193,23 @@ class SQLiteViewStore(ViewStore, SQLiteTrackingRecorder):
     def _insert_tracking_in(self, cursor: Any, tracking: Tracking) -> None:
         self._insert_tracking(cursor, tracking)
 
+    def compact_after_erasure(self) -> None:
+        """Copy the WAL into the database and truncate it to zero bytes: the purge overwrote the
+        rows in place (``secure_delete`` zeroes what was freed), but the WAL still holds the pages
+        as they were before. A reader on an older snapshot (another process) keeps the WAL busy
+        for a moment: retry, then say so."""
+        deadline = time.monotonic() + ERASURE_CHECKPOINT_SECONDS
+        while True:
+            with self.datastore.get_connection(commit=True) as connection:
+                busy, _, _ = connection._sqlite_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()  # noqa: SLF001
+            if not busy:
+                return
+            if time.monotonic() > deadline:
+                log.warning("view %s: the WAL could not be truncated after an erasure (readers busy); "
+                            "it will be at the next checkpoint", self.view.name)
+                return
+            time.sleep(0.02)
+
     @property
     def _tuned(self) -> set[int]:
         tuned: set[int] = self.__dict__.setdefault("_tuned_connections", set())
@@ -202,6 +240,16 @@ class PostgresViewStore(ViewStore, PostgresTrackingRecorder):
 
     def _insert_tracking_in(self, cursor: Any, tracking: Tracking) -> None:
         self._insert_tracking(cursor, tracking)
+
+    def compact_after_erasure(self) -> None:
+        """Rewrite the view's tables (``VACUUM FULL``): the purge's UPDATEs left the old row
+        versions as dead tuples, and a plain VACUUM only marks their space free, it does not
+        zero it. The rewrite copies the live rows into new files and drops the old ones (and
+        rebuilds the indexes, whose entries held the old text too). It locks each table for
+        its duration (short for a view's size); see README "Erasure" for WAL and backups."""
+        with self.datastore.get_connection() as connection:
+            for name in self.view.table_names(Dialect.POSTGRES):
+                connection.execute(f"VACUUM FULL {self.prefix}{name}")  # type: ignore[arg-type]
 
 
 @cache

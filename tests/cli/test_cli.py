@@ -75,6 +75,37 @@ def test_history_shows_actor_role_and_channel_on_every_line(data_dir: Path, caps
     desk.close()
 
 
+def test_history_masks_personal_data_unless_a_purpose_is_given_and_records_that_read(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.support import ADMIN
+    from ticketflow.commands import OpenTicket, RegisterCustomer
+
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    customer = desk.register_customer(RegisterCustomer(name="王秀英", email="xiuying@example.cn"), ADMIN).object_id
+    ticket = desk.open_ticket(OpenTicket(subject="发票抬头写错了", requester_id=customer), ADMIN).object_id
+    desk.close()
+    for object_id in (customer, ticket):
+        code, out, err = run(["history", str(object_id), "--version", "1"], capsys)
+        assert code == 0, err
+        assert "王秀英" not in out and "xiuying" not in out and "发票抬头" not in out and "***" in out
+        assert "give --purpose" in err
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    accesses = desk.recorder.select_notifications(1, 1000, topics=["ticketflow.domain.access:DataAccess.Recorded"])
+    assert accesses == []  # masked reads are not personal-data reads
+    desk.close()
+    code, out, err = run(["history", str(customer), "--purpose", "DSR-2026-0042 subject access", "--operator", "ops.zhang"],
+                         capsys)
+    assert code == 0, err
+    assert "王秀英" in out
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    [recorded] = [desk.mapper.to_domain_event(n) for n in desk.recorder.select_notifications(
+        1, 1000, topics=["ticketflow.domain.access:DataAccess.Recorded"])]
+    assert (recorded.actor_id, recorded.via, recorded.purpose) == ("ops.zhang", "cli", "DSR-2026-0042 subject access")
+    assert recorded.customer_id == customer and set(recorded.fields) >= {"name", "email"}
+    desk.close()
+
+
 @pytest.mark.parametrize(
     ("argv", "message", "exit_code"),
     [

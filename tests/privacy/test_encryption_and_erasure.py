@@ -87,7 +87,12 @@ def test_a_sealed_field_moved_into_another_event_does_not_open(tmp_path: Path, c
     ticket_rows = [r for r in rows if r[0] == ticket.hex]
     import json
 
-    first, second = json.loads(ticket_rows[0][2]), json.loads(ticket_rows[1][2])
+    from ticketflow.writer_mac import MAC_BYTES, MAGIC
+
+    def inner(state: bytes) -> bytes:  # the mapper's bytes, behind the writer MAC
+        return state[len(MAGIC) + MAC_BYTES:] if state.startswith(MAGIC) else state
+
+    first, second = json.loads(inner(ticket_rows[0][2])), json.loads(inner(ticket_rows[1][2]))
     second["body"] = first["subject"]  # a sealed subject copied over the reply's sealed body
     db.execute("UPDATE stored_events SET state = ? WHERE originator_id = ? AND originator_version = ?",
                (json.dumps(second).encode(), ticket.hex, ticket_rows[1][1]))
@@ -122,10 +127,35 @@ def test_the_cli_erases_once_and_refuses_a_second_time(data_dir: Path, capsys: p
     desk = TicketDesk(Settings(data_dir=data_dir))
     customer, _ = seed(desk)
     desk.close()
-    assert main(["customer", "erase", str(customer), "--reference", "DSR-7"]) == 0
+    assert main(["customer", "erase", str(customer), "--reference", "DSR-7"]) == 1  # not a terminal, no --yes
+    err = " ".join(capsys.readouterr().err.split())
+    assert "profile fields name, email" in err and "1 ticket(s)" in err and "add --yes" in err
+    assert TicketDesk(Settings(data_dir=data_dir)).erasure_scope(customer).already_erased is False
+    assert main(["customer", "erase", str(customer), "--reference", "DSR-7", "--yes"]) == 0
     assert "1 ticket(s) now show personal fields as [erased]" in " ".join(capsys.readouterr().out.split())
-    assert main(["customer", "erase", str(customer), "--reference", "DSR-7"]) == 1
+    assert main(["customer", "erase", str(customer), "--reference", "DSR-7", "--yes"]) == 1
     assert "already erased" in capsys.readouterr().err
+
+
+def test_the_cli_asks_before_erasing_and_a_no_erases_nothing(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from cli import main
+
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    customer, _ = seed(desk)
+    desk.close()
+    for answer, code in (("n\n", 1), ("y\n", 0)):
+        stdin = io.StringIO(answer)
+        stdin.isatty = lambda: True  # type: ignore[method-assign]
+        monkeypatch.setattr("sys.stdin", stdin)
+        assert main(["customer", "erase", str(customer), "--reference", "DSR-8"]) == code
+        erased = TicketDesk(Settings(data_dir=data_dir))
+        assert erased.erasure_scope(customer).already_erased is (code == 0)
+        erased.close()
+    assert "erase this customer's personal data?" in capsys.readouterr().err
 
 
 def test_the_erasure_endpoint_is_for_compliance_only(tmp_path: Path) -> None:

@@ -8,6 +8,8 @@ holds personal data. The views act on ``Customer.Erased`` and purge their plaint
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import logging
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -33,7 +35,26 @@ _OPENED = "ticketflow.domain.ticket:Ticket.Opened"
 _SCHEDULED = "ticketflow.domain.reminder:Reminder.Scheduled"
 
 
+@dataclass(frozen=True)
+class ErasureScope:
+    """What erasing a customer destroys: shown before asking for confirmation (field names, never values)."""
+
+    customer_id: UUID
+    profile_fields: tuple[str, ...]
+    tickets: int
+    reminders: int
+    already_erased: bool
+
+
 class ErasureCommands(_Base):
+    def erasure_scope(self, customer_id: UUID) -> ErasureScope:
+        customer = self._load(Customer, customer_id)
+        fields = ("name", "email", "phone", "im_handle", "company", "job_title")
+        present = tuple(f for f in fields if getattr(customer, f, None) not in (None, ""))
+        holders = self._holders_of(customer_id)
+        tickets = sum(1 for h in holders if self._is(h, Ticket))
+        return ErasureScope(customer_id, present, tickets, len(holders) - tickets, bool(customer.erased))
+
     def erase_customer(self, cmd: EraseCustomer, caller: Caller) -> CommandResult:
         if caller.role not in (Role.COMPLIANCE, Role.ADMIN, Role.SYSTEM):
             raise PermissionDenied(f"a {caller.role} may not erase a customer's personal data")

@@ -180,12 +180,16 @@ class PostgresKeyStore(KeyStore):
                 "ON CONFLICT (subject_id) DO UPDATE SET key = NULL, erased_at = EXCLUDED.erased_at",
                 (str(subject), time.time(), time.time()),
             )
-        with self.datastore.get_connection() as connection:  # VACUUM cannot run in a transaction
+        # The old row version (the key) stays in the table's file as a dead tuple until the table
+        # is rewritten: a plain VACUUM only marks its space reusable. VACUUM FULL copies the live
+        # rows into a new file and drops the old one (it cannot run in a transaction).
+        with self.datastore.get_connection() as connection:
+            was = connection.autocommit
             connection.autocommit = True
             try:
-                connection.execute(f"VACUUM {self.table}")
+                connection.execute(f"VACUUM FULL {self.table}")
             finally:
-                connection.autocommit = False
+                connection.autocommit = was
 
 
 def open_key_store(settings: Settings, recorder: Any) -> KeyStore:
