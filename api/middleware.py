@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
@@ -17,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.idempotency import IdempotencyStore, Outcome, Stored
+from api.idempotency import STORE_ERRORS, IdempotencyStore, Outcome, Stored
 from api.metrics import Metrics
 from api.problems import problem
 
@@ -171,7 +172,14 @@ class Gatekeeper:
             await too_big(scope, receive, send)
             return
         fingerprint = hashlib.sha256(request.method.encode() + request.url.path.encode() + b"\n" + body).hexdigest()
-        outcome, stored = await run_in_threadpool(self.idempotency.begin, who, key, fingerprint)
+        try:
+            outcome, stored = await run_in_threadpool(self.idempotency.begin, who, key, fingerprint)
+        except STORE_ERRORS as exc:
+            access_log.warning(json.dumps({"idempotency_store": "unavailable", "error": type(exc).__name__}))
+            down = problem(503, "storage_unavailable", "the idempotency key store did not answer; retry shortly",
+                           request, headers={"Retry-After": "1"})
+            await down(scope, receive, send)
+            return
         if outcome is Outcome.MISMATCH:
             answer: Response = problem(422, "idempotency_key_reused",
                                        "this Idempotency-Key was used with a different request; use a new key", request)
@@ -197,7 +205,7 @@ class Gatekeeper:
         try:
             await self.app(scope, replay_body, hold)
         except Exception:
-            await run_in_threadpool(self.idempotency.abandon, who, key)
+            await self._settle(self.idempotency.abandon, who, key)
             raise
         start = next((m for m in held if m["type"] == "http.response.start"), None)
         status = int(start["status"]) if start else 500
@@ -205,8 +213,18 @@ class Gatekeeper:
             headers = MutableHeaders(scope=start)
             kept = {k: v for k, v in headers.items() if k.lower() in REPLAYED_HEADERS}
             body = b"".join(m.get("body", b"") for m in held if m["type"] == "http.response.body")
-            await run_in_threadpool(self.idempotency.finish, who, key, Stored(status, kept, body))
+            await self._settle(self.idempotency.finish, who, key, Stored(status, kept, body))
         else:
-            await run_in_threadpool(self.idempotency.abandon, who, key)
+            await self._settle(self.idempotency.abandon, who, key)
         for message in held:
             await send(message)
+
+    @staticmethod
+    async def _settle(step: Any, *args: Any) -> None:
+        """Record the key's outcome; if the key store is down now, the client still gets the answer
+        the command gave. The key stays "running" until a retry takes it over, and that retry's
+        command (same command id) is recognised by the desk and answered from what was written."""
+        try:
+            await run_in_threadpool(step, *args)
+        except STORE_ERRORS as exc:
+            access_log.warning(json.dumps({"idempotency_store": "unavailable", "error": type(exc).__name__}))

@@ -12,6 +12,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+import sqlite3
+
+import psycopg
+import psycopg_pool
 from eventsourcing.persistence import OperationalError
 from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -121,11 +125,16 @@ def install(app: FastAPI) -> None:
             detail = f"no resource at {request.url.path}"
         return problem(exc.status_code, code, detail, request, headers=getattr(exc, "headers", None))
 
-    @app.exception_handler(OperationalError)
-    async def store_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+    async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc)
         return problem(503, "storage_unavailable", "the event store did not answer in time; retry shortly", request,
                        headers={"Retry-After": "1"})
+
+    # Every storage failure (eventsourcing's, or the database driver's own: a restart, a dropped
+    # connection, a pool timeout) is a 503 the client may retry, never a 500.
+    for storage_error in (OperationalError, psycopg.OperationalError, psycopg.InterfaceError, psycopg_pool.PoolTimeout,
+                          sqlite3.OperationalError):
+        app.add_exception_handler(storage_error, store_unavailable)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

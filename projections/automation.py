@@ -26,7 +26,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from projections.readside import ReadSide
 from projections.sql import Db, ts
 from projections.webhook_sender import WebhookSender
-from projections.workflow import SLA_CLOCKS, due_work, rotation
+from projections.workflow import SLA_CLOCKS, due_work, mark_work, rotation
 from ticketflow.application import TicketDesk
 from ticketflow.automation import calendar_from_spec
 from ticketflow.clock import Clock
@@ -360,10 +360,7 @@ class _TryAgain(Exception):
 
 def _mark_in(db: Db, row: dict[str, Any], state: str, due_at: str | None) -> None:
     """Move a work row on, unless an event changed it since it was read (then it stays due)."""
-    db.execute(
-        "UPDATE {p}tf_work SET state = ?, due_at = ? WHERE kind = ? AND object_id = ? AND stamp = ?",
-        (state, due_at, row["kind"], row["object_id"], row["stamp"]),
-    )
+    mark_work(db, row, state, due_at)
 
 
 class _Workload(Mapping[str, int]):

@@ -25,6 +25,7 @@ from psycopg.sql import SQL
 from projections.erasure import erased_customer
 from projections.sql import Batch, Db, Dialect, Table, render
 from ticketflow.domain import TicketflowAggregate
+from ticketflow.reconnect import retry_dead_connections
 
 Event = TicketflowAggregate.Event
 Positioned = tuple[Event, int]  # an event and its global log position
@@ -237,6 +238,10 @@ class PostgresViewStore(ViewStore, PostgresTrackingRecorder):
     def _transaction(self, commit: bool) -> Iterator[Any]:
         with self.datastore.transaction(commit=commit) as cursor:
             yield cursor
+
+    def read(self, query: Callable[[Db], R]) -> R:
+        """A read, retried on a pooled connection that died with a database restart."""
+        return retry_dead_connections(lambda: ViewStore.read(self, query))
 
     def _insert_tracking_in(self, cursor: Any, tracking: Tracking) -> None:
         self._insert_tracking(cursor, tracking)

@@ -8,9 +8,15 @@ position. :mod:`projections.automation` does the work (at least once: every
 action is idempotent) and moves each row on; the rows the log makes moot (a
 ticket routed by hand, reopened, closed) are settled here.
 
-Also kept here: the last agent each team's round-robin gave work to, each ticket's
-SLA clocks as the SLA clock last measured them, and every SLA outcome (fulfilled
-or breached) for the compliance report.
+Also kept here: the last agent each team's round-robin gave work to, and every SLA
+outcome (fulfilled or breached) for the compliance report.
+
+Every column of the view's tables is a function of the log, so a rebuilt view equals the
+live one. What the automation itself writes — how far it got with each work row
+(``tf_work_marks``: done, failed, or due again later, for the row as of its ``stamp``) and
+each ticket's SLA clocks as last measured (``tf_sla_clocks``) — is its bookkeeping, kept in
+the same database but outside the view: a rebuild neither empties it nor compares it, so a
+rebuilt desk does not repeat work it already did.
 """
 
 from __future__ import annotations
@@ -38,6 +44,14 @@ WORK = Table(
     ),
     key=("kind", "object_id"),
     indexes=(("kind", "state", "due_at"),),
+)
+
+#: The automation's progress on a work row: applies while the row's ``stamp`` is unchanged (a new
+#: event that changes the row makes it due again, whatever was marked before).
+MARKS = Table(
+    "tf_work_marks",
+    columns=("kind TEXT NOT NULL", "object_id TEXT NOT NULL", "stamp BIGINT", "state TEXT", "due_at TEXT"),
+    key=("kind", "object_id"),
 )
 
 ROTATION = Table("tf_rotation", columns=("team_id TEXT NOT NULL", "agent_id TEXT", "position BIGINT"), key=("team_id",))
@@ -93,7 +107,12 @@ _QUIET = (Ticket.SlaApplied, Ticket.SlaWarned, Ticket.SlaBreached, Ticket.SlaFul
 
 class WorkflowView(View):
     name = "workflow"
-    tables = (WORK, ROTATION, SLA_CLOCKS, SLA_OUTCOMES, TICKET_FACTS)
+    tables = (WORK, ROTATION, SLA_OUTCOMES, TICKET_FACTS)
+    #: The automation's bookkeeping (see the module docstring): created with the view, never cleared.
+    bookkeeping = (MARKS, SLA_CLOCKS)
+
+    def ddl(self, dialect: Any) -> list[str]:
+        return super().ddl(dialect) + [statement for table in self.bookkeeping for statement in table.ddl()]
 
     def apply(self, batch: Batch, event: Event, position: int) -> None:
         if isinstance(event, Ticket.Event):
@@ -217,17 +236,34 @@ def _settle(batch: Batch, kind: str, object_id: str, position: int) -> None:
 
 
 # ------------------------------------------------------------------ queries
+#: A work row as the automation sees it: the view's row, moved on by the automation's mark for it.
+_EFFECTIVE = (
+    "SELECT w.kind, w.object_id, w.stamp, w.team_id, w.agent_id,"
+    " CASE WHEN m.stamp IS NULL THEN w.state ELSE m.state END AS state,"
+    " CASE WHEN m.stamp IS NULL THEN w.due_at ELSE m.due_at END AS due_at"
+    " FROM {p}tf_work w LEFT JOIN {p}tf_work_marks m"
+    " ON m.kind = w.kind AND m.object_id = w.object_id AND m.stamp = w.stamp"
+)
+
+
 def due_work(db: Db, kind: str, until: str, limit: int = 500) -> list[dict[str, Any]]:
     """Rows of a kind due at or before ``until`` (UTC ISO text), oldest first."""
     return db.all(
-        "SELECT * FROM {p}tf_work WHERE kind = ? AND state = 'due' AND due_at <= ? ORDER BY due_at, stamp LIMIT ?",
+        f"SELECT * FROM ({_EFFECTIVE} WHERE w.kind = ? AND w.state = 'due') e"
+        " WHERE e.state = 'due' AND e.due_at <= ? ORDER BY e.due_at, e.stamp LIMIT ?",
         (kind, until, limit),
     )
 
 
 def failed_work(db: Db) -> list[dict[str, Any]]:
     """Work the automation set aside after an unexpected error (an operator looks at these)."""
-    return db.all("SELECT * FROM {p}tf_work WHERE state = 'failed' ORDER BY kind, object_id")
+    return db.all(f"SELECT * FROM ({_EFFECTIVE}) e WHERE e.state = 'failed' ORDER BY e.kind, e.object_id")
+
+
+def mark_work(db: Db, row: dict[str, Any], state: str, due_at: str | None) -> None:
+    """The automation moves a work row on (done, failed, or due again at ``due_at``), for the row as
+    it read it: an event that changed the row since (a new ``stamp``) makes the mark moot."""
+    db.execute(MARKS.upsert_sql, (row["kind"], row["object_id"], row["stamp"], state, due_at))
 
 
 def rotation(db: Db) -> dict[str, str]:

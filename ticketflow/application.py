@@ -50,6 +50,7 @@ from ticketflow.commands.privacy import EraseCustomer
 from ticketflow.privacy.erasure import ErasureCommands
 from ticketflow.privacy.keys import LazyKeyStore, open_key_store
 from ticketflow.privacy.mapper import PrivacyMapper
+from ticketflow.reconnect import retry_dead_connections
 from ticketflow.writer_mac import WriterMac, with_writer_mac, writer_key
 from ticketflow.commands import workflow as wf
 from ticketflow.domain import (
@@ -165,7 +166,8 @@ class TicketDesk(ErasureCommands, AutomationCommands, Application[UUID]):
                 f"cannot open the event store ({self.settings.describe_store()}): {reason}"
             ) from None
         self.membership = Membership(
-            lambda start, limit: self.recorder.select_notifications(start, limit, topics=MEMBERSHIP_TOPICS),
+            lambda start, limit: retry_dead_connections(
+                lambda: self.recorder.select_notifications(start, limit, topics=MEMBERSHIP_TOPICS)),
             self.mapper.to_domain_event,
         )
 
@@ -232,6 +234,8 @@ class TicketDesk(ErasureCommands, AutomationCommands, Application[UUID]):
             method_name = _HANDLERS[type(command)]
         except KeyError:
             raise TypeError(f"no handler for {type(command).__name__}") from None
+        if self.settings.storage is StorageKind.POSTGRES:  # pooled connections may have died with a restart
+            return retry_dead_connections(lambda: getattr(self, method_name)(command, caller))  # type: ignore[no-any-return]
         result: CommandResult = getattr(self, method_name)(command, caller)
         return result
 
@@ -750,6 +754,8 @@ class TicketDesk(ErasureCommands, AutomationCommands, Application[UUID]):
 
     def _get(self, object_id: UUID, **options: Any) -> Any:
         with self._read_locks[hash(object_id) % len(self._read_locks)]:
+            if self.settings.storage is StorageKind.POSTGRES:
+                return retry_dead_connections(lambda: self.repository.get(object_id, **options))
             return self.repository.get(object_id, **options)
 
     def _require_exists(self, cls: type[TicketflowAggregate], object_id: UUID) -> None:
