@@ -23,7 +23,8 @@ from uuid import uuid4
 from ticketflow.config import Settings, StorageKind
 
 KEEP_SECONDS = 48 * 3600
-#: A request still "running" after this long is taken to have died; a retry may take over.
+#: A request still "running" after this long is taken to have died; a retry may take over
+#: (the default of ``TICKETFLOW_IDEMPOTENCY_STALE_SECONDS``).
 STALE_RUNNING_SECONDS = 60
 #: How often a process clears keys past their keeping time.
 PURGE_EVERY_SECONDS = 3600
@@ -71,6 +72,7 @@ def _now_us() -> int:
 class IdempotencyStore:
     def __init__(self, settings: Settings, memory_tag: str = "") -> None:
         self.postgres = settings.storage is StorageKind.POSTGRES
+        self.stale_us = int(settings.idempotency_stale_seconds * 1_000_000)
         self._lock = threading.Lock()
         if self.postgres:
             from psycopg_pool import ConnectionPool
@@ -134,7 +136,7 @@ class IdempotencyStore:
         if stored_fingerprint != fingerprint:
             return Outcome.MISMATCH, None
         if state == "running":
-            if now - int(created) > STALE_RUNNING_SECONDS * 1_000_000 and self._take_over(scope, key, owner, now):
+            if now - int(created) > self.stale_us and self._take_over(scope, key, owner, now):
                 return Outcome.NEW, None
             return Outcome.RUNNING, None
         return Outcome.REPLAY, Stored(int(status), json.loads(headers), body.encode("latin-1"))

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.idempotency import STORE_ERRORS, IdempotencyStore, Outcome, Stored
 from api.metrics import Metrics
-from api.problems import problem
+from api.problems import problem, storage_problem
 
 access_log = logging.getLogger("ticketflow.access")
 
@@ -176,9 +176,7 @@ class Gatekeeper:
             outcome, stored = await run_in_threadpool(self.idempotency.begin, who, key, fingerprint)
         except STORE_ERRORS as exc:
             access_log.warning(json.dumps({"idempotency_store": "unavailable", "error": type(exc).__name__}))
-            down = problem(503, "storage_unavailable", "the idempotency key store did not answer; retry shortly",
-                           request, headers={"Retry-After": "1"})
-            await down(scope, receive, send)
+            await storage_problem(exc, request)(scope, receive, send)
             return
         if outcome is Outcome.MISMATCH:
             answer: Response = problem(422, "idempotency_key_reused",

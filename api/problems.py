@@ -127,8 +127,7 @@ def install(app: FastAPI) -> None:
 
     async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc)
-        return problem(503, "storage_unavailable", "the event store did not answer in time; retry shortly", request,
-                       headers={"Retry-After": "1"})
+        return storage_problem(exc, request)
 
     # Every storage failure (eventsourcing's, or the database driver's own: a restart, a dropped
     # connection, a pool timeout) is a 503 the client may retry, never a 500.
@@ -140,6 +139,20 @@ def install(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(500, "internal_error", "an unexpected error occurred; it has been logged", request)
+
+
+def storage_problem(exc: BaseException, request: Request | None = None) -> JSONResponse:
+    """A storage failure as problem+json: the disk is full (507), the store is read-only or did not
+    answer (503); each with ``Retry-After``. The transaction was rolled back: nothing half-written."""
+    text = str(exc).lower()
+    if "disk is full" in text or "no space left" in text or "could not extend file" in text:
+        return problem(507, "insufficient_storage", "the store's disk is full; nothing was written; retry when"
+                       " space is freed", request, headers={"Retry-After": "30"})
+    if "readonly" in text or "read-only" in text or "read only" in text:
+        return problem(503, "storage_read_only", "the store is read-only now; nothing was written; retry later",
+                       request, headers={"Retry-After": "30"})
+    return problem(503, "storage_unavailable", "the event store did not answer in time; retry shortly", request,
+                   headers={"Retry-After": "1"})
 
 
 #: Error responses documented on every route (OpenAPI).

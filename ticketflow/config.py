@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = Field(default=50.0, gt=0)
     rate_limit_burst: int = Field(default=200, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    #: A keyed request still "running" after this long is taken to have died: a retry takes over.
+    idempotency_stale_seconds: float = Field(default=60.0, gt=0)
     #: Failed authentications per client address: a burst, then this many per second (then 429).
     auth_failure_burst: int = Field(default=20, ge=1)
     auth_failures_per_second: float = Field(default=0.2, gt=0)
@@ -71,6 +73,9 @@ class Settings(BaseSettings):
     encrypt_personal_data: bool = True
     retention_days: int = Field(default=0, ge=0)
     seal: bool = True
+    #: Upgrading a store written before events carried a writer MAC, whose sealer had not sealed
+    #: them all: the last log position that may lack one (0: every row must carry a valid MAC).
+    unmaced_events_until: int = Field(default=0, ge=0)
     anchor_file: Path | None = None
     survey_days: int = Field(default=14, ge=1)
     automation: bool = True

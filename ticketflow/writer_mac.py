@@ -12,7 +12,9 @@ configured); the hash chain covers the whole stored bytes, MAC included. Reads s
 without judging it; the sealer refuses a row without a valid one. ``key`` derives
 from the desk's secret key (``TICKETFLOW_SECRET_KEY`` or the data dir's key file), so every
 process of one desk must share it. Rows stored before this existed have no MAGIC and read
-as they always did; the sealer accepts them only until it has sealed a row with a MAC.
+as they always did; the sealer accepts a row without a MAC only at or before the position an
+operator declares (``TICKETFLOW_UNMACED_EVENTS_UNTIL``, for a store upgraded with rows its old
+sealer had not sealed yet): nothing in the database can widen that window.
 """
 
 from __future__ import annotations

@@ -63,8 +63,6 @@ class SealView(View):
             "CREATE TABLE IF NOT EXISTS {p}integrity_checkpoints (seq BIGINT PRIMARY KEY, tree_size BIGINT NOT NULL,"
             " body TEXT NOT NULL, signature TEXT NOT NULL, key_id TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS {p}integrity_keys (key_id TEXT PRIMARY KEY, public_key TEXT NOT NULL)",
-            # mac_from: the first position sealed with a writer MAC; no row after it may lack one
-            "CREATE TABLE IF NOT EXISTS {p}integrity_flags (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
         ]
 
     def clear(self, db: Db) -> None:
@@ -80,12 +78,6 @@ class SealState:
     frontier: Frontier
     cp_size: int
     cp_time: datetime | None
-
-
-def mac_era(db: Db) -> int | None:
-    """The first position sealed with a writer MAC (None: only legacy rows so far)."""
-    value = db.scalar("SELECT value FROM {p}integrity_flags WHERE name = 'mac_from'")
-    return None if value is None else int(value)
 
 
 def seal_to_end(desk: TicketDesk) -> Checkpoint | None:
@@ -205,7 +197,7 @@ class Sealer:
         frontier = state.frontier
         changed: set[str] = set()
         rows = []
-        mac_from = mac_era(db)
+        legacy_until = self.desk.settings.unmaced_events_until
         for n in notifications:
             oid = str(n.originator_id)
             version, previous = heads.get(oid) or (0, genesis(oid))
@@ -214,12 +206,9 @@ class Sealer:
                     f"cannot seal event at position {n.id}: {oid} version {n.originator_version} follows version {version}"
                 )
             try:
-                self.desk.writer_mac.require(oid, n.originator_version, n.topic, bytes(n.state), legacy_ok=mac_from is None)
+                self.desk.writer_mac.require(oid, n.originator_version, n.topic, bytes(n.state), legacy_ok=n.id <= legacy_until)
             except ForgedEvent as exc:
                 raise TamperDetected(f"cannot seal event at position {n.id}: {exc}") from None
-            if mac_from is None and self.desk.writer_mac.check(oid, n.originator_version, n.topic, bytes(n.state)):
-                mac_from = n.id
-                db.execute("INSERT INTO {p}integrity_flags (name, value) VALUES ('mac_from', ?)", (str(n.id),))
             h = event_hash(oid, n.originator_version, n.topic, bytes(n.state), previous)
             rows.append((n.id, frontier.size, oid, n.originator_version, h.hex()))
             frontier.append(leaf(h))

@@ -32,7 +32,7 @@ from eventsourcing.persistence import StoredEvent
 
 from projections.integrity.export import export
 from projections.integrity.rawlog import log_pages, sealed_pages
-from projections.integrity.sealer import load_checkpoints, load_keys, mac_era
+from projections.integrity.sealer import load_checkpoints, load_keys
 from projections.readside import views_dir
 from projections.view import ViewStore
 from ticketflow.application import TicketDesk
@@ -127,18 +127,16 @@ def _check_unsealed(desk: TicketDesk, store: ViewStore) -> list[str]:
     """Rows the sealer has not reached yet must carry the writer's MAC (a forged row is named now,
     not sealed later as if genuine)."""
     last = int(store.read(lambda db: db.scalar("SELECT MAX(position) FROM {p}integrity_events")) or 0)
-    era = store.read(mac_era)
+    legacy_until = desk.settings.unmaced_events_until
     problems: list[str] = []
     start = last + 1
     while page := desk.recorder.select_notifications(start, 1000):
         for n in page:
-            state = bytes(n.state)
             try:
-                desk.writer_mac.require(str(n.originator_id), n.originator_version, n.topic, state, legacy_ok=era is None)
+                desk.writer_mac.require(str(n.originator_id), n.originator_version, n.topic, bytes(n.state),
+                                        legacy_ok=n.id <= legacy_until)
             except ForgedEvent as exc:
                 problems.append(f"unsealed event at position {n.id}: {exc}")
-            if era is None and desk.writer_mac.check(str(n.originator_id), n.originator_version, n.topic, state):
-                era = n.id  # from the first row with a MAC on, every row has one
         start = page[-1].id + 1
     return problems
 

@@ -69,6 +69,9 @@ class Verdict:
     trusted: bool = False
     trust: str = ""  # why the proof is (or is not) trusted
     manifest: dict[str, Any] = field(default_factory=dict)
+    #: Whether the export was proven complete (the whole log, or a ticket's whole history through
+    #: the signed heads); a time range or a partial export proves each event, not that none is missing.
+    complete: bool = False
 
     @property
     def intact(self) -> bool:
@@ -91,8 +94,10 @@ def read_anchor(path: Path) -> list[Checkpoint]:
             entry = json.loads(line)
             cp = Checkpoint(int(entry["seq"]), str(entry["body"]).encode(), bytes.fromhex(entry["signature"]))
             cp.fields  # noqa: B018 - the body must be JSON
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, OverflowError, AttributeError):
             raise UsageError(f"anchor file {path} line {number} is not a checkpoint (seq, body, signature)") from None
+        if not isinstance(cp.fields, dict):
+            raise UsageError(f"anchor file {path} line {number} is not a checkpoint (its body is not a JSON object)")
         anchored.append(cp)
     if not anchored:
         raise UsageError(f"anchor file {path} holds no checkpoint")
@@ -108,11 +113,24 @@ def check_export(directory: Path, keys: Sequence[str] = (), anchor: Sequence[Che
         raise UsageError(f"{directory} is not an audit export (no manifest.json); make one with: ticketflow audit export DIR")
     verdict = Verdict(problems=verify_export(directory))
     try:
-        verdict.manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
-        history = {k["key_id"]: k["public_key"] for k in json.loads((directory / "keys.json").read_text(encoding="utf-8"))}
-        checkpoints = load_checkpoints(directory)
-    except (OSError, ValueError, KeyError, TypeError):
-        return verdict  # already named by verify_export
+        return _judge_trust(verdict, directory, keys, anchor)
+    except MALFORMED as exc:
+        verdict.problems.append(f"export unreadable: {type(exc).__name__}: {exc}")
+        return verdict
+
+
+#: What a malformed (tampered) export raises while it is read: reported as tampering, never a crash.
+MALFORMED = (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError)
+
+
+def _judge_trust(verdict: Verdict, directory: Path, keys: Sequence[str], anchor: Sequence[Checkpoint]) -> Verdict:
+    verdict.manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    history = {k["key_id"]: k["public_key"] for k in json.loads((directory / "keys.json").read_text(encoding="utf-8"))}
+    checkpoints = load_checkpoints(directory)
+    scope = verdict.manifest.get("scope") or {}
+    ranged = bool(scope.get("from") or scope.get("to"))
+    verdict.complete = not verdict.problems and (
+        bool(verdict.manifest.get("complete_log")) or (bool(scope.get("ticket")) and not ranged))
     by_seq = {cp.seq: cp for cp in checkpoints}
     target = by_seq.get(int(verdict.manifest.get("checkpoint", 0) or 0))
     if anchor:
@@ -128,7 +146,8 @@ def check_export(directory: Path, keys: Sequence[str] = (), anchor: Sequence[Che
             verdict.trusted = True
             verdict.trust = f"anchored checkpoint #{newest.seq} is in the export unchanged"
         else:
-            verdict.trust = f"the events are proven against checkpoint #{target.seq if target else '?'}, before your anchored #{newest.seq}"
+            verdict.problems.insert(0, f"ROLLBACK: the events are proven against checkpoint"
+                                       f" #{target.seq if target else '?'}, older than checkpoint #{newest.seq} in your anchor file")
     if keys and target is not None and not verdict.trusted:
         wanted = set(keys)
         signer = next((cp for cp in checkpoints if cp.seq <= target.seq and _key_matches(cp, history, wanted)), None)
@@ -151,6 +170,13 @@ def _key_matches(cp: Checkpoint, history: dict[str, str], wanted: set[str]) -> b
 
 def verify_export(directory: Path, trusted_key: str | None = None) -> list[str]:
     """Every problem found, the first one first (empty: the export is intact)."""
+    try:
+        return _verify_export(directory, trusted_key)
+    except MALFORMED as exc:
+        return [f"export unreadable: {type(exc).__name__}: {exc}"]
+
+
+def _verify_export(directory: Path, trusted_key: str | None) -> list[str]:
     problems: list[str] = []
     try:
         manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
@@ -187,6 +213,8 @@ def verify_export(directory: Path, trusted_key: str | None = None) -> list[str]:
         count += 1
         oid, version, position, ordinal = e["originator_id"], int(e["version"]), int(e["position"]), int(e["ordinal"])
         where = f"event at position {position} ({oid} v{version}, line {number})"
+        if ticket and oid != ticket:
+            problems.append(f"{where}: not an event of ticket {ticket}, the export's scope")
         if position <= last_position or ordinal <= last_ordinal:
             problems.append(f"{where}: out of log order (after position {last_position})")
         last_position, last_ordinal = position, ordinal
@@ -227,6 +255,8 @@ def verify_export(directory: Path, trusted_key: str | None = None) -> list[str]:
         if frontier.size == size and root_of(levels).hex() != fields.get("heads_root"):
             problems.append(f"checkpoint #{target.seq}: heads root does not match the streams' last events")
     elif ticket and not ranged:
+        if ticket not in heads:
+            problems.append(f"the export holds no event of ticket {ticket}, its scope")
         problems.extend(_check_heads(directory, heads, target))
     problems.extend(_check_files(directory, manifest))
     return problems
@@ -257,6 +287,9 @@ def _check_heads(directory: Path, heads: dict[str, tuple[int, bytes]], target: C
 def _check_files(directory: Path, manifest: dict[str, Any]) -> list[str]:
     problems = []
     for name, digest in (manifest.get("files") or {}).items():
+        if name not in FILES:
+            problems.append(f"manifest: {name!r} is not a file of an export")
+            continue
         path = directory / name
         if not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
             problems.append(f"{name}: differs from the manifest's digest")

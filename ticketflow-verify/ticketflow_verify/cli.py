@@ -40,10 +40,9 @@ def main(argv: list[str] | None = None, prog: str = "ticketflow-verify") -> int:
             print(f"  also: {more}", file=sys.stderr)
         return TAMPERED
     manifest = verdict.manifest
-    scope = manifest.get("scope") or {}
-    complete = "; complete history" if manifest.get("complete_log") or (scope.get("ticket") and not scope.get("from")) else ""
-    what = (f"{manifest['events']} events proven against signed checkpoint #{manifest['checkpoint']}"
-            f" (tree size {manifest['tree_size']}){complete}")
+    complete = ("; complete history" if verdict.complete
+                else "; a selection (time range or partial export): each event is proven, not that none is missing")
+    what = f"{manifest['events']} events proven against signed checkpoint #{manifest['checkpoint']}{complete}"
     if not verdict.trusted:
         reason = verdict.trust or "no --key fingerprint or --anchor file was given"
         print(f"SELF-CONSISTENT ONLY: {what}; but {reason}, so whoever made this export could have re-made it all."
