@@ -3,7 +3,6 @@ for the compliance officer)."""
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 from uuid import UUID
 
@@ -47,9 +46,11 @@ def erase(
             f" and {scope.reminders} reminder(s), will read [erased] everywhere; history stays complete"
             f" (basis {basis}, reference {reference})", markup=False)
         if not yes:
-            if not sys.stdin.isatty():
-                raise ValidationFailed("erasure needs confirmation: run it at a terminal, or add --yes")
-            if not typer.confirm("erase this customer's personal data?", default=False, err=True):
+            try:
+                confirmed = typer.confirm("erase this customer's personal data?", default=False, err=True)
+            except (typer.Abort, EOFError, OSError):  # no answer (no terminal, nothing on stdin)
+                raise ValidationFailed("erasure needs confirmation: answer y, or add --yes") from None
+            if not confirmed:
                 raise typer.Exit(1)
         result = desk.erase_customer(
             EraseCustomer(customer_id=subject, basis=basis, reference=reference),  # type: ignore[arg-type]

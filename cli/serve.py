@@ -51,8 +51,8 @@ def serve(
 def create_token(
     ctx: typer.Context,
     role: Annotated[str, typer.Option(help=f"One of: {', '.join(TOKEN_ROLES)}.")],
-    agent: Annotated[str | None, typer.Option(help="Agents and supervisors: the team member the token belongs to "
-                                                   "(their teams come from the directory).")] = None,
+    agent: Annotated[str | None, typer.Option("--agent", "--agent-id", help="Agents and supervisors: the team member the"
+                                                   " token belongs to (their teams come from the directory).")] = None,
     team: Annotated[list[str] | None, typer.Option("--team", help="Integrations: limit to this team id or exact name (repeatable).")] = None,
     permission: Annotated[list[str] | None, typer.Option("--permission", help="Integrations: a permission, e.g. "
                                                          "tickets:open (repeatable; default: tickets:open, customers:register, events:read).")] = None,

@@ -565,14 +565,19 @@ class TicketDesk(ErasureCommands, AutomationCommands, Application[UUID]):
             raise PermissionDenied("only an admin may issue tokens")
         if cmd.role not in TOKEN_ROLES:
             raise RuleViolation(f"tokens are issued for {', '.join(TOKEN_ROLES)}, not {cmd.role}")
+        given_teams = set(cmd.team_ids)  # for a person: only checked against their membership, never stored
         if cmd.role in PERSON_ROLES:
-            if cmd.agent_id is None:
+            person = cmd.agent_id or cmd.name  # a name given for an agent's token names the team member
+            if person is None:
                 raise RuleViolation(f"a {cmd.role} token belongs to a team member: give the agent id")
-            if cmd.team_ids:
-                raise RuleViolation(f"a {cmd.role}'s teams come from their team membership; give no teams")
-            if not self._person_teams(cmd.agent_id, cmd.role):
-                what = "an active member" if cmd.role is Role.AGENT else "an active supervisor or lead"
-                raise RuleViolation(f"{cmd.agent_id} is not {what} of any team")
+            cmd = cmd.model_copy(update={"agent_id": person, "team_ids": []})
+            teams = self._person_teams(person, cmd.role)
+            what = "an active member" if cmd.role is Role.AGENT else "an active supervisor or lead"
+            if not teams:
+                raise RuleViolation(f"{person} is not {what} of any team")
+            if outside := sorted(str(t) for t in set(given_teams) - teams):
+                raise RuleViolation(f"{person} is not {what} of team {', '.join(outside)}: a {cmd.role}'s teams"
+                                    " come from their team membership")
         elif cmd.agent_id is not None:
             raise RuleViolation(f"only agent and supervisor tokens are bound to a team member, not {cmd.role}")
         if cmd.permissions is not None:

@@ -103,7 +103,8 @@ def test_an_agent_may_not_open_a_ticket_in_another_team_nor_fill_another_teams_a
 def test_a_token_belongs_to_a_team_member_whose_teams_come_from_the_directory(desk: Desk) -> None:
     api = desk.api
     for bad, message in [
-        (IssueToken(role=Role.AGENT, name="helpdesk"), "agent id"),
+        (IssueToken(role=Role.AGENT), "agent id"),
+        (IssueToken(role=Role.AGENT, name="helpdesk"), "not an active member"),
         (IssueToken(role=Role.AGENT, agent_id="nobody"), "not an active member"),
         (IssueToken(role=Role.SUPERVISOR, agent_id="li.wei"), "supervisor or lead"),
         (IssueToken(role=Role.AGENT, agent_id="li.wei", team_ids=[api.team_b]), "membership"),

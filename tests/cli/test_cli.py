@@ -225,7 +225,7 @@ def test_an_agents_token_is_created_for_a_team_member_and_an_integrations_with_i
     assert code == 0, err
     shown = json.loads(err.strip().splitlines()[-1])
     assert shown["agent_id"] == "li.wei" and shown["teams"] == [str(team)]
-    code, _, err = run(["token", "create", "--role", "agent", "--name", "li.wei"], capsys)
+    code, _, err = run(["token", "create", "--role", "agent"], capsys)
     assert code == 1 and "give the agent id" in err and "Traceback" not in err
     code, _, err = run(["token", "create", "--role", "agent", "--agent", "nobody"], capsys)
     assert code == 1 and "not an active member of any team" in err
@@ -236,3 +236,41 @@ def test_an_agents_token_is_created_for_a_team_member_and_an_integrations_with_i
     assert shown["permissions"] == ["tickets:message", "tickets:open"] and shown["teams"] == [str(team)]
     code, _, err = run(["token", "create", "--role", "integration", "--permission", "tickets:everything"], capsys)
     assert code == 1 and "unknown permission" in err
+
+
+def test_an_agents_token_may_still_be_asked_for_by_name_and_team_when_that_is_the_membership(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from tests.support import ADMIN
+    from ticketflow.commands import AddTeamMember, FormTeam
+
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    team = desk.form_team(FormTeam(name="技术支持"), ADMIN).object_id
+    other = desk.form_team(FormTeam(name="Billing"), ADMIN).object_id
+    desk.add_team_member(AddTeamMember(team_id=team, agent_id="li.wei"), ADMIN)
+    desk.close()
+    code, out, err = run(["token", "create", "--role", "agent", "--team", "技术支持", "--name", "li.wei"], capsys)
+    assert code == 0, err
+    assert json.loads(err.strip().splitlines()[-1])["teams"] == [str(team)]
+    code, _, err = run(["token", "create", "--role", "agent", "--team", "Billing", "--agent-id", "li.wei"], capsys)
+    assert code == 1 and f"not an active member of team {other}" in err
+
+
+def test_customer_erase_reads_its_confirmation_from_stdin(data_dir: Path, capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from tests.support import ADMIN
+    from ticketflow.commands import RegisterCustomer
+
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    customer = desk.register_customer(RegisterCustomer(name="王秀英"), ADMIN).object_id
+    desk.close()
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    code, _, err = run(["customer", "erase", str(customer), "--reference", "DSR-1"], capsys)
+    assert code == 1 and "answer y, or add --yes" in err
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
+    code, out, err = run(["customer", "erase", str(customer), "--reference", "DSR-1"], capsys)
+    assert code == 0 and "erased" in out, err
