@@ -145,3 +145,18 @@ def test_an_anchor_line_with_an_absurd_number_is_a_usage_error(sealed: Sealed, t
         (tmp_path / "anchor.bad").write_text(line + "\n")
         assert main([str(directory), "--anchor", str(tmp_path / "anchor.bad")]) == USAGE
     shutil.rmtree(directory)
+
+
+def test_every_anchored_checkpoint_must_match_not_only_the_newest(
+    sealed: Sealed, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = tmp_path / "export"
+    export(sealed.desk, sealed.sealer.store, directory)
+    anchor = [json.loads(line) for line in (tmp_path / "anchor.ndjson").read_text().splitlines()]
+    assert len(anchor) > 1
+    body = json.loads(anchor[0]["body"])
+    body["time"] = "2026-01-01T00:00:00+00:00"  # the desk would have had to sign two checkpoints #1
+    anchor[0]["body"] = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    (tmp_path / "held.ndjson").write_text("".join(json.dumps(a) + "\n" for a in anchor))
+    assert main([str(directory), "--anchor", str(tmp_path / "held.ndjson")]) == TAMPERED
+    assert "FORK: checkpoint #1" in capsys.readouterr().err

@@ -142,6 +142,9 @@ def _judge_trust(verdict: Verdict, directory: Path, keys: Sequence[str], anchor:
                                        f"#{newest.seq} (tree size {newest.fields.get('tree_size')}) in your anchor file")
         elif ours is None or (ours.body, ours.signature) != (newest.body, newest.signature):
             verdict.problems.insert(0, f"FORK: checkpoint #{newest.seq} in the export differs from the one in your anchor file")
+        elif forked := [cp.seq for cp in anchor if (mine := by_seq.get(cp.seq)) is not None
+                        and (mine.body, mine.signature) != (cp.body, cp.signature)]:
+            verdict.problems.insert(0, f"FORK: checkpoint #{forked[0]} in the export differs from the one in your anchor file")
         elif target is not None and newest.seq <= target.seq:
             verdict.trusted = True
             verdict.trust = f"anchored checkpoint #{newest.seq} is in the export unchanged"
