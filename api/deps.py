@@ -26,6 +26,7 @@ from api.middleware import TokenBuckets, caller_scope
 from api.problems import ApiProblem
 from projections.readside import ReadSide
 from projections.sql import Db
+from projections.tickets import TicketQueries
 from ticketflow.access import MASK, Permission, Principal, Scope, route_rule
 from ticketflow.application import CommandResult, TicketDesk
 from ticketflow.commands import ChangeCommand, Command, RecordDataAccess
@@ -167,16 +168,12 @@ def customer_visible(svc: Services, principal: Principal, customer_id: UUID) -> 
         return True
     if svc.desk.customer_registrar(customer_id) == principal.name:
         return True
-    from projections.tickets import TicketQueries
-
     rows = svc.read_side.read("tickets", lambda db: TicketQueries.teams_of_customer(db, str(customer_id)))
     for ticket_id, team_id in rows:
         if principal.sees_team(team_id) and principal.sees_team(svc.desk.ticket_team(UUID(ticket_id))):
             return True  # judged again by the write side: a lagging view never widens the scope
     return False
 
-
-Authorized = Annotated[Principal | None, Depends(authorize)]
 
 
 def parse_if_match(value: str | None) -> int | None:
@@ -330,8 +327,6 @@ class Reads:
         return shown
 
     def ticket_row(self, ticket_id: str) -> dict[str, Any]:
-        from projections.tickets import TicketQueries
-
         row = self.read("tickets", lambda db: TicketQueries.get(db, ticket_id))
         if row is None or not self.principal.sees_team(row["team_id"]):
             raise TicketNotFound(ticket_id)

@@ -23,9 +23,6 @@ from uuid import uuid4
 from ticketflow.config import Settings, StorageKind
 
 KEEP_SECONDS = 48 * 3600
-#: A request still "running" after this long is taken to have died; a retry may take over
-#: (the default of ``TICKETFLOW_IDEMPOTENCY_STALE_SECONDS``).
-STALE_RUNNING_SECONDS = 60
 #: How often a process clears keys past their keeping time.
 PURGE_EVERY_SECONDS = 3600
 

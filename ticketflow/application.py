@@ -41,7 +41,7 @@ from ticketflow.commands import (
 from ticketflow.commands.access import IssueToken, RecordDataAccess, RevokeToken
 from ticketflow.config import Settings, StorageKind
 from ticketflow.access import (
-    PERSON_ROLES, SUPERVISING_MEMBER_ROLES, TOKEN_ROLES, Permission, Principal, granted,
+    PERSON_ROLES, ROLE_PERMISSIONS, SUPERVISING_MEMBER_ROLES, TOKEN_ROLES, Permission, Principal, granted,
 )
 from ticketflow.authorization import required_permission
 from ticketflow.membership import TOPICS as MEMBERSHIP_TOPICS, Membership
@@ -93,12 +93,6 @@ TOKEN_PREFIX = "tf_"
 #: What an integration may do only within its teams (never desk-wide).
 _TEAM_BOUND = frozenset({Permission.TICKETS_WRITE, Permission.TICKETS_MESSAGE, Permission.CUSTOMERS_WRITE})
 
-#: What an integration token may be given beyond the default (never the desk's own powers).
-_INTEGRATION_GRANTABLE = frozenset({
-    Permission.TICKETS_READ, Permission.TICKETS_OPEN, Permission.TICKETS_MESSAGE, Permission.TICKETS_WRITE,
-    Permission.CUSTOMERS_READ, Permission.CUSTOMERS_REGISTER, Permission.CUSTOMERS_WRITE, Permission.EVENTS_READ,
-    Permission.METRICS_READ,
-})
 
 
 def _hash_secret(secret: str) -> str:
@@ -234,9 +228,8 @@ class TicketDesk(ErasureCommands, AutomationCommands, Application[UUID]):
             method_name = _HANDLERS[type(command)]
         except KeyError:
             raise TypeError(f"no handler for {type(command).__name__}") from None
-        if self.settings.storage is StorageKind.POSTGRES:  # pooled connections may have died with a restart
-            return retry_dead_connections(lambda: getattr(self, method_name)(command, caller))  # type: ignore[no-any-return]
-        result: CommandResult = getattr(self, method_name)(command, caller)
+        # Pooled connections may have died with a database restart (see ticketflow.reconnect).
+        result: CommandResult = retry_dead_connections(lambda: getattr(self, method_name)(command, caller))
         return result
 
     # ------------------------------------------------------------------ tickets
@@ -583,7 +576,7 @@ class TicketDesk(ErasureCommands, AutomationCommands, Application[UUID]):
         if cmd.permissions is not None:
             if cmd.role is not Role.INTEGRATION:
                 raise RuleViolation(f"a {cmd.role} token has its role's permissions; only integrations choose theirs")
-            allowed = granted(Role.INTEGRATION, None) | _INTEGRATION_GRANTABLE
+            allowed = ROLE_PERMISSIONS[Role.INTEGRATION]  # what an integration may be given at most
             if extra := sorted(str(p) for p in set(cmd.permissions) - allowed):
                 raise RuleViolation(f"an integration token may not be given {', '.join(extra)}")
         if cmd.team_ids and cmd.role is not Role.INTEGRATION:
@@ -759,9 +752,7 @@ class TicketDesk(ErasureCommands, AutomationCommands, Application[UUID]):
 
     def _get(self, object_id: UUID, **options: Any) -> Any:
         with self._read_locks[hash(object_id) % len(self._read_locks)]:
-            if self.settings.storage is StorageKind.POSTGRES:
-                return retry_dead_connections(lambda: self.repository.get(object_id, **options))
-            return self.repository.get(object_id, **options)
+            return retry_dead_connections(lambda: self.repository.get(object_id, **options))
 
     def _require_exists(self, cls: type[TicketflowAggregate], object_id: UUID) -> None:
         """Check an object exists and is of the right kind, reading one stored record, not its history."""

@@ -32,12 +32,8 @@ class Membership:
         """The teams where ``agent_id`` is an active member, with their member role there."""
         with self._lock:
             self._catch_up()
-            return {
-                team_id: role
-                for team_id, members in self._members.items()
-                if (entry := members.get(agent_id)) is not None and entry[1]
-                for role in (entry[0],)
-            }
+            found = ((team_id, members.get(agent_id)) for team_id, members in self._members.items())
+            return {team_id: entry[0] for team_id, entry in found if entry is not None and entry[1]}
 
     def known(self, agent_id: str) -> bool:
         """Whether ``agent_id`` is or was a member of any team."""

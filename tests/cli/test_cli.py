@@ -209,18 +209,25 @@ def test_tokens_are_created_and_revoked_from_the_command_line(data_dir: Path, ca
     assert code == 1 and "not one of" in err
 
 
-def test_an_agents_token_is_created_for_a_team_member_and_an_integrations_with_its_permissions(
-    data_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    import json
-
+def _teams_with_li_wei(data_dir: Path) -> tuple[UUID, UUID]:
+    """技术支持 with li.wei as a member, and Billing without."""
     from tests.support import ADMIN
     from ticketflow.commands import AddTeamMember, FormTeam
 
     desk = TicketDesk(Settings(data_dir=data_dir))
     team = desk.form_team(FormTeam(name="技术支持"), ADMIN).object_id
+    other = desk.form_team(FormTeam(name="Billing"), ADMIN).object_id
     desk.add_team_member(AddTeamMember(team_id=team, agent_id="li.wei"), ADMIN)
     desk.close()
+    return team, other
+
+
+def test_an_agents_token_is_created_for_a_team_member_and_an_integrations_with_its_permissions(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    team, _ = _teams_with_li_wei(data_dir)
     code, out, err = run(["token", "create", "--role", "agent", "--agent", "li.wei"], capsys)
     assert code == 0, err
     shown = json.loads(err.strip().splitlines()[-1])
@@ -243,14 +250,7 @@ def test_an_agents_token_may_still_be_asked_for_by_name_and_team_when_that_is_th
 ) -> None:
     import json
 
-    from tests.support import ADMIN
-    from ticketflow.commands import AddTeamMember, FormTeam
-
-    desk = TicketDesk(Settings(data_dir=data_dir))
-    team = desk.form_team(FormTeam(name="技术支持"), ADMIN).object_id
-    other = desk.form_team(FormTeam(name="Billing"), ADMIN).object_id
-    desk.add_team_member(AddTeamMember(team_id=team, agent_id="li.wei"), ADMIN)
-    desk.close()
+    team, other = _teams_with_li_wei(data_dir)
     code, out, err = run(["token", "create", "--role", "agent", "--team", "技术支持", "--name", "li.wei"], capsys)
     assert code == 0, err
     assert json.loads(err.strip().splitlines()[-1])["teams"] == [str(team)]

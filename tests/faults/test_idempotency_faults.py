@@ -13,7 +13,7 @@ from api.idempotency import IdempotencyStore, Outcome, Stored
 from tests.api.conftest import Api
 from ticketflow.config import Settings
 
-LATER = (idempotency.STALE_RUNNING_SECONDS + 1) * 1_000_000
+LATER = int((Settings().idempotency_stale_seconds + 1) * 1_000_000)  # a running key is stale by then
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
