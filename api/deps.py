@@ -192,6 +192,7 @@ class Commands:
                  command_id: UUID, correlation_id: str) -> None:
         self.request, self.svc, self.principal = request, svc, principal
         self.expected_version, self.command_id, self.correlation_id = expected_version, command_id, correlation_id
+        self.via = Channel.API  # the console's commands say Channel.CONSOLE
 
     def visible_ticket(self, ticket_id: UUID) -> None:
         """404 unless the ticket exists and is in the caller's team scope."""
@@ -209,7 +210,7 @@ class Commands:
         if issubclass(command_type, ChangeCommand):
             extra["expected_version"] = self.expected_version
         command = command_type(**fields, **extra)
-        caller = self.principal.caller(Channel.API, self.correlation_id)
+        caller = self.principal.caller(self.via, self.correlation_id)
         try:
             result = self.svc.desk.handle(command, caller)
         except Exception:
@@ -255,6 +256,7 @@ class Reads:
         self.request, self.svc, self.principal = request, svc, principal
         self.min_position, self.purpose = min_position, purpose
         self._waited = False
+        self.via = Channel.API  # the console's reads say Channel.CONSOLE
 
     def read(self, view: str, query: Callable[[Db], R]) -> R:
         if self.min_position and not self._waited:
@@ -284,7 +286,7 @@ class Reads:
             customer_id=customer_id, fields=fields, purpose=self.purpose,
             request_id=self.request.state.request_id, resource=resource,
         )
-        self.svc.desk.record_data_access(command, self.principal.caller(Channel.API, self.request.state.request_id))
+        self.svc.desk.record_data_access(command, self.principal.caller(self.via, self.request.state.request_id))
 
     def profile(self, row: dict[str, Any], resource: str) -> dict[str, Any]:
         """A customer profile row, masked unless unmasked with a purpose (and then recorded)."""

@@ -59,6 +59,8 @@ def problem(
     status: int, code: str, detail: str, request: Request | None = None, *,
     headers: dict[str, str] | None = None, errors: list[dict[str, str]] | None = None,
 ) -> JSONResponse:
+    if request is not None and (page := _html_page(request, status, code, detail, headers)) is not None:
+        return page  # type: ignore[return-value]
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE + code,
         "title": code.replace("_", " ").capitalize(),
@@ -70,6 +72,18 @@ def problem(
     if errors is not None:
         body["errors"] = errors
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _html_page(request: Request, status: int, code: str, detail: str, headers: dict[str, str] | None) -> Any:
+    """The console's error page instead of problem+json, for a console request (or a browser asking
+    for a page that does not exist outside the API)."""
+    render = getattr(request.app.state, "html_problem", None)
+    if render is None:
+        return None
+    console = getattr(request.state, "console", False)
+    browsing = (status == 404 and "text/html" in request.headers.get("accept", "")
+                and not request.url.path.startswith("/api/"))
+    return render(request, status, code, detail, headers) if console or browsing else None
 
 
 def status_for(exc: TicketflowError) -> int:

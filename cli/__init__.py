@@ -7,6 +7,7 @@ import sys
 import typer
 from pydantic import ValidationError
 
+from cli import accounts as accounts_cmd
 from cli import audit as audit_cmd
 from cli import customers as customers_cmd
 from cli import demo as demo_cmd
@@ -36,6 +37,7 @@ app.command("project")(views_cmd.project)
 app.command("serve")(serve_cmd.serve)
 app.command("import")(importer_cmd.import_)
 app.add_typer(serve_cmd.token_app, name="token")
+app.add_typer(accounts_cmd.account_app, name="account")
 app.add_typer(customers_cmd.customer_app, name="customer")
 app.add_typer(webhooks_cmd.webhook_app, name="webhook")
 app.add_typer(policies_cmd.policy_app, name="policy")

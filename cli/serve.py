@@ -38,9 +38,11 @@ def serve(
         raise ValidationFailed("--workers above 1 needs TICKETFLOW_DATABASE_URL=postgresql://... (SQLite has one writer)")
     TicketDesk(settings).close()  # fail fast, in one line, when the store is unreachable
     mode = "views in-process" if settings.runs_embedded_projections else "views by `ticketflow project`"
-    Console(stderr=True).print(f"serving http://{host}:{port} ({workers} worker(s), {mode}) on {settings.describe_store()}")
+    Console(stderr=True, highlight=False).print(
+        f"serving http://{host}:{port} (console at /, API at /api/v1, {workers} worker(s), {mode}) on {settings.describe_store()}",
+        markup=False)
     uvicorn.run(
-        "api.app:create_app", factory=True, host=host, port=port, workers=workers,
+        "api.app:create_served_app", factory=True, host=host, port=port, workers=workers,
         access_log=False,  # our own JSON access log leaves out query strings and tokens
         http=protocol(settings.http_parser),
         log_level="warning",

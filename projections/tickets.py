@@ -227,6 +227,9 @@ class TicketFilter:
     ticket_type: str | None = None
     category: str | None = None
     customer_id: str | None = None
+    channel: str | None = None
+    tag: str | None = None  # tickets carrying this tag
+    ticket_ids: tuple[str, ...] | None = None  # only these tickets (a queue chosen elsewhere, e.g. by SLA clock)
     updated_since: datetime | None = None
     teams: tuple[str, ...] | None = None  # a caller's team scope: only these teams' tickets
     include_teamless: bool = False  # and the tickets no team owns yet (the supervisors' triage)
@@ -275,10 +278,8 @@ class TicketQueries:
         return [(r["ticket_id"], r["team_id"]) for r in rows]
 
     @staticmethod
-    def queue(db: Db, where: TicketFilter, sort: str = "created_at", limit: int = 50, cursor: str | None = None) -> Page:
-        if sort not in SORTS:
-            raise ValueError(f"unknown sort {sort!r}; one of {', '.join(SORTS)}")
-        column, descending = SORTS[sort]
+    def _where(where: TicketFilter) -> tuple[list[str], list[Any]] | None:
+        """The filter's SQL conditions and parameters (None: it matches no ticket)."""
         clauses: list[str] = []
         params: list[Any] = []
         if where.status:
@@ -287,7 +288,16 @@ class TicketQueries:
         if where.priority:
             clauses.append(f"priority IN ({', '.join('?' * len(where.priority))})")
             params.extend(where.priority)
-        for name in ("team_id", "assignee_id", "ticket_type", "category", "customer_id"):
+        if where.ticket_ids is not None:
+            if not where.ticket_ids:
+                return None
+            clauses.append(f"ticket_id IN ({', '.join('?' * len(where.ticket_ids))})")
+            params.extend(where.ticket_ids)
+        if where.tag is not None:
+            clauses.append("tags LIKE ? ESCAPE '\\'")  # tags: a JSON array of strings
+            params.append("%" + json.dumps(where.tag, ensure_ascii=False).replace("\\", "\\\\").replace("%", "\\%")
+                          .replace("_", "\\_") + "%")
+        for name in ("team_id", "assignee_id", "ticket_type", "category", "customer_id", "channel"):
             value = getattr(where, name)
             if value is not None:
                 clauses.append(f"{name} = ?")
@@ -297,7 +307,7 @@ class TicketQueries:
             if where.include_teamless:
                 scope.append("team_id IS NULL")
             if not scope:
-                return Page([], None)
+                return None
             clauses.append("(" + " OR ".join(scope) + ")")
             params.extend(where.teams)
         if where.unassigned:
@@ -305,6 +315,17 @@ class TicketQueries:
         if where.updated_since is not None:
             clauses.append("updated_at >= ?")
             params.append(ts(where.updated_since))
+        return clauses, params
+
+    @staticmethod
+    def queue(db: Db, where: TicketFilter, sort: str = "created_at", limit: int = 50, cursor: str | None = None) -> Page:
+        if sort not in SORTS:
+            raise ValueError(f"unknown sort {sort!r}; one of {', '.join(SORTS)}")
+        column, descending = SORTS[sort]
+        found = TicketQueries._where(where)
+        if found is None:
+            return Page([], None)
+        clauses, params = found
         if cursor is not None:
             value, ticket_id = decode_cursor(cursor, sort)
             op = "<" if descending else ">"
@@ -320,6 +341,22 @@ class TicketQueries:
         more = len(rows) > limit
         rows = rows[:limit]
         return Page(rows, encode_cursor(sort, rows[-1]) if more and rows else None)
+
+    @staticmethod
+    def count(db: Db, where: TicketFilter, cap: int | None = None) -> int:
+        """How many tickets the filter matches; with ``cap``, counting stops past it (a queue shows
+        "10,000+", and its count costs at most ``cap`` index entries however big the desk grows)."""
+        found = TicketQueries._where(where)
+        if found is None:
+            return 0
+        clauses, params = found
+        sql = " WHERE " + " AND ".join(clauses) if clauses else ""
+        if cap is not None:
+            row = db.one("SELECT COUNT(*) AS n FROM (SELECT 1 FROM {p}tf_tickets" + sql + " LIMIT ?) capped",
+                         [*params, cap + 1])
+            return int(row["n"]) if row else 0
+        row = db.one("SELECT COUNT(*) AS n FROM {p}tf_tickets" + sql, params)
+        return int(row["n"]) if row else 0
 
     @staticmethod
     def count_by(db: Db, *columns: str) -> list[dict[str, Any]]:

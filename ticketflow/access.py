@@ -55,6 +55,7 @@ class Permission(StrEnum):
     WEBHOOKS_MANAGE = "webhooks:manage"
     PII_ERASE = "pii:erase"  # the right to erasure (compliance)
     METRICS_READ = "metrics:read"  # Prometheus scraping
+    ACCOUNTS_MANAGE = "accounts:manage"  # console accounts: create, reset passwords, disable
 
 
 P = Permission
@@ -185,7 +186,7 @@ def _r(permission: Permission, scope: Scope = Scope.NONE) -> RouteRule:
 
 
 _TICKET_COMMANDS = ("assign", "transfer", "notes", "interactions", "work-entries", "pend", "hold", "open", "solve",
-                    "close", "reopen", "priority", "satisfaction", "merge", "resolution")
+                    "close", "reopen", "priority", "satisfaction", "merge", "resolution", "tags", "links")
 
 #: Every route of the HTTP app, "METHOD /path" -> its rule. A route missing here answers 500
 #: (and the route x role x team test fails); an entry without a route fails that test too.
@@ -260,6 +261,33 @@ ROUTES: dict[str, RouteRule] = {
     "GET /api/v1/events": _r(P.EVENTS_READ),
     "GET /api/v1/access-log": _r(P.ACCESS_LOG_READ),
     "GET /api/v1/audit/verify": _r(P.AUDIT_READ, Scope.DESK),  # its problems name streams of every team
+}
+
+
+#: The console's actions on a ticket (each a form POST to /tickets/{ticket_id}/<action>).
+CONSOLE_TICKET_ACTIONS = ("reply", "note", "assign", "transfer", "pend", "hold", "open", "solve", "close", "reopen",
+                          "priority", "tags", "link", "merge")
+
+#: Every page and form of the web console (``api/console``), "METHOD /path" -> its rule: the same
+#: permissions and object scopes as the API routes that do the same thing. Signed in by a session
+#: (an account's password), not a token.
+CONSOLE_ROUTES: dict[str, RouteRule] = {
+    "GET /": SIGNED_IN,
+    "GET /signin": PUBLIC,
+    "POST /signin": PUBLIC,
+    "POST /signout": SIGNED_IN,
+    "GET /language": PUBLIC,  # sets the language cookie only
+    "GET /account": SIGNED_IN,
+    "POST /account/password": SIGNED_IN,
+    "GET /queues": _r(P.TICKETS_READ),
+    "GET /queues/updates": _r(P.TICKETS_READ),  # server-sent events: the log position, as it moves
+    "GET /tickets/{ticket_id}": _r(P.TICKETS_READ, Scope.TICKET),
+    **{f"POST /tickets/{{ticket_id}}/{action}": _r(P.TICKETS_WRITE, Scope.TICKET) for action in CONSOLE_TICKET_ACTIONS},
+    "GET /admin/accounts": _r(P.ACCOUNTS_MANAGE, Scope.DESK),
+    "POST /admin/accounts": _r(P.ACCOUNTS_MANAGE, Scope.DESK),
+    "POST /admin/accounts/{account_id}/password": _r(P.ACCOUNTS_MANAGE, Scope.DESK),
+    "POST /admin/accounts/{account_id}/disable": _r(P.ACCOUNTS_MANAGE, Scope.DESK),
+    "POST /admin/accounts/{account_id}/enable": _r(P.ACCOUNTS_MANAGE, Scope.DESK),
 }
 
 

@@ -14,6 +14,7 @@ applications on one file would see each other's events.
 from __future__ import annotations
 
 import hashlib
+import re
 import hmac
 import random
 import time
@@ -48,6 +49,7 @@ from ticketflow.membership import TOPICS as MEMBERSHIP_TOPICS, Membership
 from ticketflow.automation import AutomationCommands
 from ticketflow.commands.privacy import EraseCustomer
 from ticketflow.privacy.erasure import ErasureCommands
+from ticketflow.accounts.service import AccountCommands
 from ticketflow.privacy.keys import LazyKeyStore, open_key_store
 from ticketflow.privacy.mapper import PrivacyMapper
 from ticketflow.reconnect import retry_dead_connections
@@ -55,7 +57,7 @@ from ticketflow.writer_mac import WriterMac, with_writer_mac, writer_key
 from ticketflow.commands import workflow as wf
 from ticketflow.domain import (
     ApiToken, Customer, DataAccess, Reminder, RoutingPolicy, ServiceCalendar, SlaPolicy, Team, Ticket,
-    TicketflowAggregate, Webhook,
+    StaffAccount, TicketflowAggregate, Webhook,
 )
 from ticketflow.domain.values import Channel, Direction, InteractionKind, Role
 from ticketflow.errors import (
@@ -86,6 +88,7 @@ _NOT_FOUND: dict[type[TicketflowAggregate], Callable[[UUID], NotFound]] = {
     ServiceCalendar: lambda object_id: NotFound("business calendar", object_id),
     Reminder: lambda object_id: NotFound("reminder", object_id),
     Webhook: lambda object_id: NotFound("webhook", object_id),
+    StaffAccount: lambda object_id: NotFound("account", object_id),
 }
 
 TOKEN_PREFIX = "tf_"
@@ -132,7 +135,7 @@ class CommandResult:
     replayed: bool = False
 
 
-class TicketDesk(ErasureCommands, AutomationCommands, Application[UUID]):
+class TicketDesk(ErasureCommands, AccountCommands, AutomationCommands, Application[UUID]):
     name = "TicketDesk"
     snapshotting_intervals = {Ticket: 50, Customer: 50, Team: 50}
 
@@ -361,7 +364,9 @@ class TicketDesk(ErasureCommands, AutomationCommands, Application[UUID]):
         self._staff_only(caller, "link tickets")
 
         def act(ticket: Ticket) -> None:
-            self._require_exists(Ticket, cmd.other_ticket_id)
+            other_team = self._peek(Ticket, cmd.other_ticket_id).team_id
+            if not caller.sees_team(other_team):  # as merge: no link to (nor probe of) another team's ticket
+                raise TicketNotFound(cmd.other_ticket_id)
             ticket.link(cmd.other_ticket_id, cmd.kind)
 
         return self._change(Ticket, cmd.ticket_id, cmd, caller, act)
@@ -646,6 +651,9 @@ class TicketDesk(ErasureCommands, AutomationCommands, Application[UUID]):
         for other in self._ids_of(ApiToken):
             if other != token_id and self._peek(ApiToken, other).name == name:
                 raise RuleViolation(f"a token named {name!r} exists already; token names identify who wrote what")
+        account = self.find_account(name) if re.fullmatch(r"[\w.@\-]{2,64}", name) else None
+        if account is not None and account.id != token_id:
+            raise RuleViolation(f"{name!r} is a staff account's name; it identifies that person on what they write")
 
     def _person_teams(self, agent_id: str, role: Role) -> set[UUID]:
         """The teams a person's token reaches now: where they are an active member (a supervisor:

@@ -12,6 +12,7 @@ from ticketflow.access import Permission as P
 from ticketflow.commands import workflow as wf
 from ticketflow.commands.access import IssueToken, RecordDataAccess, RevokeToken
 from ticketflow.commands.privacy import EraseCustomer
+from ticketflow.commands.accounts import CreateAccount, DisableAccount, EnableAccount, SetPassword
 from ticketflow.domain.values import Direction
 
 _BY_TYPE: dict[type[c.Command], P | None] = {
@@ -30,6 +31,10 @@ _BY_TYPE: dict[type[c.Command], P | None] = {
     IssueToken: None,  # admins only (the command checks the role)
     RevokeToken: None,
     RecordDataAccess: None,  # any read of personal data is recorded, whoever reads
+    CreateAccount: None,  # admins only (the application checks the role)
+    SetPassword: None,  # admins reset; the holder changes their own
+    DisableAccount: None,
+    EnableAccount: None,
 }
 
 _BY_BASE: tuple[tuple[type[c.Command], P], ...] = (

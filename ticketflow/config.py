@@ -23,6 +23,10 @@
 | ``TICKETFLOW_FOLLOW_UP_DAYS`` | ``3`` | schedule a follow-up (回访) N days after a ticket is solved (0: never) |
 | ``TICKETFLOW_AUTO_CLOSE_DAYS`` | ``7`` | close a solved ticket after N days without a customer reply (0: never) |
 | ``TICKETFLOW_HTTP_PARSER`` | ``auto`` | ``serve``'s HTTP parser: ``httptools`` (C; ``auto``) or ``h11`` (pure Python) |
+| ``TICKETFLOW_TIME_ZONE`` | ``UTC`` | the desk's time zone (IANA name, e.g. ``Asia/Shanghai``): the console shows times in it; stored times stay UTC |
+| ``TICKETFLOW_SESSION_HOURS`` / ``_IDLE_MINUTES`` | ``12`` / ``120`` | a console session ends this long after sign-in / after its last request |
+| ``TICKETFLOW_SIGN_IN_BURST`` / ``_PER_MINUTE`` | ``5`` / ``2`` | failed console sign-ins per name and per address before 429 |
+| ``TICKETFLOW_SECURE_COOKIES`` | off | mark console cookies ``Secure`` (turn on behind HTTPS) |
 """
 
 from __future__ import annotations
@@ -82,6 +86,23 @@ class Settings(BaseSettings):
     follow_up_days: int = Field(default=3, ge=0)
     auto_close_days: int = Field(default=7, ge=0)
     http_parser: Literal["auto", "h11", "httptools"] = "auto"
+    time_zone: str = "UTC"
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    session_idle_minutes: float = Field(default=120.0, gt=0)
+    sign_in_burst: int = Field(default=5, ge=1)
+    sign_in_per_minute: float = Field(default=2.0, gt=0)
+    secure_cookies: bool = False
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}: use an IANA name such as Asia/Shanghai or UTC") from None
+        return value
 
     def secret_key_bytes(self) -> bytes:
         """The desk's signing key: the setting, else a key file kept in the data dir (made once)."""

@@ -23,7 +23,7 @@ from projections.timeline import ticket_timeline
 from projections.sql import loads
 from ticketflow import commands as c
 from ticketflow.access import MASK
-from ticketflow.domain.values import Priority, Status, TicketType
+from ticketflow.domain.values import Channel, Priority, Status, TicketType
 from ticketflow.errors import TicketNotFound
 from ticketflow.timetravel import latest_version, position_at
 
@@ -70,6 +70,7 @@ for _path, _body, _command, _summary, _doc in [
     ("/reopen", s.ReopenBody, c.ReopenTicket, "Reopen a solved ticket", "Back to open, with a reason."),
     ("/priority", s.PriorityBody, c.ChangePriority, "Change the priority", "low, normal, high or urgent."),
     ("/satisfaction", s.SatisfactionBody, c.RateSatisfaction, "Record the satisfaction rating", "1-5 and a comment, once solved (满意度)."),
+    ("/tags", s.TagsBody, c.ChangeTags, "Add and remove tags", "Tags to add and to remove (letters of any script, digits, `.`, `:`, `-`, `_`; stored lower-case)."),
 ]:
     _command_route(_path, _body, _command, _summary, _doc)
 
@@ -81,6 +82,18 @@ def merge(ticket_id: UUID, body: s.MergeBody, cmd: CommandsDep) -> JSONResponse:
     cmd.visible_ticket(ticket_id)
     cmd.visible_ticket(body.into_ticket_id)  # type: ignore[attr-defined]
     return cmd.respond(cmd.run(c.MergeTicket, ticket_id=ticket_id, **body.model_dump()))
+
+
+@router.post("/{ticket_id}/links", summary="Link this ticket to another ticket", response_model=s.CommandOut,
+             responses=WRITE_ERRORS)
+def link(ticket_id: UUID, body: s.LinkBody, cmd: CommandsDep) -> JSONResponse:  # type: ignore[valid-type]
+    """Record that this ticket is `related` to, or a `follow_up_of`, `other_ticket_id` (a duplicate is
+    merged, not linked); both tickets must be in the caller's teams. The link shows in the ticket's
+    audit trail (`/audit`, `/diff`). Send `If-Match` to refuse a stale write (412); `Idempotency-Key`
+    to retry safely."""
+    cmd.visible_ticket(ticket_id)
+    cmd.visible_ticket(body.other_ticket_id)  # type: ignore[attr-defined]
+    return cmd.respond(cmd.run(c.LinkTicket, ticket_id=ticket_id, **body.model_dump()))
 
 
 def _sla_out(clocks: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
@@ -111,6 +124,8 @@ def list_tickets(
     priority: Annotated[list[Priority] | None, Query()] = None,
     ticket_type: TicketType | None = None,
     category: str | None = None,
+    channel: Channel | None = None,
+    tag: Annotated[str | None, Query(max_length=40, description="Tickets carrying this tag.")] = None,
     customer_id: UUID | None = None,
     updated_since: datetime | None = None,
     sort: Annotated[
@@ -133,6 +148,7 @@ def list_tickets(
         status=tuple(x.value for x in status or ()), team_id=str(team_id) if team_id else None,
         assignee_id=assignee_id, unassigned=unassigned, priority=tuple(p.value for p in priority or ()),
         ticket_type=ticket_type.value if ticket_type else None, category=category,
+        channel=channel.value if channel else None, tag=tag.strip().lower() if tag else None,
         customer_id=str(customer_id) if customer_id else None, updated_since=updated_since, teams=scope,
         include_teamless=teamless,
     )

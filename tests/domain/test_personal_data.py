@@ -43,6 +43,8 @@ NOT_PERSONAL = {
     ("RoutingPolicy.Adopted", "note"): "a policy revision's note is about the rules, written by an admin",
     ("RoutingPolicy.Revised", "note"): "a policy revision's note is about the rules, written by an admin",
     ("Webhook.Subscribed", "name"): "a webhook is named after the receiving system",
+    ("StaffAccount.Created", "display_name"): "a staff member's name as colleagues see it on what they write;"
+                                              " staff are not the customers whose data erasure destroys",
 }
 
 ALL_EVENTS = [cls for aggregate in AGGREGATES for cls in event_classes(aggregate)]

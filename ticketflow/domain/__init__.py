@@ -1,6 +1,7 @@
 """The domain model: aggregates, their events and rules. No I/O, no framework."""
 
 from ticketflow.domain.access import DataAccess
+from ticketflow.domain.account import StaffAccount
 from ticketflow.domain.base import TicketflowAggregate, event_classes
 from ticketflow.domain.customer import Customer
 from ticketflow.domain.policy import ROUTING_POLICY_ID, RoutingPolicy, ServiceCalendar, SlaPolicy
@@ -12,9 +13,10 @@ from ticketflow.domain.webhook import Webhook
 
 AGGREGATES: tuple[type[TicketflowAggregate], ...] = (
     Ticket, Customer, Team, ApiToken, DataAccess, RoutingPolicy, SlaPolicy, ServiceCalendar, Reminder, Webhook,
+    StaffAccount,
 )
 
 __all__ = [
     "AGGREGATES", "ApiToken", "Customer", "DataAccess", "ROUTING_POLICY_ID", "Reminder", "RoutingPolicy",
-    "ServiceCalendar", "SlaPolicy", "Team", "Ticket", "TicketflowAggregate", "Webhook", "event_classes",
+    "ServiceCalendar", "SlaPolicy", "StaffAccount", "Team", "Ticket", "TicketflowAggregate", "Webhook", "event_classes",
 ]

@@ -44,6 +44,7 @@ class Channel(StrEnum):
     API = "api"
     WALK_IN = "walk_in"
     CLI = "cli"  # an operator at the command line
+    CONSOLE = "console"  # a person signed in to the web console
     SYSTEM = "system"  # automation and the demo
     IMPORT = "import"  # history migrated from another desk
 

@@ -1,0 +1,62 @@
+"""Display labels of the desk's values (statuses, priorities, channels, events ...), marked for
+translation with ``N_`` and translated when shown (``gettext(label)``). One place per value, so
+the zh-CN catalog and ``../shared/GLOSSARY-zh.md`` can be checked against it."""
+
+from __future__ import annotations
+
+
+def N_(text: str) -> str:  # noqa: N802 - the gettext convention: mark for extraction, translate later
+    return text
+
+
+STATUS = {
+    "new": N_("New"), "open": N_("Open"), "pending": N_("Pending"), "on_hold": N_("On hold"),
+    "solved": N_("Solved"), "closed": N_("Closed"),
+}
+PRIORITY = {"low": N_("Low"), "normal": N_("Normal"), "high": N_("High"), "urgent": N_("Urgent")}
+TICKET_TYPE = {
+    "inquiry": N_("Inquiry"), "complaint": N_("Complaint"), "suggestion": N_("Suggestion"),
+    "incident": N_("Incident"), "service_request": N_("Service request"),
+}
+CHANNEL = {
+    "email": N_("Email"), "phone": N_("Phone"), "web_form": N_("Web form"), "chat": N_("Chat"),
+    "im": N_("IM (WeChat etc.)"), "api": N_("API"), "walk_in": N_("Walk-in"), "cli": N_("Command line"), "console": N_("Web console"),
+    "system": N_("Automation"), "import": N_("Import"),
+}
+ROLE = {
+    "agent": N_("Agent"), "supervisor": N_("Supervisor"), "admin": N_("Admin"), "auditor": N_("Auditor"),
+    "compliance": N_("Compliance reviewer"), "integration": N_("Integration"), "customer": N_("Customer"),
+    "system": N_("System"),
+}
+METRIC = {
+    "first_reply": N_("First reply time"), "next_reply": N_("Next reply time"), "resolution": N_("Resolution time"),
+}
+SLA_STATE = {
+    "active": N_("Running"), "paused": N_("Paused"), "fulfilled": N_("Fulfilled"), "breached": N_("Breached"),
+}
+QUEUE = {
+    "mine": N_("My tickets"), "team": N_("My teams' tickets"), "unassigned": N_("Unassigned"),
+    "due_soon": N_("SLA due soon"), "breached": N_("SLA breached"), "pending": N_("Waiting on customer"),
+    "all": N_("All open tickets"),
+}
+SORT = {
+    "created_at": N_("Oldest first"), "-created_at": N_("Newest first"), "-updated_at": N_("Recently updated"),
+    "updated_at": N_("Least recently updated"), "priority": N_("Most urgent first"),
+}
+#: What each ticket event is called on the timeline.
+EVENT = {
+    "Opened": N_("opened the ticket"), "MarkedOpen": N_("marked it open"), "Pended": N_("set it to wait on the customer"),
+    "PutOnHold": N_("put it on hold"), "Solved": N_("solved it"), "Reopened": N_("reopened it"),
+    "Closed": N_("closed it"), "MergedInto": N_("merged it into another ticket"),
+    "DuplicateMerged": N_("merged a duplicate into it"), "Assigned": N_("assigned it"),
+    "Transferred": N_("transferred it to another team"), "PriorityChanged": N_("changed the priority"),
+    "Recategorised": N_("changed the category"), "TagsChanged": N_("changed the tags"),
+    "CollaboratorAdded": N_("added a collaborator"), "CollaboratorRemoved": N_("removed a collaborator"),
+    "Linked": N_("linked a ticket"), "WorkLogged": N_("logged service work"), "Rated": N_("rated the service"),
+    "Routed": N_("routed it"), "SlaApplied": N_("applied a service standard"), "SlaWarned": N_("SLA warning"),
+    "SlaBreached": N_("SLA breached"), "SlaFulfilled": N_("SLA target met"), "SurveyIssued": N_("sent a satisfaction survey"),
+    "ResolutionRecorded": N_("recorded the resolution in the problem library"),
+    "Replied": N_("replied"), "NoteAdded": N_("added an internal note"), "CallLogged": N_("logged a call"),
+    "EmailLogged": N_("logged an email"), "ChatLogged": N_("logged a chat"), "MeetingMinuted": N_("logged a meeting"),
+}
+LINK_KIND = {"related": N_("related"), "follow_up_of": N_("follow-up of"), "duplicate_of": N_("duplicate of")}

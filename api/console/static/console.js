@@ -1,0 +1,60 @@
+// ticketflow console: progressive enhancement only — every page works without this file.
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+
+  // Reply / note tabs: show one form at a time.
+  var tabs = document.querySelectorAll(".tab[data-tab]");
+  function select(id) {
+    tabs.forEach(function (tab) {
+      var on = tab.dataset.tab === id;
+      tab.setAttribute("aria-selected", on ? "true" : "false");
+      var panel = document.getElementById(tab.dataset.tab);
+      if (panel) { panel.hidden = !on; }
+    });
+  }
+  tabs.forEach(function (tab) {
+    tab.addEventListener("click", function (event) { event.preventDefault(); select(tab.dataset.tab); });
+  });
+  if (tabs.length) {
+    var wanted = location.hash === "#note-form" || document.querySelector("#note-form .field-error") ? "note-form" : "reply-form";
+    select(wanted);
+  }
+
+  // SLA countdowns: time left until each target (the due time already counts business hours only).
+  function pad(n) { return n < 10 ? "0" + n : "" + n; }
+  function tick() {
+    document.querySelectorAll(".countdown[data-due]").forEach(function (el) {
+      var left = Math.round((Date.parse(el.dataset.due) - Date.now()) / 1000);
+      var abs = Math.abs(left), h = Math.floor(abs / 3600), m = Math.floor((abs % 3600) / 60), s = abs % 60;
+      var text = (h > 0 ? h + ":" + pad(m) : m) + ":" + pad(s);
+      el.textContent = left >= 0 ? text + " " + el.dataset.left : el.dataset.overdue + " " + text;
+      el.classList.toggle("overdue", left < 0);
+    });
+  }
+  if (document.querySelector(".countdown[data-due]")) { tick(); setInterval(tick, 1000); }
+
+  // Queues: when the log moves, fetch this queue's table again (new tickets appear without a reload).
+  var holder = document.getElementById("queue-table");
+  if (holder && window.EventSource) {
+    var shown = parseInt(holder.dataset.position || "0", 10);
+    var source = new EventSource(holder.dataset.live);
+    source.addEventListener("position", function (event) {
+      var position = parseInt(event.data, 10);
+      if (position <= shown) { return; }
+      shown = position;
+      var url = new URL(location.href);
+      url.searchParams.set("fragment", "1");
+      fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          if (html === null) { return; }
+          holder.innerHTML = html;
+          var note = document.getElementById("live-note");
+          if (note) { note.hidden = false; }
+          var fresh = document.querySelector("#fresh-counts #queue-counts"), old = document.querySelector(".queue-list #queue-counts");
+          if (fresh && old) { old.innerHTML = fresh.innerHTML; }
+        });
+    });
+  }
+})();

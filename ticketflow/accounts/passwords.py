@@ -1,0 +1,48 @@
+"""Password hashing with argon2id (argon2-cffi: the maintained binding of the reference
+implementation, with OWASP's recommended parameters as its defaults) and the password rule."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from ticketflow.errors import RuleViolation
+
+MIN_LENGTH = 10
+MAX_LENGTH = 256
+
+_hasher = PasswordHasher()  # argon2id, t=3, m=64 MiB, p=4
+#: Verified against when the account does not exist, so an unknown name costs as long as a wrong password.
+_DECOY = _hasher.hash("ticketflow decoy password")
+
+
+class WeakPassword(RuleViolation):
+    """The password breaks the rule (too short, too long, or the sign-in name)."""
+
+    code = "weak_password"
+
+
+def check_rule(password: str, username: str) -> None:
+    """Refuse passwords a desk should not accept (length, the sign-in name itself)."""
+    if len(password) < MIN_LENGTH:
+        raise WeakPassword(f"a password needs at least {MIN_LENGTH} characters")
+    if len(password) > MAX_LENGTH:
+        raise WeakPassword(f"a password has at most {MAX_LENGTH} characters")
+    if password.strip().lower() == username.lower():
+        raise WeakPassword("a password may not be the sign-in name")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify(stored_hash: str | None, password: str) -> bool:
+    """Whether ``password`` matches; with no stored hash, spends the same time and answers no."""
+    try:
+        return _hasher.verify(stored_hash or _DECOY, password) and stored_hash is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(stored_hash: str) -> bool:
+    return _hasher.check_needs_rehash(stored_hash)
