@@ -81,9 +81,13 @@ def _html_page(request: Request, status: int, code: str, detail: str, headers: d
     if render is None:
         return None
     console = getattr(request.state, "console", False)
-    browsing = (status == 404 and "text/html" in request.headers.get("accept", "")
-                and not request.url.path.startswith("/api/"))
-    return render(request, status, code, detail, headers) if console or browsing else None
+    browsing = (status in (404, 405, 422) and "text/html" in request.headers.get("accept", "")
+                and not request.url.path.startswith("/api/") and request.url.path not in ("/openapi.json", "/metrics"))
+    if not (console or browsing):
+        return None
+    if status == 422 and request.method == "GET":
+        status = 404  # a page address that does not parse (/tickets/not-a-uuid) names nothing
+    return render(request, status, code, detail, headers)
 
 
 def status_for(exc: TicketflowError) -> int:

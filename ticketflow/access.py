@@ -282,6 +282,9 @@ CONSOLE_ROUTES: dict[str, RouteRule] = {
     "GET /queues": _r(P.TICKETS_READ),
     "GET /queues/updates": _r(P.TICKETS_READ),  # server-sent events: the log position, as it moves
     "GET /tickets/{ticket_id}": _r(P.TICKETS_READ, Scope.TICKET),
+    "GET /customers/{customer_id}": _r(P.CUSTOMERS_READ, Scope.CUSTOMER),
+    "POST /customers/{customer_id}/reveal": _r(P.PII_UNMASK, Scope.CUSTOMER),  # with a purpose, recorded
+    "GET /search": _r(P.TICKETS_READ),
     **{f"POST /tickets/{{ticket_id}}/{action}": _r(P.TICKETS_WRITE, Scope.TICKET) for action in CONSOLE_TICKET_ACTIONS},
     "GET /admin/accounts": _r(P.ACCOUNTS_MANAGE, Scope.DESK),
     "POST /admin/accounts": _r(P.ACCOUNTS_MANAGE, Scope.DESK),

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from api.console.labels import N_
 from api.problems import status_for
 from ticketflow.accounts.passwords import MIN_LENGTH, WeakPassword
+from ticketflow.accounts.service import AccountExists
 from ticketflow.errors import (
     ConcurrencyConflict, InvalidTransition, NotFound, PermissionDenied, RuleViolation, TicketflowError,
 )
@@ -22,6 +23,16 @@ _FIELD_PROBLEMS = {
     "enum": N_("Choose one of the listed values."),
     "uuid_parsing": N_("This is not a ticket reference."),
     "too_long": N_("Too many values."),
+}
+
+
+#: What a form field is called on the page (the command's field name -> its label).
+FIELD_NAMES = {
+    "body": N_("Text"), "reason": N_("Reason"), "resolution": N_("Resolution"), "assignee_id": N_("Assignee"),
+    "team_id": N_("Team"), "priority": N_("Priority"), "add": N_("Tags"), "remove": N_("Tags"),
+    "ticket": N_("Ticket (#reference)"), "other_ticket_id": N_("Ticket (#reference)"), "into_ticket_id": N_("Ticket (#reference)"),
+    "username": N_("Sign-in name"), "display_name": N_("Name"), "role": N_("Role"), "agent_id": N_("Team member"),
+    "kind": N_("Link"), "version": N_("Version"),
 }
 
 
@@ -39,12 +50,17 @@ def refusal(exc: Exception, gettext: object) -> Refusal:
         fields = {}
         for error in exc.errors():
             name = str(error["loc"][0]) if error["loc"] else "form"
-            fields[name] = _(_FIELD_PROBLEMS.get(error["type"], N_("This value is not valid.")))  # type: ignore[operator]
+            problem = _(_FIELD_PROBLEMS.get(error["type"], N_("This value is not valid.")))  # type: ignore[operator]
+            limit = (error.get("ctx") or {}).get("max_length")
+            if error["type"] in ("string_too_long", "too_long") and limit:
+                problem = _(N_("At most %(n)s characters.")) % {"n": limit}  # type: ignore[operator]
+            label = _(FIELD_NAMES[name]) if name in FIELD_NAMES else name  # type: ignore[operator]
+            fields[name] = f"{label}: {problem}"
         return Refusal(422, _(N_("Some fields need attention.")), "", fields)  # type: ignore[operator]
     if isinstance(exc, ConcurrencyConflict):
         text = N_("Someone else changed this ticket after you opened it. Nothing was saved: "
                   "the page now shows the latest version — check it and try again (your text is kept).")
-        return Refusal(412 if exc.expected is not None else 409, _(text), str(exc), {})  # type: ignore[operator]
+        return Refusal(412 if exc.expected is not None else 409, _(text), "", {})  # type: ignore[operator]
     if isinstance(exc, InvalidTransition):
         return Refusal(409, _(N_("This action is not possible in the ticket's current status.")), str(exc), {})  # type: ignore[operator]
     if isinstance(exc, NotFound):
@@ -52,8 +68,11 @@ def refusal(exc: Exception, gettext: object) -> Refusal:
     if isinstance(exc, PermissionDenied):
         return Refusal(403, _(N_("Your role may not do this.")), str(exc), {})  # type: ignore[operator]
     if isinstance(exc, WeakPassword):
-        text = N_("A password needs at least %(n)s characters and may not be the sign-in name.")
+        text = N_("A password needs at least %(n)s characters, several different ones, and may not be the sign-in name.")
         return Refusal(422, _(text) % {"n": MIN_LENGTH}, str(exc), {"password": _(text) % {"n": MIN_LENGTH}})  # type: ignore[operator]
+    if isinstance(exc, AccountExists):
+        text = N_("An account with this sign-in name exists already.")
+        return Refusal(409, _(text), str(exc), {"username": _(text)})  # type: ignore[operator]
     if isinstance(exc, RuleViolation):
         return Refusal(409, _(N_("The desk's rules refuse this change.")), str(exc), {})  # type: ignore[operator]
     if isinstance(exc, TicketflowError):

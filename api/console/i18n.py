@@ -99,5 +99,6 @@ class Formats:
     @property
     def zone_name(self) -> str:
         if self.lang == "zh-CN" and self.zone.key in ("Asia/Shanghai", "Asia/Chongqing", "PRC"):
-            return f"北京时间 ({self.zone.key})"  # what Chinese desks call it (GLOSSARY-zh.md)
-        return f"{get_timezone_name(self.zone, width='long', locale=self.locale)} ({self.zone.key})"
+            return f"北京时间（{self.zone.key}）"  # what Chinese desks call it (GLOSSARY-zh.md), full-width brackets
+        name = get_timezone_name(self.zone, width="long", locale=self.locale)
+        return f"{name}（{self.zone.key}）" if self.lang == "zh-CN" else f"{name} ({self.zone.key})"

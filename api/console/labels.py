@@ -29,8 +29,15 @@ ROLE = {
     "system": N_("System"),
 }
 METRIC = {
-    "first_reply": N_("First reply time"), "next_reply": N_("Next reply time"), "resolution": N_("Resolution time"),
+    "first_reply_time": N_("First reply time"), "next_reply_time": N_("Next reply time"),
+    "resolution_time": N_("Resolution time"),
 }
+STRATEGY = {"round_robin": N_("Round robin"), "least_loaded": N_("Least loaded"), "skills": N_("By skills")}
+#: Reasons the desk itself gives for a status change (anything else was typed by a person).
+SYSTEM_REASON = {"assigned": N_("assigned"), "customer responded": N_("the customer responded"),
+                 "first public reply": N_("first public reply"), "routed": N_("routed")}
+#: Actors that are not people.
+SYSTEM_ACTOR = {"automation": N_("Automation"), "system": N_("System")}
 SLA_STATE = {
     "active": N_("Running"), "paused": N_("Paused"), "fulfilled": N_("Fulfilled"), "breached": N_("Breached"),
 }
@@ -60,3 +67,10 @@ EVENT = {
     "EmailLogged": N_("logged an email"), "ChatLogged": N_("logged a chat"), "MeetingMinuted": N_("logged a meeting"),
 }
 LINK_KIND = {"related": N_("related"), "follow_up_of": N_("follow-up of"), "duplicate_of": N_("duplicate of")}
+CONSENT = {"service": N_("Handling their requests"), "marketing": N_("Marketing"),
+           "surveys": N_("Satisfaction surveys and follow-up visits"), "analytics": N_("Analytics")}
+TIER = {"vip": N_("VIP"), "standard": N_("Standard"), "basic": N_("Basic")}
+PROFILE_FIELD = {"name": N_("Name"), "email": N_("Email"), "phone": N_("Phone"), "im_handle": N_("IM handle"),
+                 "company": N_("Company"), "job_title": N_("Job title")}
+INTERACTION = {"reply": N_("Reply"), "note": N_("Internal note"), "call": N_("Call"), "email": N_("Email"),
+               "chat": N_("Chat"), "meeting": N_("Meeting"), "work": N_("Service work")}

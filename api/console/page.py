@@ -29,6 +29,7 @@ from projections.directory import list_teams
 from ticketflow.access import CONSOLE_ROUTES, Principal
 from ticketflow.accounts.store import Session
 from ticketflow.domain.values import Channel
+from ticketflow.errors import TicketflowError
 
 TEMPLATES = Path(__file__).parent / "templates"
 SESSION_COOKIE = "tf_session"
@@ -81,6 +82,26 @@ class Page:
     session: Session | None
     lang: str
     notices: list[str] = field(default_factory=list)
+    #: Where the language switch returns to: this page (a form's answer: the page the form is on).
+    return_to: str | None = None
+
+    @property
+    def here(self) -> str:
+        if self.return_to is not None:
+            return self.return_to
+        if self.request.method != "GET":
+            return "/queues"
+        return self.request.url.path + (f"?{self.request.url.query}" if self.request.url.query else "")
+
+    @property
+    def display_name(self) -> str:
+        """The signed-in person's name as their account gives it."""
+        if self.principal is None:
+            return ""
+        try:
+            return str(self.svc.desk.get_account(self.principal.token_id).display_name)
+        except TicketflowError:
+            return self.principal.name
 
     # ------------------------------------------------------------------ language and formats
     @property

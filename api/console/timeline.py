@@ -27,6 +27,7 @@ class Entry:
     inbound: bool = False
     details: list[tuple[str, str]] = field(default_factory=list)  # (translated name, value)
     imported: bool = False
+    ticket_ref: str | None = None  # a linked or merged ticket (shown as a link)
 
 
 def entries(events: list[Any], _: Callable[[str], str], show_text: bool, team_name: Callable[[Any], str],
@@ -37,8 +38,13 @@ def entries(events: list[Any], _: Callable[[str], str], show_text: bool, team_na
         name = type(event).__qualname__.split(".")[-1]
         if name in ("Snapshot",):
             continue
+        actor = event.actor_id
+        if str(getattr(event, "actor_role", "")) == "customer":
+            actor = _("Customer")
+        elif actor in labels.SYSTEM_ACTOR:
+            actor = _(labels.SYSTEM_ACTOR[actor])
         entry = Entry(kind=name, label=_(labels.EVENT.get(name, name)), occurred_at=event.occurred_at,
-                      actor=event.actor_id, via=_(labels.CHANNEL.get(str(event.via), str(event.via))),
+                      actor=actor, via=_(labels.CHANNEL.get(str(event.via), str(event.via))),
                       version=event.originator_version, imported=bool(getattr(event, "imported", False)))
         details = entry.details
 
@@ -63,7 +69,8 @@ def entries(events: list[Any], _: Callable[[str], str], show_text: bool, team_na
             entry.body = text(event.resolution) if event.resolution else None
         elif isinstance(event, (Ticket.MarkedOpen, Ticket.Pended, Ticket.PutOnHold, Ticket.Reopened)):
             if event.reason:
-                details.append((_("Reason"), event.reason))
+                details.append((_("Reason"), _(labels.SYSTEM_REASON[event.reason]) if event.reason in labels.SYSTEM_REASON
+                                else event.reason))
         elif isinstance(event, Ticket.Assigned):
             details.append((_("Assignee"), event.assignee_id))
             if event.previous_assignee_id:
@@ -90,11 +97,12 @@ def entries(events: list[Any], _: Callable[[str], str], show_text: bool, team_na
             if event.removed:
                 details.append((_("Removed"), ", ".join(event.removed)))
         elif isinstance(event, Ticket.Linked):
-            details += [(_("Ticket"), str(event.linked_ticket_id)), (_("Link"), _(labels.LINK_KIND.get(event.kind, event.kind)))]
+            entry.ticket_ref = str(event.linked_ticket_id)
+            details.append((_("Link"), _(labels.LINK_KIND.get(event.kind, event.kind))))
         elif isinstance(event, (Ticket.MergedInto,)):
-            details.append((_("Ticket"), str(event.primary_id)))
+            entry.ticket_ref = str(event.primary_id)
         elif isinstance(event, Ticket.DuplicateMerged):
-            details.append((_("Ticket"), str(event.duplicate_id)))
+            entry.ticket_ref = str(event.duplicate_id)
         elif isinstance(event, Ticket.WorkLogged):
             entry.body = text(f"{event.action}\n{event.result}".strip())
             details += [(_("By"), event.performer_id), (_("Minutes"), str(event.minutes))]
@@ -109,7 +117,7 @@ def entries(events: list[Any], _: Callable[[str], str], show_text: bool, team_na
             if event.policy_version is not None:
                 details.append((_("Rule set version"), str(event.policy_version)))
             if event.strategy:
-                details.append((_("Assignment strategy"), event.strategy))
+                details.append((_("Assignment strategy"), _(labels.STRATEGY.get(event.strategy, event.strategy))))
         elif isinstance(event, Ticket.SlaApplied):
             details += [(_("Service standard"), event.policy_name), (_("Version"), str(event.policy_version))]
             if event.calendar_version is not None:

@@ -63,6 +63,13 @@ def get_customer(customer_id: UUID, reads: ReadsDep, at: AsOfDep) -> JSONRespons
             response_model=s.CustomerOverviewOut, responses=responses(403, 404, 503))
 def overview(customer_id: UUID, reads: ReadsDep) -> Any:
     """Tickets of teams outside the caller's scope are left out, and the figures computed without them."""
+    return customer_360(reads, customer_id, f"GET /api/v1/customers/{customer_id}/overview")
+
+
+def customer_360(reads: Any, customer_id: UUID, resource: str) -> dict[str, Any]:
+    """Profile (masked unless the reads carry a purpose; then recorded), tickets, interactions and
+    figures, without the tickets of teams outside the caller's scope. The API and the console both
+    answer from here."""
     data = reads.read("customers", lambda db: customer_overview(db, str(customer_id)))
     if data is None:
         raise CustomerNotFound(customer_id)
@@ -78,6 +85,6 @@ def overview(customer_id: UUID, reads: ReadsDep) -> Any:
         tickets = [{**t, "subject": MASK} for t in tickets]
         interactions = [{**i, "body": MASK} for i in interactions]
     elif tickets or interactions:
-        reads.text_shown({str(customer_id)}, ["subject", "body"], f"GET /api/v1/customers/{customer_id}/overview")
-    profile = reads.profile(data["profile"], f"GET /api/v1/customers/{customer_id}/overview")
+        reads.text_shown({str(customer_id)}, ["subject", "body"], resource)
+    profile = reads.profile(data["profile"], resource)
     return {"profile": profile, "tickets": tickets, "interactions": interactions, "figures": data["figures"]}

@@ -22,7 +22,7 @@ from ticketflow.commands import workflow as wf
 router = APIRouter(prefix="/api/v1", tags=["problems"])
 
 
-def _shown(reads: Reads, rows: list[dict[str, Any]], limit: int, resource: str) -> list[Any]:
+def shown_problems(reads: Reads, rows: list[dict[str, Any]], limit: int, resource: str) -> list[Any]:
     visible = reads.visible([r["ticket_id"] for r in rows])
     rows = [r for r in rows if r["ticket_id"] in visible][:limit]
     if not reads.free_text():
@@ -46,7 +46,7 @@ def search(
     and customer (the problems solved for them)."""
     rows = reads.read("problems", lambda db: search_problems(
         db, q, category=category, customer_id=str(customer_id) if customer_id else None, limit=limit * 3))
-    return _shown(reads, rows, limit, "GET /api/v1/problems")
+    return shown_problems(reads, rows, limit, "GET /api/v1/problems")
 
 
 @router.get("/tickets/{ticket_id}/suggestions", summary="Solved problems like this ticket (same category)",
@@ -58,7 +58,7 @@ def suggest(
     ticket = reads.ticket_row(str(ticket_id))
     rows = reads.read("problems", lambda db: suggestions(
         db, str(ticket_id), ticket["subject"], ticket["category"], limit=limit * 3))
-    return _shown(reads, rows, limit, f"GET /api/v1/tickets/{ticket_id}/suggestions")
+    return shown_problems(reads, rows, limit, f"GET /api/v1/tickets/{ticket_id}/suggestions")
 
 
 @router.post("/tickets/{ticket_id}/resolution", summary="Record the resolution summary (problem library)",

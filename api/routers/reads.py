@@ -60,15 +60,21 @@ def search_tickets(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Any:
     """A two-character Chinese query finds its tickets. Only tickets of the caller's teams are returned."""
+    return encode(s.SearchHitOut, ticket_search(reads, q, limit, "GET /api/v1/search"))
+
+
+def ticket_search(reads: Any, q: str, limit: int, resource: str) -> list[dict[str, Any]]:
+    """Tickets matching ``q`` in the caller's scope, best first; snippets masked unless the caller
+    works tickets (or stated a purpose, then recorded). The API and the console both search here."""
     hits = reads.read("search", lambda db: search(db, q, limit=limit * 3, include_internal=reads.free_text()))
     shown = reads.visible([h["ticket_id"] for h in hits])
     hits = [h for h in hits if h["ticket_id"] in shown][:limit]
     if hits and reads.free_text() and not reads.works_tickets:
         rows = reads.read("tickets", lambda db: [TicketQueries.get(db, h["ticket_id"]) for h in hits])
-        reads.text_shown({r["customer_id"] for r in rows if r}, ["subject", "body"], "GET /api/v1/search")
+        reads.text_shown({r["customer_id"] for r in rows if r}, ["subject", "body"], resource)
     if not reads.free_text():
         hits = [{**h, "snippet": MASK} for h in hits]
-    return encode(s.SearchHitOut, hits[:limit])
+    return hits[:limit]
 
 
 @router.get("/reports/volume", summary="Tickets created per day by category, channel, type, team or priority", responses=with_example(VOLUME_EXAMPLE))

@@ -50,11 +50,13 @@ class Seeded:
     team_a: UUID
     team_b: UUID
     customer: UUID
+    customer_b: UUID  # only team B has tickets for them
     tickets: dict[str, str] = field(default_factory=dict)
 
-    def open_ticket(self, subject: str, team: str = "a", **extra: Any) -> str:
+    def open_ticket(self, subject: str, team: str = "a", customer: UUID | None = None, **extra: Any) -> str:
         team_id = self.team_a if team == "a" else self.team_b
-        result = self.desk.open_ticket(OpenTicket(subject=subject, requester_id=self.customer, team_id=team_id, **extra), ADMIN)
+        requester = customer or (self.customer if team == "a" else self.customer_b)
+        result = self.desk.open_ticket(OpenTicket(subject=subject, requester_id=requester, team_id=team_id, **extra), ADMIN)
         return str(result.object_id)
 
 
@@ -67,9 +69,11 @@ def seed(desk: TicketDesk) -> Seeded:
     desk.add_team_member(AddTeamMember(team_id=team_b, agent_id="wang.fang"), ADMIN)
     customer = desk.register_customer(
         RegisterCustomer(name="王小明", email="xiaoming@example.cn", phone="+86 13800000000"), ADMIN).object_id
+    customer_b = desk.register_customer(
+        RegisterCustomer(name="Alice Moreau", email="alice@example.fr", company="Moreau SARL"), ADMIN).object_id
     for username, name, role, agent in ACCOUNTS.values():
         desk.create_account(CreateAccount(username=username, display_name=name, role=role, agent_id=agent), ADMIN, PASSWORD)
-    seeded = Seeded(desk, team_a, team_b, customer)
+    seeded = Seeded(desk, team_a, team_b, customer, customer_b)
     seeded.tickets["printer"] = seeded.open_ticket("打印机卡纸，无法打印")
     seeded.tickets["billing"] = seeded.open_ticket("Invoice shows the wrong amount", team="b")
     return seeded

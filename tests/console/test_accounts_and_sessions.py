@@ -181,3 +181,21 @@ def test_accounts_and_sessions_are_shared_by_every_process_on_postgresql(postgre
     finally:
         first.close()
         second.close()
+
+
+def test_trivial_passwords_are_refused(console: Console) -> None:
+    account = console.desk.find_account("li.wei")
+    assert account is not None
+    for weak in ("1111111111", "1234567890", "0987654321", "abcdefghijk", "li.wei"):
+        with pytest.raises(RuleViolation):
+            console.desk.set_password(SetPassword(account_id=account.id), ADMIN, weak)
+
+
+def test_guessing_the_current_password_on_my_account_is_throttled(console: Console) -> None:
+    console.sign_in("agent_a")
+    csrf = console.csrf("/account")
+    answers = [console.client.post("/account/password", data={"csrf_token": csrf, "current": f"guess {n}",
+                                                                "password": "new-password-1", "again": "new-password-1"}).text
+               for n in range(6)]
+    assert "This is not your current password." in answers[0]
+    assert "Too many failed sign-ins" in answers[-1]

@@ -67,7 +67,7 @@ def test_the_language_switch_shows_chinese_labels_and_times_in_the_desks_zone(br
     tab = browsing("en-US")
     page = tab.new_page()
     tab.sign_in(page, "agent_a")
-    assert page.inner_text("nav.mainnav") == "Queues"
+    assert page.inner_text("nav.mainnav").split() == ["Queues", "Search"]
     page.click("nav.langs >> text=中文")
     page.wait_for_selector("nav.mainnav >> text=队列")
     page.click("text=我所在服务组的工单")
@@ -145,8 +145,11 @@ def test_an_admin_creates_an_account_the_person_signs_in_and_disabling_it_ends_t
     person.click("button[type=submit].primary")
     person.wait_for_url("**/queues**")
     row = admin.locator("tr", has_text="sun.new")
+    asked: list[str] = []
+    admin.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     row.locator("button:has-text('Disable')").click()
     admin.wait_for_selector("text=Account disabled")
+    assert asked == ["Disable sun.new? Their sessions end at once."]  # asked before disabling
     person.goto(person_tab.served.base_url + "/queues")
     person.wait_for_url("**/signin?next=**")
 

@@ -15,8 +15,8 @@ from ticketflow.access import CONSOLE_ROUTES, Scope
 
 def _path(template: str, console: Console, other: bool) -> str:
     ticket = console.seeded.tickets["billing" if other else "printer"]
-    account = str(uuid4())
-    return template.format(ticket_id=ticket, account_id=account)
+    customer = console.seeded.customer_b if other else console.seeded.customer
+    return template.format(ticket_id=ticket, account_id=str(uuid4()), customer_id=customer)
 
 
 def _expected(console: Console, who: str, method: str, template: str, other: bool) -> str:
@@ -29,7 +29,7 @@ def _expected(console: Console, who: str, method: str, template: str, other: boo
         return "403"
     if rule.scope is Scope.DESK and not principal.all_teams:
         return "403"
-    if other and rule.scope is Scope.TICKET and not principal.all_teams:
+    if other and rule.scope in (Scope.TICKET, Scope.CUSTOMER) and not principal.all_teams:
         return "404"
     return "pass"
 
@@ -136,3 +136,42 @@ def test_the_api_still_answers_problem_json_and_unknown_pages_answer_html(consol
     assert api.headers["content-type"].startswith("application/problem+json")
     page = console.client.get("/no-such-page", headers={"Accept": "text/html"})
     assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+
+
+def test_a_ticket_form_without_the_version_it_showed_is_refused(console: Console) -> None:
+    console.sign_in("agent_a")
+    ticket = console.seeded.tickets["printer"]
+    before = console.desk.log_position()
+    for version in (None, "abc", "0"):
+        data = {"csrf_token": console.csrf(), "body": "no version", **({"version": version} if version else {})}
+        response = console.client.post(f"/tickets/{ticket}/note", data=data)
+        assert response.status_code == 422
+    assert console.desk.log_position() == before
+
+
+def test_an_address_that_does_not_parse_is_a_not_found_page(console: Console) -> None:
+    console.sign_in("agent_a")
+    response = console.client.get("/tickets/not-a-uuid", headers={"Accept": "text/html"})
+    assert response.status_code == 404 and "Not found, or not in your teams." in response.text
+    response = console.client.get(f"/tickets/{console.seeded.tickets['printer']}/reply", headers={"Accept": "text/html"})
+    assert response.status_code == 405 and response.headers["content-type"].startswith("text/html")
+
+
+def test_an_admin_cannot_disable_their_own_account(console: Console) -> None:
+    console.sign_in("admin")
+    me = console.desk.find_account("zhang.admin")
+    assert me is not None
+    response = console.client.post(f"/admin/accounts/{me.id}/disable", data={"csrf_token": console.csrf()})
+    assert response.status_code == 409
+    assert not console.desk.find_account("zhang.admin").disabled  # type: ignore[union-attr]
+
+
+def test_a_transfer_out_of_your_teams_lands_on_the_queue_with_a_notice(console: Console) -> None:
+    console.sign_in("agent_a")
+    ticket = console.seeded.tickets["printer"]
+    page = console.client.get(f"/tickets/{ticket}").text
+    version = re.search(r'name="version" value="(\d+)"', page).group(1)  # type: ignore[union-attr]
+    response = console.client.post(f"/tickets/{ticket}/transfer", follow_redirects=True, data={
+        "csrf_token": console.csrf(), "version": version, "team_id": str(console.seeded.team_b), "reason": "账单问题"})
+    assert response.status_code == 200 and response.url.path == "/queues"
+    assert "The ticket has left your teams." in response.text

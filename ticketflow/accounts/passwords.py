@@ -30,6 +30,18 @@ def check_rule(password: str, username: str) -> None:
         raise WeakPassword(f"a password has at most {MAX_LENGTH} characters")
     if password.strip().lower() == username.lower():
         raise WeakPassword("a password may not be the sign-in name")
+    if len(set(password)) < MIN_DISTINCT or _is_run(password):
+        raise WeakPassword("a password needs several different characters, not a repeat or a run like 1234567890")
+
+
+#: Characters a password must have at least this many different ones of.
+MIN_DISTINCT = 5
+
+
+def _is_run(password: str) -> bool:
+    """A sequence going up or down one code point at a time (1234567890, abcdefghij, 9876543210)."""
+    steps = {ord(b) - ord(a) for a, b in zip(password, password[1:])}
+    return steps <= {1, -9} or steps <= {-1, 9}
 
 
 def hash_password(password: str) -> str:

@@ -45,6 +45,12 @@ def account_id_for(username: str) -> UUID:
     return uuid5(ACCOUNT_NAMESPACE, username.strip().lower())
 
 
+class AccountExists(RuleViolation):
+    """The sign-in name is taken."""
+
+    code = "account_exists"
+
+
 @dataclass(frozen=True)
 class SignedIn:
     """A new session: the cookie's token (shown once) and the form token that guards its writes."""
@@ -100,7 +106,7 @@ class AccountCommands(_Base):
                 if getattr(first, "command_id", None) == str(cmd.command_id):
                     existing = self._load(StaffAccount, account_id)
                     return CommandResult(account_id, existing.version, None, (), replayed=True)
-                raise RuleViolation(f"an account named {cmd.username!r} exists already") from None
+                raise AccountExists(f"an account named {cmd.username!r} exists already") from None
         self.accounts.set_credential(str(account_id), account.password_serial, password_hash, self._now_us())
         return result
 
@@ -114,6 +120,8 @@ class AccountCommands(_Base):
         if cmd.reason == "reset":
             _admin_only(caller, "reset passwords")
         passwords.check_rule(password, account.username)
+        if cmd.reason == "changed" and self.check_password(account.username, password) is not None:
+            raise passwords.WeakPassword("the new password is the current one")
         password_hash = passwords.hash_password(password)
         result = self._change(StaffAccount, cmd.account_id, cmd, caller, lambda a: a.set_password(cmd.reason))
         if not result.replayed:
@@ -124,6 +132,9 @@ class AccountCommands(_Base):
 
     def disable_account(self, cmd: DisableAccount, caller: Caller) -> CommandResult:
         _admin_only(caller, "disable accounts")
+        account = self._load(StaffAccount, cmd.account_id)
+        if caller.actor_id == _actor_of(account):
+            raise RuleViolation("you may not disable your own account; another admin can")
         result = self._change(StaffAccount, cmd.account_id, cmd, caller, lambda a: a.disable(cmd.reason))
         self.accounts.end_sessions_of(str(cmd.account_id))
         return result

@@ -3,6 +3,7 @@ signed-in person may change their own password. Each is an event on the account 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from uuid import UUID
 
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 from api.console.errors import refusal
 from api.console.labels import N_
 from api.console.page import Page, PageDep
+from api.console.pages.signin import sign_in_buckets
 from ticketflow.accounts.service import ACCOUNT_ROLES
 from ticketflow.commands.accounts import CreateAccount, DisableAccount, EnableAccount, SetPassword
 from ticketflow.domain.values import Channel
@@ -49,6 +51,7 @@ def accounts(page: PageDep) -> HTMLResponse:
 @router.post("/admin/accounts", response_class=HTMLResponse)
 async def create_account(request: Request, page: PageDep) -> Response:
     form = await request.form()
+    page.return_to = "/admin/accounts"
     values = {k: str(form.get(k) or "").strip() for k in ("username", "display_name", "role", "agent_id")}
     try:
         command = CreateAccount(username=values["username"], display_name=values["display_name"], role=values["role"],
@@ -64,6 +67,7 @@ async def create_account(request: Request, page: PageDep) -> Response:
 def _account_action(action: str) -> Any:
     async def handle(account_id: UUID, request: Request, page: PageDep) -> Response:
         form = await request.form()
+        page.return_to = "/admin/accounts"
         try:
             if action == "password":
                 page.svc.desk.set_password(SetPassword(account_id=account_id, reason="reset"), _caller(page),
@@ -101,12 +105,17 @@ def _my_account(page: Page) -> Any:
 @router.post("/account/password", response_class=HTMLResponse)
 async def change_password(request: Request, page: PageDep) -> Response:
     form = await request.form()
+    page.return_to = "/account"
     account = _my_account(page)
     current, new, again = (str(form.get(k) or "") for k in ("current", "password", "again"))
     fields = {}
-    if new != again:
+    by_name, _by_address = sign_in_buckets(request)
+    if (wait := by_name.wait(account.username)) > 0:
+        fields["current"] = page._("Too many failed sign-ins. Try again in %(seconds)s seconds.", seconds=max(1, math.ceil(wait)))
+    elif new != again:
         fields["again"] = page._("The two new passwords differ.")
     elif page.svc.desk.check_password(account.username, current) is None:
+        by_name.take(account.username)  # guessing the current password counts like a failed sign-in
         fields["current"] = page._("This is not your current password.")
     if fields:
         return page.render("account.html", status=422, account=account, refused=None, form_errors=fields)

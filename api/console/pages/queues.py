@@ -138,12 +138,15 @@ def _queue_context(page: Page, request: Request) -> dict[str, Any]:
         "statuses": [s.value for s in Status], "priorities": [p.value for p in Priority],
         "types": [t.value for t in TicketType], "channels": sorted(c.value for c in CUSTOMER_CHANNELS),
         "sorts": list(labels.SORT), "free_text": reads.free_text(), "count_cap": COUNT_CAP,
+        "queue_labels": {**labels.QUEUE, "team": labels.QUEUE["all" if page.principal.all_teams else "team"]},
     }
 
 
 @router.get("/queues", response_class=HTMLResponse)
 def queues_page(request: Request, page: PageDep) -> HTMLResponse:
     context = _queue_context(page, request)
+    if request.query_params.get("done") == "transfer":
+        page.notices.append(page._("Transferred. The ticket has left your teams."))
     fragment = request.query_params.get("fragment") == "1"
     return page.render("queue_table.html" if fragment else "queues.html", fragment=fragment, **context)
 

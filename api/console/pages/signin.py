@@ -18,7 +18,7 @@ from api.middleware import TokenBuckets
 router = APIRouter()
 
 
-def _buckets(request: Request) -> tuple[TokenBuckets, TokenBuckets]:
+def sign_in_buckets(request: Request) -> tuple[TokenBuckets, TokenBuckets]:
     state = request.app.state
     if not hasattr(state, "sign_in_buckets"):
         settings = state.services.settings
@@ -43,10 +43,11 @@ def sign_in_form(request: Request, page: PageDep) -> Response:
 @router.post("/signin", response_class=HTMLResponse)
 async def sign_in(request: Request, page: PageDep) -> Response:
     form = await request.form()
+    page.return_to = "/signin"
     username = str(form.get("username") or "").strip()[:64]
     password = str(form.get("password") or "")[:256]
     next_url = safe_next(str(form.get("next") or ""))
-    by_name, by_address = _buckets(request)
+    by_name, by_address = sign_in_buckets(request)
     address = request.client.host if request.client else ""
     wait = max(by_name.wait(username.lower()), by_address.wait(address))
     if wait > 0:

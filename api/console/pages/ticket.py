@@ -139,14 +139,17 @@ def _command(page: Page, action: str, ticket_id: UUID, form: Any) -> tuple[type[
 def _action(action: str) -> Any:
     async def handle(ticket_id: UUID, request: Request, page: PageDep) -> Response:
         form = await request.form()
+        page.return_to = f"/tickets/{ticket_id}"
         version = str(form.get("version") or "")
-        expected = int(version) if version.isdigit() and int(version) > 0 else None
+        expected = int(version) if version.isdigit() and 0 < int(version) < 2**31 else None
         try:
             command, fields = _command(page, action, ticket_id, form)
             commands = page.commands(expected)
             for key in ("other_ticket_id", "into_ticket_id"):
                 if key in fields:
                     commands.visible_ticket(fields[key])  # the other ticket must be in the caller's teams too
+            if expected is None:  # every form carries the version it showed: without it, a stale write would pass
+                raise ValidationError.from_exception_data("form", [{"type": "missing", "loc": ("version",), "input": version}])
             result = commands.run(command, ticket_id=ticket_id, **fields)
         except (ValidationError, TicketflowError) as exc:
             refused = refusal(exc, page.gettext)
@@ -157,6 +160,9 @@ def _action(action: str) -> Any:
             return page.render("ticket.html", status=refused.status, refused=refused, form_errors={action: refused},
                                form_values={action: values}, **context)
         at = f"&at={result.position}" if result.position else ""
+        assert page.principal is not None
+        if not page.principal.sees_team(page.svc.desk.ticket_team(ticket_id)):
+            return page.redirect(f"/queues?done={action}")  # transferred out of the caller's teams
         return page.redirect(f"/tickets/{ticket_id}?done={action}{at}")
 
     handle.__name__ = f"ticket_{action}"

@@ -21,6 +21,13 @@
     select(wanted);
   }
 
+  // Actions that cannot be undone ask first.
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.dataset.confirm)) { event.preventDefault(); }
+    });
+  });
+
   // SLA countdowns: time left until each target (the due time already counts business hours only).
   function pad(n) { return n < 10 ? "0" + n : "" + n; }
   function tick() {
@@ -28,7 +35,7 @@
       var left = Math.round((Date.parse(el.dataset.due) - Date.now()) / 1000);
       var abs = Math.abs(left), h = Math.floor(abs / 3600), m = Math.floor((abs % 3600) / 60), s = abs % 60;
       var text = (h > 0 ? h + ":" + pad(m) : m) + ":" + pad(s);
-      el.textContent = left >= 0 ? text + " " + el.dataset.left : el.dataset.overdue + " " + text;
+      el.textContent = (left >= 0 ? el.dataset.left : el.dataset.overdue).replace("{t}", text);
       el.classList.toggle("overdue", left < 0);
     });
   }
