@@ -285,6 +285,9 @@ CONSOLE_ROUTES: dict[str, RouteRule] = {
     "GET /customers/{customer_id}": _r(P.CUSTOMERS_READ, Scope.CUSTOMER),
     "POST /customers/{customer_id}/reveal": _r(P.PII_UNMASK, Scope.CUSTOMER),  # with a purpose, recorded
     "GET /search": _r(P.TICKETS_READ),
+    "GET /dashboard": _r(P.REPORTS_READ),
+    "GET /dashboard/{chart}.csv": _r(P.REPORTS_READ),
+    "GET /vendor/plotly.min.js": PUBLIC,  # the charting library, from the plotly wheel
     **{f"POST /tickets/{{ticket_id}}/{action}": _r(P.TICKETS_WRITE, Scope.TICKET) for action in CONSOLE_TICKET_ACTIONS},
     "GET /admin/accounts": _r(P.ACCOUNTS_MANAGE, Scope.DESK),
     "POST /admin/accounts": _r(P.ACCOUNTS_MANAGE, Scope.DESK),

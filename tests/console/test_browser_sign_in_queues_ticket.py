@@ -67,7 +67,7 @@ def test_the_language_switch_shows_chinese_labels_and_times_in_the_desks_zone(br
     tab = browsing("en-US")
     page = tab.new_page()
     tab.sign_in(page, "agent_a")
-    assert page.inner_text("nav.mainnav").split() == ["Queues", "Search"]
+    assert page.inner_text("nav.mainnav").split() == ["Queues", "Dashboard", "Search"]
     page.click("nav.langs >> text=中文")
     page.wait_for_selector("nav.mainnav >> text=队列")
     page.click("text=我所在服务组的工单")

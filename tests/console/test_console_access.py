@@ -16,7 +16,7 @@ from ticketflow.access import CONSOLE_ROUTES, Scope
 def _path(template: str, console: Console, other: bool) -> str:
     ticket = console.seeded.tickets["billing" if other else "printer"]
     customer = console.seeded.customer_b if other else console.seeded.customer
-    return template.format(ticket_id=ticket, account_id=str(uuid4()), customer_id=customer)
+    return template.format(ticket_id=ticket, account_id=str(uuid4()), customer_id=customer, chart="volume")
 
 
 def _expected(console: Console, who: str, method: str, template: str, other: bool) -> str:

@@ -21,6 +21,15 @@
     select(wanted);
   }
 
+  // Dashboard charts: plotly.js draws each figure from the JSON beside it (the table below it has the same numbers).
+  document.querySelectorAll("[data-figure]").forEach(function (el) {
+    var source = document.getElementById(el.dataset.figure);
+    if (!window.Plotly || !source) { return; }
+    var figure = JSON.parse(source.textContent);
+    if (!figure.data.length) { return; }
+    window.Plotly.newPlot(el, figure.data, figure.layout, { displayModeBar: false, responsive: true });
+  });
+
   // Actions that cannot be undone ask first.
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
