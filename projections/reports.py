@@ -14,7 +14,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from projections.sql import Db, parse_ts, ts
+from projections.sql import Db, Dialect, parse_ts, ts
 
 DIMENSIONS = {"category": "category", "channel": "channel", "type": "ticket_type", "team": "team_id", "priority": "priority"}
 
@@ -81,6 +81,13 @@ def _hours(start: str, end: str | None) -> float | None:
     return (b - a).total_seconds() / 3600
 
 
+def _hours_sql(db: Db, column: str) -> str:
+    """Hours from ``created_at`` to ``column`` (NULL when it has not happened), in the database."""
+    if db.dialect is Dialect.POSTGRES:
+        return f"EXTRACT(EPOCH FROM ({column}::timestamptz - created_at::timestamptz)) / 3600.0"
+    return f"(julianday({column}) - julianday(created_at)) * 24.0"
+
+
 def response_times(
     db: Db, since: datetime | None = None, until: datetime | None = None, teams: Collection[str] | None = None
 ) -> list[dict[str, Any]]:
@@ -89,13 +96,16 @@ def response_times(
     first_reply: dict[tuple[str, str], list[float]] = defaultdict(list)
     resolution: dict[tuple[str, str], list[float]] = defaultdict(list)
     groups: set[tuple[str, str]] = set()
-    for row in db.all(f"SELECT team_id, priority, created_at, first_reply_at, solved_at FROM {{p}}tf_tickets{where}", params):
+    # The database subtracts the times (parsing 200,000 ISO strings in Python took seconds).
+    sql = (f"SELECT team_id, priority, {_hours_sql(db, 'first_reply_at')} AS first_reply,"
+           f" {_hours_sql(db, 'solved_at')} AS resolution FROM {{p}}tf_tickets{where}")
+    for row in db.all(sql, params):
         key = (row["team_id"] or "", row["priority"])
         groups.add(key)
-        if (h := _hours(row["created_at"], row["first_reply_at"])) is not None:
-            first_reply[key].append(h)
-        if (h := _hours(row["created_at"], row["solved_at"])) is not None:
-            resolution[key].append(h)
+        if row["first_reply"] is not None:
+            first_reply[key].append(float(row["first_reply"]))
+        if row["resolution"] is not None:
+            resolution[key].append(float(row["resolution"]))
     return [
         {
             "team_id": team or None,
