@@ -16,6 +16,19 @@ SUPERVISOR = Caller("gao.sup", Role.SUPERVISOR, Channel.API)
 
 
 
+def two_teams(app: TicketDesk) -> tuple[uuid.UUID, uuid.UUID]:
+    """Team A 技术支持 (agents li.wei and emma.clark, supervisor gao.sup) and team B Billing (wang.fang)."""
+    from ticketflow.domain.values import MemberRole
+
+    team_a = app.form_team(FormTeam(name="技术支持"), ADMIN).object_id
+    team_b = app.form_team(FormTeam(name="Billing"), ADMIN).object_id
+    for agent in ("li.wei", "emma.clark"):
+        app.add_team_member(AddTeamMember(team_id=team_a, agent_id=agent), ADMIN)
+    app.add_team_member(AddTeamMember(team_id=team_a, agent_id="gao.sup", role=MemberRole.SUPERVISOR), ADMIN)
+    app.add_team_member(AddTeamMember(team_id=team_b, agent_id="wang.fang"), ADMIN)
+    return team_a, team_b
+
+
 class Desk:
     """A small desk set up for a test: one customer, one team with two agents."""
 

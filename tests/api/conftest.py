@@ -15,12 +15,12 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from ticketflow.application import TicketDesk
 from ticketflow.clock import Clock
-from ticketflow.commands import AddTeamMember, FormTeam, RegisterCustomer
+from ticketflow.commands import RegisterCustomer
 from ticketflow.commands.access import IssueToken
 from ticketflow.config import Settings
 from ticketflow.access import PERSON_ROLES
-from ticketflow.domain.values import MemberRole, Role
-from tests.support import ADMIN
+from ticketflow.domain.values import Role
+from tests.support import ADMIN, two_teams
 
 
 @dataclass
@@ -66,12 +66,7 @@ def build_api(settings: Settings, clock: Clock | None = None) -> Iterator[Api]:
     app = create_app(settings, clock=clock)
     with TestClient(app) as client:
         desk: TicketDesk = app.state.services.desk
-        team_a = desk.form_team(FormTeam(name="技术支持"), ADMIN).object_id
-        team_b = desk.form_team(FormTeam(name="Billing"), ADMIN).object_id
-        for agent in ("li.wei", "emma.clark"):
-            desk.add_team_member(AddTeamMember(team_id=team_a, agent_id=agent), ADMIN)
-        desk.add_team_member(AddTeamMember(team_id=team_a, agent_id="gao.sup", role=MemberRole.SUPERVISOR), ADMIN)
-        desk.add_team_member(AddTeamMember(team_id=team_b, agent_id="wang.fang"), ADMIN)
+        team_a, team_b = two_teams(desk)
         customer = desk.register_customer(
             RegisterCustomer(name="王小明", email="xiaoming@example.cn", phone="+86 13800000000", company="华信科技"), ADMIN
         ).object_id

@@ -23,12 +23,12 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from tests.conftest import IN_CI
-from tests.support import ADMIN
+from tests.support import ADMIN, two_teams
 from ticketflow.application import TicketDesk
-from ticketflow.commands import AddTeamMember, FormTeam, OpenTicket, RegisterCustomer
+from ticketflow.commands import OpenTicket, RegisterCustomer
 from ticketflow.commands.accounts import CreateAccount
 from ticketflow.config import Settings
-from ticketflow.domain.values import MemberRole, Role
+from ticketflow.domain.values import Role
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 #: Every role's account: (sign-in name, display name, role, team member).
@@ -61,12 +61,7 @@ class Seeded:
 
 
 def seed(desk: TicketDesk) -> Seeded:
-    team_a = desk.form_team(FormTeam(name="技术支持"), ADMIN).object_id
-    team_b = desk.form_team(FormTeam(name="Billing"), ADMIN).object_id
-    for agent in ("li.wei", "emma.clark"):
-        desk.add_team_member(AddTeamMember(team_id=team_a, agent_id=agent), ADMIN)
-    desk.add_team_member(AddTeamMember(team_id=team_a, agent_id="gao.sup", role=MemberRole.SUPERVISOR), ADMIN)
-    desk.add_team_member(AddTeamMember(team_id=team_b, agent_id="wang.fang"), ADMIN)
+    team_a, team_b = two_teams(desk)
     customer = desk.register_customer(
         RegisterCustomer(name="王小明", email="xiaoming@example.cn", phone="+86 13800000000"), ADMIN).object_id
     customer_b = desk.register_customer(
