@@ -189,10 +189,10 @@ class Commands:
     """Runs one command for the caller and shapes the response (ETag, position, Location)."""
 
     def __init__(self, request: Request, svc: Services, principal: Principal, expected_version: int | None,
-                 command_id: UUID, correlation_id: str) -> None:
+                 command_id: UUID, correlation_id: str, via: Channel = Channel.API) -> None:
         self.request, self.svc, self.principal = request, svc, principal
         self.expected_version, self.command_id, self.correlation_id = expected_version, command_id, correlation_id
-        self.via = Channel.API  # the console's commands say Channel.CONSOLE
+        self.via = via  # what the events record the command came through (the console: Channel.CONSOLE)
 
     def visible_ticket(self, ticket_id: UUID) -> None:
         """404 unless the ticket exists and is in the caller's team scope."""
@@ -252,11 +252,11 @@ class Reads:
     """Reads from the views: waits for ``min_position``, scopes by team, masks personal data."""
 
     def __init__(self, request: Request, svc: Services, principal: Principal, min_position: int | None,
-                 purpose: str | None) -> None:
+                 purpose: str | None, via: Channel = Channel.API) -> None:
         self.request, self.svc, self.principal = request, svc, principal
         self.min_position, self.purpose = min_position, purpose
         self._waited = False
-        self.via = Channel.API  # the console's reads say Channel.CONSOLE
+        self.via = via  # what a recorded personal-data read says it came through
 
     def read(self, view: str, query: Callable[[Db], R]) -> R:
         if self.min_position and not self._waited:

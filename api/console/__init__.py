@@ -25,6 +25,7 @@ def install(app: FastAPI) -> None:
                    accounts.router):
         app.include_router(router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="console-static")
+    app.state.sign_in_buckets = signin.make_sign_in_buckets(app.state.services.settings)
 
     @app.exception_handler(SignInRequired)
     async def sign_in_required(request: Request, exc: SignInRequired) -> RedirectResponse:

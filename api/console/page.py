@@ -8,7 +8,6 @@ an object outside their teams 404 — the same answers the API gives.
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,7 +67,6 @@ def environment(lang: str) -> Environment:
     env.install_gettext_translations(i18n.translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.globals["labels"] = labels
     env.filters["urlquote"] = lambda value: quote(str(value), safe="")
-    env.filters["fromjson"] = lambda value: json.loads(value) if value else []
     return env
 
 
@@ -119,16 +117,13 @@ class Page:
     # ------------------------------------------------------------------ the API's helpers
     def reads(self, min_position: int | None = None, purpose: str | None = None) -> Reads:
         assert self.principal is not None
-        reads = Reads(self.request, self.svc, self.principal, min_position, purpose)
-        reads.via = Channel.CONSOLE
-        return reads
+        return Reads(self.request, self.svc, self.principal, min_position, purpose, via=Channel.CONSOLE)
 
     def commands(self, expected_version: int | None = None) -> Commands:
         assert self.principal is not None
         correlation = getattr(self.request.state, "request_id", None) or uuid4().hex
-        commands = Commands(self.request, self.svc, self.principal, expected_version, uuid4(), correlation)
-        commands.via = Channel.CONSOLE
-        return commands
+        return Commands(self.request, self.svc, self.principal, expected_version, uuid4(), correlation,
+                        via=Channel.CONSOLE)
 
     def team_names(self) -> dict[str, str]:
         cached: dict[str, str] | None = getattr(self.request.state, "team_names", None)

@@ -106,7 +106,8 @@ def _sla_out(clocks: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]
     return out
 
 
-def _ticket_out(reads: Any, row: dict[str, Any]) -> dict[str, Any]:
+def ticket_out(reads: Any, row: dict[str, Any]) -> dict[str, Any]:
+    """A tickets-view row as shown to the caller: tags decoded, the subject masked unless shown."""
     out = {**row, "tags": loads(row["tags"]), "imported": bool(row["imported"])}
     if not reads.free_text():
         out["subject"] = MASK
@@ -165,7 +166,7 @@ def list_tickets(
     if as_of is not None and not principal.all_teams:
         shown = reads.visible([r["ticket_id"] for r in rows])  # scope judged now, too
         rows = [r for r in rows if r["ticket_id"] in shown]
-    return {"items": [_ticket_out(reads, r) for r in rows], "next_cursor": page.next_cursor}
+    return {"items": [ticket_out(reads, r) for r in rows], "next_cursor": page.next_cursor}
 
 
 @router.get("/{ticket_id}", summary="A ticket's current state (or its state at a version or instant)",
@@ -182,7 +183,7 @@ def get_ticket(ticket_id: UUID, reads: ReadsDep, at: AsOfDep) -> JSONResponse:
     reads.text_shown({row["customer_id"]}, ["subject"], f"GET /api/v1/tickets/{ticket_id}")
     clocks = reads.read("workflow", lambda db: sla_clocks(db, str(ticket_id)))
     sla = _sla_out(clocks, reads.svc.desk.clock.now())
-    body = s.TicketOut.model_validate({**_ticket_out(reads, row), "sla": sla}).model_dump(mode="json")
+    body = s.TicketOut.model_validate({**ticket_out(reads, row), "sla": sla}).model_dump(mode="json")
     return JSONResponse(body, headers={"ETag": f'"{row["version"]}"'})
 
 
@@ -193,7 +194,7 @@ def _ticket_as_of(ticket_id: UUID, reads: Any, at: Any) -> JSONResponse:
     ticket = desk.get_ticket(ticket_id, at.resolve(desk, ticket_id, TicketNotFound))
     row = ticket_row(desk, ticket)
     reads.text_shown({row["customer_id"]}, ["subject"], f"GET /api/v1/tickets/{ticket_id}")
-    body = s.TicketOut.model_validate({**_ticket_out(reads, row), "sla": []}).model_dump(mode="json")
+    body = s.TicketOut.model_validate({**ticket_out(reads, row), "sla": []}).model_dump(mode="json")
     return JSONResponse(body, headers={"ETag": f'"{row["version"]}"'})
 
 

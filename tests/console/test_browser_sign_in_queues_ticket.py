@@ -65,6 +65,8 @@ def test_a_team_b_agent_cannot_open_a_team_a_ticket_page(browsing: Any) -> None:
 
 def test_the_language_switch_shows_chinese_labels_and_times_in_the_desks_zone(browsing: Any) -> None:
     tab = browsing("en-US")
+    tab.served.seeded.open_ticket("财务部三楼的彩色激光打印机从昨天下午开始一直卡纸并且显示硒鼓错误，重启之后仍然无法打印任何文件")
+    tab.served.caught_up()
     page = tab.new_page()
     tab.sign_in(page, "agent_a")
     assert page.inner_text("nav.mainnav").split() == ["Queues", "Dashboard", "Search"]
@@ -77,6 +79,9 @@ def test_the_language_switch_shows_chinese_labels_and_times_in_the_desks_zone(br
     assert re.search(r"\d{4}年\d{1,2}月\d{1,2}日 \d{2}:\d{2}", body), "dates in the zh-CN format"
     assert "Asia/Shanghai" in page.inner_text("footer")
     screenshot(page, "queue-team-zh")
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    screenshot(page, "queue-team-zh-narrow")
+    page.set_viewport_size({"width": 1360, "height": 900})
     page.click("text=打印机卡纸，无法打印")
     page.wait_for_selector("text=时间线")
     assert "公开回复" in page.inner_text("body")

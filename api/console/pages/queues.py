@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 
 from api.console import labels
 from api.console.page import Page, PageDep
+from api.routers.tickets import ticket_out
 from projections.sql import ts
 from projections.tickets import SORTS, TicketFilter, TicketQueries
 from projections.workflow import sla_attention
@@ -44,6 +45,16 @@ def _scope(principal: Principal) -> tuple[tuple[str, ...] | None, bool]:
     return tuple(sorted(str(t) for t in principal.team_ids)), principal.sees_team(None)
 
 
+def _sla_queue(page: Page, queue: str) -> tuple[str, ...]:
+    """The tickets of an SLA queue, read once per request (the list and its count both need them)."""
+    cache: dict[str, tuple[str, ...]] = page.request.state.__dict__.setdefault("sla_queues", {})
+    if queue not in cache:
+        now = page.svc.desk.clock.now()
+        state, due_before = ("active", ts(now + DUE_SOON)) if queue == "due_soon" else ("breached", None)
+        cache[queue] = tuple(page.reads().read("workflow", lambda db: sla_attention(db, state, due_before)))
+    return cache[queue]
+
+
 def queue_filter(page: Page, queue: str, params: dict[str, Any]) -> TicketFilter:
     """The filter of a queue, narrowed by the form's filters, within the caller's teams."""
     principal = page.principal
@@ -58,10 +69,7 @@ def queue_filter(page: Page, queue: str, params: dict[str, Any]) -> TicketFilter
     elif queue == "pending":
         base.update(status=("pending",))
     elif queue in ("due_soon", "breached"):
-        now = page.svc.desk.clock.now()
-        state, due_before = ("active", ts(now + DUE_SOON)) if queue == "due_soon" else ("breached", None)
-        ids = page.reads().read("workflow", lambda db: sla_attention(db, state, due_before))
-        base.update(ticket_ids=tuple(ids), status=statuses or WORKING)
+        base.update(ticket_ids=_sla_queue(page, queue), status=statuses or WORKING)
     else:  # team / all
         base.update(status=statuses or ACTIVE)
     for name in ("priority",):
@@ -129,7 +137,7 @@ def _queue_context(page: Page, request: Request) -> dict[str, Any]:
         counts[name] = reads.read("tickets", lambda db, f=counted: TicketQueries.count(db, f, COUNT_CAP))  # type: ignore[misc]
     rows = result.rows
     shown = reads.visible([r["ticket_id"] for r in rows])  # judged by the write side, as the API does
-    rows = [r for r in rows if r["ticket_id"] in shown]
+    rows = [ticket_out(reads, r) for r in rows if r["ticket_id"] in shown]
     filters_on = any(params[k] for k in ("status", "priority", "ticket_type", "channel", "category", "tag", "assignee"))
     return {
         "queue": queue, "queues": available, "counts": counts, "rows": rows, "params": params, "errors": errors,
@@ -137,7 +145,7 @@ def _queue_context(page: Page, request: Request) -> dict[str, Any]:
         "position": page.svc.read_side.position("tickets"),
         "statuses": [s.value for s in Status], "priorities": [p.value for p in Priority],
         "types": [t.value for t in TicketType], "channels": sorted(c.value for c in CUSTOMER_CHANNELS),
-        "sorts": list(labels.SORT), "free_text": reads.free_text(), "count_cap": COUNT_CAP,
+        "sorts": list(labels.SORT), "count_cap": COUNT_CAP,
         "queue_labels": {**labels.QUEUE, "team": labels.QUEUE["all" if page.principal.all_teams else "team"]},
     }
 

@@ -12,6 +12,7 @@ from markupsafe import Markup, escape
 from api.console.page import PageDep
 from api.routers.problems import shown_problems
 from api.routers.reads import ticket_search
+from api.routers.tickets import ticket_out
 from projections.problems import search_problems
 from projections.tickets import TicketQueries
 from ticketflow.access import MASK
@@ -45,10 +46,8 @@ def search_page(request: Request, page: PageDep) -> HTMLResponse:
     reads = page.reads()
     hits = ticket_search(reads, q, LIMIT, "console /search")
     rows = reads.read("tickets", lambda db: {h["ticket_id"]: TicketQueries.get(db, h["ticket_id"]) for h in hits})
-    tickets = [{**h, "ticket": rows.get(h["ticket_id"]), "snippet_html": highlight(h["snippet"], q)} for h in hits]
-    for hit in tickets:
-        if hit["ticket"] is not None and not reads.free_text():
-            hit["ticket"] = {**hit["ticket"], "subject": MASK}
+    tickets = [{**h, "ticket": ticket_out(reads, row) if (row := rows.get(h["ticket_id"])) else None,
+                "snippet_html": highlight(h["snippet"], q)} for h in hits]
     problems = shown_problems(reads, reads.read("problems", lambda db: search_problems(db, q, limit=LIMIT * 3)), 10,
                               "console /search")
     problems = [{**p, "summary_html": highlight(p["summary"], q)} for p in problems]

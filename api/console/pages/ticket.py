@@ -16,11 +16,11 @@ from api.console import timeline
 from api.console.errors import refusal
 from api.console.labels import N_
 from api.console.page import Page, PageDep
+from api.routers.tickets import ticket_out
 from projections.directory import list_teams
 from projections.problems import suggestions
 from projections.workflow import sla_clocks
 from ticketflow import commands as c
-from ticketflow.access import MASK
 from ticketflow.domain.lifecycle import TRANSITIONS
 from ticketflow.domain.values import Channel, Direction, LinkKind, Priority, Status
 from ticketflow.errors import TicketflowError, TicketNotFound
@@ -54,19 +54,13 @@ def _ticket_context(page: Page, ticket_id: UUID, min_position: int | None) -> di
         similar = [s for s in similar if s["ticket_id"] in shown]
     links = [e for e in entries if e.kind == "Linked"]
     return {
-        "ticket": {**row, "tags": _tags(row), "subject": row["subject"] if show_text else MASK},
+        "ticket": ticket_out(reads, row),
         "clocks": clocks, "entries": list(reversed(entries)), "members": members,
         "teams": [(t["team_id"], t["name"]) for t in teams], "similar": similar, "links": links,
         "priorities": [p.value for p in Priority], "link_kinds": [LinkKind.RELATED.value, LinkKind.FOLLOW_UP_OF.value],
         "writes": reads.works_tickets, "now": desk.clock.now(),
         "allowed": {action.value for action in TRANSITIONS[Status(row["status"])]},
     }
-
-
-def _tags(row: dict[str, Any]) -> list[str]:
-    import json
-
-    return list(json.loads(row["tags"] or "[]"))
 
 
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
