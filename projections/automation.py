@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+from projections.customers import inactive_customers
 from projections.readside import ReadSide
 from projections.sql import Db, ts
 from projections.webhook_sender import WebhookSender
@@ -32,7 +33,6 @@ from ticketflow.automation import calendar_from_spec
 from ticketflow.clock import Clock
 from ticketflow.commands import CloseTicket
 from ticketflow.commands.privacy import EraseCustomer
-from ticketflow.domain.customer import ERASED
 from ticketflow.commands.workflow import (
     ApplySla, FireReminder, IssueSurvey, RecordSlaEvent, RouteTicket, ScheduleReminder,
 )
@@ -294,15 +294,10 @@ class Automation:
         if days == 0 or "customers" not in self.read_side.stores:
             return 0
         cutoff = ts(now - timedelta(days=days))
-        inactive = self.read_side.read("customers", lambda db: db.all(
-            "SELECT c.customer_id FROM {p}tf_customers c WHERE c.updated_at < ? AND c.name <> ? "
-            "AND NOT EXISTS (SELECT 1 FROM {p}tf_customer_tickets t WHERE t.customer_id = c.customer_id "
-            "AND (t.updated_at >= ? OR t.status <> 'closed')) ORDER BY c.customer_id LIMIT 100",
-            (cutoff, ERASED, cutoff),
-        ))
+        inactive = self.read_side.read("customers", lambda db: inactive_customers(db, cutoff))
         count = 0
-        for row in inactive:
-            customer_id = UUID(row["customer_id"])
+        for found in inactive:
+            customer_id = UUID(found)
             try:
                 self._command(lambda: self.desk.erase_customer(EraseCustomer(
                     customer_id=customer_id, basis="retention", reference=f"inactive for {days} days",

@@ -13,6 +13,7 @@ from projections.sql import Batch, Db, Table, dumps, loads, parse_ts, ts, uid
 from projections.tickets import is_first_reply_candidate, preload, status_after
 from projections.view import Event, Positioned, View
 from ticketflow.domain import Customer, Ticket
+from ticketflow.domain.customer import ERASED
 from ticketflow.domain.values import Status, TicketType
 
 CUSTOMERS = Table(
@@ -279,3 +280,15 @@ def figures(tickets: list[dict[str, Any]], contact_times: dict[str, Any]) -> dic
         "average_first_reply_hours": _mean(first_reply),
         "average_resolution_hours": _mean(resolution),
     }
+
+
+def inactive_customers(db: Db, cutoff: str, limit: int = 100) -> list[str]:
+    """Customers the retention rule erases: not erased yet, profile unchanged since ``cutoff``, and no
+    ticket that is still open or changed since then (oldest id first)."""
+    rows = db.all(
+        "SELECT c.customer_id FROM {p}tf_customers c WHERE c.updated_at < ? AND c.name <> ? "
+        "AND NOT EXISTS (SELECT 1 FROM {p}tf_customer_tickets t WHERE t.customer_id = c.customer_id "
+        "AND (t.updated_at >= ? OR t.status <> 'closed')) ORDER BY c.customer_id LIMIT ?",
+        (cutoff, ERASED, cutoff, limit),
+    )
+    return [row["customer_id"] for row in rows]

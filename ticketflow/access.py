@@ -289,6 +289,18 @@ CONSOLE_ROUTES: dict[str, RouteRule] = {
     "GET /dashboard/{chart}.csv": _r(P.REPORTS_READ),
     "GET /vendor/plotly.min.js": PUBLIC,  # the charting library, from the plotly wheel
     **{f"POST /tickets/{{ticket_id}}/{action}": _r(P.TICKETS_WRITE, Scope.TICKET) for action in CONSOLE_TICKET_ACTIONS},
+    # auditor: a record's history as of any instant, its proof, verification, exports
+    "GET /audit": _r(P.AUDIT_READ),
+    "POST /audit/verify": _r(P.AUDIT_READ, Scope.DESK),  # the whole log names every team's streams
+    "GET /audit/export.zip": _r(P.AUDIT_READ, Scope.DESK),
+    **{f"{method} /audit/{kind}s/{{{kind}_id}}{path}": _r(P.AUDIT_READ, Scope(kind))
+       for kind in ("ticket", "customer") for method, path in (("GET", ""), ("POST", "/verify"), ("GET", "/export.zip"))},
+    # compliance: who saw personal data, erasures, retention (the access log's readers); SLA compliance
+    **{f"GET /compliance/{name}{ext}": _r(P.ACCESS_LOG_READ)
+       for name in ("access-log", "erasures") for ext in ("", ".csv")},
+    "GET /compliance/retention": _r(P.ACCESS_LOG_READ),
+    "GET /compliance/sla": _r(P.REPORTS_READ),
+    "GET /compliance/sla.csv": _r(P.REPORTS_READ),
     "GET /admin/accounts": _r(P.ACCOUNTS_MANAGE, Scope.DESK),
     "POST /admin/accounts": _r(P.ACCOUNTS_MANAGE, Scope.DESK),
     "POST /admin/accounts/{account_id}/password": _r(P.ACCOUNTS_MANAGE, Scope.DESK),

@@ -74,3 +74,22 @@ PROFILE_FIELD = {"name": N_("Name"), "email": N_("Email"), "phone": N_("Phone"),
                  "company": N_("Company"), "job_title": N_("Job title")}
 INTERACTION = {"reply": N_("Reply"), "note": N_("Internal note"), "call": N_("Call"), "email": N_("Email"),
                "chat": N_("Chat"), "meeting": N_("Meeting"), "work": N_("Service work")}
+#: What each customer event is called in a customer's history.
+CUSTOMER_EVENT = {
+    "Registered": N_("registered the customer"), "ProfileUpdated": N_("updated the profile"),
+    "LanguageChanged": N_("changed the preferred language"), "TierChanged": N_("changed the tier"),
+    "ConsentGiven": N_("recorded a consent"), "ConsentWithdrawn": N_("recorded a withdrawn consent"),
+    "NoteAdded": N_("added a note on the customer"), "ErasureRequested": N_("requested erasure"),
+    "Erased": N_("erased the personal data"),
+}
+#: The fields a record's history shows (the audit trail's names).
+AUDIT_FIELD = {
+    "subject": N_("Subject"), "description": N_("Description"), "ticket_type": N_("Type"), "category": N_("Category"),
+    "priority": N_("Priority"), "channel": N_("Channel"), "tags": N_("Tags"), "requester_id": N_("Customer"),
+    "team_id": N_("Team"), "status": N_("Status"), "assignee_id": N_("Assignee"), "merged_into": N_("Merged into"),
+    "collaborators": N_("Collaborators"), "links": N_("Links"), "sla_policy": N_("Service standard"),
+    "satisfaction": N_("Satisfaction"), "satisfaction_comment": N_("Satisfaction comment"),
+    "resolution": N_("Resolution"), "name": N_("Name"), "email": N_("Email"), "phone": N_("Phone"),
+    "im_handle": N_("IM handle"), "company": N_("Company"), "job_title": N_("Job title"),
+    "preferred_language": N_("Preferred language"), "tier": N_("Tier"), "consents": N_("Consents"),
+}

@@ -74,7 +74,7 @@ def ticket_page(ticket_id: UUID, request: Request, page: PageDep) -> HTMLRespons
     return page.render("ticket.html", form_errors={}, form_values={}, refused=None, **context)
 
 
-def _reference(page: Page, text: str) -> UUID:
+def ticket_reference(page: Page, text: str) -> UUID:
     """A ticket named by its id or by the first characters of it (as pages show it), in the caller's scope."""
     text = text.strip().lstrip("#").lower()
     try:
@@ -124,9 +124,9 @@ def _command(page: Page, action: str, ticket_id: UUID, form: Any) -> tuple[type[
         add = [t for t in get("add").replace("，", ",").replace(",", " ").split() if t]
         return c.ChangeTags, {"add": add, "remove": [str(t) for t in form.getlist("remove")]}
     if action == "link":
-        return c.LinkTicket, {"other_ticket_id": _reference(page, get("ticket")), "kind": get("kind") or "related"}
+        return c.LinkTicket, {"other_ticket_id": ticket_reference(page, get("ticket")), "kind": get("kind") or "related"}
     if action == "merge":
-        return c.MergeTicket, {"into_ticket_id": _reference(page, get("ticket"))}
+        return c.MergeTicket, {"into_ticket_id": ticket_reference(page, get("ticket"))}
     raise TicketNotFound(ticket_id)
 
 

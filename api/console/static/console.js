@@ -30,6 +30,16 @@
     window.Plotly.newPlot(el, figure.data, figure.layout, { displayModeBar: false, responsive: true });
   });
 
+  // Auditor's as-of slider: say which version and instant it points at while it moves; show it when let go.
+  document.querySelectorAll("input[type=range][data-autosubmit]").forEach(function (slider) {
+    var shown = document.getElementById(slider.getAttribute("aria-describedby"));
+    var names = JSON.parse(slider.dataset.labels || "[]");
+    slider.addEventListener("input", function () {
+      if (shown && names[slider.value - 1]) { shown.textContent = names[slider.value - 1]; }
+    });
+    slider.addEventListener("change", function () { slider.form.submit(); });
+  });
+
   // Actions that cannot be undone ask first.
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
