@@ -522,3 +522,85 @@ class FieldChangeOut(Model):
     recorded_at: datetime
     actor_id: str = Field(examples=["li.wei"])
     actor_role: str = Field(examples=["agent"])
+
+
+# ------------------------------------------------------------- saved reply templates (快捷回复)
+TEMPLATE = "8c1f2e3d-4b5a-5c6d-9e7f-1a2b3c4d5e6f"
+TEMPLATE_EXAMPLE: dict[str, Any] = {"title": "密码重置完成", "kind": "reply",
+                    "body": "{{customer.name}}您好：\n您的工单 {{ticket.reference}}「{{ticket.subject}}」已处理，密码已重置。\n"
+                            "{{team.name}} {{agent.name}}"}
+
+ReplyTemplateCreate = request_model(c.CreateReplyTemplate, "ReplyTemplateCreate", TEMPLATE_EXAMPLE)
+ReplyTemplatePut = request_model(c.ReviseReplyTemplate, "ReplyTemplatePut", TEMPLATE_EXAMPLE,
+                                 path=frozenset({"template_id"}))
+ReplyTemplateRetire = request_model(c.RetireReplyTemplate, "ReplyTemplateRetire", {"reason": "产品已下线"},
+                                    path=frozenset({"template_id"}))
+_TEMPLATE_ROW: dict[str, Any] = {
+    "template_id": TEMPLATE, "team_id": TEAM, "title": TEMPLATE_EXAMPLE["title"], "body": TEMPLATE_EXAMPLE["body"],
+    "kind": "reply", "version": 2, "retired": False,
+}
+
+
+class ReplyTemplateOut(Model):
+    """A team's saved reply template (快捷回复), from the reply templates view."""
+
+    template_id: UUID
+    team_id: UUID
+    title: str
+    body: str = Field(description="With its placeholders, e.g. {{customer.name}}, as written")
+    kind: str | None = Field(description="reply, note, or null: either")
+    version: int
+    retired: bool
+    created_by: str
+    created_at: datetime
+    updated_by: str
+    updated_at: datetime
+    use_count: int = Field(description="Replies and notes sent from the template")
+    last_used_at: datetime | None
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        **_TEMPLATE_ROW, "created_by": "gao.sup", "created_at": "2026-11-02T09:00:00+00:00", "updated_by": "gao.sup",
+        "updated_at": "2026-11-03T09:00:00+00:00", "use_count": 17, "last_used_at": "2026-11-04T10:30:00+00:00",
+    }]})
+
+
+class ReplyTemplateDetailOut(Model):
+    """One template (or one past version, ``?version=N``) and every version of it."""
+
+    template_id: UUID
+    team_id: UUID
+    title: str
+    body: str
+    kind: str | None
+    version: int
+    retired: bool
+    updated_at: datetime
+    placeholders: dict[str, str] = Field(description="Every placeholder a template may use, and what it stands for")
+    history: list[PolicyVersionOut] = Field(description="Each version: who, when, through what, and its content")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        **_TEMPLATE_ROW, "updated_at": "2026-11-03T09:00:00+00:00",
+        "placeholders": {"customer.name": "the requester's name (personal data)"},
+        "history": [{"version": 1, "event_type": "ReplyTemplate.Created", "occurred_at": "2026-11-02T09:00:00+00:00",
+                     "actor_id": "gao.sup", "actor_role": "supervisor", "via": "api", "imported": False, "note": "",
+                     "content": {"team_id": TEAM, "title": "密码重置", "body": "{{customer.name}}您好", "kind": None}}],
+    }]})
+
+
+class RenderedTemplateOut(Model):
+    """A template filled in for one ticket, for the reply composer. Placeholders listed in ``unfilled`` stay
+    in ``body`` as written: send the body with ``template_id`` and the server fills them in."""
+
+    template_id: UUID
+    version: int
+    ticket_id: UUID
+    kind: str | None
+    title: str
+    body: str
+    unfilled: list[str] = Field(description='e.g. ["customer.name"] unless X-Access-Purpose was sent')
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "template_id": TEMPLATE, "version": 2, "ticket_id": TICKET, "kind": "reply", "title": "密码重置完成",
+        "body": "{{customer.name}}您好：\n您的工单 #6457ba06「无法登录账户」已处理，密码已重置。\n技术支持 李伟",
+        "unfilled": ["customer.name"],
+    }]})

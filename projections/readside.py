@@ -33,6 +33,7 @@ from projections.directory import DirectoryView
 from projections.outbox import OutboxView
 from projections.problems import ProblemsView
 from projections.reminders import RemindersView
+from projections.reply_templates import ReplyTemplatesView
 from projections.search import SearchView
 from projections.sql import Db, Dialect
 from projections.tickets import TicketsView
@@ -54,6 +55,7 @@ VIEWS: dict[str, type[View]] = {
 VIEWS[OutboxView.name] = OutboxView  # the webhook outbox (projections/outbox.py)
 VIEWS[RemindersView.name] = RemindersView  # reminders and follow-ups (projections/reminders.py)
 VIEWS[ProblemsView.name] = ProblemsView  # the problem library (projections/problems.py)
+VIEWS[ReplyTemplatesView.name] = ReplyTemplatesView  # saved reply templates (projections/reply_templates.py)
 
 #: Events per transaction while following the log, and while rebuilding.
 LIVE_BATCH = 500

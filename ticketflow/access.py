@@ -227,6 +227,14 @@ ROUTES: dict[str, RouteRule] = {
     "POST /api/v1/teams/{team_id}/members/{agent_id}/deactivate": _r(P.TEAMS_WRITE, Scope.TEAM),
     "POST /api/v1/teams/{team_id}/members/{agent_id}/reactivate": _r(P.TEAMS_WRITE, Scope.TEAM),
     "PUT /api/v1/teams/{team_id}/strategy": _r(P.TEAMS_WRITE, Scope.TEAM),
+    # saved reply templates (快捷回复): the team's supervisors write, its people read, others: 404
+    "GET /api/v1/teams/{team_id}/reply-templates": _r(P.TEAMS_READ, Scope.TEAM),
+    "POST /api/v1/teams/{team_id}/reply-templates": _r(P.TEAMS_WRITE, Scope.TEAM),
+    "GET /api/v1/teams/{team_id}/reply-templates/{template_id}": _r(P.TEAMS_READ, Scope.TEAM),
+    "PUT /api/v1/teams/{team_id}/reply-templates/{template_id}": _r(P.TEAMS_WRITE, Scope.TEAM),
+    "POST /api/v1/teams/{team_id}/reply-templates/{template_id}/retire": _r(P.TEAMS_WRITE, Scope.TEAM),
+    # filled in for a ticket of the template's team, to send as a reply or note
+    "GET /api/v1/tickets/{ticket_id}/reply-templates/{template_id}/preview": _r(P.TICKETS_WRITE, Scope.TICKET),
     # desk-wide policy
     "GET /api/v1/routing-rules": _r(P.POLICIES_READ),
     "PUT /api/v1/routing-rules": _r(P.POLICIES_WRITE, Scope.DESK),
@@ -301,6 +309,18 @@ CONSOLE_ROUTES: dict[str, RouteRule] = {
     "GET /compliance/retention": _r(P.ACCESS_LOG_READ),
     "GET /compliance/sla": _r(P.REPORTS_READ),
     "GET /compliance/sla.csv": _r(P.REPORTS_READ),
+    # admin: teams and members (a supervisor: their own teams), desk-wide policy with its versions
+    "GET /admin/teams": _r(P.TEAMS_WRITE),  # lists the caller's teams
+    "POST /admin/teams": _r(P.TEAMS_WRITE, Scope.DESK),
+    "GET /admin/teams/{team_id}": _r(P.TEAMS_WRITE, Scope.TEAM),
+    **{f"POST /admin/teams/{{team_id}}{path}": _r(P.TEAMS_WRITE, Scope.TEAM) for path in (
+        "/members", "/members/{agent_id}", "/members/{agent_id}/deactivate", "/members/{agent_id}/reactivate", "/strategy",
+        "/templates", "/templates/{template_id}", "/templates/{template_id}/retire")},
+    "GET /admin/teams/{team_id}/templates": _r(P.TEAMS_WRITE, Scope.TEAM),  # saved replies (快捷回复)
+    **{f"GET /admin/{path}": _r(P.POLICIES_READ) for path in (
+        "routing", "sla", "sla/{policy_id}", "calendars", "calendars/{calendar_id}")},
+    **{f"POST /admin/{path}": _r(P.POLICIES_WRITE, Scope.DESK) for path in (
+        "routing", "sla", "sla/{policy_id}/retire", "calendars")},
     "GET /admin/accounts": _r(P.ACCOUNTS_MANAGE, Scope.DESK),
     "POST /admin/accounts": _r(P.ACCOUNTS_MANAGE, Scope.DESK),
     "POST /admin/accounts/{account_id}/password": _r(P.ACCOUNTS_MANAGE, Scope.DESK),

@@ -48,15 +48,18 @@ from ticketflow.automation import AutomationCommands
 from ticketflow.commands.privacy import EraseCustomer
 from ticketflow.privacy.erasure import ErasureCommands
 from ticketflow.accounts.service import AccountCommands
+from ticketflow.reply_templates import ReplyTemplateCommands
+from ticketflow.commands.reply_template import CreateReplyTemplate, RetireReplyTemplate, ReviseReplyTemplate
 from ticketflow.privacy.keys import LazyKeyStore, open_key_store
 from ticketflow.privacy.mapper import PrivacyMapper
 from ticketflow.reconnect import retry_dead_connections
 from ticketflow.writer_mac import WriterMac, with_writer_mac, writer_key
 from ticketflow.commands import workflow as wf
 from ticketflow.domain import (
-    ApiToken, Customer, DataAccess, Reminder, RoutingPolicy, ServiceCalendar, SlaPolicy, Team, Ticket,
-    StaffAccount, TicketflowAggregate, Webhook,
+    ApiToken, Customer, DataAccess, Reminder, ReplyTemplate, RoutingPolicy, ServiceCalendar, SlaPolicy, Team,
+    Ticket, StaffAccount, TicketflowAggregate, Webhook,
 )
+from ticketflow.domain.reply_template import ReplyKind
 from ticketflow.domain.values import Channel, Direction, InteractionKind, Role
 from ticketflow.errors import (
     ConcurrencyConflict, CustomerNotFound, NotFound, PermissionDenied, RuleViolation,
@@ -87,6 +90,7 @@ _NOT_FOUND: dict[type[TicketflowAggregate], Callable[[UUID], NotFound]] = {
     Reminder: lambda object_id: NotFound("reminder", object_id),
     Webhook: lambda object_id: NotFound("webhook", object_id),
     StaffAccount: lambda object_id: NotFound("account", object_id),
+    ReplyTemplate: lambda object_id: NotFound("reply template", object_id),
 }
 
 TOKEN_PREFIX = "tf_"
@@ -133,7 +137,7 @@ class CommandResult:
     replayed: bool = False
 
 
-class TicketDesk(ErasureCommands, AccountCommands, AutomationCommands, Application[UUID]):
+class TicketDesk(ErasureCommands, AccountCommands, AutomationCommands, ReplyTemplateCommands, Application[UUID]):
     name = "TicketDesk"
     snapshotting_intervals = {Ticket: 50, Customer: 50, Team: 50}
 
@@ -428,12 +432,19 @@ class TicketDesk(ErasureCommands, AccountCommands, AutomationCommands, Applicati
     ) -> CommandResult:
         interaction_id = uuid5(ID_NAMESPACE, f"interaction:{cmd.command_id}")
 
-        def act(ticket: Ticket) -> None:
+        def act(ticket: Ticket) -> list[TicketflowAggregate]:
             if direction is Direction.INBOUND:
                 author = self._customer_author(ticket, author_id, caller)
             else:
                 author = self._author(author_id, caller, "author")
-            ticket.record_interaction(kind, interaction_id, direction, author, str(channel), body, duration_minutes)
+            text, template, records = body, None, list[TicketflowAggregate]()
+            if isinstance(cmd, PostReply | AddNote) and cmd.template_id is not None:
+                text, template, records = self._fill_for_sending(
+                    ticket, ReplyKind(kind), cmd.template_id, cmd.template_version, body, author, caller,
+                    interaction_id)
+            ticket.record_interaction(
+                kind, interaction_id, direction, author, str(channel), text, duration_minutes, template)
+            return records
 
         return self._change(Ticket, cmd.ticket_id, cmd, caller, act)
 
@@ -838,6 +849,9 @@ class TicketDesk(ErasureCommands, AccountCommands, AutomationCommands, Applicati
 
 _HANDLERS.update({
     EraseCustomer: "erase_customer",
+    CreateReplyTemplate: "create_reply_template",
+    ReviseReplyTemplate: "revise_reply_template",
+    RetireReplyTemplate: "retire_reply_template",
     wf.PublishRoutingRules: "publish_routing_rules",
     wf.DefineCalendar: "define_calendar",
     wf.DefineSlaPolicy: "define_sla_policy",

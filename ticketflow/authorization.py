@@ -19,6 +19,7 @@ _BY_TYPE: dict[type[c.Command], P | None] = {
     c.OpenTicket: P.TICKETS_OPEN,
     c.RegisterCustomer: P.CUSTOMERS_REGISTER,
     c.FormTeam: P.TEAMS_WRITE,
+    c.CreateReplyTemplate: P.TEAMS_WRITE,  # a team's own reply templates: its supervisors, and admins
     wf.SetAssignmentStrategy: P.TEAMS_WRITE,
     wf.PublishRoutingRules: P.POLICIES_WRITE,
     wf.DefineCalendar: P.POLICIES_WRITE,
@@ -41,6 +42,7 @@ _BY_BASE: tuple[tuple[type[c.Command], P], ...] = (
     (c.TicketCommand, P.TICKETS_WRITE),
     (c.CustomerCommand, P.CUSTOMERS_WRITE),
     (c.TeamCommand, P.TEAMS_WRITE),
+    (c.ReplyTemplateCommand, P.TEAMS_WRITE),
     (wf.ReminderCommand, P.REMINDERS_WRITE),
     (wf.WebhookCommand, P.WEBHOOKS_MANAGE),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ticketflow.domain import Customer, Team, Ticket, TicketflowAggregate
+from ticketflow.domain import Customer, ReplyTemplate, Team, Ticket, TicketflowAggregate
 
 NamesTeam = Callable[[Any], str]
 
@@ -70,7 +70,10 @@ def describe(event: TicketflowAggregate.Event, team_name: NamesTeam = str) -> st
         case Ticket.Interaction():
             visibility = "public" if e.public else "internal"
             extra = f", {e.duration_minutes} min" if getattr(e, "duration_minutes", 0) else ""
-            return f"{e.kind} ({visibility}, {e.direction} via {e.channel}{extra}) by {e.author_id}: {_preview(e.body)}"
+            sent_from = getattr(e, "template_id", None)  # replies and notes sent from a saved reply template
+            template = f" from reply template {sent_from} v{e.template_version}" if sent_from else ""
+            return (f"{e.kind} ({visibility}, {e.direction} via {e.channel}{extra}) by {e.author_id}{template}: "
+                    f"{_preview(e.body)}")
         case Ticket.WorkLogged():
             result = f" -> {_preview(e.result, 40)}" if e.result else ""
             return f"work by {e.performer_id}, {e.minutes} min: {_preview(e.action, 60)}{result}"
@@ -109,6 +112,13 @@ def describe(event: TicketflowAggregate.Event, team_name: NamesTeam = str) -> st
             return f"consent withdrawn: {e.purpose}"
         case Customer.NoteAdded():
             return f"note: {_preview(e.note)}"
+        case ReplyTemplate.Created():
+            kind = e.kind or "reply or note"
+            return f"reply template “{_preview(e.title, 60)}” ({kind}) created for team {team_name(e.team_id)}"
+        case ReplyTemplate.Revised():
+            return f"reply template revised: “{_preview(e.title, 60)}” ({e.kind or 'reply or note'})"
+        case ReplyTemplate.Retired():
+            return "reply template retired" + (f": {e.reason}" if e.reason else "")
         case Team.Formed():
             return f"team formed: {e.name}"
         case Team.Renamed():

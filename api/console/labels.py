@@ -93,3 +93,11 @@ AUDIT_FIELD = {
     "im_handle": N_("IM handle"), "company": N_("Company"), "job_title": N_("Job title"),
     "preferred_language": N_("Preferred language"), "tier": N_("Tier"), "consents": N_("Consents"),
 }
+MEMBER_ROLE = {"agent": N_("Agent"), "lead": N_("Team lead"), "supervisor": N_("Supervisor")}
+#: What each placeholder of a saved reply (快捷回复) is filled with.
+PLACEHOLDER = {
+    "customer.name": N_("the customer's name (filled in when sent)"), "ticket.reference": N_("the ticket's reference"),
+    "ticket.subject": N_("the ticket's subject"), "agent.name": N_("the name of whoever sends it"),
+    "team.name": N_("the team's name"),
+}
+REPLY_KIND = {"reply": N_("Public reply"), "note": N_("Internal note")}

@@ -42,6 +42,11 @@ def _timezones() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
+def known_timezone(name: str) -> bool:
+    """An IANA time zone name this machine knows (e.g. Asia/Shanghai)."""
+    return name in _timezones()
+
+
 def _define(cmd: Commands, command: type[Command], object_id: UUID, kind: str, **fields: Any) -> CommandResult:
     """Run a define-or-revise command; If-Match on something not defined yet is a failed precondition."""
     try:
@@ -66,7 +71,7 @@ def _at(desk: TicketDesk, cls: type[A], object_id: UUID, version: int | None, ki
     return aggregate
 
 
-def _versions(desk: TicketDesk, object_id: UUID, cls: type[TicketflowAggregate], kind: str) -> list[dict[str, Any]]:
+def policy_versions(desk: TicketDesk, object_id: UUID, cls: type[TicketflowAggregate], kind: str) -> list[dict[str, Any]]:
     try:
         events = desk.history(object_id)
     except NotFound:
@@ -118,7 +123,7 @@ def publish_routing_rules(body: s.RoutingRulesPut, cmd: CommandsDep) -> JSONResp
 @router.get("/routing-rules/history", summary="Every version of the routing rules: who, when, note",
             response_model=list[s.PolicyVersionOut], responses=responses(403, 404))
 def routing_history(svc: ServicesDep) -> Any:
-    return _versions(svc.desk, ROUTING_POLICY_ID, RoutingPolicy, "routing policy")
+    return policy_versions(svc.desk, ROUTING_POLICY_ID, RoutingPolicy, "routing policy")
 
 
 # ------------------------------------------------------------------- calendars
@@ -132,7 +137,7 @@ def _calendar(calendar: ServiceCalendar) -> dict[str, Any]:
 def define_calendar(body: s.CalendarDefine, cmd: CommandsDep) -> JSONResponse:  # type: ignore[valid-type]
     """201 when the name is new, 200 when it revises (a new version) or changes nothing.
     Holidays close whole days; `workdays` are make-up working days (调休)."""
-    if body.timezone not in _timezones():  # type: ignore[attr-defined]
+    if not known_timezone(body.timezone):  # type: ignore[attr-defined]
         raise ValidationFailed(f"unknown timezone {body.timezone!r}: use an IANA name such as Asia/Shanghai")  # type: ignore[attr-defined]
     object_id = calendar_id(body.name)  # type: ignore[attr-defined]
     result = _define(cmd, wf.DefineCalendar, object_id, "business calendar", **body.model_dump())
@@ -184,7 +189,7 @@ def get_sla_policy(policy_id: UUID, svc: ServicesDep, version: Version = None) -
 @router.get("/sla-policies/{policy_id}/history", summary="Every version of an SLA policy: who, when, what",
             response_model=list[s.PolicyVersionOut], responses=READ_ERRORS)
 def sla_history(policy_id: UUID, svc: ServicesDep) -> Any:
-    return _versions(svc.desk, policy_id, SlaPolicy, "SLA policy")
+    return policy_versions(svc.desk, policy_id, SlaPolicy, "SLA policy")
 
 
 @router.post("/sla-policies/{policy_id}/retire", summary="Retire an SLA policy", response_model=s.CommandOut,

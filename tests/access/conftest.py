@@ -1,7 +1,7 @@
 """A desk with two teams and every kind of object in each, and a token per role.
 
 Own side: team A (li.wei agent, gao.sup supervisor); other side: team B (wang.fang). Each side
-has a ticket, a customer whose only ticket is there, and a reminder.
+has a ticket, a customer whose only ticket is there, a reminder and a reply template.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from tests.api.conftest import Api, build_api
 from tests.support import ADMIN
 from ticketflow.access import Permission, Principal
-from ticketflow.commands import OpenTicket, RegisterCustomer
+from ticketflow.commands import CreateReplyTemplate, OpenTicket, RegisterCustomer
 from ticketflow.commands import workflow as wf
 from ticketflow.commands.access import IssueToken
 from ticketflow.config import Settings
@@ -57,8 +57,10 @@ def _side(api: Api, team: Any, agent: str, name: str) -> dict[str, str]:
     ticket = desk.open_ticket(OpenTicket(subject=f"{name}的工单", requester_id=customer, team_id=team), ADMIN).object_id
     due = datetime.now(timezone.utc) + timedelta(days=3)
     reminder = desk.schedule_reminder(wf.ScheduleReminder(ticket_id=ticket, agent_id=agent, due_at=due), ADMIN).object_id
+    template = desk.create_reply_template(
+        CreateReplyTemplate(team_id=team, title="问候", body="{{customer.name}}您好，{{team.name}}已收到。"), ADMIN).object_id
     return {"ticket_id": str(ticket), "customer_id": str(customer), "team_id": str(team), "agent_id": agent,
-            "reminder_id": str(reminder)}
+            "reminder_id": str(reminder), "template_id": str(template)}
 
 
 @pytest.fixture

@@ -43,6 +43,9 @@ NOT_PERSONAL = {
     ("RoutingPolicy.Adopted", "note"): "a policy revision's note is about the rules, written by an admin",
     ("RoutingPolicy.Revised", "note"): "a policy revision's note is about the rules, written by an admin",
     ("Webhook.Subscribed", "name"): "a webhook is named after the receiving system",
+    **{(f"ReplyTemplate.{event}", name): "a saved reply template is the team's canned text: placeholders such as"
+                                         " {{customer.name}} stand for a customer's data, filled only in the reply"
+       for event in ("Created", "Revised") for name in ("title", "body")},
     ("StaffAccount.Created", "display_name"): "a staff member's name as colleagues see it on what they write;"
                                               " staff are not the customers whose data erasure destroys",
 }

@@ -11,6 +11,12 @@ from ticketflow.commands.customer import (
     UpdateCustomerProfile,
     WithdrawConsent,
 )
+from ticketflow.commands.reply_template import (
+    CreateReplyTemplate,
+    ReplyTemplateCommand,
+    RetireReplyTemplate,
+    ReviseReplyTemplate,
+)
 from ticketflow.commands.team import (
     AddTeamMember,
     ChangeTeamMember,
@@ -48,10 +54,10 @@ from ticketflow.commands.ticket import (
 __all__ = [
     "AddCollaborator", "AddCustomerNote", "AddNote", "AddTeamMember", "AssignTicket",
     "ChangeCommand", "ChangeCustomerTier", "ChangePriority", "ChangeTags", "ChangeTeamMember",
-    "CloseTicket", "Command", "CustomerCommand", "DeactivateTeamMember", "FormTeam",
+    "CloseTicket", "Command", "CreateReplyTemplate", "CustomerCommand", "DeactivateTeamMember", "FormTeam",
     "GiveConsent", "HoldTicket", "IssueToken", "RecordDataAccess", "RevokeToken", "LinkTicket", "LogInteraction", "LogWork", "MarkTicketOpen",
     "MergeTicket", "OpenTicket", "PendTicket", "PostReply", "RateSatisfaction",
     "ReactivateTeamMember", "RecategoriseTicket", "RegisterCustomer", "RemoveCollaborator",
-    "RenameTeam", "ReopenTicket", "SolveTicket", "TeamCommand", "TicketCommand",
+    "RenameTeam", "ReopenTicket", "ReplyTemplateCommand", "RetireReplyTemplate", "ReviseReplyTemplate", "SolveTicket", "TeamCommand", "TicketCommand",
     "TransferTicket", "UpdateCustomerProfile", "WithdrawConsent",
 ]

@@ -17,6 +17,10 @@ from ticketflow.domain.values import (
     TicketType,
 )
 
+TEMPLATE_ID = ("The saved reply template (快捷回复) the body was written from: its placeholders left in the body, "
+               "e.g. {{customer.name}}, are filled on the server, and the reply records the template and version.")
+TEMPLATE_VERSION = "The template version the body was written from (default: its latest)."
+
 
 class OpenTicket(Command):
     subject: Line
@@ -129,11 +133,15 @@ class PostReply(TicketCommand):
     direction: Direction = Direction.OUTBOUND
     channel: Channel = Channel.EMAIL
     author_id: Name | None = None  # defaults to the caller
+    template_id: UUID | None = Field(default=None, description=TEMPLATE_ID)
+    template_version: int | None = Field(default=None, ge=1, description=TEMPLATE_VERSION)
 
     @model_validator(mode="after")
     def _not_internal(self) -> PostReply:
         if self.direction is Direction.INTERNAL:
             raise ValueError("a public reply is inbound or outbound; use a note for internal text")
+        if self.template_id is not None and self.direction is Direction.INBOUND:
+            raise ValueError("a customer's inbound message is not sent from a reply template")
         return self
 
 
@@ -142,6 +150,8 @@ class AddNote(TicketCommand):
 
     body: Body
     author_id: Name | None = None
+    template_id: UUID | None = Field(default=None, description=TEMPLATE_ID)
+    template_version: int | None = Field(default=None, ge=1, description=TEMPLATE_VERSION)
 
 
 class LogInteraction(TicketCommand):

@@ -27,6 +27,12 @@ from ticketflow.domain.values import (
 from ticketflow.errors import InvalidTransition, RuleViolation
 
 
+def _sent_without_template(state: dict[str, Any]) -> None:
+    """Replies and notes recorded before v2 were not sent from a reply template."""
+    state["template_id"] = None
+    state["template_version"] = None
+
+
 class Ticket(TicketflowAggregate):
     # State added with workflow automation: defaults for tickets whose snapshots predate it.
     routed: bool = False
@@ -261,16 +267,26 @@ class Ticket(TicketflowAggregate):
 
     @dataclass(frozen=True)
     class Replied(Interaction):
-        """A public reply, visible to the customer."""
+        """A public reply, visible to the customer; v2: the saved reply template (快捷回复) it was sent from."""
 
         kind: ClassVar[InteractionKind] = InteractionKind.REPLY
         public: ClassVar[bool] = True
+        template_id: UUID | None = None
+        template_version: int | None = None
+
+        class_version = 2
+        upcast_v1_v2 = staticmethod(_sent_without_template)
 
     @dataclass(frozen=True)
     class NoteAdded(Interaction):
-        """An internal note, never shown to the customer."""
+        """An internal note, never shown to the customer; v2: the saved reply template it was written from."""
 
         kind: ClassVar[InteractionKind] = InteractionKind.NOTE
+        template_id: UUID | None = None
+        template_version: int | None = None
+
+        class_version = 2
+        upcast_v1_v2 = staticmethod(_sent_without_template)
 
     @dataclass(frozen=True)
     class CallLogged(Interaction):
@@ -460,16 +476,22 @@ class Ticket(TicketflowAggregate):
         channel: str,
         body: str,
         duration_minutes: int = 0,
+        template: tuple[UUID, int] | None = None,
     ) -> None:
-        """Record one contact. An inbound message wakes a pending or solved ticket."""
+        """Record one contact. An inbound message wakes a pending or solved ticket. ``template``: the
+        reply template (id, version) an outbound reply or a note was sent from."""
         self._refuse_if_closed("add an interaction to")
         if kind is InteractionKind.NOTE and direction is not Direction.INTERNAL:
             raise RuleViolation("an internal note has direction internal")
         if kind is not InteractionKind.NOTE and direction is Direction.INTERNAL:
             raise RuleViolation(f"a {kind} is inbound or outbound, not internal")
-        extra = {"duration_minutes": duration_minutes} if kind is InteractionKind.CALL else {}
+        extra: dict[str, Any] = {"duration_minutes": duration_minutes} if kind is InteractionKind.CALL else {}
         if duration_minutes and kind is not InteractionKind.CALL:
             raise RuleViolation("only a call has a duration")
+        if template is not None:
+            if kind not in (InteractionKind.REPLY, InteractionKind.NOTE) or direction is Direction.INBOUND:
+                raise RuleViolation("only an outbound reply or a note is sent from a reply template")
+            extra = {"template_id": template[0], "template_version": template[1]}
         self.trigger_event(
             INTERACTION_EVENTS[kind],
             interaction_id=interaction_id,

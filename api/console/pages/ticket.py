@@ -16,9 +16,11 @@ from api.console import timeline
 from api.console.errors import refusal
 from api.console.labels import N_
 from api.console.page import Page, PageDep
+from api.routers.reply_templates import render_for
 from api.routers.tickets import ticket_out
 from projections.directory import list_teams
 from projections.problems import suggestions
+from projections.reply_templates import team_templates
 from projections.workflow import sla_clocks
 from ticketflow import commands as c
 from ticketflow.domain.lifecycle import TRANSITIONS
@@ -53,8 +55,10 @@ def _ticket_context(page: Page, ticket_id: UUID, min_position: int | None) -> di
         shown = reads.visible([s["ticket_id"] for s in similar])
         similar = [s for s in similar if s["ticket_id"] in shown]
     links = [e for e in entries if e.kind == "Linked"]
+    templates = reads.read("reply_templates", lambda db: team_templates(db, row["team_id"])) \
+        if reads.works_tickets and row["team_id"] else []
     return {
-        "ticket": ticket_out(reads, row),
+        "ticket": ticket_out(reads, row), "templates": templates, "drafted": None,
         "clocks": clocks, "entries": list(reversed(entries)), "members": members,
         "teams": [(t["team_id"], t["name"]) for t in teams], "similar": similar, "links": links,
         "priorities": [p.value for p in Priority], "link_kinds": [LinkKind.RELATED.value, LinkKind.FOLLOW_UP_OF.value],
@@ -71,7 +75,14 @@ def ticket_page(ticket_id: UUID, request: Request, page: PageDep) -> HTMLRespons
     done = request.query_params.get("done")
     if done in DONE:
         page.notices.append(page._(DONE[done]))
-    return page.render("ticket.html", form_errors={}, form_values={}, refused=None, **context)
+    form_errors: dict[str, Any] = {}
+    if chosen := request.query_params.get("template"):  # a saved reply (快捷回复) put into the composer
+        try:
+            context["drafted"] = render_for(page.reads(), ticket_id, UUID(chosen))
+        except (ValueError, TicketflowError) as exc:
+            form_errors["template"] = refusal(exc, page.gettext)
+    return page.render("ticket.html", status=form_errors["template"].status if form_errors else 200,
+                       form_errors=form_errors, form_values={}, refused=None, **context)
 
 
 def ticket_reference(page: Page, text: str) -> UUID:
@@ -96,12 +107,15 @@ def ticket_reference(page: Page, text: str) -> UUID:
 def _command(page: Page, action: str, ticket_id: UUID, form: Any) -> tuple[type[c.Command], dict[str, Any]]:
     """The command an action's form asks for (the same commands the API's routes run)."""
     get = lambda name: str(form.get(name) or "")  # noqa: E731
+    template: dict[str, Any] = {}
+    if get("template_id"):  # written from a saved reply: the server fills what the page left unfilled
+        template = {"template_id": get("template_id"), "template_version": get("template_version") or None}
     if action == "reply":
         row = page.reads().ticket_row(str(ticket_id))
         channel = Channel(row["channel"]) if row["channel"] in {ch.value for ch in REPLY_CHANNELS} else Channel.EMAIL
-        return c.PostReply, {"body": get("body"), "direction": Direction.OUTBOUND, "channel": channel}
+        return c.PostReply, {"body": get("body"), "direction": Direction.OUTBOUND, "channel": channel, **template}
     if action == "note":
-        return c.AddNote, {"body": get("body")}
+        return c.AddNote, {"body": get("body"), **template}
     if action == "assign":
         return c.AssignTicket, {"assignee_id": get("assignee_id"), "reason": get("reason")}
     if action == "transfer":

@@ -17,7 +17,9 @@
     tab.addEventListener("click", function (event) { event.preventDefault(); select(tab.dataset.tab); });
   });
   if (tabs.length) {
-    var wanted = location.hash === "#note-form" || document.querySelector("#note-form .field-error") ? "note-form" : "reply-form";
+    var drafted = document.querySelector(".tabpanel[data-selected]");
+    var wanted = location.hash === "#note-form" || document.querySelector("#note-form .field-error") ||
+      (drafted && drafted.id === "note-form") ? "note-form" : "reply-form";
     select(wanted);
   }
 
@@ -38,6 +40,11 @@
       if (shown && names[slider.value - 1]) { shown.textContent = names[slider.value - 1]; }
     });
     slider.addEventListener("change", function () { slider.form.submit(); });
+  });
+
+  // A saved reply chosen from the list goes into the composer at once.
+  document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+    select.addEventListener("change", function () { if (select.value) { select.form.submit(); } });
   });
 
   // Actions that cannot be undone ask first.
