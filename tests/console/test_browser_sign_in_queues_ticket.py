@@ -132,7 +132,7 @@ def test_an_admin_creates_an_account_the_person_signs_in_and_disabling_it_ends_t
     admin_tab, person_tab = browsing("en-US"), browsing("en-US")
     admin = admin_tab.new_page()
     admin_tab.sign_in(admin, "admin")
-    admin.click("nav.mainnav >> text=Accounts")
+    admin.click("nav.mainnav >> text=Administration")
     admin.fill("#username", "sun.new")
     admin.fill("#display_name", "孙新")
     admin.select_option("#role", "auditor")
