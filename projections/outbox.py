@@ -236,18 +236,48 @@ def get_subscription(db: Db, webhook_id: str) -> dict[str, Any] | None:
 
 
 def list_deliveries(
-    db: Db, webhook_id: str, *, state: str | None = None, after: int = 0, limit: int = 100
+    db: Db, webhook_id: str, *, state: str | None = None, after: int = 0, limit: int = 100, newest_first: bool = False
 ) -> list[dict[str, Any]]:
-    """A webhook's deliveries in log order (without payloads: operators want states and errors)."""
+    """A webhook's deliveries in log order, or the most recent first (without payloads: operators
+    want states and errors), each with the time of its last attempt."""
     clauses, params = ["webhook_id = ?", "position > ?"], [webhook_id, after]
     if state is not None:
         clauses.append("state = ?")
         params.append(state)
-    columns = ", ".join(c for c in DELIVERIES.column_names if c != "payload")
+    columns = ", ".join(f"d.{c}" for c in DELIVERIES.column_names if c != "payload")
+    last_attempt = f"(SELECT MAX(a.at) FROM {{p}}{ATTEMPTS.name} a WHERE a.delivery_id = d.delivery_id) AS last_attempt_at"
+    order = "position DESC" if newest_first else "position"
     return db.all(
-        f"SELECT {columns} FROM {{p}}{DELIVERIES.name} WHERE {' AND '.join(clauses)} ORDER BY position LIMIT ?",
+        f"SELECT {columns}, {last_attempt} FROM {{p}}{DELIVERIES.name} d WHERE {' AND '.join(clauses)} "
+        f"ORDER BY {order} LIMIT ?",
         [*params, limit],
     )
+
+
+def delivery_health(db: Db) -> dict[str, dict[str, Any]]:
+    """Per webhook: deliveries that failed (given up until an operator retries), that are retrying
+    (pending after a failed attempt) and waiting (not tried yet), and when one last got through.
+    Webhooks without deliveries are absent."""
+    health: dict[str, dict[str, Any]] = {}
+
+    def entry(webhook_id: str) -> dict[str, Any]:
+        return health.setdefault(webhook_id, {"failed": 0, "retrying": 0, "waiting": 0, "last_delivered_at": None})
+
+    rows = db.all(
+        f"SELECT webhook_id, state, attempts > 0 AS tried, COUNT(*) AS n FROM {{p}}{DELIVERIES.name} "
+        "WHERE state IN ('pending', 'failed') GROUP BY webhook_id, state, attempts > 0"
+    )
+    for row in rows:
+        kind = "failed" if row["state"] == "failed" else ("retrying" if row["tried"] else "waiting")
+        entry(row["webhook_id"])[kind] += int(row["n"])
+    for sub in db.all(f"SELECT webhook_id FROM {{p}}{SUBSCRIPTIONS.name}"):
+        last = db.one(
+            f"SELECT delivered_at FROM {{p}}{DELIVERIES.name} WHERE webhook_id = ? AND state = 'delivered' "
+            "ORDER BY position DESC LIMIT 1", (sub["webhook_id"],),
+        )
+        if last is not None:
+            entry(sub["webhook_id"])["last_delivered_at"] = last["delivered_at"]
+    return health
 
 
 def get_delivery(db: Db, webhook_id: str, delivery: str) -> dict[str, Any] | None:

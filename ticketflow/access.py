@@ -326,6 +326,16 @@ CONSOLE_ROUTES: dict[str, RouteRule] = {
     "POST /admin/accounts/{account_id}/password": _r(P.ACCOUNTS_MANAGE, Scope.DESK),
     "POST /admin/accounts/{account_id}/disable": _r(P.ACCOUNTS_MANAGE, Scope.DESK),
     "POST /admin/accounts/{account_id}/enable": _r(P.ACCOUNTS_MANAGE, Scope.DESK),
+    # webhooks: the rules of /api/v1/webhooks
+    **{f"{method} /admin/webhooks{path}": _r(P.WEBHOOKS_MANAGE, Scope.DESK) for method, path in [
+        ("GET", ""), ("POST", ""), ("GET", "/{webhook_id}"), ("POST", "/{webhook_id}/pause"),
+        ("POST", "/{webhook_id}/resume"), ("POST", "/{webhook_id}/deliveries/{delivery_id}/retry"),
+    ]},
+    # API tokens: the application lets only admins issue and revoke them (no API route does); a token
+    # is a credential like an account, so the same admin-only permission as accounts
+    "GET /admin/tokens": _r(P.ACCOUNTS_MANAGE, Scope.DESK),
+    "POST /admin/tokens": _r(P.ACCOUNTS_MANAGE, Scope.DESK),
+    "POST /admin/tokens/{token_id}/revoke": _r(P.ACCOUNTS_MANAGE, Scope.DESK),
 }
 
 

@@ -20,7 +20,7 @@ import time
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -66,6 +66,7 @@ from ticketflow.errors import (
     StorageUnavailable, TeamNotFound, TicketNotFound,
 )
 from ticketflow.metadata import Caller
+from ticketflow.tokens import TokenRecord, token_record
 
 A = TypeVar("A", bound=TicketflowAggregate)
 
@@ -571,33 +572,37 @@ class TicketDesk(ErasureCommands, AccountCommands, AutomationCommands, ReplyTemp
         if caller.role not in (Role.ADMIN, Role.SYSTEM):
             raise PermissionDenied("only an admin may issue tokens")
         if cmd.role not in TOKEN_ROLES:
-            raise RuleViolation(f"tokens are issued for {', '.join(TOKEN_ROLES)}, not {cmd.role}")
+            raise RuleViolation(f"tokens are issued for {', '.join(TOKEN_ROLES)}, not {cmd.role}", field="role")
         given_teams = set(cmd.team_ids)  # for a person: only checked against their membership, never stored
         if cmd.role in PERSON_ROLES:
             person = cmd.agent_id or cmd.name  # a name given for an agent's token names the team member
             if person is None:
-                raise RuleViolation(f"a {cmd.role} token belongs to a team member: give the agent id")
+                raise RuleViolation(f"a {cmd.role} token belongs to a team member: give the agent id", field="agent_id")
             cmd = cmd.model_copy(update={"agent_id": person, "team_ids": []})
             teams = self._person_teams(person, cmd.role)
             what = "an active member" if cmd.role is Role.AGENT else "an active supervisor or lead"
             if not teams:
-                raise RuleViolation(f"{person} is not {what} of any team")
+                raise RuleViolation(f"{person} is not {what} of any team", field="agent_id")
             if outside := sorted(str(t) for t in set(given_teams) - teams):
                 raise RuleViolation(f"{person} is not {what} of team {', '.join(outside)}: a {cmd.role}'s teams"
-                                    " come from their team membership")
+                                    " come from their team membership", field="agent_id")
         elif cmd.agent_id is not None:
-            raise RuleViolation(f"only agent and supervisor tokens are bound to a team member, not {cmd.role}")
+            raise RuleViolation(f"only agent and supervisor tokens are bound to a team member, not {cmd.role}",
+                                field="agent_id")
         if cmd.permissions is not None:
             if cmd.role is not Role.INTEGRATION:
-                raise RuleViolation(f"a {cmd.role} token has its role's permissions; only integrations choose theirs")
+                raise RuleViolation(f"a {cmd.role} token has its role's permissions; only integrations choose theirs",
+                                    field="permissions")
             allowed = ROLE_PERMISSIONS[Role.INTEGRATION]  # what an integration may be given at most
             if extra := sorted(str(p) for p in set(cmd.permissions) - allowed):
-                raise RuleViolation(f"an integration token may not be given {', '.join(extra)}")
+                raise RuleViolation(f"an integration token may not be given {', '.join(extra)}", field="permissions")
         if cmd.team_ids and cmd.role is not Role.INTEGRATION:
-            raise RuleViolation(f"a {cmd.role} token sees every team; only integrations are limited to teams")
+            raise RuleViolation(f"a {cmd.role} token sees every team; only integrations are limited to teams",
+                                field="team_ids")
         if cmd.role is Role.INTEGRATION and not cmd.team_ids:
             if working := sorted(str(p) for p in granted(Role.INTEGRATION, cmd.permissions) & _TEAM_BOUND):
-                raise RuleViolation(f"an integration given {', '.join(working)} must be limited to teams (--team)")
+                raise RuleViolation(f"an integration given {', '.join(working)} must be limited to teams (--team)",
+                                    field="team_ids")
         token_id = uuid5(ID_NAMESPACE, f"{ApiToken.__name__}:{cmd.command_id}")
         name = cmd.agent_id if cmd.role in PERSON_ROLES else (cmd.name or f"{cmd.role}-{token_id.hex[:8]}")
         if cmd.role not in PERSON_ROLES:
@@ -626,6 +631,17 @@ class TicketDesk(ErasureCommands, AccountCommands, AutomationCommands, ReplyTemp
         if caller.role not in (Role.ADMIN, Role.SYSTEM):
             raise PermissionDenied("only an admin may revoke tokens")
         return self._change(ApiToken, cmd.token_id, cmd, caller, lambda t: t.revoke(cmd.reason))
+
+    def list_tokens(self) -> list[TokenRecord]:
+        """Every token issued, newest first, read from each token's own events (never its secret hash).
+        An agent's or supervisor's record carries the teams their membership gives them now."""
+        records = [token_record(self.events.get(token_id)) for token_id in self._ids_of(ApiToken)]
+        records = [
+            replace(r, team_ids=tuple(sorted(str(t) for t in self._person_teams(r.agent_id, Role(r.role)))))
+            if r.bound_to_person and r.agent_id else r
+            for r in records
+        ]
+        return sorted(records, key=lambda r: r.issued_at, reverse=True)
 
     def authenticate(self, token: str) -> Principal | None:
         """The principal a bearer token belongs to, or None (malformed, unknown, revoked, wrong secret)."""
@@ -656,13 +672,16 @@ class TicketDesk(ErasureCommands, AccountCommands, AutomationCommands, ReplyTemp
     def _require_unique_actor(self, name: str, token_id: UUID) -> None:
         """A token's name is the actor recorded on what it writes: it names one token, never a person."""
         if self.membership.known(name):
-            raise RuleViolation(f"{name!r} is a team member's id; name the token after the system that holds it")
+            raise RuleViolation(f"{name!r} is a team member's id; name the token after the system that holds it",
+                                field="name")
         for other in self._ids_of(ApiToken):
             if other != token_id and self._peek(ApiToken, other).name == name:
-                raise RuleViolation(f"a token named {name!r} exists already; token names identify who wrote what")
+                raise RuleViolation(f"a token named {name!r} exists already; token names identify who wrote what",
+                                    field="name")
         account = self.find_account(name)
         if account is not None and account.id != token_id:
-            raise RuleViolation(f"{name!r} is a staff account's name; it identifies that person on what they write")
+            raise RuleViolation(f"{name!r} is a staff account's name; it identifies that person on what they write",
+                                field="name")
 
     def _person_teams(self, agent_id: str, role: Role) -> set[UUID]:
         """The teams a person's token reaches now: where they are an active member (a supervisor:

@@ -48,9 +48,18 @@ class TeamNotFound(NotFound):
 
 
 class RuleViolation(TicketflowError):
-    """The command is well-formed but the domain refuses it in the current state."""
+    """The command is well-formed but the domain refuses it in the current state.
+
+    ``field`` names the command's field the refusal is about, when there is one (a form shows
+    the refusal beside that field)."""
 
     code = "rule_violation"
+    field: str | None = None
+
+    def __init__(self, *args: object, field: str | None = None) -> None:
+        super().__init__(*args)
+        if field is not None:
+            self.field = field
 
 
 class InvalidTransition(RuleViolation):

@@ -23,7 +23,12 @@ _FIELD_PROBLEMS = {
     "enum": N_("Choose one of the listed values."),
     "uuid_parsing": N_("This is not a ticket reference."),
     "too_long": N_("Too many values."),
+    "too_short": N_("Choose at least one."),
 }
+
+
+#: What a field whose pattern a value missed expects, when it is not a name (letters, digits, ._@:-).
+_PATTERNS = {"url": N_("Give an address starting with https:// or http://.")}
 
 
 #: What a form field is called on the page (the command's field name -> its label).
@@ -32,7 +37,8 @@ FIELD_NAMES = {
     "team_id": N_("Team"), "priority": N_("Priority"), "add": N_("Tags"), "remove": N_("Tags"),
     "ticket": N_("Ticket (#reference)"), "other_ticket_id": N_("Ticket (#reference)"), "into_ticket_id": N_("Ticket (#reference)"),
     "username": N_("Sign-in name"), "display_name": N_("Name"), "role": N_("Role"), "agent_id": N_("Team member"),
-    "kind": N_("Link"), "version": N_("Version"),
+    "kind": N_("Link"), "version": N_("Version"), "name": N_("System name"), "url": N_("URL"),
+    "event_types": N_("Event types"), "team_ids": N_("Teams"), "permissions": N_("Permissions"),
 }
 
 
@@ -42,6 +48,7 @@ class Refusal:
     message: str  # translated
     detail: str  # the engine's words (English), shown small
     fields: dict[str, str]  # field -> translated message
+    field: str | None = None  # the field a domain refusal is about (the form shows it there)
 
 
 def refusal(exc: Exception, gettext: object) -> Refusal:
@@ -51,6 +58,8 @@ def refusal(exc: Exception, gettext: object) -> Refusal:
         for error in exc.errors():
             name = str(error["loc"][0]) if error["loc"] else "form"
             problem = _(_FIELD_PROBLEMS.get(error["type"], N_("This value is not valid.")))  # type: ignore[operator]
+            if error["type"] == "string_pattern_mismatch" and name in _PATTERNS:
+                problem = _(_PATTERNS[name])  # type: ignore[operator]
             limit = (error.get("ctx") or {}).get("max_length")
             if error["type"] in ("string_too_long", "too_long") and limit:
                 problem = _(N_("At most %(n)s characters.")) % {"n": limit}  # type: ignore[operator]
@@ -74,7 +83,7 @@ def refusal(exc: Exception, gettext: object) -> Refusal:
         text = N_("An account with this sign-in name exists already.")
         return Refusal(409, _(text), str(exc), {"username": _(text)})  # type: ignore[operator]
     if isinstance(exc, RuleViolation):
-        return Refusal(409, _(N_("The desk's rules refuse this change.")), str(exc), {})  # type: ignore[operator]
+        return Refusal(409, _(N_("The desk's rules refuse this change.")), str(exc), {}, exc.field)  # type: ignore[operator]
     if isinstance(exc, TicketflowError):
         return Refusal(status_for(exc), _(N_("The change was refused.")), str(exc), {})  # type: ignore[operator]
     raise exc

@@ -101,3 +101,21 @@ PLACEHOLDER = {
     "team.name": N_("the team's name"),
 }
 REPLY_KIND = {"reply": N_("Public reply"), "note": N_("Internal note")}
+#: What a permission lets a token do (the admin's token form and list).
+PERMISSION = {
+    "tickets:read": N_("Read tickets"), "tickets:open": N_("Open new tickets"),
+    "tickets:message": N_("Post customers' messages on tickets"), "tickets:write": N_("Work tickets (reply, assign, solve …)"),
+    "customers:read": N_("Read customers"), "customers:register": N_("Register customers"),
+    "customers:write": N_("Change customers"), "events:read": N_("Read the event export"),
+    "metrics:read": N_("Read metrics (Prometheus)"),
+}
+WEBHOOK_STATE = {"active": N_("Active"), "paused": N_("Paused")}
+#: A webhook delivery's state ("retrying": pending after a failed attempt).
+DELIVERY_STATE = {"pending": N_("Waiting to send"), "retrying": N_("Retrying"), "delivered": N_("Delivered"),
+                  "failed": N_("Failed")}
+#: The kinds of object whose events a webhook may subscribe to.
+EVENT_GROUP = {
+    "Ticket": N_("Tickets"), "Customer": N_("Customers"), "Team": N_("Teams"), "Reminder": N_("Reminders"),
+    "RoutingPolicy": N_("Routing rules"), "ServiceCalendar": N_("Business calendars"),
+    "SlaPolicy": N_("Service standards"), "StaffAccount": N_("Staff accounts"),
+}

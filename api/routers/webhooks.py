@@ -183,11 +183,17 @@ def delivery(webhook_id: UUID, delivery_id: UUID, reads: ReadsDep) -> Any:
              response_model=DeliveryOut, responses=responses(403, 404, 409, 503))
 def retry(webhook_id: UUID, delivery_id: UUID, reads: ReadsDep) -> Any:
     """The delivery gets a fresh round of attempts at the sender's next run. A delivered one is refused (409)."""
-    outbox = reads.svc.read_side.stores["outbox"]
+    retry_delivery(reads.svc.read_side, webhook_id, delivery_id)
+    row = reads.read("outbox", lambda db: get_delivery(db, str(webhook_id), str(delivery_id)))
+    return DeliveryOut.model_validate(row).model_dump(mode="json")
+
+
+def retry_delivery(read_side: Any, webhook_id: UUID, delivery_id: UUID) -> None:
+    """Requeue a failed (or waiting) delivery; NotFound without it, RuleViolation when it was delivered.
+    The API and the console retry here."""
+    outbox = read_side.stores["outbox"]
     previous = outbox.write(lambda db: requeue(db, str(webhook_id), str(delivery_id)))
     if previous is None:
         raise NotFound("webhook delivery", delivery_id)
     if previous == "delivered":
         raise RuleViolation(f"delivery {delivery_id} was already delivered")
-    row = reads.read("outbox", lambda db: get_delivery(db, str(webhook_id), str(delivery_id)))
-    return DeliveryOut.model_validate(row).model_dump(mode="json")

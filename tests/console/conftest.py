@@ -104,8 +104,14 @@ class Console:
 
 
 @pytest.fixture
-def console(tmp_path: Path) -> Iterator[Console]:
-    app = create_app(Settings(data_dir=tmp_path / "data", time_zone="Asia/Shanghai"))
+def app_settings() -> dict[str, Any]:
+    """Extra settings of the console's app (a test module may override this fixture)."""
+    return {}
+
+
+@pytest.fixture
+def console(tmp_path: Path, app_settings: dict[str, Any]) -> Iterator[Console]:
+    app = create_app(Settings(data_dir=tmp_path / "data", time_zone="Asia/Shanghai", **app_settings))
     with TestClient(app) as client:
         seeded = seed(app.state.services.desk)
         made = Console(client, seeded)
@@ -132,10 +138,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
+def served(tmp_path: Path, app_settings: dict[str, Any]) -> Iterator[Served]:
     import uvicorn
 
-    app = create_app(Settings(data_dir=tmp_path / "data", time_zone="Asia/Shanghai"))
+    app = create_app(Settings(data_dir=tmp_path / "data", time_zone="Asia/Shanghai", **app_settings))
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)

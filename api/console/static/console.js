@@ -54,6 +54,29 @@
     });
   });
 
+  // Admin forms: show only the fields of the chosen role (hidden ones are not sent); everything shows without this.
+  document.querySelectorAll("form[data-role-form]").forEach(function (form) {
+    var role = form.querySelector("select[name=role]");
+    function show() {
+      form.querySelectorAll("[data-roles]").forEach(function (part) {
+        var on = part.dataset.roles.split(" ").indexOf(role.value) >= 0;
+        part.hidden = !on;
+        part.querySelectorAll("input, select, textarea").forEach(function (field) { field.disabled = !on; });
+      });
+    }
+    if (role) { role.addEventListener("change", show); show(); }
+  });
+
+  // Secrets shown once: a button copies them.
+  document.querySelectorAll("button[data-copy]").forEach(function (button) {
+    var source = document.getElementById(button.dataset.copy);
+    if (!source || !navigator.clipboard) { return; }
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      navigator.clipboard.writeText(source.textContent.trim()).then(function () { button.textContent = button.dataset.copied; });
+    });
+  });
+
   // SLA countdowns: time left until each target (the due time already counts business hours only).
   function pad(n) { return n < 10 ? "0" + n : "" + n; }
   function tick() {
