@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.sql import Batch, Db, Table, ts, uid
+from projections.reports import table_for_period
+from projections.sql import Batch, Db, Dialect, Table, ts, uid
 from projections.view import Event, View
 from ticketflow.domain import Reminder, Ticket
 from ticketflow.domain.values import Direction
@@ -311,19 +312,26 @@ def sla_compliance(
             return []
         clauses.append(f"team_id IN ({', '.join('?' * len(teams))})")
         params.extend(sorted(teams))
+    period_clauses: list[str] = []
     if since:
-        clauses.append("at >= ?")
-        params.append(since)
+        period_clauses.append("at >= ?")
     if until:
-        clauses.append("at < ?")
-        params.append(until)
+        period_clauses.append("at < ?")
+    period_params = [bound for bound in (since, until) if bound]
+    where = " AND ".join(clauses + period_clauses)
+    # SQLite: a long period is read by scanning the table, not through the ``at`` index (a lookup per
+    # outcome). PostgreSQL: from a derived table it cannot see into, grouped by hashing (it would expect
+    # a group per ``at`` and sort every outcome on disk).
+    counted = (" WHERE " + " AND ".join(period_clauses)) if period_clauses else ""
+    table = table_for_period(db, "tf_sla_outcomes", counted, period_params)
+    fence = " OFFSET 0" if db.dialect is Dialect.POSTGRES else ""
     rows = db.all(
-        f"SELECT SUBSTR(at, 1, {width}) AS period, team_id, priority, metric, "
+        "SELECT period, team_id, priority, metric, "
         "SUM(CASE WHEN outcome = 'fulfilled' THEN 1 ELSE 0 END) AS fulfilled, "
         "SUM(CASE WHEN outcome = 'breached' THEN 1 ELSE 0 END) AS breached "
-        f"FROM {{p}}tf_sla_outcomes WHERE {' AND '.join(clauses)} "
-        "GROUP BY SUBSTR(at, 1, " + str(width) + "), team_id, priority, metric ORDER BY 1, 2, 3, 4",
-        params,
+        f"FROM (SELECT SUBSTR(at, 1, {width}) AS period, team_id, priority, metric, outcome FROM {table}"
+        f" WHERE {where}{fence}) outcomes GROUP BY period, team_id, priority, metric ORDER BY 1, 2, 3, 4",
+        [*params, *period_params],
     )
     for row in rows:
         total = int(row["fulfilled"]) + int(row["breached"])

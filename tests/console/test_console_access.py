@@ -16,8 +16,11 @@ from ticketflow.access import CONSOLE_ROUTES, Scope
 def _path(template: str, console: Console, other: bool) -> str:
     ticket = console.seeded.tickets["billing" if other else "printer"]
     customer = console.seeded.customer_b if other else console.seeded.customer
+    team = console.seeded.team_b if other else console.seeded.team_a
     return template.format(ticket_id=ticket, account_id=str(uuid4()), customer_id=customer, chart="volume",
-                           webhook_id=str(uuid4()), delivery_id=str(uuid4()), token_id=str(uuid4()))
+                           webhook_id=str(uuid4()), delivery_id=str(uuid4()), token_id=str(uuid4()), team_id=team,
+                           agent_id="nobody.here", template_id=str(uuid4()), policy_id=str(uuid4()),
+                           calendar_id=str(uuid4()))
 
 
 def _expected(console: Console, who: str, method: str, template: str, other: bool) -> str:
@@ -30,7 +33,7 @@ def _expected(console: Console, who: str, method: str, template: str, other: boo
         return "403"
     if rule.scope is Scope.DESK and not principal.all_teams:
         return "403"
-    if other and rule.scope in (Scope.TICKET, Scope.CUSTOMER) and not principal.all_teams:
+    if other and rule.scope in (Scope.TICKET, Scope.CUSTOMER, Scope.TEAM) and not principal.all_teams:
         return "404"
     return "pass"
 
@@ -56,8 +59,9 @@ def test_each_console_route_answers_each_role_as_its_rule_says(console: Console,
                 response = console.client.post(path, data={"csrf_token": csrf}, follow_redirects=False)
             observed = _observed(response.status_code)
             if expected == "pass" and observed == "404" and any(
-                    f"{{{name}}}" in template for name in ("account_id", "webhook_id", "token_id")):
-                continue  # no such account, webhook or token: past the access check
+                    f"{{{name}}}" in template for name in (
+                        "account_id", "webhook_id", "token_id", "agent_id", "template_id", "policy_id", "calendar_id")):
+                continue  # no such account, webhook, token, member, template or policy: past the access check
             if observed != expected:
                 wrong.append(f"{method} {template} ({'other' if other else 'own'} team): expected {expected},"
                              f" got {response.status_code}")
