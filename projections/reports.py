@@ -105,7 +105,7 @@ def volume(
             params,
         )
     if by == "team":  # read in the (team_id, status, created_at) index alone, however long the period
-        table, (where, params) = "tf_tickets", _range(since, until, teams, "+created_at")
+        table, (where, params) = "{p}tf_tickets", _range(since, until, teams, "+created_at")
     else:
         table, where, params = _tickets(db, since, until, teams)
     return db.all(

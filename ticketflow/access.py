@@ -301,8 +301,10 @@ CONSOLE_ROUTES: dict[str, RouteRule] = {
     "GET /audit": _r(P.AUDIT_READ),
     "POST /audit/verify": _r(P.AUDIT_READ, Scope.DESK),  # the whole log names every team's streams
     "GET /audit/export.zip": _r(P.AUDIT_READ, Scope.DESK),
-    **{f"{method} /audit/{kind}s/{{{kind}_id}}{path}": _r(P.AUDIT_READ, Scope(kind))
-       for kind in ("ticket", "customer") for method, path in (("GET", ""), ("POST", "/verify"), ("GET", "/export.zip"))},
+    **{f"GET /audit/{kind}s/{{{kind}_id}}": _r(P.AUDIT_READ, Scope(kind)) for kind in ("ticket", "customer")},
+    # verifying or exporting one record builds the whole log's tree: the roles that see every team
+    **{f"{method} /audit/{kind}s/{{{kind}_id}}{path}": _r(P.AUDIT_READ, Scope.DESK)
+       for kind in ("ticket", "customer") for method, path in (("POST", "/verify"), ("GET", "/export.zip"))},
     # compliance: who saw personal data, erasures, retention (the access log's readers); SLA compliance
     **{f"GET /compliance/{name}{ext}": _r(P.ACCESS_LOG_READ)
        for name in ("access-log", "erasures") for ext in ("", ".csv")},

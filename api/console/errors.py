@@ -42,6 +42,11 @@ FIELD_NAMES = {
 }
 
 
+def missing_version() -> ValidationError:
+    """A form that changes something without the version it showed: refused (it would pass a stale write)."""
+    return ValidationError.from_exception_data("form", [{"type": "missing", "loc": ("version",), "input": ""}])
+
+
 @dataclass(frozen=True)
 class Refusal:
     status: int

@@ -166,6 +166,15 @@ def _rule_for(request: Request) -> Any:
     return CONSOLE_ROUTES.get(f"{request.method} {path}")
 
 
+def whole_number(raw: object, low: int = 0, high: int = 2**62) -> int | None:
+    """A non-negative whole number typed into a form or a URL (ASCII digits only, within bounds), else None."""
+    text = str(raw or "").strip()
+    if not (text.isascii() and text.isdecimal()) or len(text) > 19:
+        return None
+    value = int(text)
+    return value if low <= value <= high else None
+
+
 def safe_next(value: str | None) -> str:
     """Only a path of this server (never another site) is followed after sign-in."""
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:

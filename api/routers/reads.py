@@ -48,7 +48,8 @@ def _report(reads: Any, as_of: datetime | None, query: Any, view: str = "tickets
     return views_as_of(reads.request, reads.svc.desk).read(position_at(reads.svc.desk, as_of), view, query)
 
 
-def _scope(principal: Principal) -> set[str] | None:
+def team_scope(principal: Principal) -> set[str] | None:
+    """The teams a report is limited to (None: every team)."""
     return None if principal.all_teams else {str(t) for t in principal.team_ids}
 
 
@@ -84,7 +85,7 @@ def volume(
     since: datetime | None = None, until: datetime | None = None, as_of: AsOfQuery = None,
 ) -> list[dict[str, Any]]:
     """Rows of `{day, value, tickets}`: a line or bar chart per value."""
-    return _report(reads, as_of, lambda db: reports.volume(db, by, since, until, _scope(reads.principal)))
+    return _report(reads, as_of, lambda db: reports.volume(db, by, since, until, team_scope(reads.principal)))
 
 
 @router.get("/reports/backlog", summary="Tickets per status and team, now", responses=with_example(BACKLOG_EXAMPLE))
@@ -92,7 +93,7 @@ def backlog(
     reads: ReadsDep, as_of: AsOfQuery = None,
 ) -> list[dict[str, Any]]:
     """Rows of `{status, team_id, tickets}`: a pie chart per team (with `as_of`: the backlog as it stood then)."""
-    return _report(reads, as_of, lambda db: reports.backlog(db, _scope(reads.principal)))
+    return _report(reads, as_of, lambda db: reports.backlog(db, team_scope(reads.principal)))
 
 
 @router.get("/reports/response-times", summary="First-reply and resolution times per team and priority", responses=with_example(RESPONSE_TIMES_EXAMPLE))
@@ -101,7 +102,7 @@ def response_times(
     since: datetime | None = None, until: datetime | None = None, as_of: AsOfQuery = None,
 ) -> list[dict[str, Any]]:
     """Hours: count, mean, median and p90 (nearest rank)."""
-    return _report(reads, as_of, lambda db: reports.response_times(db, since, until, _scope(reads.principal)))
+    return _report(reads, as_of, lambda db: reports.response_times(db, since, until, team_scope(reads.principal)))
 
 
 @router.get("/reports/satisfaction", summary="Satisfaction ratings per team", responses=with_example(SATISFACTION_EXAMPLE))
@@ -109,7 +110,7 @@ def satisfaction(
     reads: ReadsDep,
     since: datetime | None = None, until: datetime | None = None, as_of: AsOfQuery = None,
 ) -> list[dict[str, Any]]:
-    return _report(reads, as_of, lambda db: reports.satisfaction(db, since, until, _scope(reads.principal)))
+    return _report(reads, as_of, lambda db: reports.satisfaction(db, since, until, team_scope(reads.principal)))
 
 
 SLA_EXAMPLE = [{"period": "2026-11", "team_id": "2d6a38ad-69a4-5afd-bb89-1c7fae547dde", "priority": "high",
@@ -127,7 +128,7 @@ def sla_compliance(
     """Each run of a metric's clock counts once: fulfilled (met in time) or breached (a late reply counts
     as breached). `compliance` is fulfilled / (fulfilled + breached)."""
     return _report(reads, as_of, lambda db: workflow.sla_compliance(
-        db, period, ts(since), ts(until), _scope(reads.principal)), view="workflow")
+        db, period, ts(since), ts(until), team_scope(reads.principal)), view="workflow")
 
 
 SECRET_FIELDS = {"secret_hash", "url"}  # token hashes; webhook URLs (often bearer secrets)

@@ -249,10 +249,17 @@ def audit(
     return encode(s.AuditEntryOut, [mask_audit(reads, r) for r in rows])
 
 
-def mask_audit(reads: Any, row: dict[str, Any]) -> dict[str, Any]:
+def masked_fields(reads: Any) -> set[str]:
+    """The audited fields whose values this reader sees masked: personal fields without a stated
+    purpose, ticket text unless the reader works the ticket's team."""
     hidden = set(PROFILE_CHANGE_FIELDS) if not reads.unmasks else set()
     if not reads.free_text():
         hidden |= TICKET_TEXT_FIELDS
+    return hidden
+
+
+def mask_audit(reads: Any, row: dict[str, Any]) -> dict[str, Any]:
+    hidden = masked_fields(reads)
     changes = [
         {**change, "old": MASK if change["old"] is not None else None, "new": MASK if change["new"] is not None else None}
         if change["field"] in hidden else change

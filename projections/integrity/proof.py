@@ -92,7 +92,7 @@ def export_zip(
     auditor unpacks it and runs ``ticketflow-verify DIR --key <fingerprint>``. ValidationFailed (before
     the first chunk) when nothing is sealed yet."""
     scratch = Path(tempfile.mkdtemp(prefix="ticketflow-export-"))
-    try:
+    try:  # an unlinked file lives while open: a download never started leaves nothing behind
         store = open_seal_store(desk)
         try:
             export(desk, store, scratch / "export", object_id, since, until)
@@ -107,16 +107,13 @@ def export_zip(
                 "Unpack, then check this export without the desk's database:\n\n"
                 f"    ticketflow-verify ticketflow-export --key {signers[-1] if signers else '<fingerprint>'}\n\n"
                 "Take the key fingerprint from the desk by another channel than this file.\n"))
-    except BaseException:
+        opened = archive.open("rb")  # read from the open file: the directory can go at once
+    finally:
         shutil.rmtree(scratch, ignore_errors=True)
-        raise
 
     def chunks() -> Iterator[bytes]:
-        try:
-            with (scratch / "export.zip").open("rb") as packed:
-                while block := packed.read(1 << 16):
-                    yield block
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        with opened:
+            while block := opened.read(1 << 16):
+                yield block
 
     return chunks()

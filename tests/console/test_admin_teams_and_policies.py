@@ -113,3 +113,27 @@ def test_policy_pages_are_read_only_for_agents_and_refuse_their_forms(console: C
     assert client.post("/admin/routing", data={"csrf_token": csrf, "action": "default",
                                                "default_team_id": str(console.seeded.team_a)}).status_code == 403
     assert client.get(f"/admin/sla/{UUID(int=5)}").status_code == 404
+
+
+def test_a_stale_service_standard_form_is_refused_once_then_saves_against_the_version_in_force(console: Console) -> None:
+    client = console.sign_in("admin")
+    csrf = console.csrf("/admin/sla")
+    fields = {"csrf_token": csrf, "name": "标准服务", "position": "10", "target-urgent-first_reply_time": "30"}
+    client.post("/admin/sla", data=fields)
+    client.post("/admin/sla", data={**fields, "version": "1", "target-urgent-first_reply_time": "25"})
+    stale = client.post("/admin/sla", data={**fields, "version": "1", "target-urgent-first_reply_time": "20"})
+    assert stale.status_code == 412 and "Revise 标准服务 (version 2)" in stale.text
+    again = re.search(r'<input type="hidden" name="version" value="(\d+)">', stale.text[stale.text.index('id="define"'):])
+    assert again and again.group(1) == "2" and 'value="20"' in stale.text  # the typed target is kept
+    saved = client.post("/admin/sla", data={**fields, "version": again.group(1), "target-urgent-first_reply_time": "20"})
+    assert saved.status_code == 200
+    policy = next(p for p in console.desk.sla_policies() if p.name == "标准服务")
+    assert policy.version == 3 and policy.targets["urgent"]["first_reply_time"]["minutes"] == 20
+
+
+def test_a_change_without_the_version_it_showed_is_refused(console: Console) -> None:
+    client = console.sign_in("supervisor_a")
+    team = console.seeded.team_a
+    answer = client.post(f"/admin/teams/{team}/members/li.wei/deactivate", data={
+        "csrf_token": console.csrf(f"/admin/teams/{team}"), "reason": "x"})
+    assert answer.status_code == 422 and console.desk.get_team(team).members["li.wei"]["active"]

@@ -191,7 +191,8 @@ def test_an_integration_token_limited_to_a_team_works_is_listed_and_stops_workin
     assert revoked.status_code == 200 and "Token revoked" in revoked.text
     assert "Revoked" in revoked.text and "bridge replaced" in revoked.text
     assert console.client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
-    twice = console.client.post(f"/admin/tokens/{record.token_id}/revoke", data={"csrf_token": csrf, "reason": "x"})
+    twice = console.client.post(f"/admin/tokens/{record.token_id}/revoke", data={"csrf_token": csrf, "version": "2", "reason": "x"})
+    assert console.client.post(f"/admin/tokens/{record.token_id}/revoke", data={"csrf_token": csrf, "reason": "x"}).status_code == 422
     assert twice.status_code == 409
 
 
@@ -258,10 +259,12 @@ def test_only_admins_reach_the_webhook_and_token_pages(console: Console, who: st
 
 def test_the_admin_pages_share_one_tab_strip(console: Console) -> None:
     console.sign_in("admin")
-    for path in ("/admin/accounts", "/admin/tokens", "/admin/webhooks"):
-        strip = re.search(r'<nav class="admin-tabs".*?</nav>', console.client.get(path).text, re.S)
+    tabs = ["/admin/teams", "/admin/routing", "/admin/sla", "/admin/calendars", "/admin/accounts", "/admin/tokens",
+            "/admin/webhooks"]
+    for path in tabs:
+        strip = re.search(r'<nav class="[^"]*admin-tabs[^"]*".*?</nav>', console.client.get(path).text, re.S)
         assert strip is not None
-        assert re.findall(r'href="([^"]+)"', strip.group(0)) == ["/admin/accounts", "/admin/tokens", "/admin/webhooks"]
+        assert re.findall(r'href="([^"]+)"', strip.group(0)) == tabs
         assert re.search(rf'href="{path}"\s+aria-current="page"', strip.group(0))
 
 

@@ -163,3 +163,22 @@ def test_the_sla_report_names_teams_and_refuses_a_bad_date(console: Console) -> 
     assert bad.status_code == 422 and "Give a date like" in bad.text
     answer = client.get("/compliance/sla.csv")
     assert answer.status_code == 200 and answer.text.lstrip("\ufeff").startswith("period,team,team_id")
+
+
+def test_odd_numbers_and_ids_in_addresses_are_answered_never_a_server_error(console: Console) -> None:
+    ticket = _worked_ticket(console)
+    client = console.sign_in("admin")
+    for path in (f"/audit/tickets/{ticket}?version=²", f"/audit/tickets/{ticket}?compare={'9' * 30}",
+                 "/compliance/access-log?after=²", f"/compliance/access-log?after={'9' * 30}",
+                 "/compliance/sla?until=9999-12-31", "/admin/teams?at=²", f"/tickets/{ticket}?template=not-an-id"):
+        assert client.get(path).status_code in (200, 422), path
+
+
+def test_verifying_or_exporting_a_record_is_for_the_roles_that_see_every_team(console: Console) -> None:
+    ticket = _worked_ticket(console)
+    client = console.sign_in("agent_a")
+    assert client.post(f"/audit/tickets/{ticket}/verify", data={"csrf_token": console.csrf()}).status_code == 403
+    assert client.get(f"/audit/tickets/{ticket}/export.zip").status_code == 403
+    assert "Verify this record" not in client.get(f"/audit/tickets/{ticket}").text
+    other = console.sign_in("agent_b")
+    assert other.get(f"/audit?ref={ticket}", follow_redirects=False).status_code == 404  # a full id tells nothing

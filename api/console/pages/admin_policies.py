@@ -6,6 +6,7 @@ the one in force is refused (the same If-Match rule the API applies)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -14,17 +15,18 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from api.console.errors import Refusal
+from api.console.errors import Refusal, missing_version
 from api.console.labels import N_
-from api.console.page import Page, PageDep
+from api.console.page import Page, PageDep, whole_number
 from api.console.pages.admin_teams import admin_refusal
 from api.routers.policies import known_timezone, policy_versions
 from ticketflow.access import Permission
 from ticketflow.commands import workflow as wf
 from ticketflow.domain import ROUTING_POLICY_ID, RoutingPolicy, ServiceCalendar, SlaPolicy
 from ticketflow.domain.policy import calendar_id as calendar_id_of
+from ticketflow.domain.policy import sla_policy_id
 from ticketflow.domain.values import Channel, CustomerTier, Priority, TicketType
-from ticketflow.errors import NotFound, TicketflowError
+from ticketflow.errors import ConcurrencyConflict, NotFound, TicketflowError
 
 router = APIRouter()
 METRICS = ("first_reply_time", "next_reply_time", "resolution_time")
@@ -53,8 +55,7 @@ def _words(text: str) -> list[str]:
 
 
 def _version(form: FormData) -> int | None:
-    raw = str(form.get("version") or "")
-    return int(raw) if raw.isdigit() else None
+    return whole_number(form.get("version"), 1, 2**31 - 1)
 
 
 def _conditions(form: FormData) -> dict[str, list[str]]:
@@ -83,8 +84,7 @@ def _history(page: Page, object_id: UUID, cls: type[Any], kind: str) -> list[dic
 
 
 def _shown_version(page: Page) -> int | None:
-    raw = page.request.query_params.get("version", "")
-    return int(raw) if raw.isdigit() else None
+    return whole_number(page.request.query_params.get("version"), 1, 2**31 - 1)
 
 
 # ------------------------------------------------------------------ routing rules
@@ -120,11 +120,14 @@ async def publish_routing(request: Request, page: PageDep) -> Response:
     current = page.svc.desk.routing_policy()
     rules = [dict(rule) for rule in current.rules] if current else []
     default_team = str(form.get("default_team_id") or (current.default_team_id if current else ""))
-    index = int(str(form.get("index") or "-1")) if str(form.get("index") or "").lstrip("-").isdigit() else -1
+    index = whole_number(form.get("index"), 0, 10_000)
+    index = -1 if index is None else index
     try:
+        if current is not None and _version(form) is None:
+            raise missing_version()
         if action == "add":
-            at = int(str(form.get("position") or "0")) if str(form.get("position") or "").isdigit() else len(rules)
-            rules.insert(min(max(at - 1, 0), len(rules)) if form.get("position") else len(rules), _new_rule(form))
+            at = whole_number(form.get("position"), 1, 10_000)
+            rules.insert(min(at - 1, len(rules)) if at else len(rules), _new_rule(form))
         elif action in ("remove", "up", "down"):
             if not 0 <= index < len(rules):
                 raise FormProblem(page._("There is no rule number %(n)s any more: reload the page.", n=index + 1))
@@ -146,10 +149,17 @@ async def publish_routing(request: Request, page: PageDep) -> Response:
 
 
 # ------------------------------------------------------------------ SLA policies
-def _sla_list(page: Page, status: int = 200, **extra: Any) -> HTMLResponse:
+def _latest(read: Callable[[], Any]) -> Any:
+    """The policy or calendar in force (``read`` loads it), or None when there is none of that name yet."""
+    try:
+        return read()
+    except NotFound:
+        return None
+
+
+def _sla_list(page: Page, status: int = 200, editing: SlaPolicy | None = None, **extra: Any) -> HTMLResponse:
     desk = page.svc.desk
-    editing = None
-    if edit := page.request.query_params.get("edit"):
+    if editing is None and (edit := page.request.query_params.get("edit")):
         try:
             editing = desk.get_sla_policy(UUID(edit))
         except (ValueError, NotFound):
@@ -184,9 +194,10 @@ def _targets(page: Page, form: FormData) -> dict[str, dict[str, dict[str, Any]]]
         for metric in METRICS:
             raw = str(form.get(f"target-{priority}-{metric}") or "").strip()
             if raw:
-                if not raw.isdigit():
+                minutes = whole_number(raw, 1, 366 * 24 * 60)
+                if minutes is None:
                     raise FormProblem(page._("Targets are whole minutes: %(value)s is not.", value=raw))
-                targets.setdefault(priority, {})[metric] = {"minutes": int(raw), "business_hours": business}
+                targets.setdefault(priority, {})[metric] = {"minutes": minutes, "business_hours": business}
     return targets
 
 
@@ -199,7 +210,7 @@ async def define_sla(request: Request, page: PageDep) -> Response:
         escalation_team = str(form.get("escalation_team") or "") or None
         page.commands().run(
             wf.DefineSlaPolicy, name=str(form.get("name") or "").strip(),
-            position=int(raw_position) if raw_position.isdigit() else raw_position,
+            position=raw_position if whole_number(raw_position) is None else whole_number(raw_position),
             conditions=_conditions(form), targets=_targets(page, form),
             calendar_id=str(form.get("calendar_id") or "") or None,
             warn_at_percent=str(form.get("warn_at_percent") or "80"),
@@ -210,7 +221,11 @@ async def define_sla(request: Request, page: PageDep) -> Response:
         refused = _refused(page, exc)
         values = {k: str(v) for k, v in form.items()}
         values["picked"] = {f"{k}={v}" for k, v in form.multi_items()}  # type: ignore[assignment]
-        return _sla_list(page, refused.status, form_errors={"define": refused}, form_values={"define": values})
+        editing = _latest(lambda: page.svc.desk.get_sla_policy(sla_policy_id(str(form.get("name") or "").strip())))
+        if isinstance(exc, ConcurrencyConflict) and editing is not None:
+            values["version"] = str(editing.version)  # checked against what is in force now: the next send saves
+        return _sla_list(page, refused.status, form_errors={"define": refused}, form_values={"define": values},
+                         editing=editing)
     return page.redirect("/admin/sla?done=sla")
 
 
@@ -219,6 +234,8 @@ async def retire_sla(policy_id: UUID, request: Request, page: PageDep) -> Respon
     form = await request.form()
     page.return_to = "/admin/sla"
     try:
+        if _version(form) is None:
+            raise missing_version()
         page.commands(_version(form)).run(wf.RetireSlaPolicy, policy_id=policy_id,
                                           reason=str(form.get("reason") or "").strip())
     except (ValidationError, TicketflowError) as exc:
@@ -228,10 +245,9 @@ async def retire_sla(policy_id: UUID, request: Request, page: PageDep) -> Respon
 
 
 # ------------------------------------------------------------------ calendars
-def _calendar_list(page: Page, status: int = 200, **extra: Any) -> HTMLResponse:
+def _calendar_list(page: Page, status: int = 200, editing: ServiceCalendar | None = None, **extra: Any) -> HTMLResponse:
     desk = page.svc.desk
-    editing = None
-    if edit := page.request.query_params.get("edit"):
+    if editing is None and (edit := page.request.query_params.get("edit")):
         try:
             editing = desk.get_calendar(UUID(edit))
         except (ValueError, NotFound):
@@ -276,10 +292,11 @@ def _workdays(page: Page, text: str) -> dict[str, int]:
         parts = line.replace("=", " ").split()
         if not parts:
             continue
-        if len(parts) != 2 or not (parts[1].isdigit() and int(parts[1]) < 7 or parts[1].lower() in names):
+        day = whole_number(parts[1], 0, 6) if len(parts) == 2 else None
+        if len(parts) != 2 or (day is None and parts[1].lower() not in names):
             raise FormProblem(page._("Make-up working days: write a date and a weekday number, e.g. 2026-10-11 0 (not %(value)s).",
                                      value=line.strip()))
-        found[parts[0]] = int(parts[1]) if parts[1].isdigit() else names[parts[1].lower()]
+        found[parts[0]] = day if day is not None else names[parts[1].lower()]
     return found
 
 
@@ -298,5 +315,9 @@ async def define_calendar(request: Request, page: PageDep) -> Response:
     except (ValidationError, TicketflowError) as exc:
         refused = _refused(page, exc)
         values = {k: str(v) for k, v in form.items()}
-        return _calendar_list(page, refused.status, form_errors={"define": refused}, form_values={"define": values})
+        editing = _latest(lambda: page.svc.desk.get_calendar(calendar_id_of(name)))
+        if isinstance(exc, ConcurrencyConflict) and editing is not None:
+            values["version"] = str(editing.version)  # checked against what is in force now: the next send saves
+        return _calendar_list(page, refused.status, form_errors={"define": refused}, form_values={"define": values},
+                              editing=editing)
     return page.redirect(f"/admin/calendars/{calendar_id_of(name)}?done=calendar")

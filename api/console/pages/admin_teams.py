@@ -12,16 +12,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from api.console.errors import Refusal, refusal
+from api.console.errors import Refusal, missing_version, refusal
+from api.console.forms import caller as _caller
 from api.console.labels import N_
-from api.console.page import Page, PageDep
+from api.console.page import Page, PageDep, whole_number
 from projections.directory import get_team, list_teams
 from projections.reply_templates import team_templates
 from ticketflow import commands as c
 from ticketflow.commands import workflow as wf
-from ticketflow.commands.reply_template import CreateReplyTemplate, ReviseReplyTemplate, RetireReplyTemplate
+from ticketflow.commands.reply_template import CreateReplyTemplate, RetireReplyTemplate, ReviseReplyTemplate
 from ticketflow.domain.reply_template import PLACEHOLDERS, ReplyKind
-from ticketflow.domain.values import Channel, MemberRole
+from ticketflow.domain.values import MemberRole
 from ticketflow.errors import ConcurrencyConflict, NotFound, TeamNotFound, TicketflowError
 
 router = APIRouter()
@@ -48,8 +49,7 @@ def skills_of(text: str) -> list[str]:
 
 
 def _position(request: Request) -> int | None:
-    at = request.query_params.get("at", "")
-    return int(at) if at.isdigit() else None
+    return whole_number(request.query_params.get("at"))
 
 
 def _done(page: Page) -> None:
@@ -106,8 +106,7 @@ def team_page(team_id: UUID, page: PageDep) -> HTMLResponse:
 
 
 def _version(form: Any) -> int | None:
-    raw = str(form.get("version") or "")
-    return int(raw) if raw.isdigit() else None
+    return whole_number(form.get("version"), 1, 2**31 - 1)
 
 
 async def _team_write(request: Request, page: Page, team_id: UUID, key: str, command: type[c.Command],
@@ -115,6 +114,8 @@ async def _team_write(request: Request, page: Page, team_id: UUID, key: str, com
     form = await request.form()
     page.return_to = f"/admin/teams/{team_id}"
     try:
+        if _version(form) is None:
+            raise missing_version()
         result = page.commands(_version(form)).run(command, team_id=team_id, **fields)
     except (ValidationError, TicketflowError) as exc:
         refused = admin_refusal(page, exc)
@@ -188,6 +189,8 @@ async def _template_write(request: Request, page: Page, team: UUID, key: str, co
     form = await request.form()
     page.return_to = f"/admin/teams/{team_id}/templates"
     try:
+        if command is not CreateReplyTemplate and version is None:
+            raise missing_version()
         if "template_id" in fields:  # only the team's own templates, through the team's page
             if str(page.svc.desk.reply_template(fields["template_id"], _caller(page)).team_id) != str(team_id):
                 raise NotFound("reply template", fields["template_id"])
@@ -197,11 +200,6 @@ async def _template_write(request: Request, page: Page, team: UUID, key: str, co
         values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
         return _templates_page(page, team_id, refused.status, form_errors={key: refused}, form_values={key: values})
     return page.redirect(f"/admin/teams/{team_id}/templates?done={done}&at={result.position or ''}")
-
-
-def _caller(page: Page) -> Any:
-    assert page.principal is not None
-    return page.principal.caller(Channel.CONSOLE, getattr(page.request.state, "request_id", None))
 
 
 def _template_fields(form: Any) -> dict[str, Any]:

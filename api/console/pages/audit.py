@@ -20,10 +20,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from api.console import labels
-from api.console.page import Page, PageDep
+from api.console.page import Page, PageDep, whole_number
 from api.console.pages.ticket import ticket_reference
 from api.deps import customer_visible
-from api.routers.tickets import PROFILE_CHANGE_FIELDS, TICKET_TEXT_FIELDS
+from api.routers.tickets import mask_audit, masked_fields
 from projections.asof import audit_fields
 from projections.asof import diff as version_diff
 from projections.integrity.proof import export_zip, log_checkpoints, record_proof
@@ -52,18 +52,9 @@ class Version:
     changes: list[dict[str, Any]]
 
 
-def _hidden(page: Page) -> set[str]:
-    """The fields whose values this caller sees masked (as the API's audit trail masks them)."""
-    reads = page.reads()
-    hidden = set(PROFILE_CHANGE_FIELDS)  # a purpose is asked for on the customer page, not here
-    if not reads.free_text():
-        hidden |= TICKET_TEXT_FIELDS
-    return hidden
-
-
-def _masked(changes: list[dict[str, Any]], hidden: set[str]) -> list[dict[str, Any]]:
-    return [{**ch, "old": MASK if ch["old"] is not None else None, "new": MASK if ch["new"] is not None else None}
-            if ch["field"] in hidden else ch for ch in changes]
+def _masked(reads: Any, changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Changes masked as the API's audit trail masks them (no purpose is stated on these pages)."""
+    return list(mask_audit(reads, {"changes": changes, "summary": "", "event_type": "", "imported": 0})["changes"])
 
 
 def _net(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -114,7 +105,8 @@ def _history(page: Page, kind: str, object_id: UUID, request: Request, verified:
 def _at_an_instant(page: Page, object_id: UUID, last: int, basis: TimeBasis, errors: dict[str, str]) -> dict[str, Any]:
     """The slider's version, the record at it, every event, and the diff to the compared version."""
     desk, query = page.svc.desk, page.request.query_params
-    hidden = _hidden(page)
+    reads = page.reads()
+    hidden = masked_fields(reads)
     version = last
     if query.get("at"):
         try:
@@ -123,11 +115,11 @@ def _at_an_instant(page: Page, object_id: UUID, last: int, basis: TimeBasis, err
             errors["at"] = page._("Give a date and time, e.g. 2026-11-30 14:00.")
         except ValidationFailed:
             errors["at"] = page._("The record did not exist yet at that time.")
-    elif (raw := query.get("version", "")).isdigit():
-        version = min(max(int(raw), 1), last)
-    compare = min(max(int(query["compare"]), 1), last) if query.get("compare", "").isdigit() else last
+    elif (asked := whole_number(query.get("version"))) is not None:
+        version = min(max(asked, 1), last)
+    compare = min(max(asked_compare, 1), last) if (asked_compare := whole_number(query.get("compare"))) is not None else last
     by_version: dict[int, list[dict[str, Any]]] = {}
-    for change in _masked(version_diff(desk, object_id, 0, last), hidden):
+    for change in _masked(reads, version_diff(desk, object_id, 0, last)):
         by_version.setdefault(change["version"], []).append(change)
     versions = [
         Version(e.originator_version, type(e).__name__, e.actor_id, str(e.actor_role), str(e.via),
@@ -141,7 +133,7 @@ def _at_an_instant(page: Page, object_id: UUID, last: int, basis: TimeBasis, err
         "version": version, "compare": compare, "low": low, "high": high, "versions": versions,
         "shown": versions[version - 1] if version <= len(versions) else None,
         "state": {f: (MASK if f in hidden and v not in (None, "", []) else v) for f, v in state.items()},
-        "between": _net(_masked(version_diff(desk, object_id, low, high), hidden)) if low < high else [],
+        "between": _net(_masked(reads, version_diff(desk, object_id, low, high))) if low < high else [],
         "slider": [page._("Version %(n)s of %(last)s", n=v.number, last=last) + f" · {when(v.recorded_at)}" for v in versions],
     }
 
@@ -257,9 +249,11 @@ def _find(page: Page, ref: str) -> str | None:
         if not first or not first[0].topic.startswith(KINDS["tickets"][0]):
             return None
     try:
-        return f"/audit/tickets/{ticket_reference(page, text)}"
+        ticket_id = ticket_reference(page, text)
     except (NotFound, ValueError):
         return None
+    assert page.principal is not None
+    return f"/audit/tickets/{ticket_id}" if page.principal.sees_team(page.svc.desk.ticket_team(ticket_id)) else None
 
 
 @router.get("/audit", response_class=HTMLResponse)

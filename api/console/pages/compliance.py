@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
-from api.console.page import Page, PageDep
+from api.console.page import Page, PageDep, whole_number
+from api.routers.reads import team_scope
 from projections import workflow
 from projections.access_log import access_log
 from projections.compliance import data_access_report
@@ -50,7 +51,8 @@ def _day(page: Page, raw: str | None) -> tuple[datetime | None, bool]:
     if not raw:
         return None, False
     try:
-        return datetime.combine(date.fromisoformat(raw), time.min, ZoneInfo(page.svc.settings.time_zone)), False
+        day = date.fromisoformat(raw)
+        return datetime.combine(min(day, date.max - timedelta(days=2)), time.min, ZoneInfo(page.svc.settings.time_zone)), False
     except ValueError:
         return None, True
 
@@ -77,7 +79,7 @@ def _access_rows(page: Page, filters: dict[str, Any], after: int, limit: int) ->
 @router.get("/compliance/access-log", response_class=HTMLResponse)
 def access_log_page(request: Request, page: PageDep) -> HTMLResponse:
     filters, errors = _access_filters(page, request)
-    after = int(request.query_params["after"]) if request.query_params.get("after", "").isdigit() else 0
+    after = whole_number(request.query_params.get("after")) or 0
     rows = _access_rows(page, filters, after, PAGE_SIZE + 1)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
@@ -136,7 +138,7 @@ def _sla(page: Page, request: Request) -> tuple[list[dict[str, Any]], dict[str, 
     if since and until and since > until:
         errors["until"] = page._("The end must come after the start.")
     assert page.principal is not None
-    teams = None if page.principal.all_teams else {str(t) for t in page.principal.team_ids}
+    teams = team_scope(page.principal)
     team = query.get("team", "")
     if team and (teams is None or team in teams):
         teams = {team}

@@ -13,9 +13,9 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from api.console import timeline
-from api.console.errors import refusal
+from api.console.errors import Refusal, refusal
 from api.console.labels import N_
-from api.console.page import Page, PageDep
+from api.console.page import Page, PageDep, whole_number
 from api.routers.reply_templates import render_for
 from api.routers.tickets import ticket_out
 from projections.directory import list_teams
@@ -70,7 +70,7 @@ def _ticket_context(page: Page, ticket_id: UUID, min_position: int | None) -> di
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
 def ticket_page(ticket_id: UUID, request: Request, page: PageDep) -> HTMLResponse:
     at = request.query_params.get("at")
-    min_position = int(at) if at and at.isdigit() else None
+    min_position = whole_number(at)
     context = _ticket_context(page, ticket_id, min_position)
     done = request.query_params.get("done")
     if done in DONE:
@@ -79,7 +79,9 @@ def ticket_page(ticket_id: UUID, request: Request, page: PageDep) -> HTMLRespons
     if chosen := request.query_params.get("template"):  # a saved reply (快捷回复) put into the composer
         try:
             context["drafted"] = render_for(page.reads(), ticket_id, UUID(chosen))
-        except (ValueError, TicketflowError) as exc:
+        except ValueError:
+            form_errors["template"] = Refusal(422, page._("Choose a saved reply from the list."), "", {})
+        except TicketflowError as exc:
             form_errors["template"] = refusal(exc, page.gettext)
     return page.render("ticket.html", status=form_errors["template"].status if form_errors else 200,
                        form_errors=form_errors, form_values={}, refused=None, **context)
@@ -149,7 +151,7 @@ def _action(action: str) -> Any:
         form = await request.form()
         page.return_to = f"/tickets/{ticket_id}"
         version = str(form.get("version") or "")
-        expected = int(version) if version.isdigit() and 0 < int(version) < 2**31 else None
+        expected = whole_number(version, 1, 2**31 - 1)
         try:
             command, fields = _command(page, action, ticket_id, form)
             commands = page.commands(expected)

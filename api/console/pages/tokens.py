@@ -13,10 +13,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from api.console.errors import refusal
+from api.console.errors import missing_version, refusal
 from api.console.forms import caller, form_command_id, new_form_key
 from api.console.labels import N_, PERMISSION
-from api.console.page import Page, PageDep
+from api.console.page import Page, PageDep, whole_number
 from ticketflow.access import INTEGRATION_DEFAULT, PERSON_ROLES, ROLE_PERMISSIONS, TOKEN_ROLES, Permission
 from ticketflow.commands.access import IssueToken, RevokeToken
 from ticketflow.domain.values import Role
@@ -86,9 +86,11 @@ async def revoke(token_id: UUID, request: Request, page: PageDep) -> Response:
     form = await request.form()
     page.return_to = "/admin/tokens"
     version = str(form.get("version") or "")
-    expected = int(version) if version.isdigit() and 0 < int(version) < 2**31 else None
+    expected = whole_number(version, 1, 2**31 - 1)
     reason = str(form.get("reason") or "")
     try:
+        if expected is None:
+            raise missing_version()
         page.svc.desk.revoke_token(RevokeToken(token_id=token_id, reason=reason, expected_version=expected), caller(page))
     except (ValidationError, TicketflowError) as exc:
         refused = refusal(exc, page.gettext)

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from api.console.errors import refusal
 from api.console.forms import caller, form_command_id, new_form_key
 from api.console.labels import N_
-from api.console.page import Page, PageDep
+from api.console.page import Page, PageDep, whole_number
 from api.routers.webhooks import SIGNATURE_DOC, retry_delivery
 from projections.outbox import (
     EVENT_TYPES,
@@ -55,7 +55,7 @@ def _event_type_groups() -> dict[str, list[str]]:
 
 def _at(request: Request) -> int | None:
     at = request.query_params.get("at")
-    return int(at) if at and at.isdigit() and len(at) < 16 else None
+    return whole_number(at)
 
 
 def _webhooks_page(page: Page, status: int = 200, min_position: int | None = None, **extra: Any) -> HTMLResponse:
@@ -135,7 +135,7 @@ def _switch(action: str) -> Any:
         back = _back(form, webhook_id)
         page.return_to = back
         version = str(form.get("version") or "")
-        expected = int(version) if version.isdigit() and 0 < int(version) < 2**31 else None
+        expected = whole_number(version, 1, 2**31 - 1)
         try:
             if expected is None:  # the form carries the version it showed: a change meanwhile is refused
                 raise ValidationError.from_exception_data("form", [{"type": "missing", "loc": ("version",), "input": version}])
