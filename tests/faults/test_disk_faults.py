@@ -31,11 +31,10 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 def _fill(directory: Path) -> Path:
     filler = directory / "filler"
-    with filler.open("wb") as out:
+    with filler.open("wb", buffering=0) as out:  # unbuffered: nothing left to flush (and fail) on close
         try:
             while True:
                 out.write(b"\0" * 65536)
-                out.flush()
                 os.fsync(out.fileno())
         except OSError as exc:
             assert exc.errno == errno.ENOSPC
