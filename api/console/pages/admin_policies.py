@@ -157,13 +157,31 @@ def _latest(read: Callable[[], Any]) -> Any:
         return None
 
 
+def _edited(page: Page, read: Callable[[UUID], Any]) -> Any:
+    """The policy or calendar named by ``?edit=`` (its form is filled with it), or None."""
+    try:
+        edit = UUID(page.request.query_params.get("edit") or "")
+    except ValueError:
+        return None
+    return _latest(lambda: read(edit))
+
+
+def _versioned(
+    page: Page, object_id: UUID, cls: type[Any], kind: str, read: Callable[..., Any],
+) -> tuple[Any, Any, list[dict[str, Any]]]:
+    """A policy's or calendar's page: the version asked for (``?version=``, else the one in force), the
+    one in force, and every version."""
+    history = _history(page, object_id, cls, kind)
+    if not history:
+        raise NotFound(kind, object_id)
+    asked = _shown_version(page)
+    latest = read(object_id)
+    return (read(object_id, asked) if asked and asked <= latest.version else latest), latest, history
+
+
 def _sla_list(page: Page, status: int = 200, editing: SlaPolicy | None = None, **extra: Any) -> HTMLResponse:
     desk = page.svc.desk
-    if editing is None and (edit := page.request.query_params.get("edit")):
-        try:
-            editing = desk.get_sla_policy(UUID(edit))
-        except (ValueError, NotFound):
-            editing = None
+    editing = editing or _edited(page, desk.get_sla_policy)
     calendars = {str(c.id): c.name for c in desk.calendars()}
     return _common(page, status, "admin_sla.html", policies=desk.sla_policies(), editing=editing, calendars=calendars,
                    **extra)
@@ -177,12 +195,7 @@ def sla_policies(page: PageDep) -> HTMLResponse:
 @router.get("/admin/sla/{policy_id}", response_class=HTMLResponse)
 def sla_policy(policy_id: UUID, page: PageDep) -> HTMLResponse:
     desk = page.svc.desk
-    history = _history(page, policy_id, SlaPolicy, "SLA policy")
-    if not history:
-        raise NotFound("SLA policy", policy_id)
-    asked = _shown_version(page)
-    latest = desk.get_sla_policy(policy_id)
-    policy = desk.get_sla_policy(policy_id, asked) if asked and asked <= latest.version else latest
+    policy, latest, history = _versioned(page, policy_id, SlaPolicy, "SLA policy", desk.get_sla_policy)
     calendars = {str(c.id): c.name for c in desk.calendars()}
     return _common(page, 200, "admin_sla_policy.html", policy=policy, latest=latest, history=history, calendars=calendars)
 
@@ -247,11 +260,7 @@ async def retire_sla(policy_id: UUID, request: Request, page: PageDep) -> Respon
 # ------------------------------------------------------------------ calendars
 def _calendar_list(page: Page, status: int = 200, editing: ServiceCalendar | None = None, **extra: Any) -> HTMLResponse:
     desk = page.svc.desk
-    if editing is None and (edit := page.request.query_params.get("edit")):
-        try:
-            editing = desk.get_calendar(UUID(edit))
-        except (ValueError, NotFound):
-            editing = None
+    editing = editing or _edited(page, desk.get_calendar)
     return _common(page, status, "admin_calendars.html", calendars=desk.calendars(), editing=editing, **extra)
 
 
@@ -262,13 +271,8 @@ def calendars(page: PageDep) -> HTMLResponse:
 
 @router.get("/admin/calendars/{calendar_id}", response_class=HTMLResponse)
 def calendar(calendar_id: UUID, page: PageDep) -> HTMLResponse:
-    desk = page.svc.desk
-    history = _history(page, calendar_id, ServiceCalendar, "business calendar")
-    if not history:
-        raise NotFound("business calendar", calendar_id)
-    asked = _shown_version(page)
-    latest = desk.get_calendar(calendar_id)
-    shown = desk.get_calendar(calendar_id, asked) if asked and asked <= latest.version else latest
+    shown, latest, history = _versioned(page, calendar_id, ServiceCalendar, "business calendar",
+                                        page.svc.desk.get_calendar)
     return _common(page, 200, "admin_calendar.html", calendar=shown, latest=latest, history=history)
 
 
