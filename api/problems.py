@@ -125,7 +125,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = _field_errors(list(exc.errors()))
+        raw = list(exc.errors())
+        errors = _field_errors(raw)
+        if any(error.get("type") == "json_invalid" for error in raw):
+            # A body that is not JSON at all is a malformed request (400), not JSON that breaks a rule (422).
+            where = next((e for e in raw if e.get("type") == "json_invalid"), {})
+            ctx = where.get("ctx") or {}
+            detail = f"the request body is not valid JSON: {ctx.get('error', where.get('msg', 'malformed'))}"
+            return problem(400, "malformed_json", detail, request, errors=errors)
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "the request is not valid"
         return problem(422, "validation_failed", detail, request, errors=errors)
 
@@ -176,7 +183,7 @@ def storage_problem(exc: BaseException, request: Request | None = None) -> JSONR
 #: Error responses documented on every route (OpenAPI).
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     descriptions = {
-        400: "Malformed header or parameter",
+        400: "Malformed header, parameter or JSON body",
         401: "Missing or invalid bearer token",
         403: "The token's role may not do this",
         404: "No such object, or not visible to this token",

@@ -15,6 +15,7 @@ from api.asof import views_as_of
 from projections import reports, workflow
 from ticketflow.timetravel import position_at
 from projections.access_log import access_log
+from projections.directory import list_teams
 from projections.search import search
 from projections.sql import ts
 from projections.tickets import TicketQueries
@@ -27,9 +28,9 @@ router = APIRouter(prefix="/api/v1", tags=["reads"])
 READ_ERRORS = responses(400, 403, 422, 503)
 
 VOLUME_EXAMPLE = [{"day": "2026-11-02", "value": "login", "tickets": 14}]
-BACKLOG_EXAMPLE = [{"status": "open", "team_id": "2d6a38ad-69a4-5afd-bb89-1c7fae547dde", "tickets": 31}]
-RESPONSE_TIMES_EXAMPLE = [{"team_id": "2d6a38ad-69a4-5afd-bb89-1c7fae547dde", "priority": "high", "first_reply_hours": {"count": 40, "mean": 1.8, "median": 1.2, "p90": 4.5}, "resolution_hours": {"count": 35, "mean": 20.1, "median": 11.0, "p90": 52.3}}]
-SATISFACTION_EXAMPLE = [{"team_id": "2d6a38ad-69a4-5afd-bb89-1c7fae547dde", "ratings": 120, "average": 4.21, "scores": {"1": 3, "2": 5, "3": 10, "4": 40, "5": 62}}]
+BACKLOG_EXAMPLE = [{"status": "open", "team_id": "2d6a38ad-69a4-5afd-bb89-1c7fae547dde", "team_name": "技术支持", "tickets": 31}]
+RESPONSE_TIMES_EXAMPLE = [{"team_id": "2d6a38ad-69a4-5afd-bb89-1c7fae547dde", "team_name": "技术支持", "priority": "high", "first_reply_hours": {"count": 40, "mean": 1.8, "median": 1.2, "p90": 4.5}, "resolution_hours": {"count": 35, "mean": 20.1, "median": 11.0, "p90": 52.3}}]
+SATISFACTION_EXAMPLE = [{"team_id": "2d6a38ad-69a4-5afd-bb89-1c7fae547dde", "team_name": "技术支持", "ratings": 120, "average": 4.21, "scores": {"1": 3, "2": 5, "3": 10, "4": 40, "5": 62}}]
 
 
 def with_example(example: list[dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
@@ -44,8 +45,19 @@ AsOfQuery = Annotated[datetime | None, Query(
 def _report(reads: Any, as_of: datetime | None, query: Any, view: str = "tickets") -> Any:
     """Answer a report from its view now, or as of a past instant (from a temporary view)."""
     if as_of is None:
-        return reads.read(view, query)
-    return views_as_of(reads.request, reads.svc.desk).read(position_at(reads.svc.desk, as_of), view, query)
+        rows = reads.read(view, query)
+    else:
+        rows = views_as_of(reads.request, reads.svc.desk).read(position_at(reads.svc.desk, as_of), view, query)
+    return with_team_names(reads, rows)
+
+
+def with_team_names(reads: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row that names a team by id also carries the team's name (its name now; ``null`` for no team)."""
+    if not any("team_id" in row for row in rows):
+        return rows
+    names = {t["team_id"]: t["name"] for t in reads.read("directory", list_teams)}
+    return [{**row, "team_name": names.get(str(row["team_id"])) if row["team_id"] else None}
+            if "team_id" in row else row for row in rows]
 
 
 def team_scope(principal: Principal) -> set[str] | None:
@@ -84,8 +96,12 @@ def volume(
     by: Annotated[str, Query(pattern="^(category|channel|type|team|priority)$")] = "category",
     since: datetime | None = None, until: datetime | None = None, as_of: AsOfQuery = None,
 ) -> list[dict[str, Any]]:
-    """Rows of `{day, value, tickets}`: a line or bar chart per value."""
-    return _report(reads, as_of, lambda db: reports.volume(db, by, since, until, team_scope(reads.principal)))
+    """Rows of `{day, value, tickets}`: a line or bar chart per value (by team, also `team_id` and `team_name`)."""
+    def query(db: Any) -> list[dict[str, Any]]:
+        rows = reports.volume(db, by, since, until, team_scope(reads.principal))
+        return [{**row, "team_id": row["value"]} for row in rows] if by == "team" else rows
+
+    return _report(reads, as_of, query)
 
 
 @router.get("/reports/backlog", summary="Tickets per status and team, now", responses=with_example(BACKLOG_EXAMPLE))
@@ -113,7 +129,7 @@ def satisfaction(
     return _report(reads, as_of, lambda db: reports.satisfaction(db, since, until, team_scope(reads.principal)))
 
 
-SLA_EXAMPLE = [{"period": "2026-11", "team_id": "2d6a38ad-69a4-5afd-bb89-1c7fae547dde", "priority": "high",
+SLA_EXAMPLE = [{"period": "2026-11", "team_id": "2d6a38ad-69a4-5afd-bb89-1c7fae547dde", "team_name": "技术支持", "priority": "high",
                 "metric": "first_reply_time", "fulfilled": 57, "breached": 3, "compliance": 0.95}]
 
 

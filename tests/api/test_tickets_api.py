@@ -68,6 +68,17 @@ def test_malformed_input_is_a_422_listing_the_fields_and_writes_nothing(api: Api
     assert api.desk.log_position() == before
 
 
+def test_a_body_that_is_not_json_is_a_400_and_writes_nothing(api: Api) -> None:
+    before = api.desk.log_position()
+    for body in ('{"subject": "打印机坏了", '.encode(), b"subject=x", "{'subject': '单引号'}".encode()):
+        response = api.client.post("/api/v1/tickets", content=body,
+                                   headers=api.headers("agent_a", **{"content-type": "application/json"}))
+        assert response.status_code == 400 and response.headers["content-type"].startswith(PROBLEM), response.text
+        problem = response.json()
+        assert problem["type"].endswith("/malformed_json") and "not valid JSON" in problem["detail"]
+    assert api.desk.log_position() == before
+
+
 def test_a_client_cannot_set_status_version_or_actor(api: Api) -> None:
     ticket = api.open_ticket()
     for field, value in (("status", "closed"), ("version", 9), ("actor_id", "root"), ("command_id", "x")):
@@ -118,14 +129,18 @@ def test_search_finds_chinese_with_two_characters(api: Api) -> None:
     assert [h["ticket_id"] for h in hits] == [ticket]
 
 
-def test_reports_and_customer_360(api: Api) -> None:
+def test_reports_name_their_teams_and_customer_360_answers(api: Api) -> None:
     ticket = api.open_ticket()
     api.post("agent_a", f"/api/v1/tickets/{ticket}/replies", {"body": "ok"})
     api.caught_up()
     backlog = api.get("agent_a", "/api/v1/reports/backlog").json()
-    assert backlog == [{"status": "open", "team_id": str(api.team_a), "tickets": 1}]
-    assert api.get("agent_a", "/api/v1/reports/volume", params={"by": "team"}).status_code == 200
-    assert api.get("agent_a", "/api/v1/reports/response-times").json()[0]["first_reply_hours"]["count"] == 1
+    assert backlog == [{"status": "open", "team_id": str(api.team_a), "team_name": "技术支持", "tickets": 1}]
+    by_team = api.get("agent_a", "/api/v1/reports/volume", params={"by": "team"}).json()
+    assert [(r["value"], r["team_id"], r["team_name"], r["tickets"]) for r in by_team] == [
+        (str(api.team_a), str(api.team_a), "技术支持", 1)]
+    times = api.get("agent_a", "/api/v1/reports/response-times").json()
+    assert times[0]["first_reply_hours"]["count"] == 1 and times[0]["team_name"] == "技术支持"
+    assert {r["team_name"] for r in api.get("agent_a", "/api/v1/reports/sla").json()} <= {"技术支持"}
     overview = api.get("agent_a", f"/api/v1/customers/{api.customer}/overview").json()
     assert overview["figures"]["ticket_count"] == 1 and overview["tickets"][0]["ticket_id"] == ticket
 
