@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, create_model
 
 from ticketflow import commands as c
 from ticketflow.commands import workflow as wf
@@ -23,14 +23,24 @@ SERVER_FIELDS = {"command_id", "occurred_at", "expected_version", "ticket_id", "
 
 def request_model(
     command: type[BaseModel], name: str, example: dict[str, Any],
-    keep: frozenset[str] = frozenset(), path: frozenset[str] = frozenset(),
+    keep: frozenset[str] = frozenset(), path: frozenset[str] = frozenset(), renamed: dict[str, str] | None = None,
 ) -> type[BaseModel]:
-    """A request body with the command's fields, minus server-supplied ones (unless kept) and path ones."""
-    fields: dict[str, Any] = {
-        field: (info.annotation, info)
-        for field, info in command.model_fields.items()
-        if (field not in SERVER_FIELDS or field in keep) and field not in path
-    }
+    """A request body with the command's fields, minus server-supplied ones (unless kept) and path ones.
+
+    ``renamed`` maps a command field to the body's name for it; the command's name stays accepted as a
+    deprecated alias (read the body back through :func:`command_fields`)."""
+    renamed = renamed or {}
+    fields: dict[str, Any] = {}
+    for field, info in command.model_fields.items():
+        if (field in SERVER_FIELDS and field not in keep) or field in path:
+            continue
+        if field in renamed:
+            new = renamed[field]
+            alias = Field(validation_alias=AliasChoices(new, field),
+                          description=f"{info.description or ''} (`{field}` is accepted as a deprecated alias)".strip())
+            fields[new] = (info.annotation, alias)
+        else:
+            fields[field] = (info.annotation, info)
     config = ConfigDict(extra="forbid", json_schema_extra={"examples": [example]})
     return create_model(name, __config__=config, __doc__=command.__doc__, **fields)
 
@@ -46,8 +56,8 @@ CustomerCreate = request_model(c.RegisterCustomer, "CustomerCreate", {
 CustomerPatch = request_model(c.UpdateCustomerProfile, "CustomerPatch", {"company": "东方物流", "phone": ""})
 TicketCreate = request_model(c.OpenTicket, "TicketCreate", {
     "subject": "无法登录账户", "description": "输入密码后提示错误。", "ticket_type": "incident", "category": "login",
-    "priority": "high", "channel": "email", "requester_id": CUSTOMER, "team_id": TEAM, "tags": ["vip"],
-}, keep=frozenset({"team_id"}))
+    "priority": "high", "channel": "email", "customer_id": CUSTOMER, "team_id": TEAM, "tags": ["vip"],
+}, keep=frozenset({"team_id"}), renamed={"requester_id": "customer_id"})
 AssignBody = request_model(c.AssignTicket, "AssignBody", {"assignee_id": "li.wei", "reason": "on shift"})
 TransferBody = request_model(c.TransferTicket, "TransferBody", {"team_id": TEAM, "assignee_id": "wang.fang", "reason": "billing question"}, keep=frozenset({"team_id"}))
 ReplyBody = request_model(c.PostReply, "ReplyBody", {"body": "您好，我们已经重置了您的密码。", "channel": "email"})

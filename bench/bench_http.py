@@ -208,7 +208,7 @@ def client_loop(
 
         while time.perf_counter() < end:
             opened = call(
-                "/api/v1/tickets", {"subject": "bench 压测", "requester_id": customer, "team_id": team}
+                "/api/v1/tickets", {"subject": "bench 压测", "customer_id": customer, "team_id": team}
             )
             if opened is None:
                 continue

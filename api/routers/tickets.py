@@ -41,7 +41,9 @@ def open_ticket(body: s.TicketCreate, cmd: CommandsDep) -> JSONResponse:  # type
 
     Any existing customer may be the requester (a returning customer calls whichever team); the
     ticket then brings the customer into the team's scope, and the open is recorded with its actor."""
-    result = cmd.run(c.OpenTicket, **body.model_dump())
+    fields = body.model_dump()
+    fields["requester_id"] = fields.pop("customer_id")  # the body says customer_id, as every response does
+    result = cmd.run(c.OpenTicket, **fields)
     return cmd.respond(result, 201, location=f"/api/v1/tickets/{result.object_id}")
 
 

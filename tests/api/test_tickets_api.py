@@ -68,6 +68,20 @@ def test_malformed_input_is_a_422_listing_the_fields_and_writes_nothing(api: Api
     assert api.desk.log_position() == before
 
 
+def test_a_ticket_is_opened_for_customer_id_and_requester_id_stays_a_deprecated_alias(api: Api) -> None:
+    for name in ("customer_id", "requester_id"):
+        body = {"subject": f"打印机坏了 ({name})", name: str(api.customer), "team_id": str(api.team_a)}
+        response = api.post("agent_a", "/api/v1/tickets", body)
+        assert response.status_code == 201, response.text
+        api.wait(response.json()["position"])
+        shown = api.get("agent_a", f"/api/v1/tickets/{response.json()['id']}").json()
+        assert shown["customer_id"] == str(api.customer)
+    schema = api.client.get("/openapi.json").json()["components"]["schemas"]["TicketCreate"]
+    assert "customer_id" in schema["required"] and "requester_id" not in schema["properties"]
+    missing = api.post("agent_a", "/api/v1/tickets", {"subject": "x", "team_id": str(api.team_a)})
+    assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "body.customer_id"
+
+
 def test_a_body_that_is_not_json_is_a_400_and_writes_nothing(api: Api) -> None:
     before = api.desk.log_position()
     for body in ('{"subject": "打印机坏了", '.encode(), b"subject=x", "{'subject': '单引号'}".encode()):
