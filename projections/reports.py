@@ -9,9 +9,10 @@ dashboard over a year of 200,000 tickets), so each query is shaped for its datab
 
 * SQLite has no hash aggregation (a GROUP BY sorts every row it reads) and no statistics on ranges,
   and a row read through an index that does not hold every column the query needs costs a lookup
-  in the table. Volume per team is read from the (team_id, status, created_at) index alone; a
-  period holding a large share of the view is read by scanning the table
-  (:func:`table_for_period`), a team scope through its team's index entries. Response times are
+  in the table. Desk-wide, a period's tickets are read from the covering (created_at, team_id,
+  priority, first_reply_at, solved_at, satisfaction) index alone, however long the period. A team
+  scope is read through its team's (team_id, status, created_at) index entries, or, when the period
+  holds a large share of the view, by scanning the table (:func:`table_for_period`). Response times are
   gathered in one pass and ordered per group in Python: without an index in hours order SQLite
   would sort them itself, slower than Python.
 * PostgreSQL computes response times in the database (counts, sums and the order statistics
@@ -81,7 +82,8 @@ def _tickets(
     On SQLite a scope is read through the (team_id, status, created_at) index (``+created_at`` keeps
     the planner off the created_at index, which would look every ticket of the period up in the
     table to learn its team): the index tells the period's tickets of the teams before any lookup."""
-    if db.dialect is not Dialect.SQLITE:
+    if db.dialect is not Dialect.SQLITE or teams is None:
+        # Desk-wide, SQLite reads the period from the covering (created_at, team_id, priority, ...) index.
         where, params = _range(since, until, teams)
         return "{p}tf_tickets", where, params
     where, params = _range(since, until, teams, "+created_at" if teams else "created_at")
@@ -104,8 +106,9 @@ def volume(
             f" FROM {{p}}tf_tickets{where} OFFSET 0) period GROUP BY day, value ORDER BY day, value",
             params,
         )
-    if by == "team":  # read in the (team_id, status, created_at) index alone, however long the period
-        table, (where, params) = "{p}tf_tickets", _range(since, until, teams, "+created_at")
+    if by == "team":  # read from an index alone, however long the period: desk-wide (created_at, team_id, ...),
+        # a team scope (team_id, status, created_at)
+        table, (where, params) = "{p}tf_tickets", _range(since, until, teams, "+created_at" if teams is not None else "created_at")
     else:
         table, where, params = _tickets(db, since, until, teams)
     return db.all(
@@ -115,9 +118,15 @@ def volume(
     )
 
 
-def backlog(db: Db, teams: Collection[str] | None = None) -> list[dict[str, Any]]:
-    """Tickets per status and team, right now."""
+def backlog(
+    db: Db, teams: Collection[str] | None = None, statuses: Collection[str] | None = None
+) -> list[dict[str, Any]]:
+    """Tickets per status and team, right now (``statuses``: only those, e.g. the ones still being worked,
+    read from the (team_id, status, ...) index's entries for them)."""
     where, params = _range(None, None, teams)
+    if statuses is not None:
+        where += (" AND " if where else " WHERE ") + f"status IN ({', '.join('?' * len(statuses))})"
+        params.extend(sorted(statuses))
     return db.all(
         f"SELECT status, team_id, COUNT(*) AS tickets FROM {{p}}tf_tickets{where} GROUP BY status, team_id ORDER BY status, team_id",
         params,
@@ -269,7 +278,9 @@ def satisfaction(
     table, where, params = _tickets(db, since, until, teams)
     where += (" AND" if where else " WHERE") + " satisfaction IS NOT NULL"
     rows = db.all(
-        f"SELECT team_id, satisfaction, COUNT(*) AS n FROM {table}{where} GROUP BY team_id, satisfaction",
+        # Grouped by score first: grouped by team first, SQLite would walk the (team_id, ...) index for
+        # the order, a lookup per ticket, instead of reading the covering (created_at, ...) index.
+        f"SELECT team_id, satisfaction, COUNT(*) AS n FROM {table}{where} GROUP BY satisfaction, team_id",
         params,
     )
     per_team: dict[str | None, dict[int, int]] = defaultdict(dict)

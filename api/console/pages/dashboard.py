@@ -116,7 +116,7 @@ def build(page: Page, request: Request) -> dict[str, Any]:
                               "y": [counts.get(d, 0) for d in days]})
     charts.append(volume)
     # 2. backlog by team and status (now)
-    rows = reads.read("tickets", lambda db: reports.backlog(db, scope))
+    rows = reads.read("tickets", lambda db: reports.backlog(db, scope, WORKING))
     backlog = Chart("backlog", _("Backlog by team and status"), "stacked", [_("Team"), _("Status"), _("Tickets")],
                     y_title=_("Tickets"))
     teams_in = sorted({name_of(r["team_id"]) for r in rows if r["status"] in WORKING})
