@@ -121,3 +121,22 @@ def test_audit_seal_appends_to_the_configured_anchor_file_and_a_bad_anchor_is_on
 def _write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def test_audit_seal_refuses_an_anchor_it_cannot_append_to_in_one_line_and_seals_nothing(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from tests.support import Desk
+    from ticketflow.application import TicketDesk
+    from ticketflow.config import Settings
+
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    Desk(desk).open("to seal")
+    desk.close()
+    malformed = _write(tmp_path / "bad.ndjson", "{not json\n")
+    for bad in (malformed, tmp_path):  # not checkpoints; a directory
+        code, _, err = run_cli(["audit", "seal", "--anchor", str(bad)], capsys)
+        assert code == 1 and err.startswith("error: anchor file ") and len(err.strip().splitlines()) == 1, err
+    assert malformed.read_text(encoding="utf-8") == "{not json\n"  # nothing appended to what no verifier could read
+    code, out, _ = run_cli(["audit", "verify", "--workers", "1"], capsys)
+    assert code == 3 and out.startswith("INCOMPLETE: ")  # refused before sealing, not after
