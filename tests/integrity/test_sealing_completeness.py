@@ -140,3 +140,16 @@ def test_audit_seal_refuses_an_anchor_it_cannot_append_to_in_one_line_and_seals_
     assert malformed.read_text(encoding="utf-8") == "{not json\n"  # nothing appended to what no verifier could read
     code, out, _ = run_cli(["audit", "verify", "--workers", "1"], capsys)
     assert code == 3 and out.startswith("INCOMPLETE: ")  # refused before sealing, not after
+
+
+def test_serve_refuses_a_bad_anchor_file_in_one_line_before_it_starts(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    started: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: started.append(args))
+    monkeypatch.setenv("TICKETFLOW_ANCHOR_FILE", str(_write(tmp_path / "bad.ndjson", "{not json\n")))
+    code, _, err = run_cli(["serve"], capsys)
+    assert code == 1 and err.startswith("error: anchor file ") and len(err.strip().splitlines()) == 1, err
+    assert started == []
