@@ -153,3 +153,21 @@ def test_serve_refuses_a_bad_anchor_file_in_one_line_before_it_starts(
     code, _, err = run_cli(["serve"], capsys)
     assert code == 1 and err.startswith("error: anchor file ") and len(err.strip().splitlines()) == 1, err
     assert started == []
+
+
+def test_a_history_read_with_a_purpose_is_recorded_and_sealed_before_the_command_exits(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.support import ADMIN
+    from ticketflow.application import TicketDesk
+    from ticketflow.commands import RegisterCustomer
+    from ticketflow.config import Settings
+
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    customer = desk.register_customer(RegisterCustomer(name="王秀英", email="xiuying@example.cn"), ADMIN).object_id
+    desk.close()
+    assert run_cli(["audit", "seal"], capsys)[0] == 0
+    code, out, err = run_cli(["history", str(customer), "--purpose", "DSR-2026-0042"], capsys)
+    assert code == 0 and "王秀英" in out, err
+    code, out, _ = run_cli(["audit", "verify", "--workers", "1"], capsys)
+    assert code == 0 and out.startswith("OK: "), out  # the access record it wrote is sealed too
