@@ -15,14 +15,17 @@ from ticketflow.config import Settings
 from ticketflow.export.xes import export_xes
 
 CN, EN = "琥珀潜艇七号", "Quokka7Zeta"
-CANARIES = [CN, EN]
+PHONE = "+86 139 7531 8642"
+#: Each canary as written, the ASCII one also case-folded (a search index keeps its terms
+#: lower-cased), and the phone number as given and as its digits alone.
+CANARIES = [CN, EN, EN.lower(), PHONE, "8613975318642"]
 
 
 def use_everywhere(api: Api, tmp_path: Path) -> str:
     """Every personal field and every kind of ticket text carries the canaries; then the desk reads them."""
     both = f"{CN} {EN}"
     customer = api.post("admin", "/api/v1/customers", {
-        "name": f"王{CN}", "email": f"{EN.lower()}@example.cn", "phone": "+86 139 1234 5678", "im_handle": f"wx_{EN}",
+        "name": f"王{CN}", "email": f"{EN}@example.cn", "phone": PHONE, "im_handle": f"wx_{EN}",
         "company": f"{CN}有限公司", "job_title": f"{EN} 经理", "consents": ["service", "surveys"],
     }).json()["id"]
     assert api.client.patch(f"/api/v1/customers/{customer}", json={"job_title": f"高级 {both}"},
