@@ -171,3 +171,22 @@ def test_a_history_read_with_a_purpose_is_recorded_and_sealed_before_the_command
     assert code == 0 and "王秀英" in out, err
     code, out, _ = run_cli(["audit", "verify", "--workers", "1"], capsys)
     assert code == 0 and out.startswith("OK: "), out  # the access record it wrote is sealed too
+
+
+def test_rotate_key_appends_its_announcement_to_the_configured_anchor_file(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support import Desk
+    from ticketflow.application import TicketDesk
+    from ticketflow.config import Settings
+
+    anchor = tmp_path / "desk.ndjson"
+    monkeypatch.setenv("TICKETFLOW_ANCHOR_FILE", str(anchor))
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    Desk(desk).open("before the rotation")
+    desk.close()
+    assert run_cli(["audit", "seal"], capsys)[0] == 0
+    code, _, err = run_cli(["audit", "rotate-key"], capsys)
+    assert code == 0, err
+    announced = [json.loads(json.loads(line)["body"]) for line in anchor.read_text().splitlines()]
+    assert len(announced) == 2 and "next_key" in announced[-1]
