@@ -120,7 +120,7 @@ def fingerprint(ctx: typer.Context) -> None:
 def rotate_key(ctx: typer.Context, anchor: Anchor = None) -> None:
     """Make a new signing key, announced in a checkpoint signed by the current one."""
     desk = TicketDesk(ctx.obj)
-    sealer = Sealer(desk, anchor=anchor)
+    sealer = Sealer(desk, anchor=anchor or ctx.obj.anchor_file)
     try:
         sealer.catch_up()
         new = sealer.rotate_key()

@@ -3,6 +3,7 @@ for the compliance officer)."""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 from uuid import UUID
 
@@ -51,6 +52,7 @@ def erase(
             except (typer.Abort, EOFError, OSError):  # no answer (no terminal, nothing on stdin)
                 raise ValidationFailed("erasure needs confirmation: answer y, or add --yes") from None
             if not confirmed:
+                print(f"not erased: customer {subject} keeps their data", file=sys.stderr)
                 raise typer.Exit(1)
         result = desk.erase_customer(
             EraseCustomer(customer_id=subject, basis=basis, reference=reference),  # type: ignore[arg-type]

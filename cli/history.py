@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from projections.integrity.sealer import sealing_on_close
 from ticketflow.access import MASK
 from ticketflow.application import TicketDesk
 from ticketflow.commands.access import RecordDataAccess
@@ -59,6 +60,8 @@ def history(
     if purpose is not None and not purpose:
         raise ValidationFailed("--purpose must say why (it is recorded)")
     desk = TicketDesk(settings)
+    if purpose is not None:  # the read is recorded: sealed before the command exits, like every write
+        sealing_on_close(desk)
     try:
         uid = parse_id(object_id)
         if as_of is not None:

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from ticketflow.access import TOKEN_ROLES, Permission
-from projections.integrity.sealer import sealing_on_close
+from projections.integrity.sealer import check_anchor_file, sealing_on_close
 from ticketflow.application import TicketDesk
 from ticketflow.commands.access import IssueToken, RevokeToken
 from ticketflow.config import Settings, StorageKind
@@ -37,6 +37,8 @@ def serve(
     if workers > 1 and settings.storage is not StorageKind.POSTGRES:
         raise ValidationFailed("--workers above 1 needs TICKETFLOW_DATABASE_URL=postgresql://... (SQLite has one writer)")
     TicketDesk(settings).close()  # fail fast, in one line, when the store is unreachable
+    if settings.seal and settings.runs_embedded_projections and settings.anchor_file is not None:
+        check_anchor_file(settings.anchor_file)  # and when the embedded sealer could not anchor its checkpoints
     mode = "views in-process" if settings.runs_embedded_projections else "views by `ticketflow project`"
     Console(stderr=True, highlight=False).print(
         f"serving http://{host}:{port} (console at /, API at /api/v1, {workers} worker(s), {mode}) on {settings.describe_store()}",

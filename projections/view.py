@@ -25,6 +25,7 @@ from psycopg.sql import SQL
 from projections.erasure import erased_customer
 from projections.sql import Batch, Db, Dialect, Table, render
 from ticketflow.domain import TicketflowAggregate
+from ticketflow.privacy.pg_rewrite import rewrite_tables
 from ticketflow.reconnect import retry_dead_connections
 
 Event = TicketflowAggregate.Event
@@ -250,11 +251,11 @@ class PostgresViewStore(ViewStore, PostgresTrackingRecorder):
         """Rewrite the view's tables (``VACUUM FULL``): the purge's UPDATEs left the old row
         versions as dead tuples, and a plain VACUUM only marks their space free, it does not
         zero it. The rewrite copies the live rows into new files and drops the old ones (and
-        rebuilds the indexes, whose entries held the old text too). It locks each table for
-        its duration (short for a view's size); see README "Erasure" for WAL and backups."""
+        rebuilds the indexes, whose entries held the old text too), once the transactions that
+        could still see the old rows have ended. It locks each table for its duration (short for
+        a view's size); see README "Erasure" for WAL and backups."""
         with self.datastore.get_connection() as connection:
-            for name in self.view.table_names(Dialect.POSTGRES):
-                connection.execute(f"VACUUM FULL {self.prefix}{name}")  # type: ignore[arg-type]
+            rewrite_tables(connection, [f"{self.prefix}{name}" for name in self.view.table_names(Dialect.POSTGRES)])
 
 
 @cache

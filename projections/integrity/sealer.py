@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,8 +30,9 @@ from projections.readside import open_store
 from projections.sql import Db, Dialect, Table
 from projections.view import View, ViewStore
 from ticketflow.application import TicketDesk
-from ticketflow.errors import TicketflowError
+from ticketflow.errors import TicketflowError, ValidationFailed
 from ticketflow.writer_mac import ForgedEvent
+from ticketflow_verify.bundle import UsageError, read_anchor
 from ticketflow_verify.chain import (
     Checkpoint, Frontier, checkpoint_body, event_hash, genesis, heads_levels, leaf, public_raw, root_of, sign,
 )
@@ -99,6 +101,28 @@ def sealing_on_close(desk: TicketDesk) -> TicketDesk:
     return desk
 
 
+def check_anchor_file(path: Path) -> None:
+    """Refuse, before anything is sealed, an anchor file the sealer could not append checkpoints to,
+    or one holding something else than checkpoints (no verifier could read it afterwards)."""
+    if path.is_dir():
+        raise ValidationFailed(f"anchor file {path} is a directory")
+    if path.exists():
+        if path.stat().st_size:
+            try:
+                read_anchor(path)
+            except UsageError as exc:
+                raise ValidationFailed(str(exc)) from None
+        if not os.access(path, os.W_OK):
+            raise ValidationFailed(f"anchor file {path} is not writable")
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValidationFailed(f"anchor file {path} cannot be created: {exc.strerror or exc}") from None
+    if not os.access(path.parent, os.W_OK):
+        raise ValidationFailed(f"anchor file {path} cannot be created: {path.parent} is not writable")
+
+
 def open_seal_store(desk: TicketDesk) -> ViewStore:
     return open_store(desk.settings, SealView, uuid4().hex[:12])
 
@@ -133,6 +157,8 @@ class Sealer:
         self.every_events = every_events
         self.every_seconds = every_seconds
         self.anchor = anchor
+        if anchor is not None:
+            check_anchor_file(anchor)
         self.keys = keys or KeyRing(desk.settings.data_dir / "keys")
         self.now = now or (lambda: datetime.now(UTC))
         self.store = store or open_seal_store(desk)

@@ -121,3 +121,72 @@ def test_audit_seal_appends_to_the_configured_anchor_file_and_a_bad_anchor_is_on
 def _write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def test_audit_seal_refuses_an_anchor_it_cannot_append_to_in_one_line_and_seals_nothing(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from tests.support import Desk
+    from ticketflow.application import TicketDesk
+    from ticketflow.config import Settings
+
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    Desk(desk).open("to seal")
+    desk.close()
+    malformed = _write(tmp_path / "bad.ndjson", "{not json\n")
+    for bad in (malformed, tmp_path):  # not checkpoints; a directory
+        code, _, err = run_cli(["audit", "seal", "--anchor", str(bad)], capsys)
+        assert code == 1 and err.startswith("error: anchor file ") and len(err.strip().splitlines()) == 1, err
+    assert malformed.read_text(encoding="utf-8") == "{not json\n"  # nothing appended to what no verifier could read
+    code, out, _ = run_cli(["audit", "verify", "--workers", "1"], capsys)
+    assert code == 3 and out.startswith("INCOMPLETE: ")  # refused before sealing, not after
+
+
+def test_serve_refuses_a_bad_anchor_file_in_one_line_before_it_starts(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    started: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: started.append(args))
+    monkeypatch.setenv("TICKETFLOW_ANCHOR_FILE", str(_write(tmp_path / "bad.ndjson", "{not json\n")))
+    code, _, err = run_cli(["serve"], capsys)
+    assert code == 1 and err.startswith("error: anchor file ") and len(err.strip().splitlines()) == 1, err
+    assert started == []
+
+
+def test_a_history_read_with_a_purpose_is_recorded_and_sealed_before_the_command_exits(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.support import ADMIN
+    from ticketflow.application import TicketDesk
+    from ticketflow.commands import RegisterCustomer
+    from ticketflow.config import Settings
+
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    customer = desk.register_customer(RegisterCustomer(name="王秀英", email="xiuying@example.cn"), ADMIN).object_id
+    desk.close()
+    assert run_cli(["audit", "seal"], capsys)[0] == 0
+    code, out, err = run_cli(["history", str(customer), "--purpose", "DSR-2026-0042"], capsys)
+    assert code == 0 and "王秀英" in out, err
+    code, out, _ = run_cli(["audit", "verify", "--workers", "1"], capsys)
+    assert code == 0 and out.startswith("OK: "), out  # the access record it wrote is sealed too
+
+
+def test_rotate_key_appends_its_announcement_to_the_configured_anchor_file(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support import Desk
+    from ticketflow.application import TicketDesk
+    from ticketflow.config import Settings
+
+    anchor = tmp_path / "desk.ndjson"
+    monkeypatch.setenv("TICKETFLOW_ANCHOR_FILE", str(anchor))
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    Desk(desk).open("before the rotation")
+    desk.close()
+    assert run_cli(["audit", "seal"], capsys)[0] == 0
+    code, _, err = run_cli(["audit", "rotate-key"], capsys)
+    assert code == 0, err
+    announced = [json.loads(json.loads(line)["body"]) for line in anchor.read_text().splitlines()]
+    assert len(announced) == 2 and "next_key" in announced[-1]

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from projections.integrity.export import export
 from tests.integrity.support import Sealed, populate
 from ticketflow_verify.chain import (
-    checkpoint_body, inclusion_proof, key_id, leaf, public_raw, root_from_proof, root_of, sign, tree_levels,
+    Frontier, checkpoint_body, inclusion_proof, key_id, leaf, public_raw, root_from_proof, root_of, sign, tree_levels,
 )
 from ticketflow_verify.cli import OK, SELF_CONSISTENT_ONLY, TAMPERED, USAGE, main
 
@@ -49,6 +49,12 @@ def test_the_merkle_tree_matches_the_rfc_6962_test_vectors() -> None:
     leaves = [_rfc_leaf(x) for x in CT_INPUTS]
     for size in range(len(leaves) + 1):
         assert root_of(tree_levels(leaves[:size])).hex() == CT_ROOTS[size], f"size {size}"
+    frontier = Frontier()  # the sealer's incremental tree: the roots it signs, one leaf at a time
+    assert frontier.root().hex() == CT_ROOTS[0]
+    for size, leaf_hash in enumerate(leaves, start=1):
+        frontier = Frontier.load(frontier.size, frontier.dump())  # as stored between batches
+        frontier.append(leaf_hash)
+        assert frontier.root().hex() == CT_ROOTS[size], f"frontier size {size}"
     for index, size, path in CT_INCLUSION:
         levels = tree_levels(leaves[:size])
         assert [p.hex() for p in inclusion_proof(levels, index)] == path

@@ -155,7 +155,9 @@ def test_the_cli_asks_before_erasing_and_a_no_erases_nothing(
         erased = TicketDesk(Settings(data_dir=data_dir))
         assert erased.erasure_scope(customer).already_erased is (code == 0)
         erased.close()
-    assert "erase this customer's personal data?" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert "erase this customer's personal data?" in err
+        assert ("not erased: customer" in err) is (code == 1)  # a "no" says so, in one line
 
 
 def test_the_erasure_endpoint_is_for_compliance_only(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 from uuid import UUID
 
 from ticketflow.config import Settings, StorageKind
+from ticketflow.privacy.pg_rewrite import rewrite_tables
 
 #: How long a process trusts its cached copy of a key (or of its absence).
 CACHE_SECONDS = 2.0
@@ -182,12 +183,13 @@ class PostgresKeyStore(KeyStore):
             )
         # The old row version (the key) stays in the table's file as a dead tuple until the table
         # is rewritten: a plain VACUUM only marks its space reusable. VACUUM FULL copies the live
-        # rows into a new file and drops the old one (it cannot run in a transaction).
+        # rows into a new file and drops the old one (it cannot run in a transaction), once no
+        # transaction that could still see the key is open (ticketflow.privacy.pg_rewrite).
         with self.datastore.get_connection() as connection:
             was = connection.autocommit
             connection.autocommit = True
             try:
-                connection.execute(f"VACUUM FULL {self.table}")
+                rewrite_tables(connection, [self.table])
             finally:
                 connection.autocommit = was
 
