@@ -18,7 +18,7 @@ spec.loader.exec_module(faults)
 
 def _check(trial: object) -> None:
     assert trial.acknowledged > 0, trial  # type: ignore[attr-defined]
-    assert (trial.lost, trial.duplicated, trial.stuck_keys, trial.errors_5xx_after_recovery) == (0, 0, 0, 0), trial  # type: ignore[attr-defined]
+    assert (trial.lost, trial.missing_from_api, trial.duplicated, trial.stuck_keys, trial.errors_5xx_after_recovery) == (0, 0, 0, 0, 0), trial  # type: ignore[attr-defined]
     assert trial.views_equal_rebuild and trial.audit_ok, trial  # type: ignore[attr-defined]
 
 
