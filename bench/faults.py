@@ -120,8 +120,14 @@ class PrivateCluster:
 
     def restart(self) -> None:
         """Stop the server without a clean shutdown (every backend killed, crash recovery on start) and start it."""
+        before = self._postmaster()
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-m", "immediate", "-w", "-t", "60",
                   "restart")
+        if self._postmaster() == before:
+            raise RuntimeError("pg_ctl restart returned but the same postmaster still runs")
+
+    def _postmaster(self) -> str:
+        return (self.data / "postmaster.pid").read_text().split("\n", 1)[0]
 
     def close(self) -> None:
         if (self.data / "postmaster.pid").exists():
