@@ -10,8 +10,8 @@ and the log is verified. Three kinds of fault:
 * ``pg-restart``: `pg_ctl restart -m immediate` of the PostgreSQL server itself under load, on a
   private cluster made with `initdb` on a free port (never the shared one).
 
-The CI subset (tests/faults/test_crash_trials.py) runs one trial of each; the campaign runs many and
-prints the table for the README:
+The CI subset (tests/faults/test_crash_trials.py) runs one ``serve`` trial per store and one
+``pg-restart`` trial; the campaign runs many and prints the table for the README:
 
     python bench/faults.py --store sqlite --trials 100
     python bench/faults.py --store postgres --trials 20 [--postgres URL]
