@@ -1,23 +1,37 @@
-"""Crash trials: real `ticketflow serve` processes under concurrent keyed writes, killed with SIGKILL
-mid-load and restarted; then every acknowledged write is looked for, every write that was in flight
-is retried with its key, every view is compared column by column with a rebuild, and the log is
-verified. The CI subset (tests/faults/test_crash_trials.py) runs one trial per store; the campaign
-runs many and prints the table for the README:
+"""Crash trials: real `ticketflow serve` processes under concurrent keyed writes and reads while a fault
+is injected, then every acknowledged write is looked for in the log and through the API, every write
+that got no answer is retried with its key, every view is compared column by column with a rebuild,
+and the log is verified. Three kinds of fault:
+
+* ``serve``: SIGKILL of the API (SQLite: `serve`; PostgreSQL: the `serve --workers 2` group and
+  `project`), then a restart;
+* ``project``: SIGKILL of `ticketflow project` alone (PostgreSQL scale-out), the API still answering,
+  then a restart of `project`;
+* ``pg-restart``: `pg_ctl restart -m immediate` of the PostgreSQL server itself under load, on a
+  private cluster made with `initdb` on a free port (never the shared one).
+
+The CI subset (tests/faults/test_crash_trials.py) runs one ``serve`` trial per store and one
+``pg-restart`` trial; the campaign runs many and prints the table for the README:
 
     python bench/faults.py --store sqlite --trials 100
     python bench/faults.py --store postgres --trials 20 [--postgres URL]
+    python bench/faults.py --kind project --trials 20 [--postgres URL]
+    python bench/faults.py --kind pg-restart --trials 20
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -28,15 +42,19 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
+KINDS = ("serve", "project", "pg-restart")
 
 
 @dataclass
 class Trial:
     store: str
+    kind: str = "serve"
     acknowledged: int = 0
     lost: int = 0
+    missing_from_api: int = 0
     in_flight: int = 0
     retried_once: int = 0
+    failed_during_fault: int = 0  # requests answered 5xx or dropped while the fault lasted (retried if writes)
     stuck_keys: int = 0
     duplicated: int = 0
     errors_5xx_after_recovery: int = 0
@@ -47,14 +65,75 @@ class Trial:
 
     @property
     def ok(self) -> bool:
-        return (not self.problems and self.lost == 0 and self.stuck_keys == 0 and self.duplicated == 0
-                and self.errors_5xx_after_recovery == 0 and self.views_equal_rebuild and self.audit_ok)
+        return (not self.problems and self.lost == 0 and self.missing_from_api == 0 and self.stuck_keys == 0
+                and self.duplicated == 0 and self.errors_5xx_after_recovery == 0 and self.views_equal_rebuild
+                and self.audit_ok)
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def postgres_bin() -> Path | None:
+    """The directory of PostgreSQL's server programs (initdb, pg_ctl), or None when not installed."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]) if
+                   p.split("/")[4].isdigit() else 0)
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).resolve().parent if initdb else None
+
+
+class PrivateCluster:
+    """A PostgreSQL cluster of its own (`initdb`, trust auth, a free port) that a trial may restart
+    without disturbing anyone else's server. As root, its programs run as the `postgres` user."""
+
+    def __init__(self) -> None:
+        bin_dir = postgres_bin()
+        if bin_dir is None:
+            raise RuntimeError("initdb not found (install PostgreSQL's server package)")
+        self.bin = bin_dir
+        self.port = _free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="tf-pg-"))
+        self.data = self.root / "data"
+        self.owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.owner:
+            shutil.chown(self.root, "postgres", "postgres")
+        try:
+            self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+            with (self.data / "postgresql.conf").open("a") as conf:
+                conf.write(f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\n"
+                           f"unix_socket_directories = '{self.root}'\nmax_connections = 200\n")
+            self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-t", "60", "start")
+        except BaseException:
+            self.close()
+            raise
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, program: str, *args: str) -> None:
+        done = subprocess.run([*self.owner, str(self.bin / program), *args], check=False, capture_output=True,
+                              text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"{program} {' '.join(args)}: {(done.stderr or done.stdout).strip()[-500:]}")
+
+    def restart(self) -> None:
+        """Stop the server without a clean shutdown (every backend killed, crash recovery on start) and start it."""
+        before = self._postmaster()
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-m", "immediate", "-w", "-t", "60",
+                  "restart")
+        if self._postmaster() == before:
+            raise RuntimeError("pg_ctl restart returned but the same postmaster still runs")
+
+    def _postmaster(self) -> str:
+        return (self.data / "postmaster.pid").read_text().split("\n", 1)[0]
+
+    def close(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            subprocess.run([*self.owner, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"],
+                           check=False, capture_output=True, timeout=120)
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 class Desk:
@@ -71,24 +150,40 @@ class Desk:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.processes: list[subprocess.Popen[bytes]] = []
-        created = self.cli("token", "create", "--role", "admin", "--name", "crash-trial")
-        self.token = created.stdout.strip()
+        self.token = self._admin_token()
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([sys.executable, "-m", "cli", *args], env=self.env, capture_output=True, text=True, timeout=300)
-        if done.returncode != 0:
-            raise RuntimeError(f"ticketflow {' '.join(args)}: {done.stderr.strip()[-500:]}")
-        return done
+    def _admin_token(self) -> str:
+        """What `ticketflow token create --role admin` does, in this process (one interpreter start less)."""
+        sys.path.insert(0, str(REPO))
+        from ticketflow.application import TicketDesk
+        from ticketflow.commands.access import IssueToken
+        from ticketflow.config import Settings
+        from ticketflow.domain.values import Channel, Role
+        from ticketflow.metadata import Caller
+
+        desk = TicketDesk(Settings(data_dir=Path(self.env["TICKETFLOW_DATA_DIR"]),
+                                   database_url=self.env.get("TICKETFLOW_DATABASE_URL")))
+        try:
+            _, token = desk.issue_token(IssueToken(name="crash-trial", role=Role.ADMIN),
+                                        Caller("cli-admin", Role.ADMIN, Channel.CLI))
+        finally:
+            desk.close()
+        assert token is not None
+        return token
+
+    def _spawn(self, *args: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "cli", *args], env=self.env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
 
     def start(self) -> float:
         started = time.monotonic()
-        serve = [sys.executable, "-m", "cli", "serve", "--port", str(self.port)] + (["--workers", "2"] if self.postgres else [])
-        self.processes = [subprocess.Popen(serve, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                           start_new_session=True)]
+        self.processes = [self._spawn("serve", "--port", str(self.port), *(["--workers", "2"] if self.postgres else []))]
         if self.postgres:
-            self.processes.append(subprocess.Popen([sys.executable, "-m", "cli", "project", "--status-every", "0"],
-                                                   env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                                   start_new_session=True))
+            self.processes.append(self._spawn("project", "--status-every", "0"))
+        return self.ready(started)
+
+    def ready(self, started: float) -> float:
+        """Seconds from ``started`` until /readyz answers 200."""
         deadline = started + 60
         while time.monotonic() < deadline:
             try:
@@ -99,16 +194,34 @@ class Desk:
             time.sleep(0.05)
         raise RuntimeError("serve did not become ready within 60 s")
 
+    def caught_up(self, started: float, timeout: float = 60) -> float | None:
+        """Seconds from ``started`` until every view has no lag (None if not within ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                response = httpx.get(f"{self.base}/readyz", timeout=2)
+                views = response.json()["views"] if response.status_code == 200 else []
+                if views and all(v["lag"] == 0 for v in views):
+                    return time.monotonic() - started
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        return None
+
+    def kill_project(self) -> None:
+        _kill(self.processes[1], signal.SIGKILL)
+
+    def restart_project(self) -> None:
+        self.processes[1] = self._spawn("project", "--status-every", "0")
+
     def kill(self) -> None:
         for process in self.processes:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)  # serve and its workers
-            except ProcessLookupError:
-                pass
-            process.wait()
+            _kill(process, signal.SIGKILL)  # serve and its workers
 
     def stop(self) -> None:
         for process in self.processes:
+            if process.poll() is not None:
+                continue
             try:
                 os.killpg(process.pid, signal.SIGTERM)
             except ProcessLookupError:
@@ -116,17 +229,32 @@ class Desk:
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+                _kill(process, signal.SIGKILL)
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.base, headers={"Authorization": f"Bearer {self.token}"}, timeout=10)
 
 
+def _kill(process: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)  # the process and its children (serve's workers)
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
 def run_trial(workdir: Path, database_url: str | None = None, load_seconds: float = 1.5, clients: int = 6,
-              seed: int | None = None) -> Trial:
+              seed: int | None = None, kind: str = "serve", cluster: PrivateCluster | None = None) -> Trial:
+    """One trial. ``kind`` "project" and "pg-restart" need PostgreSQL; "pg-restart" restarts ``cluster``,
+    the server ``database_url`` is on."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+    if kind != "serve" and database_url is None:
+        raise ValueError(f"a {kind} trial needs PostgreSQL")
+    if kind == "pg-restart" and cluster is None:
+        raise ValueError("a pg-restart trial needs the private cluster to restart")
     rng = random.Random(seed)
-    trial = Trial("postgres" if database_url else "sqlite")
+    trial = Trial("postgres" if database_url else "sqlite", kind)
     desk = Desk(workdir, database_url)
     desk.start()
     with desk.client() as c:
@@ -137,15 +265,41 @@ def run_trial(workdir: Path, database_url: str | None = None, load_seconds: floa
     pending: dict[str, tuple[str, dict[str, Any]]] = {}  # key -> (path, body) of requests without an answer
     lock = threading.Lock()
     stop = threading.Event()
+    # Set once the fault is over (the API never went down for "project"): a 5xx or a dropped connection
+    # on any request sent after this counts against the trial.
+    recovered = threading.Event()
+    if kind == "project":
+        recovered.set()
+    seeds = [rng.randrange(2**32) for _ in range(clients)]
+
+    def failed_after_recovery(sent_after_recovery: bool) -> None:
+        with lock:
+            if sent_after_recovery:
+                trial.errors_5xx_after_recovery += 1
+            else:
+                trial.failed_during_fault += 1
 
     def work(n: int) -> None:
+        own = random.Random(seeds[n])
         with desk.client() as c:
             ticket = None
             for i in range(100_000):
                 if stop.is_set():
                     return
+                after = recovered.is_set()
+                if ticket is not None and own.random() < 0.2:
+                    try:
+                        read = c.get(f"/api/v1/tickets/{ticket}")
+                    except httpx.TransportError:
+                        if kind == "serve":
+                            return
+                        failed_after_recovery(after)
+                        continue
+                    if read.status_code >= 500:
+                        failed_after_recovery(after)
+                    continue
                 key = f"c{n}-{i}-{uuid.uuid4().hex[:6]}"
-                if ticket is None or rng.random() < 0.15:
+                if ticket is None or own.random() < 0.15:
                     path, body = "/api/v1/tickets", {"subject": f"工单 {key}", "requester_id": customer, "team_id": team}
                 else:
                     path, body = f"/api/v1/tickets/{ticket}/notes", {"body": f"备注 {key}"}
@@ -154,7 +308,10 @@ def run_trial(workdir: Path, database_url: str | None = None, load_seconds: floa
                 try:
                     response = c.post(path, json=body, headers={"Idempotency-Key": key})
                 except httpx.TransportError:
-                    return  # the server died: this request stays pending
+                    if kind == "serve":
+                        return  # the server died: this request stays pending
+                    failed_after_recovery(after)
+                    continue
                 if response.status_code in (200, 201):
                     with lock:
                         pending.pop(key, None)
@@ -164,17 +321,43 @@ def run_trial(workdir: Path, database_url: str | None = None, load_seconds: floa
                 elif response.status_code < 500:
                     with lock:
                         pending.pop(key, None)
+                else:
+                    failed_after_recovery(after)  # during the fault: stays pending, retried with its key
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(clients)]
     for t in threads:
         t.start()
     time.sleep(load_seconds * (0.5 + rng.random()))
-    desk.kill()
-    stop.set()
-    for t in threads:
-        t.join()
-    trial.acknowledged, trial.in_flight = len(acked), len(pending)
-    trial.recovery_seconds = round(desk.start(), 2)
+    if kind == "serve":
+        desk.kill()
+        stop.set()
+        for t in threads:
+            t.join()
+        trial.recovery_seconds = round(desk.start(), 2)
+    elif kind == "project":
+        desk.kill_project()
+        time.sleep(load_seconds * (0.25 + rng.random() / 2))  # writes go on while no view moves
+        restarted = time.monotonic()
+        desk.restart_project()
+        time.sleep(load_seconds / 2)
+        stop.set()
+        for t in threads:
+            t.join()
+        caught_up = desk.caught_up(restarted)
+        if caught_up is None:
+            trial.problems.append("the views did not catch up within 60 s of restarting project")
+        trial.recovery_seconds = round(caught_up or 0.0, 2)
+    else:
+        assert cluster is not None
+        restarted = time.monotonic()
+        cluster.restart()
+        trial.recovery_seconds = round(desk.ready(restarted), 2)
+        recovered.set()
+        time.sleep(load_seconds / 2)  # the first requests after recovery, from every worker's pools
+        stop.set()
+        for t in threads:
+            t.join()
+    trial.in_flight = len(pending)
     with desk.client() as c:
         for key, (path, body) in sorted(pending.items()):
             deadline = time.monotonic() + 15
@@ -190,9 +373,30 @@ def run_trial(workdir: Path, database_url: str | None = None, load_seconds: floa
             elif response.status_code in (200, 201):
                 trial.retried_once += 1
                 acked[key] = {"path": path, "body": body, "id": response.json()["id"]}
+    trial.acknowledged = len(acked)
+    if desk.caught_up(time.monotonic()) is None:
+        trial.problems.append("the views did not catch up within 60 s after the trial")
+    _check_api(desk, acked, trial)
     desk.stop()
     _check_log(desk, acked, trial)
     return trial
+
+
+def _check_api(desk: Desk, acked: dict[str, dict[str, Any]], trial: Trial) -> None:
+    """Every acknowledged ticket through GET /tickets/{id}, every acknowledged note once in its timeline."""
+    notes: dict[str, list[str]] = {}
+    with desk.client() as c:
+        for write in acked.values():
+            if write["path"] == "/api/v1/tickets":
+                response = c.get(f"/api/v1/tickets/{write['id']}")
+                if response.status_code != 200 or response.json()["subject"] != write["body"]["subject"]:
+                    trial.missing_from_api += 1
+            else:
+                notes.setdefault(write["id"], []).append(write["body"]["body"])
+        for ticket, bodies in notes.items():
+            response = c.get(f"/api/v1/tickets/{ticket}/timeline")
+            shown = [entry["body"] for entry in response.json()] if response.status_code == 200 else []
+            trial.missing_from_api += sum(1 for body in bodies if shown.count(body) != 1)
 
 
 def _check_log(desk: Desk, acked: dict[str, dict[str, Any]], trial: Trial) -> None:
@@ -216,7 +420,7 @@ def _check_log(desk: Desk, acked: dict[str, dict[str, Any]], trial: Trial) -> No
                     if isinstance(text, str):
                         texts[text] = texts.get(text, 0) + 1
             start = page[-1].id + 1
-        for key, write in acked.items():
+        for write in acked.values():
             text = write["body"].get("subject") or write["body"].get("body")
             found = texts.get(text, 0)
             if found == 0:
@@ -257,41 +461,62 @@ def _dump(read_side: Any, views: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--trials", type=int, default=10)
-    parser.add_argument("--postgres", default=os.environ.get("TICKETFLOW_TEST_POSTGRES_URL",
-                                                             "postgresql://postgres@127.0.0.1:5432/test"))
-    args = parser.parse_args()
-    import tempfile
-
+def _schema(server: str) -> str:
     import psycopg
 
+    schema = f"tf_crash_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    return schema
+
+
+def _drop(server: str, schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--store", choices=("sqlite", "postgres"), help="default: sqlite for --kind serve, else postgres")
+    parser.add_argument("--kind", choices=KINDS, default="serve",
+                        help="serve: SIGKILL the API; project: SIGKILL `project` alone; pg-restart: restart PostgreSQL")
+    parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--postgres", default=os.environ.get("TICKETFLOW_TEST_POSTGRES_URL",
+                                                             "postgresql://postgres@127.0.0.1:5432/test"),
+                        help="the server for --store postgres (pg-restart makes a private cluster instead)")
+    args = parser.parse_args()
+    store = args.store or ("sqlite" if args.kind == "serve" else "postgres")
+    if store == "sqlite" and args.kind != "serve":
+        parser.error(f"--kind {args.kind} needs --store postgres")
+
+    cluster = PrivateCluster() if args.kind == "pg-restart" else None
+    server = cluster.url if cluster else args.postgres
     results = []
-    for number in range(args.trials):
-        with tempfile.TemporaryDirectory(prefix="tf-crash-") as workdir:
-            url = None
-            if args.store == "postgres":
-                schema = f"tf_crash_{uuid.uuid4().hex[:10]}"
-                with psycopg.connect(args.postgres, autocommit=True) as conn:
-                    conn.execute(f'CREATE SCHEMA "{schema}"')
-                url = f"{args.postgres}?schema={schema}"
-            try:
-                trial = run_trial(Path(workdir), url, seed=number)
-            finally:
-                if url:
-                    with psycopg.connect(args.postgres, autocommit=True) as conn:
-                        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        results.append(trial)
-        print(json.dumps(asdict(trial), ensure_ascii=False), flush=True)
+    try:
+        for number in range(args.trials):
+            with tempfile.TemporaryDirectory(prefix="tf-crash-") as workdir:
+                schema = _schema(server) if store == "postgres" else None
+                try:
+                    trial = run_trial(Path(workdir), f"{server}?schema={schema}" if schema else None, seed=number,
+                                      kind=args.kind, cluster=cluster)
+                finally:
+                    if schema:
+                        _drop(server, schema)
+            results.append(trial)
+            print(json.dumps(asdict(trial), ensure_ascii=False), flush=True)
+    finally:
+        if cluster:
+            cluster.close()
     recovery = sorted(t.recovery_seconds for t in results)
-    print(f"{args.store}: {len(results)} trials, {sum(t.acknowledged + t.retried_once for t in results)} acknowledged writes,"
-          f" {sum(t.lost for t in results)} lost, {sum(t.duplicated for t in results)} duplicated,"
-          f" {sum(t.stuck_keys for t in results)} stuck keys, {sum(t.errors_5xx_after_recovery for t in results)} 5xx after"
-          f" recovery, views == rebuild in {sum(t.views_equal_rebuild for t in results)}/{len(results)},"
+    print(f"{store} {args.kind}: {len(results)} trials, {sum(t.acknowledged for t in results)} acknowledged writes,"
+          f" {sum(t.lost for t in results)} lost, {sum(t.missing_from_api for t in results)} missing from the API,"
+          f" {sum(t.duplicated for t in results)} duplicated, {sum(t.stuck_keys for t in results)} stuck keys,"
+          f" {sum(t.errors_5xx_after_recovery for t in results)} 5xx after recovery,"
+          f" views == rebuild in {sum(t.views_equal_rebuild for t in results)}/{len(results)},"
           f" audit OK in {sum(t.audit_ok for t in results)}/{len(results)}, recovery {recovery[0]}/"
-          f"{recovery[len(recovery) // 2]}/{recovery[-1]} s (min/median/max)")
+          f"{recovery[len(recovery) // 2]}/{recovery[-1]} s (min/median/max), {sum(t.ok for t in results)} trials OK")
 
 
 if __name__ == "__main__":

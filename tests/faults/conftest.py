@@ -14,3 +14,8 @@ from ticketflow.config import Settings
 @pytest.fixture
 def api(tmp_path: Any) -> Iterator[Api]:
     yield from build_api(Settings(data_dir=tmp_path / "api-data", rate_limit_burst=10_000, rate_limit_per_second=10_000))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `serial` (a PostgreSQL restart under load) run after everything else."""
+    items.sort(key=lambda item: item.get_closest_marker("serial") is not None)  # stable: the rest keep their order

@@ -1,8 +1,10 @@
-"""The CI subset of the crash trials (bench/faults.py): one SIGKILL trial per store, under load."""
+"""The CI subset of the crash trials (bench/faults.py): one SIGKILL trial per store, under load, and
+one restart of a PostgreSQL server (a private cluster: the shared one is never restarted)."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -18,7 +20,7 @@ spec.loader.exec_module(faults)
 
 def _check(trial: object) -> None:
     assert trial.acknowledged > 0, trial  # type: ignore[attr-defined]
-    assert (trial.lost, trial.duplicated, trial.stuck_keys, trial.errors_5xx_after_recovery) == (0, 0, 0, 0), trial  # type: ignore[attr-defined]
+    assert (trial.lost, trial.missing_from_api, trial.duplicated, trial.stuck_keys, trial.errors_5xx_after_recovery) == (0, 0, 0, 0, 0), trial  # type: ignore[attr-defined]
     assert trial.views_equal_rebuild and trial.audit_ok, trial  # type: ignore[attr-defined]
 
 
@@ -29,3 +31,21 @@ def test_serve_killed_mid_load_on_sqlite_loses_nothing_and_recovers(tmp_path: Pa
 @pytest.mark.postgres
 def test_the_postgres_serve_group_killed_mid_load_loses_nothing_and_recovers(tmp_path: Path, postgres_url: str) -> None:
     _check(faults.run_trial(tmp_path, postgres_url, seed=2))
+
+
+@pytest.mark.serial
+def test_restarting_postgresql_under_load_loses_nothing_and_the_first_requests_after_it_succeed(tmp_path: Path) -> None:
+    """`pg_ctl restart -m immediate` of a cluster made for this test (initdb on a free port), while six
+    clients write and read through `serve --workers 2` and `project` follows: once /readyz answers
+    again, no request may fail, no key stay stuck, and every write retried with its key lands once."""
+    if faults.postgres_bin() is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true but initdb is not installed: the PostgreSQL restart trial cannot run")
+        pytest.skip("initdb is not installed (PostgreSQL's server package): cannot make a cluster to restart")
+    cluster = faults.PrivateCluster()
+    try:
+        schema = faults._schema(cluster.url)
+        trial = faults.run_trial(tmp_path, f"{cluster.url}?schema={schema}", seed=3, kind="pg-restart", cluster=cluster)
+    finally:
+        cluster.close()
+    _check(trial)

@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 
-import api.idempotency as idempotency
+from api import idempotency
 from api.idempotency import IdempotencyStore, Outcome, Stored
 from tests.api.conftest import Api
 from ticketflow.config import Settings
