@@ -228,6 +228,29 @@ def test_a_case_closed_then_worked_again_is_reopened_after_the_close_as_in_the_s
     assert (reopened.from_status, reopened.occurred_at, reopened.imported) == ("closed", moment("09:20"), True)
 
 
+def test_the_state_as_of_any_past_instant_is_the_sources_state_then(desk: TicketDesk, tmp_path: Path) -> None:
+    from ticketflow.timetravel import TimeBasis, version_at
+
+    path = bpic(
+        tmp_path,
+        bpic_row("1-20", "09:00", "Queued", "Awaiting Assignment", group="V30"),
+        bpic_row("1-20", "09:10", "Accepted", "In Progress", resource="Frederic", group="V30"),
+        bpic_row("1-20", "09:20", "Completed", "Closed", resource="Frederic", group="V30"),
+        bpic_row("1-20", "09:30", "Accepted", "In Progress", resource="Siebel", group="G97"),
+        bpic_row("1-20", "09:40", "Queued", "Awaiting Assignment", resource="Siebel", group="G97"),
+        bpic_row("1-20", "09:50", "Accepted", "Wait - User", resource="Siebel", group="G97"),
+    )
+    ticket_id = only_ticket(import_file(desk, "bpic2013", path))
+    expected = {
+        "09:05": ("V30", Status.NEW, None), "09:15": ("V30", Status.OPEN, "Frederic"),
+        "09:25": ("V30", Status.CLOSED, "Frederic"), "09:35": ("G97", Status.OPEN, "Siebel"),
+        "09:45": ("G97", Status.OPEN, None), "09:55": ("G97", Status.PENDING, None),
+    }
+    for instant, (team, status, assignee) in expected.items():
+        ticket = desk.get_ticket(ticket_id, version_at(desk, ticket_id, moment(instant), TimeBasis.BUSINESS))
+        assert (desk.get_team(ticket.team_id).name, ticket.status, ticket.assignee_id) == (team, status, assignee), instant  # type: ignore[arg-type]
+
+
 def test_a_case_completed_in_a_call_logs_the_call_and_is_solved(desk: TicketDesk, tmp_path: Path) -> None:
     path = bpic(
         tmp_path,

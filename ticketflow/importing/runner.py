@@ -62,9 +62,10 @@ class Source:
 
 @dataclass
 class ImportSummary:
-    """What an import did. ``commands`` counts every planned command that ran or was
-    recognised as already done (``replayed``); ``skipped`` counts rows, or parts of rows,
-    that wrote nothing, by reason; ``refused`` counts commands the desk refused, by error."""
+    """What an import did. ``commands`` counts every planned command and imported fact that ran
+    or was recognised as already done (``replayed``); ``skipped`` counts rows, or parts of rows,
+    that wrote nothing, by reason; ``refused`` counts commands (a batch of facts is one) the desk
+    refused, by error."""
 
     format: str
     path: Path
