@@ -157,6 +157,22 @@ def test_a_change_of_support_team_transfers_the_ticket_with_the_reason_and_new_o
     assert desk.get_team(desk.get_ticket(ticket_id).team_id).name == "G97"  # type: ignore[arg-type]
 
 
+def test_a_wait_or_a_close_in_another_support_team_moves_the_ticket_there_first(
+    desk: TicketDesk, tmp_path: Path
+) -> None:
+    path = bpic(
+        tmp_path,
+        bpic_row("1-21", "09:00", "Accepted", "In Progress", resource="Frederic", group="V30"),
+        bpic_row("1-21", "09:10", "Accepted", "Wait - Vendor", resource="Siebel", group="G97"),
+        bpic_row("1-21", "09:20", "Completed", "Closed", resource="Anne Claire", group="V13 2nd 3rd"),
+    )
+    ticket_id = only_ticket(import_file(desk, "bpic2013", path))
+    moves = [(desk.get_team(e.to_team_id).name, e.assignee_id) for e in desk.history(ticket_id)
+             if isinstance(e, Ticket.Transferred)]
+    assert moves == [("G97", "Siebel"), ("V13 2nd 3rd", "Anne_Claire")]
+    assert status_trail(desk, ticket_id) == ["MarkedOpen", "PutOnHold", "Solved", "Closed"]
+
+
 def test_queued_for_another_team_leaves_the_ticket_unassigned_in_that_team(desk: TicketDesk, tmp_path: Path) -> None:
     path = bpic(
         tmp_path,

@@ -22,6 +22,8 @@ Completed / In Call                   an inbound call, then solved (completed in
 Completed / Resolved                  solved
 Completed / Closed                    solved (if it was not), then closed
 Completed / Cancelled                 solved "cancelled", then closed
+a wait or completion in a new group  placed in that ``org:group`` first, with
+                                      ``org:resource``
 Unmatched                             skipped and counted
 ====================================  ==============================================
 
@@ -116,6 +118,8 @@ def translate(case: Case, plan: TicketPlan) -> None:
             impact = PRIORITIES.get(row[IMPACT])
             if impact is not None and impact is not plan.state.priority:
                 plan.priority(row, impact, f"impact {row[IMPACT]} in the source system")
+        if kind in (Kind.PEND, Kind.HOLD, Kind.CALL, Kind.SOLVE, Kind.CLOSE, Kind.CANCEL):
+            plan.follow(row, team_of(row), as_name(row[RESOURCE]))
         match kind:
             case Kind.WORK:
                 plan.work(row, as_name(row[RESOURCE]), team_of(row))

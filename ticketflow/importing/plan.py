@@ -168,6 +168,12 @@ class TicketPlan:
         if not placed and not moved:
             self.skip(Reason.SAME_QUEUE)
 
+    def follow(self, row: Row, team: str | None, agent: str | None) -> None:
+        """The row shows the ticket in ``team`` (with ``agent``, or nobody when the row names none):
+        a move the source made on a row that says something else (a wait, a resolution, a close)."""
+        if team is not None and team != self.state.team:
+            self._place(row, team, agent, f"in {team} in the source system")
+
     def pend(self, row: Row, reason: str) -> None:
         if not self._status(row, Status.PENDING, reason):
             self.skip(Reason.PENDING)
