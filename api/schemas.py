@@ -59,6 +59,9 @@ TicketCreate = request_model(c.OpenTicket, "TicketCreate", {
     "priority": "high", "channel": "email", "customer_id": CUSTOMER, "team_id": TEAM, "tags": ["vip"],
 }, keep=frozenset({"team_id"}), renamed={"requester_id": "customer_id"})
 AssignBody = request_model(c.AssignTicket, "AssignBody", {"assignee_id": "li.wei", "reason": "on shift"})
+UnassignBody = request_model(c.UnassignTicket, "UnassignBody", {"reason": "back to the team's queue"})
+RemoveFromTeamBody = request_model(c.RemoveTicketFromTeam, "RemoveFromTeamBody", {"reason": "not a support question: back to triage"})
+CategoryBody = request_model(c.RecategoriseTicket, "CategoryBody", {"category": "网络", "ticket_type": "incident"})
 TransferBody = request_model(c.TransferTicket, "TransferBody", {"team_id": TEAM, "assignee_id": "wang.fang", "reason": "billing question"}, keep=frozenset({"team_id"}))
 ReplyBody = request_model(c.PostReply, "ReplyBody", {"body": "您好，我们已经重置了您的密码。", "channel": "email"})
 NoteBody = request_model(c.AddNote, "NoteBody", {"body": "Checked the gateway logs: 503 at 10:02."})

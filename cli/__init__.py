@@ -44,6 +44,7 @@ app.add_typer(policies_cmd.policy_app, name="policy")
 app.add_typer(audit_cmd.audit_app, name="audit")
 app.add_typer(reports_cmd.report_app, name="report")
 app.add_typer(export_cmd.export_app, name="export")
+app.add_typer(history_cmd.ticket_app, name="ticket")
 
 
 @app.callback()

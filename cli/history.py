@@ -1,4 +1,5 @@
-"""``ticketflow history ID``: one object's full event history as a readable timeline."""
+"""``ticketflow history ID``: one object's full event history as a readable timeline; and
+``ticketflow ticket unassign|remove-from-team|recategorise ID``: the operator's changes to a ticket's place."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from rich.console import Console
 from rich.table import Table
 
 from projections.integrity.sealer import sealing_on_close
+from ticketflow import commands as c
 from ticketflow.access import MASK
 from ticketflow.application import TicketDesk
 from ticketflow.commands.access import RecordDataAccess
 from ticketflow.domain import AGGREGATES, Customer, Ticket, event_classes
-from ticketflow.domain.values import Channel, Role
+from ticketflow.domain.values import Channel, Role, TicketType
 from ticketflow.metadata import Caller
 from ticketflow.config import Settings
 from ticketflow.describe import describe
@@ -150,3 +152,50 @@ def state_table(desk: TicketDesk, object_id: UUID, version: int, as_of: datetime
 PERSONAL_FIELDS = frozenset(
     field for aggregate in AGGREGATES for cls in event_classes(aggregate) for field in cls.personal_fields
 )
+
+
+ticket_app = typer.Typer(help="Change where a ticket stands: its assignee, its team, its category.", no_args_is_help=True)
+Operator = Annotated[str, typer.Option(help="Who runs this (recorded as the actor, role admin, via cli).")]
+TicketArg = Annotated[str, typer.Argument(help="The ticket's id.", metavar="TICKET_ID")]
+
+
+def _run(ctx: typer.Context, command: type[c.TicketCommand], ticket: str, operator: str, **fields: Any) -> None:
+    desk = sealing_on_close(TicketDesk(ctx.obj))
+    try:
+        ticket_id = parse_id(ticket)
+        result = desk.handle(command(ticket_id=ticket_id, **fields), Caller(operator, Role.ADMIN, Channel.CLI))
+    finally:
+        desk.close()
+    done = ", ".join(name.split(".", 1)[1] for name in result.events) or "nothing new (already done)"
+    Console().print(f"ticket {ticket_id} version {result.version}: {done}", markup=False)
+
+
+@ticket_app.command("unassign")
+def unassign(
+    ctx: typer.Context, ticket: TicketArg,
+    reason: Annotated[str, typer.Option(help="Why (shown on the timeline).")] = "",
+    operator: Operator = "cli-operator",
+) -> None:
+    """Clear the assignee: the ticket waits in its team's queue (or triage) for someone."""
+    _run(ctx, c.UnassignTicket, ticket, operator, reason=reason)
+
+
+@ticket_app.command("remove-from-team")
+def remove_from_team(
+    ctx: typer.Context, ticket: TicketArg,
+    reason: Annotated[str, typer.Option(help="Why it leaves its team (required).")],
+    operator: Operator = "cli-operator",
+) -> None:
+    """Send the ticket back to triage (no team), unassigned."""
+    _run(ctx, c.RemoveTicketFromTeam, ticket, operator, reason=reason)
+
+
+@ticket_app.command("recategorise")
+def recategorise(
+    ctx: typer.Context, ticket: TicketArg,
+    category: Annotated[str | None, typer.Option(help="The new category (letters of any script, digits, ._@:-).")] = None,
+    ticket_type: Annotated[TicketType | None, typer.Option("--type", help="The new ticket type.")] = None,
+    operator: Operator = "cli-operator",
+) -> None:
+    """Change the ticket's category, its type, or both."""
+    _run(ctx, c.RecategoriseTicket, ticket, operator, category=category, ticket_type=ticket_type)

@@ -67,7 +67,7 @@ def _print_summary(console: Console, summary: ImportSummary, desk: TicketDesk, s
         ("teams", summary.teams),
         ("team members", summary.members),
         ("requesters", summary.customers),
-        ("commands", summary.commands),
+        ("commands and facts", summary.commands),
         ("  replayed (already imported)", summary.replayed),
         ("  refused", sum(summary.refused.values())),
         ("events written", summary.events_written),

@@ -88,6 +88,10 @@ def field_values(event: Event, old: Old) -> dict[str, Any]:
             return {"assignee_id": event.assignee_id}
         case Ticket.Transferred():
             return {"team_id": str(event.to_team_id), "assignee_id": event.assignee_id}
+        case Ticket.Unassigned():
+            return {"assignee_id": None}
+        case Ticket.RemovedFromTeam():
+            return {"team_id": None}
         case Ticket.PriorityChanged():
             return {"priority": event.priority}
         case Ticket.Routed():

@@ -182,6 +182,7 @@ class CustomersView(View):
                 row["solved_at"] = when
             case Ticket.Reopened():
                 row["solved_at"] = None
+                row["closed_at"] = None  # imported history may reopen a closed ticket
             case Ticket.Closed() | Ticket.MergedInto():
                 row["closed_at"] = when
             case Ticket.Recategorised():

@@ -152,6 +152,7 @@ class TicketsView(View):
             case Ticket.Reopened():
                 row["reopen_count"] += 1
                 row["solved_at"] = None
+                row["closed_at"] = None  # imported history may reopen a closed ticket
             case Ticket.Closed():
                 row["closed_at"] = when
             case Ticket.MergedInto():
@@ -161,6 +162,10 @@ class TicketsView(View):
                 row["assignee_id"] = event.assignee_id
                 if event.previous_assignee_id is not None:
                     row["reassignment_count"] += 1
+            case Ticket.Unassigned():
+                row["assignee_id"] = None
+            case Ticket.RemovedFromTeam():
+                row["team_id"] = None
             case Ticket.Transferred():
                 row["team_id"] = str(event.to_team_id)
                 row["assignee_id"] = event.assignee_id

@@ -147,7 +147,7 @@ class WorkflowView(View):
                 if event.assignee_id is not None:
                     batch.put(ROTATION, {"team_id": str(event.team_id), "agent_id": event.assignee_id,
                                          "position": position})
-            case Ticket.Assigned() | Ticket.Transferred():
+            case Ticket.Assigned() | Ticket.Transferred() | Ticket.Unassigned() | Ticket.RemovedFromTeam():
                 _settle(batch, "route", key, position)  # placed by hand: the router stands aside
             case Ticket.Solved():
                 _queue(batch, "survey", key, position)
@@ -177,6 +177,10 @@ class WorkflowView(View):
                 facts["priority"] = event.priority or facts["priority"]
             case Ticket.Transferred():
                 facts["team_id"] = str(event.to_team_id)
+            case Ticket.RemovedFromTeam():
+                facts["team_id"] = None
+            case Ticket.Reopened() if facts["status"] == "closed":
+                facts["status"] = "open"  # imported history may reopen a closed ticket
             case Ticket.PriorityChanged():
                 facts["priority"] = event.priority
             case Ticket.SlaApplied():

@@ -185,7 +185,7 @@ def _r(permission: Permission, scope: Scope = Scope.NONE) -> RouteRule:
     return RouteRule(permission, scope)
 
 
-_TICKET_COMMANDS = ("assign", "transfer", "notes", "interactions", "work-entries", "pend", "hold", "open", "solve",
+_TICKET_COMMANDS = ("assign", "unassign", "remove-from-team", "category", "transfer", "notes", "interactions", "work-entries", "pend", "hold", "open", "solve",
                     "close", "reopen", "priority", "satisfaction", "merge", "resolution", "tags", "links")
 
 #: Every route of the HTTP app, "METHOD /path" -> its rule. A route missing here answers 500
@@ -273,7 +273,7 @@ ROUTES: dict[str, RouteRule] = {
 
 
 #: The console's actions on a ticket (each a form POST to /tickets/{ticket_id}/<action>).
-CONSOLE_TICKET_ACTIONS = ("reply", "note", "assign", "transfer", "pend", "hold", "open", "solve", "close", "reopen",
+CONSOLE_TICKET_ACTIONS = ("reply", "note", "assign", "unassign", "remove-from-team", "category", "transfer", "pend", "hold", "open", "solve", "close", "reopen",
                           "priority", "tags", "link", "merge")
 
 #: Every page and form of the web console (``api/console``), "METHOD /path" -> its rule: the same

@@ -36,7 +36,9 @@ from ticketflow.commands import (
     MarkTicketOpen, MergeTicket, OpenTicket, PendTicket, PostReply, RateSatisfaction,
     ReactivateTeamMember, RecategoriseTicket, RegisterCustomer, RemoveCollaborator, RenameTeam,
     ReopenTicket, SolveTicket, TransferTicket, UpdateCustomerProfile, WithdrawConsent,
+    RecordImportedFacts, RemoveTicketFromTeam, UnassignTicket,
 )
+from ticketflow.commands.imported import FactKind, ImportedFact
 from ticketflow.commands.access import IssueToken, RecordDataAccess, RevokeToken
 from ticketflow.config import Settings, StorageKind
 from ticketflow.access import (
@@ -328,6 +330,72 @@ class TicketDesk(ErasureCommands, AccountCommands, AutomationCommands, ReplyTemp
             ticket.transfer(cmd.team_id, cmd.reason, cmd.assignee_id)
 
         return self._change(Ticket, cmd.ticket_id, cmd, caller, act)
+
+    @_handles(UnassignTicket)
+    def unassign_ticket(self, cmd: UnassignTicket, caller: Caller) -> CommandResult:
+        self._staff_only(caller, "unassign a ticket")
+        return self._change(Ticket, cmd.ticket_id, cmd, caller, lambda t: t.unassign(cmd.reason))
+
+    @_handles(RemoveTicketFromTeam)
+    def remove_ticket_from_team(self, cmd: RemoveTicketFromTeam, caller: Caller) -> CommandResult:
+        self._staff_only(caller, "remove a ticket from its team")
+        return self._change(Ticket, cmd.ticket_id, cmd, caller, lambda t: t.remove_from_team(cmd.reason))
+
+    @_handles(RecordImportedFacts)
+    def record_imported_facts(self, cmd: RecordImportedFacts, caller: Caller) -> CommandResult:
+        """Keep another desk's history as it happened: each fact at its own time, by its own person,
+        marked imported; the lifecycle's guards do not apply, the facts' shape does (known teams,
+        times that neither go back before the ticket's latest event nor lie in the future).
+        Facts already recorded (a re-run) are recognised by their ids and skipped."""
+        if caller.role not in (Role.ADMIN, Role.SYSTEM) and caller.via is not Channel.IMPORT:
+            raise PermissionDenied("only an admin or a system import may record imported history")
+        latest = max(fact.occurred_at for fact in cmd.facts)
+        if latest > self.clock.now() + FUTURE_TOLERANCE:
+            raise RuleViolation(f"occurred_at {latest.isoformat()} is in the future")
+        teams = {fact.team_id for fact in cmd.facts if fact.team_id is not None}
+
+        def act(ticket: Ticket) -> None:
+            for team_id in teams:
+                self._require_exists(Team, team_id)
+            for fact in cmd.facts:
+                if ticket.has_handled(fact.fact_id):
+                    continue
+                if fact.occurred_at < ticket.updated_at:
+                    raise RuleViolation(
+                        f"fact {fact.fact_id} at {fact.occurred_at.isoformat()} is before the ticket's latest "
+                        f"event ({ticket.updated_at.isoformat()}): history is recorded in time order"
+                    )
+                by = caller if fact.actor_id is None else Caller(fact.actor_id, Role.AGENT, caller.via, caller.correlation_id)
+                with metadata.recording(metadata.context_for(by, fact.fact_id, fact.occurred_at, imported=True)):
+                    self._record_fact(ticket, fact)
+
+        return self._change(Ticket, cmd.ticket_id, cmd, caller, act)
+
+    @staticmethod
+    def _record_fact(ticket: Ticket, fact: ImportedFact) -> None:
+        match fact.kind:
+            case FactKind.STATUS:
+                assert fact.status is not None
+                ticket.record_status(fact.status, fact.reason)
+            case FactKind.PLACEMENT:
+                ticket.record_placement(fact.team_id, fact.assignee_id, fact.reason)
+            case FactKind.PRIORITY:
+                assert fact.priority is not None
+                ticket.record_priority(fact.priority, fact.reason)
+            case FactKind.CATEGORY:
+                assert fact.category is not None
+                ticket.record_category(fact.category)
+            case FactKind.NOTE | FactKind.CALL:
+                assert fact.body is not None
+                note = fact.kind is FactKind.NOTE
+                ticket.record_contact(
+                    InteractionKind.NOTE if note else InteractionKind.CALL,
+                    uuid5(ID_NAMESPACE, f"interaction:{fact.fact_id}"),
+                    Direction.INTERNAL if note else Direction.INBOUND,
+                    (fact.actor_id or "import") if note else str(ticket.requester_id),
+                    str(Channel.IMPORT if note else Channel.PHONE),
+                    fact.body,
+                )
 
     @_handles(ChangePriority)
     def change_priority(self, cmd: ChangePriority, caller: Caller) -> CommandResult:

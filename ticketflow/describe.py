@@ -51,6 +51,10 @@ def describe(event: TicketflowAggregate.Event, team_name: NamesTeam = str) -> st
         case Ticket.Assigned():
             was = e.previous_assignee_id or "unassigned"
             return f"assigned to {e.assignee_id} (was {was})" + (f": {e.reason}" if e.reason else "")
+        case Ticket.Unassigned():
+            return f"unassigned (was {e.previous_assignee_id})" + (f": {e.reason}" if e.reason else "")
+        case Ticket.RemovedFromTeam():
+            return f"removed from team {team_name(e.from_team_id)} (back to triage)" + (f": {e.reason}" if e.reason else "")
         case Ticket.Transferred():
             who = f", assignee {e.assignee_id}" if e.assignee_id else ", unassigned"
             source = team_name(e.from_team_id) if e.from_team_id else "no team"

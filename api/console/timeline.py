@@ -77,6 +77,14 @@ def entries(events: list[Any], _: Callable[[str], str], show_text: bool, team_na
                 details.append((_("Before"), event.previous_assignee_id))
             if event.reason:
                 details.append((_("Reason"), event.reason))
+        elif isinstance(event, Ticket.Unassigned):
+            details.append((_("Before"), event.previous_assignee_id))
+            if event.reason:
+                details.append((_("Reason"), event.reason))
+        elif isinstance(event, Ticket.RemovedFromTeam):
+            details.append((_("Before"), team_name(event.from_team_id)))
+            if event.reason:
+                details.append((_("Reason"), event.reason))
         elif isinstance(event, Ticket.Transferred):
             details += [(_("Team"), team_name(event.to_team_id)), (_("Before"), team_name(event.from_team_id))]
             if event.assignee_id:

@@ -59,6 +59,9 @@ def _command_route(path: str, body_model: Any, command: type[c.TicketCommand], s
 
 for _path, _body, _command, _summary, _doc in [
     ("/assign", s.AssignBody, c.AssignTicket, "Assign to a team member", "Give the ticket to an active member of its team; a new ticket becomes open."),
+    ("/unassign", s.UnassignBody, c.UnassignTicket, "Clear the assignee", "Nobody holds the ticket: it waits in its team's queue (or triage) for someone."),
+    ("/remove-from-team", s.RemoveFromTeamBody, c.RemoveTicketFromTeam, "Back to triage (no team)", "The ticket leaves its team for the triage queue, unassigned, with a reason."),
+    ("/category", s.CategoryBody, c.RecategoriseTicket, "Change the category or type", "A new category, ticket type, or both."),
     ("/transfer", s.TransferBody, c.TransferTicket, "Transfer to another team", "Move the ticket to another team (and optionally one of its members), with a reason."),
     ("/replies", s.ReplyBody, c.PostReply, "Post a public reply", "A reply visible to the customer (outbound), or the customer's message (inbound)."),
     ("/notes", s.NoteBody, c.AddNote, "Add an internal note", "A note the customer never sees."),

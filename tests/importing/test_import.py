@@ -157,6 +157,22 @@ def test_a_change_of_support_team_transfers_the_ticket_with_the_reason_and_new_o
     assert desk.get_team(desk.get_ticket(ticket_id).team_id).name == "G97"  # type: ignore[arg-type]
 
 
+def test_a_wait_or_a_close_in_another_support_team_moves_the_ticket_there_first(
+    desk: TicketDesk, tmp_path: Path
+) -> None:
+    path = bpic(
+        tmp_path,
+        bpic_row("1-21", "09:00", "Accepted", "In Progress", resource="Frederic", group="V30"),
+        bpic_row("1-21", "09:10", "Accepted", "Wait - Vendor", resource="Siebel", group="G97"),
+        bpic_row("1-21", "09:20", "Completed", "Closed", resource="Anne Claire", group="V13 2nd 3rd"),
+    )
+    ticket_id = only_ticket(import_file(desk, "bpic2013", path))
+    moves = [(desk.get_team(e.to_team_id).name, e.assignee_id) for e in desk.history(ticket_id)
+             if isinstance(e, Ticket.Transferred)]
+    assert moves == [("G97", "Siebel"), ("V13 2nd 3rd", "Anne_Claire")]
+    assert status_trail(desk, ticket_id) == ["MarkedOpen", "PutOnHold", "Solved", "Closed"]
+
+
 def test_queued_for_another_team_leaves_the_ticket_unassigned_in_that_team(desk: TicketDesk, tmp_path: Path) -> None:
     path = bpic(
         tmp_path,
@@ -198,14 +214,17 @@ def test_rows_that_would_change_nothing_are_skipped_and_counted_by_reason(desk: 
     summary = import_file(desk, "bpic2013", path)
     assert summary.skipped == {
         "already assigned to that person and open": 1,
-        "already queued with that team": 1,
         "Unmatched/Unmatched rows are not imported": 1,
         "already solved": 1,
     }
     assert summary.refused == {} and desk.get_ticket(only_ticket(summary)).status is Status.SOLVED
+    # queued again in its own team: nobody holds it any more (the source's "awaiting assignment")
+    assert any(isinstance(e, Ticket.Unassigned) for e in desk.history(only_ticket(summary)))
 
 
-def test_a_case_closed_then_worked_again_stays_open_until_its_last_close(desk: TicketDesk, tmp_path: Path) -> None:
+def test_a_case_closed_then_worked_again_is_reopened_after_the_close_as_in_the_source(
+    desk: TicketDesk, tmp_path: Path
+) -> None:
     path = bpic(
         tmp_path,
         bpic_row("1-6", "09:00", "Accepted", "In Progress"),
@@ -216,10 +235,36 @@ def test_a_case_closed_then_worked_again_stays_open_until_its_last_close(desk: T
     )
     summary = import_file(desk, "bpic2013", path)
     ticket_id = only_ticket(summary)
-    # closed is final here: the first close is kept as a solve, so the later work can reopen it
-    assert status_trail(desk, ticket_id) == ["MarkedOpen", "Solved", "Reopened", "Solved", "Closed"]
-    assert summary.skipped == {"closed in the source, then worked again there: left solved": 1, "already closed": 1}
-    assert desk.get_ticket(ticket_id).assignee_id == "Siebel"
+    # imported facts are kept as they happened: closed, then worked again (a reopen after closed)
+    assert status_trail(desk, ticket_id) == ["MarkedOpen", "Solved", "Closed", "Reopened", "Solved", "Closed"]
+    assert summary.skipped == {"already closed": 1} and summary.refused == {}
+    ticket = desk.get_ticket(ticket_id)
+    assert (ticket.assignee_id, ticket.reopen_count, ticket.closed_at) == ("Siebel", 1, moment("09:30"))
+    reopened = next(e for e in desk.history(ticket_id) if isinstance(e, Ticket.Reopened))
+    assert (reopened.from_status, reopened.occurred_at, reopened.imported) == ("closed", moment("09:20"), True)
+
+
+def test_the_state_as_of_any_past_instant_is_the_sources_state_then(desk: TicketDesk, tmp_path: Path) -> None:
+    from ticketflow.timetravel import TimeBasis, version_at
+
+    path = bpic(
+        tmp_path,
+        bpic_row("1-20", "09:00", "Queued", "Awaiting Assignment", group="V30"),
+        bpic_row("1-20", "09:10", "Accepted", "In Progress", resource="Frederic", group="V30"),
+        bpic_row("1-20", "09:20", "Completed", "Closed", resource="Frederic", group="V30"),
+        bpic_row("1-20", "09:30", "Accepted", "In Progress", resource="Siebel", group="G97"),
+        bpic_row("1-20", "09:40", "Queued", "Awaiting Assignment", resource="Siebel", group="G97"),
+        bpic_row("1-20", "09:50", "Accepted", "Wait - User", resource="Siebel", group="G97"),
+    )
+    ticket_id = only_ticket(import_file(desk, "bpic2013", path))
+    expected = {
+        "09:05": ("V30", Status.NEW, None), "09:15": ("V30", Status.OPEN, "Frederic"),
+        "09:25": ("V30", Status.CLOSED, "Frederic"), "09:35": ("G97", Status.OPEN, "Siebel"),
+        "09:45": ("G97", Status.OPEN, None), "09:55": ("G97", Status.PENDING, None),
+    }
+    for instant, (team, status, assignee) in expected.items():
+        ticket = desk.get_ticket(ticket_id, version_at(desk, ticket_id, moment(instant), TimeBasis.BUSINESS))
+        assert (desk.get_team(ticket.team_id).name, ticket.status, ticket.assignee_id) == (team, status, assignee), instant  # type: ignore[arg-type]
 
 
 def test_a_case_completed_in_a_call_logs_the_call_and_is_solved(desk: TicketDesk, tmp_path: Path) -> None:
@@ -303,7 +348,9 @@ def test_a_helpdesk_ticket_taken_again_after_resolution_is_reopened(desk: Ticket
     summary = import_file(desk, "helpdesk", path)
     ticket_id = only_ticket(summary)
     assert status_trail(desk, ticket_id) == ["MarkedOpen", "Solved", "Reopened", "Solved", "Closed"]
-    assert summary.skipped == {"after the ticket was closed (closed is final here)": 1}
+    assert summary.skipped == {}
+    last = desk.history(ticket_id)[-1]  # what the source recorded after the close is kept, at its time
+    assert isinstance(last, Ticket.NoteAdded) and last.body == "VERIFIED (activity in the source system)"
     assert desk.history(ticket_id)[0].actor_id == "Value_4"
 
 
@@ -374,6 +421,49 @@ def test_a_log_without_the_columns_of_its_format_is_refused_naming_them(desk: Ti
     assert desk.log_position() == 0
 
 
+def test_the_wrong_importer_refuses_another_formats_log_in_one_line_before_writing(
+    desk: TicketDesk, tmp_path: Path
+) -> None:
+    path = bpic(tmp_path, bpic_row("1-1", "09:00", "Accepted", "In Progress"), bpic_row("1-1", "09:10", "Queued", "Awaiting Assignment"))
+    message = r"^bpic.csv is not a helpdesk log: none of its first 2 rows has a helpdesk activity \(found 'Accepted', 'Queued'\)$"
+    with pytest.raises(ValidationFailed, match=message):
+        import_file(desk, "helpdesk", path)
+    assert desk.log_position() == 0
+
+
+@pytest.mark.shared_data
+def test_the_helpdesk_importer_refuses_the_real_bpic_log(desk: TicketDesk) -> None:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"the real service-desk logs are not here: {SHARED_DATA} is absent (a fresh machine)")
+    with pytest.raises(ValidationFailed, match="is not a helpdesk log: none of its first 50 rows"):
+        import_file(desk, "helpdesk", SHARED_DATA / "bpic2013_incidents.csv")
+    with pytest.raises(ValidationFailed, match="is not a bpic2013 log: missing column"):
+        import_file(desk, "bpic2013", SHARED_DATA / "helpdesk_it.csv")
+    assert desk.log_position() == 0
+
+
+def test_a_device_a_binary_file_and_non_utf8_text_are_refused_at_once(desk: TicketDesk, tmp_path: Path) -> None:
+    with pytest.raises(ValidationFailed, match=r"^/dev/zero is not a regular file \(a device, pipe or socket\)"):
+        import_file(desk, "bpic2013", Path("/dev/zero"))
+    binary = tmp_path / "log.csv"
+    binary.write_bytes(b"case:concept:name,org:group\n" + bytes(range(256)) * 100)
+    with pytest.raises(ValidationFailed, match=r"log.csv is a binary file \(it holds NUL bytes\)"):
+        import_file(desk, "bpic2013", binary)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(",".join(BPIC_COLUMNS).encode() + "\nCafé,Hélène\n".encode("latin-1"))
+    with pytest.raises(ValidationFailed, match=r"latin.csv is not UTF-8 text \(invalid continuation byte at byte \d+\)"):
+        import_file(desk, "bpic2013", latin)
+    assert desk.log_position() == 0
+
+
+def test_the_import_command_says_one_line_for_a_device(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.support import run_cli
+
+    code, out, err = run_cli(["import", "bpic2013", "/dev/zero"], capsys)
+    assert code == 1 and out == ""
+    assert err == "error: /dev/zero is not a regular file (a device, pipe or socket): expected a bpic2013 CSV log\n"
+
+
 def test_a_time_without_an_offset_is_refused_before_anything_is_written(desk: TicketDesk, tmp_path: Path) -> None:
     good = helpdesk_row("Case1", "09:00", "Insert ticket")
     path = helpdesk(tmp_path, good, {**good, "time:timestamp": "2012-05-03T09:10:00"})
@@ -432,7 +522,7 @@ def test_the_import_command_prints_a_summary_and_a_rerun_replays(tmp_path: Path)
     second = runner.invoke(cli_app(settings), again, env={"COLUMNS": "200"})
     assert second.exit_code == 0, second.output
     replayed = next(line for line in second.output.splitlines() if "replayed" in line)
-    assert replayed.split()[-2] == "7"  # the customer, team, member and 4 ticket commands
+    assert replayed.split()[-2] == "8"  # the customer, team, member, the opening and 4 facts (placed, open, solved, closed)
 
 
 def test_the_import_command_refuses_an_unknown_format_before_opening_the_store(tmp_path: Path) -> None:

@@ -24,12 +24,16 @@ from ticketflow.commands import (
     AddCollaborator, AddNote, AssignTicket, ChangePriority, ChangeTags, CloseTicket, HoldTicket, LinkTicket,
     LogInteraction, LogWork, MarkTicketOpen, MergeTicket, OpenTicket, PendTicket, PostReply, RateSatisfaction,
     RemoveCollaborator, ReopenTicket, SolveTicket, TransferTicket,
+    ImportedFact, RecordImportedFacts, RemoveTicketFromTeam, UnassignTicket,
 )
 from ticketflow.config import Settings
 from ticketflow.domain import TicketflowAggregate
-from ticketflow.domain.values import Direction, InteractionKind, Priority
+from ticketflow.domain.values import Channel, Direction, InteractionKind, Priority, Role, Status
 from ticketflow.errors import TicketflowError
+from ticketflow.metadata import Caller
 from tests.support import AGENT, Desk
+
+IMPORTER = Caller("import:property", Role.SYSTEM, Channel.IMPORT)
 
 AGENTS = ["li.wei", "emma.clark", "wang.fang", "ghost"]
 
@@ -69,6 +73,11 @@ operation = st.one_of(
     st.tuples(st.sampled_from(["collab_add", "collab_remove"]), ticket_index, st.sampled_from(AGENTS)),
     st.tuples(st.just("rate"), ticket_index, st.integers(min_value=0, max_value=6)),
     st.tuples(st.just("work"), ticket_index, st.integers(min_value=-5, max_value=90)),
+    st.tuples(st.just("unassign"), ticket_index),
+    st.tuples(st.just("remove_team"), ticket_index, text),
+    # imported history: a status the source reached, then where the ticket was (team: none, one or the other)
+    st.tuples(st.just("facts"), ticket_index, st.sampled_from(list(Status)), st.integers(min_value=0, max_value=2),
+              st.sampled_from([None, *AGENTS])),
 )
 
 
@@ -122,6 +131,17 @@ def build(op: tuple[Any, ...], tickets: list[uuid.UUID], setup: Desk) -> Any:
             return RateSatisfaction(ticket_id=t, score=op[2])
         case "work":
             return LogWork(ticket_id=t, action="排查", minutes=op[2])
+        case "unassign":
+            return UnassignTicket(ticket_id=t)
+        case "remove_team":
+            return RemoveTicketFromTeam(ticket_id=t, reason=op[2])
+        case "facts":
+            now = setup.app.clock.now()
+            team = [None, setup.team_id, setup.other_team_id][op[3]]
+            return RecordImportedFacts(ticket_id=t, facts=[
+                ImportedFact(fact_id=uuid.uuid4(), kind="status", status=op[2], occurred_at=now),
+                ImportedFact(fact_id=uuid.uuid4(), kind="placement", team_id=team, assignee_id=op[4], occurred_at=now),
+            ])
     raise AssertionError(name)
 
 
@@ -135,11 +155,12 @@ def run_and_check(desk: RecordingDesk, clock: FakeClock, ops: list[tuple[Any, ..
             command = build(op, tickets, setup)
             if command is None:
                 continue
-            result = desk.handle(command, AGENT)
+            result = desk.handle(command, IMPORTER if isinstance(command, RecordImportedFacts) else AGENT)
         except (TicketflowError, ValidationError):
             assert desk.log_position() == before, f"refused {op} wrote events"
             continue
-        assert desk.log_position() > before
+        # a command that succeeds writes; imported facts that change nothing write nothing
+        assert desk.log_position() > before or (isinstance(command, RecordImportedFacts) and not result.events)
         if op[0] == "open":
             tickets.append(result.object_id)
 

@@ -80,6 +80,18 @@ class AssignTicket(TicketCommand):
     reason: ShortText = ""
 
 
+class UnassignTicket(TicketCommand):
+    """Clear the assignee: the ticket waits in its team's queue (or triage) for someone."""
+
+    reason: ShortText = ""
+
+
+class RemoveTicketFromTeam(TicketCommand):
+    """Send the ticket back to triage (no team); it is unassigned too."""
+
+    reason: Line
+
+
 class TransferTicket(TicketCommand):
     team_id: UUID
     assignee_id: Name | None = None

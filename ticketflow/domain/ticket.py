@@ -110,6 +110,20 @@ class Ticket(TicketflowAggregate):
         reason: str
 
     @dataclass(frozen=True)
+    class Unassigned(TicketflowAggregate.Event):
+        """Nobody holds the ticket any more; it stays with its team (if any)."""
+
+        previous_assignee_id: str
+        reason: str
+
+    @dataclass(frozen=True)
+    class RemovedFromTeam(TicketflowAggregate.Event):
+        """The ticket left its team for the triage queue (no team); its assignee, if any, is kept."""
+
+        from_team_id: UUID
+        reason: str
+
+    @dataclass(frozen=True)
     class Transferred(TicketflowAggregate.Event):
         to_team_id: UUID
         from_team_id: UUID | None
@@ -418,6 +432,24 @@ class Ticket(TicketflowAggregate):
         if assignee_id is not None and self.status == Status.NEW:
             self._marked_open(from_status=str(self.status), reason="assigned")
 
+    def unassign(self, reason: str = "") -> None:
+        """Take the ticket off its assignee: it waits in its team's queue (or triage) for someone."""
+        self._refuse_if_closed("unassign")
+        if self.assignee_id is None:
+            raise RuleViolation(f"ticket {self.id} is not assigned to anyone")
+        self._unassigned(previous_assignee_id=self.assignee_id, reason=reason)
+
+    def remove_from_team(self, reason: str) -> None:
+        """Send the ticket back to triage (no team); a live desk unassigns it first."""
+        self._refuse_if_closed("remove from its team")
+        if self.team_id is None:
+            raise RuleViolation(f"ticket {self.id} has no team")
+        if not reason.strip():
+            raise RuleViolation("removing a ticket from its team needs a reason")
+        if self.assignee_id is not None:
+            self._unassigned(previous_assignee_id=self.assignee_id, reason=reason)
+        self._removed_from_team(from_team_id=self.team_id, reason=reason)
+
     def change_priority(self, priority: Priority, reason: str = "") -> None:
         self._refuse_if_closed("change the priority of")
         if priority == self.priority:
@@ -625,6 +657,80 @@ class Ticket(TicketflowAggregate):
             raise RuleViolation(f"ticket {self.id} already has this resolution summary")
         self._resolution_recorded(summary=summary, category=self.category, customer_id=self.requester_id)
 
+    # ------------------------------------------------------ imported history
+    # What another desk recorded happened: these record it as it was, without the lifecycle's
+    # guards (an assignee without a team, a reopen after closed, "new" with an assignee). Each
+    # returns whether it recorded anything; the caller has checked the facts' shape and times.
+    def record_status(self, status: Status, reason: str = "") -> bool:
+        """Imported history: the source says the ticket reached ``status``."""
+        if status == self.status:
+            return False
+        from_status = str(self.status)
+        if status == Status.NEW:
+            raise RuleViolation(f"ticket {self.id} is {self.status}: a ticket never returns to new")
+        if status == Status.OPEN and self.status in (Status.SOLVED, Status.CLOSED):
+            self._reopened(from_status=from_status, reason=reason)
+        elif status == Status.OPEN:
+            self._marked_open(from_status=from_status, reason=reason)
+        elif status == Status.PENDING:
+            self._pended(from_status=from_status, reason=reason)
+        elif status == Status.ON_HOLD:
+            self._put_on_hold(from_status=from_status, reason=reason)
+        elif status == Status.SOLVED:
+            self._solved(from_status=from_status, resolution=reason, customer_id=self.requester_id)
+        else:
+            self._closed(from_status=from_status)
+        return True
+
+    def record_placement(self, team_id: UUID | None, assignee_id: str | None, reason: str = "") -> bool:
+        """Imported history: the ticket is now with ``team_id`` (None: no team) and ``assignee_id``
+        (None: nobody); either may be empty while the other is set."""
+        recorded = False
+        if team_id is not None and team_id != self.team_id:
+            self._transferred(
+                to_team_id=team_id, from_team_id=self.team_id, assignee_id=assignee_id,
+                previous_assignee_id=self.assignee_id, reason=reason,
+            )
+            return True
+        if assignee_id != self.assignee_id:
+            if assignee_id is None:
+                self._unassigned(previous_assignee_id=str(self.assignee_id), reason=reason)
+            else:
+                self._assigned(assignee_id=assignee_id, previous_assignee_id=self.assignee_id, reason=reason)
+            recorded = True
+        if team_id is None and self.team_id is not None:
+            self._removed_from_team(from_team_id=self.team_id, reason=reason)
+            recorded = True
+        return recorded
+
+    def record_priority(self, priority: Priority, reason: str = "") -> bool:
+        if priority == self.priority:
+            return False
+        self._priority_changed(priority=str(priority), previous_priority=str(self.priority), reason=reason)
+        return True
+
+    def record_category(self, category: str) -> bool:
+        if category == self.category:
+            return False
+        self._recategorised(
+            category=category, previous_category=self.category,
+            ticket_type=str(self.ticket_type), previous_type=str(self.ticket_type),
+        )
+        return True
+
+    def record_contact(
+        self, kind: InteractionKind, interaction_id: UUID, direction: Direction, author_id: str, channel: str,
+        body: str,
+    ) -> bool:
+        """Imported history: a note or a contact, with no effect on the status (the source's own
+        status rows say what happened to the ticket)."""
+        extra: dict[str, Any] = {"duration_minutes": 0} if kind is InteractionKind.CALL else {}
+        self.trigger_event(
+            INTERACTION_EVENTS[kind], interaction_id=interaction_id, direction=str(direction),
+            author_id=author_id, channel=channel, body=body, customer_id=self.requester_id, **extra,
+        )
+        return True
+
     def _refuse_if_closed(self, what: str) -> None:
         if self.status == Status.CLOSED:
             raise InvalidTransition(self.id, what, str(self.status), allowed_from(self.status))
@@ -652,6 +758,7 @@ class Ticket(TicketflowAggregate):
         self.status = Status.OPEN
         self.reopen_count += 1
         self.solved_at = None
+        self.closed_at = None  # only imported history reopens a closed ticket
 
     @event(Closed)
     def _closed(self, from_status: str) -> None:
@@ -685,6 +792,16 @@ class Ticket(TicketflowAggregate):
     ) -> None:
         self.team_id = to_team_id
         self.assignee_id = assignee_id
+        self.placed_by_hand = True
+
+    @event(Unassigned)
+    def _unassigned(self, previous_assignee_id: str, reason: str) -> None:
+        self.assignee_id = None
+        self.placed_by_hand = True
+
+    @event(RemovedFromTeam)
+    def _removed_from_team(self, from_team_id: UUID, reason: str) -> None:
+        self.team_id = None
         self.placed_by_hand = True
 
     @event(PriorityChanged)

@@ -1,5 +1,6 @@
 """Migration import: historical tickets from other desks' event logs, with their original
-times and people, written through the desk's own commands (``ticketflow import``).
+times and people (``ticketflow import``): each ticket opened by a command, its history
+recorded as imported facts (:class:`~ticketflow.commands.RecordImportedFacts`).
 
 Formats: ``bpic2013`` (BPI Challenge 2013, Volvo IT incidents) and ``helpdesk``
 (an Italian software company's help desk), both XES logs flattened to CSV.

@@ -11,33 +11,33 @@ first row of a case                   open: subject "VINST incident <case> (<pro
                                       priority from ``impact``, type incident,
                                       category = product, team = ``org:group``,
                                       requester = the ``organization involved``
-Accepted / In Progress, Assigned      assign to ``org:resource`` (transfer with them
-                                      first when ``org:group`` changed; mark open
-                                      when it was waiting)
-Queued / Awaiting Assignment          transfer, unassigned, when ``org:group`` changed;
-                                      mark open when it was waiting
-Accepted / Wait - User, - Customer    pend
-Accepted / Wait, - Implementation,    hold
+Accepted / In Progress, Assigned      placed with ``org:resource`` in ``org:group``
+                                      (a new group with its person), status open
+Queued / Awaiting Assignment          placed unassigned in ``org:group``; open again
+                                      unless it is still new
+Accepted / Wait - User, - Customer    pending
+Accepted / Wait, - Implementation,    on hold
 - Vendor
-Completed / In Call                   log an inbound call; solve too when nothing
-                                      later changes the ticket (completed in the call)
-Completed / Resolved                  solve
-Completed / Closed                    close (solve first); left solved when the source
-                                      worked the incident again afterwards
-Completed / Cancelled                 solve "cancelled", then close
+Completed / In Call                   an inbound call, then solved (completed in the call)
+Completed / Resolved                  solved
+Completed / Closed                    solved (if it was not), then closed
+Completed / Cancelled                 solved "cancelled", then closed
+a wait or completion in a new group  placed in that ``org:group`` first, with
+                                      ``org:resource``
 Unmatched                             skipped and counted
 ====================================  ==============================================
 
-Any row on a solved incident that the source kept working reopens it first.
+Every row after the first is recorded as imported facts at its own time (see
+:mod:`ticketflow.importing.plan`): work after a close reopens the ticket, as it did in the source.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ticketflow.domain.values import Channel, Priority, TicketType
 from ticketflow.importing.directory import Directory, as_name
-from ticketflow.importing.plan import Format, Kind, TicketPlan, revived_after, settled_after
+from ticketflow.importing.plan import Format, Kind, TicketPlan
 from ticketflow.importing.xes import ACTIVITY, RESOURCE, TRANSITION, Case, Row
 
 GROUP = "org:group"
@@ -109,7 +109,6 @@ def translate(case: Case, plan: TicketPlan) -> None:
         category=product or "general",
         channel=Channel.PHONE,
     )
-    kinds = [kind_of(row) or Kind.IGNORE for row in case.rows]
     for index, row in enumerate(case.rows):
         kind = kind_of(row)
         status = f"{row[ACTIVITY]}/{row[TRANSITION]}"
@@ -119,6 +118,8 @@ def translate(case: Case, plan: TicketPlan) -> None:
             impact = PRIORITIES.get(row[IMPACT])
             if impact is not None and impact is not plan.state.priority:
                 plan.priority(row, impact, f"impact {row[IMPACT]} in the source system")
+        if kind in (Kind.PEND, Kind.HOLD, Kind.CALL, Kind.SOLVE, Kind.CLOSE, Kind.CANCEL):
+            plan.follow(row, team_of(row), as_name(row[RESOURCE]))
         match kind:
             case Kind.WORK:
                 plan.work(row, as_name(row[RESOURCE]), team_of(row))
@@ -130,19 +131,21 @@ def translate(case: Case, plan: TicketPlan) -> None:
                 plan.hold(row, row[TRANSITION])
             case Kind.CALL:
                 plan.call(row, f"Call with the user ({status} in the source system)")
-                if settled_after(kinds, index):
-                    plan.solve(row, "completed in the call")
+                plan.solve(row, "completed in the call")
             case Kind.SOLVE:
                 plan.solve(row, "resolved in the source system")
             case Kind.CLOSE:
-                final = not revived_after(kinds, index)
-                plan.close(row, final=final, resolution="closed in the source system")
+                plan.close(row, "closed in the source system")
             case Kind.CANCEL:
-                plan.close(row, final=not revived_after(kinds, index), resolution="cancelled")
+                plan.close(row, "cancelled")
             case Kind.IGNORE:
                 plan.skip(f"{status} rows are not imported")
             case _:
                 plan.skip(f"unknown status {status}")
+
+
+def recognises(values: Mapping[str, str]) -> bool:
+    return (values.get(ACTIVITY, ""), values.get(TRANSITION, "")) in KINDS
 
 
 FORMAT = Format(
@@ -151,4 +154,5 @@ FORMAT = Format(
     columns=(GROUP, ORGANIZATION, IMPACT, PRODUCT, TRANSITION),
     directory=directory,
     translate=translate,
+    recognises=recognises,
 )

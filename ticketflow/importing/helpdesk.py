@@ -13,28 +13,27 @@ Insert ticket, else the case's first row             open (incident, priority no
 Assign seriousness                                   priority; the log carries no
                                                      seriousness value, so it stays normal
                                                      and the row is counted as skipped
-Take in charge ticket                                assign to ``org:resource`` (mark open
-                                                     when it was waiting)
+Take in charge ticket                                assigned to ``org:resource``, open
 Wait                                                 pend
 Resolve ticket                                       solve
-Closed                                               close (solve first); left solved when
-                                                     the source worked the ticket again
+Closed                                               solved (if it was not), then closed
 Require upgrade, Create SW anomaly,                  hold, plus a note naming the activity
 Schedule intervention
 Resolve SW anomaly                                   mark open
 VERIFIED, INVALID, DUPLICATE, RESOLVED, and others   internal note naming the activity
 ===================================================  =====================================
 
-Any row on a solved ticket that the source kept working reopens it first.
+Every row after the first is recorded as imported facts at its own time: work after a
+resolution or a close reopens the ticket, as it did in the source.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ticketflow.domain.values import Channel, Priority, TicketType
 from ticketflow.importing.directory import Directory, as_name
-from ticketflow.importing.plan import Format, Kind, TicketPlan, revived_after
+from ticketflow.importing.plan import Format, Kind, TicketPlan
 from ticketflow.importing.xes import ACTIVITY, RESOURCE, Case
 
 TEAM = "Helpdesk IT (imported)"
@@ -92,8 +91,7 @@ def translate(case: Case, plan: TicketPlan) -> None:
             case Kind.SOLVE:
                 plan.solve(row, "resolved in the source system")
             case Kind.CLOSE:
-                final = not revived_after(kinds, index)
-                plan.close(row, final=final, resolution="closed in the source system")
+                plan.close(row, "closed in the source system")
             case Kind.HOLD:
                 plan.hold(row, activity)
                 plan.note(row, f"{activity} (activity in the source system)")
@@ -103,10 +101,15 @@ def translate(case: Case, plan: TicketPlan) -> None:
                 plan.note(row, f"{activity} (activity in the source system)")
 
 
+def recognises(values: Mapping[str, str]) -> bool:
+    return values.get(ACTIVITY, "") in KINDS
+
+
 FORMAT = Format(
     name="helpdesk",
     title="Helpdesk IT tickets (Italian software company)",
     columns=(),
     directory=directory,
     translate=translate,
+    recognises=recognises,
 )

@@ -1,43 +1,30 @@
-"""Planning one case: the commands that replay it on a ticket, valid in the order they run.
+"""Planning one case: the ticket's opening, then the facts of its history, in time order.
 
-A :class:`TicketPlan` follows the ticket's status, team, assignee and priority
-the way the domain will (status changes come from the lifecycle table), so every
-command it plans is accepted when it runs. A row that would change nothing, or
-that the lifecycle cannot carry (anything after ``closed``, which is final here),
-is not sent: it is counted under a reason instead.
+A case opens its ticket with an :class:`OpenTicket` command (the ticket's first row);
+every later row becomes facts (:class:`~ticketflow.commands.ImportedFact`) that the
+desk records as they happened, at the row's time and by the row's person, without the
+lifecycle's guards: an assignee before a team, a cleared group or assignee, work after
+a close (a reopen), "new" with an assignee. The plan follows the ticket's status, team,
+assignee and priority as the facts leave them, so it sends only facts that change
+something; a row that changes nothing is counted under a reason instead.
 
-Each row maps to one :class:`Kind` of step; formats translate their activities
-into kinds and call the matching :class:`TicketPlan` method.
+Each row maps to one :class:`Kind`; formats translate their activities into kinds and
+call the matching :class:`TicketPlan` method.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 from uuid import UUID
 
-from ticketflow.commands import (
-    AddNote,
-    AssignTicket,
-    ChangePriority,
-    CloseTicket,
-    Command,
-    HoldTicket,
-    LogInteraction,
-    MarkTicketOpen,
-    OpenTicket,
-    PendTicket,
-    ReopenTicket,
-    SolveTicket,
-    TicketCommand,
-    TransferTicket,
-)
-from ticketflow.domain.lifecycle import Action, next_status
-from ticketflow.domain.values import Channel, Direction, InteractionKind, Priority, Status, TicketType
-from ticketflow.importing.directory import Directory, DirectoryIds, command_id, person_caller
+from ticketflow.commands import Command, ImportedFact, OpenTicket
+from ticketflow.commands.imported import FactKind
+from ticketflow.domain.values import Channel, Priority, Status, TicketType
+from ticketflow.importing.directory import Directory, DirectoryIds, as_name, command_id, person_caller
 from ticketflow.importing.xes import RESOURCE, Case, Row
 from ticketflow.metadata import Caller
 
@@ -60,24 +47,9 @@ class Kind(Enum):
     IGNORE = "ignore"
 
 
-#: Kinds that show the source system worked the ticket again after a "closed".
-REVIVING = frozenset({Kind.WORK, Kind.QUEUE, Kind.PEND, Kind.HOLD, Kind.RESUME, Kind.SOLVE, Kind.CALL})
-
-
-def revived_after(kinds: Sequence[Kind], index: int) -> bool:
-    """True when a row after ``index`` works the ticket again (so a close there is not final)."""
-    return any(kind in REVIVING for kind in kinds[index + 1 :])
-
-
-def settled_after(kinds: Sequence[Kind], index: int) -> bool:
-    """True when no row after ``index`` changes the ticket's status (it ends as it is there)."""
-    return not any(kind in REVIVING or kind in (Kind.CLOSE, Kind.CANCEL) for kind in kinds[index + 1 :])
-
-
 class Reason:
     """Why a row (or part of one) wrote nothing: the keys of the summary's ``skipped``."""
 
-    AFTER_CLOSE = "after the ticket was closed (closed is final here)"
     SAME_ASSIGNEE = "already assigned to that person and open"
     SAME_QUEUE = "already queued with that team"
     PENDING = "already pending"
@@ -85,7 +57,6 @@ class Reason:
     OPEN = "already open"
     SOLVED = "already solved"
     CLOSED = "already closed"
-    REOPENED_LATER = "closed in the source, then worked again there: left solved"
     SAME_PRIORITY = "priority unchanged"
 
 
@@ -95,7 +66,7 @@ class NotInDirectory(LookupError):
 
 @dataclass(frozen=True)
 class Step:
-    """One planned command; a ticket command gets its ticket id once the ticket exists."""
+    """The planned opening command of a ticket."""
 
     command_type: type[Command]
     fields: dict[str, Any]
@@ -107,31 +78,44 @@ class Step:
         value: UUID = self.fields["command_id"]
         return value
 
-    def build(self, ticket_id: UUID | None) -> Command:
-        if issubclass(self.command_type, TicketCommand):
-            if ticket_id is None:
-                raise ValueError(f"{self.command_type.__name__} needs the ticket's id")
-            return self.command_type(ticket_id=ticket_id, **self.fields)
+    def build(self) -> Command:
         return self.command_type(**self.fields)
+
+
+@dataclass(frozen=True)
+class PlannedFact:
+    """One fact of the ticket's history; built (and validated) by the runner before anything is written."""
+
+    fields: dict[str, Any]
+    row: Row
+
+    @property
+    def fact_id(self) -> UUID:
+        value: UUID = self.fields["fact_id"]
+        return value
+
+    def build(self) -> ImportedFact:
+        return ImportedFact(**self.fields)
 
 
 @dataclass
 class TicketState:
-    team: str
+    team: str | None
     priority: Priority
     status: Status = Status.NEW
     assignee: str | None = None
 
 
 class TicketPlan:
-    """The commands replaying one case on one ticket, and the rows that wrote nothing."""
+    """The opening and the facts replaying one case on one ticket, and the rows that wrote nothing."""
 
     def __init__(self, source: str, case_id: str, ids: DirectoryIds) -> None:
         self.source = source
         self.case_id = case_id
         self.ids = ids
         self.correlation_id = f"import:{source}:{case_id}"
-        self.steps: list[Step] = []
+        self.opening: Step | None = None
+        self.facts: list[PlannedFact] = []
         self.skipped: Counter[str] = Counter()
         self._state: TicketState | None = None
 
@@ -147,7 +131,7 @@ class TicketPlan:
         row: Row,
         *,
         subject: str,
-        team: str,
+        team: str | None,
         requester: str,
         priority: Priority,
         ticket_type: TicketType,
@@ -155,157 +139,98 @@ class TicketPlan:
         channel: Channel,
         description: str = "",
     ) -> None:
-        self._add(
-            row, "open", OpenTicket,
-            subject=subject, description=description, ticket_type=ticket_type, category=category,
-            priority=priority, channel=channel, requester_id=self._id(self.ids.customers, requester),
-            team_id=self._id(self.ids.teams, team),
-        )
+        fields = {
+            "subject": subject, "description": description, "ticket_type": ticket_type, "category": category,
+            "priority": priority, "channel": channel, "requester_id": self._id(self.ids.customers, requester),
+            "team_id": None if team is None else self._id(self.ids.teams, team),
+            "command_id": command_id(self.source, self.case_id, row.index, "open"), "occurred_at": row.at,
+        }
+        caller = person_caller(row[RESOURCE], self.source, self.correlation_id)
+        self.opening = Step(OpenTicket, fields, caller, row)
         self._state = TicketState(team=team, priority=priority)
 
     def work(self, row: Row, agent: str | None, team: str | None = None) -> None:
         """``agent`` takes (or keeps working) the ticket, in ``team`` when given: it ends theirs and open."""
-        if not self._workable(row):
-            return
         state = self.state
-        acted = self._revive(row)
-        if team is not None and team != state.team:
-            self._add(
-                row, "transfer", TransferTicket, team_id=self._id(self.ids.teams, team), assignee_id=agent,
-                reason=f"reassigned to {team} in the source system",
-            )
-            state.team, state.assignee = team, agent
-            if agent is not None and state.status is Status.NEW:
-                state.status = Status.OPEN  # the domain opens a new ticket given to someone
-            acted = True
-        elif agent is not None and agent != state.assignee:
-            self._add(row, "assign", AssignTicket, assignee_id=agent)
-            state.assignee = agent
-            if state.status is Status.NEW:
-                state.status = Status.OPEN
-            acted = True
-        if state.status in (Status.PENDING, Status.ON_HOLD):
-            self._mark_open(row, "work resumed in the source system")
-            acted = True
-        if not acted:
+        if team is None or team == state.team:
+            placed = self._place(row, state.team, agent or state.assignee, "")
+        else:  # another team: with the row's person, or nobody when the row names none
+            placed = self._place(row, team, agent, f"reassigned to {team} in the source system")
+        moved = self._status(row, Status.OPEN, "worked in the source system")
+        if not placed and not moved:
             self.skip(Reason.SAME_ASSIGNEE)
 
-    def queue(self, row: Row, team: str) -> None:
-        """The ticket waits in ``team``'s queue for someone to take it."""
-        if not self._workable(row):
-            return
+    def queue(self, row: Row, team: str | None) -> None:
+        """The ticket waits in ``team``'s queue for someone to take it (a new ticket stays new)."""
         state = self.state
-        acted = self._revive(row)
-        if team != state.team:
-            self._add(
-                row, "transfer", TransferTicket, team_id=self._id(self.ids.teams, team),
-                reason=f"queued for {team} in the source system",
-            )
-            state.team, state.assignee = team, None
-            acted = True
-        if state.status in (Status.PENDING, Status.ON_HOLD):
-            self._mark_open(row, "queued for assignment in the source system")
-            acted = True
-        if not acted:
+        placed = self._place(row, team, None, f"queued for {team} in the source system")
+        moved = state.status is not Status.NEW and self._status(row, Status.OPEN, "queued for assignment in the source system")
+        if not placed and not moved:
             self.skip(Reason.SAME_QUEUE)
 
+    def follow(self, row: Row, team: str | None, agent: str | None) -> None:
+        """The row shows the ticket in ``team`` (with ``agent``, or nobody when the row names none):
+        a move the source made on a row that says something else (a wait, a resolution, a close)."""
+        if team is not None and team != self.state.team:
+            self._place(row, team, agent, f"in {team} in the source system")
+
     def pend(self, row: Row, reason: str) -> None:
-        self._wait(row, Action.PEND, PendTicket, reason)
+        if not self._status(row, Status.PENDING, reason):
+            self.skip(Reason.PENDING)
 
     def hold(self, row: Row, reason: str) -> None:
-        self._wait(row, Action.HOLD, HoldTicket, reason)
+        if not self._status(row, Status.ON_HOLD, reason):
+            self.skip(Reason.ON_HOLD)
 
     def resume(self, row: Row, reason: str) -> None:
-        if not self._workable(row) or self._revive(row):
-            return
-        if self.state.status is Status.OPEN:
+        if not self._status(row, Status.OPEN, reason):
             self.skip(Reason.OPEN)
-        else:
-            self._mark_open(row, reason)
 
     def solve(self, row: Row, resolution: str) -> None:
-        if not self._workable(row):
-            return
-        if self.state.status is Status.SOLVED:
+        if not self._status(row, Status.SOLVED, resolution):
             self.skip(Reason.SOLVED)
-            return
-        self._add(row, "solve", SolveTicket, resolution=resolution)
-        self._move(Action.SOLVE)
 
-    def close(self, row: Row, *, final: bool, resolution: str) -> None:
-        """Close (solving first if needed); a close the source later undid leaves the ticket solved."""
+    def close(self, row: Row, resolution: str) -> None:
+        """Closed in the source (solved first, so the desk knows when it was solved); later rows may reopen it."""
         if self.state.status is Status.CLOSED:
             self.skip(Reason.CLOSED)
             return
-        if self.state.status is not Status.SOLVED:
-            self.solve(row, resolution)
-        if not final:
-            self.skip(Reason.REOPENED_LATER)
-            return
-        self._add(row, "close", CloseTicket)
-        self._move(Action.CLOSE)
+        self._status(row, Status.SOLVED, resolution)
+        self._status(row, Status.CLOSED, "")
 
     def call(self, row: Row, body: str) -> None:
-        """A phone call from the customer (inbound: it wakes a pending or solved ticket, as here)."""
-        if not self._workable(row):
-            return
-        self._add(
-            row, "call", LogInteraction, kind=InteractionKind.CALL, direction=Direction.INBOUND, body=body
-        )
-        if self.state.status in (Status.PENDING, Status.SOLVED):
-            self.state.status = Status.OPEN
+        """A phone call from the customer (it changes no status by itself: the source's rows say what did)."""
+        self._fact(row, "call", FactKind.CALL, body=body)
 
     def note(self, row: Row, body: str) -> None:
-        if self._workable(row):
-            self._add(row, "note", AddNote, body=body)
+        self._fact(row, "note", FactKind.NOTE, body=body)
 
     def priority(self, row: Row, priority: Priority, reason: str) -> None:
-        if not self._workable(row):
-            return
         if priority is self.state.priority:
             self.skip(Reason.SAME_PRIORITY)
             return
-        self._add(row, "priority", ChangePriority, priority=priority, reason=reason)
+        self._fact(row, "priority", FactKind.PRIORITY, priority=priority, reason=reason)
         self.state.priority = priority
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] += 1
 
     # -------------------------------------------------------------- plumbing
-    def _wait(self, row: Row, action: Action, command: type[PendTicket | HoldTicket], reason: str) -> None:
-        if not self._workable(row):
-            return
-        self._revive(row)
-        target = next_status(Status.OPEN, action)
-        if self.state.status is target:
-            self.skip(Reason.PENDING if action is Action.PEND else Reason.ON_HOLD)
-            return
-        self._add(row, str(action), command, reason=reason)
-        self._move(action)
-
-    def _workable(self, row: Row) -> bool:
-        if self.state.status is Status.CLOSED:
-            self.skip(Reason.AFTER_CLOSE)
+    def _status(self, row: Row, status: Status, reason: str) -> bool:
+        if self.state.status is status:
             return False
+        self._fact(row, str(status), FactKind.STATUS, status=status, reason=reason[:500])
+        self.state.status = status
         return True
 
-    def _revive(self, row: Row) -> bool:
-        """Reopen a solved ticket the source kept working; True when it did."""
-        if self.state.status is not Status.SOLVED:
+    def _place(self, row: Row, team: str | None, assignee: str | None, reason: str) -> bool:
+        state = self.state
+        if (team, assignee) == (state.team, state.assignee):
             return False
-        self._add(row, "reopen", ReopenTicket, reason="worked again in the source system")
-        self._move(Action.REOPEN)
+        team_id = None if team is None else self._id(self.ids.teams, team)
+        self._fact(row, "place", FactKind.PLACEMENT, team_id=team_id, assignee_id=assignee, reason=reason[:500])
+        state.team, state.assignee = team, assignee
         return True
-
-    def _mark_open(self, row: Row, reason: str) -> None:
-        self._add(row, "resume", MarkTicketOpen, reason=reason)
-        self._move(Action.MARK_OPEN)
-
-    def _move(self, action: Action) -> None:
-        target = next_status(self.state.status, action)
-        if target is None:  # pragma: no cover - a planning bug, caught by the import tests
-            raise AssertionError(f"planned {action} from {self.state.status} in case {self.case_id}")
-        self.state.status = target
 
     @staticmethod
     def _id(ids: dict[str, UUID], key: str) -> UUID:
@@ -314,10 +239,12 @@ class TicketPlan:
         except KeyError:
             raise NotInDirectory(key) from None
 
-    def _add(self, row: Row, step: str, command: type[Command], **fields: Any) -> None:
-        fields.update(command_id=command_id(self.source, self.case_id, row.index, step), occurred_at=row.at)
-        caller = person_caller(row[RESOURCE], self.source, self.correlation_id)
-        self.steps.append(Step(command, fields, caller, row))
+    def _fact(self, row: Row, step: str, kind: FactKind, **fields: Any) -> None:
+        fields.update(
+            fact_id=command_id(self.source, self.case_id, row.index, f"fact:{step}"), kind=kind, occurred_at=row.at,
+            actor_id=as_name(row[RESOURCE]),
+        )
+        self.facts.append(PlannedFact(fields, row))
 
 
 @dataclass(frozen=True)
@@ -329,3 +256,5 @@ class Format:
     columns: tuple[str, ...]
     directory: Callable[[Sequence[Case]], Directory] = field(repr=False)
     translate: Callable[[Case, TicketPlan], None] = field(repr=False)
+    #: Whether a row (its values by column) is one of this format's activities.
+    recognises: Callable[[Mapping[str, str]], bool] = field(repr=False, default=lambda values: True)

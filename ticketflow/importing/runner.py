@@ -1,13 +1,17 @@
 """Running an import: the directory first, then each case as one ticket, through the desk.
 
-Every command goes through :meth:`TicketDesk.handle` with the original person as
-an agent calling via ``import`` (so the desk accepts its historical time and marks
-its events imported); nothing bypasses the rules a live desk applies.
+The directory (teams, members, requesters) and each ticket's opening are commands, run
+through :meth:`TicketDesk.handle` with the original person as an agent calling via
+``import`` (so the desk accepts its historical time and marks its events imported).
+The rest of a case is its history: :class:`RecordImportedFacts`, which the desk keeps as
+facts at their original times (no lifecycle guard re-decides them), checking their shape.
+Every fact of a case is built and validated before its ticket is opened, so a case whose
+row cannot be a fact writes nothing.
 
-Re-running an import writes nothing new: creations are recognised by their
-derived ids, and for an object that already existed the importer reads the
-command ids in its history first, because an aggregate only remembers its last
-64 commands and a long ticket or a big team has more.
+Re-running an import writes nothing new: creations are recognised by their derived ids,
+and for an object that already existed the importer reads the command and fact ids in its
+history first, because an aggregate only remembers its last 64 and a long ticket or a big
+team has more.
 """
 
 from __future__ import annotations
@@ -22,12 +26,20 @@ from uuid import UUID, uuid5
 from pydantic import ValidationError
 
 from ticketflow.application import ID_NAMESPACE, CommandResult, TicketDesk
-from ticketflow.commands import AddTeamMember, Command, FormTeam, RegisterCustomer
+from ticketflow.commands import (
+    AddTeamMember,
+    Command,
+    FormTeam,
+    ImportedFact,
+    RecordImportedFacts,
+    RegisterCustomer,
+)
+from ticketflow.commands.imported import MAX_FACTS
 from ticketflow.domain import Customer, Team, Ticket, TicketflowAggregate
 from ticketflow.errors import NotFound, TicketflowError
 from ticketflow.importing.directory import Directory, DirectoryIds, command_id, system_caller
 from ticketflow.importing.formats import get_format
-from ticketflow.importing.plan import Format, NotInDirectory, Step, TicketPlan
+from ticketflow.importing.plan import Format, NotInDirectory, TicketPlan
 from ticketflow.importing.xes import Case, Log, read_log
 from ticketflow.metadata import Caller
 
@@ -50,9 +62,10 @@ class Source:
 
 @dataclass
 class ImportSummary:
-    """What an import did. ``commands`` counts every planned command that ran or was
-    recognised as already done (``replayed``); ``skipped`` counts rows, or parts of rows,
-    that wrote nothing, by reason; ``refused`` counts commands the desk refused, by error."""
+    """What an import did. ``commands`` counts every planned command and imported fact that ran
+    or was recognised as already done (``replayed``); ``skipped`` counts rows, or parts of rows,
+    that wrote nothing, by reason; ``refused`` counts commands (a batch of facts is one) the desk
+    refused, by error."""
 
     format: str
     path: Path
@@ -74,7 +87,7 @@ class ImportSummary:
 def load_source(format_name: str, path: Path, *, limit_cases: int | None = None) -> Source:
     """Check the format name and read the log; raises ValidationFailed before anything is written."""
     fmt = get_format(format_name)
-    return Source(fmt, read_log(path, fmt.columns, what=fmt.name, limit_cases=limit_cases))
+    return Source(fmt, read_log(path, fmt.columns, what=fmt.name, limit_cases=limit_cases, known=fmt.recognises))
 
 
 def import_file(
@@ -176,25 +189,44 @@ class _Importer:
             self.summary.skipped[f"case needs {exc.args[0]!r}, which could not be created"] += 1
             return
         self.summary.skipped.update(plan.skipped)
-        if not plan.steps:
+        if plan.opening is None:
             return
-        opening, *rest = plan.steps
-        command = self._build(opening, None)
-        opened = self._create(Ticket, command, opening.caller) if command is not None else None
+        try:
+            opening = plan.opening.build()
+            facts = [fact.build() for fact in plan.facts]
+        except ValidationError as exc:
+            self.summary.commands += 1
+            self._refused("ValidationFailed", f"row {exc.title}: {exc.errors()[0]['msg']}")
+            self.summary.skipped[ABANDONED] += len(plan.facts)
+            return
+        opened = self._create(Ticket, opening, plan.opening.caller)
         if opened is None:
-            self.summary.skipped[ABANDONED] += len(rest)
+            self.summary.skipped[ABANDONED] += len(facts)
             return
         ticket_id, known = opened
         self.summary.tickets[case.case_id] = ticket_id
-        for n, step in enumerate(rest):
-            if str(step.command_id) in known:
-                self._recognised()
-                continue
-            command = self._build(step, ticket_id)
-            if command is None or self._run(command, step.caller) is None:
-                # The ticket is no longer where the plan expects it: the rest would cascade.
-                self.summary.skipped[ABANDONED] += len(rest) - n - 1
+        new = [fact for fact in facts if str(fact.fact_id) not in known]
+        self.summary.commands += len(facts) - len(new)
+        self.summary.replayed += len(facts) - len(new)
+        for start in range(0, len(new), MAX_FACTS):
+            if not self._record(ticket_id, new[start : start + MAX_FACTS], plan.correlation_id):
+                self.summary.skipped[ABANDONED] += max(0, len(new) - start - MAX_FACTS)
                 return
+
+    def _record(self, ticket_id: UUID, facts: list[ImportedFact], correlation_id: str) -> bool:
+        """Record a batch of a ticket's facts in one write; False when the desk refused it."""
+        self.summary.commands += len(facts)
+        command = RecordImportedFacts(
+            command_id=command_id(self.format.name, self._case, "facts", facts[0].fact_id), ticket_id=ticket_id,
+            facts=facts,
+        )
+        try:
+            result = self.desk.handle(command, system_caller(self.format.name, correlation_id))
+        except TicketflowError as exc:
+            self._refused(type(exc).__name__, f"{len(facts)} facts: {exc}")
+            return False
+        self.summary.events_written += len(result.events)
+        return True
 
     # -------------------------------------------------------------- plumbing
     def _create(
@@ -218,14 +250,6 @@ class _Importer:
             return object_id, set()
         self._recognised()
         return object_id, handled
-
-    def _build(self, step: Step, ticket_id: UUID | None) -> Command | None:
-        try:
-            return step.build(ticket_id)
-        except ValidationError as exc:
-            self.summary.commands += 1
-            self._refused("ValidationFailed", f"{step.command_type.__name__}: {exc.errors()[0]['msg']}")
-            return None
 
     def _run(self, command: Command, caller: Caller) -> CommandResult | None:
         self.summary.commands += 1

@@ -33,6 +33,8 @@ router = APIRouter()
 REPLY_CHANNELS = {Channel.EMAIL, Channel.CHAT, Channel.IM, Channel.WEB_FORM, Channel.PHONE}
 DONE = {
     "reply": N_("Reply sent."), "note": N_("Note added."), "assign": N_("Assigned."), "transfer": N_("Transferred."),
+    "unassign": N_("Unassigned: the ticket waits in its team's queue."),
+    "remove-from-team": N_("Removed from its team: the ticket is back in triage."), "category": N_("Category changed."),
     "pend": N_("Now waiting on the customer."), "hold": N_("Put on hold."), "open": N_("Marked open."),
     "solve": N_("Solved."), "close": N_("Closed."), "reopen": N_("Reopened."), "priority": N_("Priority changed."),
     "tags": N_("Tags changed."), "link": N_("Linked."), "merge": N_("Merged."),
@@ -120,6 +122,12 @@ def _command(page: Page, action: str, ticket_id: UUID, form: Any) -> tuple[type[
         return c.AddNote, {"body": get("body"), **template}
     if action == "assign":
         return c.AssignTicket, {"assignee_id": get("assignee_id"), "reason": get("reason")}
+    if action == "unassign":
+        return c.UnassignTicket, {"reason": get("reason")}
+    if action == "remove-from-team":
+        return c.RemoveTicketFromTeam, {"reason": get("reason")}
+    if action == "category":
+        return c.RecategoriseTicket, {"category": get("category") or None, "ticket_type": get("ticket_type") or None}
     if action == "transfer":
         fields: dict[str, Any] = {"team_id": get("team_id"), "reason": get("reason")}
         if get("assignee_id"):
@@ -175,7 +183,7 @@ def _action(action: str) -> Any:
             return page.redirect(f"/queues?done={action}")  # transferred out of the caller's teams
         return page.redirect(f"/tickets/{ticket_id}?done={action}{at}")
 
-    handle.__name__ = f"ticket_{action}"
+    handle.__name__ = f"ticket_{action.replace('-', '_')}"
     return handle
 
 
