@@ -46,6 +46,7 @@ from ticketflow.authorization import required_permission
 from ticketflow.membership import TOPICS as MEMBERSHIP_TOPICS, Membership
 from ticketflow.automation import AutomationCommands
 from ticketflow.commands.privacy import EraseCustomer
+from ticketflow.email.intake import MailIntake
 from ticketflow.privacy.erasure import ErasureCommands
 from ticketflow.accounts.service import AccountCommands
 from ticketflow.reply_templates import ReplyTemplateCommands
@@ -138,7 +139,7 @@ class CommandResult:
     replayed: bool = False
 
 
-class TicketDesk(ErasureCommands, AccountCommands, AutomationCommands, ReplyTemplateCommands, Application[UUID]):
+class TicketDesk(MailIntake, ErasureCommands, AccountCommands, AutomationCommands, ReplyTemplateCommands, Application[UUID]):
     name = "TicketDesk"
     snapshotting_intervals = {Ticket: 50, Customer: 50, Team: 50}
 
@@ -212,6 +213,8 @@ class TicketDesk(ErasureCommands, AccountCommands, AutomationCommands, ReplyTemp
                 callback()
         finally:
             self.keys.close()
+            if "_mail_store" in self.__dict__:
+                self.__dict__.pop("_mail_store").close()
             super().close()
 
     def _cache_env(self) -> dict[str, str]:
@@ -478,7 +481,7 @@ class TicketDesk(ErasureCommands, AccountCommands, AutomationCommands, ReplyTemp
     # ---------------------------------------------------------------- customers
     @_handles(RegisterCustomer)
     def register_customer(self, cmd: RegisterCustomer, caller: Caller) -> CommandResult:
-        return self._create(
+        result = self._create(
             Customer,
             cmd,
             caller,
@@ -496,6 +499,9 @@ class TicketDesk(ErasureCommands, AccountCommands, AutomationCommands, ReplyTemp
                 consents=sorted({str(c) for c in cmd.consents}),
             ),
         )
+        if cmd.email and not result.replayed:
+            self.index_customer_email(result.object_id, cmd.email)  # found by address when they mail us
+        return result
 
     @_handles(UpdateCustomerProfile)
     def update_customer_profile(self, cmd: UpdateCustomerProfile, caller: Caller) -> CommandResult:
@@ -509,7 +515,10 @@ class TicketDesk(ErasureCommands, AccountCommands, AutomationCommands, ReplyTemp
             if language is not None:
                 customer.change_language(language)
 
-        return self._change(Customer, cmd.customer_id, cmd, caller, act)
+        result = self._change(Customer, cmd.customer_id, cmd, caller, act)
+        if cmd.email is not None and not result.replayed:
+            self.index_customer_email(cmd.customer_id, cmd.email or None)
+        return result
 
     @_handles(ChangeCustomerTier)
     def change_customer_tier(self, cmd: ChangeCustomerTier, caller: Caller) -> CommandResult:
