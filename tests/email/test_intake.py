@@ -222,3 +222,11 @@ def test_customers_registered_by_staff_are_indexed(desk: TicketDesk) -> None:
     ).object_id
     assert desk.find_customer_by_email("zhao@example.cn") == customer_id
     assert isinstance(desk.get_customer(customer_id), Customer)
+
+
+def test_the_mail_event_reads_in_timelines(setup: Desk) -> None:
+    from ticketflow.describe import describe
+
+    ticket_id = setup.app.receive_mail(corpus.plain("a"), mailbox="support").ticket_id
+    (received,) = _events(setup.app, ticket_id, Ticket.MailReceived)
+    assert describe(received).startswith("mail received in mailbox support (opened the ticket), kept as ")
