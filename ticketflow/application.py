@@ -47,6 +47,8 @@ from ticketflow.membership import TOPICS as MEMBERSHIP_TOPICS, Membership
 from ticketflow.automation import AutomationCommands
 from ticketflow.commands.privacy import EraseCustomer
 from ticketflow.email.intake import MailIntake
+from ticketflow.email.mailboxes import MailboxCommands
+from ticketflow.commands.mailbox import AddMailbox, RemoveMailbox
 from ticketflow.privacy.erasure import ErasureCommands
 from ticketflow.accounts.service import AccountCommands
 from ticketflow.reply_templates import ReplyTemplateCommands
@@ -57,7 +59,7 @@ from ticketflow.reconnect import retry_dead_connections
 from ticketflow.writer_mac import WriterMac, with_writer_mac, writer_key
 from ticketflow.commands import workflow as wf
 from ticketflow.domain import (
-    ApiToken, Customer, DataAccess, Reminder, ReplyTemplate, RoutingPolicy, ServiceCalendar, SlaPolicy, Team,
+    ApiToken, Customer, DataAccess, Mailbox, Reminder, ReplyTemplate, RoutingPolicy, ServiceCalendar, SlaPolicy, Team,
     Ticket, StaffAccount, TicketflowAggregate, Webhook,
 )
 from ticketflow.domain.reply_template import ReplyKind
@@ -93,6 +95,7 @@ _NOT_FOUND: dict[type[TicketflowAggregate], Callable[[UUID], NotFound]] = {
     Webhook: lambda object_id: NotFound("webhook", object_id),
     StaffAccount: lambda object_id: NotFound("account", object_id),
     ReplyTemplate: lambda object_id: NotFound("reply template", object_id),
+    Mailbox: lambda object_id: NotFound("mailbox", object_id),
 }
 
 TOKEN_PREFIX = "tf_"
@@ -139,7 +142,7 @@ class CommandResult:
     replayed: bool = False
 
 
-class TicketDesk(MailIntake, ErasureCommands, AccountCommands, AutomationCommands, ReplyTemplateCommands, Application[UUID]):
+class TicketDesk(MailboxCommands, MailIntake, ErasureCommands, AccountCommands, AutomationCommands, ReplyTemplateCommands, Application[UUID]):
     name = "TicketDesk"
     snapshotting_intervals = {Ticket: 50, Customer: 50, Team: 50}
 
@@ -897,4 +900,6 @@ _HANDLERS.update({
     wf.ChangeWebhook: "change_webhook",
     wf.PauseWebhook: "pause_webhook",
     wf.ResumeWebhook: "resume_webhook",
+    AddMailbox: "add_mailbox",
+    RemoveMailbox: "remove_mailbox",
 })
