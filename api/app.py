@@ -21,7 +21,7 @@ from api.idempotency import IdempotencyStore
 from api.metrics import Metrics
 from api.middleware import Gatekeeper, TokenBuckets
 from api.routers import customers, health, policies, reads, teams, tickets
-from api.routers import privacy, webhooks
+from api.routers import mailboxes, privacy, webhooks
 from api.routers import problems as problem_library
 from api.routers import reminders, reply_templates, surveys
 from api.routers import audit as audit_router
@@ -129,7 +129,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         max_body_bytes=settings.max_body_bytes, authenticated=authenticated,
     )
     for router in (health.router, tickets.router, customers.router, teams.router, reads.router, policies.router,
-                   reminders.router, surveys.router, problem_library.router, webhooks.router, privacy.router,
+                   reminders.router, surveys.router, problem_library.router, webhooks.router, mailboxes.router, privacy.router,
                    compliance.router, audit_router.router, reply_templates.router):
         app.include_router(router, dependencies=[Depends(authorize)])  # every route: its rule in ticketflow.access
     console.install(app)  # the web console at / (its pages' rules: ticketflow.access.CONSOLE_ROUTES)

@@ -14,6 +14,7 @@ from cli import demo as demo_cmd
 from cli import export as export_cmd
 from cli import history as history_cmd
 from cli import importer as importer_cmd
+from cli import mailboxes as mailboxes_cmd
 from cli import policies as policies_cmd
 from cli import reports as reports_cmd
 from cli import serve as serve_cmd
@@ -40,6 +41,7 @@ app.add_typer(serve_cmd.token_app, name="token")
 app.add_typer(accounts_cmd.account_app, name="account")
 app.add_typer(customers_cmd.customer_app, name="customer")
 app.add_typer(webhooks_cmd.webhook_app, name="webhook")
+app.add_typer(mailboxes_cmd.mailbox_app, name="mailbox")
 app.add_typer(policies_cmd.policy_app, name="policy")
 app.add_typer(audit_cmd.audit_app, name="audit")
 app.add_typer(reports_cmd.report_app, name="report")

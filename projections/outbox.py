@@ -37,11 +37,11 @@ from pydantic_core import to_jsonable_python
 from projections.sql import Batch, Db, Table, dumps, loads, ts
 from projections.view import Event, Positioned, View
 from ticketflow.access import MASK
-from ticketflow.domain import AGGREGATES, ApiToken, DataAccess, TicketflowAggregate, Webhook, event_classes
+from ticketflow.domain import AGGREGATES, ApiToken, DataAccess, Mailbox, TicketflowAggregate, Webhook, event_classes
 
 DELIVERY_NAMESPACE = uuid5(NAMESPACE_URL, "https://ticketflow.dev/webhook-deliveries")
 #: Never notified: token events are security internals, data-access events say who read whose data.
-SILENT_AGGREGATES = (ApiToken, DataAccess, Webhook)  # security internals; a hook URL can be a bearer secret
+SILENT_AGGREGATES = (ApiToken, DataAccess, Webhook, Mailbox)  # security internals; a hook URL can be a bearer secret
 
 
 def _recorded(aggregate: type[TicketflowAggregate]) -> set[str]:

@@ -53,6 +53,7 @@ class Permission(StrEnum):
     REMINDERS_READ = "reminders:read"
     REMINDERS_WRITE = "reminders:write"
     WEBHOOKS_MANAGE = "webhooks:manage"
+    MAILBOXES_MANAGE = "mailboxes:manage"  # where the desk receives mail (admins)
     PII_ERASE = "pii:erase"  # the right to erasure (compliance)
     METRICS_READ = "metrics:read"  # Prometheus scraping
     ACCOUNTS_MANAGE = "accounts:manage"  # console accounts: create, reset passwords, disable
@@ -260,6 +261,10 @@ ROUTES: dict[str, RouteRule] = {
         ("POST", ""), ("GET", ""), ("GET", "/event-types"), ("GET", "/{webhook_id}"), ("PATCH", "/{webhook_id}"),
         ("POST", "/{webhook_id}/pause"), ("POST", "/{webhook_id}/resume"), ("GET", "/{webhook_id}/deliveries"),
         ("GET", "/{webhook_id}/deliveries/{delivery_id}"), ("POST", "/{webhook_id}/deliveries/{delivery_id}/retry"),
+    ]},
+    # mailboxes: where the desk receives mail
+    **{f"{method} /api/v1/mailboxes{path}": _r(P.MAILBOXES_MANAGE, Scope.DESK) for method, path in [
+        ("POST", ""), ("GET", ""), ("GET", "/{mailbox_id}"), ("DELETE", "/{mailbox_id}"),
     ]},
     # reports, export, audit, compliance
     **{f"GET /api/v1/reports/{name}": _r(P.REPORTS_READ)

@@ -48,6 +48,9 @@ from ticketflow.authorization import required_permission
 from ticketflow.membership import TOPICS as MEMBERSHIP_TOPICS, Membership
 from ticketflow.automation import AutomationCommands
 from ticketflow.commands.privacy import EraseCustomer
+from ticketflow.email.intake import MailIntake
+from ticketflow.email.mailboxes import MailboxCommands
+from ticketflow.commands.mailbox import AddMailbox, RemoveMailbox
 from ticketflow.privacy.erasure import ErasureCommands
 from ticketflow.accounts.service import AccountCommands
 from ticketflow.reply_templates import ReplyTemplateCommands
@@ -58,7 +61,7 @@ from ticketflow.reconnect import retry_dead_connections
 from ticketflow.writer_mac import WriterMac, with_writer_mac, writer_key
 from ticketflow.commands import workflow as wf
 from ticketflow.domain import (
-    ApiToken, Customer, DataAccess, Reminder, ReplyTemplate, RoutingPolicy, ServiceCalendar, SlaPolicy, Team,
+    ApiToken, Customer, DataAccess, Mailbox, Reminder, ReplyTemplate, RoutingPolicy, ServiceCalendar, SlaPolicy, Team,
     Ticket, StaffAccount, TicketflowAggregate, Webhook,
 )
 from ticketflow.domain.reply_template import ReplyKind
@@ -94,6 +97,7 @@ _NOT_FOUND: dict[type[TicketflowAggregate], Callable[[UUID], NotFound]] = {
     Webhook: lambda object_id: NotFound("webhook", object_id),
     StaffAccount: lambda object_id: NotFound("account", object_id),
     ReplyTemplate: lambda object_id: NotFound("reply template", object_id),
+    Mailbox: lambda object_id: NotFound("mailbox", object_id),
 }
 
 TOKEN_PREFIX = "tf_"
@@ -140,7 +144,7 @@ class CommandResult:
     replayed: bool = False
 
 
-class TicketDesk(ErasureCommands, AccountCommands, AutomationCommands, ReplyTemplateCommands, Application[UUID]):
+class TicketDesk(MailboxCommands, MailIntake, ErasureCommands, AccountCommands, AutomationCommands, ReplyTemplateCommands, Application[UUID]):
     name = "TicketDesk"
     snapshotting_intervals = {Ticket: 50, Customer: 50, Team: 50}
 
@@ -214,6 +218,8 @@ class TicketDesk(ErasureCommands, AccountCommands, AutomationCommands, ReplyTemp
                 callback()
         finally:
             self.keys.close()
+            if "_mail_store" in self.__dict__:
+                self.__dict__.pop("_mail_store").close()
             super().close()
 
     def _cache_env(self) -> dict[str, str]:
@@ -546,7 +552,7 @@ class TicketDesk(ErasureCommands, AccountCommands, AutomationCommands, ReplyTemp
     # ---------------------------------------------------------------- customers
     @_handles(RegisterCustomer)
     def register_customer(self, cmd: RegisterCustomer, caller: Caller) -> CommandResult:
-        return self._create(
+        result = self._create(
             Customer,
             cmd,
             caller,
@@ -564,6 +570,9 @@ class TicketDesk(ErasureCommands, AccountCommands, AutomationCommands, ReplyTemp
                 consents=sorted({str(c) for c in cmd.consents}),
             ),
         )
+        if cmd.email and not result.replayed:
+            self.index_customer_email(result.object_id, cmd.email)  # found by address when they mail us
+        return result
 
     @_handles(UpdateCustomerProfile)
     def update_customer_profile(self, cmd: UpdateCustomerProfile, caller: Caller) -> CommandResult:
@@ -577,7 +586,10 @@ class TicketDesk(ErasureCommands, AccountCommands, AutomationCommands, ReplyTemp
             if language is not None:
                 customer.change_language(language)
 
-        return self._change(Customer, cmd.customer_id, cmd, caller, act)
+        result = self._change(Customer, cmd.customer_id, cmd, caller, act)
+        if cmd.email is not None and not result.replayed:
+            self.index_customer_email(cmd.customer_id, cmd.email or None)
+        return result
 
     @_handles(ChangeCustomerTier)
     def change_customer_tier(self, cmd: ChangeCustomerTier, caller: Caller) -> CommandResult:
@@ -956,4 +968,6 @@ _HANDLERS.update({
     wf.ChangeWebhook: "change_webhook",
     wf.PauseWebhook: "pause_webhook",
     wf.ResumeWebhook: "resume_webhook",
+    AddMailbox: "add_mailbox",
+    RemoveMailbox: "remove_mailbox",
 })

@@ -11,8 +11,9 @@ from ticketflow import commands as c
 from ticketflow.access import Permission as P
 from ticketflow.commands import workflow as wf
 from ticketflow.commands.access import IssueToken, RecordDataAccess, RevokeToken
-from ticketflow.commands.privacy import EraseCustomer
 from ticketflow.commands.accounts import CreateAccount, DisableAccount, EnableAccount, SetPassword
+from ticketflow.commands.mailbox import AddMailbox, RemoveMailbox
+from ticketflow.commands.privacy import EraseCustomer
 from ticketflow.domain.values import Direction
 
 _BY_TYPE: dict[type[c.Command], P | None] = {
@@ -27,6 +28,8 @@ _BY_TYPE: dict[type[c.Command], P | None] = {
     wf.RetireSlaPolicy: P.POLICIES_WRITE,
     wf.ScheduleReminder: P.REMINDERS_WRITE,
     wf.SubscribeWebhook: P.WEBHOOKS_MANAGE,
+    AddMailbox: P.MAILBOXES_MANAGE,
+    RemoveMailbox: P.MAILBOXES_MANAGE,
     wf.AnswerSurvey: None,  # the survey token is the customer's credential
     EraseCustomer: P.PII_ERASE,
     IssueToken: None,  # admins only (the command checks the role)

@@ -102,6 +102,9 @@ def describe(event: TicketflowAggregate.Event, team_name: NamesTeam = str) -> st
             return f"satisfaction survey sent, open until {e.expires_at:%Y-%m-%d %H:%M} UTC"
         case Ticket.ResolutionRecorded():
             return f"resolution recorded ({e.category}): {_preview(e.summary)}"
+        case Ticket.MailReceived():
+            what = "opened the ticket" if e.interaction_id is None else "the customer's reply"
+            return f"mail received in mailbox {e.mailbox} ({what}), kept as {e.raw_digest[:12]}"
         case Customer.Registered():
             return f"customer registered: {e.name} ({e.tier}, {e.preferred_language})"
         case Customer.ProfileUpdated():

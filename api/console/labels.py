@@ -64,6 +64,7 @@ EVENT = {
     "Routed": N_("routed it"), "SlaApplied": N_("applied a service standard"), "SlaWarned": N_("SLA warning"),
     "SlaBreached": N_("SLA breached"), "SlaFulfilled": N_("SLA target met"), "SurveyIssued": N_("sent a satisfaction survey"),
     "ResolutionRecorded": N_("recorded the resolution in the problem library"),
+    "MailReceived": N_("received the customer's mail"),
     "Replied": N_("replied"), "NoteAdded": N_("added an internal note"), "CallLogged": N_("logged a call"),
     "EmailLogged": N_("logged an email"), "ChatLogged": N_("logged a chat"), "MeetingMinuted": N_("logged a meeting"),
 }

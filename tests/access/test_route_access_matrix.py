@@ -66,7 +66,7 @@ def test_every_route_has_exactly_one_rule_and_every_rule_a_route(desk: Desk) -> 
 def _path(template: str, other: bool, desk: Desk) -> str:
     side = desk.other if other else desk.own
     values = {**side, "webhook_id": desk.webhook, "delivery_id": str(uuid4()), "policy_id": desk.sla_policy,
-              "calendar_id": desk.calendar, "token": "sv_not-a-survey-token"}
+              "calendar_id": desk.calendar, "mailbox_id": str(uuid4()), "token": "sv_not-a-survey-token"}
     return template.format(**values)
 
 
@@ -91,7 +91,8 @@ def _observed(status: int) -> str:
 #: Routes whose path names an object the setup does not create: a 404 there is not a refusal.
 NAMES_MISSING_OBJECTS = {"GET /api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}",
                          "POST /api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
-                         "POST /api/v1/surveys/{token}"}
+                         "POST /api/v1/surveys/{token}",
+                         "GET /api/v1/mailboxes/{mailbox_id}", "DELETE /api/v1/mailboxes/{mailbox_id}"}
 
 
 @pytest.mark.parametrize("role", ROLES)

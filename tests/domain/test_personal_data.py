@@ -43,6 +43,8 @@ NOT_PERSONAL = {
     ("RoutingPolicy.Adopted", "note"): "a policy revision's note is about the rules, written by an admin",
     ("RoutingPolicy.Revised", "note"): "a policy revision's note is about the rules, written by an admin",
     ("Webhook.Subscribed", "name"): "a webhook is named after the receiving system",
+    ("Mailbox.Added", "name"): "a mailbox is named after the desk's inbox (support, 技术支持邮箱)",
+    ("Mailbox.Added", "address"): "the desk's own address that receives the mail, not a customer's",
     **{(f"ReplyTemplate.{event}", name): "a saved reply template is the team's canned text: placeholders such as"
                                          " {{customer.name}} stand for a customer's data, filled only in the reply"
        for event in ("Created", "Revised") for name in ("title", "body")},

@@ -40,6 +40,7 @@ class Ticket(TicketflowAggregate):
     sla: dict[str, Any] | None = None
     survey: dict[str, Any] | None = None
     resolution_summary: str | None = None
+    received_mail: tuple[str, ...] = ()  # identities (mail keys) of the customer's mails this ticket holds
 
     # ------------------------------------------------------------------ events
     @dataclass(frozen=True)
@@ -319,6 +320,23 @@ class Ticket(TicketflowAggregate):
     class MeetingMinuted(Interaction):
         kind: ClassVar[InteractionKind] = InteractionKind.MEETING
 
+    @dataclass(frozen=True)
+    class MailReceived(TicketflowAggregate.Event):
+        """A customer's mail opened this ticket (``interaction_id`` None) or was added to it as their
+        inbound reply. ``mail_key`` is the SHA-256 of the mail's identity (its Message-ID, else mailbox
+        and UID): a ticket holds each mail once. The raw message is kept outside the log, sealed under
+        the customer's key, addressed by ``raw_digest`` (the SHA-256 of that ciphertext)."""
+
+        personal_fields: ClassVar[frozenset[str]] = frozenset({"message_id"})
+        data_subject: ClassVar[str | None] = "customer_id"
+
+        mail_key: str
+        message_id: str
+        mailbox: str
+        raw_digest: str
+        interaction_id: UUID | None
+        customer_id: UUID
+
     # ------------------------------------------------------------- creation
     @event(Opened)
     def __init__(
@@ -541,6 +559,33 @@ class Ticket(TicketflowAggregate):
                 self._reopened(from_status=str(self.status), reason="customer responded")
         elif kind is InteractionKind.REPLY and self.status == Status.NEW:
             self._marked_open(from_status=str(self.status), reason="first public reply")
+
+    def receive_mail(
+        self, mail_key: str, message_id: str, mailbox: str, raw_digest: str, interaction_id: UUID | None
+    ) -> None:
+        """Note the mail that opened the ticket or was just recorded as the customer's reply."""
+        if mail_key in self.received_mail:
+            raise RuleViolation(f"ticket {self.id} already holds mail {mail_key[:12]}")
+        self._mail_received(
+            mail_key=mail_key,
+            message_id=message_id,
+            mailbox=mailbox,
+            raw_digest=raw_digest,
+            interaction_id=interaction_id,
+            customer_id=self.requester_id,
+        )
+
+    @event(MailReceived)
+    def _mail_received(
+        self,
+        mail_key: str,
+        message_id: str,
+        mailbox: str,
+        raw_digest: str,
+        interaction_id: UUID | None,
+        customer_id: UUID,
+    ) -> None:
+        self.received_mail = (*self.received_mail, mail_key)
 
     def log_work(self, entry_id: UUID, performer_id: str, action: str, minutes: int, result: str) -> None:
         """Add a service process entry (服务过程详情)."""

@@ -60,6 +60,7 @@ class ErasureCommands(_Base):
             raise PermissionDenied(f"a {caller.role} may not erase a customer's personal data")
         self._change(Customer, cmd.customer_id, cmd, caller, lambda c: c.request_erasure(cmd.basis, cmd.reference))
         self.keys.destroy(cmd.customer_id)
+        self.mail_store.forget(cmd.customer_id)  # their address's blind index entry and their raw mails
         holders = [cmd.customer_id, *self._holders_of(cmd.customer_id)]
         self._drop_snapshots(holders)
         cache: Any = self.repository.cache

@@ -1,0 +1,1 @@
+"""The email channel: parsing inbound mail, keeping it for audit, threading it into tickets."""

@@ -1,0 +1,297 @@
+"""Turning a received mail into a ticket or a reply: a mixin of :class:`~ticketflow.application.TicketDesk`.
+
+``receive_mail(raw, mailbox=..., uid=...)`` parses the mail and then, exactly once per mail:
+
+* a mail written by a machine (auto-reply, bounce, mailing list) is ignored: it never opens a
+  ticket and never triggers a reply;
+* the sender is found through the blind index of customers' addresses (the address in the events
+  is sealed), or registered from the mail (display name, address);
+* a reply to mail we sent (our signed Message-ID in ``In-Reply-To``/``References``), to the mail
+  that opened a ticket, or naming a ticket's ``[#reference]`` in its subject, is added to that
+  ticket as the customer's inbound reply on the email channel, when the ticket is the sender's and
+  not closed; anything else opens a new ticket on the email channel for the mailbox's team;
+* the raw message is kept outside the log, sealed under the customer's key, referenced from the
+  ``Ticket.MailReceived`` event by the hash of its ciphertext.
+
+Idempotence reuses the command-id machinery: every command's id derives from the mail's identity
+(its Message-ID; without one, the mailbox and UID; without those, the hash of the bytes), so a mail
+fetched again after a crash between fetch and commit finds its first result instead of writing again.
+The Message-ID comes first: the same mail delivered to two desk addresses is one ticket.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import ValidationError
+
+from ticketflow.commands import OpenTicket, PostReply, RegisterCustomer
+from ticketflow.domain import Team, Ticket
+from ticketflow.domain.values import Channel, Direction, InteractionKind, Role, Status
+from ticketflow.email.ids import address_digest, mail_keys, ticket_of_message_id
+from ticketflow.email.parse import ParsedMail, parse_message
+from ticketflow.email.store import MailStore, open_mail_store
+from ticketflow.errors import NotFound
+from ticketflow.metadata import Caller
+
+if TYPE_CHECKING:
+    from ticketflow.application import TicketDesk
+
+    _Base = TicketDesk
+else:
+    _Base = object
+
+#: Namespace of the command ids derived from a mail's identity.
+MAIL_NAMESPACE = uuid5(NAMESPACE_URL, "https://ticketflow.dev/mail")
+#: Who records received mail: the desk itself, on the email channel.
+INTAKE = Caller("mail-intake", Role.SYSTEM, Channel.EMAIL)
+#: Longest text kept in an event (the command limit); the whole mail stays in the raw message.
+MAX_TEXT = 20_000
+_TRUNCATED = "\n…[truncated: the whole message is kept for audit]"
+_SUBJECT_REF = re.compile(r"\[#([0-9a-f]{8})\]", re.IGNORECASE)
+_RAW_AAD = b"ticketflow/mail-raw/1:"
+
+
+@dataclass(frozen=True)
+class MailOutcome:
+    """What a received mail did: ``opened`` a ticket, ``replied`` to one, was a ``duplicate`` of a mail
+    already taken in, or was ``ignored`` (``reason`` says why)."""
+
+    action: str
+    reason: str = ""
+    ticket_id: UUID | None = None
+    customer_id: UUID | None = None
+    mail_key: str = ""
+
+
+class _AlreadyHeld(Exception):
+    pass
+
+
+class MailIntake(_Base):
+    @property
+    def mail_store(self) -> MailStore:
+        store: MailStore | None = self.__dict__.get("_mail_store")
+        if store is None:
+            store = self.__dict__["_mail_store"] = open_mail_store(self.settings, self.recorder)
+        return store
+
+    @property
+    def _mail_keys(self) -> tuple[bytes, bytes]:
+        keys: tuple[bytes, bytes] | None = self.__dict__.get("_mail_key_pair")
+        if keys is None:
+            keys = self.__dict__["_mail_key_pair"] = mail_keys(self.settings.secret_key_bytes())
+        return keys
+
+    @property
+    def message_id_key(self) -> bytes:
+        return self._mail_keys[0]
+
+    # ------------------------------------------------------------ blind index
+    def index_customer_email(self, customer_id: UUID, email: str | None) -> None:
+        """Keep the blind index in step with the customer's address (called after each profile write)."""
+        self.mail_store.unindex(customer_id)
+        if email:
+            self.mail_store.index(address_digest(self._mail_keys[1], email), customer_id)
+
+    def find_customer_by_email(self, address: str) -> UUID | None:
+        """The customer with this address (not erased), through the blind index."""
+        customer_id = self.mail_store.lookup(address_digest(self._mail_keys[1], address))
+        if customer_id is None or self.keys.is_erased(customer_id):
+            return None
+        return customer_id
+
+    # ------------------------------------------------------------ raw messages
+    def _seal_raw(self, customer_id: UUID, raw: bytes) -> str:
+        key = self.keys.key_for(customer_id, create=True)
+        if key is None:
+            raise NotFound("customer", customer_id)  # erased between lookup and now: nothing to keep
+        nonce = os.urandom(12)
+        sealed = nonce + AESGCM(key).encrypt(nonce, raw, _RAW_AAD + customer_id.bytes)
+        digest = hashlib.sha256(sealed).hexdigest()
+        self.mail_store.keep_raw(digest, customer_id, sealed)
+        return digest
+
+    def raw_mail(self, digest: str) -> bytes | None:
+        """The raw message kept for audit; None when unknown or its customer is erased."""
+        found = self.mail_store.raw(digest)
+        if found is None:
+            return None
+        customer_id, sealed = found
+        key = self.keys.key_for(customer_id, create=False)
+        if key is None:
+            return None
+        return AESGCM(key).decrypt(sealed[:12], sealed[12:], _RAW_AAD + customer_id.bytes)
+
+    # ------------------------------------------------------------ intake
+    def receive_mail(
+        self, raw: bytes, *, mailbox: str, uid: str | None = None, team_id: UUID | None = None
+    ) -> MailOutcome:
+        parsed = parse_message(raw)
+        if parsed.loop is not None:
+            return MailOutcome("ignored", parsed.loop)
+        if parsed.message_id:
+            identity = f"message-id:{parsed.message_id}"
+        elif uid:
+            identity = f"mailbox:{mailbox}:{uid}"
+        else:
+            identity = f"sha256:{hashlib.sha256(raw).hexdigest()}"
+        mail_key = hashlib.sha256(identity.encode()).hexdigest()
+        command_id = uuid5(MAIL_NAMESPACE, mail_key)
+        if not parsed.sender_address:
+            return MailOutcome("ignored", "the mail names no sender (From)", mail_key=mail_key)
+        from ticketflow.application import ID_NAMESPACE  # the desk's ids (imported late: it imports us)
+
+        opened_id = uuid5(ID_NAMESPACE, f"{Ticket.__name__}:{command_id}")
+        if self.recorder.select_events(opened_id, limit=1):
+            return MailOutcome("duplicate", "this mail opened the ticket already", opened_id, None, mail_key)
+        try:
+            customer_id = self._sender_customer(parsed, mail_key)
+        except ValidationError:
+            return MailOutcome("ignored", f"the sender address is not usable: {parsed.sender_address!r}")
+        digest = self._seal_raw(customer_id, raw)
+        message_id = parsed.message_id or identity
+        ticket_id = self._thread_of(parsed, customer_id)
+        if ticket_id is not None:
+            outcome = self._add_reply(parsed, command_id, ticket_id, mail_key, message_id, mailbox, digest)
+        else:
+            outcome = self._open_from_mail(
+                parsed, command_id, customer_id, team_id, mail_key, message_id, mailbox, digest
+            )
+        if outcome.ticket_id is not None:
+            self.mail_store.add_ref(f"#{str(outcome.ticket_id)[:8]}", outcome.ticket_id)
+            if parsed.message_id:
+                self.mail_store.add_ref(_id_ref(parsed.message_id), outcome.ticket_id)
+        return MailOutcome(outcome.action, outcome.reason, outcome.ticket_id, customer_id, mail_key)
+
+    def _sender_customer(self, parsed: ParsedMail, mail_key: str) -> UUID:
+        found = self.find_customer_by_email(parsed.sender_address)
+        if found is not None:
+            return found
+        name = (parsed.sender_name or parsed.sender_address.split("@")[0])[:200]
+        cmd = RegisterCustomer(
+            command_id=uuid5(MAIL_NAMESPACE, f"customer:{mail_key}"), name=name, email=parsed.sender_address
+        )
+        return self.register_customer(cmd, INTAKE).object_id
+
+    def _thread_of(self, parsed: ParsedMail, customer_id: UUID) -> UUID | None:
+        """The sender's open ticket this mail answers, if any."""
+        candidates: list[UUID] = []
+        for mid in parsed.thread_ids:
+            ours = ticket_of_message_id(self.message_id_key, mid)
+            found = ours or self.mail_store.ticket_of_ref(_id_ref(mid))
+            if found is not None:
+                candidates.append(found)
+        for ref in _SUBJECT_REF.findall(parsed.subject):
+            found = self.mail_store.ticket_of_ref(f"#{ref.lower()}")
+            if found is not None:
+                candidates.append(found)
+        for ticket_id in candidates:
+            try:
+                ticket = self._peek(Ticket, ticket_id)
+                for _ in range(8):  # a merged duplicate: its primary carries the conversation
+                    if ticket.merged_into is None:
+                        break
+                    ticket = self._peek(Ticket, ticket.merged_into)
+            except NotFound:
+                continue
+            if ticket.requester_id == customer_id and ticket.status != Status.CLOSED:
+                return ticket.id
+        return None
+
+    def _open_from_mail(
+        self,
+        parsed: ParsedMail,
+        command_id: UUID,
+        customer_id: UUID,
+        team_id: UUID | None,
+        mail_key: str,
+        message_id: str,
+        mailbox: str,
+        digest: str,
+    ) -> MailOutcome:
+        cmd = OpenTicket(
+            command_id=command_id,
+            subject=(parsed.subject or "(no subject)")[:200],
+            description=_fit(parsed.body),
+            channel=Channel.EMAIL,
+            requester_id=customer_id,
+            team_id=team_id,
+        )
+
+        def build(ticket_id: UUID) -> Ticket:
+            ticket = Ticket._create(
+                Ticket.Opened,
+                id=ticket_id,
+                subject=cmd.subject,
+                description=cmd.description,
+                ticket_type=str(cmd.ticket_type),
+                category=cmd.category,
+                priority=str(cmd.priority),
+                channel=str(cmd.channel),
+                requester_id=cmd.requester_id,
+                team_id=cmd.team_id,
+                tags=[],
+            )
+            ticket.receive_mail(mail_key, message_id, mailbox, digest, None)
+            return ticket
+
+        if team_id is not None:
+            self._require_exists(Team, team_id)
+        result = self._create(Ticket, cmd, INTAKE, build)
+        return MailOutcome("duplicate" if result.replayed else "opened", "", result.object_id)
+
+    def _add_reply(
+        self,
+        parsed: ParsedMail,
+        command_id: UUID,
+        ticket_id: UUID,
+        mail_key: str,
+        message_id: str,
+        mailbox: str,
+        digest: str,
+    ) -> MailOutcome:
+        from ticketflow.application import ID_NAMESPACE
+
+        cmd = PostReply(
+            command_id=command_id,
+            ticket_id=ticket_id,
+            body=_fit(parsed.body) or "(no text)",
+            direction=Direction.INBOUND,
+            channel=Channel.EMAIL,
+        )
+        interaction_id = uuid5(ID_NAMESPACE, f"interaction:{command_id}")
+
+        def act(ticket: Ticket) -> None:
+            if mail_key in ticket.received_mail:
+                raise _AlreadyHeld
+            ticket.record_interaction(
+                InteractionKind.REPLY,
+                interaction_id,
+                Direction.INBOUND,
+                str(ticket.requester_id),
+                str(Channel.EMAIL),
+                cmd.body,
+            )
+            ticket.receive_mail(mail_key, message_id, mailbox, digest, interaction_id)
+
+        try:
+            result = self._change(Ticket, ticket_id, cmd, INTAKE, act)
+        except _AlreadyHeld:
+            return MailOutcome("duplicate", "the ticket holds this mail already", ticket_id)
+        return MailOutcome("duplicate" if result.replayed else "replied", "", ticket_id)
+
+
+def _fit(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - len(_TRUNCATED)] + _TRUNCATED
+
+
+def _id_ref(message_id: str) -> str:
+    """A customer's Message-ID, as a ticket reference key (hashed: the id is the sender's data)."""
+    return "mid:" + hashlib.sha256(message_id.strip().lower().encode()).hexdigest()
