@@ -28,6 +28,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts print as written (see cli.output)
 )
 app.command("demo")(demo_cmd.demo)
 app.command("history")(history_cmd.history)

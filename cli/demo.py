@@ -14,12 +14,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cli import output
 from projections import reports
 from projections.automation import Automation
-from projections.readside import ReadSide, views_dir
-from projections.workflow import sla_compliance
-from projections.tickets import TicketQueries
 from projections.integrity.sealer import sealing_on_close
+from projections.readside import ReadSide, views_dir
+from projections.tickets import TicketQueries
+from projections.workflow import sla_compliance
 from ticketflow.application import TicketDesk
 from ticketflow.clock import FakeClock
 from ticketflow.config import Settings, StorageKind
@@ -39,7 +40,7 @@ def demo(
 ) -> None:
     """Run a realistic desk: teams, agents, customers, and tickets through their lifecycles."""
     settings: Settings = ctx.obj
-    console = Console()
+    console = output.console()
     if fresh:
         _start_over(settings, console)
     clock = FakeClock(datetime.now(UTC))
@@ -58,7 +59,7 @@ def demo(
         simulation.setup()
     total = simulation.step_count()
     with Progress(
-        TextColumn("simulating tickets"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        TextColumn("simulating tickets", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     ) as progress:
         task = progress.add_task("tickets", total=total)
         summary = simulation.run(

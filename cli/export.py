@@ -7,16 +7,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cli import output
 from cli.reports import SinceOption, UntilOption, parse_time
 from ticketflow.application import TicketDesk
 from ticketflow.config import Settings
 from ticketflow.errors import ValidationFailed
 from ticketflow.export import export_xes
 
-export_app = typer.Typer(help="Export the event log for outside tools.", no_args_is_help=True)
+export_app = output.group(help="Export the event log for outside tools.")
 
 
 @export_app.command("xes")
@@ -37,11 +37,11 @@ def xes(
     if not file.parent.is_dir():
         raise ValidationFailed(f"cannot write {file}: the directory {file.parent} does not exist")
     desk = TicketDesk(settings)
-    console = Console(stderr=True)
+    console = output.console(stderr=True)
     started = time.perf_counter()
     try:
         with Progress(
-            TextColumn("exporting tickets (log position)"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("exporting tickets (log position)", markup=False), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), console=console,
         ) as progress:
             task = progress.add_task("xes", total=None)

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
+from copy import copy as _copy
 from datetime import datetime
 from functools import cache
-from copy import copy as _copy
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cli import output
 from ticketflow.access import MASK
 from ticketflow.application import TicketDesk
 from ticketflow.commands.access import RecordDataAccess
-from ticketflow.domain import AGGREGATES, Customer, Ticket, event_classes
-from ticketflow.domain.values import Channel, Role
-from ticketflow.metadata import Caller
 from ticketflow.config import Settings
 from ticketflow.describe import describe
+from ticketflow.domain import AGGREGATES, Customer, Ticket, event_classes
+from ticketflow.domain.values import Channel, Role
 from ticketflow.errors import NotFound, ValidationFailed
+from ticketflow.metadata import Caller
 from ticketflow.timetravel import TimeBasis, check_version, version_at
 
 
@@ -108,12 +108,12 @@ def history(
             )
     finally:
         desk.close()
-    console = Console(width=max(Console().width, 160))
+    console = output.console(min_width=160)
     console.print(table)
     if state is not None:
         console.print(state)
     if purpose is None and any(e.personal_fields for e in events):
-        Console(stderr=True).print("personal data masked (***); give --purpose \"why\" to see it (the read is recorded)")
+        output.console(stderr=True).print("personal data masked (***); give --purpose \"why\" to see it (the read is recorded)")
 
 
 def masked(event: Any) -> Any:

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import IO, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cli import output
 from cli.history import parse_id
 from projections.compliance import data_access_report
 from projections.readside import ReadSide
@@ -32,9 +32,7 @@ from ticketflow.privacy.report import erasure_log
 
 R = TypeVar("R")
 
-report_app = typer.Typer(
-    help="Compliance reports (SLA, data access) as a table or CSV.", no_args_is_help=True
-)
+report_app = output.group(help="Compliance reports (SLA, data access) as a table or CSV.")
 
 PERIODS = ("day", "month", "year")
 SLA_COLUMNS = ("period", "team_id", "priority", "metric", "fulfilled", "breached", "compliance")
@@ -119,14 +117,14 @@ def _show(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str) ->
         table.add_column(column, justify="right" if column in NUMBERS else "left")
     for row in rows:
         table.add_row(*(_cell(row.get(c)) for c in columns))
-    Console(width=max(Console().width, 160)).print(table)
+    output.console(min_width=160).print(table)
 
 
 def _emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str, target: str | None) -> None:
     if target is not None:
         write_csv(rows, columns, target)
         if target != "-":
-            Console(stderr=True).print(f"{len(rows)} rows written to {target}")
+            output.console(stderr=True).print(f"{len(rows)} rows written to {target}")
     else:
         _show(rows, columns, title)
 

@@ -8,10 +8,10 @@ from typing import Annotated
 from uuid import UUID
 
 import typer
-from rich.console import Console
 
-from ticketflow.access import TOKEN_ROLES, Permission
+from cli import output
 from projections.integrity.sealer import sealing_on_close
+from ticketflow.access import TOKEN_ROLES, Permission
 from ticketflow.application import TicketDesk
 from ticketflow.commands.access import IssueToken, RevokeToken
 from ticketflow.config import Settings, StorageKind
@@ -19,7 +19,7 @@ from ticketflow.domain.values import Channel, Role
 from ticketflow.errors import ValidationFailed
 from ticketflow.metadata import Caller
 
-token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+token_app = output.group(help="API tokens.")
 
 
 def serve(
@@ -38,7 +38,7 @@ def serve(
         raise ValidationFailed("--workers above 1 needs TICKETFLOW_DATABASE_URL=postgresql://... (SQLite has one writer)")
     TicketDesk(settings).close()  # fail fast, in one line, when the store is unreachable
     mode = "views in-process" if settings.runs_embedded_projections else "views by `ticketflow project`"
-    Console(stderr=True, highlight=False).print(
+    output.console(stderr=True).print(
         f"serving http://{host}:{port} (console at /, API at /api/v1, {workers} worker(s), {mode}) on {settings.describe_store()}",
         markup=False)
     uvicorn.run(

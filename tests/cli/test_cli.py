@@ -8,10 +8,10 @@ from uuid import UUID
 
 import pytest
 
+from tests.support import run_cli as run
 from ticketflow.application import TicketDesk
 from ticketflow.config import Settings
 from ticketflow.domain.values import Status
-from tests.support import run_cli as run
 
 
 def test_demo_builds_a_desk_and_prints_a_summary(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -38,7 +38,7 @@ def test_rerunning_the_demo_adds_tickets_without_duplicating_the_setup(
     data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run(["demo", "--tickets", "20", "--customers", "10"], capsys)[0] == 0
-    code, out, err = run(["demo", "--tickets", "20", "--customers", "10"], capsys)
+    code, _out, err = run(["demo", "--tickets", "20", "--customers", "10"], capsys)
     assert code == 0, err
     desk = TicketDesk(Settings(data_dir=data_dir))
     topics = {
@@ -119,7 +119,7 @@ def test_history_masks_personal_data_unless_a_purpose_is_given_and_records_that_
 def test_bad_arguments_give_one_readable_line_and_a_non_zero_exit(
     data_dir: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str, exit_code: int
 ) -> None:
-    code, out, err = run(argv, capsys)
+    code, _out, err = run(argv, capsys)
     assert code == exit_code
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
@@ -165,8 +165,8 @@ def test_project_runs_standalone_until_stopped(data_dir: Path, capsys: pytest.Ca
     import time
 
     from projections.readside import ReadSide
-    from ticketflow.commands import RegisterCustomer
     from tests.support import ADMIN
+    from ticketflow.commands import RegisterCustomer
 
     run(["demo", "--tickets", "5", "--customers", "3"], capsys)
     repo = Path(__file__).resolve().parents[2]
@@ -228,7 +228,7 @@ def test_an_agents_token_is_created_for_a_team_member_and_an_integrations_with_i
     import json
 
     team, _ = _teams_with_li_wei(data_dir)
-    code, out, err = run(["token", "create", "--role", "agent", "--agent", "li.wei"], capsys)
+    code, _out, err = run(["token", "create", "--role", "agent", "--agent", "li.wei"], capsys)
     assert code == 0, err
     shown = json.loads(err.strip().splitlines()[-1])
     assert shown["agent_id"] == "li.wei" and shown["teams"] == [str(team)]
@@ -236,7 +236,7 @@ def test_an_agents_token_is_created_for_a_team_member_and_an_integrations_with_i
     assert code == 1 and "give the agent id" in err and "Traceback" not in err
     code, _, err = run(["token", "create", "--role", "agent", "--agent", "nobody"], capsys)
     assert code == 1 and "not an active member of any team" in err
-    code, out, err = run(["token", "create", "--role", "integration", "--name", "im-bridge", "--team", "技术支持",
+    code, _out, err = run(["token", "create", "--role", "integration", "--name", "im-bridge", "--team", "技术支持",
                           "--permission", "tickets:open", "--permission", "tickets:message"], capsys)
     assert code == 0, err
     shown = json.loads(err.strip().splitlines()[-1])
@@ -251,7 +251,7 @@ def test_an_agents_token_may_still_be_asked_for_by_name_and_team_when_that_is_th
     import json
 
     team, other = _teams_with_li_wei(data_dir)
-    code, out, err = run(["token", "create", "--role", "agent", "--team", "技术支持", "--name", "li.wei"], capsys)
+    code, _out, err = run(["token", "create", "--role", "agent", "--team", "技术支持", "--name", "li.wei"], capsys)
     assert code == 0, err
     assert json.loads(err.strip().splitlines()[-1])["teams"] == [str(team)]
     code, _, err = run(["token", "create", "--role", "agent", "--team", "Billing", "--agent-id", "li.wei"], capsys)
@@ -274,3 +274,43 @@ def test_customer_erase_reads_its_confirmation_from_stdin(data_dir: Path, capsys
     monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
     code, out, err = run(["customer", "erase", str(customer), "--reference", "DSR-1"], capsys)
     assert code == 0 and "erased" in out, err
+
+
+def test_bracketed_text_prints_as_typed_never_as_rich_markup(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.support import ADMIN
+    from ticketflow.commands import OpenTicket, RegisterCustomer
+
+    subject = "[URGENT] 打印机坏了 [/b] :warning: [bold]"
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    customer = desk.register_customer(RegisterCustomer(name="[王秀英]"), ADMIN).object_id
+    ticket = desk.open_ticket(OpenTicket(subject=subject, requester_id=customer), ADMIN).object_id
+    desk.close()
+    code, out, err = run(["history", str(ticket), "--purpose", "DSR-7 [check]"], capsys)
+    assert code == 0, err
+    assert subject in out and "Traceback" not in err
+    code, out, err = run(["history", str(customer), "--version", "1", "--purpose", "DSR-7"], capsys)
+    assert code == 0 and "[王秀英]" in out, err
+    code, out, err = run(["customer", "erase", str(customer), "--reference", "DSR-[7]", "--yes"], capsys)
+    assert code == 0 and "now show personal fields as [erased]" in " ".join(out.split()), err
+    assert "reference DSR-[7]" in " ".join(err.split())
+    code, out, err = run(["history", str(ticket), "--purpose", "after the erasure"], capsys)
+    assert code == 0, err
+    assert "opened “[erased]”" in out
+    code, out, _ = run(["customer", "erase", "--help"], capsys)
+    assert "their personal data reads [erased] everywhere" in " ".join(out.split())
+
+
+def test_every_console_and_command_group_comes_from_the_markup_free_helpers() -> None:
+    import ast
+
+    offenders = []
+    for path in (Path(__file__).resolve().parents[2] / "cli").glob("*.py"):
+        if path.name == "output.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+                if name == "Console" or (name == "Typer" and not any(
+                        k.arg == "rich_markup_mode" for k in node.keywords)):
+                    offenders.append(f"{path.name}:{node.lineno}")
+    assert offenders == []
