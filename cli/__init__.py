@@ -19,7 +19,7 @@ from cli import reports as reports_cmd
 from cli import serve as serve_cmd
 from cli import views as views_cmd
 from cli import webhooks as webhooks_cmd
-from ticketflow.config import Settings
+from ticketflow.config import load_settings, unknown_variables
 from ticketflow.errors import TicketflowError
 
 app = typer.Typer(
@@ -50,7 +50,9 @@ app.add_typer(export_cmd.export_app, name="export")
 @app.callback()
 def _settings(ctx: typer.Context) -> None:
     """Settings come from TICKETFLOW_* environment variables (see README)."""
-    ctx.obj = Settings()
+    for warning in unknown_variables():
+        print(f"warning: {warning}", file=sys.stderr)
+    ctx.obj = load_settings()
 
 
 def one_line(exc: BaseException | str) -> str:

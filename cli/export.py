@@ -31,7 +31,7 @@ def xes(
     """IEEE 1849-2016 XES: one trace per ticket (opened in [--from, --to) when given), one event per ticket
     event, with activity, resource, role and business time. Personal data is never written."""
     settings: Settings = ctx.obj
-    start, end = parse_time(since, "--from"), parse_time(until, "--to")
+    start, end = parse_time(since, "--from", settings.time_zone), parse_time(until, "--to", settings.time_zone)
     if start is not None and end is not None and end <= start:
         raise ValidationFailed("--to must be after --from")
     if not file.parent.is_dir():

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from copy import copy as _copy
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
@@ -38,7 +39,8 @@ def history(
     object_id: Annotated[str, typer.Argument(help="Ticket (or customer, or team) id.", metavar="TICKET_ID")],
     as_of: Annotated[
         datetime | None,
-        typer.Option("--as-of", help="Only the events the desk had recorded at this instant (ISO 8601; UTC if no offset), then the state.",
+        typer.Option("--as-of", help="Only the events the desk had recorded at this instant (ISO 8601; without an offset,"
+                                    " in TICKETFLOW_TIME_ZONE, default UTC), then the state.",
                      formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d"]),
     ] = None,
     version: Annotated[int | None, typer.Option("--version", min=1, help="Only the events up to this version, then the state.")] = None,
@@ -58,6 +60,9 @@ def history(
     purpose = " ".join(purpose.split()) if purpose else None
     if purpose is not None and not purpose:
         raise ValidationFailed("--purpose must say why (it is recorded)")
+    zone = ZoneInfo(settings.time_zone)
+    if as_of is not None and as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=zone)
     desk = TicketDesk(settings)
     try:
         uid = parse_id(object_id)
@@ -79,7 +84,7 @@ def history(
     kind = type(events[0]).__qualname__.split(".")[0].lower()
     table = Table(title=f"{kind} {events[0].originator_id}: {len(events)} events", show_lines=False)
     table.add_column("v", justify="right", no_wrap=True)
-    table.add_column("occurred (UTC)", no_wrap=True)
+    table.add_column(f"occurred ({settings.time_zone})", no_wrap=True)
     table.add_column("actor (role)", no_wrap=True)
     table.add_column("via", no_wrap=True)
     table.add_column("event", no_wrap=True)
@@ -92,14 +97,15 @@ def history(
                 shown.setdefault(subject, set()).update(present)
         table.add_row(
             str(event.originator_version),
-            event.occurred_at.strftime("%Y-%m-%d %H:%M:%S"),
+            _aware(event.occurred_at).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
             f"{event.actor_id} ({event.actor_role})",
             event.via + (" [imported]" if event.imported else ""),
             type(event).__qualname__.split(".", 1)[1],
             describe(event if purpose is not None else masked(event), team_name),
         )
     try:
-        state = state_table(desk, uid, version, as_of, unmasked=purpose is not None) if version is not None else None
+        state = (state_table(desk, uid, version, as_of and as_of.astimezone(zone), unmasked=purpose is not None)
+                 if version is not None else None)
         for subject, fields in sorted(shown.items(), key=lambda item: str(item[0])):
             desk.record_data_access(
                 RecordDataAccess(customer_id=subject, fields=sorted(fields), purpose=purpose, request_id=str(uuid4()),
@@ -114,6 +120,11 @@ def history(
         console.print(state)
     if purpose is None and any(e.personal_fields for e in events):
         output.console(stderr=True).print("personal data masked (***); give --purpose \"why\" to see it (the read is recorded)")
+
+
+def _aware(moment: datetime) -> datetime:
+    """Stored times carry their offset; a time without one is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def masked(event: Any) -> Any:

@@ -84,8 +84,10 @@ def volume(
     by: Annotated[str, Query(pattern="^(category|channel|type|team|priority)$")] = "category",
     since: datetime | None = None, until: datetime | None = None, as_of: AsOfQuery = None,
 ) -> list[dict[str, Any]]:
-    """Rows of `{day, value, tickets}`: a line or bar chart per value."""
-    return _report(reads, as_of, lambda db: reports.volume(db, by, since, until, team_scope(reads.principal)))
+    """Rows of `{day, value, tickets}`: a line or bar chart per value. Days are dates in the desk's time
+    zone (`TICKETFLOW_TIME_ZONE`); `since`/`until` are instants (a time without an offset is UTC)."""
+    zone = reads.svc.settings.time_zone
+    return _report(reads, as_of, lambda db: reports.volume(db, by, since, until, team_scope(reads.principal), zone))
 
 
 @router.get("/reports/backlog", summary="Tickets per status and team, now", responses=with_example(BACKLOG_EXAMPLE))
@@ -126,9 +128,11 @@ def sla_compliance(
     as_of: AsOfQuery = None,
 ) -> list[dict[str, Any]]:
     """Each run of a metric's clock counts once: fulfilled (met in time) or breached (a late reply counts
-    as breached). `compliance` is fulfilled / (fulfilled + breached)."""
+    as breached). `compliance` is fulfilled / (fulfilled + breached). Periods are days, months or years in
+    the desk's time zone (`TICKETFLOW_TIME_ZONE`)."""
+    zone = reads.svc.settings.time_zone
     return _report(reads, as_of, lambda db: workflow.sla_compliance(
-        db, period, ts(since), ts(until), team_scope(reads.principal)), view="workflow")
+        db, period, ts(since), ts(until), team_scope(reads.principal), zone), view="workflow")
 
 
 SECRET_FIELDS = {"secret_hash", "url"}  # token hashes; webhook URLs (often bearer secrets)

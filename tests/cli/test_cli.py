@@ -314,3 +314,81 @@ def test_every_console_and_command_group_comes_from_the_markup_free_helpers() ->
                         k.arg == "rich_markup_mode" for k in node.keywords)):
                     offenders.append(f"{path.name}:{node.lineno}")
     assert offenders == []
+
+
+def test_history_shows_times_in_the_desks_time_zone_and_says_which(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from tests.support import ADMIN
+    from ticketflow.clock import FakeClock
+    from ticketflow.commands import OpenTicket, RegisterCustomer
+
+    # Written by a process whose clock reads 16:59:42+02:00, i.e. 14:59:42 UTC, 22:59:42 in Shanghai.
+    clock = FakeClock(datetime(2026, 11, 2, 16, 59, 42, tzinfo=timezone(timedelta(hours=2))))
+    desk = TicketDesk(Settings(data_dir=data_dir), clock=clock)
+    customer = desk.register_customer(RegisterCustomer(name="王秀英"), ADMIN).object_id
+    ticket = desk.open_ticket(OpenTicket(subject="打印机坏了", requester_id=customer), ADMIN).object_id
+    desk.close()
+    code, out, err = run(["history", str(ticket)], capsys)
+    assert code == 0, err
+    assert "occurred (UTC)" in out and "2026-11-02 14:59:42" in out and "16:59:42" not in out
+    monkeypatch.setenv("TICKETFLOW_TIME_ZONE", "Asia/Shanghai")
+    code, out, err = run(["history", str(ticket)], capsys)
+    assert code == 0, err
+    assert "occurred (Asia/Shanghai)" in out and "2026-11-02 22:59:42" in out and "14:59:42" not in out
+    # --as-of without an offset is read in the desk's zone: 22:59:41 there is before the ticket was opened.
+    code, _, err = run(["history", str(ticket), "--as-of", "2026-11-02T22:59:41", "--business-time"], capsys)
+    assert code == 1 and "did not exist yet at 2026-11-02T22:59:41+08:00" in err
+    code, out, err = run(["history", str(ticket), "--as-of", "2026-11-02T22:59:42", "--business-time"], capsys)
+    assert code == 0 and "state at version 1 (as of 2026-11-02T22:59:42+08:00)" in out, err
+
+
+def test_reports_by_day_count_in_the_desks_time_zone(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from tests.support import ADMIN
+    from ticketflow.clock import FakeClock
+    from ticketflow.commands import RegisterCustomer
+    from ticketflow.commands.access import RecordDataAccess
+
+    clock = FakeClock(datetime(2026, 11, 1, 17, 0, tzinfo=UTC))  # 2026-11-02 01:00 in Shanghai
+    desk = TicketDesk(Settings(data_dir=data_dir), clock=clock)
+    customer = desk.register_customer(RegisterCustomer(name="王秀英"), ADMIN).object_id
+    desk.record_data_access(RecordDataAccess(customer_id=customer, fields=["name"], purpose="DSR-1",
+                                             request_id="r-1", resource="history"), ADMIN)
+    desk.close()
+    code, out, err = run(["report", "data-access", "--period", "day", "--csv", "-"], capsys)
+    assert code == 0, err
+    assert out.splitlines()[1].startswith("2026-11-01,")
+    monkeypatch.setenv("TICKETFLOW_TIME_ZONE", "Asia/Shanghai")
+    code, out, err = run(["report", "data-access", "--period", "day", "--csv", "-"], capsys)
+    assert code == 0, err
+    assert out.splitlines()[1].startswith("2026-11-02,")
+    # --since without an offset is midnight in the desk's zone: the read at 01:00 is inside.
+    code, out, err = run(["report", "data-access", "--period", "day", "--since", "2026-11-02", "--csv", "-"], capsys)
+    assert code == 0 and len(out.splitlines()) == 2, err
+    code, out, err = run(["report", "data-access", "--period", "day"], capsys)
+    assert code == 0 and "per day (Asia/Shanghai)" in out, err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("TICKETFLOW_TIME_ZONE", "Asia/Shangai", "TICKETFLOW_TIME_ZONE='Asia/Shangai': unknown time zone"),
+        ("TICKETFLOW_SNAPSHOT_INTERVAL", "often", "TICKETFLOW_SNAPSHOT_INTERVAL='often': Input should be a valid integer"),
+        ("TICKETFLOW_DATABASE_URL", "mysql://desk:hunter2@db/desk",
+         "TICKETFLOW_DATABASE_URL: unsupported database URL scheme 'mysql'"),  # the password is not repeated
+    ],
+)
+def test_a_bad_environment_value_names_its_variable_in_one_line(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    variable: str, value: str, message: str,
+) -> None:
+    monkeypatch.setenv(variable, value)
+    code, out, err = run(["views"], capsys)
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and err.startswith(f"error: {message}") and "hunter2" not in err, err
