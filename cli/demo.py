@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -15,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cli import output
+from cli.history import as_of_example
 from projections import reports
 from projections.automation import Automation
 from projections.integrity.sealer import sealing_on_close
@@ -155,4 +157,7 @@ def _print_summary(
     console.print(f"views caught up: {lags}")
     console.print(f"data: {settings.describe_store()}")
     if summary.tickets:
-        console.print(f"try: ticketflow history {summary.tickets[0]}")
+        sample = summary.tickets[0]
+        console.print(f"try: ticketflow history {sample}", soft_wrap=True)
+        if (as_of := as_of_example(desk, sample, ZoneInfo(settings.time_zone))) is not None:
+            console.print(f"     ticketflow history {sample} --as-of {as_of} --business-time", soft_wrap=True)

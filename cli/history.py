@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from copy import copy as _copy
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Annotated, Any
 from uuid import UUID, uuid4
@@ -67,7 +67,7 @@ def history(
     try:
         uid = parse_id(object_id)
         if as_of is not None:
-            version = version_at(desk, uid, as_of, TimeBasis.BUSINESS if business else TimeBasis.RECORDED)
+            version = _version_as_of(desk, uid, as_of, business)
         elif version is not None:
             version = check_version(desk, uid, version)
         events = desk.history(uid) if version is None else list(desk.events.get(uid, lte=version))
@@ -120,6 +120,34 @@ def history(
         console.print(state)
     if purpose is None and any(e.personal_fields for e in events):
         output.console(stderr=True).print("personal data masked (***); give --purpose \"why\" to see it (the read is recorded)")
+
+
+def _version_as_of(desk: TicketDesk, object_id: UUID, as_of: datetime, business: bool) -> int:
+    """The version at ``as_of``; when the object was only recorded later but its history says it
+    existed then (imported or simulated history, like the demo's), the error says --business-time."""
+    try:
+        return version_at(desk, object_id, as_of, TimeBasis.BUSINESS if business else TimeBasis.RECORDED)
+    except ValidationFailed as refused:
+        if business:
+            raise
+        try:
+            version_at(desk, object_id, as_of, TimeBasis.BUSINESS)
+        except ValidationFailed:
+            raise refused from None
+        raise ValidationFailed(
+            f"{refused}, though its history says it did: it was recorded later than it happened (imported or"
+            " simulated, like the demo's); add --business-time to go by when it happened"
+        ) from None
+
+
+def as_of_example(desk: TicketDesk, object_id: UUID, zone: ZoneInfo) -> str | None:
+    """An instant halfway through the object's history (business time, to the second, in ``zone``):
+    what ``demo`` suggests trying with ``history --as-of``. None for a history of one event."""
+    events = desk.history(object_id)
+    if len(events) < 2:
+        return None
+    middle = events[len(events) // 2 - 1].occurred_at
+    return (_aware(middle).astimezone(zone).replace(microsecond=0) + timedelta(seconds=1)).isoformat()
 
 
 def _aware(moment: datetime) -> datetime:

@@ -392,3 +392,28 @@ def test_a_bad_environment_value_names_its_variable_in_one_line(
     code, out, err = run(["views"], capsys)
     assert code == 1 and out == ""
     assert err.count("\n") == 1 and err.startswith(f"error: {message}") and "hunter2" not in err, err
+
+
+def test_the_readmes_as_of_example_works_on_the_demos_data(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shlex
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    [example] = [line.split("#")[0].split() for line in readme.splitlines()
+                 if line.startswith("ticketflow history") and "--as-of" in line]
+    code, out, err = run(["demo", "--tickets", "20", "--customers", "8", "--seed", "5"], capsys)
+    assert code == 0, err
+    [suggested] = [shlex.split(line) for line in out.splitlines() if "--as-of" in line]
+    ticket_id, as_of = suggested[2], suggested[suggested.index("--as-of") + 1]
+    assert suggested[:2] == example[:2] and suggested[3:] == [
+        {"TICKET_ID": ticket_id, "TIME": as_of}.get(word, word) for word in example[3:]]
+    argv = [{"TICKET_ID": ticket_id, "TIME": as_of}.get(word, word) for word in example[1:]]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    shown = int(out.split(" events")[0].rsplit(" ", 1)[1])
+    assert f"state at version {shown}" in out
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    assert 1 < shown < len(desk.history(UUID(ticket_id)))  # halfway through the ticket's life
+    desk.close()
+    # By recorded time the demo's month had not happened yet: the error says what to add.
+    code, _, err = run([*argv[:-1]], capsys)
+    assert code == 1 and "add --business-time" in err
