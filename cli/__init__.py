@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from importlib import metadata
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
@@ -17,6 +19,7 @@ from cli import importer as importer_cmd
 from cli import policies as policies_cmd
 from cli import reports as reports_cmd
 from cli import serve as serve_cmd
+from cli import teams as teams_cmd
 from cli import views as views_cmd
 from cli import webhooks as webhooks_cmd
 from ticketflow.config import load_settings, unknown_variables
@@ -38,6 +41,7 @@ app.command("project")(views_cmd.project)
 app.command("serve")(serve_cmd.serve)
 app.command("import")(importer_cmd.import_)
 app.add_typer(serve_cmd.token_app, name="token")
+app.add_typer(teams_cmd.team_app, name="team")
 app.add_typer(accounts_cmd.account_app, name="account")
 app.add_typer(customers_cmd.customer_app, name="customer")
 app.add_typer(webhooks_cmd.webhook_app, name="webhook")
@@ -47,8 +51,26 @@ app.add_typer(reports_cmd.report_app, name="report")
 app.add_typer(export_cmd.export_app, name="export")
 
 
+def installed_version() -> str:
+    """The installed distribution's version (what ``pip install`` put in place)."""
+    try:
+        return metadata.version("ticketflow")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed: run from a source tree)"
+
+
+def _show_version(shown: bool) -> None:
+    if shown:
+        print(f"ticketflow {installed_version()}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _settings(ctx: typer.Context) -> None:
+def _settings(
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option(
+        "--version", help="Show the version and exit.", is_eager=True, callback=_show_version)] = False,
+) -> None:
     """Settings come from TICKETFLOW_* environment variables (see README)."""
     for warning in unknown_variables():
         print(f"warning: {warning}", file=sys.stderr)
@@ -64,6 +86,12 @@ def one_line(exc: BaseException | str) -> str:
         return "invalid input: " + "; ".join(parts)
     text = " ".join(str(exc).split())
     return text or type(exc).__name__
+
+
+def os_error(exc: OSError) -> str:
+    """``No such file or directory: /nonexistent/x.csv`` rather than ``[Errno 2] ...``."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{reason}: {exc.filename}" if exc.filename else reason
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(getattr(exc, "exit_code", 2))
     except (TicketflowError, ValidationError) as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a file or device the command was pointed at: no space, no such directory...
+        print(f"error: {one_line(os_error(exc))}", file=sys.stderr)
         return 1
     return 0
 

@@ -15,6 +15,7 @@ from ticketflow.application import TicketDesk
 from ticketflow.config import Settings
 from ticketflow.errors import ValidationFailed
 from ticketflow.export import export_xes
+from ticketflow.export.xes import check_target
 
 export_app = output.group(help="Export the event log for outside tools.")
 
@@ -34,8 +35,7 @@ def xes(
     start, end = parse_time(since, "--from", settings.time_zone), parse_time(until, "--to", settings.time_zone)
     if start is not None and end is not None and end <= start:
         raise ValidationFailed("--to must be after --from")
-    if not file.parent.is_dir():
-        raise ValidationFailed(f"cannot write {file}: the directory {file.parent} does not exist")
+    check_target(file)  # before the progress bar starts
     desk = TicketDesk(settings)
     console = output.console(stderr=True)
     started = time.perf_counter()

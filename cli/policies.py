@@ -18,7 +18,7 @@ import typer
 from rich.table import Table
 
 from cli import output
-from cli.serve import _team_id
+from cli.teams import resolve_team
 from projections.integrity.sealer import sealing_on_close
 from ticketflow.application import CommandResult, TicketDesk
 from ticketflow.commands.workflow import (
@@ -227,7 +227,7 @@ def strategy(
     if strategy not in STRATEGIES:
         raise ValidationFailed(f"strategy {strategy!r} is not one of {', '.join(STRATEGIES)}")
     with _desk(ctx) as desk:
-        team_id = _team_id(desk, team)
+        team_id = resolve_team(desk, team)
         result = desk.set_assignment_strategy(SetAssignmentStrategy(team_id=team_id, strategy=strategy), CLI_ADMIN)  # type: ignore[arg-type]
         _said(f"team {_team_name(desk, team_id)} assigns by {strategy}", result)
 

@@ -89,8 +89,11 @@ def _csv_target(target: str) -> Iterator[IO[str]]:
         yield sys.stdout
         sys.stdout.flush()
         return
-    with Path(target).open("w", encoding="utf-8", newline="") as handle:
-        yield handle
+    try:
+        with Path(target).open("w", encoding="utf-8", newline="") as handle:
+            yield handle
+    except OSError as exc:  # no such directory, no permission, no space left (/dev/full)...
+        raise ValidationFailed(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
 def _cell(value: Any) -> str:

@@ -10,6 +10,7 @@ from uuid import UUID
 import typer
 
 from cli import output
+from cli.teams import resolve_team
 from projections.integrity.sealer import sealing_on_close
 from ticketflow.access import TOKEN_ROLES, Permission
 from ticketflow.application import TicketDesk
@@ -55,7 +56,7 @@ def create_token(
     role: Annotated[str, typer.Option(help=f"One of: {', '.join(TOKEN_ROLES)}.")],
     agent: Annotated[str | None, typer.Option("--agent", "--agent-id", help="Agents and supervisors: the team member the"
                                                    " token belongs to (their teams come from the directory).")] = None,
-    team: Annotated[list[str] | None, typer.Option("--team", help="Integrations: limit to this team id or exact name (repeatable).")] = None,
+    team: Annotated[list[str] | None, typer.Option("--team", help="Integrations: limit to this team, by exact name or id (repeatable; see `ticketflow team list`).")] = None,
     permission: Annotated[list[str] | None, typer.Option("--permission", help="Integrations: a permission, e.g. "
                                                          "tickets:open (repeatable; default: tickets:open, customers:register, events:read).")] = None,
     name: Annotated[str | None, typer.Option(help="What holds it (a system name); agents: default the agent id.")] = None,
@@ -69,7 +70,7 @@ def create_token(
         raise ValidationFailed(f"unknown permission {unknown[0]!r}; one of {', '.join(sorted(known))}")
     desk = sealing_on_close(TicketDesk(settings))
     try:
-        team_ids = [_team_id(desk, t) for t in team or []]
+        team_ids = [resolve_team(desk, t) for t in team or []]
         result, token = desk.issue_token(
             IssueToken(name=name, role=Role(role), agent_id=agent, team_ids=team_ids,
                        permissions=[Permission(p) for p in permission] if permission else None),
@@ -101,14 +102,3 @@ def revoke_token(
     desk.close()
     print(f"revoked {parsed}", file=sys.stderr)
 
-
-def _team_id(desk: TicketDesk, value: str) -> UUID:
-    try:
-        return UUID(value)
-    except ValueError:
-        pass
-    formed = desk.recorder.select_notifications(1, 10**9, topics=["ticketflow.domain.team:Team.Formed"])
-    matches = {UUID(str(n.originator_id)) for n in formed if desk.get_team(UUID(str(n.originator_id))).name == value}
-    if len(matches) != 1:
-        raise ValidationFailed(f"no single team named {value!r}; give its id")
-    return matches.pop()

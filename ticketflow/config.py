@@ -251,3 +251,25 @@ def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
         hint = f" (did you mean {near[0]}?)" if near else ""
         warnings.append(f"{name} is not a ticketflow setting{hint}; it is ignored")
     return warnings
+
+
+def postgres_refusal(settings: Settings) -> str | None:
+    """Why PostgreSQL will not give this desk a connection, in the server's own words (``database
+    "desk" does not exist``, ``password authentication failed``...): the connection pool only says it
+    timed out. Asked with one direct connection; None when that one succeeds."""
+    import psycopg
+
+    env = settings.eventsourcing_env()
+    try:
+        with psycopg.connect(
+            dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"],
+            user=env["POSTGRES_USER"], password=env["POSTGRES_PASSWORD"] or None,
+            connect_timeout=min(settings.connect_timeout, 3),
+        ):
+            return None
+    except psycopg.Error as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        if not lines:
+            return type(exc).__name__
+        reason = lines[0].split("FATAL:", 1)[-1]  # the server's words, after libpq's "connection ... failed:"
+        return " ".join(reason.split())

@@ -417,3 +417,137 @@ def test_the_readmes_as_of_example_works_on_the_demos_data(data_dir: Path, capsy
     # By recorded time the demo's month had not happened yet: the error says what to add.
     code, _, err = run([*argv[:-1]], capsys)
     assert code == 1 and "add --business-time" in err
+
+
+def test_version_is_printed_even_when_a_setting_is_bad(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from importlib import metadata
+
+    monkeypatch.setenv("TICKETFLOW_SNAPSHOT_INTERVAL", "often")
+    code, out, err = run(["--version"], capsys)
+    assert code == 0 and err == ""
+    assert out == f"ticketflow {metadata.version('ticketflow')}\n"
+
+
+def test_team_list_shows_ids_names_and_members(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    team, other = _teams_with_li_wei(data_dir)
+    code, out, err = run(["team", "list"], capsys)
+    assert code == 0, err
+    assert "2 teams" in out
+    assert re.search(rf"│ {team}\s+│ 技术支持\s+│\s+1 │ round_robin", out), out
+    assert re.search(rf"│ {other}\s+│ Billing\s+│\s+0 │", out), out
+
+
+def test_a_team_is_given_by_its_id_or_a_name_only_it_answers_to(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from tests.support import ADMIN
+    from ticketflow.commands import FormTeam
+
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    support = desk.form_team(FormTeam(name="技术支持 Technical Support"), ADMIN).object_id
+    billing = desk.form_team(FormTeam(name="账务 Billing"), ADMIN).object_id
+    twins = [desk.form_team(FormTeam(name="Sales", description=str(n)), ADMIN).object_id for n in range(2)]
+    desk.close()
+    for n, (given, expected) in enumerate([("技术支持", support), ("technical support", support),
+                                           ("账务 Billing", billing), (str(billing), billing)]):
+        code, _, err = run(["token", "create", "--role", "integration", "--name", f"bridge-{n}", "--team", given], capsys)
+        assert code == 0, err
+        assert json.loads(err.strip().splitlines()[-1])["teams"] == [str(expected)], given
+    for given, message in [("Sales", f"2 teams are named 'Sales' (Sales {twins[0]}; Sales {twins[1]})"),
+                           ("Marketing", "no team is named 'Marketing'; `ticketflow team list` shows"),
+                           ("00000000-0000-0000-0000-000000000001", "team 00000000-0000-0000-0000-000000000001 not found")]:
+        code, _, err = run(["token", "create", "--role", "integration", "--name", "x", "--team", given], capsys)
+        assert code == 1 and err.count("\n") == 1 and message in err, err
+
+
+@pytest.mark.parametrize(
+    ("argv", "environment", "message"),
+    [
+        (["report", "data-access", "--csv", "/nonexistent/x.csv"], {},
+         "cannot write /nonexistent/x.csv: No such file or directory"),
+        (["report", "sla", "--csv", "/dev/full"], {}, "cannot write /dev/full: No space left on device"),
+        (["views"], {"TICKETFLOW_DATA_DIR": "/proc/nope"},
+         "cannot open the event store (SQLite file /proc/nope/ticketflow.sqlite): cannot create the directory /proc/nope"),
+        (["audit", "verify", "--anchor", "missing.json"], {}, "anchor file missing.json does not exist"),
+        (["export", "xes", "{fifo}"], {}, "cannot write {fifo}: it is not a regular file"),
+        (["export", "xes", "/nonexistent/x.xes"], {}, "cannot write /nonexistent/x.xes: the directory /nonexistent does not"),
+    ],
+)
+def test_files_and_directories_that_cannot_be_used_are_one_line_and_exit_1(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    argv: list[str], environment: dict[str, str], message: str,
+) -> None:
+    import os
+
+    fifo = tmp_path / "tickets.xes"
+    os.mkfifo(fifo)
+    run(["demo", "--tickets", "3", "--customers", "2", "--no-workflow"], capsys)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run([arg.format(fifo=fifo) for arg in argv], capsys)
+    assert code == 1
+    assert err.count("\n") == 1 and err.startswith("error: " + message.format(fifo=fifo)), err
+    assert fifo.exists() and not fifo.is_file()  # never replaced by the export
+
+
+def test_an_export_is_never_renamed_over_a_device() -> None:
+    from ticketflow.errors import ValidationFailed
+    from ticketflow.export.xes import check_target
+
+    for device in ("/dev/full", "/dev/null"):
+        with pytest.raises(ValidationFailed, match=f"cannot write {device}: it is not a regular file"):
+            check_target(Path(device))
+
+
+def test_a_misspelled_setting_is_warned_about_on_stderr(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TICKETFLOW_TIMEZONE", "Asia/Shanghai")
+    monkeypatch.setenv("TICKETFLOW_NO_SUCH_THING", "1")
+    monkeypatch.setenv("TICKETFLOW_TEST_ANYTHING", "1")  # the test suite's own variables are not the desk's
+    code, _, err = run(["views"], capsys)
+    assert code == 0
+    assert err.splitlines() == [
+        "warning: TICKETFLOW_NO_SUCH_THING is not a ticketflow setting; it is ignored",
+        "warning: TICKETFLOW_TIMEZONE is not a ticketflow setting (did you mean TICKETFLOW_TIME_ZONE?); it is ignored",
+    ]
+
+
+@pytest.mark.postgres
+def test_a_missing_postgresql_database_is_named_as_the_cause(
+    postgres_available: None, data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from urllib.parse import urlsplit
+
+    from tests.conftest import POSTGRES_URL
+
+    url = urlsplit(POSTGRES_URL)._replace(path="/tf_no_such_database", query="").geturl()
+    monkeypatch.setenv("TICKETFLOW_DATABASE_URL", url)
+    monkeypatch.setenv("TICKETFLOW_CONNECT_TIMEOUT", "1")
+    code, _, err = run(["views"], capsys)
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith("error: cannot open the event store (PostgreSQL database tf_no_such_database on ")
+    assert err.rstrip().endswith('database "tf_no_such_database" does not exist'), err
+
+
+def test_the_installed_console_script_answers_version_and_refuses_a_device_in_one_line(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).parent / "ticketflow"
+    assert script.exists(), "install the project (pip install -e .) to get the console script"
+    env = {**os.environ, "TICKETFLOW_DATA_DIR": str(tmp_path / "desk")}
+    done = subprocess.run([script, "--version"], check=False, capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("ticketflow ") and done.stderr == ""
+    fifo = tmp_path / "log.xes"
+    os.mkfifo(fifo)
+    done = subprocess.run(
+        [script, "export", "xes", str(fifo)], check=False, capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 1 and done.stderr == f"error: cannot write {fifo}: it is not a regular file" \
+        " (a directory, device, pipe or socket)\n"
