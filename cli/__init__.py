@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from importlib import metadata
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
@@ -18,9 +20,10 @@ from cli import mailboxes as mailboxes_cmd
 from cli import policies as policies_cmd
 from cli import reports as reports_cmd
 from cli import serve as serve_cmd
+from cli import teams as teams_cmd
 from cli import views as views_cmd
 from cli import webhooks as webhooks_cmd
-from ticketflow.config import Settings
+from ticketflow.config import load_settings, unknown_variables
 from ticketflow.errors import TicketflowError
 
 app = typer.Typer(
@@ -29,6 +32,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts print as written (see cli.output)
 )
 app.command("demo")(demo_cmd.demo)
 app.command("history")(history_cmd.history)
@@ -38,6 +42,7 @@ app.command("project")(views_cmd.project)
 app.command("serve")(serve_cmd.serve)
 app.command("import")(importer_cmd.import_)
 app.add_typer(serve_cmd.token_app, name="token")
+app.add_typer(teams_cmd.team_app, name="team")
 app.add_typer(accounts_cmd.account_app, name="account")
 app.add_typer(customers_cmd.customer_app, name="customer")
 app.add_typer(webhooks_cmd.webhook_app, name="webhook")
@@ -49,10 +54,30 @@ app.add_typer(export_cmd.export_app, name="export")
 app.add_typer(history_cmd.ticket_app, name="ticket")
 
 
+def installed_version() -> str:
+    """The installed distribution's version (what ``pip install`` put in place)."""
+    try:
+        return metadata.version("ticketflow")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed: run from a source tree)"
+
+
+def _show_version(shown: bool) -> None:
+    if shown:
+        print(f"ticketflow {installed_version()}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _settings(ctx: typer.Context) -> None:
+def _settings(
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option(
+        "--version", help="Show the version and exit.", is_eager=True, callback=_show_version)] = False,
+) -> None:
     """Settings come from TICKETFLOW_* environment variables (see README)."""
-    ctx.obj = Settings()
+    for warning in unknown_variables():
+        print(f"warning: {warning}", file=sys.stderr)
+    ctx.obj = load_settings()
 
 
 def one_line(exc: BaseException | str) -> str:
@@ -64,6 +89,12 @@ def one_line(exc: BaseException | str) -> str:
         return "invalid input: " + "; ".join(parts)
     text = " ".join(str(exc).split())
     return text or type(exc).__name__
+
+
+def os_error(exc: OSError) -> str:
+    """``No such file or directory: /nonexistent/x.csv`` rather than ``[Errno 2] ...``."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{reason}: {exc.filename}" if exc.filename else reason
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(getattr(exc, "exit_code", 2))
     except (TicketflowError, ValidationError) as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a file or device the command was pointed at: no space, no such directory...
+        print(f"error: {one_line(os_error(exc))}", file=sys.stderr)
         return 1
     return 0
 

@@ -14,6 +14,7 @@ from uuid import UUID
 
 import typer
 
+from cli import output
 from projections.integrity.sealer import sealing_on_close
 from ticketflow.accounts.service import ACCOUNT_ROLES, account_id_for
 from ticketflow.application import TicketDesk
@@ -22,7 +23,7 @@ from ticketflow.domain.values import Channel, Role
 from ticketflow.errors import NotFound, ValidationFailed
 from ticketflow.metadata import Caller
 
-account_app = typer.Typer(help="Console accounts: who signs in to the web console.", no_args_is_help=True)
+account_app = output.group(help="Console accounts: who signs in to the web console.")
 OPERATOR = Caller("cli-admin", Role.ADMIN, Channel.CLI)
 
 PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input (one line).")]

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from cli import output
 from cli.history import parse_id
 from projections.integrity.export import export as write_export
 from projections.integrity.export import export_fingerprints
@@ -23,7 +23,7 @@ from ticketflow.config import Settings
 #: ``audit verify``'s exit status when nothing is wrong but newer events are not sealed yet.
 INCOMPLETE = 3
 
-audit_app = typer.Typer(help="Seal the event log, verify it, export it for offline audit.", no_args_is_help=True)
+audit_app = output.group(help="Seal the event log, verify it, export it for offline audit.")
 Anchor = Annotated[Path | None, typer.Option(
     "--anchor", help="Append each checkpoint to this file (archive it elsewhere). Default: TICKETFLOW_ANCHOR_FILE.")]
 
@@ -40,7 +40,7 @@ def seal(
     settings: Settings = ctx.obj
     desk = TicketDesk(settings)
     sealer = Sealer(desk, every_events=every_events, every_seconds=every_seconds, anchor=anchor or settings.anchor_file)
-    console = Console(stderr=True)
+    console = output.console(stderr=True)
     try:
         done = sealer.catch_up(checkpoint=True)
         console.print(f"sealed {done} events; log sealed up to position {sealer.position()}")
@@ -79,7 +79,7 @@ def verify(
     if not report.ok:
         more = f" ({len(report.problems) - 1} more problems)" if len(report.problems) > 1 else ""
         raise TamperDetected(f"tampering detected: {report.problems[0]}{more}")
-    Console().print(report.summary(), markup=False)
+    output.console().print(report.summary(), markup=False)
     if not report.complete:
         raise typer.Exit(INCOMPLETE)
 
@@ -101,7 +101,7 @@ def export(
         sealer.close()
         desk.close()
     signers = export_fingerprints(directory)
-    Console().print(
+    output.console().print(
         f"exported {manifest['events']} events proven against checkpoint #{manifest['checkpoint']}"
         f" (tree size {manifest['tree_size']}) to {directory}\n"
         f"signed by key{'s' if len(signers) > 1 else ''} {', '.join(signers)}\n"
@@ -127,7 +127,7 @@ def rotate_key(ctx: typer.Context, anchor: Anchor = None) -> None:
     finally:
         sealer.close()
         desk.close()
-    Console().print(f"signing key is now {new}")
+    output.console().print(f"signing key is now {new}")
 
 
 def _utc(value: datetime | None) -> datetime | None:

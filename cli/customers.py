@@ -8,8 +8,8 @@ from typing import Annotated
 from uuid import UUID
 
 import typer
-from rich.console import Console
 
+from cli import output
 from projections.integrity.sealer import sealing_on_close
 from ticketflow.application import TicketDesk
 from ticketflow.commands.privacy import EraseCustomer
@@ -18,7 +18,7 @@ from ticketflow.domain.values import Channel, Role
 from ticketflow.errors import RuleViolation, ValidationFailed
 from ticketflow.metadata import Caller
 
-customer_app = typer.Typer(help="Customers' personal data.", no_args_is_help=True)
+customer_app = output.group(help="Customers' personal data.")
 
 
 @customer_app.command("erase")
@@ -41,7 +41,7 @@ def erase(
         scope = desk.erasure_scope(subject)
         if scope.already_erased:
             raise RuleViolation(f"customer {subject} is already erased")
-        Console(stderr=True).print(
+        output.console(stderr=True).print(
             f"erasing customer {subject} destroys their key for good: the profile fields"
             f" {', '.join(scope.profile_fields) or '(none set)'}, and the personal text of {scope.tickets} ticket(s)"
             f" and {scope.reminders} reminder(s), will read [erased] everywhere; history stays complete"
@@ -59,7 +59,7 @@ def erase(
             Caller(operator, Role.COMPLIANCE, Channel.CLI),
         )
         completed = desk.history(subject)[-1]
-        Console().print(
+        output.console().print(
             f"customer {subject} erased (version {result.version}): "
             f"{getattr(completed, 'tickets', 0)} ticket(s) now show personal fields as [erased]",
             markup=False,

@@ -8,18 +8,21 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cli import output
+from cli.history import as_of_example
 from projections import reports
 from projections.automation import Automation
-from projections.readside import ReadSide, views_dir
-from projections.workflow import sla_compliance
-from projections.tickets import TicketQueries
 from projections.integrity.sealer import sealing_on_close
+from projections.readside import ReadSide, views_dir
+from projections.tickets import TicketQueries
+from projections.workflow import sla_compliance
 from ticketflow.application import TicketDesk
 from ticketflow.clock import FakeClock
 from ticketflow.config import Settings, StorageKind
@@ -39,7 +42,7 @@ def demo(
 ) -> None:
     """Run a realistic desk: teams, agents, customers, and tickets through their lifecycles."""
     settings: Settings = ctx.obj
-    console = Console()
+    console = output.console()
     if fresh:
         _start_over(settings, console)
     clock = FakeClock(datetime.now(UTC))
@@ -58,7 +61,7 @@ def demo(
         simulation.setup()
     total = simulation.step_count()
     with Progress(
-        TextColumn("simulating tickets"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        TextColumn("simulating tickets", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     ) as progress:
         task = progress.add_task("tickets", total=total)
         summary = simulation.run(
@@ -154,4 +157,7 @@ def _print_summary(
     console.print(f"views caught up: {lags}")
     console.print(f"data: {settings.describe_store()}")
     if summary.tickets:
-        console.print(f"try: ticketflow history {summary.tickets[0]}")
+        sample = summary.tickets[0]
+        console.print(f"try: ticketflow history {sample}", soft_wrap=True)
+        if (as_of := as_of_example(desk, sample, ZoneInfo(settings.time_zone))) is not None:
+            console.print(f"     ticketflow history {sample} --as-of {as_of} --business-time", soft_wrap=True)

@@ -7,16 +7,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cli import output
 from cli.reports import SinceOption, UntilOption, parse_time
 from ticketflow.application import TicketDesk
 from ticketflow.config import Settings
 from ticketflow.errors import ValidationFailed
 from ticketflow.export import export_xes
+from ticketflow.export.xes import check_target
 
-export_app = typer.Typer(help="Export the event log for outside tools.", no_args_is_help=True)
+export_app = output.group(help="Export the event log for outside tools.")
 
 
 @export_app.command("xes")
@@ -31,17 +32,16 @@ def xes(
     """IEEE 1849-2016 XES: one trace per ticket (opened in [--from, --to) when given), one event per ticket
     event, with activity, resource, role and business time. Personal data is never written."""
     settings: Settings = ctx.obj
-    start, end = parse_time(since, "--from"), parse_time(until, "--to")
+    start, end = parse_time(since, "--from", settings.time_zone), parse_time(until, "--to", settings.time_zone)
     if start is not None and end is not None and end <= start:
         raise ValidationFailed("--to must be after --from")
-    if not file.parent.is_dir():
-        raise ValidationFailed(f"cannot write {file}: the directory {file.parent} does not exist")
+    check_target(file)  # before the progress bar starts
     desk = TicketDesk(settings)
-    console = Console(stderr=True)
+    console = output.console(stderr=True)
     started = time.perf_counter()
     try:
         with Progress(
-            TextColumn("exporting tickets (log position)"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("exporting tickets (log position)", markup=False), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), console=console,
         ) as progress:
             task = progress.add_task("xes", total=None)

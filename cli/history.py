@@ -3,27 +3,28 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from functools import cache
 from copy import copy as _copy
+from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Annotated, Any
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cli import output
 from projections.integrity.sealer import sealing_on_close
 from ticketflow import commands as c
 from ticketflow.access import MASK
 from ticketflow.application import TicketDesk
 from ticketflow.commands.access import RecordDataAccess
-from ticketflow.domain import AGGREGATES, Customer, Ticket, event_classes
-from ticketflow.domain.values import Channel, Role, TicketType
-from ticketflow.metadata import Caller
 from ticketflow.config import Settings
 from ticketflow.describe import describe
+from ticketflow.domain import AGGREGATES, Customer, Ticket, event_classes
+from ticketflow.domain.values import Channel, Role, TicketType
 from ticketflow.errors import NotFound, ValidationFailed
+from ticketflow.metadata import Caller
 from ticketflow.timetravel import TimeBasis, check_version, version_at
 
 
@@ -41,7 +42,8 @@ def history(
     object_id: Annotated[str, typer.Argument(help="Ticket (or customer, or team) id.", metavar="TICKET_ID")],
     as_of: Annotated[
         datetime | None,
-        typer.Option("--as-of", help="Only the events the desk had recorded at this instant (ISO 8601; UTC if no offset), then the state.",
+        typer.Option("--as-of", help="Only the events the desk had recorded at this instant (ISO 8601; without an offset,"
+                                    " in TICKETFLOW_TIME_ZONE, default UTC), then the state.",
                      formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d"]),
     ] = None,
     version: Annotated[int | None, typer.Option("--version", min=1, help="Only the events up to this version, then the state.")] = None,
@@ -61,13 +63,16 @@ def history(
     purpose = " ".join(purpose.split()) if purpose else None
     if purpose is not None and not purpose:
         raise ValidationFailed("--purpose must say why (it is recorded)")
+    zone = ZoneInfo(settings.time_zone)
+    if as_of is not None and as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=zone)
     desk = TicketDesk(settings)
     if purpose is not None:  # the read is recorded: sealed before the command exits, like every write
         sealing_on_close(desk)
     try:
         uid = parse_id(object_id)
         if as_of is not None:
-            version = version_at(desk, uid, as_of, TimeBasis.BUSINESS if business else TimeBasis.RECORDED)
+            version = _version_as_of(desk, uid, as_of, business)
         elif version is not None:
             version = check_version(desk, uid, version)
         events = desk.history(uid) if version is None else list(desk.events.get(uid, lte=version))
@@ -84,7 +89,7 @@ def history(
     kind = type(events[0]).__qualname__.split(".")[0].lower()
     table = Table(title=f"{kind} {events[0].originator_id}: {len(events)} events", show_lines=False)
     table.add_column("v", justify="right", no_wrap=True)
-    table.add_column("occurred (UTC)", no_wrap=True)
+    table.add_column(f"occurred ({settings.time_zone})", no_wrap=True)
     table.add_column("actor (role)", no_wrap=True)
     table.add_column("via", no_wrap=True)
     table.add_column("event", no_wrap=True)
@@ -97,14 +102,15 @@ def history(
                 shown.setdefault(subject, set()).update(present)
         table.add_row(
             str(event.originator_version),
-            event.occurred_at.strftime("%Y-%m-%d %H:%M:%S"),
+            _aware(event.occurred_at).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
             f"{event.actor_id} ({event.actor_role})",
             event.via + (" [imported]" if event.imported else ""),
             type(event).__qualname__.split(".", 1)[1],
             describe(event if purpose is not None else masked(event), team_name),
         )
     try:
-        state = state_table(desk, uid, version, as_of, unmasked=purpose is not None) if version is not None else None
+        state = (state_table(desk, uid, version, as_of and as_of.astimezone(zone), unmasked=purpose is not None)
+                 if version is not None else None)
         for subject, fields in sorted(shown.items(), key=lambda item: str(item[0])):
             desk.record_data_access(
                 RecordDataAccess(customer_id=subject, fields=sorted(fields), purpose=purpose, request_id=str(uuid4()),
@@ -113,12 +119,45 @@ def history(
             )
     finally:
         desk.close()
-    console = Console(width=max(Console().width, 160))
+    console = output.console(min_width=160)
     console.print(table)
     if state is not None:
         console.print(state)
     if purpose is None and any(e.personal_fields for e in events):
-        Console(stderr=True).print("personal data masked (***); give --purpose \"why\" to see it (the read is recorded)")
+        output.console(stderr=True).print("personal data masked (***); give --purpose \"why\" to see it (the read is recorded)")
+
+
+def _version_as_of(desk: TicketDesk, object_id: UUID, as_of: datetime, business: bool) -> int:
+    """The version at ``as_of``; when the object was only recorded later but its history says it
+    existed then (imported or simulated history, like the demo's), the error says --business-time."""
+    try:
+        return version_at(desk, object_id, as_of, TimeBasis.BUSINESS if business else TimeBasis.RECORDED)
+    except ValidationFailed as refused:
+        if business:
+            raise
+        try:
+            version_at(desk, object_id, as_of, TimeBasis.BUSINESS)
+        except ValidationFailed:
+            raise refused from None
+        raise ValidationFailed(
+            f"{refused}, though its history says it did: it was recorded later than it happened (imported or"
+            " simulated, like the demo's); add --business-time to go by when it happened"
+        ) from None
+
+
+def as_of_example(desk: TicketDesk, object_id: UUID, zone: ZoneInfo) -> str | None:
+    """An instant halfway through the object's history (business time, to the second, in ``zone``):
+    what ``demo`` suggests trying with ``history --as-of``. None for a history of one event."""
+    events = desk.history(object_id)
+    if len(events) < 2:
+        return None
+    middle = events[len(events) // 2 - 1].occurred_at
+    return (_aware(middle).astimezone(zone).replace(microsecond=0) + timedelta(seconds=1)).isoformat()
+
+
+def _aware(moment: datetime) -> datetime:
+    """Stored times carry their offset; a time without one is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def masked(event: Any) -> Any:
@@ -167,7 +206,7 @@ def _run(ctx: typer.Context, command: type[c.TicketCommand], ticket: str, operat
     finally:
         desk.close()
     done = ", ".join(name.split(".", 1)[1] for name in result.events) or "nothing new (already done)"
-    Console().print(f"ticket {ticket_id} version {result.version}: {done}", markup=False)
+    output.console().print(f"ticket {ticket_id} version {result.version}: {done}", markup=False)
 
 
 @ticket_app.command("unassign")

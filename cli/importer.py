@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cli import output
 from projections.integrity.sealer import sealing_on_close
 from ticketflow.application import TicketDesk
 from ticketflow.config import Settings
@@ -31,10 +32,10 @@ def import_(
     """Import historical tickets from an event log; re-running it writes nothing new."""
     settings: Settings = ctx.obj
     source = load_source(format, file, limit_cases=limit_cases)  # checks everything before writing
-    console = Console()
+    console = output.console()
     desk = sealing_on_close(TicketDesk(settings))
     try:
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console) as progress:
             tasks: dict[str, TaskID] = {}
 
@@ -48,7 +49,7 @@ def import_(
     finally:
         desk.close()
     if summary.refused:
-        Console(stderr=True).print(
+        output.console(stderr=True).print(
             f"error: the desk refused {sum(summary.refused.values())} commands (the first are listed above)",
             highlight=False,
         )

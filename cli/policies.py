@@ -15,14 +15,18 @@ from uuid import UUID
 from zoneinfo import available_timezones
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from cli.serve import _team_id
+from cli import output
+from cli.teams import resolve_team
 from projections.integrity.sealer import sealing_on_close
 from ticketflow.application import CommandResult, TicketDesk
 from ticketflow.commands.workflow import (
-    DefineCalendar, DefineSlaPolicy, PublishRoutingRules, RetireSlaPolicy, SetAssignmentStrategy,
+    DefineCalendar,
+    DefineSlaPolicy,
+    PublishRoutingRules,
+    RetireSlaPolicy,
+    SetAssignmentStrategy,
 )
 from ticketflow.config import Settings
 from ticketflow.domain.policy import sla_policy_id
@@ -34,11 +38,10 @@ CLI_ADMIN = Caller("cli-admin", Role.ADMIN, Channel.CLI)
 STRATEGIES = ("round_robin", "least_loaded", "skills")
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
-policy_app = typer.Typer(help="Workflow policies: routing rules, calendars, SLA policies, strategies.",
-                         no_args_is_help=True)
-routing_app = typer.Typer(help="The routing rulebook (ordered, first match wins).", no_args_is_help=True)
-calendar_app = typer.Typer(help="Business-hours calendars.", no_args_is_help=True)
-sla_app = typer.Typer(help="SLA policies.", no_args_is_help=True)
+policy_app = output.group(help="Workflow policies: routing rules, calendars, SLA policies, strategies.")
+routing_app = output.group(help="The routing rulebook (ordered, first match wins).")
+calendar_app = output.group(help="Business-hours calendars.")
+sla_app = output.group(help="SLA policies.")
 policy_app.add_typer(routing_app, name="routing")
 policy_app.add_typer(calendar_app, name="calendar")
 policy_app.add_typer(sla_app, name="sla")
@@ -73,7 +76,7 @@ def read_json(path: Path) -> dict[str, Any]:
 
 def _said(what: str, result: CommandResult) -> None:
     change = ", ".join(result.events) if result.events else "unchanged, nothing written"
-    Console(stderr=True).print(f"{what}: version {result.version} ({change})")
+    output.console(stderr=True).print(f"{what}: version {result.version} ({change})")
 
 
 def _team_name(desk: TicketDesk, team_id: Any) -> str:
@@ -103,7 +106,7 @@ def _weekly(weekly: dict[str, list[list[str]]]) -> str:
 
 
 def _print(table: Table) -> None:
-    Console(width=max(Console().width, 120)).print(table)
+    output.console(min_width=120).print(table)
 
 
 # ---------------------------------------------------------------- routing
@@ -224,7 +227,7 @@ def strategy(
     if strategy not in STRATEGIES:
         raise ValidationFailed(f"strategy {strategy!r} is not one of {', '.join(STRATEGIES)}")
     with _desk(ctx) as desk:
-        team_id = _team_id(desk, team)
+        team_id = resolve_team(desk, team)
         result = desk.set_assignment_strategy(SetAssignmentStrategy(team_id=team_id, strategy=strategy), CLI_ADMIN)  # type: ignore[arg-type]
         _said(f"team {_team_name(desk, team_id)} assigns by {strategy}", result)
 

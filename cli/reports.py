@@ -12,14 +12,15 @@ import csv
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cli import output
 from cli.history import parse_id
 from projections.compliance import data_access_report
 from projections.readside import ReadSide
@@ -32,9 +33,7 @@ from ticketflow.privacy.report import erasure_log
 
 R = TypeVar("R")
 
-report_app = typer.Typer(
-    help="Compliance reports (SLA, data access) as a table or CSV.", no_args_is_help=True
-)
+report_app = output.group(help="Compliance reports (SLA, data access) as a table or CSV.")
 
 PERIODS = ("day", "month", "year")
 SLA_COLUMNS = ("period", "team_id", "priority", "metric", "fulfilled", "breached", "compliance")
@@ -43,20 +42,18 @@ DATA_ACCESS_COLUMNS = (
 )
 NUMBERS = {"fulfilled", "breached", "compliance", "reads", "customers"}
 
-PeriodOption = Annotated[str, typer.Option(help="day, month or year (UTC).")]
-SinceOption = Annotated[
-    str | None, typer.Option("--since", "--from", help="From this time (ISO 8601; UTC if no offset).")
-]
-UntilOption = Annotated[
-    str | None, typer.Option("--until", "--to", help="Before this time (ISO 8601; UTC if no offset).")
-]
+PeriodOption = Annotated[str, typer.Option(help="day, month or year (in TICKETFLOW_TIME_ZONE, default UTC).")]
+SinceOption = Annotated[str | None, typer.Option(
+    "--since", "--from", help="From this time (ISO 8601; without an offset, in TICKETFLOW_TIME_ZONE).")]
+UntilOption = Annotated[str | None, typer.Option(
+    "--until", "--to", help="Before this time (ISO 8601; without an offset, in TICKETFLOW_TIME_ZONE).")]
 CsvOption = Annotated[
     str | None, typer.Option("--csv", help="Write CSV to this file ('-': standard output).", metavar="FILE|-")
 ]
 
 
-def parse_time(value: str | None, option: str) -> datetime | None:
-    """An ISO 8601 date or time; without an offset it is taken as UTC."""
+def parse_time(value: str | None, option: str, zone: str = "UTC") -> datetime | None:
+    """An ISO 8601 date or time; without an offset it is taken in the desk's time zone ``zone``."""
     if value is None:
         return None
     try:
@@ -65,7 +62,7 @@ def parse_time(value: str | None, option: str) -> datetime | None:
         raise ValidationFailed(
             f"{option} {value!r} is not an ISO 8601 date or time, e.g. 2026-11-01"
         ) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=ZoneInfo(zone))
 
 
 def _period(value: str) -> str:
@@ -92,8 +89,11 @@ def _csv_target(target: str) -> Iterator[IO[str]]:
         yield sys.stdout
         sys.stdout.flush()
         return
-    with Path(target).open("w", encoding="utf-8", newline="") as handle:
-        yield handle
+    try:
+        with Path(target).open("w", encoding="utf-8", newline="") as handle:
+            yield handle
+    except OSError as exc:  # no such directory, no permission, no space left (/dev/full)...
+        raise ValidationFailed(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
 def _cell(value: Any) -> str:
@@ -119,14 +119,14 @@ def _show(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str) ->
         table.add_column(column, justify="right" if column in NUMBERS else "left")
     for row in rows:
         table.add_row(*(_cell(row.get(c)) for c in columns))
-    Console(width=max(Console().width, 160)).print(table)
+    output.console(min_width=160).print(table)
 
 
 def _emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str, target: str | None) -> None:
     if target is not None:
         write_csv(rows, columns, target)
         if target != "-":
-            Console(stderr=True).print(f"{len(rows)} rows written to {target}")
+            output.console(stderr=True).print(f"{len(rows)} rows written to {target}")
     else:
         _show(rows, columns, title)
 
@@ -138,9 +138,10 @@ def sla(
 ) -> None:
     """Service-standard compliance: SLA targets met per period, team, priority and metric."""
     period = _period(period)
-    start, end = ts(parse_time(since, "--since")), ts(parse_time(until, "--until"))
-    rows = read_view(ctx.obj, "workflow", lambda db: sla_compliance(db, period, start, end))
-    _emit(rows, SLA_COLUMNS, f"SLA compliance per {period}", csv_file)
+    zone = ctx.obj.time_zone
+    start, end = ts(parse_time(since, "--since", zone)), ts(parse_time(until, "--until", zone))
+    rows = read_view(ctx.obj, "workflow", lambda db: sla_compliance(db, period, start, end, zone=zone))
+    _emit(rows, SLA_COLUMNS, f"SLA compliance per {period} ({zone})", csv_file)
 
 
 @report_app.command("data-access")
@@ -155,15 +156,16 @@ def data_access(
 ) -> None:
     """Who read whose personal data: unmasked reads per period and actor, with fields and purposes."""
     period = _period(period)
-    start, end = ts(parse_time(since, "--since")), ts(parse_time(until, "--until"))
+    zone = ctx.obj.time_zone
+    start, end = ts(parse_time(since, "--since", zone)), ts(parse_time(until, "--until", zone))
     if customer is not None:
         customer = str(parse_id(customer, "customer"))
     rows = read_view(ctx.obj, "access", lambda db: data_access_report(
-        db, period, start, end, by_customer=by_customer, actor_id=actor, customer_id=customer))
+        db, period, start, end, by_customer=by_customer, actor_id=actor, customer_id=customer, zone=zone))
     columns = DATA_ACCESS_COLUMNS if by_customer else tuple(
         c for c in DATA_ACCESS_COLUMNS if c != "customer_id"
     )
-    _emit(rows, columns, f"unmasked reads of personal data per {period}", csv_file)
+    _emit(rows, columns, f"unmasked reads of personal data per {period} ({zone})", csv_file)
 
 
 

@@ -8,10 +8,11 @@ from typing import Annotated
 from uuid import UUID
 
 import typer
-from rich.console import Console
 
-from ticketflow.access import TOKEN_ROLES, Permission
+from cli import output
+from cli.teams import resolve_team
 from projections.integrity.sealer import check_anchor_file, sealing_on_close
+from ticketflow.access import TOKEN_ROLES, Permission
 from ticketflow.application import TicketDesk
 from ticketflow.commands.access import IssueToken, RevokeToken
 from ticketflow.config import Settings, StorageKind
@@ -19,7 +20,7 @@ from ticketflow.domain.values import Channel, Role
 from ticketflow.errors import ValidationFailed
 from ticketflow.metadata import Caller
 
-token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+token_app = output.group(help="API tokens.")
 
 
 def serve(
@@ -40,7 +41,7 @@ def serve(
     if settings.seal and settings.runs_embedded_projections and settings.anchor_file is not None:
         check_anchor_file(settings.anchor_file)  # and when the embedded sealer could not anchor its checkpoints
     mode = "views in-process" if settings.runs_embedded_projections else "views by `ticketflow project`"
-    Console(stderr=True, highlight=False).print(
+    output.console(stderr=True).print(
         f"serving http://{host}:{port} (console at /, API at /api/v1, {workers} worker(s), {mode}) on {settings.describe_store()}",
         markup=False)
     uvicorn.run(
@@ -57,7 +58,7 @@ def create_token(
     role: Annotated[str, typer.Option(help=f"One of: {', '.join(TOKEN_ROLES)}.")],
     agent: Annotated[str | None, typer.Option("--agent", "--agent-id", help="Agents and supervisors: the team member the"
                                                    " token belongs to (their teams come from the directory).")] = None,
-    team: Annotated[list[str] | None, typer.Option("--team", help="Integrations: limit to this team id or exact name (repeatable).")] = None,
+    team: Annotated[list[str] | None, typer.Option("--team", help="Integrations: limit to this team, by exact name or id (repeatable; see `ticketflow team list`).")] = None,
     permission: Annotated[list[str] | None, typer.Option("--permission", help="Integrations: a permission, e.g. "
                                                          "tickets:open (repeatable; default: tickets:open, customers:register, events:read).")] = None,
     name: Annotated[str | None, typer.Option(help="What holds it (a system name); agents: default the agent id.")] = None,
@@ -71,7 +72,7 @@ def create_token(
         raise ValidationFailed(f"unknown permission {unknown[0]!r}; one of {', '.join(sorted(known))}")
     desk = sealing_on_close(TicketDesk(settings))
     try:
-        team_ids = [_team_id(desk, t) for t in team or []]
+        team_ids = [resolve_team(desk, t) for t in team or []]
         result, token = desk.issue_token(
             IssueToken(name=name, role=Role(role), agent_id=agent, team_ids=team_ids,
                        permissions=[Permission(p) for p in permission] if permission else None),
@@ -103,14 +104,3 @@ def revoke_token(
     desk.close()
     print(f"revoked {parsed}", file=sys.stderr)
 
-
-def _team_id(desk: TicketDesk, value: str) -> UUID:
-    try:
-        return UUID(value)
-    except ValueError:
-        pass
-    formed = desk.recorder.select_notifications(1, 10**9, topics=["ticketflow.domain.team:Team.Formed"])
-    matches = {UUID(str(n.originator_id)) for n in formed if desk.get_team(UUID(str(n.originator_id))).name == value}
-    if len(matches) != 1:
-        raise ValidationFailed(f"no single team named {value!r}; give its id")
-    return matches.pop()

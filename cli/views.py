@@ -8,10 +8,10 @@ import time
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cli import output
 from projections.automation import Automation
 from projections.integrity.sealer import Sealer
 from projections.readside import VIEWS, ReadSide
@@ -37,7 +37,7 @@ def views(ctx: typer.Context) -> None:
         table.add_column(column, justify="left" if column == "view" else "right")
     for status in read_side.status():
         table.add_row(status.name, str(status.position), str(status.log_position), str(status.lag))
-    console = Console()
+    console = output.console()
     console.print(table)
     if "workflow" in read_side.stores:
         failed = read_side.read("workflow", failed_work)
@@ -55,12 +55,12 @@ def rebuild(
     """Empty a view and replay the whole event log into it (safe while the desk keeps writing)."""
     names = [view] if view else list(VIEWS)
     desk, read_side = _open(ctx.obj, names)
-    console = Console()
+    console = output.console()
     total = desk.log_position()
     label = view or "all views"
     started = time.perf_counter()
     with Progress(
-        TextColumn(f"rebuilding {label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        TextColumn(f"rebuilding {label}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     ) as progress:
         task = progress.add_task(label, total=total)
 
@@ -84,7 +84,7 @@ def project(
 ) -> None:
     """Standalone mode: keep the views caught up in this process until stopped (Ctrl-C, SIGTERM)."""
     desk, read_side = _open(ctx.obj, view)
-    console = Console(stderr=True)
+    console = output.console(stderr=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -8,20 +8,20 @@ from typing import Annotated
 from uuid import UUID
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cli import output
+from projections.integrity.sealer import sealing_on_close
 from projections.outbox import list_deliveries, unknown_event_types
 from projections.readside import ReadSide
 from projections.webhook_sender import WebhookSender
-from projections.integrity.sealer import sealing_on_close
 from ticketflow.application import TicketDesk
 from ticketflow.commands.workflow import PauseWebhook, ResumeWebhook, SubscribeWebhook
 from ticketflow.domain.values import Channel, Role
 from ticketflow.errors import ValidationFailed
 from ticketflow.metadata import Caller
 
-webhook_app = typer.Typer(help="Webhook subscriptions and their deliveries.", no_args_is_help=True)
+webhook_app = output.group(help="Webhook subscriptions and their deliveries.")
 CLI_ADMIN = Caller("cli-admin", Role.ADMIN, Channel.CLI)
 WebhookArg = Annotated[str, typer.Argument(help="The webhook's id or exact name.")]
 
@@ -56,7 +56,7 @@ def list_(ctx: typer.Context) -> None:
     for hook in desk.webhooks():
         table.add_row(hook.name, str(hook.id), hook.url, ", ".join(hook.event_types), "yes" if hook.active else "paused")
     desk.close()
-    Console().print(table)
+    output.console().print(table)
 
 
 @webhook_app.command("pause")
@@ -108,7 +108,7 @@ def deliveries(
     for r in rows:
         table.add_row(str(r["position"]), r["event_type"], r["delivery_id"], r["state"], str(r["attempts"]),
                       r["next_attempt_at"] or "", r["last_error"] or "")
-    Console(width=200).print(table)
+    output.console(min_width=200).print(table)
 
 
 @webhook_app.command("send")

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.sql import Db, loads
-
-PERIOD_WIDTH = {"day": 10, "month": 7, "year": 4}
+from projections.sql import Db, loads, local_period
 
 
 def data_access_report(
@@ -23,15 +21,14 @@ def data_access_report(
     by_customer: bool = False,
     actor_id: str | None = None,
     customer_id: str | None = None,
+    zone: str = "UTC",
 ) -> list[dict[str, Any]]:
-    """Unmasked reads of personal data per period (day, month or year) and actor (and customer
-    when ``by_customer``): how many reads, of how many customers, which fields and purposes how
-    often. Field names and purposes only, never the values that were seen.
+    """Unmasked reads of personal data per period (day, month or year, in the desk's time zone
+    ``zone``) and actor (and customer when ``by_customer``): how many reads, of how many customers,
+    which fields and purposes how often. Field names and purposes only, never the values that were seen.
 
     ``since`` / ``until`` bound the time of the read (UTC ISO text, ``[since, until)``)."""
-    width = PERIOD_WIDTH.get(period)
-    if width is None:
-        raise ValueError("period is day, month or year")
+    period_sql, period_params = local_period(db, "occurred_at", period, zone)
     clauses, params = ["1 = 1"], []
     for clause, value in (("occurred_at >= ?", since), ("occurred_at < ?", until),
                           ("actor_id = ?", actor_id), ("customer_id = ?", customer_id)):
@@ -40,17 +37,16 @@ def data_access_report(
             params.append(value)
     where = " AND ".join(clauses)
     group = ["period", "actor_id", "actor_role"] + (["customer_id"] if by_customer else [])
-    key_columns = f"SUBSTR(occurred_at, 1, {width}) AS period, actor_id, actor_role" + (
-        ", customer_id" if by_customer else "")
-    key_group = f"SUBSTR(occurred_at, 1, {width}), actor_id, actor_role" + (
-        ", customer_id" if by_customer else "")
+    keys = ", ".join(group)
+    # The period computed once per read, in a derived table (its expression may carry a parameter,
+    # which PostgreSQL could not match between the select list and GROUP BY).
+    source = (f"(SELECT {period_sql} AS period, actor_id, actor_role, customer_id, fields, purpose"
+             f" FROM {{p}}tf_access_log WHERE {where}) access_log")
+    params = [*period_params, *params]
     rows: dict[tuple[Any, ...], dict[str, Any]] = {}
     # One row per distinct (key, fields, purpose): the grouped result, not the log, is held in memory.
-    for row in db.all(
-        f"SELECT {key_columns}, fields, purpose, COUNT(*) AS reads FROM {{p}}tf_access_log WHERE {where} "
-        f"GROUP BY {key_group}, fields, purpose",
-        params,
-    ):
+    for row in db.all(f"SELECT {keys}, fields, purpose, COUNT(*) AS reads FROM {source} GROUP BY {keys}, fields, purpose",
+                      params):
         key = tuple(row[c] for c in group)
         entry = rows.setdefault(key, {**{c: row[c] for c in group}, "reads": 0, "customers": 0,
                                       "fields": {}, "purposes": {}})
@@ -60,11 +56,7 @@ def data_access_report(
             entry["fields"][name] = entry["fields"].get(name, 0) + reads
         purpose = row["purpose"] or ""
         entry["purposes"][purpose] = entry["purposes"].get(purpose, 0) + reads
-    for row in db.all(
-        f"SELECT {key_columns}, COUNT(DISTINCT customer_id) AS customers FROM {{p}}tf_access_log "
-        f"WHERE {where} GROUP BY {key_group}",
-        params,
-    ):
+    for row in db.all(f"SELECT {keys}, COUNT(DISTINCT customer_id) AS customers FROM {source} GROUP BY {keys}", params):
         key = tuple(row[c] for c in group)
         if key in rows:
             rows[key]["customers"] = int(row["customers"])

@@ -31,7 +31,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from projections.sql import Db, Dialect, parse_ts, ts
+from projections.sql import Db, Dialect, local_period, parse_ts, ts
 
 DIMENSIONS = {"category": "category", "channel": "channel", "type": "ticket_type", "team": "team_id", "priority": "priority"}
 #: On SQLite, a period holding more than this share of a table's rows is read by scanning the table:
@@ -91,20 +91,23 @@ def _tickets(
 
 
 def volume(
-    db: Db, by: str, since: datetime | None = None, until: datetime | None = None, teams: Collection[str] | None = None
+    db: Db, by: str, since: datetime | None = None, until: datetime | None = None, teams: Collection[str] | None = None,
+    zone: str = "UTC",
 ) -> list[dict[str, Any]]:
-    """Tickets created per UTC day and value of ``by`` (category, channel, type, team, priority)."""
+    """Tickets created per day (in the desk's time zone ``zone``) and value of ``by`` (category, channel,
+    type, team, priority)."""
     if by not in DIMENSIONS:
         raise ValueError(f"volume by one of {', '.join(DIMENSIONS)}, not {by!r}")
     column = DIMENSIONS[by]
+    day, day_params = local_period(db, "created_at", "day", zone)
     where, params = _range(since, until, teams)
     if db.dialect is Dialect.POSTGRES:
         # A derived table the planner cannot see into, so grouped by hashing: it would otherwise expect a
         # group per created_at, and sort the period's rows on disk.
         return db.all(
-            f"SELECT day, value, COUNT(*) AS tickets FROM (SELECT substr(created_at, 1, 10) AS day, {column} AS value"
+            f"SELECT day, value, COUNT(*) AS tickets FROM (SELECT {day} AS day, {column} AS value"
             f" FROM {{p}}tf_tickets{where} OFFSET 0) period GROUP BY day, value ORDER BY day, value",
-            params,
+            [*day_params, *params],
         )
     if by == "team":  # read from an index alone, however long the period: desk-wide (created_at, team_id, ...),
         # a team scope (team_id, status, created_at)
@@ -112,9 +115,9 @@ def volume(
     else:
         table, where, params = _tickets(db, since, until, teams)
     return db.all(
-        f"SELECT substr(created_at, 1, 10) AS day, {column} AS value, COUNT(*) AS tickets"
-        f" FROM {table}{where} GROUP BY substr(created_at, 1, 10), {column} ORDER BY day, value",
-        params,
+        f"SELECT {day} AS day, {column} AS value, COUNT(*) AS tickets"
+        f" FROM {table}{where} GROUP BY 1, 2 ORDER BY day, value",
+        [*day_params, *params],
     )
 
 

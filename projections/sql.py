@@ -17,6 +17,7 @@ from enum import StrEnum
 from functools import cached_property, lru_cache
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 
 class Dialect(StrEnum):
@@ -42,6 +43,41 @@ def ts(value: datetime | None) -> str | None:
 
 def parse_ts(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
+
+
+#: A period's label: the first characters of a local ISO time (``2026-11-02``, ``2026-11``, ``2026``).
+PERIOD_WIDTH = {"day": 10, "month": 7, "year": 4}
+_PG_PERIOD_FORMAT = {10: "YYYY-MM-DD", 7: "YYYY-MM", 4: "YYYY"}
+#: SQLite's name for :func:`local_time_text` (registered on every view connection).
+SQLITE_LOCAL_TIME = "tf_local_time"
+
+
+def local_time_text(value: str | None, zone: str, width: int) -> str | None:
+    """The first ``width`` characters of a stored UTC time read as local time in ``zone``."""
+    if value is None:
+        return None
+    return datetime.fromisoformat(value).astimezone(ZoneInfo(zone)).isoformat()[:width]
+
+
+def register_functions(connection: Any) -> None:
+    """Give a SQLite connection the functions the views' queries use (PostgreSQL has them built in)."""
+    connection.create_function(SQLITE_LOCAL_TIME, 3, local_time_text, deterministic=True)
+
+
+def local_period(db: Db, column: str, period: str, zone: str) -> tuple[str, list[Any]]:
+    """SQL for the day, month or year (``2026-11-02``, ``2026-11``, ``2026``) that ``column``, a stored
+    UTC time, falls in as seen in the desk's time zone ``zone``; and its parameters.
+
+    In UTC that is a prefix of the stored text (free, and an index on the column serves it); elsewhere
+    PostgreSQL converts with its own zone database, SQLite with Python's (:func:`local_time_text`)."""
+    width = PERIOD_WIDTH.get(period)
+    if width is None:
+        raise ValueError("period is day, month or year")
+    if zone == "UTC":
+        return f"substr({column}, 1, {width})", []
+    if db.dialect is Dialect.POSTGRES:
+        return f"to_char(CAST({column} AS timestamptz) AT TIME ZONE CAST(? AS text), '{_PG_PERIOD_FORMAT[width]}')", [zone]
+    return f"{SQLITE_LOCAL_TIME}({column}, ?, {width})", [zone]
 
 
 def uid(value: UUID | str | None) -> str | None:

@@ -23,7 +23,7 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 from psycopg.sql import SQL
 
 from projections.erasure import erased_customer
-from projections.sql import Batch, Db, Dialect, Table, render
+from projections.sql import Batch, Db, Dialect, Table, register_functions, render
 from ticketflow.domain import TicketflowAggregate
 from ticketflow.privacy.pg_rewrite import rewrite_tables
 from ticketflow.reconnect import retry_dead_connections
@@ -189,6 +189,7 @@ class SQLiteViewStore(ViewStore, SQLiteTrackingRecorder):
                 # content rather than leave the old text readable in free pages of the file.
                 raw.execute("PRAGMA secure_delete = ON")
                 self._tuned.add(id(raw))
+            register_functions(raw)  # each time: cheap, and a new connection may reuse an old one's id
             with connection.transaction(commit=commit) as cursor:
                 yield cursor
 

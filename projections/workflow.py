@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.sql import Batch, Db, Dialect, Table, ts, uid
+from projections.sql import Batch, Db, Dialect, Table, local_period, ts, uid
 from projections.view import Event, View
 from ticketflow.domain import Reminder, Ticket
 from ticketflow.domain.values import Direction
@@ -303,13 +303,13 @@ def sla_attention(db: Db, state: str, due_before: str | None = None, limit: int 
 
 def sla_compliance(
     db: Db, period: str = "month", since: str | None = None, until: str | None = None, teams: set[str] | None = None,
+    zone: str = "UTC",
 ) -> list[dict[str, Any]]:
-    """Share of SLA targets met, per period (day, month or year), team, priority and metric.
+    """Share of SLA targets met, per period (day, month or year, in the desk's time zone ``zone``), team,
+    priority and metric.
 
     ``teams`` limits the rows to a caller's teams (None: every team)."""
-    width = {"day": 10, "month": 7, "year": 4}.get(period)
-    if width is None:
-        raise ValueError("period is day, month or year")
+    period_sql, period_sql_params = local_period(db, "at", period, zone)
     clauses, params = ["1 = 1"], []
     if teams is not None:
         if not teams:
@@ -332,9 +332,9 @@ def sla_compliance(
         "SELECT period, team_id, priority, metric, "
         "SUM(CASE WHEN outcome = 'fulfilled' THEN 1 ELSE 0 END) AS fulfilled, "
         "SUM(CASE WHEN outcome = 'breached' THEN 1 ELSE 0 END) AS breached "
-        f"FROM (SELECT SUBSTR(at, 1, {width}) AS period, team_id, priority, metric, outcome FROM {table}"
+        f"FROM (SELECT {period_sql} AS period, team_id, priority, metric, outcome FROM {table}"
         f" WHERE {where}{fence}) outcomes GROUP BY period, team_id, priority, metric ORDER BY 1, 2, 3, 4",
-        [*params, *period_params],
+        [*period_sql_params, *params, *period_params],
     )
     for row in rows:
         total = int(row["fulfilled"]) + int(row["breached"])

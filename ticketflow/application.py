@@ -40,7 +40,7 @@ from ticketflow.commands import (
 )
 from ticketflow.commands.imported import FactKind, ImportedFact
 from ticketflow.commands.access import IssueToken, RecordDataAccess, RevokeToken
-from ticketflow.config import Settings, StorageKind
+from ticketflow.config import Settings, StorageKind, postgres_refusal
 from ticketflow.access import (
     PERSON_ROLES, ROLE_PERMISSIONS, SUPERVISING_MEMBER_ROLES, TOKEN_ROLES, Permission, Principal, granted,
 )
@@ -162,12 +162,18 @@ class TicketDesk(MailboxCommands, MailIntake, ErasureCommands, AccountCommands, 
         self._read_locks = [threading.Lock() for _ in range(64)]
         interval = self.settings.snapshot_interval
         self.snapshotting_intervals = {Ticket: interval, Customer: interval, Team: interval}  # type: ignore[misc]
-        if self.settings.storage is StorageKind.SQLITE:
-            self.settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            if self.settings.storage is StorageKind.SQLITE:
+                directory = self.settings.sqlite_path.parent
+                try:
+                    directory.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise OSError(f"cannot create the directory {directory}: {exc.strerror or exc}") from None
             super().__init__(env={**self.settings.eventsourcing_env(), **self._cache_env(), **(env or {})})
         except (OSError, PersistenceError) as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if self.settings.storage is StorageKind.POSTGRES:
+                reason = postgres_refusal(self.settings) or reason
             raise StorageUnavailable(
                 f"cannot open the event store ({self.settings.describe_store()}): {reason}"
             ) from None

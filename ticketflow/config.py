@@ -23,7 +23,7 @@
 | ``TICKETFLOW_FOLLOW_UP_DAYS`` | ``3`` | schedule a follow-up (回访) N days after a ticket is solved (0: never) |
 | ``TICKETFLOW_AUTO_CLOSE_DAYS`` | ``7`` | close a solved ticket after N days without a customer reply (0: never) |
 | ``TICKETFLOW_HTTP_PARSER`` | ``auto`` | ``serve``'s HTTP parser: ``httptools`` (C; ``auto``) or ``h11`` (pure Python) |
-| ``TICKETFLOW_TIME_ZONE`` | ``UTC`` | the desk's time zone (IANA name, e.g. ``Asia/Shanghai``): the console shows times in it; stored times stay UTC |
+| ``TICKETFLOW_TIME_ZONE`` | ``UTC`` | the desk's time zone (IANA name, e.g. ``Asia/Shanghai``): the console and ``history`` show times in it, reports count days and months in it; stored times stay UTC |
 | ``TICKETFLOW_SESSION_HOURS`` / ``_IDLE_MINUTES`` | ``12`` / ``120`` | a console session ends this long after sign-in / after its last request |
 | ``TICKETFLOW_SIGN_IN_BURST`` / ``_PER_MINUTE`` | ``5`` / ``2`` | failed console sign-ins per name and per address before 429 |
 | ``TICKETFLOW_SECURE_COOKIES`` | off | mark console cookies ``Secure`` (turn on behind HTTPS) |
@@ -31,17 +31,26 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import secrets
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ticketflow.errors import ValidationFailed
+
 SQLITE_FILENAME = "ticketflow.sqlite"
+ENV_PREFIX = "TICKETFLOW_"
+#: Variables with this prefix belong to the test suite (``TICKETFLOW_TEST_POSTGRES_URL``), not the desk.
+TEST_ENV_PREFIX = "TICKETFLOW_TEST_"
+#: Settings whose values are never repeated in an error message (a password may be in the URL).
+_SECRET_SETTINGS = frozenset({"secret_key", "database_url"})
 _PROCESS_KEY = secrets.token_hex(32).encode()  # in-memory desks: a key for this process only
 
 
@@ -202,3 +211,65 @@ class Settings(BaseSettings):
             f"PostgreSQL database {env['POSTGRES_DBNAME']} on {env['POSTGRES_HOST']}:"
             f"{env['POSTGRES_PORT']} (schema {schema})"
         )
+
+
+class InvalidSetting(ValidationFailed):
+    """A ``TICKETFLOW_*`` environment variable holds a value the desk cannot use."""
+
+
+def variable_name(field: str) -> str:
+    """The environment variable of a setting: ``time_zone`` -> ``TICKETFLOW_TIME_ZONE``."""
+    return ENV_PREFIX + field.upper()
+
+
+def load_settings() -> Settings:
+    """The settings, read once from the environment; a bad value is an :class:`InvalidSetting` naming
+    its variable (``TICKETFLOW_SNAPSHOT_INTERVAL``, not the field ``snapshot_interval``)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            message = str(error["msg"]).removeprefix("Value error, ")
+            value = "" if field in _SECRET_SETTINGS else f"={error['input']!r}"
+            problems.append(f"{variable_name(field)}{value}: {message}" if field else message)
+        raise InvalidSetting("; ".join(problems)) from None
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """A warning for each ``TICKETFLOW_*`` variable that is no setting (a typo is otherwise silently
+    ignored), naming the closest setting when one is near."""
+    environ = os.environ if environ is None else environ
+    known = {variable_name(field) for field in Settings.model_fields}
+    warnings = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in known or upper.startswith(TEST_ENV_PREFIX):
+            continue
+        near = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.8)
+        hint = f" (did you mean {near[0]}?)" if near else ""
+        warnings.append(f"{name} is not a ticketflow setting{hint}; it is ignored")
+    return warnings
+
+
+def postgres_refusal(settings: Settings) -> str | None:
+    """Why PostgreSQL will not give this desk a connection, in the server's own words (``database
+    "desk" does not exist``, ``password authentication failed``...): the connection pool only says it
+    timed out. Asked with one direct connection; None when that one succeeds."""
+    import psycopg
+
+    env = settings.eventsourcing_env()
+    try:
+        with psycopg.connect(
+            dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"],
+            user=env["POSTGRES_USER"], password=env["POSTGRES_PASSWORD"] or None,
+            connect_timeout=min(settings.connect_timeout, 3),
+        ):
+            return None
+    except psycopg.Error as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        if not lines:
+            return type(exc).__name__
+        reason = lines[0].split("FATAL:", 1)[-1]  # the server's words, after libpq's "connection ... failed:"
+        return " ".join(reason.split())

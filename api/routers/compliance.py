@@ -58,8 +58,9 @@ def data_access(
     customer_id: UUID | None = None,
 ) -> Any:
     """Counts, field names and purposes from the access log (`GET /api/v1/access-log`), never the values
-    that were seen. For compliance and admin tokens."""
+    that were seen. For compliance and admin tokens. Periods are days, months or years in the desk's time
+    zone (`TICKETFLOW_TIME_ZONE`)."""
     rows = reads.read("access", lambda db: data_access_report(
         db, period, ts(since), ts(until), by_customer=by_customer, actor_id=actor_id,
-        customer_id=str(customer_id) if customer_id else None))
+        customer_id=str(customer_id) if customer_id else None, zone=reads.svc.settings.time_zone))
     return encode(DataAccessRowOut, rows)

@@ -96,9 +96,13 @@ def volume(
     by: Annotated[str, Query(pattern="^(category|channel|type|team|priority)$")] = "category",
     since: datetime | None = None, until: datetime | None = None, as_of: AsOfQuery = None,
 ) -> list[dict[str, Any]]:
-    """Rows of `{day, value, tickets}`: a line or bar chart per value (by team, also `team_id` and `team_name`)."""
+    """Rows of `{day, value, tickets}`: a line or bar chart per value (by team, also `team_id` and `team_name`).
+    Days are dates in the desk's time zone (`TICKETFLOW_TIME_ZONE`); `since`/`until` are instants (a time
+    without an offset is UTC)."""
+    zone = reads.svc.settings.time_zone
+
     def query(db: Any) -> list[dict[str, Any]]:
-        rows = reports.volume(db, by, since, until, team_scope(reads.principal))
+        rows = reports.volume(db, by, since, until, team_scope(reads.principal), zone)
         return [{**row, "team_id": row["value"]} for row in rows] if by == "team" else rows
 
     return _report(reads, as_of, query)
@@ -142,9 +146,11 @@ def sla_compliance(
     as_of: AsOfQuery = None,
 ) -> list[dict[str, Any]]:
     """Each run of a metric's clock counts once: fulfilled (met in time) or breached (a late reply counts
-    as breached). `compliance` is fulfilled / (fulfilled + breached)."""
+    as breached). `compliance` is fulfilled / (fulfilled + breached). Periods are days, months or years in
+    the desk's time zone (`TICKETFLOW_TIME_ZONE`)."""
+    zone = reads.svc.settings.time_zone
     return _report(reads, as_of, lambda db: workflow.sla_compliance(
-        db, period, ts(since), ts(until), team_scope(reads.principal)), view="workflow")
+        db, period, ts(since), ts(until), team_scope(reads.principal), zone), view="workflow")
 
 
 SECRET_FIELDS = {"secret_hash", "url"}  # token hashes; webhook URLs (often bearer secrets)

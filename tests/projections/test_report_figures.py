@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -124,8 +125,16 @@ def plain_response_times(db: Db, since: datetime | None, until: datetime | None,
              "resolution_hours": _plain_stats(groups[(team, priority)][1])} for team, priority in sorted(groups)]
 
 
-def plain_volume(db: Db, since: datetime | None, until: datetime | None, teams: set[str] | None) -> dict[tuple[str, Any], int]:
-    return dict(Counter((row["created_at"][:10], row["team_id"]) for row in _hours_per_row(db, since, until, teams)))
+def _local(value: str, zone: str, width: int) -> str:
+    """The first ``width`` characters of a stored UTC time as local time in ``zone``."""
+    return datetime.fromisoformat(value).astimezone(ZoneInfo(zone)).isoformat()[:width]
+
+
+def plain_volume(db: Db, since: datetime | None, until: datetime | None, teams: set[str] | None,
+                 zone: str = "UTC") -> dict[tuple[str, Any], int]:
+    """Tickets per day in ``zone`` and team."""
+    return dict(Counter((_local(row["created_at"], zone, 10), row["team_id"])
+                        for row in _hours_per_row(db, since, until, teams)))
 
 
 def plain_satisfaction(db: Db, since: datetime | None, until: datetime | None, teams: set[str] | None) -> dict[Any, Counter[int]]:
@@ -230,3 +239,76 @@ def test_sla_compliance_equals_a_plain_count(read_side: ReadSide, reading: str) 
         return {(r["period"], r["team_id"], r["priority"], r["metric"]): [r["fulfilled"], r["breached"]] for r in rows}
 
     each_period(read_side, "workflow", outcomes, lambda db, p: dict(plain_sla(db, ts(p[0]), ts(p[1]), p[2])))
+
+
+# ------------------------------------------------------------------ days and months in the desk's time zone
+#: East of UTC, a half-hour offset, and a zone with summer time (its day is 23 or 25 hours twice a year).
+ZONES = ["Asia/Shanghai", "Asia/Kolkata", "America/New_York"]
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_volume_counts_each_ticket_on_its_day_in_the_desks_time_zone(read_side: ReadSide, zone: str) -> None:
+    def counts(db: Db, period: Period) -> dict[tuple[str, Any], int]:
+        rows = reports.volume(db, "team", *period, zone=zone)
+        assert [r["day"] for r in rows] == sorted(r["day"] for r in rows)
+        return {(r["day"], r["value"]): int(r["tickets"]) for r in rows}
+
+    reported = each_period(read_side, "tickets", counts, lambda db, p: plain_volume(db, *p, zone=zone))
+    utc = read_side.read("tickets", lambda db: reports.volume(db, "team"))
+    assert {(r["day"], r["value"]) for r in utc} != set(reported[0])  # the zone moved tickets to other days
+
+
+@pytest.mark.parametrize("zone", ZONES)
+@pytest.mark.parametrize("period", ["day", "month"])
+def test_sla_compliance_counts_each_outcome_in_its_period_in_the_desks_time_zone(
+    read_side: ReadSide, zone: str, period: str
+) -> None:
+    width = {"day": 10, "month": 7}[period]
+
+    def outcomes(db: Db, bounds: Period) -> dict[tuple[Any, ...], list[int]]:
+        rows = workflow.sla_compliance(db, period, ts(bounds[0]), ts(bounds[1]), bounds[2], zone=zone)
+        return {(r["period"], r["team_id"], r["priority"], r["metric"]): [r["fulfilled"], r["breached"]] for r in rows}
+
+    def plain(db: Db, bounds: Period) -> dict[tuple[Any, ...], list[int]]:
+        since, until, teams = ts(bounds[0]), ts(bounds[1]), bounds[2]
+        totals: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0])
+        for row in db.all("SELECT * FROM {p}tf_sla_outcomes"):
+            if (teams is None or row["team_id"] in teams) and (since is None or row["at"] >= since) \
+                    and (until is None or row["at"] < until):
+                key = (_local(row["at"], zone, width), row["team_id"], row["priority"], row["metric"])
+                totals[key][row["outcome"] == "breached"] += 1
+        return dict(totals)
+
+    each_period(read_side, "workflow", outcomes, plain)
+
+
+def test_the_data_access_report_counts_each_read_in_its_period_in_the_desks_time_zone(
+    shared_store_settings: Settings,
+) -> None:
+    from projections.access_log import ACCESS
+    from projections.compliance import data_access_report
+
+    desk = TicketDesk(shared_store_settings, clock=FakeClock(START))
+    side = ReadSide(desk, ["access"])
+    customer = str(uuid4())
+    # 2026-10-31 23:30 and 2026-11-01 17:00 UTC: 2026-11-01 07:30 and 2026-11-02 01:00 in Shanghai.
+    reads = [[n, customer, "ops.li", "admin", '["name"]', "DSR-1", str(uuid4()), "history", at]
+             for n, at in enumerate(["2026-10-31T23:30:00.000000+00:00", "2026-11-01T17:00:00.000000+00:00"], 1)]
+    store = side.stores["access"]
+    with store._transaction(commit=True) as cursor:
+        Db(cursor, store.dialect, store.prefix).executemany(ACCESS.upsert(), reads)
+    try:
+        def periods(period: str, zone: str, **filters: Any) -> list[tuple[str, int]]:
+            rows = side.read("access", lambda db: data_access_report(db, period, zone=zone, **filters))
+            return [(r["period"], r["reads"]) for r in rows]
+
+        assert periods("day", "UTC") == [("2026-10-31", 1), ("2026-11-01", 1)]
+        assert periods("day", "Asia/Shanghai") == [("2026-11-01", 1), ("2026-11-02", 1)]
+        assert periods("month", "UTC") == [("2026-10", 1), ("2026-11", 1)]
+        assert periods("month", "Asia/Shanghai") == [("2026-11", 2)]
+        assert periods("day", "Asia/Shanghai", by_customer=True, actor_id="ops.li") == [
+            ("2026-11-01", 1), ("2026-11-02", 1)]
+        assert periods("year", "America/New_York", since="2026-11-01T00:00:00.000000+00:00") == [("2026", 1)]
+    finally:
+        side.close()
+        desk.close()

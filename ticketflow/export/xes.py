@@ -42,6 +42,7 @@ from xml.sax.saxutils import quoteattr
 
 from ticketflow.application import TicketDesk
 from ticketflow.domain import Ticket, TicketflowAggregate
+from ticketflow.errors import ValidationFailed
 
 XES_NAMESPACE = "http://www.xes-standard.org/"
 EXTENSIONS = (
@@ -218,6 +219,15 @@ def write_xes(
     return summary
 
 
+def check_target(path: Path) -> None:
+    """Refuse a target that is not a regular file: the finished export is renamed over it, which would
+    replace a device (``/dev/full``), a pipe or a socket with a file and report success."""
+    if path.exists() and not path.is_file():
+        raise ValidationFailed(f"cannot write {path}: it is not a regular file (a directory, device, pipe or socket)")
+    if not path.parent.is_dir():
+        raise ValidationFailed(f"cannot write {path}: the directory {path.parent} does not exist")
+
+
 def export_xes(
     desk: TicketDesk,
     path: Path,
@@ -226,7 +236,10 @@ def export_xes(
     until: datetime | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> XesSummary:
-    """Write the XES log to ``path`` (through a temporary file: a failed export leaves no half file)."""
+    """Write the XES log to ``path`` (through a temporary file: a failed export leaves no half file).
+
+    ``path`` must be a regular file or not exist yet (:func:`check_target`)."""
+    check_target(path)
     partial = path.with_name(path.name + ".partial")
     try:
         with partial.open("w", encoding="utf-8", newline="\n", buffering=1 << 20) as out:

@@ -83,7 +83,8 @@ def access_log_page(request: Request, page: PageDep) -> HTMLResponse:
     rows = _access_rows(page, filters, after, PAGE_SIZE + 1)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
-    summary = page.reads().read("access", lambda db: data_access_report(db, "month", **filters))
+    summary = page.reads().read("access", lambda db: data_access_report(
+        db, "month", **filters, zone=page.svc.settings.time_zone))
     return page.render("compliance_access.html", status=422 if errors else 200, tab="access-log", rows=rows,
                        more=more, next_after=rows[-1]["position"] if rows else after, after=after, summary=summary,
                        errors=errors, actor=request.query_params.get("actor", ""),
@@ -143,7 +144,7 @@ def _sla(page: Page, request: Request) -> tuple[list[dict[str, Any]], dict[str, 
     if team and (teams is None or team in teams):
         teams = {team}
     rows = [] if errors else page.reads().read("workflow", lambda db: workflow.sla_compliance(
-        db, period, ts(since), ts(until + timedelta(days=1)) if until else None, teams))
+        db, period, ts(since), ts(until + timedelta(days=1)) if until else None, teams, page.svc.settings.time_zone))
     form = {"period": period, "since": query.get("since", ""), "until": query.get("until", ""), "team": team}
     return rows, form, errors
 

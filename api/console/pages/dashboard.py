@@ -104,7 +104,8 @@ def build(page: Page, request: Request) -> dict[str, Any]:
 
     charts = []
     # 1. volume per day, a line per team
-    rows = reads.read("tickets", lambda db: reports.volume(db, "team", since, until, scope))
+    rows = reads.read("tickets", lambda db: reports.volume(
+        db, "team", since, until, scope, page.svc.settings.time_zone))
     volume = Chart("volume", _("Tickets per day"), "line", [_("Day"), _("Team"), _("Tickets")], y_title=_("Tickets"))
     per_team: dict[str, dict[str, int]] = {}
     for r in rows:
@@ -128,7 +129,8 @@ def build(page: Page, request: Request) -> dict[str, Any]:
         backlog.rows += [[t, _(labels.STATUS[status]), counts[t]] for t in teams_in if t in counts]
     charts.append(backlog)
     # 3. SLA compliance per team and metric (targets that ended in the period)
-    rows = reads.read("workflow", lambda db: workflow.sla_compliance(db, "year", ts(since), ts(until), scope))
+    rows = reads.read("workflow", lambda db: workflow.sla_compliance(
+        db, "year", ts(since), ts(until), scope, page.svc.settings.time_zone))
     sla = Chart("sla", _("SLA compliance"), "bar", [_("Team"), _("Metric"), _("Met"), _("Breached"), _("Compliance")],
                 y_title=_("Compliance (%)"))
     totals: dict[tuple[str, str], list[int]] = {}
