@@ -193,7 +193,7 @@ PERSONAL_FIELDS = frozenset(
 )
 
 
-ticket_app = typer.Typer(help="Change where a ticket stands: its assignee, its team, its category.", no_args_is_help=True)
+ticket_app = output.group(help="Change where a ticket stands: its assignee, its team, its category.")
 Operator = Annotated[str, typer.Option(help="Who runs this (recorded as the actor, role admin, via cli).")]
 TicketArg = Annotated[str, typer.Argument(help="The ticket's id.", metavar="TICKET_ID")]
 

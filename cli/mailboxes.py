@@ -9,16 +9,16 @@ from typing import Annotated
 from uuid import UUID
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cli import output
 from projections.integrity.sealer import sealing_on_close
 from ticketflow.application import TicketDesk
 from ticketflow.commands.mailbox import AddMailbox, MailProtocol, RemoveMailbox
 from ticketflow.domain.values import Channel, Role
 from ticketflow.metadata import Caller
 
-mailbox_app = typer.Typer(help="Mailboxes the desk receives mail for (LMTP or IMAP).", no_args_is_help=True)
+mailbox_app = output.group(help="Mailboxes the desk receives mail for (LMTP or IMAP).")
 CLI_ADMIN = Caller("cli-admin", Role.ADMIN, Channel.CLI)
 MailboxArg = Annotated[str, typer.Argument(help="The mailbox's id or exact name.")]
 
@@ -77,7 +77,7 @@ def list_(ctx: typer.Context) -> None:
         imap = box.imap or {}
         source = imap.get("password_env") and f"${imap['password_env']}" or imap.get("password_file") or ""
         table.add_row(box.name, str(box.id), box.address, str(box.team_id or ""), box.protocol, source)
-    Console(width=200).print(table)
+    output.console(min_width=200).print(table)
 
 
 @mailbox_app.command("remove")
