@@ -190,3 +190,23 @@ def test_rotate_key_appends_its_announcement_to_the_configured_anchor_file(
     assert code == 0, err
     announced = [json.loads(json.loads(line)["body"]) for line in anchor.read_text().splitlines()]
     assert len(announced) == 2 and "next_key" in announced[-1]
+
+
+def test_when_serve_stops_a_signed_checkpoint_covers_its_last_event(tmp_path: Path) -> None:
+    from projections.integrity.sealer import Sealer, load_checkpoints
+    from tests.api.conftest import build_api
+    from ticketflow.application import TicketDesk
+    from ticketflow.config import Settings
+
+    settings = Settings(data_dir=tmp_path / "data", automation=False)
+    for api in build_api(settings):  # the app's lifespan: what `ticketflow serve` runs
+        for name in ("客户甲", "客户乙", "客户丙"):
+            assert api.post("admin", "/api/v1/customers", {"name": name}).status_code == 201
+    desk = TicketDesk(settings)
+    sealer = Sealer(desk)
+    try:
+        last = json.loads(sealer.read(load_checkpoints)[-1].body)
+        assert last["log_position"] == desk.log_position()  # an export right after proves every event
+    finally:
+        sealer.close()
+        desk.close()
