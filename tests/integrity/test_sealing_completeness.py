@@ -53,6 +53,16 @@ def test_verifying_a_store_with_unsealed_events_never_says_plain_ok(sealed: Seal
     assert verify_store(sealed.desk, sealed.sealer.store, snapshots=False).complete
 
 
+def test_sealed_events_no_signed_checkpoint_covers_yet_are_not_plain_ok(sealed: Sealed) -> None:
+    populate(sealed.desk, tickets=1, notes=1)
+    sealed.sealer.catch_up()  # chained and hashed, but no checkpoint signed over them yet
+    report = verify_store(sealed.desk, sealed.sealer.store, snapshots=False)
+    assert report.ok and report.unsealed == 0 and report.unsigned > 0 and not report.complete
+    assert report.summary().startswith("INCOMPLETE: ") and "not under a signed checkpoint" in report.summary()
+    sealed.sealer.checkpoint(force=False)
+    assert verify_store(sealed.desk, sealed.sealer.store, snapshots=False).summary().startswith("OK: ")
+
+
 def test_right_after_the_demo_the_log_is_sealed_to_its_last_event_and_exports(
     data_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
