@@ -14,7 +14,7 @@ from projections.integrity.verifier import verify_store
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 VERIFY_EXAMPLE = {
-    "ok": False, "events": 1204, "sealed": 1200, "unsealed": 4, "checkpoints": 2, "snapshots": 17,
+    "ok": False, "events": 1204, "sealed": 1200, "unsealed": 4, "unsigned": 0, "checkpoints": 2, "snapshots": 17,
     "first_problem": "event at position 17 (6457ba06-ac25-5a5e-8355-4547dfa4b853 v3): stored bytes do not match"
                      " the sealed hash",
     "problems": ["event at position 17 (6457ba06-ac25-5a5e-8355-4547dfa4b853 v3): stored bytes do not match"

@@ -402,6 +402,12 @@ class Sealer:
         return self.store.read(query)
 
     def close(self) -> None:
+        embedded = self._thread is not None
         self.stop()
+        if embedded:  # serve, project: what the process wrote ends sealed under a signed checkpoint
+            try:
+                self.catch_up(checkpoint=True)
+            except Exception:  # shutting down: say so, the next sealer takes over
+                log.exception("sealer: the last events could not be sealed at shutdown; run `ticketflow audit seal`")
         if self._owns_store:
             self.store.datastore.close()  # type: ignore[attr-defined]

@@ -53,6 +53,9 @@ class Report:
     checkpoints: int = 0
     snapshots: int = 0
     problems: list[str] = field(default_factory=list)
+    #: Sealed events past the newest signed checkpoint: chained, but no signature covers them yet
+    #: (whoever can write the database could rewrite them with their hashes).
+    unsigned: int = 0
 
     @property
     def ok(self) -> bool:
@@ -60,8 +63,8 @@ class Report:
 
     @property
     def complete(self) -> bool:
-        """Intact and every event sealed: only then is the whole log proven."""
-        return self.ok and self.unsealed == 0
+        """Intact, every event sealed and under a signed checkpoint: only then is the whole log proven."""
+        return self.ok and self.unsealed == 0 and self.unsigned == 0
 
     def summary(self) -> str:
         if self.problems:
@@ -70,10 +73,13 @@ class Report:
         if self.unsealed:
             return (f"INCOMPLETE: {proven}; but {self.unsealed} newer events are not sealed yet (their writer MACs"
                     " check; run `ticketflow audit seal` or wait for the sealer, then verify again)")
+        if self.unsigned:
+            return (f"INCOMPLETE: {proven}; but the newest {self.unsigned} sealed events are not under a signed"
+                    " checkpoint yet (run `ticketflow audit seal` or wait for the sealer, then verify again)")
         return f"OK: {proven}; every event is sealed"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "complete": self.complete, "events": self.events, "sealed": self.sealed, "unsealed": self.unsealed,
+        return {"ok": self.ok, "complete": self.complete, "events": self.events, "sealed": self.sealed, "unsealed": self.unsealed, "unsigned": self.unsigned,
                 "checkpoints": self.checkpoints, "snapshots": self.snapshots,
                 "first_problem": self.problems[0] if self.problems else None, "problems": self.problems[:100]}
 
@@ -109,6 +115,7 @@ def verify_store(
         count = _single_pass(desk, store, by_size, heads_at, problems)
     events, sealed_count, unsealed, size = count
     report.events, report.sealed, report.unsealed = events, sealed_count, unsealed
+    report.unsigned = max(0, size - (int(checkpoints[-1].fields["tree_size"]) if checkpoints else 0))
     for cp in checkpoints:
         if int(cp.fields["tree_size"]) > size:
             problems.append(f"checkpoint #{cp.seq} covers {cp.fields['tree_size']} events but only {size}"

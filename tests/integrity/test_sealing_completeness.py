@@ -53,6 +53,16 @@ def test_verifying_a_store_with_unsealed_events_never_says_plain_ok(sealed: Seal
     assert verify_store(sealed.desk, sealed.sealer.store, snapshots=False).complete
 
 
+def test_sealed_events_no_signed_checkpoint_covers_yet_are_not_plain_ok(sealed: Sealed) -> None:
+    populate(sealed.desk, tickets=1, notes=1)
+    sealed.sealer.catch_up()  # chained and hashed, but no checkpoint signed over them yet
+    report = verify_store(sealed.desk, sealed.sealer.store, snapshots=False)
+    assert report.ok and report.unsealed == 0 and report.unsigned > 0 and not report.complete
+    assert report.summary().startswith("INCOMPLETE: ") and "not under a signed checkpoint" in report.summary()
+    sealed.sealer.checkpoint(force=False)
+    assert verify_store(sealed.desk, sealed.sealer.store, snapshots=False).summary().startswith("OK: ")
+
+
 def test_right_after_the_demo_the_log_is_sealed_to_its_last_event_and_exports(
     data_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -190,3 +200,23 @@ def test_rotate_key_appends_its_announcement_to_the_configured_anchor_file(
     assert code == 0, err
     announced = [json.loads(json.loads(line)["body"]) for line in anchor.read_text().splitlines()]
     assert len(announced) == 2 and "next_key" in announced[-1]
+
+
+def test_when_serve_stops_a_signed_checkpoint_covers_its_last_event(tmp_path: Path) -> None:
+    from projections.integrity.sealer import Sealer, load_checkpoints
+    from tests.api.conftest import build_api
+    from ticketflow.application import TicketDesk
+    from ticketflow.config import Settings
+
+    settings = Settings(data_dir=tmp_path / "data", automation=False)
+    for api in build_api(settings):  # the app's lifespan: what `ticketflow serve` runs
+        for name in ("客户甲", "客户乙", "客户丙"):
+            assert api.post("admin", "/api/v1/customers", {"name": name}).status_code == 201
+    desk = TicketDesk(settings)
+    sealer = Sealer(desk)
+    try:
+        last = json.loads(sealer.read(load_checkpoints)[-1].body)
+        assert last["log_position"] == desk.log_position()  # an export right after proves every event
+    finally:
+        sealer.close()
+        desk.close()

@@ -4,6 +4,7 @@ file under the data dir is read *while the server still runs*, in every encoding
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -75,9 +76,14 @@ def test_after_erasure_no_file_of_a_running_sqlite_desk_holds_the_customers_data
     for api in build_api(Settings(data_dir=data, automation=False)):
         customer = use_everywhere(api, tmp_path)
         assert scan_tree(data, CANARIES)  # the scan does find them before the erasure
+        keys = sqlite3.connect(data / "ticketflow-keys.sqlite")
+        [(key,)] = keys.execute("SELECT key FROM tf_subject_keys WHERE subject_id = ?", (customer,)).fetchall()
+        keys.close()
         erase(api, customer)
         leaks = scan_tree(data, CANARIES)  # the server is still running: WAL files included
         assert leaks == {}, "\n".join(f"{k}: {v}" for k, v in leaks.items())
+        holding_key = [str(p) for p in data.rglob("*") if p.is_file() and bytes(key) in p.read_bytes()]
+        assert holding_key == []  # nor the destroyed key, in the key store or its WAL
         assert api.get("agent_a", "/api/v1/search", params={"q": EN}).json() == []
         events = api.get("admin", "/api/v1/events", params={"limit": 1000}).text
         assert CN not in events and EN not in events
