@@ -18,6 +18,8 @@ from ticketflow import commands as c
 from ticketflow.commands import workflow as wf
 from ticketflow.commands.access import IssueToken
 
+#: Fields a ticket command's body may carry for a token granted `import` (refused for any other).
+HISTORY_FIELDS = frozenset({"occurred_at"})
 SERVER_FIELDS = {"command_id", "occurred_at", "expected_version", "ticket_id", "customer_id", "team_id", "token_id"}
 
 
@@ -26,6 +28,8 @@ def request_model(
     keep: frozenset[str] = frozenset(), path: frozenset[str] = frozenset(),
 ) -> type[BaseModel]:
     """A request body with the command's fields, minus server-supplied ones (unless kept) and path ones."""
+    if issubclass(command, (c.OpenTicket, c.TicketCommand)):
+        keep = keep | HISTORY_FIELDS  # a token granted `import` records history on tickets
     fields: dict[str, Any] = {
         field: (info.annotation, info)
         for field, info in command.model_fields.items()
