@@ -32,7 +32,7 @@ from ticketflow.application import CommandResult, TicketDesk
 from ticketflow.commands import ChangeCommand, Command, RecordDataAccess
 from ticketflow.config import Settings
 from ticketflow.domain.values import Channel, Role
-from ticketflow.errors import CustomerNotFound, NotFound, TeamNotFound, TicketNotFound
+from ticketflow.errors import CustomerNotFound, NotFound, PermissionDenied, TeamNotFound, TicketNotFound
 
 R = TypeVar("R")
 KEY_NAMESPACE = uuid5(NAMESPACE_URL, "https://ticketflow.dev/idempotency-keys")
@@ -210,7 +210,12 @@ class Commands:
         if issubclass(command_type, ChangeCommand):
             extra["expected_version"] = self.expected_version
         command = command_type(**fields, **extra)
-        caller = self.principal.caller(self.via, self.correlation_id)
+        via = self.via
+        if command.occurred_at is not None:  # history: only a token granted `import`, recorded as imported
+            if not self.principal.may(Permission.IMPORT):
+                raise PermissionDenied("occurred_at records history: it needs a token granted the import permission")
+            via = Channel.IMPORT
+        caller = self.principal.caller(via, self.correlation_id)
         try:
             result = self.svc.desk.handle(command, caller)
         except Exception:

@@ -18,6 +18,8 @@ from ticketflow import commands as c
 from ticketflow.commands import workflow as wf
 from ticketflow.commands.access import IssueToken
 
+#: Fields a ticket command's body may carry for a token granted `import` (refused for any other).
+HISTORY_FIELDS = frozenset({"occurred_at"})
 SERVER_FIELDS = {"command_id", "occurred_at", "expected_version", "ticket_id", "customer_id", "team_id", "token_id"}
 
 
@@ -28,7 +30,9 @@ def request_model(
     """A request body with the command's fields, minus server-supplied ones (unless kept) and path ones.
 
     ``renamed`` maps a command field to the body's name for it; the command's name stays accepted as a
-    deprecated alias (read the body back through :func:`command_fields`)."""
+    deprecated alias (the route maps it back to the command's field)."""
+    if issubclass(command, (c.OpenTicket, c.TicketCommand)):
+        keep = keep | HISTORY_FIELDS  # a token granted `import` records history on tickets
     renamed = renamed or {}
     fields: dict[str, Any] = {}
     for field, info in command.model_fields.items():

@@ -47,7 +47,7 @@ class Permission(StrEnum):
     EVENTS_READ = "events:read"
     PII_UNMASK = "pii:unmask"  # with a stated purpose; every such read is recorded
     ACCESS_LOG_READ = "access-log:read"
-    IMPORT = "import"
+    IMPORT = "import"  # record history: occurred_at in ticket commands (the events are marked imported)
     POLICIES_READ = "policies:read"  # routing rules, SLA policies, business calendars
     POLICIES_WRITE = "policies:write"
     REMINDERS_READ = "reminders:read"
@@ -78,7 +78,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     # What an integration token may be granted; each token carries its own subset.
     Role.INTEGRATION: frozenset({
         P.TICKETS_READ, P.TICKETS_OPEN, P.TICKETS_MESSAGE, P.TICKETS_WRITE, P.CUSTOMERS_READ, P.CUSTOMERS_REGISTER,
-        P.CUSTOMERS_WRITE, P.EVENTS_READ, P.METRICS_READ,
+        P.CUSTOMERS_WRITE, P.EVENTS_READ, P.METRICS_READ, P.IMPORT,
     }),
     Role.CUSTOMER: frozenset(),
     Role.SYSTEM: frozenset(Permission),

@@ -8,6 +8,7 @@ accepted: Chinese names and bodies are ordinary input.
 from __future__ import annotations
 
 import unicodedata
+from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID, uuid4
 
@@ -55,6 +56,20 @@ Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, 
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9 ()\-]{4,30}$")]
 Language = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
 
+#: The earliest business time history may carry (earlier is a mistake, and near year 1 a time
+#: with an offset cannot even be converted to UTC).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _not_before_1970(value: datetime) -> datetime:
+    if value < EARLIEST:
+        raise ValueError("a historical time is 1970-01-01 or later")
+    return value
+
+
+#: A business time of history: timezone-aware, 1970 or later (the desk refuses the future).
+HistoricalTime = Annotated[AwareDatetime, AfterValidator(_not_before_1970)]
+
 
 class Command(BaseModel):
     """Base of every command. ``command_id`` identifies it across retries."""
@@ -62,9 +77,10 @@ class Command(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     command_id: UUID = Field(default_factory=uuid4, description="Stable across retries of the same request.")
-    occurred_at: AwareDatetime | None = Field(
+    occurred_at: HistoricalTime | None = Field(
         default=None,
-        description="Business time of a historical action (imports only; needs the admin or system role).",
+        description="Business time of a historical action (history imports only: over HTTP, a token granted "
+        "`import`; the events are then marked imported).",
     )
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from enum import StrEnum
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ticketflow.commands.base import Body, Name, ShortText
+from ticketflow.commands.base import Body, HistoricalTime, Name, ShortText
 from ticketflow.commands.ticket import TicketCommand
 from ticketflow.domain.values import Priority, Status
 
@@ -47,7 +47,7 @@ class ImportedFact(BaseModel):
 
     fact_id: UUID = Field(description="Stable across re-runs: a re-run recognises facts already recorded.")
     kind: FactKind
-    occurred_at: AwareDatetime
+    occurred_at: HistoricalTime
     actor_id: Name | None = None
     status: Status | None = None
     team_id: UUID | None = None
