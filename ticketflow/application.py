@@ -48,6 +48,7 @@ from ticketflow.automation import AutomationCommands
 from ticketflow.commands.privacy import EraseCustomer
 from ticketflow.email.intake import MailIntake
 from ticketflow.email.mailboxes import MailboxCommands
+from ticketflow.email.outbound import MailComposer
 from ticketflow.commands.mailbox import AddMailbox, RemoveMailbox
 from ticketflow.privacy.erasure import ErasureCommands
 from ticketflow.accounts.service import AccountCommands
@@ -142,7 +143,7 @@ class CommandResult:
     replayed: bool = False
 
 
-class TicketDesk(MailboxCommands, MailIntake, ErasureCommands, AccountCommands, AutomationCommands, ReplyTemplateCommands, Application[UUID]):
+class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, AccountCommands, AutomationCommands, ReplyTemplateCommands, Application[UUID]):
     name = "TicketDesk"
     snapshotting_intervals = {Ticket: 50, Customer: 50, Team: 50}
 
