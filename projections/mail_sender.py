@@ -68,10 +68,14 @@ class MailSender:
         due = self.store.read(lambda db: _due(db, ts(now), self.batch))
         attempted = 0
         for row in due:
-            if not self.store.write(lambda db: _claim(db, row, now)):
+            if not self.store.write(lambda db, row=row: _claim(db, row, now)):  # type: ignore[misc]
                 continue
             outcome, permanent = self._deliver(row)
-            self.store.write(lambda db: _record(db, row, outcome, now, permanent))
+            self.store.write(
+                lambda db, row=row, outcome=outcome, permanent=permanent: _record(  # type: ignore[misc]
+                    db, row, outcome, now, permanent
+                )
+            )
             attempted += 1
             if outcome.status is None and not permanent:
                 break  # the server is down: the rest wait for the next run
