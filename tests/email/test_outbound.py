@@ -218,3 +218,21 @@ def test_a_reply_that_can_never_be_mailed_fails_at_once_with_its_reason(mail: Ma
     (row,) = mail.deliveries()
     assert row["state"] == "failed" and "no email address" in row["last_error"]
     assert mail.inbox.received == []
+
+
+def test_the_automation_sends_mail_when_an_smtp_server_is_configured(mail: Mail) -> None:
+    from projections.automation import Automation
+
+    ticket_id = mail.desk.receive_mail(corpus.plain("hi"), mailbox="support", team_id=mail.team_id).ticket_id
+    assert ticket_id is not None
+    _reply(mail, ticket_id, "自动化发出")
+    read_side = ReadSide(mail.desk)
+    try:
+        read_side.catch_up()
+        automation = Automation(mail.desk, read_side, clock=mail.clock)
+        assert "mail" in automation.extra_steps
+        assert automation.run_once()["mail"] == 1
+    finally:
+        read_side.close()
+    (message,) = mail.inbox.messages()
+    assert message.get_content().strip() == "自动化发出"
