@@ -503,8 +503,10 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
                 consents=sorted({str(c) for c in cmd.consents}),
             ),
         )
-        if cmd.email and not result.replayed:
-            self.index_customer_email(result.object_id, cmd.email)  # found by address when they mail us
+        if cmd.email:  # found by address when they mail us; a retry mends an index write lost in a crash
+            current = cmd.email if not result.replayed else self._peek(Customer, result.object_id).email
+            if current == cmd.email:
+                self.index_customer_email(result.object_id, cmd.email)
         return result
 
     @_handles(UpdateCustomerProfile)

@@ -244,3 +244,11 @@ def test_the_index_is_rebuilt_for_customers_registered_before_it(setup: Desk) ->
     assert setup.app.rebuild_email_index() == 1
     assert setup.app.find_customer_by_email("xiaoming@example.cn") == setup.customer_id
     assert setup.app.find_customer_by_email("lisi@example.cn") is None
+
+
+def test_a_retried_registration_mends_an_index_write_lost_in_a_crash(desk: TicketDesk) -> None:
+    command = RegisterCustomer(name="周七", email="zhou@example.cn")
+    customer_id = desk.register_customer(command, ADMIN).object_id
+    desk.mail_store.unindex(customer_id)  # killed between saving the event and indexing the address
+    assert desk.register_customer(command, ADMIN).replayed
+    assert desk.find_customer_by_email("zhou@example.cn") == customer_id
