@@ -116,6 +116,18 @@ def receive(ctx: typer.Context, mailbox: MailboxArg) -> None:
     )
 
 
+@mailbox_app.command("reindex")
+def reindex(ctx: typer.Context) -> None:
+    """Rebuild the blind index of customers' addresses (after an upgrade: customers registered before the
+    email channel are found by their address only once indexed)."""
+    desk = TicketDesk(ctx.obj)
+    try:
+        indexed = desk.rebuild_email_index()
+    finally:
+        desk.close()
+    print(json.dumps({"indexed": indexed}))
+
+
 @mailbox_app.command("serve-lmtp")
 def serve_lmtp(
     ctx: typer.Context,

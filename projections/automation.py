@@ -74,6 +74,10 @@ class Automation:
         self.extra_steps = dict(extra_steps or {})
         if "outbox" in read_side.stores and "webhooks" not in self.extra_steps:  # notifications go out too
             self.extra_steps["webhooks"] = WebhookSender(read_side, desk, self.clock).run_once
+        if "outbox" in read_side.stores and desk.settings.smtp_host and "mail" not in self.extra_steps:
+            from projections.mail_sender import MailSender  # replies on email tickets go out as mail
+
+            self.extra_steps["mail"] = MailSender(read_side, desk, self.clock).run_once
         self.interval = interval
         self._last_write = 0
         self._stopping = threading.Event()

@@ -15,6 +15,12 @@ Who owns what, so that a rebuild and the sender never corrupt each other:
   already there and leaves its state (delivered, attempts, next try) to the sender,
   the only writer of those columns. So a rebuild re-sends nothing.
 
+**Mail.** The same outbox carries agents' public replies on tickets that arrived by email: an
+outbound ``Ticket.Replied`` on such a ticket is enqueued as a delivery of the pseudo-webhook
+``email`` (:data:`MAIL_CHANNEL`) whose payload names only the ticket and the reply (the text and the
+address are read from the desk when sending, never copied here); :mod:`projections.mail_sender` sends
+them through SMTP with the same attempts, backoff and attempt log.
+
 Events are enqueued only after the subscription that wants them (a new subscriber
 gets no history), never for imported history, and only while the subscription is
 active: events during a pause are not notified later. Token and data-access events
@@ -37,7 +43,9 @@ from pydantic_core import to_jsonable_python
 from projections.sql import Batch, Db, Table, dumps, loads, ts
 from projections.view import Event, Positioned, View
 from ticketflow.access import MASK
-from ticketflow.domain import AGGREGATES, ApiToken, DataAccess, Mailbox, TicketflowAggregate, Webhook, event_classes
+from ticketflow.domain import (
+    AGGREGATES, ApiToken, DataAccess, Mailbox, Ticket, TicketflowAggregate, Webhook, event_classes,
+)
 
 DELIVERY_NAMESPACE = uuid5(NAMESPACE_URL, "https://ticketflow.dev/webhook-deliveries")
 #: Never notified: token events are security internals, data-access events say who read whose data.
@@ -108,6 +116,10 @@ ATTEMPTS = Table(
     ),
     key=("delivery_id", "attempt"),
 )
+#: Tickets that arrived by email: their agents' public replies go out as mail.
+MAIL_TICKETS = Table("tf_mail_tickets", columns=("ticket_id TEXT NOT NULL", "opened_at TEXT"), key=("ticket_id",))
+#: The ``webhook_id`` of mail deliveries (no subscription has it: the webhook sender never sees them).
+MAIL_CHANNEL = "email"
 _ENQUEUE_SQL = (
     f"INSERT INTO {{p}}{DELIVERIES.name} ({', '.join(DELIVERIES.column_names)}) "
     f"VALUES ({', '.join('?' * len(DELIVERIES.column_names))}) ON CONFLICT (delivery_id) DO NOTHING"
@@ -162,7 +174,7 @@ class _Pending:
 
 class OutboxView(View):
     name = "outbox"
-    tables = (SUBSCRIPTIONS, DELIVERIES, ATTEMPTS)
+    tables = (SUBSCRIPTIONS, DELIVERIES, ATTEMPTS, MAIL_TICKETS)
 
     def __init__(self) -> None:
         # Per batch, not per view: one view instance serves concurrent batches (a worker and a rebuild).
@@ -171,6 +183,7 @@ class OutboxView(View):
     def clear(self, db: Db) -> None:
         """Only the subscriptions are rebuilt; the outbox keeps its deliveries (see the module docstring)."""
         db.execute(f"DELETE FROM {{p}}{SUBSCRIPTIONS.name}")
+        db.execute(f"DELETE FROM {{p}}{MAIL_TICKETS.name}")
 
     def prepare(self, batch: Batch, events: Sequence[Positioned]) -> None:
         rows = batch.db.all(f"SELECT * FROM {{p}}{SUBSCRIPTIONS.name}")
@@ -190,6 +203,22 @@ class OutboxView(View):
                     ])
         if type(event) in _WEBHOOK_EVENTS:
             self._subscription(batch, pending, event)
+        elif not event.imported:
+            self._mail(batch, pending, event, position)
+
+    @staticmethod
+    def _mail(batch: Batch, pending: _Pending, event: Event, position: int) -> None:
+        ticket = str(event.originator_id)
+        if isinstance(event, Ticket.Opened) and event.channel == "email":
+            batch.put(MAIL_TICKETS, {"ticket_id": ticket, "opened_at": ts(event.occurred_at)})
+        elif (
+            isinstance(event, Ticket.Replied) and event.direction == "outbound" and batch.get(MAIL_TICKETS, ticket)
+        ):
+            payload = dumps({"ticket_id": ticket, "interaction_id": str(event.interaction_id)})
+            pending.deliveries.append([
+                str(delivery_id(MAIL_CHANNEL, position)), MAIL_CHANNEL, position, "Ticket.Replied", payload,
+                "pending", 0, 0, None, None, None, ts(event.occurred_at), None,
+            ])
 
     def _subscription(self, batch: Batch, pending: _Pending, event: Event) -> None:
         key, when = str(event.originator_id), ts(event.occurred_at)

@@ -50,6 +50,7 @@ from ticketflow.automation import AutomationCommands
 from ticketflow.commands.privacy import EraseCustomer
 from ticketflow.email.intake import MailIntake
 from ticketflow.email.mailboxes import MailboxCommands
+from ticketflow.email.outbound import MailComposer
 from ticketflow.commands.mailbox import AddMailbox, RemoveMailbox
 from ticketflow.privacy.erasure import ErasureCommands
 from ticketflow.accounts.service import AccountCommands
@@ -144,7 +145,7 @@ class CommandResult:
     replayed: bool = False
 
 
-class TicketDesk(MailboxCommands, MailIntake, ErasureCommands, AccountCommands, AutomationCommands, ReplyTemplateCommands, Application[UUID]):
+class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, AccountCommands, AutomationCommands, ReplyTemplateCommands, Application[UUID]):
     name = "TicketDesk"
     snapshotting_intervals = {Ticket: 50, Customer: 50, Team: 50}
 
@@ -576,8 +577,10 @@ class TicketDesk(MailboxCommands, MailIntake, ErasureCommands, AccountCommands, 
                 consents=sorted({str(c) for c in cmd.consents}),
             ),
         )
-        if cmd.email and not result.replayed:
-            self.index_customer_email(result.object_id, cmd.email)  # found by address when they mail us
+        if cmd.email:  # found by address when they mail us; a retry mends an index write lost in a crash
+            current = cmd.email if not result.replayed else self._peek(Customer, result.object_id).email
+            if current == cmd.email:
+                self.index_customer_email(result.object_id, cmd.email)
         return result
 
     @_handles(UpdateCustomerProfile)

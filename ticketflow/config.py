@@ -101,6 +101,14 @@ class Settings(BaseSettings):
     sign_in_burst: int = Field(default=5, ge=1)
     sign_in_per_minute: float = Field(default=2.0, gt=0)
     secure_cookies: bool = False
+    #: Outbound email (agents' public replies on email tickets): the SMTP server the outbox sends through.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    #: The From of replies on tickets whose team has no mailbox (a team's mailbox address wins).
+    mail_from: str | None = None
 
     @field_validator("time_zone")
     @classmethod

@@ -80,7 +80,7 @@ def mailbox_out(mailbox: Mailbox) -> dict[str, Any]:
     status_code=201,
     summary="Add a mailbox the desk receives mail for",
     response_model=CommandOut,
-    responses=responses(403, 404, 422),
+    responses=responses(403, 404, 409, 422),
 )
 def add(body: MailboxCreate, cmd: CommandsDep) -> JSONResponse:  # type: ignore[valid-type]
     result = cmd.run(AddMailbox, **body.model_dump())

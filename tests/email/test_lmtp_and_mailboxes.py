@@ -225,6 +225,8 @@ def test_the_cli_adds_lists_receives_and_removes(
     assert json.loads(out)["action"] == "opened"
     code, _, err = run_cli(["mailbox", "add", "x", "y@desk.example", "--imap-host", "h"], capsys)
     assert code != 0 and err.count("\n") == 1 and "IMAP settings are for protocol imap" in err
+    code, out, _ = run_cli(["mailbox", "reindex"], capsys)
+    assert code == 0 and json.loads(out) == {"indexed": 1}  # the customer the mail registered
     assert run_cli(["mailbox", "remove", "support"], capsys)[0] == 0
     code, _, err = run_cli(["mailbox", "remove", "support"], capsys)
     assert code != 0 and "mailbox" in err

@@ -15,6 +15,7 @@ import pytest
 
 from projections.automation import Automation
 from tests.api.conftest import Api, build_api
+from tests.email.corpus import plain
 from ticketflow.config import Settings
 from ticketflow.export.xes import export_xes
 
@@ -44,6 +45,13 @@ def use_everywhere(api: Api) -> str:
         response = api.post("agent_a", path, body)
         assert response.status_code in (200, 201), (path, response.text)
     api.post("admin", f"/api/v1/tickets/{ticket}/satisfaction", {"score": 5, "comment": f"好评 {CANARY}"})
+    # Mail: the customer writes in (found by the blind index of their address), an agent answers by mail.
+    raw = plain(f"邮件正文 {CANARY}", subject=f"邮件 {CANARY}", sender=f"王{CANARY} <Nautilus9X@example.cn>",
+                message_id="<canary.1@mail.example.cn>")
+    by_mail = api.desk.receive_mail(raw, mailbox="support", team_id=api.team_a)
+    assert (by_mail.action, str(by_mail.customer_id)) == ("opened", customer)
+    answered = api.post("agent_a", f"/api/v1/tickets/{by_mail.ticket_id}/replies", {"body": f"邮件回复 {CANARY}"})
+    assert answered.status_code == 200, answered.text
     api.caught_up()
     hits = api.get("agent_a", "/api/v1/search", params={"q": CANARY_CN[:2]}).json()
     assert any(h["ticket_id"] == ticket for h in hits)

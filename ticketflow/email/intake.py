@@ -100,6 +100,19 @@ class MailIntake(_Base):
         if email:
             self.mail_store.index(address_digest(self._mail_keys[1], email), customer_id)
 
+    def rebuild_email_index(self) -> int:
+        """Index every customer's address anew (customers registered before the email channel, or an index
+        lost with its file); returns how many addresses are indexed. Erased customers are left out."""
+        from ticketflow.domain import Customer
+
+        indexed = 0
+        for customer_id in self._ids_of(Customer):
+            customer = self._peek(Customer, customer_id)
+            email = None if customer.erased else customer.email
+            self.index_customer_email(customer_id, email)
+            indexed += email is not None
+        return indexed
+
     def find_customer_by_email(self, address: str) -> UUID | None:
         """The customer with this address (not erased), through the blind index."""
         customer_id = self.mail_store.lookup(address_digest(self._mail_keys[1], address))

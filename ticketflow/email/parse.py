@@ -129,7 +129,7 @@ def _raw_items(msg: Message) -> list[tuple[str, str]]:
     """Header values as sent (the first of each name wins), before the policy decodes them."""
     items: list[tuple[str, str]] = []
     seen: set[str] = set()
-    for name, value in msg.raw_items():  # type: ignore[attr-defined]
+    for name, value in msg.raw_items():
         if name.lower() not in seen:
             seen.add(name.lower())
             items.append((name, str(value)))
