@@ -39,7 +39,9 @@ reads come from views built from those events.
 
 * **Auth**: `Authorization: Bearer <token>` (`ticketflow token create`).
 * **Writes** answer with `ETag` (the object's version) and `X-Log-Position`; send `If-Match`
-  to refuse stale writes (412) and `Idempotency-Key` to retry safely.
+  to refuse stale writes (412) and `Idempotency-Key` to retry safely. A write answers
+  `{id, version, position, events, replayed}`; send `Prefer: return=representation` (RFC 7240) on a
+  ticket or customer write to get the object as its `GET` shows it instead (`Preference-Applied`).
 * **Reads** accept `min_position` (or `X-Min-Position`) to wait until the views include your write.
 * **Personal data** is masked unless your role may unmask it and you send `X-Access-Purpose`;
   such reads are recorded (`GET /api/v1/access-log`).

@@ -224,15 +224,33 @@ class Commands:
         self.svc.metrics.command(command_type.__name__, "replayed" if result.replayed else "applied")
         return result
 
-    def respond(self, result: CommandResult, status: int = 200, location: str | None = None) -> JSONResponse:
-        headers = {"ETag": f'"{result.version}"'}
+    def respond(self, result: CommandResult, status: int = 200, location: str | None = None,
+                represent: Callable[[Reads], dict[str, Any]] | None = None) -> JSONResponse:
+        """``{id, version, position, events, replayed}``; or, when the client sends ``Prefer:
+        return=representation`` (RFC 7240) and the route has one, the object as its GET answers it, read
+        from the views once they reached the write (``Preference-Applied`` says so)."""
+        headers = {"ETag": f'"{result.version}"', "Vary": "Prefer"}
         if result.position is not None:
             headers["X-Log-Position"] = str(result.position)
         if location:
             headers["Location"] = location
-        body = {"id": str(result.object_id), "version": result.version, "position": result.position,
-                "events": list(result.events), "replayed": result.replayed}
+        body: dict[str, Any] = {"id": str(result.object_id), "version": result.version, "position": result.position,
+                                "events": list(result.events), "replayed": result.replayed}
+        if represent is not None and wants_representation(self.request.headers.get("prefer")):
+            purpose = (self.request.headers.get("x-access-purpose") or "").strip()[:200] or None
+            body = represent(Reads(self.request, self.svc, self.principal, result.position, purpose, self.via))
+            headers["Preference-Applied"] = "return=representation"
         return JSONResponse(body, status_code=status, headers=headers)
+
+
+def wants_representation(prefer: str | None) -> bool:
+    """Whether a ``Prefer`` header (RFC 7240: comma-separated preferences, parameters after ``;``)
+    asks for ``return=representation``."""
+    for preference in (prefer or "").split(","):
+        name, _, value = preference.split(";", 1)[0].strip().partition("=")
+        if name.strip().lower() == "return" and value.strip().strip('"').lower() == "representation":
+            return True
+    return False
 
 
 async def commands(

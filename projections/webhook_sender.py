@@ -14,18 +14,29 @@ JSON (the event in the shape of ``GET /api/v1/events``, personal fields masked),
 ``X-Ticketflow-Timestamp``  unix seconds when this attempt was signed
 ``X-Ticketflow-Signature``  ``t=<timestamp>,v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>``
 
-The secret is the one shown when the webhook was subscribed. A receiver recomputes
-the HMAC over the raw body, compares in constant time and refuses old timestamps
-(:func:`verify` does all three).
+and the same request signed by the `Standard Webhooks <https://www.standardwebhooks.com/>`_
+scheme, so receivers can use its ready-made verifiers (any language):
 
-**Retries.** Anything but a 2xx (or no answer) is retried after 10 s, doubling up to
-1 h; after 12 attempts the delivery is ``failed`` until an operator retries it.
+``webhook-id``         the delivery id
+``webhook-timestamp``  unix seconds
+``webhook-signature``  ``v1,<base64 HMAC-SHA256(secret, "<id>.<timestamp>.<body>")>``
+
+The secret is the one shown when the webhook was subscribed (for a Standard Webhooks
+verifier, as ``whsec_`` + base64 of it: :func:`standard_secret`, also shown then). A
+receiver recomputes the HMAC over the raw body, compares in constant time and refuses
+old timestamps (:func:`verify` does all three).
+
+**Retries.** Anything but a 2xx (or no answer) is retried after about 10 s, doubling up to
+1 h, each wait shortened by up to a half (jitter, fixed per delivery and attempt, so that
+receivers coming back are not hit by every sender at once); after 12 attempts the delivery
+is ``failed`` until an operator retries it.
 Deliveries go out in log order, but a failing one does not hold back the others:
 receivers order by ``event.position``. Time comes from the injected clock.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -56,10 +67,27 @@ LEASE = timedelta(seconds=60)
 SIGNATURE_TOLERANCE_SECONDS = 300
 
 
-def backoff(attempt: int) -> timedelta:
-    """The wait after the ``attempt``-th failure: 10 s, 20 s, 40 s... at most 1 h."""
+def backoff(attempt: int, delivery_id: str = "") -> timedelta:
+    """The wait after the ``attempt``-th failure: 10 s, 20 s, 40 s... at most 1 h, less a jitter of up to
+    half of it drawn from the delivery id and attempt (the same every time: deterministic, yet spread
+    across deliveries)."""
     delay: timedelta = min(FIRST_DELAY * 2 ** (attempt - 1), MAX_DELAY)
-    return delay
+    if not delivery_id:
+        return delay
+    draw = int.from_bytes(hashlib.sha256(f"{delivery_id}:{attempt}".encode()).digest()[:8], "big") / 2**64
+    return delay * (1 - draw / 2)
+
+
+def standard_secret(secret: str) -> str:
+    """The webhook's secret as Standard Webhooks verifiers take it: ``whsec_`` + base64 of its bytes."""
+    return "whsec_" + base64.b64encode(secret.encode()).decode()
+
+
+def standard_signature(secret: str, delivery_id: str, timestamp: int, body: bytes) -> str:
+    """``webhook-signature`` of the Standard Webhooks scheme: ``v1,`` + base64 HMAC-SHA256 of
+    ``<id>.<timestamp>.<body>`` under the secret's bytes."""
+    mac = hmac.new(secret.encode(), f"{delivery_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -153,6 +181,7 @@ class WebhookSender:
         document = {"delivery_id": row["delivery_id"], "webhook_id": row["webhook_id"], "event": event}
         body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
         timestamp = int(now.timestamp())
+        secret = self.desk.webhook_secret(UUID(row["webhook_id"]))
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": "ticketflow-webhooks/1",
@@ -160,7 +189,10 @@ class WebhookSender:
             "X-Ticketflow-Event": row["event_type"],
             "X-Ticketflow-Attempt": str(row["attempts"] + 1),
             "X-Ticketflow-Timestamp": str(timestamp),
-            "X-Ticketflow-Signature": sign(self.desk.webhook_secret(UUID(row["webhook_id"])), timestamp, body),
+            "X-Ticketflow-Signature": sign(secret, timestamp, body),
+            "webhook-id": row["delivery_id"],
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": standard_signature(secret, row["delivery_id"], timestamp, body),
         }
         started = time.perf_counter()  # a duration, not business time
         try:
@@ -209,7 +241,7 @@ def _record(db: Db, row: dict[str, Any], outcome: Outcome, now: datetime) -> Non
     elif in_round >= MAX_ATTEMPTS:
         state, next_at, delivered_at = "failed", None, None
     else:
-        state, next_at, delivered_at = "pending", ts(now + backoff(in_round)), None
+        state, next_at, delivered_at = "pending", ts(now + backoff(in_round, row["delivery_id"])), None
     db.execute(
         f"UPDATE {{p}}{DELIVERIES.name} SET state = ?, attempts = ?, next_attempt_at = ?, last_status = ?, "
         "last_error = ?, delivered_at = ? WHERE delivery_id = ?",

@@ -26,14 +26,16 @@ router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
              responses=responses(403, 409, 422))
 def register(body: s.CustomerCreate, cmd: CommandsDep) -> JSONResponse:  # type: ignore[valid-type]
     result = cmd.run(c.RegisterCustomer, **body.model_dump())
-    return cmd.respond(result, 201, location=f"/api/v1/customers/{result.object_id}")
+    return cmd.respond(result, 201, location=f"/api/v1/customers/{result.object_id}",
+                       represent=_represent(result.object_id))
 
 
 @router.patch("/{customer_id}", summary="Update profile fields", response_model=s.CommandOut,
               responses=responses(403, 404, 409, 412, 422))
 def update(customer_id: UUID, body: s.CustomerPatch, cmd: CommandsDep) -> JSONResponse:  # type: ignore[valid-type]
     """Only the fields sent change; `""` clears an optional field. `If-Match` guards against stale writes."""
-    return cmd.respond(cmd.run(c.UpdateCustomerProfile, customer_id=customer_id, **body.model_dump(exclude_unset=True)))
+    return cmd.respond(cmd.run(c.UpdateCustomerProfile, customer_id=customer_id, **body.model_dump(exclude_unset=True)),
+                       represent=_represent(customer_id))
 
 
 def _profile_row(reads: Any, customer_id: UUID) -> dict[str, Any]:
@@ -54,9 +56,19 @@ def get_customer(customer_id: UUID, reads: ReadsDep, at: AsOfDep) -> JSONRespons
         row = customer_row(desk.get_customer(customer_id, at.resolve(desk, customer_id, CustomerNotFound)))
     else:
         row = _profile_row(reads, customer_id)
+    body = _profile_out(reads, row, customer_id)
+    return JSONResponse(body, headers={"ETag": f'"{body["version"]}"'})
+
+
+def _profile_out(reads: Any, row: dict[str, Any], customer_id: UUID) -> dict[str, Any]:
     profile = reads.profile(row, f"GET /api/v1/customers/{customer_id}")
-    body = s.CustomerOut.model_validate(profile).model_dump(mode="json")
-    return JSONResponse(body, headers={"ETag": f'"{profile["version"]}"'})
+    body: dict[str, Any] = s.CustomerOut.model_validate(profile).model_dump(mode="json")
+    return body
+
+
+def _represent(customer_id: UUID) -> Any:
+    """The profile as ``GET /customers/{id}`` answers it, for a write with ``Prefer: return=representation``."""
+    return lambda reads: _profile_out(reads, _profile_row(reads, customer_id), customer_id)
 
 
 @router.get("/{customer_id}/overview", summary="Customer 360: profile, tickets, interactions and figures",

@@ -44,13 +44,13 @@ def open_ticket(body: s.TicketCreate, cmd: CommandsDep) -> JSONResponse:  # type
     fields = body.model_dump()
     fields["requester_id"] = fields.pop("customer_id")  # the body says customer_id, as every response does
     result = cmd.run(c.OpenTicket, **fields)
-    return cmd.respond(result, 201, location=f"/api/v1/tickets/{result.object_id}")
+    return cmd.respond(result, 201, location=f"/api/v1/tickets/{result.object_id}", represent=_represent(result.object_id))
 
 
 def _command_route(path: str, body_model: Any, command: type[c.TicketCommand], summary: str, doc: str) -> None:
     def endpoint(ticket_id: UUID, body: body_model, cmd: CommandsDep) -> JSONResponse:  # type: ignore[valid-type]
         cmd.visible_ticket(ticket_id)
-        return cmd.respond(cmd.run(command, ticket_id=ticket_id, **body.model_dump()))
+        return cmd.respond(cmd.run(command, ticket_id=ticket_id, **body.model_dump()), represent=_represent(ticket_id))
 
     endpoint.__name__ = path.strip("/").replace("-", "_") or "command"
     endpoint.__doc__ = doc + " Send `If-Match` to refuse a stale write (412); `Idempotency-Key` to retry safely."
@@ -86,7 +86,7 @@ def merge(ticket_id: UUID, body: s.MergeBody, cmd: CommandsDep) -> JSONResponse:
     """Close this ticket as a duplicate of `into_ticket_id`; its interactions stay readable."""
     cmd.visible_ticket(ticket_id)
     cmd.visible_ticket(body.into_ticket_id)  # type: ignore[attr-defined]
-    return cmd.respond(cmd.run(c.MergeTicket, ticket_id=ticket_id, **body.model_dump()))
+    return cmd.respond(cmd.run(c.MergeTicket, ticket_id=ticket_id, **body.model_dump()), represent=_represent(ticket_id))
 
 
 @router.post("/{ticket_id}/links", summary="Link this ticket to another ticket", response_model=s.CommandOut,
@@ -98,7 +98,7 @@ def link(ticket_id: UUID, body: s.LinkBody, cmd: CommandsDep) -> JSONResponse:  
     to retry safely."""
     cmd.visible_ticket(ticket_id)
     cmd.visible_ticket(body.other_ticket_id)  # type: ignore[attr-defined]
-    return cmd.respond(cmd.run(c.LinkTicket, ticket_id=ticket_id, **body.model_dump()))
+    return cmd.respond(cmd.run(c.LinkTicket, ticket_id=ticket_id, **body.model_dump()), represent=_represent(ticket_id))
 
 
 def _sla_out(clocks: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
@@ -184,12 +184,22 @@ def get_ticket(ticket_id: UUID, reads: ReadsDep, at: AsOfDep) -> JSONResponse:
     Team scope is judged by the ticket's team now."""
     if at.requested:
         return _ticket_as_of(ticket_id, reads, at)
+    body = ticket_representation(reads, ticket_id)
+    return JSONResponse(body, headers={"ETag": f'"{body["version"]}"'})
+
+
+def ticket_representation(reads: Any, ticket_id: UUID) -> dict[str, Any]:
+    """The ticket as ``GET /tickets/{id}`` answers it (and a write, with ``Prefer: return=representation``)."""
     row = reads.ticket_row(str(ticket_id))
     reads.text_shown({row["customer_id"]}, ["subject"], f"GET /api/v1/tickets/{ticket_id}")
     clocks = reads.read("workflow", lambda db: sla_clocks(db, str(ticket_id)))
     sla = _sla_out(clocks, reads.svc.desk.clock.now())
-    body = s.TicketOut.model_validate({**ticket_out(reads, row), "sla": sla}).model_dump(mode="json")
-    return JSONResponse(body, headers={"ETag": f'"{row["version"]}"'})
+    body: dict[str, Any] = s.TicketOut.model_validate({**ticket_out(reads, row), "sla": sla}).model_dump(mode="json")
+    return body
+
+
+def _represent(ticket_id: UUID) -> Any:
+    return lambda reads: ticket_representation(reads, ticket_id)
 
 
 def _ticket_as_of(ticket_id: UUID, reads: Any, at: Any) -> JSONResponse:

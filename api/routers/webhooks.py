@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import CommandsDep, ReadsDep, encode
 from api.problems import ApiProblem, responses
 from api.schemas import CommandOut, request_model
+from projections.webhook_sender import standard_secret
 from projections.outbox import (
     EVENT_TYPES, get_delivery, get_subscription, list_deliveries, list_subscriptions, requeue, unknown_event_types,
 )
@@ -60,6 +61,10 @@ class WebhookOut(BaseModel):
 
 class WebhookCreated(CommandOut):
     secret: str = Field(examples=["9f2c...e1"], description="The signing secret, shown once (derived, never stored).")
+    standard_webhooks_secret: str | None = Field(
+        examples=["whsec_OWYyYy4uLmUx"],
+        description="The same secret as Standard Webhooks verifiers take it (`whsec_` + base64), for the"
+                    " `webhook-id`/`webhook-timestamp`/`webhook-signature` headers every delivery also carries.")
     signature: str = Field(examples=[SIGNATURE_DOC], description="How each delivery is signed.")
 
 
@@ -113,7 +118,8 @@ def subscribe(body: WebhookCreate, cmd: CommandsDep) -> JSONResponse:  # type: i
     command = SubscribeWebhook(**fields, command_id=cmd.command_id)
     result, secret = cmd.svc.desk.subscribe_webhook(command, cmd.principal.caller(Channel.API, cmd.correlation_id))
     response = cmd.respond(result, 201, location=f"/api/v1/webhooks/{result.object_id}")
-    answer = {**json.loads(bytes(response.body)), "secret": secret, "signature": SIGNATURE_DOC}
+    answer = {**json.loads(bytes(response.body)), "secret": secret, "signature": SIGNATURE_DOC,
+              "standard_webhooks_secret": standard_secret(secret) if secret else None}
     headers = {k: v for k, v in response.headers.items() if k.lower() in ("etag", "x-log-position", "location")}
     return JSONResponse(answer, status_code=201, headers=headers)
 

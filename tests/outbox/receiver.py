@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -20,6 +20,8 @@ class Received:
     attempt: int
     signature_ok: bool
     body: dict[str, Any]
+    raw: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class Receiver:
@@ -50,7 +52,7 @@ class Receiver:
                 )
                 receiver.received.append(Received(
                     self.headers["X-Ticketflow-Delivery"], self.headers["X-Ticketflow-Event"],
-                    int(self.headers["X-Ticketflow-Attempt"]), ok, body,
+                    int(self.headers["X-Ticketflow-Attempt"]), ok, body, raw, dict(self.headers.items()),
                 ))
                 self.send_response(receiver.status if ok else 401)
                 self.send_header("Content-Length", "0")

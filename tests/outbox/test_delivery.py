@@ -60,10 +60,11 @@ def test_a_receiver_down_then_up_gets_every_notification_after_backoff(outbox: O
 
     outbox.receiver.start()
     assert outbox.send() == 1  # the third was never tried: sent at once
-    outbox.clock.advance(backoff(1) - timedelta(seconds=1))
-    assert outbox.send() == 0  # the first waits out its 10 s...
-    outbox.clock.advance(timedelta(seconds=1))
-    assert outbox.send() == 2  # ...and goes, with the second
+    first, second = sorted(backoff(1, r["delivery_id"]) for r in outbox.deliveries(hook) if r["state"] == "pending")
+    outbox.clock.advance(first - timedelta(seconds=1))
+    assert outbox.send() == 0  # the refused ones wait out their backoff (10 s, less its jitter)...
+    outbox.clock.advance(second - first + timedelta(seconds=1))
+    assert outbox.send() == 2  # ...and go
     assert [r["attempts"] for r in outbox.deliveries(hook)] == [2, 2, 1]
 
     assert {r["state"] for r in outbox.deliveries(hook)} == {"delivered"}
@@ -228,3 +229,33 @@ def test_imported_history_is_not_notified(outbox: Outbox) -> None:
     assert outbox.deliveries(hook) == []
     outbox.setup.open("新工单")
     assert [r["event_type"] for r in outbox.deliveries(hook)] == ["Ticket.Opened"]
+
+
+def test_retry_waits_are_jittered_within_half_of_the_backoff_and_the_same_for_a_delivery_and_attempt() -> None:
+    ids = [f"delivery-{i}" for i in range(50)]
+    for attempt in (1, 4, MAX_ATTEMPTS):
+        full = backoff(attempt)
+        waits = [backoff(attempt, delivery) for delivery in ids]
+        assert all(full / 2 <= wait <= full for wait in waits)
+        assert waits == [backoff(attempt, delivery) for delivery in ids]  # deterministic
+        assert len(set(waits)) > 40  # spread: receivers coming back are not hit all at once
+
+
+def test_every_delivery_is_also_signed_by_the_standard_webhooks_scheme(outbox: Outbox) -> None:
+    from datetime import UTC, datetime
+
+    from standardwebhooks import Webhook
+
+    from projections.webhook_sender import standard_secret
+
+    hook = outbox.subscribe("Ticket.Opened")
+    outbox.setup.open("打印机坏了 [URGENT]")
+    assert outbox.send() == 1
+    [received] = outbox.receiver.received
+    headers = {k.lower(): v for k, v in received.headers.items()}
+    assert headers["webhook-id"] == received.delivery_id
+    verifier = Webhook(standard_secret(outbox.desk.webhook_secret(hook)))  # the library's own HMAC, not ours
+    at = datetime.fromtimestamp(int(headers["webhook-timestamp"]), UTC)
+    assert headers["webhook-signature"] == verifier.sign(headers["webhook-id"], at, received.raw.decode())
+    wrong = Webhook(standard_secret("not the secret"))
+    assert headers["webhook-signature"] != wrong.sign(headers["webhook-id"], at, received.raw.decode())
