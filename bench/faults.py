@@ -75,18 +75,18 @@ class Desk:
         self.token = created.stdout.strip()
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([sys.executable, "-m", "cli", *args], env=self.env, capture_output=True, text=True, timeout=300)
+        done = subprocess.run([sys.executable, "-m", "ticketflow_cli", *args], env=self.env, capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
             raise RuntimeError(f"ticketflow {' '.join(args)}: {done.stderr.strip()[-500:]}")
         return done
 
     def start(self) -> float:
         started = time.monotonic()
-        serve = [sys.executable, "-m", "cli", "serve", "--port", str(self.port)] + (["--workers", "2"] if self.postgres else [])
+        serve = [sys.executable, "-m", "ticketflow_cli", "serve", "--port", str(self.port)] + (["--workers", "2"] if self.postgres else [])
         self.processes = [subprocess.Popen(serve, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                            start_new_session=True)]
         if self.postgres:
-            self.processes.append(subprocess.Popen([sys.executable, "-m", "cli", "project", "--status-every", "0"],
+            self.processes.append(subprocess.Popen([sys.executable, "-m", "ticketflow_cli", "project", "--status-every", "0"],
                                                    env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                                    start_new_session=True))
         deadline = started + 60

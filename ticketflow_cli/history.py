@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
-from cli import output
 from ticketflow.access import MASK
 from ticketflow.application import TicketDesk
 from ticketflow.commands.access import RecordDataAccess
@@ -23,6 +22,7 @@ from ticketflow.domain.values import Channel, Role
 from ticketflow.errors import NotFound, ValidationFailed
 from ticketflow.metadata import Caller
 from ticketflow.timetravel import TimeBasis, check_version, version_at
+from ticketflow_cli import output
 
 
 def parse_id(value: str, what: str = "ticket") -> UUID:
