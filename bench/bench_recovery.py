@@ -121,7 +121,7 @@ def _free_port() -> int:
 def restart(env: dict[str, str], port: int) -> tuple[float, int]:
     """Start `serve`; seconds until /readyz is 200 and the largest view lag it then reports. Then SIGKILL."""
     started = time.monotonic()
-    process = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port)], env=env,
+    process = subprocess.Popen([sys.executable, "-m", "ticketflow_cli", "serve", "--port", str(port)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         while time.monotonic() < started + 300:

@@ -172,7 +172,7 @@ class Desk:
         return token
 
     def _spawn(self, *args: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "cli", *args], env=self.env, stdout=subprocess.DEVNULL,
+        return subprocess.Popen([sys.executable, "-m", "ticketflow_cli", *args], env=self.env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
 
     def start(self) -> float:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import cached_property, lru_cache
 from typing import Any
@@ -56,7 +56,28 @@ def local_time_text(value: str | None, zone: str, width: int) -> str | None:
     """The first ``width`` characters of a stored UTC time read as local time in ``zone``."""
     if value is None:
         return None
-    return datetime.fromisoformat(value).astimezone(ZoneInfo(zone)).isoformat()[:width]
+    offset = _HOUR_OFFSETS.get((value[:13], zone))
+    if offset is None:
+        offset = _HOUR_OFFSETS[(value[:13], zone)] = _hour_offset(value[:13], zone)
+    if offset is False:  # the zone's offset changes within this hour: convert exactly
+        return datetime.fromisoformat(value).astimezone(ZoneInfo(zone)).isoformat()[:width]
+    return (datetime.fromisoformat(value[:19]) + offset).isoformat()[:width]
+
+
+#: (UTC hour, zone) -> the zone's offset through that hour, or False when it changes within it.
+_HOUR_OFFSETS: dict[tuple[str, str], timedelta | bool] = {}
+
+
+def _hour_offset(hour: str, zone: str) -> timedelta | bool:
+    """The zone's UTC offset throughout the UTC hour ``hour`` (``2026-11-01T17``); False when it changes
+    within the hour. A year of rows touches 8,760 hours: each is looked up in the zone database once."""
+    if len(_HOUR_OFFSETS) > 1 << 18:
+        _HOUR_OFFSETS.clear()
+    start = datetime.fromisoformat(f"{hour}:00:00+00:00")
+    local = ZoneInfo(zone)
+    first = start.astimezone(local).utcoffset()
+    last = (start + timedelta(hours=1, microseconds=-1)).astimezone(local).utcoffset()
+    return first if first is not None and first == last else False
 
 
 def register_functions(connection: Any) -> None:

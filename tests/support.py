@@ -55,7 +55,7 @@ class Desk:
 
 def run_cli(argv: list[str], capsys: Any) -> tuple[int, str, str]:
     """Run the `ticketflow` command in-process: exit code, stdout, stderr."""
-    from cli import main
+    from ticketflow_cli import main
 
     code = main(argv)
     out, err = capsys.readouterr()

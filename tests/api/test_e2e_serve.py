@@ -27,7 +27,7 @@ def free_port() -> int:
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cli", *args], env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "ticketflow_cli", *args], env=env, capture_output=True, text=True, timeout=120)
 
 
 def stop(process: subprocess.Popen[str]) -> None:
@@ -50,11 +50,11 @@ def served(shared_store_settings: Settings, tmp_path: Path) -> Iterator[tuple[st
     assert token.returncode == 0, token.stderr
     port = free_port()
     processes = [subprocess.Popen(
-        [sys.executable, "-m", "cli", "serve", "--port", str(port), *(["--workers", "2"] if postgres else [])],
+        [sys.executable, "-m", "ticketflow_cli", "serve", "--port", str(port), *(["--workers", "2"] if postgres else [])],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )]
     if postgres:
-        processes.append(subprocess.Popen([sys.executable, "-m", "cli", "project", "--status-every", "0"], env=env,
+        processes.append(subprocess.Popen([sys.executable, "-m", "ticketflow_cli", "project", "--status-every", "0"], env=env,
                                           stderr=subprocess.PIPE, text=True))
     base = f"http://127.0.0.1:{port}"
     try:

@@ -171,7 +171,7 @@ def test_project_runs_standalone_until_stopped(data_dir: Path, capsys: pytest.Ca
     run(["demo", "--tickets", "5", "--customers", "3"], capsys)
     repo = Path(__file__).resolve().parents[2]
     process = subprocess.Popen(
-        [sys.executable, "-m", "cli", "project", "--status-every", "0.2"],
+        [sys.executable, "-m", "ticketflow_cli", "project", "--status-every", "0.2"],
         env={**os.environ, "PYTHONPATH": str(repo)},
         stderr=subprocess.PIPE,
         text=True,
@@ -304,7 +304,7 @@ def test_every_console_and_command_group_comes_from_the_markup_free_helpers() ->
     import ast
 
     offenders = []
-    for path in (Path(__file__).resolve().parents[2] / "cli").glob("*.py"):
+    for path in (Path(__file__).resolve().parents[2] / "ticketflow_cli").glob("*.py"):
         if path.name == "output.py":
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):

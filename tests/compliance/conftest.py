@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cli import main
+from ticketflow_cli import main
 
 
 @pytest.fixture(scope="package")

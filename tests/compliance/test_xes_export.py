@@ -12,19 +12,24 @@ from uuid import UUID
 
 import pytest
 
-from cli import main
 from tests.conftest import SHARED_DATA
 from tests.support import ADMIN, AGENT, Desk
 from ticketflow.application import TicketDesk
 from ticketflow.clock import FakeClock
 from ticketflow.commands import (
-    AssignTicket, LogWork, PostReply, RateSatisfaction, RegisterCustomer, SolveTicket,
+    AssignTicket,
+    LogWork,
+    PostReply,
+    RateSatisfaction,
+    RegisterCustomer,
+    SolveTicket,
 )
 from ticketflow.config import Settings
 from ticketflow.export import export_xes
 from ticketflow.export.xes import OPENED_TOPIC
 from ticketflow.importing import import_file
 from ticketflow.simulation import DeskSimulation
+from ticketflow_cli import main
 
 pm4py = pytest.importorskip("pm4py", reason="pm4py is a test dependency: pip install -e '.[test]'")
 

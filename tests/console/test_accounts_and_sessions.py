@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from cli import main as cli_main
 from tests.console.conftest import ACCOUNTS, PASSWORD, Console
 from tests.support import ADMIN
 from ticketflow.commands import DeactivateTeamMember
 from ticketflow.commands.accounts import CreateAccount, DisableAccount, SetPassword
 from ticketflow.domain import StaffAccount
 from ticketflow.errors import PermissionDenied, RuleViolation
+from ticketflow_cli import main as cli_main
 
 
 def _sign_in(console: Console, who: str, password: str = PASSWORD) -> int:

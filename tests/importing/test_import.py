@@ -13,7 +13,6 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from cli import importer
 from projections.audit import audit_trail
 from projections.readside import ReadSide
 from projections.sql import ts
@@ -25,6 +24,7 @@ from ticketflow.domain import Team, Ticket
 from ticketflow.domain.values import Priority, Status
 from ticketflow.errors import ValidationFailed
 from ticketflow.importing import ImportSummary, import_file
+from ticketflow_cli import importer
 
 BPIC_COLUMNS = [
     "case:concept:name", "org:group", "resource country", "organization country", "org:resource",

@@ -122,7 +122,7 @@ def test_the_raw_store_files_hold_no_plaintext_after_erasure(tmp_path: Path, clo
 
 
 def test_the_cli_erases_once_and_refuses_a_second_time(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from cli import main
+    from ticketflow_cli import main
 
     desk = TicketDesk(Settings(data_dir=data_dir))
     customer, _ = seed(desk)
@@ -142,7 +142,7 @@ def test_the_cli_asks_before_erasing_and_a_no_erases_nothing(
 ) -> None:
     import io
 
-    from cli import main
+    from ticketflow_cli import main
 
     desk = TicketDesk(Settings(data_dir=data_dir))
     customer, _ = seed(desk)
@@ -203,7 +203,7 @@ def test_retention_erases_inactive_customers_and_the_erasure_log_lists_them(stor
 
 
 def test_the_erasure_log_exports_as_csv(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from cli import main
+    from ticketflow_cli import main
 
     desk = TicketDesk(Settings(data_dir=data_dir))
     customer, _ = seed(desk)

@@ -125,7 +125,7 @@ SLOW_PROJECTOR = textwrap.dedent(
     ViewStore.process_batch = slow
     import projections.readside as readside
     readside.LIVE_BATCH = 40
-    from cli import main
+    from ticketflow_cli import main
     sys.exit(main(["project", "--status-every", "0"]))
     """
 )

@@ -312,3 +312,25 @@ def test_the_data_access_report_counts_each_read_in_its_period_in_the_desks_time
     finally:
         side.close()
         desk.close()
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Shanghai", "Asia/Kolkata", "Asia/Kathmandu", "America/New_York",
+                                  "America/St_Johns", "Europe/Berlin", "Australia/Lord_Howe", "Pacific/Chatham"])
+def test_sqlites_local_time_equals_pythons_conversion_around_every_change_of_offset(zone: str) -> None:
+    from projections.sql import local_time_text
+
+    rng = random.Random(zone)
+    moments = [START + timedelta(seconds=rng.randrange(0, 2 * 365 * 86400), microseconds=rng.randrange(10**6))
+               for _ in range(2000)]
+    local = ZoneInfo(zone)
+    hour = START
+    while hour < START + timedelta(days=2 * 365):  # each side of every change of offset (summer time)
+        if (hour + timedelta(hours=1)).astimezone(local).utcoffset() != hour.astimezone(local).utcoffset():
+            moments += [hour + timedelta(hours=1, microseconds=d) for d in (-1, 0)]
+            moments += [hour + timedelta(minutes=m) for m in (0, 15, 30, 45)]
+        hour += timedelta(hours=1)
+    for moment in moments:
+        stored = ts(moment)
+        assert stored is not None
+        for width in (4, 7, 10, 13, 16, 19):
+            assert local_time_text(stored, zone, width) == moment.astimezone(local).isoformat()[:width], (stored, width)

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from cli import main
+from tests.support import AGENT, Desk
 from ticketflow.application import TicketDesk
 from ticketflow.commands import ChangePriority
 from ticketflow.config import Settings
 from ticketflow.domain.values import Priority
 from ticketflow.timetravel import event_at
-from tests.support import AGENT, Desk
+from ticketflow_cli import main
 
 
 def test_history_as_of_prints_the_events_until_then_and_the_state(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,7 +9,6 @@ from uuid import UUID
 
 import typer
 
-from cli import output
 from projections.integrity.sealer import sealing_on_close
 from ticketflow.application import TicketDesk
 from ticketflow.commands.privacy import EraseCustomer
@@ -17,6 +16,7 @@ from ticketflow.config import Settings
 from ticketflow.domain.values import Channel, Role
 from ticketflow.errors import RuleViolation, ValidationFailed
 from ticketflow.metadata import Caller
+from ticketflow_cli import output
 
 customer_app = output.group(help="Customers' personal data.")
 

@@ -15,8 +15,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli import output
-from cli.history import as_of_example
 from projections import reports
 from projections.automation import Automation
 from projections.integrity.sealer import sealing_on_close
@@ -29,6 +27,8 @@ from ticketflow.config import Settings, StorageKind
 from ticketflow.domain.values import Status
 from ticketflow.errors import StorageUnavailable, ValidationFailed
 from ticketflow.simulation import DemoSummary, DeskSimulation
+from ticketflow_cli import output
+from ticketflow_cli.history import as_of_example
 
 
 def demo(

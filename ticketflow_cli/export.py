@@ -9,13 +9,13 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cli import output
-from cli.reports import SinceOption, UntilOption, parse_time
 from ticketflow.application import TicketDesk
 from ticketflow.config import Settings
 from ticketflow.errors import ValidationFailed
 from ticketflow.export import export_xes
 from ticketflow.export.xes import check_target
+from ticketflow_cli import output
+from ticketflow_cli.reports import SinceOption, UntilOption, parse_time
 
 export_app = output.group(help="Export the event log for outside tools.")
 

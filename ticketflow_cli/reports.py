@@ -20,8 +20,6 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
-from cli import output
-from cli.history import parse_id
 from projections.compliance import data_access_report
 from projections.readside import ReadSide
 from projections.sql import Db, ts
@@ -30,6 +28,8 @@ from ticketflow.application import TicketDesk
 from ticketflow.config import Settings
 from ticketflow.errors import ValidationFailed
 from ticketflow.privacy.report import erasure_log
+from ticketflow_cli import output
+from ticketflow_cli.history import parse_id
 
 R = TypeVar("R")
 

@@ -9,22 +9,22 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from cli import accounts as accounts_cmd
-from cli import audit as audit_cmd
-from cli import customers as customers_cmd
-from cli import demo as demo_cmd
-from cli import export as export_cmd
-from cli import history as history_cmd
-from cli import importer as importer_cmd
-from cli import mailboxes as mailboxes_cmd
-from cli import policies as policies_cmd
-from cli import reports as reports_cmd
-from cli import serve as serve_cmd
-from cli import teams as teams_cmd
-from cli import views as views_cmd
-from cli import webhooks as webhooks_cmd
 from ticketflow.config import load_settings, unknown_variables
 from ticketflow.errors import TicketflowError
+from ticketflow_cli import accounts as accounts_cmd
+from ticketflow_cli import audit as audit_cmd
+from ticketflow_cli import customers as customers_cmd
+from ticketflow_cli import demo as demo_cmd
+from ticketflow_cli import export as export_cmd
+from ticketflow_cli import history as history_cmd
+from ticketflow_cli import importer as importer_cmd
+from ticketflow_cli import mailboxes as mailboxes_cmd
+from ticketflow_cli import policies as policies_cmd
+from ticketflow_cli import reports as reports_cmd
+from ticketflow_cli import serve as serve_cmd
+from ticketflow_cli import teams as teams_cmd
+from ticketflow_cli import views as views_cmd
+from ticketflow_cli import webhooks as webhooks_cmd
 
 app = typer.Typer(
     name="ticketflow",
@@ -32,7 +32,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # help texts print as written (see cli.output)
+    rich_markup_mode=None,  # help texts print as written (see ticketflow_cli.output)
 )
 app.command("demo")(demo_cmd.demo)
 app.command("history")(history_cmd.history)

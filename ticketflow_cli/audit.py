@@ -10,8 +10,6 @@ from typing import Annotated
 
 import typer
 
-from cli import output
-from cli.history import parse_id
 from projections.integrity.export import export as write_export
 from projections.integrity.export import export_fingerprints
 from projections.integrity.keys import KeyRing
@@ -19,6 +17,8 @@ from projections.integrity.sealer import Sealer, TamperDetected
 from projections.integrity.verifier import verify_store
 from ticketflow.application import TicketDesk
 from ticketflow.config import Settings
+from ticketflow_cli import output
+from ticketflow_cli.history import parse_id
 
 #: ``audit verify``'s exit status when nothing is wrong but newer events are not sealed yet.
 INCOMPLETE = 3

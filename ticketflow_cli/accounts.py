@@ -14,7 +14,6 @@ from uuid import UUID
 
 import typer
 
-from cli import output
 from projections.integrity.sealer import sealing_on_close
 from ticketflow.accounts.service import ACCOUNT_ROLES, account_id_for
 from ticketflow.application import TicketDesk
@@ -22,6 +21,7 @@ from ticketflow.commands.accounts import CreateAccount, DisableAccount, EnableAc
 from ticketflow.domain.values import Channel, Role
 from ticketflow.errors import NotFound, ValidationFailed
 from ticketflow.metadata import Caller
+from ticketflow_cli import output
 
 account_app = output.group(help="Console accounts: who signs in to the web console.")
 OPERATOR = Caller("cli-admin", Role.ADMIN, Channel.CLI)

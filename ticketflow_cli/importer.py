@@ -10,11 +10,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli import output
 from projections.integrity.sealer import sealing_on_close
 from ticketflow.application import TicketDesk
 from ticketflow.config import Settings
 from ticketflow.importing import FORMATS, ImportSummary, import_source, load_source
+from ticketflow_cli import output
 
 _STAGES = {"directory": "teams, members, requesters", "tickets": "tickets"}
 

@@ -9,8 +9,6 @@ from uuid import UUID
 
 import typer
 
-from cli import output
-from cli.teams import resolve_team
 from projections.integrity.sealer import check_anchor_file, sealing_on_close
 from ticketflow.access import TOKEN_ROLES, Permission
 from ticketflow.application import TicketDesk
@@ -19,6 +17,8 @@ from ticketflow.config import Settings, StorageKind
 from ticketflow.domain.values import Channel, Role
 from ticketflow.errors import ValidationFailed
 from ticketflow.metadata import Caller
+from ticketflow_cli import output
+from ticketflow_cli.teams import resolve_team
 
 token_app = output.group(help="API tokens.")
 

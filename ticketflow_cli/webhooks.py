@@ -10,7 +10,6 @@ from uuid import UUID
 import typer
 from rich.table import Table
 
-from cli import output
 from projections.integrity.sealer import sealing_on_close
 from projections.outbox import list_deliveries, unknown_event_types
 from projections.readside import ReadSide
@@ -20,6 +19,7 @@ from ticketflow.commands.workflow import PauseWebhook, ResumeWebhook, SubscribeW
 from ticketflow.domain.values import Channel, Role
 from ticketflow.errors import ValidationFailed
 from ticketflow.metadata import Caller
+from ticketflow_cli import output
 
 webhook_app = output.group(help="Webhook subscriptions and their deliveries.")
 CLI_ADMIN = Caller("cli-admin", Role.ADMIN, Channel.CLI)

@@ -11,7 +11,7 @@ from uuid import UUID
 import typer
 from rich.table import Table
 
-from cli import output
+from ticketflow_cli import output
 from projections.integrity.sealer import sealing_on_close
 from ticketflow.application import TicketDesk
 from ticketflow.commands.mailbox import AddMailbox, MailProtocol, RemoveMailbox

@@ -11,10 +11,10 @@ from uuid import UUID
 import typer
 from rich.table import Table
 
-from cli import output
 from ticketflow.application import TicketDesk
 from ticketflow.domain import Team
 from ticketflow.errors import NotFound, ValidationFailed
+from ticketflow_cli import output
 
 TEAM_FORMED = "ticketflow.domain.team:Team.Formed"
 

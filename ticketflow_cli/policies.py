@@ -17,8 +17,6 @@ from zoneinfo import available_timezones
 import typer
 from rich.table import Table
 
-from cli import output
-from cli.teams import resolve_team
 from projections.integrity.sealer import sealing_on_close
 from ticketflow.application import CommandResult, TicketDesk
 from ticketflow.commands.workflow import (
@@ -33,6 +31,8 @@ from ticketflow.domain.policy import sla_policy_id
 from ticketflow.domain.values import Channel, Role
 from ticketflow.errors import NotFound, ValidationFailed
 from ticketflow.metadata import Caller
+from ticketflow_cli import output
+from ticketflow_cli.teams import resolve_team
 
 CLI_ADMIN = Caller("cli-admin", Role.ADMIN, Channel.CLI)
 STRATEGIES = ("round_robin", "least_loaded", "skills")

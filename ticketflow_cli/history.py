@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
-from cli import output
 from projections.integrity.sealer import sealing_on_close
 from ticketflow import commands as c
 from ticketflow.access import MASK
@@ -26,6 +25,7 @@ from ticketflow.domain.values import Channel, Role, TicketType
 from ticketflow.errors import NotFound, ValidationFailed
 from ticketflow.metadata import Caller
 from ticketflow.timetravel import TimeBasis, check_version, version_at
+from ticketflow_cli import output
 
 
 def parse_id(value: str, what: str = "ticket") -> UUID:

@@ -11,7 +11,6 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli import output
 from projections.automation import Automation
 from projections.integrity.sealer import Sealer
 from projections.readside import VIEWS, ReadSide
@@ -19,6 +18,7 @@ from projections.workflow import failed_work
 from ticketflow.application import TicketDesk
 from ticketflow.config import Settings
 from ticketflow.errors import ValidationFailed
+from ticketflow_cli import output
 
 
 def _open(settings: Settings, names: list[str] | None = None) -> tuple[TicketDesk, ReadSide]:

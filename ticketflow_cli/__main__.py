@@ -1,0 +1,5 @@
+import sys
+
+from ticketflow_cli import main
+
+sys.exit(main())
