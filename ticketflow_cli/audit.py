@@ -97,6 +97,9 @@ def export(
     sealer = Sealer(desk)
     try:
         manifest = write_export(desk, sealer.store, directory, parse_id(ticket) if ticket else None, _utc(since), _utc(until))
+        covered = sealer.store.read(lambda db: db.scalar(
+            "SELECT MAX(position) FROM {p}integrity_events WHERE ordinal < ?", (int(manifest["tree_size"]),)))
+        end = desk.log_position()
     finally:
         sealer.close()
         desk.close()
@@ -107,6 +110,12 @@ def export(
         f"signed by key{'s' if len(signers) > 1 else ''} {', '.join(signers)}\n"
         "hand the auditor that fingerprint by another channel than the export, then they run:\n"
         f"  ticketflow-verify {directory} " + " ".join(f"--key {f}" for f in signers[-1:]), markup=False, soft_wrap=True)
+    if covered is not None and end > int(covered):
+        # The export stops at the newest signed checkpoint; say so when the log has gone on since.
+        output.console(stderr=True).print(
+            f"note: the checkpoint covers the log up to position {covered}; it has gone on to position {end}."
+            " Events after the checkpoint are not in this export: run `ticketflow audit seal`, then export again"
+            " to include them.", markup=False, soft_wrap=True)
 
 
 @audit_app.command("fingerprint")

@@ -75,3 +75,25 @@ def test_the_verify_endpoint_reports_the_first_problem(api: Api) -> None:
     body = api.get("auditor", "/api/v1/audit/verify").json()
     assert body["ok"] is False
     assert body["first_problem"].startswith(f"event at position {position} (")
+
+
+def test_an_export_says_when_the_log_has_gone_on_past_its_checkpoint(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ticketflow.commands import AddNote
+    from tests.integrity.support import AGENT
+
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    tickets = populate(desk, tickets=1, notes=1)
+    desk.close()
+    assert run(["audit", "seal"], capsys)[0] == 0
+    code, out, err = run(["audit", "export", str(tmp_path / "sealed")], capsys)
+    assert code == 0 and "exported" in out and "not in this export" not in err, err
+
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    desk.add_note(AddNote(ticket_id=tickets[0], body="written after the checkpoint"), AGENT)  # not sealed yet
+    end = desk.log_position()
+    desk.close()
+    code, out, err = run(["audit", "export", str(tmp_path / "behind")], capsys)
+    assert code == 0 and "exported" in out
+    assert f"it has gone on to position {end}" in err and "run `ticketflow audit seal`" in err
