@@ -54,6 +54,7 @@ from projections.readside import ReadSide
 from projections.sql import Db, loads, ts
 from ticketflow.application import TicketDesk
 from ticketflow.clock import Clock
+from ticketflow.webhook_targets import TargetGuard
 
 #: (url, body, headers) -> HTTP status; raises OSError when no answer comes.
 Post = Callable[[str, bytes, Mapping[str, str]], int]
@@ -127,6 +128,18 @@ def http_post(url: str, body: bytes, headers: Mapping[str, str]) -> int:
         raise exc.reason if isinstance(exc.reason, BaseException) else exc
 
 
+class GuardedPost:
+    """The network transport: checks where the target's name points now (every address public, or
+    allowed), then posts. A refused target is an attempt that got no answer, recorded with the reason."""
+
+    def __init__(self, targets: TargetGuard, post: Post = http_post) -> None:
+        self.targets, self._post = targets, post
+
+    def __call__(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        self.targets.check_delivery(url)
+        return self._post(url, body, headers)
+
+
 @dataclass(frozen=True)
 class Outcome:
     status: int | None
@@ -142,10 +155,12 @@ class WebhookSender:
     """Sends the due deliveries of the outbox view; call :meth:`run_once` from a loop."""
 
     def __init__(
-        self, read_side: ReadSide, desk: TicketDesk, clock: Clock, post: Post = http_post, batch: int = 100
+        self, read_side: ReadSide, desk: TicketDesk, clock: Clock, post: Post | None = None, batch: int = 100
     ) -> None:
+        """``post``: the transport (default: HTTP to public addresses only, :class:`GuardedPost`)."""
         self.store = read_side.stores["outbox"]
-        self.desk, self.clock, self.post, self.batch = desk, clock, post, batch
+        self.desk, self.clock, self.batch = desk, clock, batch
+        self.post: Post = post if post is not None else GuardedPost(desk.webhook_targets)
 
     def run_once(self) -> int:
         """Attempt every due delivery once, in log order; returns how many were attempted.

@@ -117,3 +117,7 @@ def setup(desk: TicketDesk) -> Desk:
 @pytest.fixture
 def any_setup(any_desk: TicketDesk) -> Desk:
     return Desk(any_desk)
+
+# The tests' webhook receivers listen on loopback, which a desk refuses as a webhook target by default
+# (tests/outbox/test_webhook_targets.py checks that refusal with the setting cleared).
+os.environ.setdefault("TICKETFLOW_WEBHOOK_ALLOWED_TARGETS", "127.0.0.1")

@@ -18,6 +18,7 @@ from uuid import UUID, uuid5
 from eventsourcing.persistence import IntegrityError
 
 from ticketflow import metadata
+from ticketflow.webhook_targets import TargetGuard
 from ticketflow.commands.workflow import (
     AnswerSurvey, ApplySla, CancelReminder, ChangeWebhook, CompleteReminder, DefineCalendar, DefineSlaPolicy,
     FireReminder, IssueSurvey, PauseWebhook, PublishRoutingRules, RecordResolution, RecordSlaEvent, RetireSlaPolicy,
@@ -365,17 +366,24 @@ class AutomationCommands(_Base):
     def subscribe_webhook(self, cmd: SubscribeWebhook, caller: Caller) -> tuple[CommandResult, str]:
         """Subscribe; returns the signing secret (derived, never stored: ask again with the same key)."""
         _require(caller, (Role.ADMIN, Role.SYSTEM), "manage webhooks")
+        self.webhook_targets.check_url(cmd.url)
         result = self._create(
             Webhook, cmd, caller,
             lambda i: Webhook._create(Webhook.Subscribed, id=i, name=cmd.name, url=cmd.url, event_types=list(cmd.event_types)),
         )
         return result, self.webhook_secret(result.object_id)
 
+    @property
+    def webhook_targets(self) -> TargetGuard:
+        """Where webhooks may post (``TICKETFLOW_WEBHOOK_ALLOWED_TARGETS``)."""
+        return TargetGuard.from_setting(self.settings.webhook_allowed_targets)
+
     def webhook_secret(self, webhook_id: UUID) -> str:
         return hmac.new(self.settings.secret_key_bytes(), f"webhook:{webhook_id}".encode(), hashlib.sha256).hexdigest()
 
     def change_webhook(self, cmd: ChangeWebhook, caller: Caller) -> CommandResult:
         _require(caller, (Role.ADMIN, Role.SYSTEM), "manage webhooks")
+        self.webhook_targets.check_url(cmd.url)
         return self._change(Webhook, cmd.webhook_id, cmd, caller, lambda w: w.change(cmd.url, list(cmd.event_types)))
 
     def pause_webhook(self, cmd: PauseWebhook, caller: Caller) -> CommandResult:

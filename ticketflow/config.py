@@ -27,6 +27,7 @@
 | ``TICKETFLOW_SESSION_HOURS`` / ``_IDLE_MINUTES`` | ``12`` / ``120`` | a console session ends this long after sign-in / after its last request |
 | ``TICKETFLOW_SIGN_IN_BURST`` / ``_PER_MINUTE`` | ``5`` / ``2`` | failed console sign-ins per name and per address before 429 |
 | ``TICKETFLOW_SECURE_COOKIES`` | off | mark console cookies ``Secure`` (turn on behind HTTPS) |
+| ``TICKETFLOW_WEBHOOK_ALLOWED_TARGETS`` | unset | webhook hosts/addresses/networks allowed although not public (comma-separated, e.g. ``crm.internal,10.2.0.0/16``); every other loopback, private, link-local or reserved target is refused |
 """
 
 from __future__ import annotations
@@ -109,6 +110,18 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     #: The From of replies on tickets whose team has no mailbox (a team's mailbox address wins).
     mail_from: str | None = None
+    #: Webhook targets allowed although their address is not public (comma-separated hosts, addresses or
+    #: networks, e.g. ``crm.internal,10.2.0.0/16``): every other loopback, private, link-local or reserved
+    #: address is refused, at subscription and again at each delivery.
+    webhook_allowed_targets: str = ""
+
+    @field_validator("webhook_allowed_targets")
+    @classmethod
+    def _known_targets(cls, value: str) -> str:
+        from ticketflow.webhook_targets import parse_allowed
+
+        parse_allowed(value)
+        return value
 
     @field_validator("time_zone")
     @classmethod
