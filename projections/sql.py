@@ -9,6 +9,7 @@ lists and dicts as JSON text, booleans as 0/1.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -166,11 +167,19 @@ class Table:
         ]
         return statements + [create for _, create in self.index_ddl()]
 
+    def index_name(self, columns: tuple[str, ...]) -> str:
+        """``<table>_<columns>_idx``; past PostgreSQL's 63-character identifiers (it would cut the name
+        short itself), the first 50 characters and a digest of the whole name, the same on both databases."""
+        name = f"{self.name}_{'_'.join(columns)}_idx"
+        if len(name) <= 63:
+            return name
+        return f"{name[:50]}_{hashlib.sha256(name.encode()).hexdigest()[:8]}_idx"
+
     def index_ddl(self) -> list[tuple[str, str]]:
         """(drop, create) of each secondary index: a rebuild drops them, loads, then creates them."""
         statements = []
         for columns in self.indexes:
-            index = f"{self.name}_{'_'.join(columns)}_idx"
+            index = self.index_name(columns)
             statements.append((
                 f"DROP INDEX IF EXISTS {{p}}{index}",
                 f"CREATE INDEX IF NOT EXISTS {index} ON {{p}}{self.name} ({', '.join(columns)})",
