@@ -215,6 +215,7 @@ ROUTES: dict[str, RouteRule] = {
     "GET /api/v1/problems": _r(P.TICKETS_READ),
     # customers
     "POST /api/v1/customers": _r(P.CUSTOMERS_REGISTER),
+    "GET /api/v1/customers": _r(P.CUSTOMERS_READ),  # found by email; the customer scope is judged on the match
     "PATCH /api/v1/customers/{customer_id}": _r(P.CUSTOMERS_WRITE, Scope.CUSTOMER),
     "GET /api/v1/customers/{customer_id}": _r(P.CUSTOMERS_READ, Scope.CUSTOMER),
     "GET /api/v1/customers/{customer_id}/overview": _r(P.CUSTOMERS_READ, Scope.CUSTOMER),

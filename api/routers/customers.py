@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
 from fastapi.responses import JSONResponse
 
 from api import schemas as s
 from api.asof import AsOfDep
-from api.deps import CommandsDep, ReadsDep
-from api.problems import responses
+from api.deps import CommandsDep, ReadsDep, customer_visible
+from api.problems import ApiProblem, responses
 from projections.asof import customer_row
 from projections.customers import customer_overview, figures
 from projections.sql import loads
@@ -43,6 +44,38 @@ def _profile_row(reads: Any, customer_id: UUID) -> dict[str, Any]:
     if row is None:
         raise CustomerNotFound(customer_id)
     return {**row, "consents": loads(row["consents"]) if isinstance(row["consents"], str) else row["consents"]}
+
+
+class CustomerMatches(BaseModel):
+    items: list[s.CustomerOut]
+    next_cursor: str | None = None
+
+
+@router.get("", summary="Find a customer by email address (through a keyed blind index)",
+            response_model=CustomerMatches, responses=responses(403, 422, 503))
+def find_by_email(
+    reads: ReadsDep,
+    email: Annotated[str, Query(min_length=3, max_length=320, description="The address, any case.")],
+) -> JSONResponse:
+    """Email fields are encrypted per customer, so the address is looked up in a blind index (an HMAC
+    under a desk key, erased with the customer), never by reading every profile. Looking a person up by
+    their address is a use of their personal data: send `X-Access-Purpose` (it is recorded with the
+    profile shown). Answers the customer when they are in your scope, else no match (`items: []`)."""
+    if reads.purpose is None:
+        raise ApiProblem(422, "purpose_required", "finding a customer by email needs X-Access-Purpose (the read is recorded)")
+    reads.check_purpose()
+    customer_id = reads.svc.desk.find_customer_by_email(email.strip())
+    items = []
+    if customer_id is not None and customer_visible(reads.svc, reads.principal, customer_id):
+        reads.min_position = reads.min_position or reads.svc.desk.log_position()  # the profile as registered
+        try:
+            row = _profile_row(reads, customer_id)
+        except CustomerNotFound:
+            row = None
+        if row is not None:
+            items.append(s.CustomerOut.model_validate(
+                reads.profile(row, "GET /api/v1/customers?email=")).model_dump(mode="json"))
+    return JSONResponse({"items": items, "next_cursor": None})
 
 
 @router.get("/{customer_id}", summary="A customer's profile (personal fields masked unless a purpose is given)",
