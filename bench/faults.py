@@ -150,6 +150,7 @@ class Desk:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.workdir, self.spawned = workdir, 0
         self.token = self._admin_token()
 
     def _admin_token(self) -> str:
@@ -172,8 +173,11 @@ class Desk:
         return token
 
     def _spawn(self, *args: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "cli", *args], env=self.env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+        self.spawned += 1
+        log = self.workdir / f"{args[0]}-{self.spawned}.log"  # kept for the report when a start fails
+        with log.open("wb") as out:
+            return subprocess.Popen([sys.executable, "-m", "cli", *args], env=self.env, stdout=out, stderr=out,
+                                    start_new_session=True)
 
     def start(self) -> float:
         started = time.monotonic()
@@ -192,7 +196,10 @@ class Desk:
             except httpx.TransportError:
                 pass
             time.sleep(0.05)
-        raise RuntimeError("serve did not become ready within 60 s")
+        serve = self.processes[0]
+        log = max(self.workdir.glob("serve-*.log"), key=lambda p: int(p.stem.split("-")[1]))
+        raise RuntimeError(f"serve did not become ready within 60 s (exit code {serve.poll()}):"
+                           f" {log.read_text(errors='replace')[-2000:]}")
 
     def caught_up(self, started: float, timeout: float = 60) -> float | None:
         """Seconds from ``started`` until every view has no lag (None if not within ``timeout``)."""
