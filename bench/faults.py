@@ -136,6 +136,10 @@ class PrivateCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+class PortTaken(RuntimeError):
+    """serve could not listen: its port was taken."""
+
+
 class Desk:
     """The served desk: its environment, processes, and an admin client."""
 
@@ -150,6 +154,7 @@ class Desk:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.workdir, self.spawned = workdir, 0
         self.token = self._admin_token()
 
     def _admin_token(self) -> str:
@@ -172,27 +177,43 @@ class Desk:
         return token
 
     def _spawn(self, *args: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "ticketflow_cli", *args], env=self.env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+        self.spawned += 1
+        log = self.workdir / f"{args[0]}-{self.spawned}.log"  # kept for the report when a start fails
+        with log.open("wb") as out:
+            return subprocess.Popen([sys.executable, "-m", "ticketflow_cli", *args], env=self.env, stdout=out, stderr=out,
+                                    start_new_session=True)
 
     def start(self) -> float:
         started = time.monotonic()
-        self.processes = [self._spawn("serve", "--port", str(self.port), *(["--workers", "2"] if self.postgres else []))]
-        if self.postgres:
-            self.processes.append(self._spawn("project", "--status-every", "0"))
-        return self.ready(started)
+        for _ in range(3):
+            self.processes = [self._spawn("serve", "--port", str(self.port), *(["--workers", "2"] if self.postgres else []))]
+            if self.postgres:
+                self.processes.append(self._spawn("project", "--status-every", "0"))
+            try:
+                return self.ready(started)
+            except PortTaken:
+                # Between the kill and the restart another socket (a client's outgoing connection,
+                # another test) took the port: the harness's problem, not the desk's; serve on another.
+                self.kill()
+                self.port = _free_port()
+                self.base = f"http://127.0.0.1:{self.port}"
+        raise RuntimeError("serve found its port taken three times")
 
     def ready(self, started: float) -> float:
         """Seconds from ``started`` until /readyz answers 200."""
         deadline = started + 60
-        while time.monotonic() < deadline:
+        serve = self.processes[0]
+        while time.monotonic() < deadline and serve.poll() is None:
             try:
                 if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
                     return time.monotonic() - started
             except httpx.TransportError:
                 pass
             time.sleep(0.05)
-        raise RuntimeError("serve did not become ready within 60 s")
+        output = max(self.workdir.glob("serve-*.log"), key=lambda p: int(p.stem.split("-")[1])).read_text(errors="replace")
+        if serve.poll() is not None and "address already in use" in output.lower():
+            raise PortTaken(output[-500:])
+        raise RuntimeError(f"serve was not ready within 60 s (exit code {serve.poll()}): {output[-2000:]}")
 
     def caught_up(self, started: float, timeout: float = 60) -> float | None:
         """Seconds from ``started`` until every view has no lag (None if not within ``timeout``)."""

@@ -49,3 +49,23 @@ def test_restarting_postgresql_under_load_loses_nothing_and_the_first_requests_a
     finally:
         cluster.close()
     _check(trial)
+
+
+def test_a_restart_whose_port_was_taken_meanwhile_serves_on_another_port(tmp_path: Path) -> None:
+    """A campaign trial once waited 60 s for a serve that had exited at once: between the kill and
+    the restart, another socket had taken its port (serve: "address already in use")."""
+    import socket
+
+    desk = faults.Desk(tmp_path, None)
+    desk.start()
+    desk.kill()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", desk.port))
+        squatter.listen()
+        taken = desk.port
+        desk.start()
+    try:
+        assert desk.port != taken
+        assert faults.httpx.get(f"{desk.base}/readyz", timeout=5).status_code == 200
+    finally:
+        desk.stop()
