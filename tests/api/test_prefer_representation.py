@@ -22,7 +22,7 @@ def test_opening_a_ticket_with_prefer_answers_the_ticket_as_get_shows_it(api: Ap
 def test_a_ticket_command_with_prefer_answers_the_changed_ticket(api: Api) -> None:
     ticket = api.open_ticket()
     response = api.post("agent_a", f"/api/v1/tickets/{ticket}/priority", {"priority": "urgent", "reason": "VIP"},
-                        **{"Prefer": 'respond-async, return="representation"; x=1'})
+                        Prefer='respond-async, return="representation"; x=1')
     assert response.status_code == 200 and response.headers["Preference-Applied"] == "return=representation"
     assert response.json()["priority"] == "urgent" and response.json()["version"] == 2
 

@@ -10,13 +10,13 @@ from pydantic import ValidationError
 
 from projections.readside import ReadSide
 from projections.webhook_sender import GuardedPost, WebhookSender
+from tests.support import ADMIN, Desk
 from ticketflow.application import TicketDesk
 from ticketflow.clock import FakeClock
 from ticketflow.commands.workflow import ChangeWebhook, SubscribeWebhook
 from ticketflow.config import Settings
 from ticketflow.errors import ValidationFailed
 from ticketflow.webhook_targets import TargetGuard
-from tests.support import ADMIN, Desk
 
 REFUSED = [
     "http://127.0.0.1:8080/hook", "http://10.1.2.3/hook", "http://192.168.0.10/hook", "http://172.16.5.5/hook",
