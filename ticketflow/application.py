@@ -71,6 +71,7 @@ from ticketflow.errors import (
     ConcurrencyConflict, CustomerNotFound, NotFound, PermissionDenied, RuleViolation,
     StorageUnavailable, TeamNotFound, TicketNotFound,
 )
+from ticketflow.opening import opened_ticket
 from ticketflow.metadata import Caller
 from ticketflow.tokens import TokenRecord, token_record
 
@@ -135,6 +136,7 @@ def _handles(command_type: type[Command]) -> Callable[[Callable[..., Any]], Call
 
 
 @dataclass(frozen=True)
+
 class CommandResult:
     """What a command did: the object, its version, and where its events sit in the log."""
 
@@ -263,19 +265,7 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
             self._require_exists(Customer, cmd.requester_id)
             if cmd.team_id is not None:
                 self._require_exists(Team, cmd.team_id)
-            return Ticket._create(
-                Ticket.Opened,
-                id=ticket_id,
-                subject=cmd.subject,
-                description=cmd.description,
-                ticket_type=str(cmd.ticket_type),
-                category=cmd.category,
-                priority=str(cmd.priority),
-                channel=str(cmd.channel),
-                requester_id=cmd.requester_id,
-                team_id=cmd.team_id,
-                tags=sorted(set(cmd.tags)),
-            )
+            return opened_ticket(ticket_id, cmd)
 
         return self._create(Ticket, cmd, caller, build)
 

@@ -39,6 +39,7 @@ from ticketflow.email.parse import ParsedMail, parse_message
 from ticketflow.email.store import MailStore, open_mail_store
 from ticketflow.errors import NotFound
 from ticketflow.metadata import Caller
+from ticketflow.opening import opened_ticket
 
 if TYPE_CHECKING:
     from ticketflow.application import TicketDesk
@@ -239,19 +240,7 @@ class MailIntake(_Base):
         )
 
         def build(ticket_id: UUID) -> Ticket:
-            ticket = Ticket._create(
-                Ticket.Opened,
-                id=ticket_id,
-                subject=cmd.subject,
-                description=cmd.description,
-                ticket_type=str(cmd.ticket_type),
-                category=cmd.category,
-                priority=str(cmd.priority),
-                channel=str(cmd.channel),
-                requester_id=cmd.requester_id,
-                team_id=cmd.team_id,
-                tags=[],
-            )
+            ticket = opened_ticket(ticket_id, cmd)
             ticket.receive_mail(mail_key, message_id, mailbox, digest, None)
             return ticket
 

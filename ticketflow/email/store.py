@@ -22,6 +22,7 @@ from typing import Any
 from uuid import UUID
 
 from ticketflow.config import Settings, StorageKind
+from ticketflow.privacy.keys import secure_sqlite
 
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS {p}tf_mail_index (digest TEXT PRIMARY KEY, customer_id TEXT NOT NULL)",
@@ -182,10 +183,7 @@ class SQLiteMailStore(SqlMailStore):
     def _connect(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
-            connection = sqlite3.connect(self.path, timeout=10)
-            connection.execute("PRAGMA secure_delete = ON")  # an erased entry is overwritten on disk
-            connection.execute("PRAGMA journal_mode = WAL")
-            self._local.connection = connection
+            connection = self._local.connection = secure_sqlite(self.path)  # an erased entry is overwritten
         return connection
 
     def _run(self, sql: str, params: tuple[Any, ...], fetch: bool = False) -> list[Any]:

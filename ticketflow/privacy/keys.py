@@ -31,6 +31,15 @@ CACHE_SECONDS = 2.0
 KEY_BYTES = 32
 
 
+
+def secure_sqlite(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    """A connection to a SQLite file holding secrets or personal data: a deleted row (a destroyed key,
+    an erased entry) is overwritten on disk (``secure_delete``), in WAL mode like the desk's stores."""
+    connection = sqlite3.connect(path, timeout=10)
+    connection.execute("PRAGMA secure_delete = ON")
+    connection.execute("PRAGMA journal_mode = WAL")
+    return connection
+
 class KeyStore(ABC):
     """Create-on-first-use, read and destroy per-customer keys."""
 
@@ -110,10 +119,7 @@ class SQLiteKeyStore(KeyStore):
     def _connect(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
-            connection = sqlite3.connect(self.path, timeout=10)
-            connection.execute("PRAGMA secure_delete = ON")  # a destroyed key is overwritten on disk
-            connection.execute("PRAGMA journal_mode = WAL")
-            self._local.connection = connection
+            connection = self._local.connection = secure_sqlite(self.path)
         return connection
 
     def _load(self, subject: UUID) -> tuple[bytes | None, bool]:
