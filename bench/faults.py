@@ -43,6 +43,10 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 KINDS = ("serve", "project", "pg-restart")
+#: On PYTHONPATH of every process a trial starts: SIGUSR1 writes the process's stacks into its log.
+TRACE_HOOK = Path(__file__).resolve().parent / "trace_hook"
+#: Where a failed trial's logs and diagnosis are kept (the trial's own directory is temporary).
+KEPT = Path(tempfile.gettempdir()) / "tf-crash-kept"
 
 
 @dataclass
@@ -62,6 +66,7 @@ class Trial:
     audit_ok: bool = False
     recovery_seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
+    kept: str | None = None  # a failed trial: the directory holding every process's log and the diagnosis
 
     @property
     def ok(self) -> bool:
@@ -144,7 +149,7 @@ class Desk:
     """The served desk: its environment, processes, and an admin client."""
 
     def __init__(self, workdir: Path, database_url: str | None) -> None:
-        self.env = {**os.environ, "PYTHONPATH": str(REPO), "TICKETFLOW_DATA_DIR": str(workdir / "data"),
+        self.env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{TRACE_HOOK}", "TICKETFLOW_DATA_DIR": str(workdir / "data"),
                     "TICKETFLOW_RATE_LIMIT_BURST": "100000", "TICKETFLOW_RATE_LIMIT_PER_SECOND": "100000",
                     "TICKETFLOW_IDEMPOTENCY_STALE_SECONDS": "2", "TICKETFLOW_AUTOMATION": "false"}
         self.env.pop("TICKETFLOW_DATABASE_URL", None)
@@ -178,7 +183,7 @@ class Desk:
 
     def _spawn(self, *args: str) -> subprocess.Popen[bytes]:
         self.spawned += 1
-        log = self.workdir / f"{args[0]}-{self.spawned}.log"  # kept for the report when a start fails
+        log = self.workdir / f"{args[0]}-{self.spawned}.log"  # kept when a start or a check fails
         with log.open("wb") as out:
             return subprocess.Popen([sys.executable, "-m", "ticketflow_cli", *args], env=self.env, stdout=out, stderr=out,
                                     start_new_session=True)
@@ -255,6 +260,93 @@ class Desk:
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.base, headers={"Authorization": f"Bearer {self.token}"}, timeout=10)
 
+    def diagnose(self, reason: str) -> None:
+        """Write what a failed check needs explained to ``diagnosis.txt`` beside the process logs: the
+        processes, /readyz, every view's stored position against the log's newest notification id,
+        and (PostgreSQL) the sessions on this desk's schema with what they wait for; then SIGUSR1 to
+        every live process, which writes all its threads' stacks into its log (bench/trace_hook)."""
+        lines = [f"{time.strftime('%Y-%m-%d %H:%M:%S')} {reason}"]
+        for process in self.processes:
+            lines.append(f"process {process.pid} {' '.join(str(a) for a in process.args[3:])}: "  # type: ignore[index]
+                         f"{'running' if process.poll() is None else f'exited {process.returncode}'}")
+        try:
+            lines.append(f"/readyz: {httpx.get(f'{self.base}/readyz', timeout=5).text}")
+        except httpx.TransportError as exc:
+            lines.append(f"/readyz: {exc!r}")
+        try:
+            lines += _store_positions(self.env)
+        except Exception as exc:  # noqa: BLE001 - the diagnosis reports what it could not read
+            lines.append(f"store positions: {exc!r}")
+        (self.workdir / "diagnosis.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        signalled = False
+        for process in self.processes:
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGUSR1)
+                    signalled = True
+                except ProcessLookupError:
+                    pass
+        if signalled:
+            time.sleep(1)  # the stacks reach the logs
+
+    def keep(self, label: str) -> Path:
+        """Copy every process's log and the diagnosis out of the trial's (temporary) directory."""
+        kept = KEPT / f"{label}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
+        kept.mkdir(parents=True)
+        for path in [*self.workdir.glob("*.log"), self.workdir / "diagnosis.txt"]:
+            if path.exists():
+                shutil.copy(path, kept / path.name)
+        return kept
+
+
+def _store_positions(env: dict[str, str]) -> list[str]:
+    """Each view's stored position and the log's newest notification id, read straight from the store
+    (no desk or read side opened: on PostgreSQL those run DDL, which a stuck lock would block too)."""
+    url = env.get("TICKETFLOW_DATABASE_URL")
+    if url is None:
+        import sqlite3
+
+        sys.path.insert(0, str(REPO))
+        from projections.readside import views_dir
+        from ticketflow.config import Settings
+
+        settings = Settings(data_dir=Path(env["TICKETFLOW_DATA_DIR"]))
+        with sqlite3.connect(f"file:{settings.sqlite_path}?mode=ro", uri=True) as events:
+            top = events.execute("SELECT MAX(notification_id) FROM stored_events").fetchone()[0]
+        lines = [f"log: newest notification id {top}"]
+        for view in sorted(views_dir(settings).glob("*.sqlite")):
+            with sqlite3.connect(f"file:{view}?mode=ro", uri=True) as db:
+                rows = db.execute("SELECT application_name, notification_id FROM tracking").fetchall()
+            lines.append(f"view {view.stem}: {rows}")
+        return lines
+    import psycopg
+    from psycopg.sql import SQL, Identifier
+
+    server, _, query = url.partition("?")
+    schema = query.split("schema=", 1)[1].split("&", 1)[0] if "schema=" in query else "public"
+    with psycopg.connect(server, autocommit=True, connect_timeout=5) as conn:
+        conn.execute("SET statement_timeout = '5s'")
+        tables = [r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.columns WHERE table_schema = %s AND column_name = 'notification_id'"
+            " ORDER BY table_name", (schema,))]
+        lines = []
+        for table in tables:
+            name = Identifier(schema, table)
+            if table.endswith("_tracking"):
+                rows = conn.execute(SQL("SELECT application_name, notification_id FROM {} ORDER BY 1").format(name)).fetchall()
+                lines.append(f"view {table}: {rows}")
+            else:
+                top = conn.execute(SQL("SELECT MAX(notification_id), COUNT(*) FROM {}").format(name)).fetchone()
+                lines.append(f"log {table}: newest notification id {top[0]}, {top[1]} rows")  # type: ignore[index]
+        sessions = conn.execute(
+            "SELECT pid, state, wait_event_type, wait_event, pg_blocking_pids(pid), now() - xact_start,"
+            " left(regexp_replace(query, '\\s+', ' ', 'g'), 300) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid() AND position(%s in query) > 0"
+            " ORDER BY xact_start NULLS LAST", (schema,)).fetchall()
+        lines.append(f"sessions on schema {schema} (pid, state, wait type, wait event, blocked by, in transaction for, last query):")
+        lines += [f"  {row}" for row in sessions]
+    return lines
+
 
 def _kill(process: subprocess.Popen[bytes], sig: int) -> None:
     try:
@@ -277,6 +369,34 @@ def run_trial(workdir: Path, database_url: str | None = None, load_seconds: floa
     rng = random.Random(seed)
     trial = Trial("postgres" if database_url else "sqlite", kind)
     desk = Desk(workdir, database_url)
+    label = f"{trial.store}-{kind}-seed{seed}"
+    try:
+        acked = _load_and_fault(desk, trial, rng, kind, load_seconds, clients, cluster)
+    except BaseException as exc:
+        desk.diagnose(f"the trial raised {exc!r}")
+        desk.stop()
+        trial.kept = str(desk.keep(label))
+        print(f"trial {label} raised; logs and diagnosis kept in {trial.kept}", file=sys.stderr, flush=True)
+        raise
+    # A check that failed while the desk still runs is diagnosed now (before _check_log catches the views
+    # up in this process); one that fails only in _check_log gets the stored positions after the stop.
+    failed_live = bool(trial.problems or trial.missing_from_api or trial.stuck_keys or trial.errors_5xx_after_recovery)
+    if failed_live:
+        desk.diagnose("; ".join(trial.problems) or f"{trial.missing_from_api} acknowledged writes missing from the API")
+    desk.stop()
+    _check_log(desk, acked, trial)
+    if not trial.ok:
+        if not failed_live:
+            desk.diagnose("; ".join(trial.problems) or "a check on the stopped desk failed")
+        trial.kept = str(desk.keep(label))
+        print(f"trial {label} failed; logs and diagnosis kept in {trial.kept}", file=sys.stderr, flush=True)
+    return trial
+
+
+def _load_and_fault(desk: Desk, trial: Trial, rng: random.Random, kind: str, load_seconds: float, clients: int,
+                    cluster: PrivateCluster | None) -> dict[str, dict[str, Any]]:
+    """Start the desk, load it, inject the fault, retry what got no answer, and check the API (live);
+    returns the acknowledged writes (key -> path, body and the id answered)."""
     desk.start()
     with desk.client() as c:
         team = c.post("/api/v1/teams", json={"name": "一线支持"}).json()["id"]
@@ -398,9 +518,7 @@ def run_trial(workdir: Path, database_url: str | None = None, load_seconds: floa
     if desk.caught_up(time.monotonic()) is None:
         trial.problems.append("the views did not catch up within 60 s after the trial")
     _check_api(desk, acked, trial)
-    desk.stop()
-    _check_log(desk, acked, trial)
-    return trial
+    return acked
 
 
 def _check_api(desk: Desk, acked: dict[str, dict[str, Any]], trial: Trial) -> None:
