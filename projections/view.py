@@ -25,6 +25,7 @@ from psycopg.sql import SQL
 from projections.erasure import erased_customer
 from projections.sql import Batch, Db, Dialect, Table, register_functions, render
 from ticketflow.domain import TicketflowAggregate
+from ticketflow.pg_ddl import SerialisedTrackingDdl
 from ticketflow.privacy.pg_rewrite import rewrite_tables
 from ticketflow.reconnect import retry_dead_connections
 
@@ -219,7 +220,7 @@ class SQLiteViewStore(ViewStore, SQLiteTrackingRecorder):
         return tuned
 
 
-class PostgresViewStore(ViewStore, PostgresTrackingRecorder):
+class PostgresViewStore(SerialisedTrackingDdl, ViewStore, PostgresTrackingRecorder):
     dialect = Dialect.POSTGRES
 
     def __init__(self, datastore: Any, **kwargs: Any) -> None:

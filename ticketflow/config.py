@@ -215,6 +215,8 @@ class Settings(BaseSettings):
             "POSTGRES_CONNECT_TIMEOUT": str(self.connect_timeout),
             "POSTGRES_LOCK_TIMEOUT": str(self.lock_timeout),
             "POSTGRES_POOL_SIZE": str(self.pool_size),
+            # Its DDL waits for any other process's (ticketflow/pg_ddl.py): processes start together.
+            "APPLICATION_RECORDER_TOPIC": "ticketflow.pg_ddl:DeskRecorder",
         }
         if "schema" in query:
             env["POSTGRES_SCHEMA"] = query["schema"][0]
