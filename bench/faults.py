@@ -234,6 +234,12 @@ class Desk:
             time.sleep(0.05)
         return None
 
+    def exited(self) -> list[str]:
+        """The processes of this start that are no longer running (none should be before a fault:
+        a `project` that died at start leaves every view behind while the API answers)."""
+        return [f"`{p.args[3]}` (pid {p.pid}) exited with code {p.returncode}"  # type: ignore[index]
+                for p in self.processes if p.poll() is not None]
+
     def kill_project(self) -> None:
         _kill(self.processes[1], signal.SIGKILL)
 
@@ -469,6 +475,7 @@ def _load_and_fault(desk: Desk, trial: Trial, rng: random.Random, kind: str, loa
     for t in threads:
         t.start()
     time.sleep(load_seconds * (0.5 + rng.random()))
+    trial.problems += [f"before the fault, {gone}" for gone in desk.exited()]
     if kind == "serve":
         desk.kill()
         stop.set()
@@ -515,6 +522,7 @@ def _load_and_fault(desk: Desk, trial: Trial, rng: random.Random, kind: str, loa
                 trial.retried_once += 1
                 acked[key] = {"path": path, "body": body, "id": response.json()["id"]}
     trial.acknowledged = len(acked)
+    trial.problems += [f"after the trial, {gone}" for gone in desk.exited()]
     if desk.caught_up(time.monotonic()) is None:
         trial.problems.append("the views did not catch up within 60 s after the trial")
     _check_api(desk, acked, trial)
