@@ -295,9 +295,9 @@ class Desk:
         if signalled:
             time.sleep(1)  # the stacks reach the logs
 
-    def keep(self, label: str) -> Path:
+    def keep(self, label: str, root: Path = KEPT) -> Path:
         """Copy every process's log and the diagnosis out of the trial's (temporary) directory."""
-        kept = KEPT / f"{label}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
+        kept = root / f"{label}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
         kept.mkdir(parents=True)
         for path in [*self.workdir.glob("*.log"), self.workdir / "diagnosis.txt"]:
             if path.exists():
@@ -318,7 +318,7 @@ def _store_positions(env: dict[str, str]) -> list[str]:
 
         settings = Settings(data_dir=Path(env["TICKETFLOW_DATA_DIR"]))
         with sqlite3.connect(f"file:{settings.sqlite_path}?mode=ro", uri=True) as events:
-            top = events.execute("SELECT MAX(notification_id) FROM stored_events").fetchone()[0]
+            top = events.execute("SELECT MAX(rowid) FROM stored_events").fetchone()[0]  # the notification id
         lines = [f"log: newest notification id {top}"]
         for view in sorted(views_dir(settings).glob("*.sqlite")):
             with sqlite3.connect(f"file:{view}?mode=ro", uri=True) as db:

@@ -69,3 +69,25 @@ def test_a_restart_whose_port_was_taken_meanwhile_serves_on_another_port(tmp_pat
         assert faults.httpx.get(f"{desk.base}/readyz", timeout=5).status_code == 200
     finally:
         desk.stop()
+
+
+def test_a_failed_check_keeps_each_process_log_with_its_stacks_and_the_view_positions(tmp_path: Path) -> None:
+    """A campaign trial once failed with nothing left to explain it: the harness kept a process's log
+    only when its start failed. Now a failed check writes the diagnosis (each view's stored position
+    against the log's newest id), has every process write its threads' stacks into its log, and keeps
+    the logs; a process that died is reported as such."""
+    desk = faults.Desk(tmp_path / "trial", None)
+    desk.start()
+    try:
+        assert desk.exited() == []
+        desk.diagnose("a check failed")
+    finally:
+        desk.kill()
+    assert desk.exited() == [f"`serve` (pid {desk.processes[0].pid}) exited with code -9"]
+    kept = desk.keep("probe", root=tmp_path / "kept")
+
+    diagnosis = (kept / "diagnosis.txt").read_text(encoding="utf-8").splitlines()
+    assert diagnosis[0].endswith("a check failed")
+    assert any(line.startswith("log: newest notification id ") for line in diagnosis)
+    assert any(line.startswith("view tickets: [('TicketDesk', ") for line in diagnosis)
+    assert "most recent call first" in (kept / "serve-1.log").read_text(errors="replace")
