@@ -14,7 +14,7 @@ The CI subset (tests/faults/test_crash_trials.py) runs one ``serve`` trial per s
 ``pg-restart`` trial; the campaign runs many and prints the table for the README:
 
     python bench/faults.py --store sqlite --trials 100
-    python bench/faults.py --store postgres --trials 20 [--postgres URL]
+    python bench/faults.py --store postgres --trials 20 [--postgres URL | --private-cluster]
     python bench/faults.py --kind project --trials 20 [--postgres URL]
     python bench/faults.py --kind pg-restart --trials 20
 """
@@ -633,12 +633,15 @@ def main() -> None:
     parser.add_argument("--postgres", default=os.environ.get("TICKETFLOW_TEST_POSTGRES_URL",
                                                              "postgresql://postgres@127.0.0.1:5432/test"),
                         help="the server for --store postgres (pg-restart makes a private cluster instead)")
+    parser.add_argument("--private-cluster", action="store_true",
+                        help="run on a private cluster (initdb on a free port, max_connections 200) instead of"
+                             " --postgres: a shared server that other work fills refuses the trial's connections")
     args = parser.parse_args()
     store = args.store or ("sqlite" if args.kind == "serve" else "postgres")
     if store == "sqlite" and args.kind != "serve":
         parser.error(f"--kind {args.kind} needs --store postgres")
 
-    cluster = PrivateCluster() if args.kind == "pg-restart" else None
+    cluster = PrivateCluster() if args.kind == "pg-restart" or (args.private_cluster and store == "postgres") else None
     server = cluster.url if cluster else args.postgres
     results = []
     try:
