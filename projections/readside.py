@@ -68,8 +68,7 @@ COALESCE_SECONDS = 0.01
 
 def views_dir(settings: Settings) -> Path:
     """Where SQLite keeps the views: one file per view beside the event store."""
-    path = settings.sqlite_path
-    return path.parent / f"{path.stem}-views"
+    return settings.views_dir
 
 
 def open_store(settings: Settings, view_class: type[View], memory_tag: str = "", shared: Any = None) -> ViewStore:

@@ -12,6 +12,7 @@ import typer
 from projections.integrity.sealer import check_anchor_file, sealing_on_close
 from ticketflow.access import TOKEN_ROLES, Permission
 from ticketflow.application import TicketDesk
+from ticketflow.backup import refuse_while_restoring
 from ticketflow.commands.access import IssueToken, RevokeToken
 from ticketflow.config import Settings, StorageKind
 from ticketflow.domain.values import Channel, Role
@@ -37,6 +38,7 @@ def serve(
     settings: Settings = ctx.obj
     if workers > 1 and settings.storage is not StorageKind.POSTGRES:
         raise ValidationFailed("--workers above 1 needs TICKETFLOW_DATABASE_URL=postgresql://... (SQLite has one writer)")
+    refuse_while_restoring(settings)
     TicketDesk(settings).close()  # fail fast, in one line, when the store is unreachable
     if settings.seal and settings.runs_embedded_projections and settings.anchor_file is not None:
         check_anchor_file(settings.anchor_file)  # and when the embedded sealer could not anchor its checkpoints

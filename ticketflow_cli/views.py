@@ -16,6 +16,7 @@ from projections.integrity.sealer import Sealer
 from projections.readside import VIEWS, ReadSide
 from projections.workflow import failed_work
 from ticketflow.application import TicketDesk
+from ticketflow.backup import refuse_while_restoring
 from ticketflow.config import Settings
 from ticketflow.errors import ValidationFailed
 from ticketflow_cli import output
@@ -83,6 +84,7 @@ def project(
     status_every: Annotated[float, typer.Option(help="Seconds between status lines (0: none).")] = 30.0,
 ) -> None:
     """Standalone mode: keep the views caught up in this process until stopped (Ctrl-C, SIGTERM)."""
+    refuse_while_restoring(ctx.obj)
     desk, read_side = _open(ctx.obj, view)
     console = output.console(stderr=True)
     stop = threading.Event()
