@@ -92,6 +92,10 @@ class ViewStore(TrackingRecorder):
         super().create_table()  # type: ignore[safe-super]
         with self._transaction(commit=True) as cursor:
             db = Db(cursor, self.dialect, self.prefix)
+            if self.dialect is Dialect.POSTGRES:
+                # Processes starting together (serve's workers, project) would race to create the
+                # shared versions table: CREATE TABLE IF NOT EXISTS is not safe against that.
+                db.execute("SELECT pg_advisory_xact_lock(hashtext('ticketflow view tables'))")
             db.execute(VERSIONS_DDL)
             stored = self._version_in(db)
             if stored is None:  # a new store, or one built before views carried versions (all were 1)
