@@ -89,7 +89,7 @@ class ViewStore(TrackingRecorder):
         """The tracking table, the versions table, and the view's tables, unless the store was built
         by another version of the view: its tables are then left as they are (the new statements
         may not apply to them) until a rebuild drops and recreates them."""
-        super().create_table()  # type: ignore[safe-super]
+        super().create_table()  # type: ignore[misc]  # the recorder class this is mixed into
         with self._transaction(commit=True) as cursor:
             db = Db(cursor, self.dialect, self.prefix)
             if self.dialect is Dialect.POSTGRES:

@@ -240,3 +240,34 @@ def test_backups_taken_while_the_desk_writes_restore_whole(
         assert {s.lag for s in read_side.status()} == {0}
         read_side.close()
         desk.close()
+
+
+def test_an_interrupted_restore_is_finished_by_running_it_again_with_the_erasures_it_had_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The replaced store is already aside when a restore stops: the erasures it read from it are in
+    the marker, and the next run re-applies them."""
+    settings = Settings(data_dir=tmp_path / "data", automation=False, erasure_ledger=tmp_path / "ledger.jsonl")
+    _env(monkeypatch, settings)
+    desk = TicketDesk(settings)
+    customer = Desk(desk).customer_id
+    desk.close()
+    assert run_cli(["backup", str(tmp_path / "backup")], capsys)[0] == 0
+    assert run_cli(["customer", "erase", str(customer), "--reference", "DSR-7", "--yes"], capsys)[0] == 0
+    settings.erasure_ledger.unlink()  # type: ignore[union-attr]
+
+    erasures, _aside = backups.begin_restore(settings, tmp_path / "backup", None, lambda: TicketDesk(settings))
+    assert [r.customer_id for r in erasures] == [customer]  # the restore stops here
+    assert "has not finished re-applying erasures" in run_cli(["serve"], capsys)[2]
+
+    code, out, err = run_cli(["restore", str(tmp_path / "backup")], capsys)
+
+    assert code == 0, err
+    assert "1 erasure(s) made since the backup re-applied" in out
+    desk = TicketDesk(settings)
+    try:
+        assert desk.erasure_scope(customer).already_erased
+        assert desk.get_customer(customer).name != "王小明"
+    finally:
+        desk.close()
+    assert backups.pending_restore(settings) is None
