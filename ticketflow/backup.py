@@ -128,6 +128,8 @@ def _entry(dest: Path, root: str, relative: Path) -> dict[str, Any]:
 
 def backup(settings: Settings, dest: Path, log_position: int) -> Manifest:
     """Back the desk up into the new directory ``dest``. ``log_position``: the log's end when it began."""
+    if settings.storage is StorageKind.MEMORY:
+        raise ValidationFailed("an in-memory desk has nothing to back up")
     _prepare_destination(dest)
     manifest = Manifest(settings.storage.value, datetime.now(UTC).isoformat(), log_position)
     if settings.storage is StorageKind.SQLITE:
@@ -136,14 +138,12 @@ def backup(settings: Settings, dest: Path, log_position: int) -> Manifest:
             relative = path.relative_to(root)
             copy_sqlite(path, dest / "store" / relative)
             manifest.files.append(_entry(dest, "store", relative))
-    elif settings.storage is StorageKind.POSTGRES:
+    else:
         manifest.schema = settings.eventsourcing_env().get("POSTGRES_SCHEMA", "public")
         (dest / "store").mkdir()
         _pg_tool(settings, ["pg_dump", "--format=custom", "--no-owner", f"--schema={manifest.schema}",
                             f"--file={dest / 'store' / PG_DUMP}"])
         manifest.files.append(_entry(dest, "store", Path(PG_DUMP)))
-    else:
-        raise ValidationFailed("an in-memory desk has nothing to back up")
     for path in secret_files(settings):
         relative = path.relative_to(settings.data_dir)
         (dest / "data" / relative).parent.mkdir(parents=True, exist_ok=True)
