@@ -73,6 +73,8 @@ class View(ABC):
 
 #: One row per view: the version of the code that built the view's tables and rows.
 VERSIONS_DDL = "CREATE TABLE IF NOT EXISTS {p}tf_view_versions (view TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+#: PostgreSQL: one process at a time creates view tables (held until its transaction ends).
+_DDL_LOCK = "SELECT pg_advisory_xact_lock(hashtext('ticketflow view tables'))"
 _STAMP = (
     "INSERT INTO {p}tf_view_versions (view, version) VALUES (?, ?) "
     "ON CONFLICT (view) DO UPDATE SET version = excluded.version"
@@ -94,8 +96,8 @@ class ViewStore(TrackingRecorder):
             db = Db(cursor, self.dialect, self.prefix)
             if self.dialect is Dialect.POSTGRES:
                 # Processes starting together (serve's workers, project) would race to create the
-                # shared versions table: CREATE TABLE IF NOT EXISTS is not safe against that.
-                db.execute("SELECT pg_advisory_xact_lock(hashtext('ticketflow view tables'))")
+                # same tables: CREATE TABLE IF NOT EXISTS is not safe against that.
+                db.execute(_DDL_LOCK)
             db.execute(VERSIONS_DDL)
             stored = self._version_in(db)
             if stored is None:  # a new store, or one built before views carried versions (all were 1)
@@ -287,6 +289,11 @@ class PostgresViewStore(ViewStore, PostgresTrackingRecorder):
     @property
     def prefix(self) -> str:
         return '"' + self.datastore.schema.replace('"', '""') + '".'
+
+    def _create_table(self, curs: Any) -> None:
+        """The tracking table, under the same lock as the view's tables (see :meth:`create_table`)."""
+        curs.execute(_DDL_LOCK)
+        super()._create_table(curs)
 
     def _has_table(self, db: Db, name: str) -> bool:
         found = db.one("SELECT to_regclass(?) IS NOT NULL AS found", (f"{self.prefix}{name}",))

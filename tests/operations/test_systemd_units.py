@@ -143,7 +143,11 @@ def unit_env(postgres_url: str, tmp_path: Path) -> Iterator[dict[str, str]]:
     values = environment_file(unit(SERVICES[0])["EnvironmentFile"])
     data = tmp_path / "var-lib-ticketflow"
     data.mkdir()
-    values.update(TICKETFLOW_DATABASE_URL=postgres_url, TICKETFLOW_DATA_DIR=str(data), API_PORT=str(free_port()))
+    # The test database is a schema on a server other tests share: smaller pools, so that the four
+    # processes (two API workers, their parent's start-up check, project) stay well within its
+    # max_connections while other tests run.
+    values.update(TICKETFLOW_DATABASE_URL=postgres_url, TICKETFLOW_DATA_DIR=str(data), API_PORT=str(free_port()),
+                  TICKETFLOW_POOL_SIZE="2")
     yield {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8", **values}
 
 
