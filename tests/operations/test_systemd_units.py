@@ -179,7 +179,8 @@ def test_the_units_command_lines_serve_then_stop_cleanly_on_sigterm(unit_env: di
     finally:
         results = {"api": api.stop(), "project": project.stop()}
     logs = {name: (tmp_path / f"{name}.log").read_text() for name in ("api", "project")}
-    for name, (code, _took) in results.items():
+    for name, (code, took) in results.items():
+        print(f"{name}: exit {code} {took:.2f} s after SIGTERM")  # shown with pytest -s
         assert code == 0, f"{name} exited {code}: {logs[name]}"
     assert f"{unit_env['API_WORKERS']} worker(s)" in logs["api"]
     assert "projecting" in logs["project"] and logs["project"].rstrip().endswith("stopped")
