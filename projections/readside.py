@@ -42,6 +42,7 @@ from projections.view import View, ViewProjection, ViewStore, store_class
 from projections.workflow import WorkflowView
 from ticketflow.application import TicketDesk
 from ticketflow.config import Settings, StorageKind
+from ticketflow.errors import ValidationFailed
 
 log = logging.getLogger("ticketflow.projections")
 R = TypeVar("R")
@@ -68,8 +69,7 @@ COALESCE_SECONDS = 0.01
 
 def views_dir(settings: Settings) -> Path:
     """Where SQLite keeps the views: one file per view beside the event store."""
-    path = settings.sqlite_path
-    return path.parent / f"{path.stem}-views"
+    return settings.views_dir
 
 
 def open_store(settings: Settings, view_class: type[View], memory_tag: str = "", shared: Any = None) -> ViewStore:
@@ -335,6 +335,23 @@ class ReadSide:
     # ------------------------------------------------------------------ positions
     def position(self, name: str) -> int:
         return self.stores[name].max_tracking_id(self.desk.name) or 0
+
+    def outdated(self) -> list[tuple[str, int, int]]:
+        """The views whose store an older (or newer) version of their code built: (name, stored, code)."""
+        found = []
+        for name, store in self.stores.items():
+            stored = store.stored_version()
+            if stored != store.view.version:
+                found.append((name, stored, store.view.version))
+        return found
+
+    def refuse_outdated(self) -> None:
+        """Refuse to serve views whose code changed since their store was built (after an upgrade)."""
+        outdated = self.outdated()
+        if outdated:
+            built = ", ".join(f"{name} (built by version {stored}, the code is version {code})" for name, stored, code in outdated)
+            commands = ", ".join(f"`ticketflow rebuild {name}`" for name, _, _ in outdated)
+            raise ValidationFailed(f"views built by another version of ticketflow: {built}; run {commands} first")
 
     def status(self) -> list[ViewStatus]:
         log_position = self.desk.log_position()

@@ -20,7 +20,6 @@ from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection
 from eventsourcing.sqlite import SQLiteTrackingRecorder
-from psycopg.sql import SQL
 
 from projections.erasure import erased_customer
 from projections.sql import Batch, Db, Dialect, Table, register_functions, render
@@ -45,6 +44,10 @@ class View(ABC):
     tables: ClassVar[tuple[Table, ...]]
     #: Whether the view copies personal data (and so purges it on ``Customer.Erased``, then compacts).
     purges_personal_data: ClassVar[bool] = False
+    #: The version of the view's tables and of what ``apply`` writes into them. Raise it whenever
+    #: either changes: a store built by an older version is refused until ``ticketflow rebuild VIEW``
+    #: (which drops and recreates the tables, then replays the log with this code).
+    version: ClassVar[int] = 1
 
     def ddl(self, dialect: Dialect) -> list[str]:
         return [statement for table in self.tables for statement in table.ddl()]
@@ -69,11 +72,57 @@ class View(ABC):
         """Write whatever the batch accumulated beyond its rows (optional)."""
 
 
+#: One row per view: the version of the code that built the view's tables and rows.
+VERSIONS_DDL = "CREATE TABLE IF NOT EXISTS {p}tf_view_versions (view TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+#: PostgreSQL: one process at a time creates view tables (held until its transaction ends).
+_DDL_LOCK = "SELECT pg_advisory_xact_lock(hashtext('ticketflow view tables'))"
+_STAMP = (
+    "INSERT INTO {p}tf_view_versions (view, version) VALUES (?, ?) "
+    "ON CONFLICT (view) DO UPDATE SET version = excluded.version"
+)
+
+
 class ViewStore(TrackingRecorder):
     """What the workers and readers need from a view's store, on either database."""
 
     view: View
     dialect: ClassVar[Dialect]
+
+    def create_table(self) -> None:
+        """The tracking table, the versions table, and the view's tables, unless the store was built
+        by another version of the view: its tables are then left as they are (the new statements
+        may not apply to them) until a rebuild drops and recreates them."""
+        super().create_table()  # type: ignore[misc]  # the recorder class this is mixed into
+        with self._transaction(commit=True) as cursor:
+            db = Db(cursor, self.dialect, self.prefix)
+            if self.dialect is Dialect.POSTGRES:
+                # Processes starting together (serve's workers, project) would race to create the
+                # same tables: CREATE TABLE IF NOT EXISTS is not safe against that.
+                db.execute(_DDL_LOCK)
+            db.execute(VERSIONS_DDL)
+            stored = self._version_in(db)
+            if stored is None:  # a new store, or one built before views carried versions (all were 1)
+                names = self.view.table_names(self.dialect)
+                existed = bool(names) and self._has_table(db, names[0])
+                stored = 1 if existed else self.view.version
+                db.execute(_STAMP.replace("DO UPDATE SET version = excluded.version", "DO NOTHING"),
+                           (self.view.name, stored))
+            if stored == self.view.version:
+                for statement in self.view.ddl(self.dialect):
+                    cursor.execute(render(statement, self.dialect, self.prefix))
+
+    def _version_in(self, db: Db) -> int | None:
+        row = db.one("SELECT version FROM {p}tf_view_versions WHERE view = ?", (self.view.name,))
+        return int(row["version"]) if row else None
+
+    def _has_table(self, db: Db, name: str) -> bool:
+        raise NotImplementedError
+
+    def stored_version(self) -> int:
+        """The version of the view's code that built this store (see :attr:`View.version`)."""
+        with self._transaction(commit=False) as cursor:
+            version = self._version_in(Db(cursor, self.dialect, self.prefix))
+        return self.view.version if version is None else version
 
     @property
     def prefix(self) -> str:
@@ -133,7 +182,15 @@ class ViewStore(TrackingRecorder):
             # Lock the position first, as a batch does: clearing rows a worker's batch is
             # about to touch before queueing for the position would deadlock with it.
             self._locked_position(cursor, application_name)
-            self.view.clear(Db(cursor, self.dialect, self.prefix))
+            db = Db(cursor, self.dialect, self.prefix)
+            if self._version_in(db) != self.view.version:
+                # Built by another version of the view: its tables may differ, so make them anew.
+                for name in self.view.table_names(self.dialect):
+                    cursor.execute(f"DROP TABLE IF EXISTS {self.prefix}{name}")
+                for statement in self.view.ddl(self.dialect):
+                    cursor.execute(render(statement, self.dialect, self.prefix))
+                db.execute(_STAMP, (self.view.name, self.view.version))
+            self.view.clear(db)
             if drop_indexes:
                 for table in self.view.tables:
                     for drop, _ in table.index_ddl():
@@ -169,13 +226,12 @@ class SQLiteViewStore(ViewStore, SQLiteTrackingRecorder):
     _lock_tracking_sql = "UPDATE tracking SET notification_id = notification_id WHERE application_name = ?"
     _select_tracking_sql = "SELECT notification_id FROM tracking WHERE application_name = ?"
 
-    def construct_create_table_statements(self) -> list[str]:
-        statements = super().construct_create_table_statements()
-        return statements + [render(s, Dialect.SQLITE, "") for s in self.view.ddl(Dialect.SQLITE)]
-
     @property
     def prefix(self) -> str:
         return ""
+
+    def _has_table(self, db: Db, name: str) -> bool:
+        return db.one("SELECT 1 AS found FROM sqlite_master WHERE name = ?", (name,)) is not None
 
     @contextmanager
     def _transaction(self, commit: bool) -> Iterator[Any]:
@@ -225,8 +281,6 @@ class PostgresViewStore(SerialisedTrackingDdl, ViewStore, PostgresTrackingRecord
 
     def __init__(self, datastore: Any, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
-        for statement in self.view.ddl(Dialect.POSTGRES):
-            self.sql_create_statements.append(SQL(render(statement, Dialect.POSTGRES, self.prefix)))  # type: ignore[arg-type]
         table = '"' + self.tracking_table_name.replace('"', '""') + '"'
         self._reset_tracking_sql = f"UPDATE {{p}}{table} SET notification_id = 0 WHERE application_name = ?"  # type: ignore[misc]
         self._select_tracking_sql = (  # type: ignore[misc]
@@ -236,6 +290,15 @@ class PostgresViewStore(SerialisedTrackingDdl, ViewStore, PostgresTrackingRecord
     @property
     def prefix(self) -> str:
         return '"' + self.datastore.schema.replace('"', '""') + '".'
+
+    def _create_table(self, curs: Any) -> None:
+        """The tracking table, under the same lock as the view's tables (see :meth:`create_table`)."""
+        curs.execute(_DDL_LOCK)
+        super()._create_table(curs)
+
+    def _has_table(self, db: Db, name: str) -> bool:
+        found = db.one("SELECT to_regclass(?) IS NOT NULL AS found", (f"{self.prefix}{name}",))
+        return bool(found and found["found"])
 
     @contextmanager
     def _transaction(self, commit: bool) -> Iterator[Any]:

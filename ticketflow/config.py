@@ -18,6 +18,7 @@
 | ``TICKETFLOW_RETENTION_DAYS`` | ``0`` (off) | erase customers inactive this long (no open ticket, nothing new), logged in the erasure report |
 | ``TICKETFLOW_SEAL`` | on | run the sealer (hash chains, log tree, signed checkpoints) inside ``serve`` (embedded) / ``project`` |
 | ``TICKETFLOW_ANCHOR_FILE`` | unset | also append every checkpoint to this file (archive it elsewhere) |
+| ``TICKETFLOW_ERASURE_LEDGER`` | unset | also append every completed erasure (ids and case reference, no personal data) to this file (keep it apart from the backups): ``ticketflow restore`` re-applies them |
 | ``TICKETFLOW_SURVEY_DAYS`` | ``14`` | how long a satisfaction survey can be answered |
 | ``TICKETFLOW_AUTOMATION`` | on | run the router, SLA clock, scheduler and outbox inside ``serve`` / ``project`` |
 | ``TICKETFLOW_FOLLOW_UP_DAYS`` | ``3`` | schedule a follow-up (回访) N days after a ticket is solved (0: never) |
@@ -91,6 +92,9 @@ class Settings(BaseSettings):
     #: them all: the last log position that may lack one (0: every row must carry a valid MAC).
     unmaced_events_until: int = Field(default=0, ge=0)
     anchor_file: Path | None = None
+    #: Append every completed erasure (customer id, basis, reference, time: no personal data) to this
+    #: file, kept apart from the store and its backups: ``ticketflow restore`` re-applies them.
+    erasure_ledger: Path | None = None
     survey_days: int = Field(default=14, ge=1)
     automation: bool = True
     follow_up_days: int = Field(default=3, ge=0)
@@ -191,6 +195,12 @@ class Settings(BaseSettings):
         if self.database_url and self.storage is StorageKind.SQLITE:
             return Path(urlsplit(self.database_url).path)
         return self.data_dir / SQLITE_FILENAME
+
+    @property
+    def views_dir(self) -> Path:
+        """Where SQLite keeps the views: one file per view beside the event store."""
+        path = self.sqlite_path
+        return path.parent / f"{path.stem}-views"
 
     def eventsourcing_env(self) -> dict[str, str]:
         """The eventsourcing environment for this store (the only place it is built)."""

@@ -13,6 +13,7 @@ from ticketflow.config import load_settings, unknown_variables
 from ticketflow.errors import TicketflowError
 from ticketflow_cli import accounts as accounts_cmd
 from ticketflow_cli import audit as audit_cmd
+from ticketflow_cli import backup as backup_cmd
 from ticketflow_cli import customers as customers_cmd
 from ticketflow_cli import demo as demo_cmd
 from ticketflow_cli import export as export_cmd
@@ -41,6 +42,8 @@ app.command("rebuild")(views_cmd.rebuild)
 app.command("project")(views_cmd.project)
 app.command("serve")(serve_cmd.serve)
 app.command("import")(importer_cmd.import_)
+app.command("backup")(backup_cmd.backup)
+app.command("restore")(backup_cmd.restore)
 app.add_typer(serve_cmd.token_app, name="token")
 app.add_typer(teams_cmd.team_app, name="team")
 app.add_typer(accounts_cmd.account_app, name="account")

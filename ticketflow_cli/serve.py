@@ -10,8 +10,10 @@ from uuid import UUID
 import typer
 
 from projections.integrity.sealer import check_anchor_file, sealing_on_close
+from projections.readside import ReadSide
 from ticketflow.access import TOKEN_ROLES, Permission
 from ticketflow.application import TicketDesk
+from ticketflow.backup import refuse_while_restoring
 from ticketflow.commands.access import IssueToken, RevokeToken
 from ticketflow.config import Settings, StorageKind
 from ticketflow.domain.values import Channel, Role
@@ -37,7 +39,16 @@ def serve(
     settings: Settings = ctx.obj
     if workers > 1 and settings.storage is not StorageKind.POSTGRES:
         raise ValidationFailed("--workers above 1 needs TICKETFLOW_DATABASE_URL=postgresql://... (SQLite has one writer)")
-    TicketDesk(settings).close()  # fail fast, in one line, when the store is unreachable
+    refuse_while_restoring(settings)
+    desk = TicketDesk(settings)  # fail fast, in one line, when the store is unreachable
+    try:
+        read_side = ReadSide(desk)
+        try:
+            read_side.refuse_outdated()  # and when an upgrade changed a view that was not rebuilt
+        finally:
+            read_side.close()
+    finally:
+        desk.close()
     if settings.seal and settings.runs_embedded_projections and settings.anchor_file is not None:
         check_anchor_file(settings.anchor_file)  # and when the embedded sealer could not anchor its checkpoints
     mode = "views in-process" if settings.runs_embedded_projections else "views by `ticketflow project`"

@@ -16,6 +16,7 @@ from projections.integrity.sealer import Sealer
 from projections.readside import VIEWS, ReadSide
 from projections.workflow import failed_work
 from ticketflow.application import TicketDesk
+from ticketflow.backup import refuse_while_restoring
 from ticketflow.config import Settings
 from ticketflow.errors import ValidationFailed
 from ticketflow_cli import output
@@ -33,10 +34,14 @@ def views(ctx: typer.Context) -> None:
     """Each view's position in the event log and how far it lags behind."""
     desk, read_side = _open(ctx.obj)
     table = Table(title=f"views of {ctx.obj.describe_store()}")
-    for column in ("view", "position", "log position", "lag"):
+    for column in ("view", "position", "log position", "lag", "version"):
         table.add_column(column, justify="left" if column == "view" else "right")
+    outdated = {name: (stored, code) for name, stored, code in read_side.outdated()}
     for status in read_side.status():
-        table.add_row(status.name, str(status.position), str(status.log_position), str(status.lag))
+        version = str(read_side.stores[status.name].view.version)
+        if status.name in outdated:
+            version = f"{outdated[status.name][0]} (code: {outdated[status.name][1]}; rebuild it)"
+        table.add_row(status.name, str(status.position), str(status.log_position), str(status.lag), version)
     console = output.console()
     console.print(table)
     if "workflow" in read_side.stores:
@@ -83,7 +88,14 @@ def project(
     status_every: Annotated[float, typer.Option(help="Seconds between status lines (0: none).")] = 30.0,
 ) -> None:
     """Standalone mode: keep the views caught up in this process until stopped (Ctrl-C, SIGTERM)."""
+    refuse_while_restoring(ctx.obj)
     desk, read_side = _open(ctx.obj, view)
+    try:
+        read_side.refuse_outdated()
+    except ValidationFailed:
+        read_side.close()
+        desk.close()
+        raise
     console = output.console(stderr=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -8,9 +8,9 @@ holds personal data. The views act on ``Customer.Erased`` and purge their plaint
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import logging
+from dataclasses import dataclass
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -20,6 +20,8 @@ from ticketflow.domain import Customer, Ticket
 from ticketflow.domain.values import Role
 from ticketflow.errors import PermissionDenied
 from ticketflow.metadata import Caller
+from ticketflow.privacy import ledger
+from ticketflow.privacy.ledger import ErasureRecord
 from ticketflow.privacy.mapper import SubjectErased
 
 if TYPE_CHECKING:
@@ -74,7 +76,11 @@ class ErasureCommands(_Base):
         with metadata.recording(self._context(cmd, caller)):
             customer = self._load(Customer, cmd.customer_id)
             customer.complete_erasure(cmd.basis, tickets)
-            return self._save(customer, ())
+            result = self._save(customer, ())
+        if self.settings.erasure_ledger is not None:  # what a restore of an older backup re-applies
+            erased_at = self.clock.now().astimezone(UTC).isoformat()
+            ledger.append(self.settings.erasure_ledger, ErasureRecord(cmd.customer_id, cmd.basis, cmd.reference, erased_at))
+        return result
 
     def _holders_of(self, customer_id: UUID) -> list[UUID]:
         """The tickets and reminders holding the customer's data, found in the log (erasure is rare)."""
