@@ -73,17 +73,30 @@ def route_template(scope: Scope) -> str:
     one metric label per route. A request answered before routing (413, 429, a replayed idempotent
     answer) is matched here; a path no route takes is ``unmatched``."""
     route = scope.get("route")
-    if route is None:
-        partial = None
-        for candidate in getattr(getattr(scope.get("app"), "router", None), "routes", ()):
-            match, _ = candidate.matches(scope)
-            if match is Match.FULL:
-                route = candidate
-                break
-            if match is Match.PARTIAL and partial is None:
-                partial = candidate
-        route = route or partial
-    return str(getattr(route, "path", None) or "unmatched")
+    if route is not None and getattr(route, "path", None):
+        return str(route.path)
+    found = _find_route(getattr(getattr(scope.get("app"), "router", None), "routes", ()), scope, "")
+    return found[1] if found else "unmatched"
+
+
+def _find_route(routes: Any, scope: Scope, prefix: str) -> tuple[Match, str] | None:
+    """The first route taking the request fully (else the first taking its path only), as a template.
+    Routers FastAPI includes as a whole are searched inside, with their prefix."""
+    partial = None
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            extra = str(getattr(getattr(route, "include_context", None), "prefix", "") or "")
+            if not scope["path"].startswith(extra):
+                continue
+            found = _find_route(inner.routes, {**scope, "path": scope["path"][len(extra):]}, prefix + extra)
+        else:
+            match, _ = route.matches(scope)
+            found = (match, prefix + route.path) if match is not Match.NONE and getattr(route, "path", None) else None
+        if found is not None and found[0] is Match.FULL:
+            return found
+        partial = partial or found
+    return partial
 
 
 def _replaying(body: bytes, receive: Receive) -> Receive:
