@@ -43,6 +43,8 @@ def serve(
     if workers > 1 and settings.storage is not StorageKind.POSTGRES:
         raise ValidationFailed("--workers above 1 needs TICKETFLOW_DATABASE_URL=postgresql://... (SQLite has one writer)")
     TicketDesk(settings).close()  # fail fast, in one line, when the store is unreachable
+    if workers > 1:
+        _create_tables(settings)
     if settings.seal and settings.runs_embedded_projections and settings.anchor_file is not None:
         check_anchor_file(settings.anchor_file)  # and when the embedded sealer could not anchor its checkpoints
     mode = "views in-process" if settings.runs_embedded_projections else "views by `ticketflow project`"
@@ -66,6 +68,22 @@ def serve(
         if metrics_dir is not None:
             os.environ.pop(MULTIPROC_VARIABLE, None)
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _create_tables(settings: Settings) -> None:
+    """Create every table the API processes use, once, before they start: on an empty database two
+    workers creating the same table at once collide (PostgreSQL's catalog refuses the second)."""
+    import asyncio
+
+    from api.app import create_app
+
+    app = create_app(settings)
+
+    async def enter_and_leave() -> None:
+        async with app.router.lifespan_context(app):
+            pass
+
+    asyncio.run(enter_and_leave())
 
 
 @token_app.command("create")
