@@ -13,11 +13,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from projections.integrity.sealer import Sealer
 from projections.webhook_sender import WebhookSender
 from tests.api.conftest import Api, build_api
+from tests.support import ADMIN
 from tests.workflow.test_workflow_commands import SYSTEM, define_policy
 from ticketflow.clock import FakeClock
 from ticketflow.commands.workflow import ApplySla, RecordSlaEvent, SubscribeWebhook
 from ticketflow.config import Settings
-from tests.support import ADMIN
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

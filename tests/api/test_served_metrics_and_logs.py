@@ -100,10 +100,11 @@ def test_every_scrape_of_two_workers_answers_the_same_totals_and_a_killed_worker
     assert all(len({dict(labels)["pid"] for name, labels in s if name == "process_cpu_seconds_total"}) == 2 for s in scrapes)
 
     before = served.pids()
-    os.kill(int(sorted(before)[0]), signal.SIGKILL)  # uvicorn starts a new worker in its place
+    killed = min(before)
+    os.kill(int(killed), signal.SIGKILL)  # uvicorn starts a new worker in its place
     deadline = time.monotonic() + 60
     while (now := served_pids(served)) == before or len(now) < 2:
-        assert time.monotonic() < deadline, f"no worker replaced {sorted(before)[0]}: {served.stderr.read_text()}"
+        assert time.monotonic() < deadline, f"no worker replaced {killed}: {served.stderr.read_text()}"
         time.sleep(0.2)
     after = [served.scrape() for _ in range(6)]
     assert [requests_for(s, "/api/v1/me") for s in after] == [requests] * 6  # the dead worker's counts stay
