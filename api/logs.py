@@ -78,7 +78,8 @@ def install() -> None:
     if not any(h.get_name() == _OURS for h in logger.handlers):
         logger.addHandler(handler())
     logger.setLevel(logging.INFO)
-    logger.propagate = False
+    # Lines still propagate: `serve` gives the root logger no handler, so nothing is written twice,
+    # and a host (or pytest's caplog) that listens at the root hears them.
 
 
 def uvicorn_config() -> dict[str, Any]:
