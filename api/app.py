@@ -59,9 +59,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     read_side = ReadSide(desk)
     automation = Automation(desk, read_side)
     tag = uuid4().hex[:12]
-    # One seal store for the embedded sealer and the metrics (an in-memory store is private to its opener).
-    seal_store = open_seal_store(desk) if settings.seal else None
-    metrics = Metrics(DeskCollector(read_side, desk.clock.now, seal_store), multiprocess_dir())
+    # Embedded: one seal store for the sealer and the metrics (an in-memory store is private to its opener).
+    # Otherwise `project` seals: the metrics open its store at their first scrape, not while it may be
+    # creating the tables.
+    seal_store = open_seal_store(desk) if settings.seal and settings.runs_embedded_projections else None
+    later = (lambda: open_seal_store(desk)) if settings.seal and seal_store is None else None
+    metrics = Metrics(DeskCollector(read_side, desk.clock.now, seal_store, later), multiprocess_dir())
     services = Services(
         settings=settings,
         desk=desk,
@@ -101,6 +104,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
                 if seal_store is not None:
                     seal_store.datastore.close()  # type: ignore[attr-defined]
                 metrics.close()
+                metrics.desk_facts.close()
                 read_side.close()
                 services.idempotency.close()
                 desk.close()

@@ -61,9 +61,25 @@ class DeskCollector(Collector):
     A part whose store does not answer is left out of that scrape (the rest still answers)."""
 
     def __init__(
-        self, read_side: ReadSide, now: Callable[[], datetime], seal_store: ViewStore | None
+        self,
+        read_side: ReadSide,
+        now: Callable[[], datetime],
+        seal_store: ViewStore | None = None,
+        open_seal_store: Callable[[], ViewStore] | None = None,
     ) -> None:
-        self.read_side, self.now, self.seal_store = read_side, now, seal_store
+        """The sealer's store: ``seal_store`` (shared, the embedded sealer's) or one ``open_seal_store``
+        opens at the first scrape (and :meth:`close` closes); neither when sealing is off."""
+        self.read_side, self.now, self.seal_store, self._open_seal_store = (
+            read_side,
+            now,
+            seal_store,
+            open_seal_store,
+        )
+        self._owned = False
+
+    def close(self) -> None:
+        if self._owned and self.seal_store is not None:
+            self.seal_store.datastore.close()  # type: ignore[attr-defined]
 
     def collect(self) -> Iterator[Metric]:
         for part in (self._views, self._sla, self._webhooks, self._sealer):
@@ -144,7 +160,9 @@ class DeskCollector(Collector):
 
     def _sealer(self) -> Iterable[Metric]:
         if self.seal_store is None:
-            return []
+            if self._open_seal_store is None:
+                return []
+            self.seal_store, self._owned = self._open_seal_store(), True
         desk = self.read_side.desk
         sealed = self.seal_store.max_tracking_id(desk.name) or 0
         facts = self.seal_store.read(lambda db: operations.seal_facts(db, sealed))
@@ -198,7 +216,7 @@ class WorkerProcesses(Collector):
 class Metrics:
     """This process's instruments, and the scrape that adds the desk's facts to them."""
 
-    def __init__(self, desk_facts: Collector, directory: Path | None = None) -> None:
+    def __init__(self, desk_facts: DeskCollector, directory: Path | None = None) -> None:
         self.directory = directory
         if directory is not None:
             # Chosen when prometheus_client was imported, perhaps before ``serve`` set the variable.

@@ -77,13 +77,18 @@ def _create_tables(settings: Settings) -> None:
 
     from api.app import create_app
 
-    app = create_app(settings)
-
     async def enter_and_leave() -> None:
+        app = create_app(settings)
         async with app.router.lifespan_context(app):
             pass
 
-    asyncio.run(enter_and_leave())
+    for attempt in range(3):  # `ticketflow project`, started beside, may be creating the same tables
+        try:
+            asyncio.run(enter_and_leave())
+            return
+        except Exception:
+            if attempt == 2:
+                raise
 
 
 @token_app.command("create")
