@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gc
-import logging
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from uuid import uuid4
@@ -14,11 +12,11 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 
-from api import console, docs, problems
+from api import console, docs, logs, problems
 from api.deps import Services, authenticate, authorize
 from api.problems import ApiProblem
 from api.idempotency import IdempotencyStore
-from api.metrics import Metrics
+from api.metrics import DeskCollector, Metrics, multiprocess_dir
 from api.middleware import Gatekeeper, TokenBuckets
 from api.routers import customers, health, policies, reads, teams, tickets
 from api.routers import mailboxes, privacy, webhooks
@@ -27,7 +25,7 @@ from api.routers import reminders, reply_templates, surveys
 from api.routers import audit as audit_router
 from api.routers import compliance
 from projections.automation import Automation
-from projections.integrity.sealer import Sealer
+from projections.integrity.sealer import Sealer, open_seal_store
 from projections.readside import ReadSide
 from ticketflow.application import TicketDesk
 from ticketflow.clock import Clock
@@ -49,18 +47,6 @@ reads come from views built from those events.
 """
 
 
-def _log_to_stderr() -> None:
-    """Each API process (uvicorn workers included) writes its JSON access lines to stderr."""
-    for name in ("ticketflow.access", "ticketflow.api", "ticketflow.projections"):
-        logger = logging.getLogger(name)
-        if not logger.handlers:
-            handler = logging.StreamHandler(sys.stderr)
-            handler.setFormatter(logging.Formatter("%(message)s"))
-            logger.addHandler(handler)
-            logger.setLevel(logging.INFO)
-            logger.propagate = False
-
-
 def create_served_app() -> FastAPI:
     """The app ``ticketflow serve`` runs (uvicorn's factory): the collector skips what start-up built."""
     return create_app(freeze_gc=True)
@@ -68,12 +54,17 @@ def create_served_app() -> FastAPI:
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None, freeze_gc: bool = False) -> FastAPI:
     settings = settings or Settings()
-    _log_to_stderr()
+    logs.install()
     desk = TicketDesk(settings, clock=clock)
     read_side = ReadSide(desk)
     automation = Automation(desk, read_side)
     tag = uuid4().hex[:12]
-    metrics = Metrics(lambda: [(v.name, v.position, v.log_position) for v in read_side.status()])
+    # Embedded: one seal store for the sealer and the metrics (an in-memory store is private to its opener).
+    # Otherwise `project` seals: the metrics open its store at their first scrape, not while it may be
+    # creating the tables.
+    seal_store = open_seal_store(desk) if settings.seal and settings.runs_embedded_projections else None
+    later = (lambda: open_seal_store(desk)) if settings.seal and seal_store is None else None
+    metrics = Metrics(DeskCollector(read_side, desk.clock.now, seal_store, later), multiprocess_dir())
     services = Services(
         settings=settings,
         desk=desk,
@@ -95,7 +86,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
             if settings.automation:
                 automation.start()
             if settings.seal:
-                sealer[0] = Sealer(desk, anchor=settings.anchor_file)
+                sealer[0] = Sealer(desk, anchor=settings.anchor_file, store=seal_store)
                 sealer[0].start()
         if running[0] == 1 and freeze_gc:
             # What start-up built (routes, templates, caches) lives as long as the process: move it out
@@ -110,6 +101,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
                 automation.stop()
                 if sealer[0] is not None:
                     sealer[0].close()
+                if seal_store is not None:
+                    seal_store.datastore.close()  # type: ignore[attr-defined]
+                metrics.close()
+                metrics.desk_facts.close()
                 read_side.close()
                 services.idempotency.close()
                 desk.close()

@@ -4,7 +4,6 @@ metrics and a JSON access log line (no personal data, no tokens, no query string
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 import time
@@ -16,8 +15,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import logs
 from api.idempotency import STORE_ERRORS, IdempotencyStore, Outcome, Stored
 from api.metrics import Metrics
 from api.problems import problem, storage_problem
@@ -67,6 +68,37 @@ def caller_scope(request: Request) -> str:
     return hashlib.sha256(source.encode()).hexdigest()[:32]
 
 
+def route_template(scope: Scope) -> str:
+    """The template of the route a request is for (``/api/v1/tickets/{ticket_id}``), never its raw path:
+    one metric label per route. A request answered before routing (413, 429, a replayed idempotent
+    answer) is matched here; a path no route takes is ``unmatched``."""
+    route = scope.get("route")
+    if route is not None and getattr(route, "path", None):
+        return str(route.path)
+    found = _find_route(getattr(getattr(scope.get("app"), "router", None), "routes", ()), scope, "")
+    return found[1] if found else "unmatched"
+
+
+def _find_route(routes: Any, scope: Scope, prefix: str) -> tuple[Match, str] | None:
+    """The first route taking the request fully (else the first taking its path only), as a template.
+    Routers FastAPI includes as a whole are searched inside, with their prefix."""
+    partial = None
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            extra = str(getattr(getattr(route, "include_context", None), "prefix", "") or "")
+            if not scope["path"].startswith(extra):
+                continue
+            found = _find_route(inner.routes, {**scope, "path": scope["path"][len(extra):]}, prefix + extra)
+        else:
+            match, _ = route.matches(scope)
+            found = (match, prefix + route.path) if match is not Match.NONE and getattr(route, "path", None) else None
+        if found is not None and found[0] is Match.FULL:
+            return found
+        partial = partial or found
+    return partial
+
+
 def _replaying(body: bytes, receive: Receive) -> Receive:
     """A receive channel that hands the already-read body to the app, then defers to the client."""
     delivered = False
@@ -102,6 +134,7 @@ class Gatekeeper:
         if not request_id or len(request_id) > 100 or not request_id.isprintable():
             request_id = str(uuid.uuid4())
         scope.setdefault("state", {})["request_id"] = request_id
+        context = logs.request_id.set(request_id)
         status = {"code": 500, "replayed": False}
 
         async def send_with_id(message: Message) -> None:
@@ -115,15 +148,15 @@ class Gatekeeper:
         try:
             await self._guarded(request, scope, receive, send_with_id)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", "unmatched")
+            template = route_template(scope)
             elapsed = time.perf_counter() - started
             self.metrics.observe_request(request.method, template, int(status["code"]), elapsed)
-            access_log.info(json.dumps({
+            access_log.info("request", extra={
                 "request_id": request_id, "method": request.method, "route": template, "status": status["code"],
                 "ms": round(elapsed * 1000, 2), "caller": caller_scope(request)[:12],
                 "role": scope["state"].get("role"), "replayed": status["replayed"],
-            }))
+            })
+            logs.request_id.reset(context)
 
     async def _guarded(self, request: Request, scope: Scope, receive: Receive, send: Send) -> None:
         length = request.headers.get("content-length")
@@ -175,7 +208,7 @@ class Gatekeeper:
         try:
             outcome, stored = await run_in_threadpool(self.idempotency.begin, who, key, fingerprint)
         except STORE_ERRORS as exc:
-            access_log.warning(json.dumps({"idempotency_store": "unavailable", "error": type(exc).__name__}))
+            access_log.warning("idempotency store unavailable", extra={"error": type(exc).__name__})
             await storage_problem(exc, request)(scope, receive, send)
             return
         if outcome is Outcome.MISMATCH:
@@ -225,4 +258,4 @@ class Gatekeeper:
         try:
             await run_in_threadpool(step, *args)
         except STORE_ERRORS as exc:
-            access_log.warning(json.dumps({"idempotency_store": "unavailable", "error": type(exc).__name__}))
+            access_log.warning("idempotency store unavailable", extra={"error": type(exc).__name__})

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
+import tempfile
 from typing import Annotated
 from uuid import UUID
 
@@ -34,6 +37,8 @@ def serve(
     """Serve the HTTP API (and, on the embedded default, the view workers in-process)."""
     import uvicorn
 
+    from api import logs
+    from api.metrics import MULTIPROC_VARIABLE
     from api.server import protocol
 
     settings: Settings = ctx.obj
@@ -49,18 +54,52 @@ def serve(
             read_side.close()
     finally:
         desk.close()
+    if workers > 1:
+        _create_tables(settings)
     if settings.seal and settings.runs_embedded_projections and settings.anchor_file is not None:
         check_anchor_file(settings.anchor_file)  # and when the embedded sealer could not anchor its checkpoints
     mode = "views in-process" if settings.runs_embedded_projections else "views by `ticketflow project`"
     output.console(stderr=True).print(
         f"serving http://{host}:{port} (console at /, API at /api/v1, {workers} worker(s), {mode}) on {settings.describe_store()}",
         markup=False)
-    uvicorn.run(
-        "api.app:create_served_app", factory=True, host=host, port=port, workers=workers,
-        access_log=False,  # our own JSON access log leaves out query strings and tokens
-        http=protocol(settings.http_parser),
-        log_level="warning",
-    )
+    # Several workers count requests in files of a private directory, so any worker's /metrics
+    # answers the total of all of them (prometheus_client's multiprocess mode); removed on exit.
+    metrics_dir = tempfile.mkdtemp(prefix="ticketflow-metrics-") if workers > 1 else None
+    if metrics_dir is not None:
+        os.environ[MULTIPROC_VARIABLE] = metrics_dir  # read by prometheus_client in each worker
+    try:
+        uvicorn.run(
+            "api.app:create_served_app", factory=True, host=host, port=port, workers=workers,
+            access_log=False,  # our own JSON access log leaves out query strings and tokens
+            http=protocol(settings.http_parser),
+            log_config=logs.uvicorn_config(),  # uvicorn's lines in the same JSON as ours
+            log_level="warning",
+        )
+    finally:
+        if metrics_dir is not None:
+            os.environ.pop(MULTIPROC_VARIABLE, None)
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _create_tables(settings: Settings) -> None:
+    """Create every table the API processes use, once, before they start: on an empty database two
+    workers creating the same table at once collide (PostgreSQL's catalog refuses the second)."""
+    import asyncio
+
+    from api.app import create_app
+
+    async def enter_and_leave() -> None:
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            pass
+
+    for attempt in range(3):  # `ticketflow project`, started beside, may be creating the same tables
+        try:
+            asyncio.run(enter_and_leave())
+            return
+        except Exception:
+            if attempt == 2:
+                raise
 
 
 @token_app.command("create")

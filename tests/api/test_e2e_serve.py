@@ -58,7 +58,7 @@ def served(shared_store_settings: Settings, tmp_path: Path) -> Iterator[tuple[st
                                           stderr=subprocess.PIPE, text=True))
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60  # serve --workers 2 creates the tables, then starts both workers
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
@@ -66,7 +66,8 @@ def served(shared_store_settings: Settings, tmp_path: Path) -> Iterator[tuple[st
             except httpx.TransportError:
                 time.sleep(0.2)
         else:
-            pytest.fail("ticketflow serve did not come up: " + processes[0].stderr.read() if processes[0].stderr else "")
+            stop(processes[0])  # first: its stderr ends only when it has exited
+            pytest.fail("ticketflow serve did not come up: " + (processes[0].stderr.read() if processes[0].stderr else ""))
         yield base, token.stdout.strip()
     finally:
         for process in processes:

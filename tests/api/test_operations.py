@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime, timedelta
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from api import logs
 from ticketflow.config import Settings
 from tests.api.conftest import Api, build_api
 
@@ -64,8 +66,10 @@ def test_a_token_over_its_rate_is_429_with_retry_after(limited_api: Api) -> None
 def test_access_logs_are_json_without_tokens_queries_or_personal_data(api: Api, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="ticketflow.access"):
         api.get("agent_a", "/api/v1/search", params={"q": "王小明的手机"}, headers={"X-Request-ID": "req-123"})
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "ticketflow.access"]
+    lines = [json.loads(logs.formatter().format(r)) for r in caplog.records if r.name == "ticketflow.access"]
     assert lines and lines[-1]["request_id"] == "req-123" and lines[-1]["route"] == "/api/v1/search"
+    assert lines[-1]["level"] == "INFO" and lines[-1]["logger"] == "ticketflow.access"
+    assert datetime.fromisoformat(lines[-1]["timestamp"]).utcoffset() == timedelta(0)
     text = caplog.text
     assert "王小明" not in text and api.tokens["agent_a"] not in text and "q=" not in text
 

@@ -1,0 +1,96 @@
+"""Structured logs: one JSON object per line on stderr, from our loggers and uvicorn's alike.
+
+Every line has ``timestamp`` (ISO 8601, UTC), ``level``, ``logger``, ``message`` and the
+``request_id`` of the request being served (the one echoed in ``X-Request-ID``; null outside a
+request), plus the fields a line adds (the access log's method, route template, status...).
+
+Personal data and tokens are kept out by what is logged (route templates, never paths or query
+strings; a hash of the caller, never the token); as a second guard, anything shaped like a bearer
+token in a message is replaced before the line is written.
+
+python-json-logger formats the lines: it plugs into the standard ``logging`` module, so uvicorn's
+own loggers (configured by ``dictConfig``) and ours share one format without a second logging API.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from contextvars import ContextVar
+from typing import Any
+
+from pythonjsonlogger.json import JsonFormatter
+
+#: The request being served in this task or thread (the threadpool copies it along).
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+_BEARER = re.compile(r"(?i)\bbearer\s+[^\s\"',;]+")
+_OURS = "ticketflow-json"
+
+
+class RequestContext(logging.Filter):
+    """Adds ``request_id`` to each record and masks bearer tokens in its message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = request_id.get()
+        message = record.getMessage()
+        if _BEARER.search(message):
+            record.msg, record.args = _BEARER.sub("Bearer [redacted]", message), None
+        return True
+
+
+class _Formatter(JsonFormatter):
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        super().add_fields(log_data, record, message_dict)
+        fields = dict(log_data)  # the timestamp first: lines read (and sort) by time
+        log_data.clear()
+        log_data["timestamp"] = fields.pop("timestamp")
+        log_data.update(fields)
+
+
+def formatter() -> logging.Formatter:
+    """One JSON object per line: ``timestamp``, ``level``, ``logger``, ``message``, ``request_id``, extras."""
+    return _Formatter(
+        "{levelname}{name}{message}{request_id}",
+        style="{",
+        timestamp=True,
+        rename_fields={"levelname": "level", "name": "logger"},
+        json_ensure_ascii=False,
+    )
+
+
+def handler() -> logging.Handler:
+    """A stderr handler writing JSON lines (what ``serve`` and an app built in-process use)."""
+    out = logging.StreamHandler(sys.stderr)
+    out.set_name(_OURS)
+    out.setFormatter(formatter())
+    out.addFilter(RequestContext())
+    return out
+
+
+def install() -> None:
+    """Send the ``ticketflow.*`` loggers' lines (INFO and up) to stderr as JSON, once per process."""
+    logger = logging.getLogger("ticketflow")
+    if not any(h.get_name() == _OURS for h in logger.handlers):
+        logger.addHandler(handler())
+    logger.setLevel(logging.INFO)
+    # Lines still propagate: `serve` gives the root logger no handler, so nothing is written twice,
+    # and a host (or pytest's caplog) that listens at the root hears them.
+
+
+def uvicorn_config() -> dict[str, Any]:
+    """uvicorn's ``log_config`` for ``serve``: its loggers write the same JSON lines (in every worker)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {"json": {"()": "api.logs.handler"}},
+        "loggers": {
+            "uvicorn": {"handlers": ["json"], "level": "WARNING", "propagate": False},
+            "uvicorn.error": {"level": "WARNING"},
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+        },
+    }
