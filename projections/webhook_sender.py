@@ -49,7 +49,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from projections.outbox import ATTEMPTS, DELIVERIES, SUBSCRIPTIONS, get_subscription
+from projections.outbox import ATTEMPTS, DELIVERIES, SUBSCRIPTIONS, drop_pending, get_subscription
 from projections.readside import ReadSide
 from projections.sql import Db, loads, ts
 from ticketflow.application import TicketDesk
@@ -175,6 +175,9 @@ class WebhookSender:
         for row in due:
             if row["webhook_id"] in unreachable or not self.store.write(lambda db: _claim(db, row, now)):
                 continue
+            if self.desk.webhook_removed(UUID(row["webhook_id"])):  # the log, not the view: it may lag
+                self.store.write(lambda db, hook=row["webhook_id"]: drop_pending(db, hook))
+                continue
             outcome = self._send(row, now)
             self.store.write(lambda db: _record(db, row, outcome, now))
             attempted += 1
@@ -242,7 +245,9 @@ def _claim(db: Db, row: dict[str, Any], now: datetime) -> bool:
 
 def _record(db: Db, row: dict[str, Any], outcome: Outcome, now: datetime) -> None:
     """The attempt, and the delivery's new state, in one transaction."""
-    current = db.one(f"SELECT attempts, round_start FROM {{p}}{DELIVERIES.name} WHERE delivery_id = ?", (row["delivery_id"],))
+    current = db.one(
+        f"SELECT attempts, round_start, state FROM {{p}}{DELIVERIES.name} WHERE delivery_id = ?", (row["delivery_id"],)
+    )
     assert current is not None
     attempt = int(current["attempts"]) + 1
     db.execute(
@@ -253,6 +258,8 @@ def _record(db: Db, row: dict[str, Any], outcome: Outcome, now: datetime) -> Non
     in_round = attempt - int(current["round_start"])
     if outcome.delivered:
         state, next_at, delivered_at = "delivered", None, ts(now)
+    elif current["state"] == "dropped":  # its webhook was removed while this attempt was on its way
+        state, next_at, delivered_at = "dropped", None, None
     elif in_round >= MAX_ATTEMPTS:
         state, next_at, delivered_at = "failed", None, None
     else:

@@ -260,7 +260,7 @@ ROUTES: dict[str, RouteRule] = {
     # webhooks
     **{f"{method} /api/v1/webhooks{path}": _r(P.WEBHOOKS_MANAGE, Scope.DESK) for method, path in [
         ("POST", ""), ("GET", ""), ("GET", "/event-types"), ("GET", "/{webhook_id}"), ("PATCH", "/{webhook_id}"),
-        ("POST", "/{webhook_id}/pause"), ("POST", "/{webhook_id}/resume"), ("GET", "/{webhook_id}/deliveries"),
+        ("DELETE", "/{webhook_id}"), ("POST", "/{webhook_id}/pause"), ("POST", "/{webhook_id}/resume"), ("GET", "/{webhook_id}/deliveries"),
         ("GET", "/{webhook_id}/deliveries/{delivery_id}"), ("POST", "/{webhook_id}/deliveries/{delivery_id}/retry"),
     ]},
     # mailboxes: where the desk receives mail

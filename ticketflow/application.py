@@ -967,6 +967,7 @@ _HANDLERS.update({
     wf.ChangeWebhook: "change_webhook",
     wf.PauseWebhook: "pause_webhook",
     wf.ResumeWebhook: "resume_webhook",
+    wf.RemoveWebhook: "remove_webhook",
     AddMailbox: "add_mailbox",
     RemoveMailbox: "remove_mailbox",
 })

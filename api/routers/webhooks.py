@@ -23,7 +23,7 @@ from projections.webhook_sender import standard_secret
 from projections.outbox import (
     EVENT_TYPES, get_delivery, get_subscription, list_deliveries, list_subscriptions, requeue, unknown_event_types,
 )
-from ticketflow.commands.workflow import ChangeWebhook, PauseWebhook, ResumeWebhook, SubscribeWebhook
+from ticketflow.commands.workflow import ChangeWebhook, PauseWebhook, RemoveWebhook, ResumeWebhook, SubscribeWebhook
 from ticketflow.domain.values import Channel
 from ticketflow.errors import NotFound, RuleViolation
 
@@ -73,7 +73,8 @@ class DeliveryOut(BaseModel):
     webhook_id: UUID = Field(examples=[HOOK])
     position: int = Field(examples=[1207], description="The event's position in the log.")
     event_type: str = Field(examples=["Ticket.Opened"])
-    state: Literal["pending", "delivered", "failed"] = Field(examples=["pending"])
+    state: Literal["pending", "delivered", "failed", "dropped"] = Field(
+        examples=["pending"], description="`dropped`: never sent, its webhook was removed.")
     attempts: int = Field(examples=[2])
     next_attempt_at: datetime | None = Field(default=None, examples=["2026-03-02T09:00:30+00:00"])
     last_status: int | None = Field(default=None, examples=[503])
@@ -152,6 +153,18 @@ def change(webhook_id: UUID, body: WebhookPatch, cmd: CommandsDep) -> JSONRespon
     return cmd.respond(cmd.run(ChangeWebhook, webhook_id=webhook_id, url=url, event_types=types))
 
 
+@router.delete("/{webhook_id}", summary="Remove a webhook subscription", response_model=CommandOut,
+               responses=responses(403, 404, 409, 412))
+def remove(
+    webhook_id: UUID, cmd: CommandsDep,
+    reason: Annotated[str, Query(max_length=500, description="Why (kept in the webhook's history).")] = "",
+) -> JSONResponse:
+    """Records `Webhook.Removed`. Once this answers, nothing more is posted to the subscription: its
+    pending deliveries are dropped (state `dropped`), delivered and failed ones stay on record.
+    The webhook then answers 404 here and in the list."""
+    return cmd.respond(cmd.run(RemoveWebhook, webhook_id=webhook_id, reason=reason))
+
+
 @router.post("/{webhook_id}/pause", summary="Pause deliveries (events meanwhile are not notified)",
              response_model=CommandOut, responses=ERRORS)
 def pause(webhook_id: UUID, body: WebhookPause, cmd: CommandsDep) -> JSONResponse:  # type: ignore[valid-type]
@@ -167,7 +180,7 @@ def resume(webhook_id: UUID, cmd: CommandsDep) -> JSONResponse:
             response_model=list[DeliveryOut], responses=responses(403, 404, 422, 503))
 def deliveries(
     webhook_id: UUID, reads: ReadsDep,
-    state: Literal["pending", "delivered", "failed"] | None = None,
+    state: Literal["pending", "delivered", "failed", "dropped"] | None = None,
     after: Annotated[int, Query(ge=0, le=10**15, description="Only deliveries of events after this log position.")] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Any:
@@ -203,3 +216,5 @@ def retry_delivery(read_side: Any, webhook_id: UUID, delivery_id: UUID) -> None:
         raise NotFound("webhook delivery", delivery_id)
     if previous == "delivered":
         raise RuleViolation(f"delivery {delivery_id} was already delivered")
+    if previous == "dropped":
+        raise RuleViolation(f"delivery {delivery_id} was dropped: its webhook was removed")

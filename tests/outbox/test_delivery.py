@@ -259,3 +259,51 @@ def test_every_delivery_is_also_signed_by_the_standard_webhooks_scheme(outbox: O
     assert headers["webhook-signature"] == verifier.sign(headers["webhook-id"], at, received.raw.decode())
     wrong = Webhook(standard_secret("not the secret"))
     assert headers["webhook-signature"] != wrong.sign(headers["webhook-id"], at, received.raw.decode())
+
+
+def test_a_removed_webhook_gets_nothing_more_even_before_the_outbox_view_sees_the_removal(outbox: Outbox) -> None:
+    from ticketflow.commands.workflow import RemoveWebhook
+
+    hook = outbox.subscribe("Ticket.Opened")
+    outbox.setup.open("已送达")
+    assert outbox.send() == 1
+    outbox.setup.open("待发送 1")
+    outbox.setup.open("待发送 2")
+    outbox.read_side.catch_up()  # both enqueued, pending
+    outbox.desk.remove_webhook(RemoveWebhook(webhook_id=hook, reason="CRM retired"), ADMIN)
+
+    assert outbox.sender().run_once() == 0  # the view has not seen the removal: the sender asks the log
+    assert len(outbox.receiver.received) == 1
+    assert [r["state"] for r in outbox.deliveries(hook)] == ["delivered", "dropped", "dropped"]
+    outbox.setup.open("移除之后")
+    assert outbox.send() == 0
+    assert len(outbox.deliveries(hook)) == 3  # nothing enqueued after the removal
+    assert outbox.desk.webhooks() == []
+    from projections.outbox import get_subscription
+
+    assert outbox.read_side.read("outbox", lambda db: get_subscription(db, str(hook))) is None
+
+
+def test_deliveries_pending_when_the_view_applies_a_removal_are_dropped_and_a_rebuild_is_equal(outbox: Outbox) -> None:
+    from ticketflow.commands.workflow import RemoveWebhook
+    from ticketflow.errors import NotFound
+    from tests.projections.support import dump
+
+    kept = outbox.subscribe("*")
+    removed = outbox.subscribe("Ticket.Opened")
+    outbox.setup.open("第一")
+    outbox.desk.remove_webhook(RemoveWebhook(webhook_id=removed), ADMIN)
+    outbox.setup.open("第二")
+    outbox.read_side.catch_up()  # enqueue and removal in one view batch
+    assert [r["state"] for r in outbox.deliveries(removed)] == ["dropped"]
+    assert outbox.send() == 2  # only the kept webhook's two
+    assert {r["state"] for r in outbox.deliveries(kept)} == {"delivered"}
+    with pytest.raises(NotFound):
+        outbox.desk.remove_webhook(RemoveWebhook(webhook_id=removed), ADMIN)
+    with pytest.raises(NotFound):
+        outbox.desk.pause_webhook(PauseWebhook(webhook_id=removed), ADMIN)
+
+    before = dump(outbox.read_side, "outbox")
+    outbox.read_side.rebuild("outbox")
+    assert dump(outbox.read_side, "outbox") == before
+    assert outbox.send() == 0

@@ -248,3 +248,9 @@ class PauseWebhook(WebhookCommand):
 
 class ResumeWebhook(WebhookCommand):
     pass
+
+
+class RemoveWebhook(WebhookCommand):
+    """Delete a subscription: nothing is delivered to it after this, pending deliveries are dropped."""
+
+    reason: ShortText = ""
