@@ -160,6 +160,10 @@ class AutomationCommands(_Base):
         """Whether the subscription was removed, read from the log (the sender asks before each POST)."""
         return bool(getattr(self._peek(Webhook, webhook_id), "removed", False))
 
+    def webhook_scopes(self, webhook_id: UUID) -> list[str]:
+        """What the subscription was granted (``tickets:text``), read from the log."""
+        return list(getattr(self._peek(Webhook, webhook_id), "scopes", []))
+
     # ------------------------------------------------------------- routing
     def route_ticket(
         self,
@@ -375,7 +379,8 @@ class AutomationCommands(_Base):
         self.webhook_targets.check_url(cmd.url)
         result = self._create(
             Webhook, cmd, caller,
-            lambda i: Webhook._create(Webhook.Subscribed, id=i, name=cmd.name, url=cmd.url, event_types=list(cmd.event_types)),
+            lambda i: Webhook._create(Webhook.Subscribed, id=i, name=cmd.name, url=cmd.url, event_types=list(cmd.event_types),
+                                      scopes=list(cmd.scopes)),
         )
         return result, self.webhook_secret(result.object_id)
 

@@ -32,14 +32,19 @@ def subscribe(
     name: Annotated[str, typer.Argument(help="The receiving system, e.g. 'CRM sync'.")],
     url: Annotated[str, typer.Argument(help="Where to POST, http(s)://...")],
     event: Annotated[list[str], typer.Option("--event", help="An event type such as Ticket.Opened, or '*' (repeatable).")],
+    scope: Annotated[list[str] | None, typer.Option(
+        "--scope", help="tickets:text: payloads carry ticket text unmasked, each delivery recorded.")] = None,
 ) -> None:
     """Subscribe a URL to event types; prints the signing secret once (on stdout)."""
     problem = unknown_event_types(event)
     if problem is not None:
         raise ValidationFailed(problem)
+    if unknown := [s for s in scope or [] if s != "tickets:text"]:
+        raise ValidationFailed(f"unknown scope {unknown[0]!r}; the one scope is 'tickets:text'")
     desk = sealing_on_close(TicketDesk(ctx.obj))
     try:
-        result, secret = desk.subscribe_webhook(SubscribeWebhook(name=name, url=url, event_types=event), CLI_ADMIN)
+        command = SubscribeWebhook(name=name, url=url, event_types=event, scopes=scope or [])  # type: ignore[arg-type]
+        result, secret = desk.subscribe_webhook(command, CLI_ADMIN)
     finally:
         desk.close()
     print(json.dumps({"webhook_id": str(result.object_id), "name": name, "event_types": sorted(set(event))}), file=sys.stderr)

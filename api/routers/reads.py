@@ -164,7 +164,8 @@ def events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Any:
     """Like Zendesk's incremental export: follow `next_cursor` until `items` is empty. Personal fields are
-    masked unless the caller may unmask and sends `X-Access-Purpose` (each customer's data read is recorded)."""
+    masked unless the caller may unmask and sends `X-Access-Purpose` (each customer's data read is recorded);
+    a token granted `tickets:text` reads the text of ticket events unmasked (recorded too)."""
     reads.check_purpose()
     desk = reads.svc.desk
     start = int(cursor) + 1
@@ -177,13 +178,18 @@ def events(
                   if _customer_visible(reads, c)}
     items: list[dict[str, Any]] = []
     subjects: dict[UUID, set[str]] = {}
+    requesters: dict[UUID, UUID] = {}
     for event, position in decoded:
         if not _exportable(principal, event, shown):
             continue
         payload = {k: v for k, v in event.payload().items() if k not in SECRET_FIELDS}
         if event.personal_fields:
-            if reads.unmasks:
-                if (subject := event.subject_id()) is not None:
+            if reads.unmasks or (reads.text_scope and isinstance(event, Ticket.Event)):  # ticket text: tickets:text
+                subject = event.subject_id()
+                if subject is None and isinstance(event, Ticket.Event):  # ticket text is its requester's data
+                    subject = requesters.get(event.originator_id) or desk.ticket_requester(event.originator_id)
+                    requesters[event.originator_id] = subject
+                if subject is not None:
                     subjects.setdefault(subject, set()).update(event.personal_fields)
             else:
                 payload = {k: (MASK if k in event.personal_fields and v not in (None, "") else v) for k, v in payload.items()}

@@ -171,6 +171,8 @@ def list_tickets(
     if as_of is not None and not principal.all_teams:
         shown = reads.visible([r["ticket_id"] for r in rows])  # scope judged now, too
         rows = [r for r in rows if r["ticket_id"] in shown]
+    if reads.free_text():
+        reads.text_shown({r["customer_id"] for r in rows if r["customer_id"]}, ["subject"], "GET /api/v1/tickets")
     return {"items": [ticket_out(reads, r) for r in rows], "next_cursor": page.next_cursor}
 
 

@@ -35,6 +35,7 @@ SIGNATURE_DOC = "X-Ticketflow-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, '<
 
 WebhookCreate = request_model(SubscribeWebhook, "WebhookCreate", {
     "name": "CRM sync", "url": "https://crm.example.com/hooks/ticketflow", "event_types": ["Ticket.Opened", "Ticket.SlaBreached"],
+    "scopes": ["tickets:text"],
 })
 WebhookPause = request_model(PauseWebhook, "WebhookPause", {"reason": "receiver under maintenance"},
                              path=frozenset({"webhook_id"}))
@@ -54,6 +55,9 @@ class WebhookOut(BaseModel):
     url: str = Field(examples=["https://crm.example.com/hooks/ticketflow"])
     event_types: list[str] = Field(examples=[["Ticket.Opened", "Ticket.SlaBreached"]])
     active: bool = Field(examples=[True], description="False while paused: events meanwhile are not notified.")
+    scopes: list[str] = Field(
+        default_factory=list, examples=[["tickets:text"]],
+        description="`tickets:text`: payloads carry ticket text unmasked (each delivery recorded in the access log).")
     subscribed_at: datetime | None = None
     updated_at: datetime | None = None
     version: int = Field(examples=[1])
@@ -107,7 +111,12 @@ def _subscription(reads: Any, webhook_id: UUID) -> dict[str, Any]:
     row = reads.read("outbox", lambda db: get_subscription(db, str(webhook_id)))
     if row is None:
         raise NotFound("webhook", webhook_id)
-    return dict(row)
+    return _with_scopes(reads, dict(row))
+
+
+def _with_scopes(reads: Any, row: dict[str, Any]) -> dict[str, Any]:
+    """The view keeps where and what; what a subscription was granted is read from the log."""
+    return {**row, "scopes": reads.svc.desk.webhook_scopes(UUID(str(row["webhook_id"])))}
 
 
 @router.post("", status_code=201, summary="Subscribe a URL to event types", response_model=WebhookCreated,
@@ -127,7 +136,7 @@ def subscribe(body: WebhookCreate, cmd: CommandsDep) -> JSONResponse:  # type: i
 
 @router.get("", summary="List webhook subscriptions", response_model=list[WebhookOut], responses=responses(403, 503))
 def webhooks(reads: ReadsDep) -> Any:
-    return encode(WebhookOut, reads.read("outbox", list_subscriptions))
+    return encode(WebhookOut, [_with_scopes(reads, r) for r in reads.read("outbox", list_subscriptions)])
 
 
 @router.get("/event-types", summary="The event types a webhook may subscribe to", response_model=list[str],

@@ -150,3 +150,16 @@ def test_an_admin_removes_a_webhook_and_it_answers_404_after(api: Api) -> None:
     assert api.get("admin", "/api/v1/webhooks").json() == []
     again = api.client.delete(path, headers=api.headers("admin"))
     assert again.status_code == 404 and again.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_webhook_subscribed_with_the_ticket_text_scope_shows_it(api: Api) -> None:
+    response = api.post("admin", "/api/v1/webhooks", {
+        "name": "CRM sync", "url": "https://crm.example.com/hooks", "event_types": ["*"], "scopes": ["tickets:text"],
+    })
+    assert response.status_code == 201, response.text
+    api.wait(response.json()["position"])
+    assert api.get("admin", f"/api/v1/webhooks/{response.json()['id']}").json()["scopes"] == ["tickets:text"]
+    bad = api.post("admin", "/api/v1/webhooks", {
+        "name": "x", "url": "https://crm.example.com/hooks", "event_types": ["*"], "scopes": ["pii:unmask"],
+    })
+    assert bad.status_code == 422

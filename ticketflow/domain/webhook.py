@@ -7,6 +7,7 @@ and the subscription id, and shown once when the subscription is made.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from eventsourcing.domain import event
 
@@ -20,6 +21,14 @@ class Webhook(TicketflowAggregate):
         name: str
         url: str
         event_types: list[str]  # e.g. "Ticket.Opened", "Ticket.SlaBreached"; "*" for every event
+        scopes: list[str]  # v2: "tickets:text" = payloads carry ticket text unmasked (each delivery recorded)
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Subscriptions before v2 had no scopes: their payloads stay masked."""
+            state["scopes"] = []
 
     @dataclass(frozen=True)
     class Changed(TicketflowAggregate.Event):
@@ -41,10 +50,11 @@ class Webhook(TicketflowAggregate):
         reason: str
 
     @event(Subscribed)
-    def __init__(self, name: str, url: str, event_types: list[str]) -> None:
+    def __init__(self, name: str, url: str, event_types: list[str], scopes: list[str]) -> None:
         self.name = name
         self.url = url
         self.event_types = sorted(set(event_types))
+        self.scopes = sorted(set(scopes))
         self.active = True
         self.removed = False
 
