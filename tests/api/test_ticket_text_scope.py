@@ -20,7 +20,9 @@ def crm_token(api: Api, *permissions: Permission) -> str:
 
 def access_log(api: Api) -> list[dict[str, object]]:
     api.caught_up()
-    log: list[dict[str, object]] = api.get("compliance", "/api/v1/access-log", params={"customer_id": str(api.customer)}).json()
+    log: list[dict[str, object]] = api.get(
+        "compliance", "/api/v1/access-log", params={"customer_id": str(api.customer)}
+    ).json()
     return log
 
 
@@ -41,7 +43,10 @@ def test_a_token_granted_ticket_text_reads_subjects_and_bodies_and_each_read_is_
 
     log = [e for e in access_log(api) if e["actor_id"] == "crm-sync"]
     assert {str(e["resource"]).split("?")[0] for e in log} == {
-        f"GET /api/v1/tickets/{ticket}", "GET /api/v1/tickets", f"GET /api/v1/tickets/{ticket}/timeline", "GET /api/v1/events",
+        f"GET /api/v1/tickets/{ticket}",
+        "GET /api/v1/tickets",
+        f"GET /api/v1/tickets/{ticket}/timeline",
+        "GET /api/v1/events",
     }
     assert {e["purpose"] for e in log} == {TICKET_TEXT_PURPOSE}
     assert "无法登录账户" not in str(log) and "请重置密码" not in str(log)
