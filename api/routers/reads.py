@@ -76,22 +76,32 @@ def search_tickets(
 ) -> Any:
     """A two-character Chinese query finds its tickets, best first. Only tickets of the caller's teams are returned."""
     pager = Pager(reads.request, response, limit, cursor)
-    hits = ticket_search(reads, q, pager.offset() + limit + 1, "GET /api/v1/search")
-    return encode(s.SearchHitOut, pager.page(hits))
+    hits = pager.page(matching_tickets(reads, q, pager.offset() + limit + 1))
+    return encode(s.SearchHitOut, shown_hits(reads, hits, "GET /api/v1/search"))
 
 
 def ticket_search(reads: Any, q: str, limit: int, resource: str) -> list[dict[str, Any]]:
     """Tickets matching ``q`` in the caller's scope, best first; snippets masked unless the caller
-    works tickets (or stated a purpose, then recorded). The API and the console both search here."""
-    hits = reads.read("search", lambda db: search(db, q, limit=limit * 3, include_internal=reads.free_text()))
+    works tickets (or may read their text: then recorded). The API and the console both search here."""
+    return shown_hits(reads, matching_tickets(reads, q, limit), resource)
+
+
+def matching_tickets(reads: Any, q: str, count: int) -> list[dict[str, Any]]:
+    """The first ``count`` hits for ``q`` in the caller's scope, best first (nothing shown yet)."""
+    hits = reads.read("search", lambda db: search(db, q, limit=count * 3, include_internal=reads.free_text()))
     shown = reads.visible([h["ticket_id"] for h in hits])
-    hits = [h for h in hits if h["ticket_id"] in shown][:limit]
+    return [h for h in hits if h["ticket_id"] in shown][:count]
+
+
+def shown_hits(reads: Any, hits: list[dict[str, Any]], resource: str) -> list[dict[str, Any]]:
+    """The hits as shown to the caller: the text read recorded when shown for a purpose or a scope,
+    snippets masked otherwise."""
     if hits and reads.free_text() and not reads.works_tickets:
         rows = reads.read("tickets", lambda db: [TicketQueries.get(db, h["ticket_id"]) for h in hits])
         reads.text_shown({r["customer_id"] for r in rows if r}, ["subject", "body"], resource)
     if not reads.free_text():
         hits = [{**h, "snippet": MASK} for h in hits]
-    return hits[:limit]
+    return hits
 
 
 @router.get("/reports/volume", summary="Tickets created per day by category, channel, type, team or priority", responses=with_example(VOLUME_EXAMPLE))
