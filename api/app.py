@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 
 from api import console, docs, logs, problems
+from api import openapi as openapi_extras
 from api.deps import Services, authenticate, authorize
 from api.problems import ApiProblem
 from api.idempotency import IdempotencyStore
@@ -110,7 +111,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
                 desk.close()
 
     app = FastAPI(title="ticketflow", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
-                  docs_url=None, redoc_url=None)  # FastAPI's pages load from CDNs: api/docs.py serves them
+                  docs_url=None, redoc_url=None, generate_unique_id_function=openapi_extras.operation_id)  # FastAPI's pages load from CDNs: api/docs.py serves them
     app.state.services = services
     docs.install(app)  # /docs, /redoc and their assets, from this server (desks run offline)
     problems.install(app)
@@ -133,9 +134,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = problems.problem_media_types(get_openapi(
+            app.openapi_schema = openapi_extras.describe(problems.problem_media_types(get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes,
-            ))
+            )))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

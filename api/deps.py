@@ -27,7 +27,7 @@ from api.problems import ApiProblem
 from projections.readside import ReadSide
 from projections.sql import Db
 from projections.tickets import TicketQueries
-from ticketflow.access import MASK, Permission, Principal, Scope, route_rule
+from ticketflow.access import MASK, TICKET_TEXT_PURPOSE, Permission, Principal, Scope, route_rule
 from ticketflow.application import CommandResult, TicketDesk
 from ticketflow.commands import ChangeCommand, Command, RecordDataAccess
 from ticketflow.config import Settings
@@ -300,13 +300,14 @@ class Reads:
         return self.purpose is not None and self.principal.may(Permission.PII_UNMASK)
 
     def check_purpose(self) -> None:
-        if self.purpose is not None and not self.principal.may(Permission.PII_UNMASK):
+        if self.purpose is not None and not (self.principal.may(Permission.PII_UNMASK) or self.text_scope):
             raise ApiProblem(403, "forbidden", f"a {self.principal.role} token may not unmask personal data")
 
     def record_access(self, customer_id: UUID, fields: list[str], resource: str) -> None:
-        assert self.purpose is not None
+        purpose = self.purpose or (TICKET_TEXT_PURPOSE if self.text_scope else None)
+        assert purpose is not None
         command = RecordDataAccess(
-            customer_id=customer_id, fields=fields, purpose=self.purpose,
+            customer_id=customer_id, fields=fields, purpose=purpose,
             request_id=self.request.state.request_id, resource=resource,
         )
         self.svc.desk.record_data_access(command, self.principal.caller(self.via, self.request.state.request_id))
@@ -325,13 +326,21 @@ class Reads:
     def works_tickets(self) -> bool:
         return self.principal.may(Permission.TICKETS_WRITE) and self.principal.role is not Role.INTEGRATION
 
+    @property
+    def text_scope(self) -> bool:
+        """A token granted ``tickets:text`` that does not work tickets (a CRM sync): it reads ticket
+        text unmasked, and every such read is recorded (with its stated purpose, or the scope's)."""
+        return self.principal.may(Permission.TICKETS_TEXT) and not self.works_tickets
+
     def free_text(self) -> bool:
-        """Whether ticket text (subjects, bodies) is shown: to the desk's working roles, or with a purpose."""
-        return self.works_tickets or self.unmasks
+        """Whether ticket text (subjects, bodies) is shown: to the desk's working roles, with a purpose,
+        or to a token granted ``tickets:text``."""
+        return self.works_tickets or self.unmasks or self.text_scope
 
     def text_shown(self, customer_ids: set[str], fields: list[str], resource: str) -> None:
-        """Record the customers whose ticket text was shown because of a stated purpose."""
-        if self.works_tickets or not self.unmasks:
+        """Record the customers whose ticket text was shown because of a stated purpose or the
+        ``tickets:text`` scope."""
+        if self.works_tickets or not (self.unmasks or self.text_scope):
             return
         for customer_id in sorted(customer_ids):
             self.record_access(UUID(customer_id), fields, resource)

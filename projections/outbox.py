@@ -21,6 +21,11 @@ outbound ``Ticket.Replied`` on such a ticket is enqueued as a delivery of the ps
 address are read from the desk when sending, never copied here); :mod:`projections.mail_sender` sends
 them through SMTP with the same attempts, backoff and attempt log.
 
+**Removal.** ``Webhook.Removed`` deletes the subscription's row and marks its pending deliveries
+``dropped`` (delivered and failed ones stay, for the record); the sender also asks the log before
+each POST, so nothing goes to a removed subscription once its removal is acknowledged, even while
+this view lags.
+
 Events are enqueued only after the subscription that wants them (a new subscriber
 gets no history), never for imported history, and only while the subscription is
 active: events during a pause are not notified later. Token and data-access events
@@ -91,7 +96,7 @@ DELIVERIES = Table(
         "position BIGINT NOT NULL",
         "event_type TEXT NOT NULL",
         "payload TEXT NOT NULL",  # the event as /api/v1/events exports it, masked
-        "state TEXT NOT NULL",  # pending | delivered | failed
+        "state TEXT NOT NULL",  # pending | delivered | failed | dropped (its webhook was removed)
         "attempts INTEGER NOT NULL",
         "round_start INTEGER NOT NULL",  # attempts made before the last manual retry
         "next_attempt_at TEXT",  # NULL: due now
@@ -170,6 +175,7 @@ class _Pending:
 
     subscriptions: dict[str, dict[str, Any]]
     deliveries: list[list[Any]] = field(default_factory=list)
+    removed: set[str] = field(default_factory=set)
 
 
 class OutboxView(View):
@@ -222,6 +228,10 @@ class OutboxView(View):
 
     def _subscription(self, batch: Batch, pending: _Pending, event: Event) -> None:
         key, when = str(event.originator_id), ts(event.occurred_at)
+        if isinstance(event, Webhook.Removed):
+            pending.subscriptions.pop(key, None)  # later events of this batch are not enqueued for it
+            pending.removed.add(key)
+            return
         if isinstance(event, Webhook.Subscribed):
             row: dict[str, Any] = {
                 "webhook_id": key, "name": event.name, "url": event.url, "active": 1, "subscribed_at": when,
@@ -245,6 +255,9 @@ class OutboxView(View):
         pending = self._pending.pop(batch, None)
         if pending is not None:
             batch.db.executemany(_ENQUEUE_SQL, pending.deliveries)
+            for webhook_id in sorted(pending.removed):
+                batch.db.execute(f"DELETE FROM {{p}}{SUBSCRIPTIONS.name} WHERE webhook_id = ?", (webhook_id,))
+                drop_pending(batch.db, webhook_id)
 
 
 # ---------------------------------------------------------------- queries
@@ -318,17 +331,26 @@ def get_delivery(db: Db, webhook_id: str, delivery: str) -> dict[str, Any] | Non
     return {**row, "payload": loads(row["payload"]), "attempt_log": attempts}
 
 
+def drop_pending(db: Db, webhook_id: str) -> None:
+    """Mark a removed webhook's pending deliveries ``dropped``: they are never sent."""
+    db.execute(
+        f"UPDATE {{p}}{DELIVERIES.name} SET state = 'dropped', next_attempt_at = NULL "
+        "WHERE webhook_id = ? AND state = 'pending'",
+        (webhook_id,),
+    )
+
+
 def requeue(db: Db, webhook_id: str, delivery: str) -> str | None:
     """Make a failed (or waiting) delivery due now, with a fresh round of attempts.
 
-    Returns the state it had (None when there is no such delivery); a delivered one is left alone.
+    Returns the state it had (None when there is no such delivery); a delivered or dropped one is left alone.
     """
     row = db.one(
         f"SELECT state, attempts FROM {{p}}{DELIVERIES.name} WHERE delivery_id = ? AND webhook_id = ?",
         (delivery, webhook_id),
     )
-    if row is None or row["state"] == "delivered":
-        return None if row is None else "delivered"
+    if row is None or row["state"] in ("delivered", "dropped"):
+        return None if row is None else str(row["state"])
     db.execute(
         f"UPDATE {{p}}{DELIVERIES.name} SET state = 'pending', next_attempt_at = NULL, round_start = attempts "
         "WHERE delivery_id = ?",

@@ -6,7 +6,9 @@ it again once its lease expires. Receivers drop duplicates by ``X-Ticketflow-Del
 (the same event to the same webhook always has the same id).
 
 **Request.** ``POST`` of ``{"delivery_id", "webhook_id", "event": {...}}`` as UTF-8
-JSON (the event in the shape of ``GET /api/v1/events``, personal fields masked), with:
+JSON (the event in the shape of ``GET /api/v1/events``, personal fields masked; a subscription
+granted ``tickets:text`` gets the text of ticket events unmasked, each delivery attempt recorded in
+the access log as a read by ``webhook:<id>``), with:
 
 ``X-Ticketflow-Delivery``   the delivery id (stable across retries)
 ``X-Ticketflow-Event``      the event type, e.g. ``Ticket.Opened``
@@ -49,13 +51,21 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from projections.outbox import ATTEMPTS, DELIVERIES, SUBSCRIPTIONS, get_subscription
+from pydantic_core import to_jsonable_python
+
+from projections.outbox import ATTEMPTS, DELIVERIES, SUBSCRIPTIONS, drop_pending, get_subscription
 from projections.readside import ReadSide
 from projections.sql import Db, loads, ts
 from ticketflow.application import TicketDesk
+from ticketflow.commands.access import RecordDataAccess
+from ticketflow.domain import Ticket
+from ticketflow.domain.values import Channel, Role
+from ticketflow.metadata import Caller
 from ticketflow.clock import Clock
 from ticketflow.webhook_targets import TargetGuard
 
+#: The scope that makes a subscription's payloads carry ticket text (see :class:`WebhookSender`).
+TICKET_TEXT = "tickets:text"
 #: (url, body, headers) -> HTTP status; raises OSError when no answer comes.
 Post = Callable[[str, bytes, Mapping[str, str]], int]
 
@@ -175,6 +185,9 @@ class WebhookSender:
         for row in due:
             if row["webhook_id"] in unreachable or not self.store.write(lambda db: _claim(db, row, now)):
                 continue
+            if self.desk.webhook_removed(UUID(row["webhook_id"])):  # the log, not the view: it may lag
+                self.store.write(lambda db, hook=row["webhook_id"]: drop_pending(db, hook))
+                continue
             outcome = self._send(row, now)
             self.store.write(lambda db: _record(db, row, outcome, now))
             attempted += 1
@@ -193,6 +206,8 @@ class WebhookSender:
             # Ticket.SurveyIssued (the mail system sending surveys), not every "*" subscriber.
             token = self.desk.survey_token(UUID(event["object_id"]), UUID(event["payload"]["survey_id"]))
             event["payload"]["survey_token"] = token
+        if TICKET_TEXT in self.desk.webhook_scopes(UUID(row["webhook_id"])):
+            self._with_ticket_text(row, event)
         document = {"delivery_id": row["delivery_id"], "webhook_id": row["webhook_id"], "event": event}
         body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
         timestamp = int(now.timestamp())
@@ -220,6 +235,27 @@ class WebhookSender:
         return Outcome(status, error, round(duration, 3))
 
 
+    def _with_ticket_text(self, row: dict[str, Any], event: dict[str, Any]) -> None:
+        """A subscription granted ``tickets:text``: the ticket event's text fields as the log has them
+        (the outbox stores them masked), and the read recorded in the access log before it is sent."""
+        notifications = self.desk.recorder.select_notifications(int(row["position"]), 1)
+        if not notifications or notifications[0].id != int(row["position"]):
+            return
+        source = self.desk.mapper.to_domain_event(notifications[0])
+        if not isinstance(source, Ticket.Event):
+            return
+        payload = source.payload()
+        fields = sorted(f for f in source.personal_fields if payload.get(f) not in (None, ""))
+        if not fields:
+            return
+        self.desk.record_data_access(RecordDataAccess(
+            customer_id=self.desk.ticket_requester(source.originator_id), fields=fields,
+            purpose="webhook granted tickets:text", request_id=row["delivery_id"],
+            resource=f"webhook {row['webhook_id']} delivery {row['delivery_id']}",
+        ), Caller(f"webhook:{row['webhook_id']}", Role.SYSTEM, Channel.SYSTEM))
+        event["payload"].update({f: to_jsonable_python(payload[f]) for f in fields})
+
+
 def _due(db: Db, now: str | None, limit: int) -> list[dict[str, Any]]:
     """Pending deliveries of active webhooks whose time has come, oldest event first."""
     return db.all(
@@ -242,7 +278,9 @@ def _claim(db: Db, row: dict[str, Any], now: datetime) -> bool:
 
 def _record(db: Db, row: dict[str, Any], outcome: Outcome, now: datetime) -> None:
     """The attempt, and the delivery's new state, in one transaction."""
-    current = db.one(f"SELECT attempts, round_start FROM {{p}}{DELIVERIES.name} WHERE delivery_id = ?", (row["delivery_id"],))
+    current = db.one(
+        f"SELECT attempts, round_start, state FROM {{p}}{DELIVERIES.name} WHERE delivery_id = ?", (row["delivery_id"],)
+    )
     assert current is not None
     attempt = int(current["attempts"]) + 1
     db.execute(
@@ -253,6 +291,8 @@ def _record(db: Db, row: dict[str, Any], outcome: Outcome, now: datetime) -> Non
     in_round = attempt - int(current["round_start"])
     if outcome.delivered:
         state, next_at, delivered_at = "delivered", None, ts(now)
+    elif current["state"] == "dropped":  # its webhook was removed while this attempt was on its way
+        state, next_at, delivered_at = "dropped", None, None
     elif in_round >= MAX_ATTEMPTS:
         state, next_at, delivered_at = "failed", None, None
     else:

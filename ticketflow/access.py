@@ -46,6 +46,9 @@ class Permission(StrEnum):
     AUDIT_READ = "audit:read"
     EVENTS_READ = "events:read"
     PII_UNMASK = "pii:unmask"  # with a stated purpose; every such read is recorded
+    # Ticket text (subjects, descriptions, messages) unmasked for a token that does not work tickets
+    # (a CRM sync): every such read is recorded; customers' names and emails stay masked.
+    TICKETS_TEXT = "tickets:text"
     ACCESS_LOG_READ = "access-log:read"
     IMPORT = "import"  # record history: occurred_at in ticket commands (the events are marked imported)
     POLICIES_READ = "policies:read"  # routing rules, SLA policies, business calendars
@@ -78,7 +81,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     # What an integration token may be granted; each token carries its own subset.
     Role.INTEGRATION: frozenset({
         P.TICKETS_READ, P.TICKETS_OPEN, P.TICKETS_MESSAGE, P.TICKETS_WRITE, P.CUSTOMERS_READ, P.CUSTOMERS_REGISTER,
-        P.CUSTOMERS_WRITE, P.EVENTS_READ, P.METRICS_READ, P.IMPORT,
+        P.CUSTOMERS_WRITE, P.EVENTS_READ, P.METRICS_READ, P.IMPORT, P.TICKETS_TEXT,
     }),
     Role.CUSTOMER: frozenset(),
     Role.SYSTEM: frozenset(Permission),
@@ -101,6 +104,8 @@ PERSON_ROLES = frozenset({Role.AGENT, Role.SUPERVISOR})
 SUPERVISING_MEMBER_ROLES = frozenset({"supervisor", "lead"})
 
 MASK = "***"
+#: The purpose recorded for a read of ticket text shown because of the ``tickets:text`` scope alone.
+TICKET_TEXT_PURPOSE = "tickets:text scope"
 
 
 def granted(role: Role, requested: Iterable[Permission | str] | None) -> frozenset[Permission]:
@@ -260,7 +265,7 @@ ROUTES: dict[str, RouteRule] = {
     # webhooks
     **{f"{method} /api/v1/webhooks{path}": _r(P.WEBHOOKS_MANAGE, Scope.DESK) for method, path in [
         ("POST", ""), ("GET", ""), ("GET", "/event-types"), ("GET", "/{webhook_id}"), ("PATCH", "/{webhook_id}"),
-        ("POST", "/{webhook_id}/pause"), ("POST", "/{webhook_id}/resume"), ("GET", "/{webhook_id}/deliveries"),
+        ("DELETE", "/{webhook_id}"), ("POST", "/{webhook_id}/pause"), ("POST", "/{webhook_id}/resume"), ("GET", "/{webhook_id}/deliveries"),
         ("GET", "/{webhook_id}/deliveries/{delivery_id}"), ("POST", "/{webhook_id}/deliveries/{delivery_id}/retry"),
     ]},
     # mailboxes: where the desk receives mail

@@ -795,6 +795,11 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         """The ticket's current team (a cheap read for access checks; raises TicketNotFound)."""
         return self._peek(Ticket, ticket_id).team_id
 
+    def ticket_requester(self, ticket_id: UUID) -> UUID:
+        """The customer whose ticket it is: whose data its text is, for the access log (raises TicketNotFound)."""
+        requester: UUID = self._peek(Ticket, ticket_id).requester_id
+        return requester
+
     def customer_registrar(self, customer_id: UUID) -> str:
         """Who registered the customer (the actor of its first event); raises CustomerNotFound."""
         self._require_exists(Customer, customer_id)
@@ -967,6 +972,7 @@ _HANDLERS.update({
     wf.ChangeWebhook: "change_webhook",
     wf.PauseWebhook: "pause_webhook",
     wf.ResumeWebhook: "resume_webhook",
+    wf.RemoveWebhook: "remove_webhook",
     AddMailbox: "add_mailbox",
     RemoveMailbox: "remove_mailbox",
 })

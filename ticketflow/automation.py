@@ -22,7 +22,7 @@ from ticketflow.webhook_targets import TargetGuard
 from ticketflow.commands.workflow import (
     AnswerSurvey, ApplySla, CancelReminder, ChangeWebhook, CompleteReminder, DefineCalendar, DefineSlaPolicy,
     FireReminder, IssueSurvey, PauseWebhook, PublishRoutingRules, RecordResolution, RecordSlaEvent, RetireSlaPolicy,
-    ResumeWebhook, RouteTicket, ScheduleReminder, SetAssignmentStrategy, SubscribeWebhook,
+    RemoveWebhook, ResumeWebhook, RouteTicket, ScheduleReminder, SetAssignmentStrategy, SubscribeWebhook,
 )
 from ticketflow.domain import (
     ROUTING_POLICY_ID, Customer, Reminder, RoutingPolicy, ServiceCalendar, SlaPolicy, Team, Ticket,
@@ -152,7 +152,17 @@ class AutomationCommands(_Base):
         return sorted((self._peek(ServiceCalendar, i) for i in self._ids_of(ServiceCalendar)), key=lambda c: c.name)
 
     def webhooks(self) -> list[Webhook]:
-        return sorted((self._peek(Webhook, i) for i in self._ids_of(Webhook)), key=lambda w: w.name)
+        """Every subscription, paused ones too; removed ones are gone."""
+        hooks = (self._peek(Webhook, i) for i in self._ids_of(Webhook))
+        return sorted((w for w in hooks if not getattr(w, "removed", False)), key=lambda w: w.name)
+
+    def webhook_removed(self, webhook_id: UUID) -> bool:
+        """Whether the subscription was removed, read from the log (the sender asks before each POST)."""
+        return bool(getattr(self._peek(Webhook, webhook_id), "removed", False))
+
+    def webhook_scopes(self, webhook_id: UUID) -> list[str]:
+        """What the subscription was granted (``tickets:text``), read from the log."""
+        return list(getattr(self._peek(Webhook, webhook_id), "scopes", []))
 
     # ------------------------------------------------------------- routing
     def route_ticket(
@@ -369,7 +379,8 @@ class AutomationCommands(_Base):
         self.webhook_targets.check_url(cmd.url)
         result = self._create(
             Webhook, cmd, caller,
-            lambda i: Webhook._create(Webhook.Subscribed, id=i, name=cmd.name, url=cmd.url, event_types=list(cmd.event_types)),
+            lambda i: Webhook._create(Webhook.Subscribed, id=i, name=cmd.name, url=cmd.url, event_types=list(cmd.event_types),
+                                      scopes=list(cmd.scopes)),
         )
         return result, self.webhook_secret(result.object_id)
 
@@ -393,6 +404,11 @@ class AutomationCommands(_Base):
     def resume_webhook(self, cmd: ResumeWebhook, caller: Caller) -> CommandResult:
         _require(caller, (Role.ADMIN, Role.SYSTEM), "manage webhooks")
         return self._change(Webhook, cmd.webhook_id, cmd, caller, lambda w: w.resume())
+
+    def remove_webhook(self, cmd: RemoveWebhook, caller: Caller) -> CommandResult:
+        """Once this returns, the sender posts nothing more to the subscription (it asks the log first)."""
+        _require(caller, (Role.ADMIN, Role.SYSTEM), "manage webhooks")
+        return self._change(Webhook, cmd.webhook_id, cmd, caller, lambda w: w.remove(cmd.reason))
 
     # ------------------------------------------------------------ plumbing
     def _define(

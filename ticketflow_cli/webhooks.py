@@ -1,4 +1,4 @@
-"""``ticketflow webhook subscribe | list | pause | resume | deliveries | send``."""
+"""``ticketflow webhook subscribe | list | pause | resume | remove | deliveries | send``."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from projections.outbox import list_deliveries, unknown_event_types
 from projections.readside import ReadSide
 from projections.webhook_sender import WebhookSender
 from ticketflow.application import TicketDesk
-from ticketflow.commands.workflow import PauseWebhook, ResumeWebhook, SubscribeWebhook
+from ticketflow.commands.workflow import PauseWebhook, RemoveWebhook, ResumeWebhook, SubscribeWebhook
 from ticketflow.domain.values import Channel, Role
 from ticketflow.errors import ValidationFailed
 from ticketflow.metadata import Caller
@@ -32,14 +32,19 @@ def subscribe(
     name: Annotated[str, typer.Argument(help="The receiving system, e.g. 'CRM sync'.")],
     url: Annotated[str, typer.Argument(help="Where to POST, http(s)://...")],
     event: Annotated[list[str], typer.Option("--event", help="An event type such as Ticket.Opened, or '*' (repeatable).")],
+    scope: Annotated[list[str] | None, typer.Option(
+        "--scope", help="tickets:text: payloads carry ticket text unmasked, each delivery recorded.")] = None,
 ) -> None:
     """Subscribe a URL to event types; prints the signing secret once (on stdout)."""
     problem = unknown_event_types(event)
     if problem is not None:
         raise ValidationFailed(problem)
+    if unknown := [s for s in scope or [] if s != "tickets:text"]:
+        raise ValidationFailed(f"unknown scope {unknown[0]!r}; the one scope is 'tickets:text'")
     desk = sealing_on_close(TicketDesk(ctx.obj))
     try:
-        result, secret = desk.subscribe_webhook(SubscribeWebhook(name=name, url=url, event_types=event), CLI_ADMIN)
+        command = SubscribeWebhook(name=name, url=url, event_types=event, scopes=scope or [])  # type: ignore[arg-type]
+        result, secret = desk.subscribe_webhook(command, CLI_ADMIN)
     finally:
         desk.close()
     print(json.dumps({"webhook_id": str(result.object_id), "name": name, "event_types": sorted(set(event))}), file=sys.stderr)
@@ -84,15 +89,29 @@ def resume(ctx: typer.Context, webhook: WebhookArg) -> None:
     print(f"resumed {webhook}", file=sys.stderr)
 
 
+@webhook_app.command("remove")
+def remove(
+    ctx: typer.Context, webhook: WebhookArg,
+    reason: Annotated[str, typer.Option(help="Why (kept in the webhook's history).")] = "",
+) -> None:
+    """Delete the subscription: nothing more is sent to it, its pending deliveries are dropped."""
+    desk = sealing_on_close(TicketDesk(ctx.obj))
+    try:
+        desk.remove_webhook(RemoveWebhook(webhook_id=_webhook_id(desk, webhook), reason=reason), CLI_ADMIN)
+    finally:
+        desk.close()
+    print(f"removed {webhook}", file=sys.stderr)
+
+
 @webhook_app.command("deliveries")
 def deliveries(
     ctx: typer.Context, webhook: WebhookArg,
-    state: Annotated[str | None, typer.Option(help="pending, delivered or failed.")] = None,
+    state: Annotated[str | None, typer.Option(help="pending, delivered, failed or dropped.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
 ) -> None:
     """A webhook's deliveries in log order: state, attempts, next try, last error."""
-    if state not in (None, "pending", "delivered", "failed"):
-        raise ValidationFailed(f"state {state!r} is not one of pending, delivered, failed")
+    if state not in (None, "pending", "delivered", "failed", "dropped"):
+        raise ValidationFailed(f"state {state!r} is not one of pending, delivered, failed, dropped")
     desk = sealing_on_close(TicketDesk(ctx.obj))
     read_side = ReadSide(desk, ["outbox"])
     try:

@@ -110,11 +110,12 @@ PERMISSION = {
     "customers:read": N_("Read customers"), "customers:register": N_("Register customers"),
     "customers:write": N_("Change customers"), "events:read": N_("Read the event export"),
     "metrics:read": N_("Read metrics (Prometheus)"),
+    "tickets:text": N_("Read ticket text unmasked (every read is recorded)"),
 }
 WEBHOOK_STATE = {"active": N_("Active"), "paused": N_("Paused")}
 #: A webhook delivery's state ("retrying": pending after a failed attempt).
 DELIVERY_STATE = {"pending": N_("Waiting to send"), "retrying": N_("Retrying"), "delivered": N_("Delivered"),
-                  "failed": N_("Failed")}
+                  "failed": N_("Failed"), "dropped": N_("Dropped (webhook removed)")}
 #: The kinds of object whose events a webhook may subscribe to.
 EVENT_GROUP = {
     "Ticket": N_("Tickets"), "Customer": N_("Customers"), "Team": N_("Teams"), "Reminder": N_("Reminders"),

@@ -13,6 +13,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.pagination import PagerDep
 from api.deps import ReadsDep, encode
 from api.problems import responses
 from projections.compliance import data_access_report
@@ -49,7 +50,7 @@ class DataAccessRowOut(BaseModel):
                200: {"content": {"application/json": {"example": [DATA_ACCESS_EXAMPLE]}}}},
 )
 def data_access(
-    reads: ReadsDep,
+    pager: PagerDep, reads: ReadsDep,
     period: Annotated[Literal["day", "month", "year"], Query()] = "month",
     since: Annotated[datetime | None, Query(description="Reads at or after this time.")] = None,
     until: Annotated[datetime | None, Query(description="Reads before this time.")] = None,
@@ -63,4 +64,4 @@ def data_access(
     rows = reads.read("access", lambda db: data_access_report(
         db, period, ts(since), ts(until), by_customer=by_customer, actor_id=actor_id,
         customer_id=str(customer_id) if customer_id else None, zone=reads.svc.settings.time_zone))
-    return encode(DataAccessRowOut, rows)
+    return pager.page(encode(DataAccessRowOut, rows))

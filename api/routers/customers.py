@@ -26,6 +26,8 @@ router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
 @router.post("", status_code=201, summary="Register a customer", response_model=s.CommandOut,
              responses=responses(403, 409, 422))
 def register(body: s.CustomerCreate, cmd: CommandsDep) -> JSONResponse:  # type: ignore[valid-type]
+    """Registers a customer; the profile fields are personal data, encrypted per customer and masked on reads.
+    Answers the new id in `Location`."""
     result = cmd.run(c.RegisterCustomer, **body.model_dump())
     return cmd.respond(result, 201, location=f"/api/v1/customers/{result.object_id}",
                        represent=_represent(result.object_id))

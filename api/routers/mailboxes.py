@@ -14,6 +14,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from api.pagination import PagerDep
 from api.deps import CommandsDep
 from api.problems import responses
 from api.schemas import CommandOut, request_model
@@ -83,17 +84,20 @@ def mailbox_out(mailbox: Mailbox) -> dict[str, Any]:
     responses=responses(403, 404, 409, 422),
 )
 def add(body: MailboxCreate, cmd: CommandsDep) -> JSONResponse:  # type: ignore[valid-type]
+    """The desk takes in mail for this address (LMTP or IMAP intake) and opens or continues tickets from it."""
     result = cmd.run(AddMailbox, **body.model_dump())
     return cmd.respond(result, 201, location=f"/api/v1/mailboxes/{result.object_id}")
 
 
 @router.get("", summary="List the mailboxes", response_model=list[MailboxOut], responses=responses(403))
-def mailboxes(cmd: CommandsDep) -> list[dict[str, Any]]:
-    return [mailbox_out(m) for m in cmd.svc.desk.mailboxes()]
+def mailboxes(pager: PagerDep, cmd: CommandsDep) -> list[dict[str, Any]]:
+    """Every mailbox the desk receives mail for. Paged with `limit` and `cursor`."""
+    return pager.page([mailbox_out(m) for m in cmd.svc.desk.mailboxes()])
 
 
 @router.get("/{mailbox_id}", summary="One mailbox", response_model=MailboxOut, responses=responses(403, 404))
 def mailbox(mailbox_id: UUID, cmd: CommandsDep) -> dict[str, Any]:
+    """One mailbox; 404 when there is none with this id."""
     return mailbox_out(cmd.svc.desk.get_mailbox(mailbox_id))
 
 
@@ -104,4 +108,5 @@ def mailbox(mailbox_id: UUID, cmd: CommandsDep) -> dict[str, Any]:
     responses=responses(403, 404, 409, 412, 422),
 )
 def remove(mailbox_id: UUID, cmd: CommandsDep) -> JSONResponse:
+    """Mail to this address is no longer taken in; tickets already opened from it stay."""
     return cmd.respond(cmd.run(RemoveMailbox, mailbox_id=mailbox_id))

@@ -17,6 +17,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from api import schemas as s
+from api.pagination import PagerDep
 from api.deps import Commands, CommandsDep, ServicesDep
 from api.problems import ApiProblem, responses
 from ticketflow.application import CommandResult, TicketDesk
@@ -122,8 +123,9 @@ def publish_routing_rules(body: s.RoutingRulesPut, cmd: CommandsDep) -> JSONResp
 
 @router.get("/routing-rules/history", summary="Every version of the routing rules: who, when, note",
             response_model=list[s.PolicyVersionOut], responses=responses(403, 404))
-def routing_history(svc: ServicesDep) -> Any:
-    return policy_versions(svc.desk, ROUTING_POLICY_ID, RoutingPolicy, "routing policy")
+def routing_history(pager: PagerDep, svc: ServicesDep) -> Any:
+    """Each published version of the routing rules with who published it, when, and the note. Paged."""
+    return pager.page(policy_versions(svc.desk, ROUTING_POLICY_ID, RoutingPolicy, "routing policy"))
 
 
 # ------------------------------------------------------------------- calendars
@@ -146,13 +148,16 @@ def define_calendar(body: s.CalendarDefine, cmd: CommandsDep) -> JSONResponse:  
 
 @router.get("/calendars", summary="Business-hours calendars", response_model=list[s.CalendarOut],
             responses=responses(403))
-def calendars(svc: ServicesDep) -> Any:
-    return [s.CalendarOut.model_validate(_calendar(c)).model_dump(mode="json") for c in svc.desk.calendars()]
+def calendars(pager: PagerDep, svc: ServicesDep) -> Any:
+    """Every business-hours calendar (latest versions): time zone, weekly hours, holidays and make-up
+    workdays. Paged."""
+    return pager.page([s.CalendarOut.model_validate(_calendar(c)).model_dump(mode="json") for c in svc.desk.calendars()])
 
 
 @router.get("/calendars/{calendar_id}", summary="One calendar (or a past version)", response_model=s.CalendarOut,
             responses=READ_ERRORS)
 def get_calendar(calendar_id: UUID, svc: ServicesDep, version: Version = None) -> JSONResponse:
+    """The calendar now, or at `version`; `ETag` is its version."""
     calendar = _at(svc.desk, ServiceCalendar, calendar_id, version, "business calendar")
     return _json(s.CalendarOut, _calendar(calendar), calendar.version)
 
@@ -175,21 +180,24 @@ def define_sla_policy(body: s.SlaPolicyDefine, cmd: CommandsDep) -> JSONResponse
 
 @router.get("/sla-policies", summary="SLA policies in matching order (retired ones flagged)",
             response_model=list[s.SlaPolicyOut], responses=responses(403))
-def sla_policies(svc: ServicesDep) -> Any:
-    return [s.SlaPolicyOut.model_validate(_sla(p)).model_dump(mode="json") for p in svc.desk.sla_policies()]
+def sla_policies(pager: PagerDep, svc: ServicesDep) -> Any:
+    """Every SLA policy in matching order (first match wins), retired ones flagged. Paged."""
+    return pager.page([s.SlaPolicyOut.model_validate(_sla(p)).model_dump(mode="json") for p in svc.desk.sla_policies()])
 
 
 @router.get("/sla-policies/{policy_id}", summary="One SLA policy (or a past version)", response_model=s.SlaPolicyOut,
             responses=READ_ERRORS)
 def get_sla_policy(policy_id: UUID, svc: ServicesDep, version: Version = None) -> JSONResponse:
+    """The SLA policy now, or at `version`; `ETag` is its version."""
     policy = _at(svc.desk, SlaPolicy, policy_id, version, "SLA policy")
     return _json(s.SlaPolicyOut, _sla(policy), policy.version)
 
 
 @router.get("/sla-policies/{policy_id}/history", summary="Every version of an SLA policy: who, when, what",
             response_model=list[s.PolicyVersionOut], responses=READ_ERRORS)
-def sla_history(policy_id: UUID, svc: ServicesDep) -> Any:
-    return policy_versions(svc.desk, policy_id, SlaPolicy, "SLA policy")
+def sla_history(pager: PagerDep, policy_id: UUID, svc: ServicesDep) -> Any:
+    """Each version of the SLA policy with who defined it, when, and what it said. Paged."""
+    return pager.page(policy_versions(svc.desk, policy_id, SlaPolicy, "SLA policy"))
 
 
 @router.post("/sla-policies/{policy_id}/retire", summary="Retire an SLA policy", response_model=s.CommandOut,

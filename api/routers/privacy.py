@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import schemas as s
+from api.pagination import PagerDep
 from api.asof import views_as_of
 from api.deps import CommandsDep, ServicesDep
 from api.problems import responses
@@ -49,7 +50,7 @@ def erase(customer_id: UUID, body: ErasureRequest, cmd: CommandsDep) -> JSONResp
     "/reports/erasures", summary="The erasure and retention log",
     responses={**responses(403, 503), 200: {"content": {"application/json": {"example": ERASURE_LOG_EXAMPLE}}}},
 )
-def erasures(svc: ServicesDep) -> list[dict[str, Any]]:
+def erasures(pager: PagerDep, svc: ServicesDep) -> list[dict[str, Any]]:
     """Every erasure (on request or by the retention rule): basis, case reference, who, when requested and
     completed, and how many tickets now show the customer's personal fields as erased."""
-    return erasure_log(svc.desk)
+    return pager.page(erasure_log(svc.desk))

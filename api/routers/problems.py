@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
 from api import schemas as s
+from api.pagination import Pager
 from api.deps import CommandsDep, Reads, ReadsDep, encode
 from api.problems import responses
 from projections.problems import search_problems, suggestions
@@ -22,9 +23,13 @@ from ticketflow.commands import workflow as wf
 router = APIRouter(prefix="/api/v1", tags=["problems"])
 
 
-def shown_problems(reads: Reads, rows: list[dict[str, Any]], limit: int, resource: str) -> list[Any]:
+def shown_problems(
+    reads: Reads, rows: list[dict[str, Any]], limit: int, resource: str, pager: Pager | None = None
+) -> list[Any]:
+    """The visible problems among ``rows`` (best first): the first ``limit``, or ``pager``'s page of them."""
     visible = reads.visible([r["ticket_id"] for r in rows])
-    rows = [r for r in rows if r["ticket_id"] in visible][:limit]
+    rows = [r for r in rows if r["ticket_id"] in visible]
+    rows = pager.page(rows) if pager is not None else rows[:limit]
     if not reads.free_text():
         rows = [{**r, "summary": MASK} for r in rows]
     elif rows:
@@ -35,30 +40,35 @@ def shown_problems(reads: Reads, rows: list[dict[str, Any]], limit: int, resourc
 @router.get("/problems", summary="Search the problem library (Chinese included)", response_model=list[s.ProblemOut],
             responses=responses(403, 422, 503))
 def search(
-    reads: ReadsDep,
+    reads: ReadsDep, response: Response,
     q: Annotated[str | None, Query(max_length=200, description="Words or Chinese text; all must match. "
                                                                 "Without it, the latest solved problems.")] = None,
     category: Annotated[str | None, Query(max_length=200)] = None,
     customer_id: UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=500, description="The `next_cursor` of the previous page (opaque).")] = None,
 ) -> Any:
     """Best matches first; a two-character Chinese query finds its problems. Filter by category
-    and customer (the problems solved for them)."""
+    and customer (the problems solved for them). Follow `Link: rel="next"` for more."""
+    pager = Pager(reads.request, response, limit, cursor)
+    wanted = (pager.offset() + limit) * 3 + 1
     rows = reads.read("problems", lambda db: search_problems(
-        db, q, category=category, customer_id=str(customer_id) if customer_id else None, limit=limit * 3))
-    return shown_problems(reads, rows, limit, "GET /api/v1/problems")
+        db, q, category=category, customer_id=str(customer_id) if customer_id else None, limit=wanted))
+    return shown_problems(reads, rows, limit, "GET /api/v1/problems", pager)
 
 
 @router.get("/tickets/{ticket_id}/suggestions", summary="Solved problems like this ticket (same category)",
             response_model=list[s.ProblemOut], tags=["tickets"], responses=responses(403, 404, 422, 503))
 def suggest(
-    ticket_id: UUID, reads: ReadsDep, limit: Annotated[int, Query(ge=1, le=20)] = 5,
+    ticket_id: UUID, reads: ReadsDep, response: Response, limit: Annotated[int, Query(ge=1, le=20)] = 5,
+    cursor: Annotated[str | None, Query(max_length=500, description="The `next_cursor` of the previous page (opaque).")] = None,
 ) -> Any:
     """Problems of the ticket's category whose summaries share the most terms with its subject, best first."""
     ticket = reads.ticket_row(str(ticket_id))
+    pager = Pager(reads.request, response, limit, cursor)
     rows = reads.read("problems", lambda db: suggestions(
-        db, str(ticket_id), ticket["subject"], ticket["category"], limit=limit * 3))
-    return shown_problems(reads, rows, limit, f"GET /api/v1/tickets/{ticket_id}/suggestions")
+        db, str(ticket_id), ticket["subject"], ticket["category"], limit=(pager.offset() + limit) * 3 + 1))
+    return shown_problems(reads, rows, limit, f"GET /api/v1/tickets/{ticket_id}/suggestions", pager)
 
 
 @router.post("/tickets/{ticket_id}/resolution", summary="Record the resolution summary (problem library)",

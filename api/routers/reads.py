@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from api import schemas as s
+from api.pagination import Pager, PagerDep, link_headers, position_cursor, position_page
 from api.deps import PrincipalDep, ReadsDep, customer_visible, encode
 from api.problems import responses
 from api.asof import views_as_of
@@ -68,31 +69,44 @@ def team_scope(principal: Principal) -> set[str] | None:
 @router.get("/search", summary="Full-text search over subjects and messages (Chinese included)",
             response_model=list[s.SearchHitOut], responses=READ_ERRORS)
 def search_tickets(
-    reads: ReadsDep,
+    reads: ReadsDep, response: Response,
     q: Annotated[str, Query(min_length=1, max_length=200, description="Words or Chinese text; all must match.")],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=500, description="The `next_cursor` of the previous page (opaque).")] = None,
 ) -> Any:
-    """A two-character Chinese query finds its tickets. Only tickets of the caller's teams are returned."""
-    return encode(s.SearchHitOut, ticket_search(reads, q, limit, "GET /api/v1/search"))
+    """A two-character Chinese query finds its tickets, best first. Only tickets of the caller's teams are returned."""
+    pager = Pager(reads.request, response, limit, cursor)
+    hits = pager.page(matching_tickets(reads, q, pager.offset() + limit + 1))
+    return encode(s.SearchHitOut, shown_hits(reads, hits, "GET /api/v1/search"))
 
 
 def ticket_search(reads: Any, q: str, limit: int, resource: str) -> list[dict[str, Any]]:
     """Tickets matching ``q`` in the caller's scope, best first; snippets masked unless the caller
-    works tickets (or stated a purpose, then recorded). The API and the console both search here."""
-    hits = reads.read("search", lambda db: search(db, q, limit=limit * 3, include_internal=reads.free_text()))
+    works tickets (or may read their text: then recorded). The API and the console both search here."""
+    return shown_hits(reads, matching_tickets(reads, q, limit), resource)
+
+
+def matching_tickets(reads: Any, q: str, count: int) -> list[dict[str, Any]]:
+    """The first ``count`` hits for ``q`` in the caller's scope, best first (nothing shown yet)."""
+    hits = reads.read("search", lambda db: search(db, q, limit=count * 3, include_internal=reads.free_text()))
     shown = reads.visible([h["ticket_id"] for h in hits])
-    hits = [h for h in hits if h["ticket_id"] in shown][:limit]
+    return [h for h in hits if h["ticket_id"] in shown][:count]
+
+
+def shown_hits(reads: Any, hits: list[dict[str, Any]], resource: str) -> list[dict[str, Any]]:
+    """The hits as shown to the caller: the text read recorded when shown for a purpose or a scope,
+    snippets masked otherwise."""
     if hits and reads.free_text() and not reads.works_tickets:
         rows = reads.read("tickets", lambda db: [TicketQueries.get(db, h["ticket_id"]) for h in hits])
         reads.text_shown({r["customer_id"] for r in rows if r}, ["subject", "body"], resource)
     if not reads.free_text():
         hits = [{**h, "snippet": MASK} for h in hits]
-    return hits[:limit]
+    return hits
 
 
 @router.get("/reports/volume", summary="Tickets created per day by category, channel, type, team or priority", responses=with_example(VOLUME_EXAMPLE))
 def volume(
-    reads: ReadsDep,
+    pager: PagerDep, reads: ReadsDep,
     by: Annotated[str, Query(pattern="^(category|channel|type|team|priority)$")] = "category",
     since: datetime | None = None, until: datetime | None = None, as_of: AsOfQuery = None,
 ) -> list[dict[str, Any]]:
@@ -105,32 +119,34 @@ def volume(
         rows = reports.volume(db, by, since, until, team_scope(reads.principal), zone)
         return [{**row, "team_id": row["value"]} for row in rows] if by == "team" else rows
 
-    return _report(reads, as_of, query)
+    return pager.page(_report(reads, as_of, query))
 
 
 @router.get("/reports/backlog", summary="Tickets per status and team, now", responses=with_example(BACKLOG_EXAMPLE))
 def backlog(
-    reads: ReadsDep, as_of: AsOfQuery = None,
+    pager: PagerDep, reads: ReadsDep, as_of: AsOfQuery = None,
 ) -> list[dict[str, Any]]:
     """Rows of `{status, team_id, tickets}`: a pie chart per team (with `as_of`: the backlog as it stood then)."""
-    return _report(reads, as_of, lambda db: reports.backlog(db, team_scope(reads.principal)))
+    return pager.page(_report(reads, as_of, lambda db: reports.backlog(db, team_scope(reads.principal))))
 
 
 @router.get("/reports/response-times", summary="First-reply and resolution times per team and priority", responses=with_example(RESPONSE_TIMES_EXAMPLE))
 def response_times(
-    reads: ReadsDep,
+    pager: PagerDep, reads: ReadsDep,
     since: datetime | None = None, until: datetime | None = None, as_of: AsOfQuery = None,
 ) -> list[dict[str, Any]]:
     """Hours: count, mean, median and p90 (nearest rank)."""
-    return _report(reads, as_of, lambda db: reports.response_times(db, since, until, team_scope(reads.principal)))
+    return pager.page(_report(reads, as_of, lambda db: reports.response_times(db, since, until, team_scope(reads.principal))))
 
 
 @router.get("/reports/satisfaction", summary="Satisfaction ratings per team", responses=with_example(SATISFACTION_EXAMPLE))
 def satisfaction(
-    reads: ReadsDep,
+    pager: PagerDep, reads: ReadsDep,
     since: datetime | None = None, until: datetime | None = None, as_of: AsOfQuery = None,
 ) -> list[dict[str, Any]]:
-    return _report(reads, as_of, lambda db: reports.satisfaction(db, since, until, team_scope(reads.principal)))
+    """Rows of `{team_id, team_name, ratings, average, scores}` for ratings in the period (or as of a past instant).
+    Paged with `limit` and `cursor`."""
+    return pager.page(_report(reads, as_of, lambda db: reports.satisfaction(db, since, until, team_scope(reads.principal))))
 
 
 SLA_EXAMPLE = [{"period": "2026-11", "team_id": "2d6a38ad-69a4-5afd-bb89-1c7fae547dde", "team_name": "技术支持", "priority": "high",
@@ -140,7 +156,7 @@ SLA_EXAMPLE = [{"period": "2026-11", "team_id": "2d6a38ad-69a4-5afd-bb89-1c7fae5
 @router.get("/reports/sla", summary="SLA compliance: targets met per period, team, priority and metric",
             responses=with_example(SLA_EXAMPLE))
 def sla_compliance(
-    reads: ReadsDep,
+    pager: PagerDep, reads: ReadsDep,
     period: Annotated[Literal["day", "month", "year"], Query()] = "month",
     since: datetime | None = None, until: datetime | None = None,
     as_of: AsOfQuery = None,
@@ -149,8 +165,8 @@ def sla_compliance(
     as breached). `compliance` is fulfilled / (fulfilled + breached). Periods are days, months or years in
     the desk's time zone (`TICKETFLOW_TIME_ZONE`)."""
     zone = reads.svc.settings.time_zone
-    return _report(reads, as_of, lambda db: workflow.sla_compliance(
-        db, period, ts(since), ts(until), team_scope(reads.principal), zone), view="workflow")
+    return pager.page(_report(reads, as_of, lambda db: workflow.sla_compliance(
+        db, period, ts(since), ts(until), team_scope(reads.principal), zone), view="workflow"))
 
 
 SECRET_FIELDS = {"secret_hash", "url"}  # token hashes; webhook URLs (often bearer secrets)
@@ -159,12 +175,13 @@ SECRET_FIELDS = {"secret_hash", "url"}  # token hashes; webhook URLs (often bear
 @router.get("/events", summary="Incremental export of the event log, in global order", response_model=s.EventPage,
             responses=READ_ERRORS)
 def events(
-    reads: ReadsDep,
+    reads: ReadsDep, response: Response,
     cursor: Annotated[str, Query(pattern=r"^\d{1,17}$", description="The `next_cursor` of the previous page; 0 to start.")] = "0",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Any:
     """Like Zendesk's incremental export: follow `next_cursor` until `items` is empty. Personal fields are
-    masked unless the caller may unmask and sends `X-Access-Purpose` (each customer's data read is recorded)."""
+    masked unless the caller may unmask and sends `X-Access-Purpose` (each customer's data read is recorded);
+    a token granted `tickets:text` reads the text of ticket events unmasked (recorded too)."""
     reads.check_purpose()
     desk = reads.svc.desk
     start = int(cursor) + 1
@@ -177,13 +194,18 @@ def events(
                   if _customer_visible(reads, c)}
     items: list[dict[str, Any]] = []
     subjects: dict[UUID, set[str]] = {}
+    requesters: dict[UUID, UUID] = {}
     for event, position in decoded:
         if not _exportable(principal, event, shown):
             continue
         payload = {k: v for k, v in event.payload().items() if k not in SECRET_FIELDS}
         if event.personal_fields:
-            if reads.unmasks:
-                if (subject := event.subject_id()) is not None:
+            if reads.unmasks or (reads.text_scope and isinstance(event, Ticket.Event)):  # ticket text: tickets:text
+                subject = event.subject_id()
+                if subject is None and isinstance(event, Ticket.Event):  # ticket text is its requester's data
+                    subject = requesters.get(event.originator_id) or desk.ticket_requester(event.originator_id)
+                    requesters[event.originator_id] = subject
+                if subject is not None:
                     subjects.setdefault(subject, set()).update(event.personal_fields)
             else:
                 payload = {k: (MASK if k in event.personal_fields and v not in (None, "") else v) for k, v in payload.items()}
@@ -196,6 +218,8 @@ def events(
     for subject, fields in sorted(subjects.items(), key=lambda item: str(item[0])):
         reads.record_access(subject, sorted(fields), f"GET /api/v1/events?cursor={cursor}")
     next_cursor = str(notifications[-1].id) if notifications else cursor
+    if len(notifications) == limit:  # a full page: there may be more now (the export never ends: poll on)
+        link_headers(reads.request, response, next_cursor)
     return {"items": encode(s.EventOut, items), "next_cursor": next_cursor}
 
 
@@ -224,19 +248,23 @@ def _customer_visible(reads: Any, customer_id: UUID) -> bool:
 @router.get("/access-log", summary="Who viewed which customer's personal data, when and why",
             response_model=list[s.AccessEntryOut], responses=READ_ERRORS)
 def read_access_log(
-    reads: ReadsDep,
+    reads: ReadsDep, response: Response,
     customer_id: UUID | None = None, actor_id: str | None = None,
-    after: Annotated[int, Query(ge=0, le=2**62)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=500, description="The `next_cursor` of the previous page (opaque).")] = None,
+    after: Annotated[int | None, Query(ge=0, le=2**62, deprecated=True, description="Deprecated: use `cursor`.")] = None,
 ) -> Any:
-    """Field names and purposes only, never the values that were seen."""
+    """Field names and purposes only, never the values that were seen. In log order; follow `Link: rel="next"`."""
+    start = position_cursor(cursor, after)
     rows = reads.read("access", lambda db: access_log(
-        db, customer_id=str(customer_id) if customer_id else None, actor_id=actor_id, after=after, limit=limit))
-    return encode(s.AccessEntryOut, rows)
+        db, customer_id=str(customer_id) if customer_id else None, actor_id=actor_id, after=start, limit=limit + 1))
+    return encode(s.AccessEntryOut, position_page(reads.request, response, rows, limit))
 
 
 @router.get("/me", summary="Who this token belongs to and what it may do", response_model=s.MeOut,
             responses=responses())
 def me(principal: PrincipalDep) -> Any:
+    """The token's name, role, teams and permissions: what a client may call before it calls it."""
     return {
         "token_id": principal.token_id, "name": principal.name, "role": principal.role.value,
         "team_ids": sorted(principal.team_ids, key=str), "all_teams": principal.all_teams,

@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
 from api import schemas as s
+from api.pagination import Pager
 from api.deps import CommandsDep, Reads, ReadsDep, encode
 from api.problems import responses
 from projections.reminders import OPEN_STATES, ReminderFilter, get_reminder, list_reminders
@@ -67,7 +68,7 @@ def schedule(body: s.ReminderCreate, cmd: CommandsDep) -> JSONResponse:  # type:
 @router.get("", summary="Reminder queues: an agent's, a team's, a ticket's or a customer's",
             response_model=list[s.ReminderOut], responses=responses(403, 404, 422, 503))
 def queue(
-    reads: ReadsDep,
+    reads: ReadsDep, response: Response,
     agent_id: Annotated[str | None, Query(max_length=64)] = None,
     team_id: UUID | None = None,
     ticket_id: UUID | None = None,
@@ -75,6 +76,7 @@ def queue(
     due: Annotated[bool, Query(description="Only the reminders due now.")] = False,
     state: Annotated[list[State] | None, Query(description="Default: the open ones (scheduled, fired).")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=500, description="The `next_cursor` of the previous page (opaque).")] = None,
 ) -> Any:
     """Earliest due first, so the due ones lead. With no filter an agent gets their own queue (theirs,
     and their teams' reminders for no one in particular); others get every reminder they may see.
@@ -91,16 +93,19 @@ def queue(
         own_queue_of=principal.name if unfiltered and principal.role is Role.AGENT else None,
         teams=teams, me=principal.name, ticket_scope=ticket_id is not None,
     )
+    pager = Pager(reads.request, response, limit, cursor)
+    wanted = pager.offset() + limit + 1
     if teams is None or ticket_id is not None:
-        rows = reads.read("reminders", lambda db: list_reminders(db, where, limit))
+        rows = reads.read("reminders", lambda db: list_reminders(db, where, wanted))
     else:  # rows on tickets outside the caller's teams are read, then left out
-        rows = reads.read("reminders", lambda db: list_reminders(db, where, limit * 3))
-        rows = [r for r in rows if _sees(reads, r)][:limit]
-    return _out(reads, rows, "GET /api/v1/reminders")
+        rows = reads.read("reminders", lambda db: list_reminders(db, where, wanted * 3))
+        rows = [r for r in rows if _sees(reads, r)]
+    return _out(reads, pager.page(rows), "GET /api/v1/reminders")
 
 
 @router.get("/{reminder_id}", summary="One reminder", response_model=s.ReminderOut, responses=responses(403, 404, 503))
 def one(reminder_id: UUID, reads: ReadsDep) -> Any:
+    """One reminder the caller may see (its agent, its author, its team or its ticket); 404 otherwise."""
     row = reads.read("reminders", lambda db: get_reminder(db, str(reminder_id)))
     if row is None or not _sees(reads, row):
         raise NotFound("reminder", reminder_id)
@@ -117,4 +122,5 @@ def complete(reminder_id: UUID, body: s.ReminderComplete, cmd: CommandsDep) -> J
 @router.post("/{reminder_id}/cancel", summary="Cancel a reminder, with a reason", response_model=s.CommandOut,
              responses=WRITE_ERRORS)
 def cancel(reminder_id: UUID, body: s.ReminderCancel, cmd: CommandsDep) -> JSONResponse:  # type: ignore[valid-type]
+    """The reminder leaves the queue without being done; the reason is kept in its history."""
     return cmd.respond(cmd.run(wf.CancelReminder, reminder_id=reminder_id, **body.model_dump()))  # type: ignore[attr-defined]

@@ -18,6 +18,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from api import schemas as s
+from api.pagination import PagerDep
 from api.deps import CommandsDep, PrincipalDep, Reads, ReadsDep, ServicesDep, encode
 from api.problems import responses
 from projections.reply_templates import team_templates
@@ -42,12 +43,12 @@ def _in_team(template: ReplyTemplate, team_id: UUID) -> ReplyTemplate:
 
 @router.get(BASE, summary="A team's reply templates (快捷回复)", response_model=list[s.ReplyTemplateOut],
             responses=responses(403, 404, 422, 503))
-def list_templates(team_id: UUID, reads: ReadsDep, include_retired: bool = False) -> Any:
+def list_templates(pager: PagerDep, team_id: UUID, reads: ReadsDep, include_retired: bool = False) -> Any:
     """The team's templates by title, from the reply templates view (pass `min_position` to read your own
     write); retired ones only with `include_retired=true`."""
     reads.svc.desk._require_exists(Team, team_id)
     rows = reads.read("reply_templates", lambda db: team_templates(db, str(team_id), include_retired))
-    return encode(s.ReplyTemplateOut, rows)
+    return pager.page(encode(s.ReplyTemplateOut, rows))
 
 
 @router.post(BASE, status_code=201, summary="Create a reply template for the team", response_model=s.CommandOut,

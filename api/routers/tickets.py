@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
 from api import schemas as s
+from api.pagination import PagerDep, link_headers, position_cursor, position_page
 from api.asof import AsOfDep, views_as_of
 from api.deps import CommandsDep, ReadsDep, encode
 from api.problems import ApiProblem, responses
@@ -122,7 +123,7 @@ def ticket_out(reads: Any, row: dict[str, Any]) -> dict[str, Any]:
 @router.get("", summary="Queues: list tickets with filters, sort and cursor pagination", response_model=s.TicketPage,
             responses=responses(400, 403, 422, 503))
 def list_tickets(
-    reads: ReadsDep,
+    reads: ReadsDep, response: Response,
     status: Annotated[list[Status] | None, Query()] = None,
     team_id: UUID | None = None,
     assignee_id: str | None = None,
@@ -171,6 +172,9 @@ def list_tickets(
     if as_of is not None and not principal.all_teams:
         shown = reads.visible([r["ticket_id"] for r in rows])  # scope judged now, too
         rows = [r for r in rows if r["ticket_id"] in shown]
+    if reads.free_text():
+        reads.text_shown({r["customer_id"] for r in rows if r["customer_id"]}, ["subject"], "GET /api/v1/tickets")
+    link_headers(reads.request, response, page.next_cursor)
     return {"items": [ticket_out(reads, r) for r in rows], "next_cursor": page.next_cursor}
 
 
@@ -216,7 +220,7 @@ def _ticket_as_of(ticket_id: UUID, reads: Any, at: Any) -> JSONResponse:
 @router.get("/{ticket_id}/diff", summary="What changed between two versions: field, old, new, and the event",
             response_model=list[s.FieldChangeOut], responses=responses(403, 404, 422))
 def diff(
-    ticket_id: UUID, reads: ReadsDep,
+    pager: PagerDep, ticket_id: UUID, reads: ReadsDep,
     from_version: Annotated[int, Query(ge=0, le=2**31 - 1, description="0: from before the ticket existed")] = 0,
     to_version: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="Default: the latest version")] = None,
 ) -> Any:
@@ -235,30 +239,38 @@ def diff(
         customer = str(desk.get_ticket(ticket_id, 1).requester_id)  # the requester never changes
         reads.text_shown({customer}, sorted(TICKET_TEXT_FIELDS), f"GET /api/v1/tickets/{ticket_id}/diff")
     masked = mask_audit(reads, {"changes": changes, "summary": "", "event_type": "", "imported": 0})["changes"]
-    return encode(s.FieldChangeOut, masked)
+    return pager.page(encode(s.FieldChangeOut, masked))
 
 
 @router.get("/{ticket_id}/timeline", summary="Every interaction and service-process entry, in order",
             response_model=list[s.TimelineEntryOut], responses=responses(403, 404, 503))
-def timeline(ticket_id: UUID, reads: ReadsDep) -> Any:
+def timeline(pager: PagerDep, ticket_id: UUID, reads: ReadsDep) -> Any:
+    """Replies, notes, calls and process entries (assignments, status changes) in the order they happened.
+    Bodies are masked unless the caller works the ticket, states a purpose or holds `tickets:text` (then
+    recorded). Paged with `limit` and `cursor`."""
     ticket = reads.ticket_row(str(ticket_id))
     rows = reads.read("timeline", lambda db: ticket_timeline(db, str(ticket_id)))
     if rows:
         reads.text_shown({ticket["customer_id"]}, ["body", "result"], f"GET /api/v1/tickets/{ticket_id}/timeline")
     if not reads.free_text():
         rows = [{**r, "body": MASK, "result": MASK if r["result"] else r["result"]} for r in rows]
-    return encode(s.TimelineEntryOut, [{**r, "public": bool(r["public"])} for r in rows])
+    return pager.page(encode(s.TimelineEntryOut, [{**r, "public": bool(r["public"])} for r in rows]))
 
 
 @router.get("/{ticket_id}/audit", summary="The ticket's audit trail: who, when, via what, old -> new",
             response_model=list[s.AuditEntryOut], responses=responses(403, 404, 503))
 def audit(
-    ticket_id: UUID, reads: ReadsDep,
-    after_position: Annotated[int, Query(ge=0, le=2**62)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 200,
+    ticket_id: UUID, reads: ReadsDep, response: Response,
+    limit: Annotated[int, Query(ge=1, le=500)] = 200,
+    cursor: Annotated[str | None, Query(max_length=500, description="The `next_cursor` of the previous page (opaque).")] = None,
+    after_position: Annotated[int | None, Query(ge=0, le=2**62, deprecated=True, description="Deprecated: use `cursor`.")] = None,
 ) -> Any:
-    """Personal values in changes and summaries are masked unless the caller works the ticket."""
+    """Personal values in changes and summaries are masked unless the caller works the ticket.
+    In log order; follow `Link: rel="next"`."""
     ticket = reads.ticket_row(str(ticket_id))
-    rows = reads.read("audit", lambda db: audit_trail(db, object_id=str(ticket_id), after_position=after_position, limit=limit))
+    start = position_cursor(cursor, after_position)
+    rows = reads.read("audit", lambda db: audit_trail(db, object_id=str(ticket_id), after_position=start, limit=limit + 1))
+    rows = position_page(reads.request, response, rows, limit)
     if rows:
         reads.text_shown({ticket["customer_id"]}, sorted(TICKET_TEXT_FIELDS), f"GET /api/v1/tickets/{ticket_id}/audit")
     return encode(s.AuditEntryOut, [mask_audit(reads, r) for r in rows])

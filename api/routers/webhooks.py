@@ -12,10 +12,11 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.pagination import PagerDep, position_cursor, position_page
 from api.deps import CommandsDep, ReadsDep, encode
 from api.problems import ApiProblem, responses
 from api.schemas import CommandOut, request_model
@@ -23,7 +24,7 @@ from projections.webhook_sender import standard_secret
 from projections.outbox import (
     EVENT_TYPES, get_delivery, get_subscription, list_deliveries, list_subscriptions, requeue, unknown_event_types,
 )
-from ticketflow.commands.workflow import ChangeWebhook, PauseWebhook, ResumeWebhook, SubscribeWebhook
+from ticketflow.commands.workflow import ChangeWebhook, PauseWebhook, RemoveWebhook, ResumeWebhook, SubscribeWebhook
 from ticketflow.domain.values import Channel
 from ticketflow.errors import NotFound, RuleViolation
 
@@ -35,6 +36,7 @@ SIGNATURE_DOC = "X-Ticketflow-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, '<
 
 WebhookCreate = request_model(SubscribeWebhook, "WebhookCreate", {
     "name": "CRM sync", "url": "https://crm.example.com/hooks/ticketflow", "event_types": ["Ticket.Opened", "Ticket.SlaBreached"],
+    "scopes": ["tickets:text"],
 })
 WebhookPause = request_model(PauseWebhook, "WebhookPause", {"reason": "receiver under maintenance"},
                              path=frozenset({"webhook_id"}))
@@ -54,6 +56,9 @@ class WebhookOut(BaseModel):
     url: str = Field(examples=["https://crm.example.com/hooks/ticketflow"])
     event_types: list[str] = Field(examples=[["Ticket.Opened", "Ticket.SlaBreached"]])
     active: bool = Field(examples=[True], description="False while paused: events meanwhile are not notified.")
+    scopes: list[str] = Field(
+        default_factory=list, examples=[["tickets:text"]],
+        description="`tickets:text`: payloads carry ticket text unmasked (each delivery recorded in the access log).")
     subscribed_at: datetime | None = None
     updated_at: datetime | None = None
     version: int = Field(examples=[1])
@@ -73,7 +78,8 @@ class DeliveryOut(BaseModel):
     webhook_id: UUID = Field(examples=[HOOK])
     position: int = Field(examples=[1207], description="The event's position in the log.")
     event_type: str = Field(examples=["Ticket.Opened"])
-    state: Literal["pending", "delivered", "failed"] = Field(examples=["pending"])
+    state: Literal["pending", "delivered", "failed", "dropped"] = Field(
+        examples=["pending"], description="`dropped`: never sent, its webhook was removed.")
     attempts: int = Field(examples=[2])
     next_attempt_at: datetime | None = Field(default=None, examples=["2026-03-02T09:00:30+00:00"])
     last_status: int | None = Field(default=None, examples=[503])
@@ -106,7 +112,12 @@ def _subscription(reads: Any, webhook_id: UUID) -> dict[str, Any]:
     row = reads.read("outbox", lambda db: get_subscription(db, str(webhook_id)))
     if row is None:
         raise NotFound("webhook", webhook_id)
-    return dict(row)
+    return _with_scopes(reads, dict(row))
+
+
+def _with_scopes(reads: Any, row: dict[str, Any]) -> dict[str, Any]:
+    """The view keeps where and what; what a subscription was granted is read from the log."""
+    return {**row, "scopes": reads.svc.desk.webhook_scopes(UUID(str(row["webhook_id"])))}
 
 
 @router.post("", status_code=201, summary="Subscribe a URL to event types", response_model=WebhookCreated,
@@ -125,23 +136,29 @@ def subscribe(body: WebhookCreate, cmd: CommandsDep) -> JSONResponse:  # type: i
 
 
 @router.get("", summary="List webhook subscriptions", response_model=list[WebhookOut], responses=responses(403, 503))
-def webhooks(reads: ReadsDep) -> Any:
-    return encode(WebhookOut, reads.read("outbox", list_subscriptions))
+def webhooks(pager: PagerDep, reads: ReadsDep) -> Any:
+    """Every subscription, paused ones too (removed ones are gone), with the scopes it was granted. Paged."""
+    return pager.page(encode(WebhookOut, [_with_scopes(reads, r) for r in reads.read("outbox", list_subscriptions)]))
 
 
 @router.get("/event-types", summary="The event types a webhook may subscribe to", response_model=list[str],
             responses={**responses(403), 200: {"content": {"application/json": {"example": ["Ticket.Opened"]}}}})
-def event_types() -> list[str]:
-    return sorted(EVENT_TYPES)
+def event_types(pager: PagerDep) -> list[str]:
+    """The event types `event_types` may name (`*` subscribes to all). Token and data-access events are never
+    notified."""
+    return pager.page(sorted(EVENT_TYPES))
 
 
 @router.get("/{webhook_id}", summary="One webhook subscription", response_model=WebhookOut, responses=responses(403, 404, 503))
 def webhook(webhook_id: UUID, reads: ReadsDep) -> Any:
+    """One subscription: where, which event types, active or paused, scopes; never its secret."""
     return WebhookOut.model_validate(_subscription(reads, webhook_id)).model_dump(mode="json")
 
 
 @router.patch("/{webhook_id}", summary="Change a webhook's URL or event types", response_model=CommandOut, responses=ERRORS)
 def change(webhook_id: UUID, body: WebhookPatch, cmd: CommandsDep) -> JSONResponse:
+    """Moves deliveries to another URL or changes the event types (at least one of the two); unknown types are
+    a 422."""
     current = next((w for w in cmd.svc.desk.webhooks() if w.id == webhook_id), None)
     if current is None:
         raise NotFound("webhook", webhook_id)
@@ -152,33 +169,53 @@ def change(webhook_id: UUID, body: WebhookPatch, cmd: CommandsDep) -> JSONRespon
     return cmd.respond(cmd.run(ChangeWebhook, webhook_id=webhook_id, url=url, event_types=types))
 
 
+@router.delete("/{webhook_id}", summary="Remove a webhook subscription", response_model=CommandOut,
+               responses=responses(403, 404, 409, 412))
+def remove(
+    webhook_id: UUID, cmd: CommandsDep,
+    reason: Annotated[str, Query(max_length=500, description="Why (kept in the webhook's history).")] = "",
+) -> JSONResponse:
+    """Records `Webhook.Removed`. Once this answers, nothing more is posted to the subscription: its
+    pending deliveries are dropped (state `dropped`), delivered and failed ones stay on record.
+    The webhook then answers 404 here and in the list."""
+    return cmd.respond(cmd.run(RemoveWebhook, webhook_id=webhook_id, reason=reason))
+
+
 @router.post("/{webhook_id}/pause", summary="Pause deliveries (events meanwhile are not notified)",
              response_model=CommandOut, responses=ERRORS)
 def pause(webhook_id: UUID, body: WebhookPause, cmd: CommandsDep) -> JSONResponse:  # type: ignore[valid-type]
+    """Events while paused are not notified later; pending deliveries wait until resumed."""
     return cmd.respond(cmd.run(PauseWebhook, webhook_id=webhook_id, **body.model_dump()))
 
 
 @router.post("/{webhook_id}/resume", summary="Resume deliveries", response_model=CommandOut, responses=ERRORS)
 def resume(webhook_id: UUID, cmd: CommandsDep) -> JSONResponse:
+    """Deliveries start again with the events after this one."""
     return cmd.respond(cmd.run(ResumeWebhook, webhook_id=webhook_id))
 
 
 @router.get("/{webhook_id}/deliveries", summary="A webhook's deliveries: state, attempts, last error",
             response_model=list[DeliveryOut], responses=responses(403, 404, 422, 503))
 def deliveries(
-    webhook_id: UUID, reads: ReadsDep,
-    state: Literal["pending", "delivered", "failed"] | None = None,
-    after: Annotated[int, Query(ge=0, le=10**15, description="Only deliveries of events after this log position.")] = 0,
+    webhook_id: UUID, reads: ReadsDep, response: Response,
+    state: Literal["pending", "delivered", "failed", "dropped"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=500, description="The `next_cursor` of the previous page (opaque).")] = None,
+    after: Annotated[int | None, Query(ge=0, le=10**15, deprecated=True,
+                                       description="Deprecated: use `cursor`. Deliveries of events after this log position.")] = None,
 ) -> Any:
+    """In log order; follow `Link: rel="next"`."""
     _subscription(reads, webhook_id)
-    rows = reads.read("outbox", lambda db: list_deliveries(db, str(webhook_id), state=state, after=after, limit=limit))
-    return encode(DeliveryOut, rows)
+    start = position_cursor(cursor, after)
+    rows = reads.read("outbox", lambda db: list_deliveries(db, str(webhook_id), state=state, after=start, limit=limit + 1))
+    return encode(DeliveryOut, position_page(reads.request, response, rows, limit))
 
 
 @router.get("/{webhook_id}/deliveries/{delivery_id}", summary="One delivery with its payload and every attempt",
             response_model=DeliveryDetail, responses=responses(403, 404, 503))
 def delivery(webhook_id: UUID, delivery_id: UUID, reads: ReadsDep) -> Any:
+    """The delivery's state, its payload as sent (masked unless the subscription holds `tickets:text`; then
+    the text is filled in at send time), and every attempt."""
     row = reads.read("outbox", lambda db: get_delivery(db, str(webhook_id), str(delivery_id)))
     if row is None:
         raise NotFound("webhook delivery", delivery_id)
@@ -203,3 +240,5 @@ def retry_delivery(read_side: Any, webhook_id: UUID, delivery_id: UUID) -> None:
         raise NotFound("webhook delivery", delivery_id)
     if previous == "delivered":
         raise RuleViolation(f"delivery {delivery_id} was already delivered")
+    if previous == "dropped":
+        raise RuleViolation(f"delivery {delivery_id} was dropped: its webhook was removed")

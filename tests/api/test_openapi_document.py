@@ -51,3 +51,39 @@ def test_every_operation_has_a_summary_examples_and_documented_errors(api: Api) 
                     problems.append(f"{where}: {status} is not problem+json")
     assert not problems, "\n".join(problems)
     assert api.client.get("/docs").status_code == 200
+
+
+def test_every_operation_has_a_description_and_a_camel_case_operation_id_of_its_own(api: Api) -> None:
+    import re
+
+    spec = api.client.get("/openapi.json").json()
+    ids: list[str] = []
+    problems = []
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            where = f"{method.upper()} {path}"
+            if not operation.get("description", "").strip():
+                problems.append(f"{where}: no description")
+            operation_id = operation.get("operationId", "")
+            if not re.fullmatch(r"[a-z]+(?:[A-Z][a-z0-9]*)+|[a-z]+", operation_id):
+                problems.append(f"{where}: operationId {operation_id!r} is not camelCase")
+            ids.append(operation_id)
+            for tag in operation.get("tags", []):
+                if tag not in {t["name"] for t in spec.get("tags", [])}:
+                    problems.append(f"{where}: tag {tag!r} is not described")
+    assert not problems, "\n".join(problems)
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    assert spec["paths"]["/api/v1/tickets/{ticket_id}/assign"]["post"]["operationId"] == "assignTicket"
+    assert all(t.get("description") for t in spec["tags"])
+
+
+def test_the_document_names_its_license_contact_and_the_webhook_it_sends(api: Api) -> None:
+    spec = api.client.get("/openapi.json").json()
+    assert spec["openapi"].startswith("3.1")
+    assert spec["info"]["license"]["identifier"] == "Apache-2.0" and spec["info"]["contact"]["url"]
+    delivery = spec["webhooks"]["ticketflowEvent"]["post"]
+    assert delivery["description"] and delivery["operationId"] == "receiveTicketflowEvent"
+    body = delivery["requestBody"]["content"]["application/json"]
+    assert has_example(spec, body)
+    event = resolve(spec, body["schema"]["properties"]["event"])
+    assert "payload" in event["properties"] and "event_type" in event["properties"]

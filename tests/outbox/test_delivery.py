@@ -259,3 +259,113 @@ def test_every_delivery_is_also_signed_by_the_standard_webhooks_scheme(outbox: O
     assert headers["webhook-signature"] == verifier.sign(headers["webhook-id"], at, received.raw.decode())
     wrong = Webhook(standard_secret("not the secret"))
     assert headers["webhook-signature"] != wrong.sign(headers["webhook-id"], at, received.raw.decode())
+
+
+def test_a_removed_webhook_gets_nothing_more_even_before_the_outbox_view_sees_the_removal(outbox: Outbox) -> None:
+    from ticketflow.commands.workflow import RemoveWebhook
+
+    hook = outbox.subscribe("Ticket.Opened")
+    outbox.setup.open("已送达")
+    assert outbox.send() == 1
+    outbox.setup.open("待发送 1")
+    outbox.setup.open("待发送 2")
+    outbox.read_side.catch_up()  # both enqueued, pending
+    outbox.desk.remove_webhook(RemoveWebhook(webhook_id=hook, reason="CRM retired"), ADMIN)
+
+    assert outbox.sender().run_once() == 0  # the view has not seen the removal: the sender asks the log
+    assert len(outbox.receiver.received) == 1
+    assert [r["state"] for r in outbox.deliveries(hook)] == ["delivered", "dropped", "dropped"]
+    outbox.setup.open("移除之后")
+    assert outbox.send() == 0
+    assert len(outbox.deliveries(hook)) == 3  # nothing enqueued after the removal
+    assert outbox.desk.webhooks() == []
+    from projections.outbox import get_subscription
+
+    assert outbox.read_side.read("outbox", lambda db: get_subscription(db, str(hook))) is None
+
+
+def test_deliveries_pending_when_the_view_applies_a_removal_are_dropped_and_a_rebuild_is_equal(outbox: Outbox) -> None:
+    from ticketflow.commands.workflow import RemoveWebhook
+    from ticketflow.errors import NotFound
+    from tests.projections.support import dump
+
+    kept = outbox.subscribe("*")
+    removed = outbox.subscribe("Ticket.Opened")
+    outbox.setup.open("第一")
+    outbox.desk.remove_webhook(RemoveWebhook(webhook_id=removed), ADMIN)
+    outbox.setup.open("第二")
+    outbox.read_side.catch_up()  # enqueue and removal in one view batch
+    assert [r["state"] for r in outbox.deliveries(removed)] == ["dropped"]
+    assert outbox.send() == 2  # only the kept webhook's two
+    assert {r["state"] for r in outbox.deliveries(kept)} == {"delivered"}
+    with pytest.raises(NotFound):
+        outbox.desk.remove_webhook(RemoveWebhook(webhook_id=removed), ADMIN)
+    with pytest.raises(NotFound):
+        outbox.desk.pause_webhook(PauseWebhook(webhook_id=removed), ADMIN)
+
+    before = dump(outbox.read_side, "outbox")
+    outbox.read_side.rebuild("outbox")
+    assert dump(outbox.read_side, "outbox") == before
+    assert outbox.send() == 0
+
+
+def _access_records(outbox: Outbox) -> list[object]:
+    from ticketflow.domain import DataAccess
+
+    notifications = outbox.desk.recorder.select_notifications(1, 10_000)
+    events = [outbox.desk.mapper.to_domain_event(n) for n in notifications]
+    return [e for e in events if isinstance(e, DataAccess.Recorded)]
+
+
+def test_a_webhook_granted_ticket_text_gets_it_unmasked_and_each_delivery_is_recorded(outbox: Outbox) -> None:
+    from ticketflow.commands.workflow import SubscribeWebhook
+
+    result, _ = outbox.desk.subscribe_webhook(SubscribeWebhook(
+        name="CRM sync", url=outbox.receiver.url, event_types=["Ticket.Opened", "Ticket.Solved"], scopes=["tickets:text"],
+    ), ADMIN)
+    masked = outbox.subscribe("Ticket.Opened")
+    ticket_id = outbox.setup.open("无法登录账户")
+    outbox.desk.solve_ticket(SolveTicket(ticket_id=ticket_id, resolution="重置了密码"), AGENT)
+    assert outbox.send() == 3
+
+    by_hook: dict[str, list[dict[str, object]]] = {}
+    for received in outbox.receiver.received:
+        assert received.signature_ok
+        by_hook.setdefault(received.body["webhook_id"], []).append(received.body["event"]["payload"])
+    opened, solved = by_hook[str(result.object_id)]
+    assert opened["subject"] == "无法登录账户" and solved["resolution"] == "重置了密码"
+    [plain] = by_hook[str(masked)]
+    assert plain["subject"] == "***" and {**plain, "subject": opened["subject"]} == opened
+    stored = str(outbox.read_side.read("outbox", lambda db: db.all("SELECT payload FROM {p}tf_webhook_deliveries")))
+    assert "无法登录账户" not in stored  # the outbox keeps payloads masked: the text is read from the log at send time
+
+    records = _access_records(outbox)
+    assert len(records) == 2
+    assert {r.actor_id for r in records} == {f"webhook:{result.object_id}"}  # type: ignore[attr-defined]
+    assert {r.customer_id for r in records} == {outbox.setup.customer_id}  # type: ignore[attr-defined]
+    assert sorted(tuple(r.fields) for r in records) == [("resolution",), ("subject",)]  # type: ignore[attr-defined]
+
+
+def test_a_webhook_subscribed_before_scopes_existed_loads_with_none(outbox: Outbox, tmp_path: object) -> None:
+    from pathlib import Path
+
+    from eventsourcing.persistence import StoredEvent
+
+    from ticketflow.application import TicketDesk
+    from ticketflow.config import Settings
+
+    hook = outbox.subscribe("Ticket.Opened")
+    (stored,) = outbox.desk.recorder.select_events(hook, limit=1)
+    desk = outbox.desk
+    state = desk.mapper.transcoder.decode(desk.writer_mac.unwrap(stored).state)
+    assert state.pop("class_version") == 2
+    del state["scopes"]
+    old = desk.writer_mac.wrap(
+        StoredEvent(stored.originator_id, stored.originator_version, stored.topic, desk.mapper.transcoder.encode(state)))
+    reader = TicketDesk(Settings(data_dir=Path(str(tmp_path)) / "v1"))
+    try:
+        reader.recorder.insert_events([old])
+        [loaded] = reader.webhooks()
+        assert (loaded.id, loaded.scopes, reader.webhook_scopes(hook)) == (hook, [], [])
+    finally:
+        reader.close()

@@ -136,3 +136,30 @@ def test_operators_see_failed_deliveries_and_retry_them(api: Api, receiver: Rece
     assert missing.status_code == 404
     assert {r.delivery_id for r in receiver.received} == {row["delivery_id"]}
     assert all(r.signature_ok for r in receiver.received)
+
+
+def test_an_admin_removes_a_webhook_and_it_answers_404_after(api: Api) -> None:
+    hook, _ = subscribe(api, "https://crm.example.com/hooks", "Ticket.Opened")
+    path = f"/api/v1/webhooks/{hook}"
+    assert api.client.delete(path, headers=api.headers("agent_a")).status_code == 403
+    removed = api.client.delete(path, params={"reason": "CRM retired"}, headers=api.headers("admin"))
+    assert removed.status_code == 200, removed.text
+    assert removed.json()["events"] == ["Webhook.Removed"]
+    api.wait(removed.json()["position"])
+    assert api.get("admin", path).status_code == 404
+    assert api.get("admin", "/api/v1/webhooks").json() == []
+    again = api.client.delete(path, headers=api.headers("admin"))
+    assert again.status_code == 404 and again.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_webhook_subscribed_with_the_ticket_text_scope_shows_it(api: Api) -> None:
+    response = api.post("admin", "/api/v1/webhooks", {
+        "name": "CRM sync", "url": "https://crm.example.com/hooks", "event_types": ["*"], "scopes": ["tickets:text"],
+    })
+    assert response.status_code == 201, response.text
+    api.wait(response.json()["position"])
+    assert api.get("admin", f"/api/v1/webhooks/{response.json()['id']}").json()["scopes"] == ["tickets:text"]
+    bad = api.post("admin", "/api/v1/webhooks", {
+        "name": "x", "url": "https://crm.example.com/hooks", "event_types": ["*"], "scopes": ["pii:unmask"],
+    })
+    assert bad.status_code == 422

@@ -49,3 +49,28 @@ def test_an_unknown_event_type_or_webhook_is_one_line_error(data_dir: Path, caps
     assert err == "error: unknown event type 'Ticket.Opend' (did you mean 'Ticket.Opened'?): use types such as 'Ticket.Opened' or '*'\n"
     code, _, err = run(["webhook", "deliveries", "nobody"], capsys)
     assert code == 1 and "no single webhook 'nobody'" in err
+
+
+def test_an_operator_removes_a_webhook_and_it_is_gone_from_the_list(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["webhook", "subscribe", "CRM sync", "https://crm.example.com/hooks", "--event", "*"], capsys)[0] == 0
+    code, _, err = run(["webhook", "remove", "CRM sync", "--reason", "retired"], capsys)
+    assert code == 0 and err == "removed CRM sync\n"
+    code, out, _ = run(["webhook", "list"], capsys)
+    assert code == 0 and "CRM sync" not in out
+    code, _, err = run(["webhook", "remove", "CRM sync"], capsys)
+    assert code == 1 and "no single webhook 'CRM sync'" in err and err.count("\n") == 1
+
+
+def test_an_operator_subscribes_with_the_ticket_text_scope_or_is_told_the_scope_is_unknown(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = "https://crm.example.com/hooks"
+    assert run(["webhook", "subscribe", "CRM", url, "--event", "*", "--scope", "tickets:text"], capsys)[0] == 0
+    desk = TicketDesk(Settings(data_dir=data_dir))
+    try:
+        [hook] = desk.webhooks()
+        assert hook.scopes == ["tickets:text"]
+    finally:
+        desk.close()
+    code, _, err = run(["webhook", "subscribe", "CRM2", url, "--event", "*", "--scope", "pii"], capsys)
+    assert code == 1 and err == "error: unknown scope 'pii'; the one scope is 'tickets:text'\n"

@@ -231,6 +231,11 @@ class SubscribeWebhook(Command):
         min_length=1, max_length=200, examples=[["Ticket.Opened", "Ticket.SlaBreached"]],
         description='event types such as "Ticket.Opened"; "*" for every event',
     )
+    scopes: list[Literal["tickets:text"]] = Field(
+        default_factory=list, max_length=1, examples=[["tickets:text"]],
+        description='"tickets:text": payloads carry ticket text (subjects, messages) unmasked, each delivery'
+                    " recorded in the access log; customers' names and emails stay masked",
+    )
 
 
 class WebhookCommand(ChangeCommand):
@@ -248,3 +253,9 @@ class PauseWebhook(WebhookCommand):
 
 class ResumeWebhook(WebhookCommand):
     pass
+
+
+class RemoveWebhook(WebhookCommand):
+    """Delete a subscription: nothing is delivered to it after this, pending deliveries are dropped."""
+
+    reason: ShortText = ""
