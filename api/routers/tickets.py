@@ -15,12 +15,13 @@ from api import schemas as s
 from api.asof import AsOfDep, ListAsOfDep
 from api.deps import CommandsDep, ReadsDep, encode
 from api.problems import ApiProblem, responses
-from projections.asof import diff as version_diff, ticket_row
+from projections.asof import diff as version_diff
+from projections.asof import ticket_row
 from projections.audit import audit_trail
-from projections.tickets import SORTS, TicketFilter, TicketQueries
-from projections.workflow import sla_clocks
-from projections.timeline import ticket_timeline
 from projections.sql import loads
+from projections.tickets import SORTS, TicketFilter, TicketQueries
+from projections.timeline import ticket_timeline
+from projections.workflow import sla_clocks
 from ticketflow import commands as c
 from ticketflow.access import MASK
 from ticketflow.domain.values import Channel, Priority, Status, TicketType

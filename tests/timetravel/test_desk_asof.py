@@ -8,16 +8,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-
 from eventsourcing.application import project_aggregate
+
 from projections.asof import audit_fields, ticket_row
+from tests.support import AGENT, SUPERVISOR, Desk
+from tests.timetravel.support import grow
 from ticketflow.application import TicketDesk
 from ticketflow.commands import AssignTicket, ChangePriority, PostReply, TransferTicket
 from ticketflow.domain.values import Direction, Priority
-from ticketflow.errors import NotFound, ValidationFailed
+from ticketflow.errors import NotFound
 from ticketflow.timetravel import DidNotExistYet, TimeBasis, event_at, position_at, version_at
-from tests.support import AGENT, SUPERVISOR, Desk
-from tests.timetravel.support import grow
 
 
 def _recorded(desk: TicketDesk, ticket_id: Any, version: int) -> Any:
