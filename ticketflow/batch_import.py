@@ -26,13 +26,13 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from ticketflow.access import Permission
 from ticketflow.application import FUTURE_TOLERANCE, ID_NAMESPACE, TicketDesk
 from ticketflow.commands import ImportedFact, OpenTicket, RecordImportedFacts
 from ticketflow.commands.base import Body, HistoricalTime, Line, Name, OptionalBody, ShortText
 from ticketflow.commands.imported import MAX_FACTS
 from ticketflow.domain import Customer, Team, Ticket
 from ticketflow.domain.values import Channel, Priority, Status, TicketType
-from ticketflow.access import Permission
 from ticketflow.errors import NotFound, PermissionDenied, TicketflowError
 from ticketflow.metadata import Caller
 

@@ -20,7 +20,7 @@ from ticketflow.domain.values import Channel
 
 router = APIRouter(prefix="/api/v1", tags=["imports"])
 
-BATCH_EXAMPLE = {
+BATCH_EXAMPLE: dict[str, Any] = {
     "source": "servicenow",
     "events": [
         {"case_id": "INC0012345", "event_id": "1", "kind": "opened", "occurred_at": "2016-03-01T09:00:00+08:00",

@@ -16,10 +16,10 @@ from uuid import UUID
 import pytest
 
 from tests.api.conftest import Api, build_api
+from tests.support import ADMIN
 from ticketflow.commands.access import IssueToken
 from ticketflow.config import Settings
 from ticketflow.domain.values import Role
-from tests.support import ADMIN
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
