@@ -53,7 +53,18 @@ class RejectOut(BaseModel):
     reason: str
 
 
+IMPORT_OUT_EXAMPLE: dict[str, Any] = {
+    "counts": {"cases": 2, "events": 9, "recorded": 3, "rejected": 6}, "written": 3,
+    "tickets": {"INC0012345": "b17c2ede-63fe-5b62-aefc-7cc7b42333e4"},
+    "rejects": [{"row": 3, "case_id": "INC0012346", "reason": "case not written: row 4 was rejected"},
+                {"row": 4, "case_id": "INC0012346", "reason": "occurred_at: Input should be a valid datetime"}],
+    "position": 1024,
+}
+
+
 class ImportOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [IMPORT_OUT_EXAMPLE]})
+
     counts: dict[str, int] = Field(description=(
         "`cases`, `events` (rows received), `recorded` (rows now in the desk's history) and `rejected`: "
         "the same every time the same batch is posted."))
