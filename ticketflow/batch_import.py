@@ -173,10 +173,18 @@ def record_batch(desk: TicketDesk, source: str, rows: list[Any], caller: Caller)
             rejects.append(Reject(refused.row, case_id, refused.reason))
             rejects.extend(Reject(i, case_id, f"case not written: row {refused.row} was rejected")
                            for i, _ in case_rows if i != refused.row)
+        except _FactsRefused as refused:  # the checks did not foresee it: opened, its facts refused
+            rejects.extend(Reject(i, case_id, f"case opened, its other rows not written: {refused.__cause__}; "
+                                              "post the case again once fixed") for i, _ in case_rows)
+            result.tickets[case_id] = ticket_id_for(source, case_id)
         except TicketflowError as exc:  # what the checks did not foresee: the case's first write refused
             rejects.extend(Reject(i, case_id, f"case not written: {exc}") for i, _ in case_rows)
     result.rejects = sorted(rejects, key=lambda r: r.row)
     return result
+
+
+class _FactsRefused(Exception):
+    """A new case was opened, then the desk refused its facts (which the checks should have caught)."""
 
 
 class _CaseRefused(Exception):
@@ -269,10 +277,16 @@ def _record_case(desk: TicketDesk, source: str, case_id: str, rows: list[tuple[i
             raise RuntimeError(f"the desk gave ticket {opened.object_id}, not {ticket_id}")
         result.written += len(opened.events)
     if facts:
-        recorded = desk.handle(RecordImportedFacts(
+        command = RecordImportedFacts(
             command_id=uuid5(BATCH_NAMESPACE, json.dumps([source, case_id, "facts", [str(f.fact_id) for f in facts]])),
             ticket_id=ticket_id, facts=facts,
-        ), caller)
+        )
+        try:
+            recorded = desk.handle(command, caller)
+        except TicketflowError as exc:
+            if ticket is None:
+                raise _FactsRefused() from exc
+            raise
         result.written += 0 if recorded.replayed else len(recorded.events)
     result.recorded += len(rows)
     result.tickets[case_id] = ticket_id

@@ -52,7 +52,7 @@ def _batch(api: Api) -> dict[str, Any]:
         {"case_id": "INC0000001", "event_id": "5", "kind": "status", "occurred_at": "2016-03-02T08:00:00+08:00",
          "status": "open", "reason": "客户回电"},  # a reopen after closed
         {"case_id": "INC0000002", "kind": "opened", "occurred_at": "2016-03-03T09:00:00Z",
-         "subject": "邮箱满了", "customer_id": customer, "team_id": a},
+         "subject": "邮箱满了", "customer_id": customer, "team_id": a, "actor_id": "emma.clark"},
         {"case_id": "INC0000002", "kind": "reply", "occurred_at": "2016-03-03T09:30:00Z",
          "body": "您好，我的邮箱提示已满。", "direction": "inbound"},
         {"case_id": "INC0000002", "kind": "reply", "occurred_at": "2016-03-03T10:00:00Z",
@@ -81,6 +81,7 @@ def test_a_batch_is_recorded_as_imported_facts_at_their_own_times(iapi: Api) -> 
     assert answer["written"] == sum(len(iapi.desk.history(UUID(t))) for t in answer["tickets"].values())
     second = iapi.desk.get_ticket(UUID(answer["tickets"]["INC0000002"]))
     assert (second.status, second.category, second.public_reply_count) == ("solved", "邮件", 2)
+    assert iapi.desk.history(second.id)[0].actor_id == "emma.clark"  # the source's person opened it
     texts = [getattr(e, "body", None) for e in iapi.desk.history(second.id)]
     assert "您好，我的邮箱提示已满。" in texts and "已为您扩容到 10 GB。" in texts
     # The views show it (Chinese included), as it stood on business time.
