@@ -17,6 +17,7 @@ import pytest
 
 from tests.api.conftest import Api, build_api
 from tests.support import ADMIN
+from ticketflow.access import Permission
 from ticketflow.commands.access import IssueToken
 from ticketflow.config import Settings
 from ticketflow.domain.values import Role
@@ -31,7 +32,7 @@ def iapi(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
         settings = Settings(database_url=request.getfixturevalue("postgres_url"), embedded_projections=True, **extra)
     for api in build_api(settings):
         _, token = api.desk.issue_token(IssueToken(name="migrator", role=Role.INTEGRATION, team_ids=[api.team_a],
-                                                   permissions=["import", "tickets:read"]), ADMIN)
+                                                   permissions=[Permission.IMPORT, Permission.TICKETS_READ]), ADMIN)
         assert token is not None
         api.tokens["migrator"] = token
         yield api
@@ -157,6 +158,8 @@ def test_only_a_token_granted_import_may_post_history(iapi: Api) -> None:
 
 
 def test_a_malformed_batch_is_a_problem(iapi: Api) -> None:
-    for body in ({"source": "servicenow", "events": []}, {"events": [{}]}, {"source": "bad source", "events": [{}]}):
+    bodies: tuple[dict[str, Any], ...] = (
+        {"source": "servicenow", "events": []}, {"events": [{}]}, {"source": "bad source", "events": [{}]})
+    for body in bodies:
         response = _post(iapi, "admin", body)
         assert response.status_code == 422 and response.headers["content-type"].startswith("application/problem+json")

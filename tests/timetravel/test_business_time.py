@@ -21,6 +21,7 @@ import pytest
 
 from tests.api.conftest import Api, build_api
 from ticketflow.commands import ImportedFact, OpenTicket, RecordImportedFacts
+from ticketflow.commands.imported import FactKind
 from ticketflow.config import Settings
 from ticketflow.domain.values import Channel, Priority, Role, Status
 from ticketflow.metadata import Caller
@@ -78,7 +79,7 @@ def import_history(api: Api, tickets: int = 12, seed: int = 2016) -> list[Case]:
         when, status = opened_at, Status.NEW
         for m in range(rng.randrange(2, 8)):
             when += timedelta(hours=rng.randrange(1, 24 * 6), minutes=rng.randrange(60))
-            kind = rng.choice(("status", "status", "placement", "priority", "category"))
+            kind = rng.choice((FactKind.STATUS, FactKind.STATUS, FactKind.PLACEMENT, FactKind.PRIORITY, FactKind.CATEGORY))
             values: dict[str, Any] = {}
             if kind == "status":
                 status = Status.OPEN if status is Status.CLOSED else rng.choice(LATER_STATUSES)
