@@ -24,7 +24,7 @@ from api.routers import mailboxes, privacy, webhooks
 from api.routers import problems as problem_library
 from api.routers import reminders, reply_templates, surveys
 from api.routers import audit as audit_router
-from api.routers import compliance
+from api.routers import compliance, imports
 from projections.automation import Automation
 from projections.integrity.sealer import Sealer, open_seal_store
 from projections.readside import ReadSide
@@ -128,7 +128,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     )
     for router in (health.router, tickets.router, customers.router, teams.router, reads.router, policies.router,
                    reminders.router, surveys.router, problem_library.router, webhooks.router, mailboxes.router, privacy.router,
-                   compliance.router, audit_router.router, reply_templates.router):
+                   compliance.router, audit_router.router, reply_templates.router, imports.router):
         app.include_router(router, dependencies=[Depends(authorize)])  # every route: its rule in ticketflow.access
     console.install(app)  # the web console at / (its pages' rules: ticketflow.access.CONSOLE_ROUTES)
 

@@ -164,6 +164,9 @@ class TicketOut(Model):
 class TicketPage(Model):
     items: list[TicketOut]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+    note: str | None = Field(default=None, description=(
+        "With `as_of`: set when the log holds nothing at or before that instant on `as_of_basis` "
+        "(it says from when it does); null otherwise."))
 
 
 class TimelineEntryOut(Model):

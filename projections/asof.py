@@ -18,6 +18,8 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -33,6 +35,7 @@ from ticketflow.config import Settings
 from ticketflow.domain import Customer, Team, Ticket, TicketflowAggregate
 from ticketflow.domain.values import Direction
 from ticketflow.errors import ValidationFailed
+from ticketflow.timetravel import TimeBasis, first_recorded, position_at
 
 R = TypeVar("R")
 
@@ -44,6 +47,9 @@ _BATCH = 2000
 
 
 # ------------------------------------------------------------------ rows from aggregates
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
 
 
 def _stored_of_kinds(
@@ -185,37 +191,65 @@ def diff(desk: TicketDesk, object_id: UUID, from_version: int, to_version: int) 
 
 
 # ------------------------------------------------------------------ views at a position
+@dataclass(frozen=True)
+class Horizon:
+    """What a view as of T holds: how many events it applied, and the log's earliest time on the basis
+    (None: the log is empty). ``applied == 0`` means the log holds nothing at or before T on that basis."""
+
+    basis: TimeBasis
+    applied: int
+    earliest: datetime | None
+
+
 class ViewsAsOf:
     """Temporary in-memory views, each caught up to one log position (a few kept, LRU).
 
     One view per temporary read side: a queue as of T replays into the tickets view only, an SLA
-    report as of T into the workflow view only."""
+    report as of T into the workflow view only.
+
+    On **recorded** time a view as of T is the log up to the last position recorded by T. On
+    **business** time it is, for each object, its events up to the first one that happened after T
+    (business times grow with an object's versions: :mod:`ticketflow.timetravel`); building one
+    replays the whole log (so the log's length is what :data:`MAX_REPLAY` limits)."""
 
     def __init__(self, desk: TicketDesk, keep: int = KEEP_VIEWS, max_replay: int = MAX_REPLAY) -> None:
         self.desk, self.keep, self.max_replay = desk, keep, max_replay
-        self._sides: OrderedDict[tuple[int, str], ReadSide] = OrderedDict()
+        self._sides: OrderedDict[tuple[Any, ...], tuple[ReadSide, Horizon]] = OrderedDict()
         self._lock = threading.Lock()
         self.built = 0  # read sides built so far (tests look at it)
 
     def read(self, position: int, view: str, query: Callable[[Db], R]) -> R:
         return self.at(position, view).read(view, query)
 
+    def read_as_of(self, at: datetime, basis: TimeBasis, view: str, query: Callable[[Db], R]) -> tuple[R, Horizon]:
+        """``query`` on ``view`` as of the instant ``at`` on ``basis``, with what the view was built from."""
+        at = _aware(at)
+        if basis is TimeBasis.RECORDED:
+            position = position_at(self.desk, at)
+            side = self.at(position, view)
+            return side.read(view, query), Horizon(basis, position, first_recorded(self.desk))
+        end = self.desk.log_position()
+        side, horizon = self._side((basis.value, at, end, view), end, lambda: self._build_business(at, end, view))
+        return side.read(view, query), horizon
+
     def at(self, position: int, view: str = "tickets") -> ReadSide:
-        if position > self.max_replay:
+        recorded = Horizon(TimeBasis.RECORDED, position, None)
+        return self._side((position, view), position, lambda: (self._build(position, view), recorded))[0]
+
+    def _side(self, key: tuple[Any, ...], replay: int, build: Callable[[], tuple[ReadSide, Horizon]]) -> tuple[ReadSide, Horizon]:
+        if replay > self.max_replay:
             raise ValidationFailed(
-                f"as of log position {position}: rebuilding a view that far back replays more than "
+                f"as of log position {replay}: rebuilding a view that far back replays more than "
                 f"{self.max_replay} events; ask for an earlier time or use the audit trail"
             )
-        key = (position, view)
         with self._lock:  # one build at a time: two requests for one position share the result
-            side = self._sides.get(key)
-            if side is None:
-                side = self._build(position, view)
-                self._sides[key] = side
+            entry = self._sides.get(key)
+            if entry is None:
+                entry = self._sides[key] = build()
                 while len(self._sides) > self.keep:
-                    self._sides.popitem(last=False)[1].close()
+                    self._sides.popitem(last=False)[1][0].close()
             self._sides.move_to_end(key)
-            return side
+            return entry
 
     def _build(self, position: int, view: str) -> ReadSide:
         side = ReadSide(self.desk, views=(view,), store_settings=Settings(database_url="memory://"))
@@ -231,6 +265,34 @@ class ViewsAsOf:
         self.built += 1
         return side
 
+    def _build_business(self, at: datetime, end: int, view: str) -> tuple[ReadSide, Horizon]:
+        """A view of what had happened by ``at``: each object's events until its first one after ``at``."""
+        side = ReadSide(self.desk, views=(view,), store_settings=Settings(database_url="memory://"))
+        stopped: set[UUID] = set()
+        applied, earliest = 0, None
+        start = 1
+        while start <= end:
+            notifications = self.desk.recorder.select_notifications(start, _BATCH, stop=end)
+            if not notifications:
+                break
+            events = []
+            for notification in notifications:
+                event: Any = self.desk.mapper.to_domain_event(notification)
+                when = _aware(event.occurred_at)
+                earliest = when if earliest is None or when < earliest else earliest
+                if event.originator_id in stopped:
+                    continue
+                if when > at:
+                    stopped.add(event.originator_id)
+                    continue
+                events.append((event, notification.id))
+            applied += len(events)
+            tracking = Tracking(self.desk.name, notifications[-1].id)
+            side.projections[view].process_batch(events, tracking, previous=start - 1)
+            start = notifications[-1].id + 1
+        self.built += 1
+        return side, Horizon(TimeBasis.BUSINESS, applied, earliest)
+
     def forget(self) -> None:
         """Drop every cached read side: after an erasure, those built before it hold the erased
         customer's plaintext (a read side built afterwards reads the events back erased)."""
@@ -238,6 +300,6 @@ class ViewsAsOf:
 
     def close(self) -> None:
         with self._lock:
-            for side in self._sides.values():
+            for side, _ in self._sides.values():
                 side.close()
             self._sides.clear()

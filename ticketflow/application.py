@@ -388,6 +388,17 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
             case FactKind.CATEGORY:
                 assert fact.category is not None
                 ticket.record_category(fact.category)
+            case FactKind.REPLY:
+                assert fact.body is not None
+                inbound = fact.direction == "inbound"
+                ticket.record_contact(
+                    InteractionKind.REPLY,
+                    uuid5(ID_NAMESPACE, f"interaction:{fact.fact_id}"),
+                    Direction.INBOUND if inbound else Direction.OUTBOUND,
+                    str(ticket.requester_id) if inbound else (fact.actor_id or "import"),
+                    str(ticket.channel),
+                    fact.body,
+                )
             case FactKind.NOTE | FactKind.CALL:
                 assert fact.body is not None
                 note = fact.kind is FactKind.NOTE

@@ -18,6 +18,7 @@ from ticketflow.domain.values import Direction
 
 _BY_TYPE: dict[type[c.Command], P | None] = {
     c.OpenTicket: P.TICKETS_OPEN,
+    c.RecordImportedFacts: P.IMPORT,  # imported history: facts, not commands (an admin or a token granted import)
     c.RegisterCustomer: P.CUSTOMERS_REGISTER,
     c.FormTeam: P.TEAMS_WRITE,
     c.CreateReplyTemplate: P.TEAMS_WRITE,  # a team's own reply templates: its supervisors, and admins

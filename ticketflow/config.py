@@ -25,6 +25,7 @@
 | ``TICKETFLOW_AUTO_CLOSE_DAYS`` | ``7`` | close a solved ticket after N days without a customer reply (0: never) |
 | ``TICKETFLOW_HTTP_PARSER`` | ``auto`` | ``serve``'s HTTP parser: ``httptools`` (C; ``auto``) or ``h11`` (pure Python) |
 | ``TICKETFLOW_TIME_ZONE`` | ``UTC`` | the desk's time zone (IANA name, e.g. ``Asia/Shanghai``): the console and ``history`` show times in it, reports count days and months in it; stored times stay UTC |
+| ``TICKETFLOW_AS_OF_BASIS`` | ``recorded`` | what ``as_of`` means when a read does not say (``as_of_basis``): ``recorded`` (what the desk had stored by then) or ``business`` (what had happened by then: a desk whose history was imported) |
 | ``TICKETFLOW_SESSION_HOURS`` / ``_IDLE_MINUTES`` | ``12`` / ``120`` | a console session ends this long after sign-in / after its last request |
 | ``TICKETFLOW_SIGN_IN_BURST`` / ``_PER_MINUTE`` | ``5`` / ``2`` | failed console sign-ins per name and per address before 429 |
 | ``TICKETFLOW_SECURE_COOKIES`` | off | mark console cookies ``Secure`` (turn on behind HTTPS) |
@@ -101,6 +102,8 @@ class Settings(BaseSettings):
     auto_close_days: int = Field(default=7, ge=0)
     http_parser: Literal["auto", "h11", "httptools"] = "auto"
     time_zone: str = "UTC"
+    #: What "as of T" goes by when a read does not say: when the desk recorded each event, or when it happened.
+    as_of_basis: Literal["recorded", "business"] = "recorded"
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     session_idle_minutes: float = Field(default=120.0, gt=0)
     sign_in_burst: int = Field(default=5, ge=1)

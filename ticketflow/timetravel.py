@@ -7,6 +7,10 @@ and (within the clock skew of the writers) with the log position. Business time
 happened by T" for imported history; it is searched the same way, so it assumes
 business times grow with versions (true unless an admin back-dated a later event).
 
+Which basis a read uses when it does not say is the desk's ``TICKETFLOW_AS_OF_BASIS``
+(:func:`default_basis`). An instant before an object's first event on the basis
+raises :class:`DidNotExistYet` (a :class:`NotFound` whose sentence says when it began).
+
 Both lookups are binary searches that decode one event per probe (about 14 probes
 for a 10,000-event stream), never a replay.
 """
@@ -20,13 +24,34 @@ from typing import Any
 from uuid import UUID
 
 from ticketflow.application import TicketDesk
+from ticketflow.config import Settings
 from ticketflow.domain import TicketflowAggregate
-from ticketflow.errors import NotFound, ValidationFailed
+from ticketflow.errors import NotFound, TicketflowError, ValidationFailed
 
 
 class TimeBasis(StrEnum):
     RECORDED = "recorded"  # the event's ``timestamp``: when the desk stored it (the default)
     BUSINESS = "business"  # the event's ``occurred_at``: when it happened in the business
+
+    def other(self) -> TimeBasis:
+        return TimeBasis.BUSINESS if self is TimeBasis.RECORDED else TimeBasis.RECORDED
+
+
+def default_basis(settings: Settings) -> TimeBasis:
+    """The basis of an as-of read that does not name one (``TICKETFLOW_AS_OF_BASIS``)."""
+    return TimeBasis(settings.as_of_basis)
+
+
+class DidNotExistYet(NotFound):
+    """The object exists, but not yet at the instant asked on that basis (HTTP: 404 with this detail)."""
+
+    def __init__(self, object_id: UUID, at: datetime, basis: TimeBasis, first: datetime, other_first: datetime) -> None:
+        self.kind, self.object_id, self.at, self.basis = "object", str(object_id), at, basis
+        sentence = (f"{object_id} did not exist yet at {at.isoformat()} ({basis} time): "
+                    f"its first event is at {first.isoformat()} on {basis} time")
+        if other_first <= at:
+            sentence += f", and at {other_first.isoformat()} on {basis.other()} time (it did exist then on that basis)"
+        TicketflowError.__init__(self, sentence)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -64,7 +89,7 @@ def latest_version(desk: TicketDesk, object_id: UUID) -> int:
 
 
 def version_at(desk: TicketDesk, object_id: UUID, at: datetime, basis: TimeBasis = TimeBasis.RECORDED) -> int:
-    """The object's last version whose time is <= ``at``; ValidationFailed if it did not exist yet."""
+    """The object's last version whose time is <= ``at``; :class:`DidNotExistYet` if it did not exist yet."""
     at = _aware(at)
     last = latest_version(desk, object_id)
 
@@ -74,7 +99,9 @@ def version_at(desk: TicketDesk, object_id: UUID, at: datetime, basis: TimeBasis
 
     found = _last_at_or_before(1, last, time_of, at)
     if found is None:
-        raise ValidationFailed(f"{object_id} did not exist yet at {at.isoformat()} ({basis} time)")
+        first = event_at(desk, object_id, 1)
+        assert first is not None  # the object has a latest version, so it has a first
+        raise DidNotExistYet(object_id, at, basis, event_time(first, basis), event_time(first, basis.other()))
     return found
 
 
@@ -107,6 +134,15 @@ def position_at(desk: TicketDesk, at: datetime) -> int:
     # ``found`` may sit in a gap: step back to the notification that answered for it.
     notifications = desk.recorder.select_notifications(found, 1)
     return notifications[0].id if notifications and notifications[0].id <= end else found
+
+
+def first_recorded(desk: TicketDesk) -> datetime | None:
+    """When the desk recorded the first event of its log (None: the log is empty)."""
+    notifications = desk.recorder.select_notifications(1, 1)
+    if not notifications:
+        return None
+    event: Any = desk.mapper.to_domain_event(notifications[0])
+    return _aware(event.timestamp)
 
 
 def events_until(desk: TicketDesk, object_id: UUID, version: int) -> list[TicketflowAggregate.Event]:

@@ -24,7 +24,7 @@ from ticketflow.domain import AGGREGATES, Customer, Ticket, event_classes
 from ticketflow.domain.values import Channel, Role, TicketType
 from ticketflow.errors import NotFound, ValidationFailed
 from ticketflow.metadata import Caller
-from ticketflow.timetravel import TimeBasis, check_version, version_at
+from ticketflow.timetravel import DidNotExistYet, TimeBasis, check_version, default_basis, version_at
 from ticketflow_cli import output
 
 
@@ -47,7 +47,10 @@ def history(
                      formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d"]),
     ] = None,
     version: Annotated[int | None, typer.Option("--version", min=1, help="Only the events up to this version, then the state.")] = None,
-    business: Annotated[bool, typer.Option("--business-time", help="--as-of compares business time (occurred_at), not recorded time.")] = False,
+    basis: Annotated[TimeBasis | None, typer.Option(
+        "--as-of-basis", help="What --as-of goes by: recorded (when the desk stored each event) or business (when it"
+                              " happened: imported history). Default: TICKETFLOW_AS_OF_BASIS (recorded unless set).")] = None,
+    business: Annotated[bool, typer.Option("--business-time", help="Short for --as-of-basis business.")] = False,
     purpose: Annotated[str | None, typer.Option(
         "--purpose", help="Why you must see personal data (names, contacts, ticket text); the read is recorded in the"
                           " access log. Without it, personal fields are masked.")] = None,
@@ -60,6 +63,9 @@ def history(
     settings: Settings = ctx.obj
     if as_of is not None and version is not None:
         raise ValidationFailed("give --as-of or --version, not both")
+    if business and basis is TimeBasis.RECORDED:
+        raise ValidationFailed("give --business-time or --as-of-basis recorded, not both")
+    chosen = TimeBasis.BUSINESS if business else basis
     purpose = " ".join(purpose.split()) if purpose else None
     if purpose is not None and not purpose:
         raise ValidationFailed("--purpose must say why (it is recorded)")
@@ -72,10 +78,12 @@ def history(
     try:
         uid = parse_id(object_id)
         if as_of is not None:
-            version = _version_as_of(desk, uid, as_of, business)
+            version = _version_as_of(desk, uid, as_of, chosen or default_basis(settings))
         elif version is not None:
             version = check_version(desk, uid, version)
         events = desk.history(uid) if version is None else list(desk.events.get(uid, lte=version))
+    except DidNotExistYet:
+        raise  # the object is there, not yet then: the sentence says when it began
     except NotFound:
         raise NotFound("ticket, customer or team", object_id.strip()) from None
 
@@ -127,21 +135,22 @@ def history(
         output.console(stderr=True).print("personal data masked (***); give --purpose \"why\" to see it (the read is recorded)")
 
 
-def _version_as_of(desk: TicketDesk, object_id: UUID, as_of: datetime, business: bool) -> int:
+def _version_as_of(desk: TicketDesk, object_id: UUID, as_of: datetime, basis: TimeBasis) -> int:
     """The version at ``as_of``; when the object was only recorded later but its history says it
     existed then (imported or simulated history, like the demo's), the error says --business-time."""
     try:
-        return version_at(desk, object_id, as_of, TimeBasis.BUSINESS if business else TimeBasis.RECORDED)
-    except ValidationFailed as refused:
-        if business:
+        return version_at(desk, object_id, as_of, basis)
+    except DidNotExistYet as refused:
+        if basis is TimeBasis.BUSINESS:
             raise
         try:
             version_at(desk, object_id, as_of, TimeBasis.BUSINESS)
-        except ValidationFailed:
+        except DidNotExistYet:
             raise refused from None
         raise ValidationFailed(
-            f"{refused}, though its history says it did: it was recorded later than it happened (imported or"
-            " simulated, like the demo's); add --business-time to go by when it happened"
+            f"{object_id} did not exist yet at {as_of.isoformat()} (recorded time), though its history says it did:"
+            " it was recorded later than it happened (imported or simulated, like the demo's); add --business-time"
+            " (or --as-of-basis business) to go by when it happened"
         ) from None
 
 

@@ -10,11 +10,10 @@ from fastapi import APIRouter, Query, Response
 
 from api import schemas as s
 from api.pagination import Pager, PagerDep, link_headers, position_cursor, position_page
+from api.asof import ListAsOf, ListAsOfDep
 from api.deps import PrincipalDep, ReadsDep, customer_visible, encode
 from api.problems import responses
-from api.asof import views_as_of
 from projections import reports, workflow
-from ticketflow.timetravel import position_at
 from projections.access_log import access_log
 from projections.directory import list_teams
 from projections.search import search
@@ -38,17 +37,10 @@ def with_example(example: list[dict[str, Any]]) -> dict[int | str, dict[str, Any
     return {**READ_ERRORS, 200: {"content": {"application/json": {"example": example}}}}
 
 
-AsOfQuery = Annotated[datetime | None, Query(
-    description="The report as it was at this recorded instant, from a temporary copy of its view rebuilt up to "
-                "that log position (422 when that replays too much).")]
-
-
-def _report(reads: Any, as_of: datetime | None, query: Any, view: str = "tickets") -> Any:
-    """Answer a report from its view now, or as of a past instant (from a temporary view)."""
-    if as_of is None:
-        rows = reads.read(view, query)
-    else:
-        rows = views_as_of(reads.request, reads.svc.desk).read(position_at(reads.svc.desk, as_of), view, query)
+def _report(reads: Any, at: ListAsOf, query: Any, view: str = "tickets") -> Any:
+    """Answer a report from its view now, or as of a past instant on a basis (from a temporary view;
+    ``X-As-Of-Note`` says when the log holds nothing by then)."""
+    rows = reads.read(view, query) if at.as_of is None else at.read(reads.svc.desk, view, query)
     return with_team_names(reads, rows)
 
 
@@ -106,9 +98,9 @@ def shown_hits(reads: Any, hits: list[dict[str, Any]], resource: str) -> list[di
 
 @router.get("/reports/volume", summary="Tickets created per day by category, channel, type, team or priority", responses=with_example(VOLUME_EXAMPLE))
 def volume(
-    pager: PagerDep, reads: ReadsDep,
+    pager: PagerDep, reads: ReadsDep, at: ListAsOfDep,
     by: Annotated[str, Query(pattern="^(category|channel|type|team|priority)$")] = "category",
-    since: datetime | None = None, until: datetime | None = None, as_of: AsOfQuery = None,
+    since: datetime | None = None, until: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Rows of `{day, value, tickets}`: a line or bar chart per value (by team, also `team_id` and `team_name`).
     Days are dates in the desk's time zone (`TICKETFLOW_TIME_ZONE`); `since`/`until` are instants (a time
@@ -119,34 +111,32 @@ def volume(
         rows = reports.volume(db, by, since, until, team_scope(reads.principal), zone)
         return [{**row, "team_id": row["value"]} for row in rows] if by == "team" else rows
 
-    return pager.page(_report(reads, as_of, query))
+    return pager.page(_report(reads, at, query))
 
 
-@router.get("/reports/backlog", summary="Tickets per status and team, now", responses=with_example(BACKLOG_EXAMPLE))
-def backlog(
-    pager: PagerDep, reads: ReadsDep, as_of: AsOfQuery = None,
-) -> list[dict[str, Any]]:
+@router.get("/reports/backlog", summary="Tickets per status and team, now or as of an instant", responses=with_example(BACKLOG_EXAMPLE))
+def backlog(pager: PagerDep, reads: ReadsDep, at: ListAsOfDep) -> list[dict[str, Any]]:
     """Rows of `{status, team_id, tickets}`: a pie chart per team (with `as_of`: the backlog as it stood then)."""
-    return pager.page(_report(reads, as_of, lambda db: reports.backlog(db, team_scope(reads.principal))))
+    return pager.page(_report(reads, at, lambda db: reports.backlog(db, team_scope(reads.principal))))
 
 
 @router.get("/reports/response-times", summary="First-reply and resolution times per team and priority", responses=with_example(RESPONSE_TIMES_EXAMPLE))
 def response_times(
-    pager: PagerDep, reads: ReadsDep,
-    since: datetime | None = None, until: datetime | None = None, as_of: AsOfQuery = None,
+    pager: PagerDep, reads: ReadsDep, at: ListAsOfDep,
+    since: datetime | None = None, until: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Hours: count, mean, median and p90 (nearest rank)."""
-    return pager.page(_report(reads, as_of, lambda db: reports.response_times(db, since, until, team_scope(reads.principal))))
+    return pager.page(_report(reads, at, lambda db: reports.response_times(db, since, until, team_scope(reads.principal))))
 
 
 @router.get("/reports/satisfaction", summary="Satisfaction ratings per team", responses=with_example(SATISFACTION_EXAMPLE))
 def satisfaction(
-    pager: PagerDep, reads: ReadsDep,
-    since: datetime | None = None, until: datetime | None = None, as_of: AsOfQuery = None,
+    pager: PagerDep, reads: ReadsDep, at: ListAsOfDep,
+    since: datetime | None = None, until: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Rows of `{team_id, team_name, ratings, average, scores}` for ratings in the period (or as of a past instant).
     Paged with `limit` and `cursor`."""
-    return pager.page(_report(reads, as_of, lambda db: reports.satisfaction(db, since, until, team_scope(reads.principal))))
+    return pager.page(_report(reads, at, lambda db: reports.satisfaction(db, since, until, team_scope(reads.principal))))
 
 
 SLA_EXAMPLE = [{"period": "2026-11", "team_id": "2d6a38ad-69a4-5afd-bb89-1c7fae547dde", "team_name": "技术支持", "priority": "high",
@@ -156,16 +146,15 @@ SLA_EXAMPLE = [{"period": "2026-11", "team_id": "2d6a38ad-69a4-5afd-bb89-1c7fae5
 @router.get("/reports/sla", summary="SLA compliance: targets met per period, team, priority and metric",
             responses=with_example(SLA_EXAMPLE))
 def sla_compliance(
-    pager: PagerDep, reads: ReadsDep,
+    pager: PagerDep, reads: ReadsDep, at: ListAsOfDep,
     period: Annotated[Literal["day", "month", "year"], Query()] = "month",
     since: datetime | None = None, until: datetime | None = None,
-    as_of: AsOfQuery = None,
 ) -> list[dict[str, Any]]:
     """Each run of a metric's clock counts once: fulfilled (met in time) or breached (a late reply counts
     as breached). `compliance` is fulfilled / (fulfilled + breached). Periods are days, months or years in
     the desk's time zone (`TICKETFLOW_TIME_ZONE`)."""
     zone = reads.svc.settings.time_zone
-    return pager.page(_report(reads, as_of, lambda db: workflow.sla_compliance(
+    return pager.page(_report(reads, at, lambda db: workflow.sla_compliance(
         db, period, ts(since), ts(until), team_scope(reads.principal), zone), view="workflow"))
 
 

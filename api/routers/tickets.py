@@ -13,20 +13,21 @@ from fastapi.responses import JSONResponse
 
 from api import schemas as s
 from api.pagination import PagerDep, link_headers, position_cursor, position_page
-from api.asof import AsOfDep, views_as_of
+from api.asof import AsOfDep, ListAsOfDep
 from api.deps import CommandsDep, ReadsDep, encode
 from api.problems import ApiProblem, responses
-from projections.asof import diff as version_diff, ticket_row
+from projections.asof import diff as version_diff
+from projections.asof import ticket_row
 from projections.audit import audit_trail
-from projections.tickets import SORTS, TicketFilter, TicketQueries
-from projections.workflow import sla_clocks
-from projections.timeline import ticket_timeline
 from projections.sql import loads
+from projections.tickets import SORTS, TicketFilter, TicketQueries
+from projections.timeline import ticket_timeline
+from projections.workflow import sla_clocks
 from ticketflow import commands as c
 from ticketflow.access import MASK
 from ticketflow.domain.values import Channel, Priority, Status, TicketType
 from ticketflow.errors import TicketNotFound
-from ticketflow.timetravel import latest_version, position_at
+from ticketflow.timetravel import latest_version
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
 WRITE_ERRORS = responses(403, 404, 409, 412, 422)
@@ -124,6 +125,7 @@ def ticket_out(reads: Any, row: dict[str, Any]) -> dict[str, Any]:
             responses=responses(400, 403, 422, 503))
 def list_tickets(
     reads: ReadsDep, response: Response,
+    at: ListAsOfDep,
     status: Annotated[list[Status] | None, Query()] = None,
     team_id: UUID | None = None,
     assignee_id: str | None = None,
@@ -142,11 +144,12 @@ def list_tickets(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
-    as_of: Annotated[datetime | None, Query(description="The queue as it was at this recorded instant, from a temporary view rebuilt up to that log position (422 when that replays too much).")] = None,
 ) -> Any:
     """Oldest first by default; by last update when `updated_since` is given (that order uses its index).
     Only tickets of the caller's teams are listed. With `as_of`, the filters apply to the tickets as they
-    were then; a ticket is listed if it was in the caller's teams then and is in them now."""
+    were then (on `as_of_basis`: recorded or business time); a ticket is listed if it was in the caller's
+    teams then and is in them now. When the log holds nothing by then on that basis, `note` (and the
+    `X-As-Of-Note` header) says so and from when it does."""
     sort = sort or ("updated_at" if updated_since is not None else "created_at")
     principal = reads.principal
     scope = None if principal.all_teams else tuple(sorted(str(t) for t in principal.team_ids))
@@ -160,22 +163,23 @@ def list_tickets(
         include_teamless=teamless,
     )
     try:
-        if as_of is None:
+        if at.as_of is None:
             page = reads.read("tickets", lambda db: TicketQueries.queue(db, where, sort, limit, cursor))
         else:
-            position = position_at(reads.svc.desk, as_of)
-            page = views_as_of(reads.request, reads.svc.desk).read(
-                position, "tickets", lambda db: TicketQueries.queue(db, where, sort, limit, cursor))
+            page = at.read(reads.svc.desk, "tickets", lambda db: TicketQueries.queue(db, where, sort, limit, cursor))
     except ValueError as exc:
         raise ApiProblem(400, "bad_cursor", str(exc)) from None
     rows = page.rows
-    if as_of is not None and not principal.all_teams:
+    if at.as_of is not None and not principal.all_teams:
         shown = reads.visible([r["ticket_id"] for r in rows])  # scope judged now, too
         rows = [r for r in rows if r["ticket_id"] in shown]
     if reads.free_text():
         reads.text_shown({r["customer_id"] for r in rows if r["customer_id"]}, ["subject"], "GET /api/v1/tickets")
     link_headers(reads.request, response, page.next_cursor)
-    return {"items": [ticket_out(reads, r) for r in rows], "next_cursor": page.next_cursor}
+    answer: dict[str, Any] = {"items": [ticket_out(reads, r) for r in rows], "next_cursor": page.next_cursor}
+    if at.note is not None:
+        answer["note"] = at.note
+    return answer
 
 
 @router.get("/{ticket_id}", summary="A ticket's current state (or its state at a version or instant)",

@@ -138,8 +138,9 @@ def test_a_reminder_or_ticket_id_that_does_not_parse_is_a_validation_error_not_a
 #: Routes that name a team in their path but are readable desk-wide (the team directory).
 DIRECTORY_READS = {"GET /api/v1/teams/{team_id}"}
 #: Writes with no object in the path whose body names the team, ticket or agent: the application
-#: checks those against the caller's teams (tests/access/test_authorization_findings.py).
-BODY_SCOPED_WRITES = {"POST /api/v1/tickets", "POST /api/v1/customers", "POST /api/v1/reminders"}
+#: checks those against the caller's teams (tests/access/test_authorization_findings.py; the import batch's
+#: teams, per case: tests/importing/test_http_import.py).
+BODY_SCOPED_WRITES = {"POST /api/v1/tickets", "POST /api/v1/customers", "POST /api/v1/reminders", "POST /api/v1/imports"}
 
 
 def test_a_route_that_names_a_scoped_object_in_its_path_declares_that_scope() -> None:

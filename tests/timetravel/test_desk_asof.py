@@ -8,16 +8,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-
 from eventsourcing.application import project_aggregate
+
 from projections.asof import audit_fields, ticket_row
+from tests.support import AGENT, SUPERVISOR, Desk
+from tests.timetravel.support import grow
 from ticketflow.application import TicketDesk
 from ticketflow.commands import AssignTicket, ChangePriority, PostReply, TransferTicket
 from ticketflow.domain.values import Direction, Priority
-from ticketflow.errors import NotFound, ValidationFailed
-from ticketflow.timetravel import TimeBasis, event_at, position_at, version_at
-from tests.support import AGENT, SUPERVISOR, Desk
-from tests.timetravel.support import grow
+from ticketflow.errors import NotFound
+from ticketflow.timetravel import DidNotExistYet, TimeBasis, event_at, position_at, version_at
 
 
 def _recorded(desk: TicketDesk, ticket_id: Any, version: int) -> Any:
@@ -54,7 +54,7 @@ def test_as_of_a_recorded_instant_is_the_last_version_recorded_by_then(any_setup
     for version in range(1, last + 1):
         assert version_at(desk, ticket_id, _recorded(desk, ticket_id, version)) == version
     first = _recorded(desk, ticket_id, 1)
-    with pytest.raises(ValidationFailed, match="did not exist yet"):
+    with pytest.raises(DidNotExistYet, match="did not exist yet"):
         version_at(desk, ticket_id, first.replace(year=first.year - 1))
     assert version_at(desk, ticket_id, first.replace(year=first.year + 1)) == last
 

@@ -10,6 +10,7 @@ and are not in the future. Native commands keep the lifecycle's rules.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -29,6 +30,7 @@ class FactKind(StrEnum):
     CATEGORY = "category"
     NOTE = "note"  # an internal note (``body``)
     CALL = "call"  # an inbound call from the customer (``body``)
+    REPLY = "reply"  # a public message (``body``): from the desk (``direction`` outbound) or the customer (inbound)
 
 
 _NEEDS: dict[FactKind, tuple[str, ...]] = {
@@ -37,6 +39,7 @@ _NEEDS: dict[FactKind, tuple[str, ...]] = {
     FactKind.CATEGORY: ("category",),
     FactKind.NOTE: ("body",),
     FactKind.CALL: ("body",),
+    FactKind.REPLY: ("body",),
 }
 
 
@@ -55,6 +58,8 @@ class ImportedFact(BaseModel):
     priority: Priority | None = None
     category: Name | None = None
     body: Body | None = None
+    #: A reply's direction: outbound (the desk wrote it, the default) or inbound (the customer did).
+    direction: Literal["inbound", "outbound"] = "outbound"
     reason: ShortText = ""
 
     @model_validator(mode="after")

@@ -31,7 +31,7 @@ from projections.integrity.sealer import open_seal_store
 from projections.integrity.verifier import Report, verify_store
 from ticketflow.access import MASK
 from ticketflow.errors import CustomerNotFound, NotFound, TicketNotFound, ValidationFailed
-from ticketflow.timetravel import TimeBasis, latest_version, version_at
+from ticketflow.timetravel import DidNotExistYet, TimeBasis, default_basis, latest_version, version_at
 from ticketflow.writer_mac import ForgedEvent
 
 router = APIRouter()
@@ -86,7 +86,8 @@ def _history(page: Page, kind: str, object_id: UUID, request: Request, verified:
     last = latest_version(desk, object_id)
     query = request.query_params
     errors: dict[str, str] = {}
-    basis = TimeBasis.BUSINESS if query.get("basis") == "business" else TimeBasis.RECORDED
+    asked_basis = query.get("basis")
+    basis = TimeBasis(asked_basis) if asked_basis in ("business", "recorded") else default_basis(page.svc.settings)
     title = (page._("Ticket") + f" #{str(object_id)[:8]}") if kind == "tickets" else (page._("Customer") + f" {str(object_id)[:8]}")
     context: dict[str, Any] = {
         "kind": kind, "object_id": str(object_id), "title": title, "last": last, "basis": basis.value,
@@ -113,7 +114,7 @@ def _at_an_instant(page: Page, object_id: UUID, last: int, basis: TimeBasis, err
             version = version_at(desk, object_id, _instant(page, query["at"]), basis)
         except ValueError:
             errors["at"] = page._("Give a date and time, e.g. 2026-11-30 14:00.")
-        except ValidationFailed:
+        except DidNotExistYet:
             errors["at"] = page._("The record did not exist yet at that time.")
     elif (asked := whole_number(query.get("version"))) is not None:
         version = min(max(asked, 1), last)
