@@ -17,16 +17,16 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
+from tests.conftest import FakeClock
+from tests.importing.servicenow_export import generate
 from ticketflow.application import TicketDesk
 from ticketflow.config import Settings
 from ticketflow.domain import Ticket
 from ticketflow.importing import import_file
 from ticketflow.timetravel import TimeBasis, version_at
-
-from tests.conftest import FakeClock
-from tests.importing.servicenow_export import generate
 
 INSTANTS = 1_000
 STATUS = {
@@ -96,11 +96,11 @@ def test_a_servicenow_export_with_real_quirks_imports_with_every_state_matching(
 
     # each quirk really occurs in the generated file
     assert any(r["assigned_to"] != "?" and r["assignment_group"] == "?" for r in file_rows), "assignee before group"
-    assert any(a.team and not b.team for h in histories.values() for a, b in zip(h, h[1:])), "cleared group"
-    assert any(a.assignee and not b.assignee for h in histories.values() for a, b in zip(h, h[1:])), "cleared assignee"
+    assert any(a.team and not b.team for h in histories.values() for a, b in pairwise(h)), "cleared group"
+    assert any(a.assignee and not b.assignee for h in histories.values() for a, b in pairwise(h)), "cleared assignee"
     assert any(u.status == "new" and u.assignee for h in histories.values() for u in h), "New with an assignee"
     assert any(
-        a.status == "closed" and b.status == "open" for h in histories.values() for a, b in zip(h, h[1:])
+        a.status == "closed" and b.status == "open" for h in histories.values() for a, b in pairwise(h)
     ), "reopen after close"
     states = {r["incident_state"] for r in file_rows}
     assert {"Awaiting User Info", "Awaiting Evidence", "Awaiting Vendor", "Awaiting Problem"} <= states
@@ -108,19 +108,19 @@ def test_a_servicenow_export_with_real_quirks_imports_with_every_state_matching(
     assert any(
         int(b["sys_mod_count"]) - int(a["sys_mod_count"]) > 1
         for rows in by_case.values()
-        for a, b in zip(*(lambda s: (s, s[1:]))(sorted(rows, key=lambda r: int(r["sys_mod_count"]))))
+        for a, b in pairwise(sorted(rows, key=lambda r: int(r["sys_mod_count"])))
     ), "gaps in sys_mod_count"
     assert any(min(int(r["sys_mod_count"]) for r in rows) > 0 for rows in by_case.values()), "export starts late"
     follows = ("incident_state", "assignment_group", "assigned_to", "priority", "category")
     assert any(
         all(a[c] == b[c] for c in follows)
         for rows in by_case.values()
-        for a, b in zip(*(lambda s: (s, s[1:]))(sorted(rows, key=lambda r: int(r["sys_mod_count"]))))
+        for a, b in pairwise(sorted(rows, key=lambda r: int(r["sys_mod_count"])))
     ), "rows whose state did not change"
     assert any(
         int(rows[0]["sys_mod_count"]) > int(rows[-1]["sys_mod_count"]) for rows in by_case.values()
     ), "rows newest first"
-    assert any(a.at == b.at and a != b for h in histories.values() for a, b in zip(h, h[1:])), "same-minute updates"
+    assert any(a.at == b.at and a != b for h in histories.values() for a, b in pairwise(h)), "same-minute updates"
 
     desk = TicketDesk(shared_store_settings, clock=clock)
     try:
