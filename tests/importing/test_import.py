@@ -401,8 +401,9 @@ def test_a_larger_import_adds_only_the_cases_not_yet_imported(desk: TicketDesk, 
 
 # ------------------------------------------------------------------ bad input
 def test_an_unknown_format_is_refused_naming_the_valid_formats(desk: TicketDesk, tmp_path: Path) -> None:
-    with pytest.raises(ValidationFailed, match="unknown import format 'xes'; formats are: bpic2013, helpdesk"):
-        import_file(desk, "xes", bpic(tmp_path))
+    message = "unknown import format 'zendesk'; formats are: bpic2013, helpdesk, servicenow, xes$"
+    with pytest.raises(ValidationFailed, match=message):
+        import_file(desk, "zendesk", bpic(tmp_path))
     assert desk.log_position() == 0
 
 
@@ -533,7 +534,7 @@ def test_the_import_command_refuses_an_unknown_format_before_opening_the_store(t
     settings = Settings(data_dir=tmp_path / "desk")
     result = CliRunner().invoke(cli_app(settings), ["import", "zendesk", str(tmp_path / "x.csv")])
     assert isinstance(result.exception, ValidationFailed)
-    assert "formats are: bpic2013, helpdesk" in str(result.exception)
+    assert "formats are: bpic2013, helpdesk, servicenow, xes" in str(result.exception)
     assert not (tmp_path / "desk").exists()
 
 

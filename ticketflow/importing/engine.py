@@ -21,7 +21,15 @@ action          what the row does to the ticket
 ``note``        an internal note naming the activity
 ``ignore``      nothing; counted as skipped
 ``skip:reason`` nothing; counted under that reason
+``assign``      the row's assignee takes the ticket, in its team (no status change)
+``unassign``    nobody has the ticket; its team keeps it
+``transfer``    to the row's team, with the row's assignee or nobody
+``unteam``      no team; the assignee keeps it
+``priority``    the row's priority
+``recategorise`` the row's category
 ==============  ===================================================================
+
+The last six replay a ticketflow XES export event by event (the ``xes`` preset).
 
 A wait or completion in another team moves the ticket there first, with the row's person; a
 row's priority, when mapped and different, is recorded before its actions.
@@ -48,6 +56,8 @@ from ticketflow.importing.xes import Case, Row
 
 #: Actions after which a move to another team is recorded first (the row says where the ticket is).
 _FOLLOWS = {"pend", "hold", "call", "solve", "close"}
+_PRIORITIES = {str(p) for p in Priority}
+_CHANNELS = {str(c) for c in Channel}
 
 
 @dataclass(frozen=True)
@@ -132,6 +142,9 @@ class _Case:
 
     def priority(self, row: Row) -> Priority | None:
         value = self.mapped(row, "priority")
+        if value is not None and value not in _PRIORITIES:
+            self.plan.unmapped[f"{self.m.column('priority')} {value!r}"] += 1
+            return None
         return None if value is None else Priority(value)
 
     def category(self, row: Row) -> str | None:
@@ -140,6 +153,9 @@ class _Case:
 
     def channel(self, row: Row) -> Channel:
         value = self.mapped(row, "channel")
+        if value is not None and value not in _CHANNELS:
+            self.plan.unmapped[f"{self.m.column('channel')} {value!r}"] += 1
+            value = None
         return Channel(value or self.m.defaults["channel"])
 
 
@@ -188,6 +204,21 @@ class _EventRows(_Case):
                 plan.note(row, argument or f"{activity} (activity in the source system)")
             case "ignore":
                 plan.skip(f"{activity} rows are not imported")
+            case "assign" | "unassign" | "transfer" | "unteam":
+                state = plan.state
+                assignee = as_name(m.value(row.values, "assignee")) if name in ("assign", "transfer") else None
+                team = m.value(row.values, "team") or None if name == "transfer" else state.team
+                if name == "unteam":
+                    team, assignee = None, state.assignee
+                if not plan.place(row, team, assignee, argument or f"{activity} in the source system"):
+                    plan.skip(f"{activity} that changed nothing")
+            case "priority":  # recorded before the row's actions, as on every row with a priority
+                if self.priority(row) is None:
+                    plan.skip(f"{activity} without a priority")
+            case "recategorise":
+                category = self.category(row)
+                if category is None or not plan.category(row, category):
+                    plan.skip(f"{activity} that changed nothing")
             case _:  # skip
                 plan.skip(argument or f"{activity} rows are skipped")
 

@@ -45,7 +45,10 @@ ROLES = (
 )
 
 #: What an activity may do to its ticket (``name`` or ``name:argument``, the argument a reason).
-ACTIONS = ("open", "work", "queue", "pend", "hold", "resume", "solve", "close", "call", "note", "ignore", "skip")
+ACTIONS = (
+    "open", "work", "queue", "pend", "hold", "resume", "solve", "close", "call", "note", "ignore", "skip",
+    "assign", "unassign", "transfer", "unteam", "priority", "recategorise",
+)
 
 #: Day-first time formats tried when a mapping says ``day_first = true`` without a ``format``.
 DAY_FIRST_FORMATS = (

@@ -17,7 +17,9 @@ activity or status with no mapping) is a :class:`Reject`, and its whole case is 
 from __future__ import annotations
 
 import csv
+import gzip
 import stat
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -200,6 +202,8 @@ def _check_file(path: Path, what: str, kind: str = "CSV") -> None:
             raise ValidationFailed(f"{path} is not a regular file (a device, pipe or socket): expected a {what} {kind} log")
         with path.open("rb") as handle:
             head = handle.read(HEAD_BYTES)
+        if kind == "XES" and path.name.endswith(".gz"):
+            head = _gunzipped_head(path, what)
     except FileNotFoundError:
         raise ValidationFailed(f"no such file: {path}") from None
     except PermissionError:
@@ -211,6 +215,14 @@ def _check_file(path: Path, what: str, kind: str = "CSV") -> None:
     except UnicodeDecodeError as exc:
         if exc.start < len(head) - 3:  # not just a character cut at the end of the sample
             raise ValidationFailed(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _gunzipped_head(path: Path, what: str) -> bytes:
+    try:
+        with gzip.open(path, "rb") as handle:
+            return handle.read(HEAD_BYTES)
+    except (gzip.BadGzipFile, zlib.error, EOFError) as exc:
+        raise ValidationFailed(f"{path} is not a gzipped {what} XES log ({exc})") from None
 
 
 def _check_recognised(path: Path, seen: list[str], what: str, word: str = "activity") -> None:
