@@ -129,6 +129,22 @@ def test_structural_garbage_goes_to_the_rejects_and_its_case_is_not_half_written
     assert list(summary.tickets) == ["INC3"] and (summary.rejected_rows, summary.left_out) == (3, 2)
 
 
+def test_an_update_whose_time_goes_back_against_its_sequence_number_rejects_its_case(
+    desk: TicketDesk, tmp_path: Path
+) -> None:
+    path = servicenow(
+        tmp_path,
+        sn_row(1, "13/03/2016 10:00", "New", number="INC1"),
+        sn_row(2, "13/03/2016 09:00", "Active", number="INC1"),
+        sn_row(1, "13/03/2016 10:00", "New", number="INC2"),
+    )
+    source = load_source("servicenow", path)
+    assert [(r.line, r.case_id, r.reason) for r in source.rejects] == [
+        (3, "INC1", "sys_updated_at goes back in time (sys_mod_count after row 2)")
+    ]
+    assert [case.case_id for case in source.log.cases] == ["INC2"]
+
+
 def test_the_command_writes_the_rejects_file_and_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -180,13 +180,21 @@ def _group(
         rows.append((line, sequence, at, values))
     if len(seen) < RECOGNISED_WITHIN:
         _check_recognised(path, seen, what, mapping.recognised_word)
+    ordered_cases: dict[str, list[tuple[int, int, datetime, dict[str, str]]]] = {}
+    for case_id, rows in grouped.items():
+        # stable: equal keys keep file order; snapshots by their sequence first
+        ordered = ordered_cases[case_id] = sorted(rows, key=lambda r: (r[1], r[2]))
+        for before, after in zip(ordered, ordered[1:]):
+            if after[2] < before[2] and after[2] is not _EPOCH and before[2] is not _EPOCH:
+                rejects.append(
+                    Reject(after[0], f"{time_column} goes back in time ({sequence_column} after row {before[0]})", case_id)
+                )
+                break
     rejected = {reject.case_id for reject in rejects if reject.case_id}
     cases = []
-    for case_id, rows in grouped.items():
+    for case_id, ordered in ordered_cases.items():
         if case_id in rejected:
             continue
-        # stable: equal keys keep file order; snapshots by their sequence first
-        ordered = sorted(rows, key=lambda r: (r[1], r[2]))
         rows_in_order = tuple(Row(i, line, at, values) for i, (line, _, at, values) in enumerate(ordered))
         cases.append(Case(case_id, rows_in_order))
     return Log(path, tuple(cases), left_out=len(rejected)), rejects
