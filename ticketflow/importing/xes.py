@@ -23,6 +23,7 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -184,7 +185,7 @@ def _group(
     for case_id, rows in grouped.items():
         # stable: equal keys keep file order; snapshots by their sequence first
         ordered = ordered_cases[case_id] = sorted(rows, key=lambda r: (r[1], r[2]))
-        for before, after in zip(ordered, ordered[1:]):
+        for before, after in pairwise(ordered):
             if after[2] < before[2] and after[2] is not _EPOCH and before[2] is not _EPOCH:
                 rejects.append(
                     Reject(after[0], f"{time_column} goes back in time ({sequence_column} after row {before[0]})", case_id)
