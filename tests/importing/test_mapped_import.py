@@ -59,9 +59,10 @@ def team_name(desk: TicketDesk, ticket: Ticket) -> str | None:
 
 # ------------------------------------------------------------------ servicenow snapshots
 def test_new_with_an_assignee_and_no_group_stays_new_with_that_assignee(desk: TicketDesk, tmp_path: Path) -> None:
-    path = servicenow(tmp_path, sn_row(0, "13/03/2016 09:00", "New", assignee="Resolver 89"))
+    path = servicenow(tmp_path, {**sn_row(0, "13/03/2016 09:00", "New", assignee="Resolver 89"), "caller_id": "?"})
     ticket = desk.get_ticket(only_ticket(import_file(desk, "servicenow", path).tickets))
     assert (ticket.status, ticket.team_id, ticket.assignee_id) == (Status.NEW, None, "Resolver_89")
+    assert desk.get_customer(ticket.requester_id).name == "Unknown caller (imported)"  # "?" is empty
     assert (ticket.priority, ticket.category, ticket.channel) == (Priority.NORMAL, "Category_26", Channel.PHONE)
 
 

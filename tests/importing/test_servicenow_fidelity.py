@@ -20,9 +20,9 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 
-from tests.conftest import FakeClock
 from tests.importing.servicenow_export import generate
 from ticketflow.application import TicketDesk
+from ticketflow.clock import FakeClock
 from ticketflow.config import Settings
 from ticketflow.domain import Ticket
 from ticketflow.importing import import_file

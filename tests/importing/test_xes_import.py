@@ -11,9 +11,9 @@ from uuid import UUID
 
 import pytest
 
-from tests.conftest import FakeClock
 from tests.importing.servicenow_export import generate
 from ticketflow.application import TicketDesk
+from ticketflow.clock import FakeClock
 from ticketflow.config import Settings
 from ticketflow.domain import Ticket
 from ticketflow.errors import ValidationFailed

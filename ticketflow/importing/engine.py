@@ -90,7 +90,7 @@ class Format:
         found = Directory()
         for case in cases:
             first = case.rows[0]
-            key = m.requester.key(first.values) or "Unknown requester (imported)"
+            key = _requester(m, first.values)
             company = m.requester.render(m.requester.company, key) or None
             found.see_customer(
                 key, m.requester.render(m.requester.name, key), first.at, company=company,
@@ -109,6 +109,10 @@ def _team(m: ImportMapping, values: Mapping[str, str]) -> str | None:
     return m.value(values, "team") or m.team.unknown
 
 
+def _requester(m: ImportMapping, values: Mapping[str, str]) -> str:
+    return m.value(values, "requester") or m.requester.unknown or "Unknown requester (imported)"
+
+
 class _Case:
     def __init__(self, mapping: ImportMapping, case: Case, plan: TicketPlan) -> None:
         self.m = mapping
@@ -117,7 +121,7 @@ class _Case:
 
     def open(self) -> None:
         m, first = self.m, self.case.rows[0]
-        requester = m.requester.key(first.values) or "Unknown requester (imported)"
+        requester = _requester(m, first.values)
         self.plan.open(
             first,
             subject=m.subject.render(first.values, self.case.case_id)[:200] or f"Imported ticket {self.case.case_id}",

@@ -126,10 +126,6 @@ class Party:
     company: str = ""
     language: str = "en"
 
-    def key(self, values: MappingType[str, str]) -> str | None:
-        value = values.get(self.column, "") if self.column else ""
-        return value or self.unknown
-
     def render(self, template: str, key: str) -> str:
         return template.replace("{value}", key)
 
