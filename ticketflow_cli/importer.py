@@ -162,12 +162,13 @@ def _print_dry_run(console: Console, report: DryRun, source: Source, rejects: Pa
     for message in report.invalid[:10]:
         console.print(f"would be refused: {message}", highlight=False, markup=False)
     if report.sample:
+        # no subject and no requester: personal data stays out of terminals and their logs
         sample = Table(title="a sample of the tickets it would write (as their history leaves them)")
-        for column in ("case", "subject", "status", "team", "assignee", "priority", "category", "facts"):
+        for column in ("case", "status", "team", "assignee", "priority", "category", "facts"):
             sample.add_column(column)
         for ticket in report.sample:
             sample.add_row(
-                ticket.case_id, ticket.subject, ticket.status, ticket.team or "-", ticket.assignee or "-",
+                ticket.case_id, ticket.status, ticket.team or "-", ticket.assignee or "-",
                 ticket.priority, ticket.category, str(ticket.facts),
             )
         console.print(sample)
