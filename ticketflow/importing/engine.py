@@ -168,36 +168,37 @@ class _EventRows(_Case):
         m, plan = self.m, self.plan
         self.open()
         for index, row in enumerate(self.case.rows):
-            actions = m.actions_of(row.values) or ()
+            activity = m.activity(row.values)
+            actions = m.activities.get(activity, m.otherwise) or ()
             names = [action.split(":", 1)[0] for action in actions]
             if index > 0 and names and names[0] not in ("ignore", "skip"):
                 priority = self.priority(row)
                 if priority is not None and priority is not plan.state.priority:
                     plan.priority(row, priority, f"{m.column('priority')} {m.value(row.values, 'priority')} in the source system")
+            actor = as_name(m.value(row.values, "actor"))
             if _FOLLOWS.intersection(names):
-                plan.follow(row, _team(m, row.values), as_name(m.value(row.values, "actor")))
+                plan.follow(row, _team(m, row.values), actor)
             for action in actions:
-                self.act(index, row, action)
+                self.act(index, row, action, activity, actor)
 
-    def act(self, index: int, row: Row, action: str) -> None:
+    def act(self, index: int, row: Row, action: str, activity: str, actor: str | None) -> None:
         m, plan = self.m, self.plan
         name, _, argument = action.partition(":")
-        activity, last = m.activity(row.values), m.last_activity(row.values)
         match name:
             case "open":
                 if index > 0:
                     plan.skip(f"{activity} after the first row (the ticket was opened at its first row)")
             case "work":
-                plan.work(row, as_name(m.value(row.values, "actor")), _team(m, row.values))
+                plan.work(row, actor, _team(m, row.values))
             case "queue":
                 if index > 0:
                     plan.queue(row, _team(m, row.values))
             case "pend":
-                plan.pend(row, argument or last)
+                plan.pend(row, argument or m.last_activity(row.values))
             case "hold":
-                plan.hold(row, argument or last)
+                plan.hold(row, argument or m.last_activity(row.values))
             case "resume":
-                plan.resume(row, argument or last)
+                plan.resume(row, argument or m.last_activity(row.values))
             case "solve":
                 plan.solve(row, argument or "resolved in the source system")
             case "close":

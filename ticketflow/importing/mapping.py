@@ -28,6 +28,7 @@ import tomllib
 from collections.abc import Mapping as MappingType
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -154,20 +155,26 @@ class ImportMapping:
     path: Path | None = None
 
     # ------------------------------------------------------------ row access
+    @cached_property
+    def _first_columns(self) -> dict[str, str]:
+        return {role: columns[0] for role, columns in self.columns.items() if columns}
+
     def column(self, role: str) -> str | None:
-        columns = self.columns.get(role)
-        return columns[0] if columns else None
+        return self._first_columns.get(role)
 
     def value(self, values: MappingType[str, str], role: str) -> str:
         """The row's value for ``role``, "" when the column is absent or holds an empty token."""
-        column = self.column(role)
+        column = self._first_columns.get(role)
         if column is None:
             return ""
         raw = values.get(column, "")
         return "" if raw in self.empty else raw
 
     def activity(self, values: MappingType[str, str]) -> str:
-        return "/".join(values.get(column, "") for column in self.columns.get("activity", ()))
+        columns = self.columns.get("activity", ())
+        if len(columns) == 1:
+            return values.get(columns[0], "")
+        return "/".join(values.get(column, "") for column in columns)
 
     def last_activity(self, values: MappingType[str, str]) -> str:
         columns = self.columns.get("activity", ())
