@@ -161,6 +161,18 @@ def test_the_command_writes_the_rejects_file_and_says_so(
         assert list(csv.reader(handle)) == [["row", "case", "reason"], ["3", "INC2", "unknown incident_state 'Gone' (no mapping)"]]
 
 
+def test_a_rejects_file_that_cannot_be_written_stops_the_import_in_one_line_before_writing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TICKETFLOW_DATA_DIR", str(tmp_path / "desk"))
+    path = servicenow(tmp_path, sn_row(0, "13/03/2016 09:00", "Gone"), sn_row(0, "13/03/2016 09:00", "New", number="INC2"))
+    target = tmp_path / "no-such-folder" / "rejects.csv"
+    code, out, err = run_cli(["import", "servicenow", str(path), "--rejects", str(target)], capsys)
+    assert (code, out) == (1, "")
+    assert err == f"error: cannot write the rejects file {target}: No such file or directory\n"
+    assert not (tmp_path / "desk").exists()
+
+
 # -------------------------------------------------------------------------- format checks
 def test_a_file_of_another_shape_is_refused_naming_the_missing_columns(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch

@@ -106,11 +106,14 @@ def load_source(
 
 def write_rejects(path: Path, rejects: Sequence[Reject]) -> None:
     """The rejected rows as CSV: row (the line in the source), case, reason."""
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["row", "case", "reason"])
-        for reject in rejects:
-            writer.writerow([reject.line, reject.case_id, reject.reason])
+    try:
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["row", "case", "reason"])
+            for reject in rejects:
+                writer.writerow([reject.line, reject.case_id, reject.reason])
+    except OSError as exc:
+        raise ValidationFailed(f"cannot write the rejects file {path}: {exc.strerror or exc}") from None
 
 
 def import_file(
