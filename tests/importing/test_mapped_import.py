@@ -301,3 +301,17 @@ def test_a_dry_run_reports_everything_and_writes_nothing(
         assert store.log_position() == before
     finally:
         store.close()
+
+
+def test_every_preset_is_a_mapping_file_shipped_as_package_data() -> None:
+    import fnmatch
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    package_data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["package-data"]
+    patterns = package_data["ticketflow.importing"]
+    presets = sorted((root / "ticketflow" / "importing" / "presets").glob("*.toml"))
+    assert [p.stem for p in presets] == ["bpic2013", "helpdesk", "servicenow", "xes"]
+    for preset in presets:
+        assert any(fnmatch.fnmatch(f"presets/{preset.name}", pattern) for pattern in patterns), preset.name
+        assert load_mapping(preset).name == preset.stem
