@@ -14,7 +14,7 @@ script's own small reader (not the importer's code):
   time (``version_at(..., BUSINESS)``), the source with its rows up to that instant; both team and
   status must match.
 
-The source statuses (the meaning of each activity, as the issue and the formats' docs state it):
+The source statuses (the meaning of each activity, as the issue and the presets (ticketflow/importing/presets/) state it):
 bpic2013 ``Accepted/In Progress|Assigned`` open, ``Accepted/Wait - User|Customer`` pending,
 ``Accepted/Wait|Wait - Implementation|Wait - Vendor`` on_hold, ``Queued/Awaiting Assignment`` new
 until someone worked the case, then open, ``Completed/In Call|Resolved`` solved,

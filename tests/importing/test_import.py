@@ -23,7 +23,7 @@ from ticketflow.config import Settings
 from ticketflow.domain import Team, Ticket
 from ticketflow.domain.values import Priority, Status
 from ticketflow.errors import ValidationFailed
-from ticketflow.importing import ImportSummary, import_file
+from ticketflow.importing import ImportSummary, import_file, import_source, load_source
 from ticketflow_cli import importer
 
 BPIC_COLUMNS = [
@@ -401,8 +401,9 @@ def test_a_larger_import_adds_only_the_cases_not_yet_imported(desk: TicketDesk, 
 
 # ------------------------------------------------------------------ bad input
 def test_an_unknown_format_is_refused_naming_the_valid_formats(desk: TicketDesk, tmp_path: Path) -> None:
-    with pytest.raises(ValidationFailed, match="unknown import format 'xes'; formats are: bpic2013, helpdesk"):
-        import_file(desk, "xes", bpic(tmp_path))
+    message = "unknown import format 'zendesk'; formats are: bpic2013, helpdesk, servicenow, xes$"
+    with pytest.raises(ValidationFailed, match=message):
+        import_file(desk, "zendesk", bpic(tmp_path))
     assert desk.log_position() == 0
 
 
@@ -464,16 +465,20 @@ def test_the_import_command_says_one_line_for_a_device(tmp_path: Path, capsys: p
     assert err == "error: /dev/zero is not a regular file (a device, pipe or socket): expected a bpic2013 CSV log\n"
 
 
-def test_a_time_without_an_offset_is_refused_before_anything_is_written(desk: TicketDesk, tmp_path: Path) -> None:
+def test_a_row_whose_time_has_no_offset_is_rejected_with_its_whole_case_and_the_other_cases_import(
+    desk: TicketDesk, tmp_path: Path
+) -> None:
     good = helpdesk_row("Case1", "09:00", "Insert ticket")
-    path = helpdesk(tmp_path, good, {**good, "time:timestamp": "2012-05-03T09:10:00"})
-    message = r"helpdesk.csv:3: time:timestamp '2012-05-03T09:10:00' has no UTC offset"
-    with pytest.raises(ValidationFailed, match=message):
-        import_file(desk, "helpdesk", path)
-    assert desk.log_position() == 0
+    other = helpdesk_row("Case2", "09:05", "Insert ticket")
+    path = helpdesk(tmp_path, good, {**good, "time:timestamp": "2012-05-03T09:10:00"}, other)
+    source = load_source("helpdesk", path)
+    assert [(r.line, r.case_id, r.reason) for r in source.rejects] == [
+        (3, "Case1", "time:timestamp '2012-05-03T09:10:00' has no UTC offset")
+    ]
+    summary = import_source(desk, source)
+    assert list(summary.tickets) == ["Case2"] and (summary.rejected_rows, summary.left_out) == (1, 1)
 
 
-# ------------------------------------------------------------------------ views
 def test_imported_tickets_show_in_the_views_with_their_original_times(desk: TicketDesk, tmp_path: Path) -> None:
     path = bpic(
         tmp_path,
@@ -529,7 +534,7 @@ def test_the_import_command_refuses_an_unknown_format_before_opening_the_store(t
     settings = Settings(data_dir=tmp_path / "desk")
     result = CliRunner().invoke(cli_app(settings), ["import", "zendesk", str(tmp_path / "x.csv")])
     assert isinstance(result.exception, ValidationFailed)
-    assert "formats are: bpic2013, helpdesk" in str(result.exception)
+    assert "formats are: bpic2013, helpdesk, servicenow, xes" in str(result.exception)
     assert not (tmp_path / "desk").exists()
 
 

@@ -6,7 +6,8 @@ long-running incidents still open in 2012, a one-sided sample), is written with 
 file order, to a small CSV and imported into a fresh desk. Every imported ticket's resolution
 clock is then measured with :func:`ticketflow.sla.measure.measure` under a simple policy (one resolution target for every priority), and compared per case with an
 independent computation written here from the CSV rows alone, following the row meanings the
-importer documents (``ticketflow/importing/bpic2013.py``):
+importer documents (the ``bpic2013`` preset, ``ticketflow/importing/presets/bpic2013.toml``, and
+``ticketflow/importing/engine.py``):
 
 * the clock starts at the case's first row and stops at its resolution: the first
   ``Completed/Resolved``, ``Completed/Closed``, ``Completed/Cancelled`` or ``Completed/In Call``
@@ -28,7 +29,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest

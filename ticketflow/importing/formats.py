@@ -1,19 +1,21 @@
-"""The formats ``ticketflow import`` reads, by name."""
+"""The formats ``ticketflow import`` reads: its presets by name, or a mapping file."""
 
 from __future__ import annotations
 
-from ticketflow.errors import ValidationFailed
-from ticketflow.importing import bpic2013, helpdesk
-from ticketflow.importing.plan import Format
+from pathlib import Path
 
-FORMATS: dict[str, Format] = {fmt.name: fmt for fmt in (bpic2013.FORMAT, helpdesk.FORMAT)}
+from ticketflow.importing.engine import Format
+from ticketflow.importing.mapping import load_mapping, load_preset, preset_names
+
+#: The presets' names (mapping files shipped in ``ticketflow/importing/presets``).
+FORMATS: tuple[str, ...] = tuple(preset_names())
 
 
 def get_format(name: str) -> Format:
-    """The format called ``name``, or a one-line error listing the valid names."""
-    try:
-        return FORMATS[name.strip().lower()]
-    except KeyError:
-        raise ValidationFailed(
-            f"unknown import format {name!r}; formats are: {', '.join(sorted(FORMATS))}"
-        ) from None
+    """The preset called ``name``, or a one-line error listing the valid names."""
+    return Format(load_preset(name))
+
+
+def mapped_format(path: Path) -> Format:
+    """The format a mapping file describes."""
+    return Format(load_mapping(path))

@@ -15,8 +15,7 @@ call the matching :class:`TicketPlan` method.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 from uuid import UUID
@@ -24,8 +23,8 @@ from uuid import UUID
 from ticketflow.commands import Command, ImportedFact, OpenTicket
 from ticketflow.commands.imported import FactKind
 from ticketflow.domain.values import Channel, Priority, Status, TicketType
-from ticketflow.importing.directory import Directory, DirectoryIds, as_name, command_id, person_caller
-from ticketflow.importing.xes import RESOURCE, Case, Row
+from ticketflow.importing.directory import DirectoryIds, as_name, command_id, person_caller
+from ticketflow.importing.xes import RESOURCE, Row
 from ticketflow.metadata import Caller
 
 
@@ -104,19 +103,22 @@ class TicketState:
     priority: Priority
     status: Status = Status.NEW
     assignee: str | None = None
+    category: str = "general"
 
 
 class TicketPlan:
     """The opening and the facts replaying one case on one ticket, and the rows that wrote nothing."""
 
-    def __init__(self, source: str, case_id: str, ids: DirectoryIds) -> None:
+    def __init__(self, source: str, case_id: str, ids: DirectoryIds, actor: str = RESOURCE) -> None:
         self.source = source
+        self.actor = actor  # the column naming a row's person
         self.case_id = case_id
         self.ids = ids
         self.correlation_id = f"import:{source}:{case_id}"
         self.opening: Step | None = None
         self.facts: list[PlannedFact] = []
         self.skipped: Counter[str] = Counter()
+        self.unmapped: Counter[str] = Counter()  # "column 'value'" seen without a mapping
         self._state: TicketState | None = None
 
     @property
@@ -145,9 +147,9 @@ class TicketPlan:
             "team_id": None if team is None else self._id(self.ids.teams, team),
             "command_id": command_id(self.source, self.case_id, row.index, "open"), "occurred_at": row.at,
         }
-        caller = person_caller(row[RESOURCE], self.source, self.correlation_id)
+        caller = person_caller(row[self.actor], self.source, self.correlation_id)
         self.opening = Step(OpenTicket, fields, caller, row)
-        self._state = TicketState(team=team, priority=priority)
+        self._state = TicketState(team=team, priority=priority, category=category)
 
     def work(self, row: Row, agent: str | None, team: str | None = None) -> None:
         """``agent`` takes (or keeps working) the ticket, in ``team`` when given: it ends theirs and open."""
@@ -212,6 +214,26 @@ class TicketPlan:
         self._fact(row, "priority", FactKind.PRIORITY, priority=priority, reason=reason)
         self.state.priority = priority
 
+    def place(self, row: Row, team: str | None, assignee: str | None, reason: str) -> bool:
+        """The ticket is with ``team`` (None: no team) and ``assignee`` (None: nobody), as the source says."""
+        return self._place(row, team, assignee, reason)
+
+    def reach(self, row: Row, status: Status, reason: str) -> bool:
+        """The ticket reaches ``status`` as the source says (from solved or closed: reopened first)."""
+        state = self.state
+        if status is state.status or status is Status.NEW:
+            return False
+        if state.status in (Status.SOLVED, Status.CLOSED) and status not in (Status.SOLVED, Status.CLOSED):
+            self._status(row, Status.OPEN, reason)
+        return self._status(row, status, reason)
+
+    def category(self, row: Row, category: str) -> bool:
+        if category == self.state.category:
+            return False
+        self._fact(row, "category", FactKind.CATEGORY, category=category)
+        self.state.category = category
+        return True
+
     def skip(self, reason: str) -> None:
         self.skipped[reason] += 1
 
@@ -242,19 +264,6 @@ class TicketPlan:
     def _fact(self, row: Row, step: str, kind: FactKind, **fields: Any) -> None:
         fields.update(
             fact_id=command_id(self.source, self.case_id, row.index, f"fact:{step}"), kind=kind, occurred_at=row.at,
-            actor_id=as_name(row[RESOURCE]),
+            actor_id=as_name(row[self.actor]),
         )
         self.facts.append(PlannedFact(fields, row))
-
-
-@dataclass(frozen=True)
-class Format:
-    """One kind of source log: its columns, its directory, and how a case becomes a ticket."""
-
-    name: str
-    title: str
-    columns: tuple[str, ...]
-    directory: Callable[[Sequence[Case]], Directory] = field(repr=False)
-    translate: Callable[[Case, TicketPlan], None] = field(repr=False)
-    #: Whether a row (its values by column) is one of this format's activities.
-    recognises: Callable[[Mapping[str, str]], bool] = field(repr=False, default=lambda values: True)

@@ -16,9 +16,10 @@ team has more.
 
 from __future__ import annotations
 
+import csv
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from uuid import UUID, uuid5
@@ -36,11 +37,12 @@ from ticketflow.commands import (
 )
 from ticketflow.commands.imported import MAX_FACTS
 from ticketflow.domain import Customer, Team, Ticket, TicketflowAggregate
-from ticketflow.errors import NotFound, TicketflowError
+from ticketflow.errors import NotFound, TicketflowError, ValidationFailed
 from ticketflow.importing.directory import Directory, DirectoryIds, command_id, system_caller
-from ticketflow.importing.formats import get_format
-from ticketflow.importing.plan import Format, NotInDirectory, TicketPlan
-from ticketflow.importing.xes import Case, Log, read_log
+from ticketflow.importing.engine import Format
+from ticketflow.importing.formats import get_format, mapped_format
+from ticketflow.importing.plan import NotInDirectory, TicketPlan
+from ticketflow.importing.xes import Case, Log, Reject, read_log
 from ticketflow.metadata import Caller
 
 #: ``progress(stage, done, total)``: stage is "directory" (teams, members, requesters) or "tickets".
@@ -54,10 +56,11 @@ ABANDONED = "rest of the case after a refused command"
 
 @dataclass(frozen=True)
 class Source:
-    """A checked log and the format that reads it."""
+    """A checked log and the format that reads it, with the rows it rejected."""
 
     format: Format
     log: Log
+    rejects: tuple[Reject, ...] = ()
 
 
 @dataclass
@@ -71,6 +74,8 @@ class ImportSummary:
     path: Path
     cases: int = 0
     rows: int = 0
+    rejected_rows: int = 0
+    left_out: int = 0  # cases with a rejected row, not imported
     teams: int = 0
     members: int = 0
     customers: int = 0
@@ -84,10 +89,31 @@ class ImportSummary:
     elapsed: float = 0.0
 
 
-def load_source(format_name: str, path: Path, *, limit_cases: int | None = None) -> Source:
-    """Check the format name and read the log; raises ValidationFailed before anything is written."""
-    fmt = get_format(format_name)
-    return Source(fmt, read_log(path, fmt.columns, what=fmt.name, limit_cases=limit_cases, known=fmt.recognises))
+def load_source(
+    format_name: str | None, path: Path, *, limit_cases: int | None = None, mapping: Path | None = None
+) -> Source:
+    """Check the format (a preset's name, or a ``mapping`` file) and read the log; raises
+    ValidationFailed before anything is written."""
+    if mapping is not None:
+        fmt = mapped_format(mapping)
+    elif format_name is not None:
+        fmt = get_format(format_name)
+    else:
+        raise ValidationFailed("name a preset or give a mapping file (--mapping FILE)")
+    log, rejects = read_log(path, fmt.mapping, limit_cases=limit_cases)
+    return Source(fmt, log, tuple(rejects))
+
+
+def write_rejects(path: Path, rejects: Sequence[Reject]) -> None:
+    """The rejected rows as CSV: row (the line in the source), case, reason."""
+    try:
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["row", "case", "reason"])
+            for reject in rejects:
+                writer.writerow([reject.line, reject.case_id, reject.reason])
+    except OSError as exc:
+        raise ValidationFailed(f"cannot write the rejects file {path}: {exc.strerror or exc}") from None
 
 
 def import_file(
@@ -113,8 +139,11 @@ class _Importer:
         self.log = source.log
         self.progress = progress
         self.system = system_caller(self.format.name)
-        self.summary = ImportSummary(self.format.name, self.log.path, len(self.log.cases), self.log.rows)
+        self.summary = ImportSummary(
+            self.format.name, self.log.path, len(self.log.cases), self.log.rows, len(source.rejects), self.log.left_out
+        )
         self._case = ""
+        self.actor = self.format.mapping.column("actor") or ""
 
     def run(self) -> ImportSummary:
         started = time.perf_counter()
@@ -182,9 +211,9 @@ class _Importer:
     # --------------------------------------------------------------- tickets
     def _ticket(self, case: Case, ids: DirectoryIds) -> None:
         self._case = case.case_id
-        plan = TicketPlan(self.format.name, case.case_id, ids)
+        plan = TicketPlan(self.format.name, case.case_id, ids, self.actor)
         try:
-            self.format.translate(case, plan)
+            self.format.plan(case, plan)
         except NotInDirectory as exc:  # its team or requester was refused above
             self.summary.skipped[f"case needs {exc.args[0]!r}, which could not be created"] += 1
             return
@@ -273,3 +302,87 @@ class _Importer:
         if len(self.summary.refusals) < KEPT_REFUSALS:
             where = f"case {self._case}: " if self._case else ""
             self.summary.refusals.append(f"{where}{message}")
+
+
+@dataclass(frozen=True)
+class SampleTicket:
+    """A ticket an import would write, as its history would leave it."""
+
+    case_id: str
+    subject: str
+    status: str
+    team: str | None
+    assignee: str | None
+    priority: str
+    category: str
+    facts: int
+
+
+@dataclass
+class DryRun:
+    """What an import would do, worked out without writing: every case planned and every
+    command and fact built (so checked) exactly as the import builds them."""
+
+    format: str
+    path: Path
+    cases: int = 0
+    rows: int = 0
+    rejected_rows: int = 0
+    left_out: int = 0
+    teams: int = 0
+    members: int = 0
+    customers: int = 0
+    tickets: int = 0
+    facts: int = 0
+    invalid: list[str] = field(default_factory=list)  # cases whose commands would be refused
+    skipped: Counter[str] = field(default_factory=Counter)
+    unmapped: Counter[str] = field(default_factory=Counter)
+    sample: list[SampleTicket] = field(default_factory=list)
+
+    @property
+    def commands(self) -> int:
+        """Commands and facts the import would run: the directory's, each ticket's opening, the facts."""
+        return self.teams + self.members + self.customers + self.tickets + self.facts
+
+
+def dry_run(source: Source, *, sample: int = 5) -> DryRun:
+    """Plan every case of ``source`` as :func:`import_source` would, writing nothing."""
+    fmt, log = source.format, source.log
+    report = DryRun(fmt.name, log.path, len(log.cases), log.rows, len(source.rejects), log.left_out)
+    directory = fmt.directory(log.cases)
+    report.teams, report.members, report.customers = len(directory.teams), directory.member_count, len(directory.customers)
+    ids = DirectoryIds(
+        teams={name: _derived(Team, command_id(fmt.name, "team", name)) for name in directory.teams},
+        customers={key: _derived(Customer, command_id(fmt.name, "customer", key)) for key in directory.customers},
+    )
+    actor = fmt.mapping.column("actor") or ""
+    for case in log.cases:
+        plan = TicketPlan(fmt.name, case.case_id, ids, actor)
+        fmt.plan(case, plan)
+        report.skipped.update(plan.skipped)
+        report.unmapped.update(plan.unmapped)
+        if plan.opening is None:
+            continue
+        try:
+            opening = plan.opening.build()
+            for fact in plan.facts:
+                fact.build()
+        except ValidationError as exc:
+            report.invalid.append(f"case {case.case_id}: {exc.errors()[0]['msg']}")
+            continue
+        report.tickets += 1
+        report.facts += len(plan.facts)
+        if len(report.sample) < sample:
+            state = plan.state
+            report.sample.append(
+                SampleTicket(
+                    case.case_id, str(getattr(opening, "subject", "")), str(state.status), state.team,
+                    state.assignee, str(state.priority), state.category, len(plan.facts),
+                )
+            )
+    return report
+
+
+def _derived(cls: type[TicketflowAggregate], command: UUID) -> UUID:
+    """The id the desk gives what ``command`` creates (as ``TicketDesk._create`` derives it)."""
+    return uuid5(ID_NAMESPACE, f"{cls.__name__}:{command}")
