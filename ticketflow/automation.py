@@ -84,11 +84,7 @@ class AutomationCommands(_Base):
 
     def define_calendar(self, cmd: DefineCalendar, caller: Caller) -> CommandResult:
         _require(caller, POLICY_ROLES, "change business calendars")
-        weekly = {day: [list(i) for i in intervals] for day, intervals in sorted(cmd.weekly.items())}
-        holidays = sorted(set(cmd.holidays))
-        workdays = dict(sorted(cmd.workdays.items()))
-        calendar_from_spec({"timezone": cmd.timezone, "weekly": weekly, "holidays": holidays, "workdays": workdays})
-        fields = {"name": cmd.name, "timezone": cmd.timezone, "weekly": weekly, "holidays": holidays, "workdays": workdays}
+        fields = calendar_fields(cmd)
         return self._define(
             ServiceCalendar, calendar_id_for(cmd.name), cmd, caller,
             lambda i: ServiceCalendar._create(ServiceCalendar.Defined, id=i, **fields),
@@ -101,20 +97,7 @@ class AutomationCommands(_Base):
             self._peek(ServiceCalendar, cmd.calendar_id)
         if cmd.escalation.team_id is not None:
             self._require_exists(Team, cmd.escalation.team_id)
-        fields: dict[str, Any] = {
-            "name": cmd.name,
-            "position": cmd.position,
-            "conditions": cmd.conditions.as_dict(),
-            "targets": {
-                str(p): {m: t.model_dump() for m, t in sorted(ts.items())} for p, ts in sorted(cmd.targets.items())
-            },
-            "calendar_id": cmd.calendar_id,
-            "warn_at_percent": cmd.warn_at_percent,
-            "escalation": {
-                "raise_priority": cmd.escalation.raise_priority,
-                "team_id": str(cmd.escalation.team_id) if cmd.escalation.team_id else None,
-            },
-        }
+        fields = sla_policy_fields(cmd)
         return self._define(
             SlaPolicy, sla_policy_id(cmd.name), cmd, caller,
             lambda i: SlaPolicy._create(SlaPolicy.Defined, id=i, **fields),
@@ -178,7 +161,8 @@ class AutomationCommands(_Base):
                 policy, ticket, customer.tier, customer.preferred_language)[0]
             route_by_policy(
                 ticket, policy, self._peek(Team, team_id), customer.tier, customer.preferred_language,
-                last_assigned=(last_assigned or {}).get(team_id), open_tickets=open_tickets or {},
+                last_assigned=(last_assigned or {}).get(team_id),
+                open_tickets=open_tickets if open_tickets is not None else {},  # the router's is lazy: empty until asked
             )
 
         return self._change(Ticket, cmd.ticket_id, cmd, caller, act)
@@ -507,3 +491,30 @@ def escalate_breach(ticket: Ticket, metric: str) -> None:
     team_id = escalation.get("team_id")
     if team_id and UUID(str(team_id)) != ticket.team_id:
         ticket.transfer(UUID(str(team_id)), why)
+
+
+def sla_policy_fields(cmd: DefineSlaPolicy) -> dict[str, Any]:
+    """An SLA policy definition as its events store it."""
+    return {
+        "name": cmd.name,
+        "position": cmd.position,
+        "conditions": cmd.conditions.as_dict(),
+        "targets": {
+            str(p): {m: t.model_dump() for m, t in sorted(ts.items())} for p, ts in sorted(cmd.targets.items())
+        },
+        "calendar_id": cmd.calendar_id,
+        "warn_at_percent": cmd.warn_at_percent,
+        "escalation": {
+            "raise_priority": cmd.escalation.raise_priority,
+            "team_id": str(cmd.escalation.team_id) if cmd.escalation.team_id else None,
+        },
+    }
+
+
+def calendar_fields(cmd: DefineCalendar) -> dict[str, Any]:
+    """A calendar definition as its events store it (checked: a calendar that cannot run is refused)."""
+    weekly = {day: [list(i) for i in intervals] for day, intervals in sorted(cmd.weekly.items())}
+    holidays = sorted(set(cmd.holidays))
+    workdays = dict(sorted(cmd.workdays.items()))
+    calendar_from_spec({"timezone": cmd.timezone, "weekly": weekly, "holidays": holidays, "workdays": workdays})
+    return {"name": cmd.name, "timezone": cmd.timezone, "weekly": weekly, "holidays": holidays, "workdays": workdays}

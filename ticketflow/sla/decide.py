@@ -14,6 +14,10 @@ from typing import Any, Protocol
 from ticketflow.sla.measure import Measurement, Metric, State, Target
 
 
+#: The smallest step of time: a look just after an instant.
+JUST_AFTER = timedelta(microseconds=1)
+
+
 class _Marks(Protocol):
     def has_sla_mark(self, kind: str, metric: str, cycle: str) -> bool: ...
 
@@ -68,6 +72,12 @@ def marks_due(ticket: _Marks, measurements: list[Measurement], now: datetime) ->
             if not ticket.has_sla_mark(kind, m.metric, cycle):
                 marks.append(SlaMark(kind, m.metric, cycle, moment, elapsed))
         for moment in (m.warn_due_at, m.due_at if m.breached_at is None else None):
-            if moment is not None and moment > now and (next_due is None or moment < next_due):
+            if moment is None:
+                continue
+            if moment <= now:
+                # At the instant itself the share is not passed yet (a reply then is on time): look
+                # again just after it, or the run would never be seen passing its target.
+                moment = now + JUST_AFTER
+            if next_due is None or moment < next_due:
                 next_due = moment
     return marks, next_due
