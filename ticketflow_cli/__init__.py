@@ -25,6 +25,7 @@ from ticketflow_cli import serve as serve_cmd
 from ticketflow_cli import teams as teams_cmd
 from ticketflow_cli import views as views_cmd
 from ticketflow_cli import webhooks as webhooks_cmd
+from ticketflow_cli import whatif as whatif_cmd
 
 app = typer.Typer(
     name="ticketflow",
@@ -41,6 +42,7 @@ app.command("rebuild")(views_cmd.rebuild)
 app.command("project")(views_cmd.project)
 app.command("serve")(serve_cmd.serve)
 app.command("import")(importer_cmd.import_)
+app.command("whatif")(whatif_cmd.whatif)
 app.add_typer(serve_cmd.token_app, name="token")
 app.add_typer(teams_cmd.team_app, name="team")
 app.add_typer(accounts_cmd.account_app, name="account")

@@ -59,10 +59,17 @@ def run_whatif(
     candidate_file: Path | dict[str, Any],
     team: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    as_of: datetime | None = None,
 ) -> dict[str, Any]:
-    """Replay the period under the recorded and the candidate policies; the comparison as plain data."""
+    """Replay the period under the recorded and the candidate policies; the comparison as plain data.
+
+    ``as_of``: the instant the SLA clocks are looked at last (default: the latest business time in the log)."""
     data = read_candidate_file(candidate_file) if isinstance(candidate_file, Path) else candidate_file
     history = read_history(desk, period.since, period.until, progress)
+    if as_of is not None:
+        if as_of.tzinfo is None:
+            raise ValidationFailed("--as-of needs a time zone")
+        history.horizon = as_of
     teams = {i: t.name for i, t in history.policies.snapshots[-1].teams.items()}
     candidate = build_candidate(data, teams)
     team_id = _team_filter(team, teams)
@@ -201,6 +208,7 @@ def compare(
                 outside_work["actions"] += len(done_by)
     return {
         "period": {"from": period.since.isoformat(), "to": period.until.isoformat()},
+        "as_of": None if history.horizon is None else history.horizon.isoformat(),
         "team": None if team_id is None else team_name(team_id),
         "candidate": candidate.describe(),
         "semantics": list(SEMANTICS),
