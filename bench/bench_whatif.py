@@ -25,15 +25,24 @@ from pathlib import Path
 
 DATA = Path("/work/shared/data/bpic2013_incidents.csv")
 CANDIDATE = {
-    "calendars": [{
-        "name": "Brussels office", "timezone": "Europe/Brussels",
-        "weekly": {str(d): [["08:00", "18:00"]] for d in range(5)},
-        "holidays": ["2011-12-26", "2012-01-02", "2012-04-09", "2012-05-01"],
-    }],
-    "sla_policies": [{
-        "name": "incidents", "position": 0, "calendar": "Brussels office",
-        "targets": {p: {"resolution_time": {"minutes": 30 * 60}} for p in ("low", "normal", "high", "urgent")},
-    }],
+    "calendars": [
+        {
+            "name": "Brussels office",
+            "timezone": "Europe/Brussels",
+            "weekly": {str(d): [["08:00", "18:00"]] for d in range(5)},
+            "holidays": ["2011-12-26", "2012-01-02", "2012-04-09", "2012-05-01"],
+        }
+    ],
+    "sla_policies": [
+        {
+            "name": "incidents",
+            "position": 0,
+            "calendar": "Brussels office",
+            "targets": {
+                p: {"resolution_time": {"minutes": 30 * 60}} for p in ("low", "normal", "high", "urgent")
+            },
+        }
+    ],
 }
 
 
@@ -50,10 +59,14 @@ def prepare(store: Path) -> None:
         started = time.perf_counter()
         summary = import_file(desk, "bpic2013", DATA)
         print(f"imported {len(summary.tickets)} cases in {time.perf_counter() - started:.1f} s")
-        targets = {p: {"resolution_time": {"minutes": 5 * 24 * 60, "business_hours": False}}
-                   for p in ("low", "normal", "high", "urgent")}
-        desk.define_sla_policy(DefineSlaPolicy.model_validate({"name": "incidents", "position": 0, "targets": targets}),
-                               Caller("bench", Role.ADMIN, Channel.CLI))
+        targets = {
+            p: {"resolution_time": {"minutes": 5 * 24 * 60, "business_hours": False}}
+            for p in ("low", "normal", "high", "urgent")
+        }
+        desk.define_sla_policy(
+            DefineSlaPolicy.model_validate({"name": "incidents", "position": 0, "targets": targets}),
+            Caller("bench", Role.ADMIN, Channel.CLI),
+        )
     finally:
         desk.close()
 
@@ -65,18 +78,32 @@ def run(store: Path) -> None:
 
     desk = TicketDesk(Settings(database_url=f"sqlite:///{store}"))
     started = time.perf_counter()
-    report = run_whatif(desk, Period(datetime(2010, 1, 1, tzinfo=UTC), datetime(2013, 1, 1, tzinfo=UTC)), CANDIDATE)
+    report = run_whatif(
+        desk, Period(datetime(2010, 1, 1, tzinfo=UTC), datetime(2013, 1, 1, tzinfo=UTC)), CANDIDATE
+    )
     text = to_json(report)
     elapsed = time.perf_counter() - started
     desk.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": round(elapsed, 2), "peak_rss_mb": round(peak, 1), "events_read": report["log"]["events_read"],
-                      "tickets": report["tickets"], "sla_totals": report["sla_totals"], "json_bytes": len(text)}))
+    print(
+        json.dumps(
+            {
+                "seconds": round(elapsed, 2),
+                "peak_rss_mb": round(peak, 1),
+                "events_read": report["log"]["events_read"],
+                "tickets": report["tickets"],
+                "sla_totals": report["sla_totals"],
+                "json_bytes": len(text),
+            }
+        )
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--store", type=Path, default=Path(tempfile.gettempdir()) / "bench_whatif_bpic2013.sqlite3")
+    parser.add_argument(
+        "--store", type=Path, default=Path(tempfile.gettempdir()) / "bench_whatif_bpic2013.sqlite3"
+    )
     parser.add_argument("--run", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run:

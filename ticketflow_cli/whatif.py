@@ -18,20 +18,46 @@ from ticketflow_cli.reports import parse_time
 
 def whatif(
     ctx: typer.Context,
-    candidate: Annotated[Path, typer.Argument(help="Candidate policies (TOML or JSON): routing, calendars, sla_policies.",
-                                              metavar="CANDIDATE")],
-    since: Annotated[str, typer.Option("--from", help="Tickets opened from this business time on (ISO 8601; "
-                                       "without an offset, in the desk's time zone).")],
+    candidate: Annotated[
+        Path,
+        typer.Argument(
+            help="Candidate policies (TOML or JSON): routing, calendars, sla_policies.", metavar="CANDIDATE"
+        ),
+    ],
+    since: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            help="Tickets opened from this business time on (ISO 8601; "
+            "without an offset, in the desk's time zone).",
+        ),
+    ],
     until: Annotated[str, typer.Option("--to", help="...and before this one.")],
-    team: Annotated[str | None, typer.Option("--team", help="Only tickets placed in this team (name or id), "
-                                             "recorded or candidate.")] = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Look at the SLA clocks last at this instant "
-                                              "(default: the latest business time in the log).")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON (byte-identical for "
-                                           "the same inputs).")] = False,
-    csv_file: Annotated[str | None, typer.Option("--csv", help="Write SLA attainment per team, priority and "
-                                                 "metric as CSV to this file ('-': standard output).",
-                                                 metavar="FILE|-")] = None,
+    team: Annotated[
+        str | None,
+        typer.Option("--team", help="Only tickets placed in this team (name or id), recorded or candidate."),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Look at the SLA clocks last at this instant "
+            "(default: the latest business time in the log).",
+        ),
+    ] = None,
+    json_out: Annotated[
+        bool,
+        typer.Option("--json", help="Print the comparison as JSON (byte-identical for the same inputs)."),
+    ] = False,
+    csv_file: Annotated[
+        str | None,
+        typer.Option(
+            "--csv",
+            help="Write SLA attainment per team, priority and "
+            "metric as CSV to this file ('-': standard output).",
+            metavar="FILE|-",
+        ),
+    ] = None,
 ) -> None:
     """What if a past period had run under other routing rules, SLA policies or calendars?"""
     settings: Settings = ctx.obj
@@ -79,15 +105,22 @@ def _tables(report: dict[str, Any]) -> None:
         totals.add_column(column, justify="left" if column == "metric" else "right")
     for row in report["sla_totals"]:
         was, now = row["recorded"], row["candidate"]
-        change = "-" if was["attainment"] is None or now["attainment"] is None else (
-            f"{(now['attainment'] - was['attainment']) * 100:+.1f} pts, {now['breached'] - was['breached']:+d} breaches")
+        change = (
+            "-"
+            if was["attainment"] is None or now["attainment"] is None
+            else (
+                f"{(now['attainment'] - was['attainment']) * 100:+.1f} pts, {now['breached'] - was['breached']:+d} breaches"
+            )
+        )
         totals.add_row(row["metric"], _pct(was), _pct(now), change)
     console.print(totals)
     detail = Table(title="SLA attainment per team, priority and metric")
     for column in ("team", "priority", "metric", "recorded", "candidate"):
         detail.add_column(column, justify="right" if column in ("recorded", "candidate") else "left")
     for row in report["sla"]:
-        detail.add_row(row["team"], row["priority"], row["metric"], _pct(row["recorded"]), _pct(row["candidate"]))
+        detail.add_row(
+            row["team"], row["priority"], row["metric"], _pct(row["recorded"]), _pct(row["candidate"])
+        )
     console.print(detail)
     routing = Table(title="tickets per team")
     for column in ("team", "recorded", "candidate"):

@@ -24,10 +24,25 @@ from projections.workflow import due_work
 from ticketflow.application import TicketDesk
 from ticketflow.clock import FakeClock
 from ticketflow.commands import (
-    AddTeamMember, AssignTicket, ChangePriority, CloseTicket, FormTeam, MarkTicketOpen, OpenTicket, PendTicket,
-    PostReply, RegisterCustomer, ReopenTicket, SolveTicket,
+    AddTeamMember,
+    AssignTicket,
+    ChangePriority,
+    CloseTicket,
+    FormTeam,
+    MarkTicketOpen,
+    OpenTicket,
+    PendTicket,
+    PostReply,
+    RegisterCustomer,
+    ReopenTicket,
+    SolveTicket,
 )
-from ticketflow.commands.workflow import DefineCalendar, DefineSlaPolicy, PublishRoutingRules, SetAssignmentStrategy
+from ticketflow.commands.workflow import (
+    DefineCalendar,
+    DefineSlaPolicy,
+    PublishRoutingRules,
+    SetAssignmentStrategy,
+)
 from ticketflow.config import Settings
 from ticketflow.domain.values import Channel, Direction, Role
 from ticketflow.errors import TicketflowError
@@ -71,33 +86,51 @@ class Program:
 def programs(max_tickets: int = 6, max_steps: int = 24) -> st.SearchStrategy[Program]:
     sla = st.builds(
         Sla,
-        minutes=st.fixed_dictionaries({
-            "first_reply_time": st.integers(10, 600), "next_reply_time": st.integers(10, 600),
-            "resolution_time": st.integers(60, 3000),
-        }),
-        business_hours=st.booleans(), warn_at_percent=st.integers(50, 95), raise_priority=st.booleans(),
+        minutes=st.fixed_dictionaries(
+            {
+                "first_reply_time": st.integers(10, 600),
+                "next_reply_time": st.integers(10, 600),
+                "resolution_time": st.integers(60, 3000),
+            }
+        ),
+        business_hours=st.booleans(),
+        warn_at_percent=st.integers(50, 95),
+        raise_priority=st.booleans(),
         escalate_to_billing=st.booleans(),
     )
-    ticket = st.tuples(st.integers(0, 3000), st.sampled_from(SUBJECTS), st.sampled_from(CATEGORIES), st.booleans())
+    ticket = st.tuples(
+        st.integers(0, 3000), st.sampled_from(SUBJECTS), st.sampled_from(CATEGORIES), st.booleans()
+    )
     step = st.builds(
-        Step, minute=st.integers(0, 6000), ticket=st.integers(0, max_tickets - 1), action=st.sampled_from(ACTIONS),
+        Step,
+        minute=st.integers(0, 6000),
+        ticket=st.integers(0, max_tickets - 1),
+        action=st.sampled_from(ACTIONS),
         arg=st.integers(0, 7),
     )
     strategy = st.sampled_from(["round_robin", "least_loaded", "skills"])
     return st.builds(
-        Program, strategies=st.tuples(strategy, strategy), sla=sla,
+        Program,
+        strategies=st.tuples(strategy, strategy),
+        sla=sla,
         tickets=st.lists(ticket, min_size=1, max_size=max_tickets),
         steps=st.lists(step, max_size=max_steps),
     )
 
 
-def sla_policy(sla: Sla, calendar_id: UUID | None, billing: UUID | None, name: str = "标准") -> dict[str, Any]:
+def sla_policy(
+    sla: Sla, calendar_id: UUID | None, billing: UUID | None, name: str = "标准"
+) -> dict[str, Any]:
     targets = {
-        metric: {"minutes": minutes, "business_hours": sla.business_hours} for metric, minutes in sla.minutes.items()
+        metric: {"minutes": minutes, "business_hours": sla.business_hours}
+        for metric, minutes in sla.minutes.items()
     }
     return {
-        "name": name, "position": 0, "calendar_id": str(calendar_id) if calendar_id else None,
-        "targets": {p: targets for p in PRIORITIES}, "warn_at_percent": sla.warn_at_percent,
+        "name": name,
+        "position": 0,
+        "calendar_id": str(calendar_id) if calendar_id else None,
+        "targets": {p: targets for p in PRIORITIES},
+        "warn_at_percent": sla.warn_at_percent,
         "escalation": {"raise_priority": sla.raise_priority, "team_id": str(billing) if billing else None},
     }
 
@@ -105,8 +138,18 @@ def sla_policy(sla: Sla, calendar_id: UUID | None, billing: UUID | None, name: s
 def routing_rules(teams: dict[str, UUID]) -> dict[str, Any]:
     return {
         "rules": [
-            {"name": "发票", "team_id": str(teams["账务"]), "keywords": ["发票", "invoice"], "set_priority": "high"},
-            {"name": "网络", "team_id": str(teams["技术支持"]), "categories": ["network"], "add_tags": ["net"]},
+            {
+                "name": "发票",
+                "team_id": str(teams["账务"]),
+                "keywords": ["发票", "invoice"],
+                "set_priority": "high",
+            },
+            {
+                "name": "网络",
+                "team_id": str(teams["技术支持"]),
+                "categories": ["network"],
+                "add_tags": ["net"],
+            },
         ],
         "default_team_id": str(teams["技术支持"]),
     }
@@ -164,13 +207,21 @@ class LiveDesk:
                 skills = ["network"] if n == 1 else ["zh"] if n == 2 else []
                 self.desk.add_team_member(AddTeamMember(team_id=team, agent_id=agent, skills=skills), ADMIN)
             if strategy != "round_robin":  # a new team assigns round-robin
-                self.desk.set_assignment_strategy(SetAssignmentStrategy(team_id=team, strategy=strategy), ADMIN)
+                self.desk.set_assignment_strategy(
+                    SetAssignmentStrategy(team_id=team, strategy=strategy), ADMIN
+                )
         self.desk.publish_routing_rules(PublishRoutingRules.model_validate(routing_rules(self.teams)), ADMIN)
         if program.sla.business_hours:
-            self.calendar_id = self.desk.define_calendar(DefineCalendar(
-                name="上海工作日", timezone="Asia/Shanghai", weekly=WEEKDAYS,  # type: ignore[arg-type]
-                holidays=["2026-03-04"], workdays={"2026-03-07": 2},
-            ), ADMIN).object_id
+            self.calendar_id = self.desk.define_calendar(
+                DefineCalendar(
+                    name="上海工作日",
+                    timezone="Asia/Shanghai",
+                    weekly=WEEKDAYS,  # type: ignore[arg-type]
+                    holidays=["2026-03-04"],
+                    workdays={"2026-03-07": 2},
+                ),
+                ADMIN,
+            ).object_id
         billing = self.teams["账务"] if program.sla.escalate_to_billing else None
         self.desk.define_sla_policy(
             DefineSlaPolicy.model_validate(sla_policy(program.sla, self.calendar_id, billing)), ADMIN
@@ -193,10 +244,15 @@ class LiveDesk:
         customer = Caller(str(self.customer), Role.CUSTOMER, Channel.WEB_FORM)
         if isinstance(item, tuple):
             _, n, subject, category, with_team = item
-            self.tickets[n] = self.desk.open_ticket(OpenTicket(
-                subject=subject, category=category, requester_id=self.customer,
-                team_id=self.teams["技术支持"] if with_team else None,
-            ), customer).object_id
+            self.tickets[n] = self.desk.open_ticket(
+                OpenTicket(
+                    subject=subject,
+                    category=category,
+                    requester_id=self.customer,
+                    team_id=self.teams["技术支持"] if with_team else None,
+                ),
+                customer,
+            ).object_id
             return
         step: Step = item
         if step.ticket >= len(self.tickets) or self.tickets[step.ticket] is None:
@@ -226,5 +282,6 @@ class LiveDesk:
                 self.desk.assign_ticket(AssignTicket(ticket_id=ticket_id, assignee_id=agent.actor_id), agent)
             case "priority":
                 self.desk.change_priority(
-                    ChangePriority(ticket_id=ticket_id, priority=PRIORITIES[step.arg % 4]), agent  # type: ignore[arg-type]
+                    ChangePriority(ticket_id=ticket_id, priority=PRIORITIES[step.arg % 4]),
+                    agent,  # type: ignore[arg-type]
                 )

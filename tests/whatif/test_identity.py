@@ -16,7 +16,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.whatif.desks import (
-    START, LiveDesk, Program, Sla, Step, TEAMS, programs, routing_rules, sla_policy,
+    START,
+    TEAMS,
+    LiveDesk,
+    Program,
+    Sla,
+    Step,
+    programs,
+    routing_rules,
+    sla_policy,
 )
 from ticketflow.config import Settings
 from ticketflow.domain import Ticket
@@ -58,7 +66,9 @@ def test_replaying_under_the_policies_in_force_gives_back_the_recorded_decisions
         fidelity = report["fidelity"]
         assert fidelity["differing"] == []
         assert fidelity["same_decisions_and_instants"] == fidelity["live_tickets"] == len(world.tickets)
-        assert report["newly_breaching"] == report["no_longer_breaching"] == report["routing"]["changed"] == []
+        assert (
+            report["newly_breaching"] == report["no_longer_breaching"] == report["routing"]["changed"] == []
+        )
 
 
 # ------------------------------------------------------------------ the converse: one SLA target
@@ -75,7 +85,9 @@ def first_reply_elapsed(events: list[Ticket.Event], horizon: datetime) -> tuple[
             if running_since is not None:
                 elapsed += at - running_since
             return elapsed, True
-        elif isinstance(event, Ticket.Pended | Ticket.PutOnHold | Ticket.Solved | Ticket.Closed | Ticket.MergedInto):
+        elif isinstance(
+            event, Ticket.Pended | Ticket.PutOnHold | Ticket.Solved | Ticket.Closed | Ticket.MergedInto
+        ):
             if running_since is not None:
                 elapsed += at - running_since
                 running_since = None
@@ -94,16 +106,31 @@ def breaches_first_reply(elapsed: timedelta, minutes: int) -> bool:
 
 @EXAMPLES
 @given(programs(), st.integers(5, 900))
-def test_one_changed_first_reply_target_changes_exactly_the_tickets_it_should(program: Program, minutes: int) -> None:
-    sla = Sla({**program.sla.minutes}, business_hours=False, warn_at_percent=program.sla.warn_at_percent,
-              raise_priority=program.sla.raise_priority, escalate_to_billing=program.sla.escalate_to_billing)
+def test_one_changed_first_reply_target_changes_exactly_the_tickets_it_should(
+    program: Program, minutes: int
+) -> None:
+    sla = Sla(
+        {**program.sla.minutes},
+        business_hours=False,
+        warn_at_percent=program.sla.warn_at_percent,
+        raise_priority=program.sla.raise_priority,
+        escalate_to_billing=program.sla.escalate_to_billing,
+    )
     program = Program(program.strategies, sla, program.tickets, program.steps)
     with live_desk(program) as world:
         billing = world.teams["账务"] if sla.escalate_to_billing else None
-        changed = Sla({**sla.minutes, "first_reply_time": minutes}, False, sla.warn_at_percent, sla.raise_priority,
-                      sla.escalate_to_billing)
+        changed = Sla(
+            {**sla.minutes, "first_reply_time": minutes},
+            False,
+            sla.warn_at_percent,
+            sla.raise_priority,
+            sla.escalate_to_billing,
+        )
         report = run_whatif(
-            world.desk, PERIOD, {"sla_policies": [sla_policy(changed, None, billing)]}, as_of=world.clock.now()
+            world.desk,
+            PERIOD,
+            {"sla_policies": [sla_policy(changed, None, billing)]},
+            as_of=world.clock.now(),
         )
         horizon = world.clock.now()
         newly, no_longer = set(), set()
@@ -120,7 +147,9 @@ def test_one_changed_first_reply_target_changes_exactly_the_tickets_it_should(pr
         first = "first_reply_time"
         assert {e["ticket"] for e in report["newly_breaching"] if e["metric"] == first} == newly
         assert {e["ticket"] for e in report["no_longer_breaching"] if e["metric"] == first} == no_longer
-        others = [e for e in report["newly_breaching"] + report["no_longer_breaching"] if e["metric"] != first]
+        others = [
+            e for e in report["newly_breaching"] + report["no_longer_breaching"] if e["metric"] != first
+        ]
         assert others == []  # the other targets did not change, and escalation changes no target
         assert report["fidelity"]["differing"] == []
 
@@ -138,12 +167,20 @@ def test_one_changed_routing_rule_moves_exactly_the_tickets_it_matches(program: 
             ticket_id = world.tickets[n]
             history = world.desk.history(ticket_id)  # type: ignore[arg-type]
             placed_by_hand_first = next(
-                (not isinstance(e, Ticket.Routed) for e in history
-                 if isinstance(e, Ticket.Routed | Ticket.Assigned | Ticket.Transferred)), True,
+                (
+                    not isinstance(e, Ticket.Routed)
+                    for e in history
+                    if isinstance(e, Ticket.Routed | Ticket.Assigned | Ticket.Transferred)
+                ),
+                True,
             )
             if ("发票" in subject or "invoice" in subject) and not with_team and not placed_by_hand_first:
                 expected.add(str(ticket_id))
-        moved = {c["ticket"] for c in report["routing"]["changed"] if c["recorded"]["team"] != c["candidate"]["team"]}
+        moved = {
+            c["ticket"]
+            for c in report["routing"]["changed"]
+            if c["recorded"]["team"] != c["candidate"]["team"]
+        }
         assert moved == expected
         for change in report["routing"]["changed"]:
             if change["ticket"] in expected:
@@ -154,12 +191,27 @@ def test_one_changed_routing_rule_moves_exactly_the_tickets_it_matches(program: 
 FIXED = Program(
     strategies=("round_robin", "least_loaded"),
     sla=Sla({"first_reply_time": 45, "next_reply_time": 30, "resolution_time": 600}, True, 70, True, True),
-    tickets=[(0, "发票金额不对", "billing", False), (5, "网络经常中断", "network", False),
-             (40, "无法登录账户", "general", True), (300, "invoice is wrong", "general", False),
-             (900, "设备无法开机", "general", False)],
-    steps=[Step(10, 0, "reply", 3), Step(30, 1, "pend", 1), Step(200, 1, "open", 1), Step(260, 0, "customer", 0),
-           Step(700, 0, "reply", 4), Step(800, 2, "assign", 0), Step(1500, 3, "solve", 3), Step(1600, 3, "reopen", 3),
-           Step(2000, 4, "priority", 3), Step(2600, 1, "reply", 1), Step(3000, 1, "solve", 1), Step(4000, 1, "close", 1)],
+    tickets=[
+        (0, "发票金额不对", "billing", False),
+        (5, "网络经常中断", "network", False),
+        (40, "无法登录账户", "general", True),
+        (300, "invoice is wrong", "general", False),
+        (900, "设备无法开机", "general", False),
+    ],
+    steps=[
+        Step(10, 0, "reply", 3),
+        Step(30, 1, "pend", 1),
+        Step(200, 1, "open", 1),
+        Step(260, 0, "customer", 0),
+        Step(700, 0, "reply", 4),
+        Step(800, 2, "assign", 0),
+        Step(1500, 3, "solve", 3),
+        Step(1600, 3, "reopen", 3),
+        Step(2000, 4, "priority", 3),
+        Step(2600, 1, "reply", 1),
+        Step(3000, 1, "solve", 1),
+        Step(4000, 1, "close", 1),
+    ],
 )
 
 
@@ -168,11 +220,27 @@ def test_the_identity_holds_on_each_store(shared_store_settings: Settings) -> No
         assert_replay_reproduces_the_log(world)
         decided = [e for t in world.tickets for e in world.desk.history(t) if is_decision(e)]  # type: ignore[arg-type]
         kinds = {type(e).__name__ for e in decided}
-        assert {"Routed", "SlaApplied", "SlaBreached", "SlaFulfilled", "PriorityChanged", "Transferred"} <= kinds
-        report = run_whatif(world.desk, PERIOD, {"sla_policies": [
-            sla_policy(Sla({**FIXED.sla.minutes, "first_reply_time": 600}, True, 70, True, True),
-                       world.calendar_id, world.teams["账务"])
-        ]})
+        assert {
+            "Routed",
+            "SlaApplied",
+            "SlaBreached",
+            "SlaFulfilled",
+            "PriorityChanged",
+            "Transferred",
+        } <= kinds
+        report = run_whatif(
+            world.desk,
+            PERIOD,
+            {
+                "sla_policies": [
+                    sla_policy(
+                        Sla({**FIXED.sla.minutes, "first_reply_time": 600}, True, 70, True, True),
+                        world.calendar_id,
+                        world.teams["账务"],
+                    )
+                ]
+            },
+        )
         assert report["fidelity"]["differing"] == []
         assert report["no_longer_breaching"] != []
 
@@ -182,7 +250,9 @@ def test_the_same_inputs_give_byte_identical_json() -> None:
 
     with live_desk(FIXED) as world:
         candidate = {"routing": routing_rules(world.teams)}
-        assert to_json(run_whatif(world.desk, PERIOD, candidate)) == to_json(run_whatif(world.desk, PERIOD, candidate))
+        assert to_json(run_whatif(world.desk, PERIOD, candidate)) == to_json(
+            run_whatif(world.desk, PERIOD, candidate)
+        )
 
 
 def test_nothing_is_written_to_the_log() -> None:

@@ -59,7 +59,9 @@ PERIOD = ["--from", "2026-03-01T00:00+08:00", "--to", "2026-04-01T00:00+08:00"]
 def test_a_toml_candidate_is_compared_side_by_side_as_json_and_csv(
     store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = run(["whatif", *PERIOD, str(store), "--json", "--csv", str(tmp_path / "sla.csv")], capsys)
+    code, out, err = run(
+        ["whatif", *PERIOD, str(store), "--json", "--csv", str(tmp_path / "sla.csv")], capsys
+    )
     assert code == 0, err
     report = json.loads(out)
     assert report["tickets"]["replayed"] == len(FIXED.tickets)
@@ -67,7 +69,9 @@ def test_a_toml_candidate_is_compared_side_by_side_as_json_and_csv(
     assert report["candidate"]["routing_rules"] == ["发票"]
     totals = {row["metric"]: row for row in report["sla_totals"]}
     assert totals["resolution_time"]["recorded"]["breached"] > 0
-    assert totals["resolution_time"]["candidate"]["runs"] == 0  # the candidate policy sets no resolution target
+    assert (
+        totals["resolution_time"]["candidate"]["runs"] == 0
+    )  # the candidate policy sets no resolution target
     assert {e["metric"] for e in report["no_longer_breaching"]} == {"resolution_time", "next_reply_time"}
     moved = [c for c in report["routing"]["changed"] if c["recorded"]["team"] != c["candidate"]["team"]]
     assert {c["candidate"]["team"] for c in moved} == {"技术支持"}
@@ -78,7 +82,9 @@ def test_a_toml_candidate_is_compared_side_by_side_as_json_and_csv(
     assert again == out  # byte-identical
 
 
-def test_the_table_names_teams_and_states_the_semantics(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_table_names_teams_and_states_the_semantics(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, err = run(["whatif", *PERIOD, "--team", "技术支持", str(store)], capsys)
     assert code == 0, err
     assert "SLA attainment" in out and "技术支持" in out and "stay as recorded" in out
@@ -87,8 +93,8 @@ def test_the_table_names_teams_and_states_the_semantics(store: Path, capsys: pyt
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("[routing]\ndefault_team_id = \"无此团队\"\nrules = []\n", "no team is called '无此团队'"),
-        ("[[sla_policies]]\nname = \"x\"\nposition = 0\ntargets = {}\n", "sla_policies[0]"),
+        ('[routing]\ndefault_team_id = "无此团队"\nrules = []\n', "no team is called '无此团队'"),
+        ('[[sla_policies]]\nname = "x"\nposition = 0\ntargets = {}\n', "sla_policies[0]"),
         ("[surprise]\n", "unknown section(s) surprise"),
         ("not toml = = 1", "not valid TOML"),
     ],
@@ -97,7 +103,7 @@ def test_a_bad_candidate_is_one_line_and_a_non_zero_exit(
     store: Path, content: str, message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store.write_text(content, encoding="utf-8")
-    code, out, err = run(["whatif", *PERIOD, str(store)], capsys)
+    code, _, err = run(["whatif", *PERIOD, str(store)], capsys)
     assert code != 0
     assert message in err and len(err.strip().splitlines()) == 1
 

@@ -13,7 +13,6 @@ from typing import Any, Protocol
 
 from ticketflow.sla.measure import Measurement, Metric, State, Target
 
-
 #: The smallest step of time: a look just after an instant.
 JUST_AFTER = timedelta(microseconds=1)
 
@@ -57,7 +56,9 @@ class SlaMark:
     elapsed_minutes: float
 
 
-def marks_due(ticket: _Marks, measurements: list[Measurement], now: datetime) -> tuple[list[SlaMark], datetime | None]:
+def marks_due(
+    ticket: _Marks, measurements: list[Measurement], now: datetime
+) -> tuple[list[SlaMark], datetime | None]:
     """The marks not recorded yet, and when to look at the ticket again (None: only when it changes)."""
     marks: list[SlaMark] = []
     next_due: datetime | None = None
@@ -71,13 +72,12 @@ def marks_due(ticket: _Marks, measurements: list[Measurement], now: datetime) ->
                 continue
             if not ticket.has_sla_mark(kind, m.metric, cycle):
                 marks.append(SlaMark(kind, m.metric, cycle, moment, elapsed))
-        for moment in (m.warn_due_at, m.due_at if m.breached_at is None else None):
-            if moment is None:
+        for due in (m.warn_due_at, m.due_at if m.breached_at is None else None):
+            if due is None:
                 continue
-            if moment <= now:
-                # At the instant itself the share is not passed yet (a reply then is on time): look
-                # again just after it, or the run would never be seen passing its target.
-                moment = now + JUST_AFTER
-            if next_due is None or moment < next_due:
-                next_due = moment
+            # At the instant itself the share is not passed yet (a reply then is on time): look
+            # again just after it, or the run would never be seen passing its target.
+            look = due if due > now else now + JUST_AFTER
+            if next_due is None or look < next_due:
+                next_due = look
     return marks, next_due

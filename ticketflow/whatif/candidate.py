@@ -81,7 +81,9 @@ def read_candidate_file(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ValidationFailed(f"{path}: not valid TOML ({exc})") from None
     except json.JSONDecodeError as exc:
-        raise ValidationFailed(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+        raise ValidationFailed(
+            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
     if not isinstance(data, dict):
         raise ValidationFailed(f"{path}: expected an object with {', '.join(SECTIONS)}")
     return data
@@ -118,34 +120,46 @@ def build_candidate(data: Mapping[str, Any], teams: Mapping[UUID, str]) -> Candi
     """Validate the file's sections against the desk's teams and build the policies in memory."""
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
-        raise ValidationFailed(f"unknown section(s) {', '.join(unknown)}: a candidate holds {', '.join(SECTIONS)}")
+        raise ValidationFailed(
+            f"unknown section(s) {', '.join(unknown)}: a candidate holds {', '.join(SECTIONS)}"
+        )
     candidate = Candidate()
     context = metadata.RecordingContext("whatif", "system", "system", "whatif", "whatif", BEGINNING)
     with metadata.recording(context):
         if "routing" in data:
             routing = dict(data["routing"]) if isinstance(data["routing"], dict) else data["routing"]
             if isinstance(routing, dict):
-                routing["default_team_id"] = _team(routing.get("default_team_id"), teams, "routing.default_team_id")
+                routing["default_team_id"] = _team(
+                    routing.get("default_team_id"), teams, "routing.default_team_id"
+                )
                 rules = routing.get("rules", [])
                 if isinstance(rules, list):
                     routing["rules"] = [
                         {**r, "team_id": _team(r.get("team_id"), teams, f"routing.rules[{n}].team_id")}
-                        if isinstance(r, dict) else r
+                        if isinstance(r, dict)
+                        else r
                         for n, r in enumerate(rules)
                     ]
             cmd = _checked(PublishRoutingRules, routing, "routing")
             if not cmd.rules and "rules" not in routing:
-                raise ValidationFailed("routing: give the rules (an empty list sends everything to the default team)")
+                raise ValidationFailed(
+                    "routing: give the rules (an empty list sends everything to the default team)"
+                )
             for team_id in {cmd.default_team_id, *(r.team_id for r in cmd.rules)}:
                 if team_id not in teams:
                     raise ValidationFailed(f"routing: team {team_id} does not exist")
             candidate.routing = RoutingPolicy._create(
-                RoutingPolicy.Adopted, id=ROUTING_POLICY_ID, rules=[r.as_rule() for r in cmd.rules],
-                default_team_id=cmd.default_team_id, note="what-if candidate",
+                RoutingPolicy.Adopted,
+                id=ROUTING_POLICY_ID,
+                rules=[r.as_rule() for r in cmd.rules],
+                default_team_id=cmd.default_team_id,
+                note="what-if candidate",
             )
         for n, spec in enumerate(_listed(data, "calendars")):
             cmd = _checked(DefineCalendar, spec, f"calendars[{n}]")
-            calendar = ServiceCalendar._create(ServiceCalendar.Defined, id=calendar_id(cmd.name), **calendar_fields(cmd))
+            calendar = ServiceCalendar._create(
+                ServiceCalendar.Defined, id=calendar_id(cmd.name), **calendar_fields(cmd)
+            )
             candidate.calendars[calendar.id] = calendar
         for n, spec in enumerate(_listed(data, "sla_policies")):
             where = f"sla_policies[{n}]"
@@ -155,9 +169,14 @@ def build_candidate(data: Mapping[str, Any], teams: Mapping[UUID, str]) -> Candi
                     spec["calendar_id"] = str(calendar_id(str(spec.pop("calendar"))))
                 escalation = spec.get("escalation")
                 if isinstance(escalation, dict) and escalation.get("team_id") is not None:
-                    spec["escalation"] = {**escalation, "team_id": _team(escalation["team_id"], teams, f"{where}.escalation")}
+                    spec["escalation"] = {
+                        **escalation,
+                        "team_id": _team(escalation["team_id"], teams, f"{where}.escalation"),
+                    }
             cmd = _checked(DefineSlaPolicy, spec, where)
-            policy = SlaPolicy._create(SlaPolicy.Defined, id=sla_policy_id(cmd.name), **sla_policy_fields(cmd))
+            policy = SlaPolicy._create(
+                SlaPolicy.Defined, id=sla_policy_id(cmd.name), **sla_policy_fields(cmd)
+            )
             candidate.sla_policies[policy.id] = policy
     return candidate
 

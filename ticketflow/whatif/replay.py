@@ -37,9 +37,22 @@ from uuid import UUID
 from ticketflow import metadata
 from ticketflow.application import TicketDesk
 from ticketflow.automation import (
-    calendar_from_spec, escalate_breach, first_matching_sla_policy, placement_team, route_by_policy, sla_terms_of,
+    calendar_from_spec,
+    escalate_breach,
+    first_matching_sla_policy,
+    placement_team,
+    route_by_policy,
+    sla_terms_of,
 )
-from ticketflow.domain import Customer, RoutingPolicy, ServiceCalendar, SlaPolicy, Team, Ticket, TicketflowAggregate
+from ticketflow.domain import (
+    Customer,
+    RoutingPolicy,
+    ServiceCalendar,
+    SlaPolicy,
+    Team,
+    Ticket,
+    TicketflowAggregate,
+)
 from ticketflow.domain.values import Direction, Status
 from ticketflow.errors import TicketflowError
 from ticketflow.sla.decide import marks_due, targets_of
@@ -50,12 +63,24 @@ PAGE = 1000
 AUTOMATION = "automation"
 #: Events the automation writes: its decisions, replayed rather than copied.
 DECISIONS = (
-    Ticket.Routed, Ticket.SlaApplied, Ticket.SlaWarned, Ticket.SlaBreached, Ticket.SlaFulfilled,
-    Ticket.PriorityChanged, Ticket.Transferred, Ticket.MarkedOpen,
+    Ticket.Routed,
+    Ticket.SlaApplied,
+    Ticket.SlaWarned,
+    Ticket.SlaBreached,
+    Ticket.SlaFulfilled,
+    Ticket.PriorityChanged,
+    Ticket.Transferred,
+    Ticket.MarkedOpen,
 )
 #: Events after which the automation does not look at the ticket again (see projections.workflow).
-QUIET = (Ticket.SlaApplied, Ticket.SlaWarned, Ticket.SlaBreached, Ticket.SlaFulfilled, Ticket.SurveyIssued,
-         Ticket.ResolutionRecorded)
+QUIET = (
+    Ticket.SlaApplied,
+    Ticket.SlaWarned,
+    Ticket.SlaBreached,
+    Ticket.SlaFulfilled,
+    Ticket.SurveyIssued,
+    Ticket.ResolutionRecorded,
+)
 OPEN_STATUSES = frozenset({Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD})
 MAX_LOOKS = 20  # looks at one ticket in one pass (each look that changes it brings another)
 
@@ -235,7 +260,9 @@ _OPENING = {Ticket.Opened, Ticket.MarkedOpen, Ticket.Pended, Ticket.PutOnHold, T
 _ENDING = {Ticket.Solved, Ticket.Closed, Ticket.MergedInto}
 
 
-def _outside(state: dict[UUID, tuple[str | None, bool]], moves: list[Move], event: Ticket.Event, position: int) -> None:
+def _outside(
+    state: dict[UUID, tuple[str | None, bool]], moves: list[Move], event: Ticket.Event, position: int
+) -> None:
     """Follow who holds a ticket outside the period, as load moves."""
     assignee, is_open = state.get(event.originator_id, (None, True))
     new_assignee, new_open = assignee, is_open
@@ -323,7 +350,11 @@ class Scenario:
             self._load(replayed.ticket, +1)
         replayed.events.append(event)
         replayed.tier, replayed.language, replayed.snapshot = step.tier, step.language, step.snapshot
-        if replayed.placed_team is None and replayed.ticket.team_id is not None and not isinstance(event, Ticket.Opened):
+        if (
+            replayed.placed_team is None
+            and replayed.ticket.team_id is not None
+            and not isinstance(event, Ticket.Opened)
+        ):
             replayed.placed_team, replayed.placed_agent = replayed.ticket.team_id, replayed.ticket.assignee_id
         return replayed
 
@@ -331,7 +362,9 @@ class Scenario:
         if ticket.assignee_id is not None and ticket.status in OPEN_STATUSES:
             self.loads[ticket.assignee_id] += delta
 
-    def _decide(self, replayed: Replayed, now: datetime, action: Callable[[Ticket], None]) -> list[Ticket.Event]:
+    def _decide(
+        self, replayed: Replayed, now: datetime, action: Callable[[Ticket], None]
+    ) -> list[Ticket.Event]:
         """Run one decision on the in-memory ticket, as the automation's command would (all or nothing)."""
         ticket = replayed.ticket
         before = copy.deepcopy(ticket)
@@ -362,20 +395,36 @@ class Scenario:
         if policy is None or ticket.created_at < policy.created_at:
             return  # no rules yet (a desk dispatching by hand), or the ticket is older than them
         try:
-            team_id = ticket.team_id if ticket.team_id is not None else placement_team(
-                policy, ticket, replayed.tier, replayed.language)[0]
+            team_id = (
+                ticket.team_id
+                if ticket.team_id is not None
+                else placement_team(policy, ticket, replayed.tier, replayed.language)[0]
+            )
         except TicketflowError:
             return
         team = view.teams.get(team_id)
         if team is None:
             return
-        made = self._decide(replayed, now, lambda t: route_by_policy(
-            t, policy, team, replayed.tier, replayed.language,
-            last_assigned=self.rotation.get(team_id), open_tickets=self.loads,
-        ))
+        made = self._decide(
+            replayed,
+            now,
+            lambda t: route_by_policy(
+                t,
+                policy,
+                team,
+                replayed.tier,
+                replayed.language,
+                last_assigned=self.rotation.get(team_id),
+                open_tickets=self.loads,
+            ),
+        )
         for event in made:
             if isinstance(event, Ticket.Routed):
-                replayed.placed_team, replayed.placed_agent, replayed.rule = event.team_id, event.assignee_id, event.rule
+                replayed.placed_team, replayed.placed_agent, replayed.rule = (
+                    event.team_id,
+                    event.assignee_id,
+                    event.rule,
+                )
 
     def look(self, replayed: Replayed, snapshot: int, now: datetime, changed: bool) -> None:
         """The SLA clock's look at a ticket, repeated while its own decisions change the ticket."""
@@ -385,7 +434,9 @@ class Scenario:
                 return
             changed = True
 
-    def _evaluate(self, replayed: Replayed, snapshot: int, now: datetime, changed: bool) -> list[Ticket.Event]:
+    def _evaluate(
+        self, replayed: Replayed, snapshot: int, now: datetime, changed: bool
+    ) -> list[Ticket.Event]:
         if replayed.imported and snapshot >= 0:
             snapshot = -1
         ticket = replayed.ticket
@@ -405,11 +456,15 @@ class Scenario:
             return made
         terms = ticket.sla
         measurements = measure(
-            replayed.events, targets_of(terms), calendar_from_spec(terms["calendar"]), now,
+            replayed.events,
+            targets_of(terms),
+            calendar_from_spec(terms["calendar"]),
+            now,
             terms["warn_at_percent"] / 100,
         )
         marks, next_due = marks_due(ticket, measurements, now)
         for mark in marks:
+
             def act(t: Ticket, k: Any = mark) -> None:
                 t.record_sla(k.kind, k.metric, k.cycle, k.moment, k.elapsed_minutes)
                 if k.kind == "breached":
@@ -510,8 +565,15 @@ def replay(history: History, scenarios: list[Scenario]) -> None:
 
 def is_staff_work(event: Ticket.Event) -> str | None:
     """Who did a piece of recorded staff work on a ticket (None: not staff work)."""
-    if isinstance(event, Ticket.Interaction) and event.direction != Direction.INBOUND and event.actor_role in (
-        "agent", "supervisor", "admin",
+    if (
+        isinstance(event, Ticket.Interaction)
+        and event.direction != Direction.INBOUND
+        and event.actor_role
+        in (
+            "agent",
+            "supervisor",
+            "admin",
+        )
     ):
         return event.author_id
     if isinstance(event, Ticket.WorkLogged):

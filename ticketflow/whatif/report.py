@@ -26,17 +26,27 @@ from ticketflow.whatif.replay import History, Replayed, Scenario, is_staff_work,
 
 SEMANTICS = (
     "Customer and staff actions stay as recorded, at their recorded business time (replies are not moved).",
-    "What policies decide is decided again by the desk's own code: routing (team, agent, rule, priority and "
-    "tags set), the SLA policy applied, its clocks and pauses, warnings, breaches and escalations.",
-    "'recorded' replays the period under the policies in force at each point of the log; for live history it "
-    "reproduces the automation's recorded decisions (see fidelity). Imported history, which the automation "
-    "never worked, is measured under the desk's policies at the end of the log.",
-    "'candidate' replays it with the candidate file's routing rules, calendars and SLA policies in place of "
-    "those in force; what the file does not mention stays as it was then.",
-    "Only tickets the router placed are placed again; a ticket placed by hand stays where staff put it. "
-    "Recorded staff work on a re-routed ticket by someone outside its new team is counted, not moved.",
-    "Attainment: SLA clock runs met in time over runs decided (met or breached); runs still open are left out. "
-    "Team and priority are those the ticket had once placed.",
+    (
+        "What policies decide is decided again by the desk's own code: routing (team, agent, rule, priority and "
+        "tags set), the SLA policy applied, its clocks and pauses, warnings, breaches and escalations."
+    ),
+    (
+        "'recorded' replays the period under the policies in force at each point of the log; for live history it "
+        "reproduces the automation's recorded decisions (see fidelity). Imported history, which the automation "
+        "never worked, is measured under the desk's policies at the end of the log."
+    ),
+    (
+        "'candidate' replays it with the candidate file's routing rules, calendars and SLA policies in place of "
+        "those in force; what the file does not mention stays as it was then."
+    ),
+    (
+        "Only tickets the router placed are placed again; a ticket placed by hand stays where staff put it. "
+        "Recorded staff work on a re-routed ticket by someone outside its new team is counted, not moved."
+    ),
+    (
+        "Attainment: SLA clock runs met in time over runs decided (met or breached); runs still open are left out. "
+        "Team and priority are those the ticket had once placed."
+    ),
 )
 METRICS = tuple(m.value for m in Metric)
 
@@ -74,10 +84,14 @@ def run_whatif(
     candidate = build_candidate(data, teams)
     team_id = _team_filter(team, teams)
     for policy in candidate.sla_policies.values():
-        if policy.calendar_id is not None and policy.calendar_id not in candidate.calendars and (
-            policy.calendar_id not in history.policies.snapshots[-1].calendars
+        if (
+            policy.calendar_id is not None
+            and policy.calendar_id not in candidate.calendars
+            and (policy.calendar_id not in history.policies.snapshots[-1].calendars)
         ):
-            raise ValidationFailed(f"SLA policy {policy.name!r}: its calendar is neither in the file nor on the desk")
+            raise ValidationFailed(
+                f"SLA policy {policy.name!r}: its calendar is neither in the file nor on the desk"
+            )
     recorded = Scenario("recorded", history, None)
     proposed = Scenario("candidate", history, candidate)
     replay(history, [recorded, proposed])
@@ -94,7 +108,9 @@ def _team_filter(team: str | None, teams: dict[UUID, str]) -> UUID | None:
             i for i, name in teams.items() if name.startswith(team)
         ]
         if len(matches) != 1:
-            raise ValidationFailed(f"--team: {'no' if not matches else 'more than one'} team is called {team!r}") from None
+            raise ValidationFailed(
+                f"--team: {'no' if not matches else 'more than one'} team is called {team!r}"
+            ) from None
         return matches[0]
     if found not in teams:
         raise ValidationFailed(f"--team: no team has id {found}")
@@ -130,7 +146,8 @@ def signature(events: Iterable[Ticket.Event], instants: bool = True) -> list[tup
     """Decisions as comparable values: what was decided, with what, and (``instants``) at which business time."""
     return [
         (
-            type(e).__qualname__, json.dumps(e.payload(), sort_keys=True, default=str),
+            type(e).__qualname__,
+            json.dumps(e.payload(), sort_keys=True, default=str),
             e.occurred_at.isoformat() if instants else "",
         )
         for e in events
@@ -195,14 +212,26 @@ def compare(
             elif before.get(run) == "breached" and after.get(run) != "breached":
                 no_longer.append(entry)
         if (was.placed_team, was.placed_agent, was.rule) != (now.placed_team, now.placed_agent, now.rule):
-            changed_routes.append({
-                "ticket": key,
-                "recorded": {"team": team_name(was.placed_team), "agent": was.placed_agent, "rule": was.rule},
-                "candidate": {"team": team_name(now.placed_team), "agent": now.placed_agent, "rule": now.rule},
-            })
+            changed_routes.append(
+                {
+                    "ticket": key,
+                    "recorded": {
+                        "team": team_name(was.placed_team),
+                        "agent": was.placed_agent,
+                        "rule": was.rule,
+                    },
+                    "candidate": {
+                        "team": team_name(now.placed_team),
+                        "agent": now.placed_agent,
+                        "rule": now.rule,
+                    },
+                }
+            )
         if now.placed_team is not None and now.placed_team != was.placed_team:
             members = set(final_teams[now.placed_team].members) if now.placed_team in final_teams else set()
-            done_by = [who for e in now.events if (who := is_staff_work(e)) is not None and who not in members]
+            done_by = [
+                who for e in now.events if (who := is_staff_work(e)) is not None and who not in members
+            ]
             if done_by:
                 outside_work["tickets"] += 1
                 outside_work["actions"] += len(done_by)
@@ -222,23 +251,38 @@ def compare(
         },
         "sla": [
             {
-                "team": team, "priority": priority, "metric": metric,
-                "recorded": _cell(sides.get("recorded")), "candidate": _cell(sides.get("candidate")),
+                "team": team,
+                "priority": priority,
+                "metric": metric,
+                "recorded": _cell(sides.get("recorded")),
+                "candidate": _cell(sides.get("candidate")),
             }
-            for (team, priority, metric), sides in sorted(attainment.items(), key=lambda kv: (
-                kv[0][0], kv[0][1], METRICS.index(kv[0][2]) if kv[0][2] in METRICS else 99,
-            ))
+            for (team, priority, metric), sides in sorted(
+                attainment.items(),
+                key=lambda kv: (
+                    kv[0][0],
+                    kv[0][1],
+                    METRICS.index(kv[0][2]) if kv[0][2] in METRICS else 99,
+                ),
+            )
         ],
         "sla_totals": _totals(attainment),
         "newly_breaching": newly,
         "no_longer_breaching": no_longer,
         "escalations": {
-            "recorded": escalations["recorded"], "candidate": escalations["candidate"],
+            "recorded": escalations["recorded"],
+            "candidate": escalations["candidate"],
             "tickets": {"recorded": escalated["recorded"], "candidate": escalated["candidate"]},
         },
         "routing": {
-            "per_team": [{"team": t, "recorded": c["recorded"], "candidate": c["candidate"]} for t, c in sorted(per_team.items())],
-            "per_agent": [{"agent": a, "recorded": c["recorded"], "candidate": c["candidate"]} for a, c in sorted(per_agent.items())],
+            "per_team": [
+                {"team": t, "recorded": c["recorded"], "candidate": c["candidate"]}
+                for t, c in sorted(per_team.items())
+            ],
+            "per_agent": [
+                {"agent": a, "recorded": c["recorded"], "candidate": c["candidate"]}
+                for a, c in sorted(per_agent.items())
+            ],
             "changed": changed_routes,
             "work_outside_new_team": {"tickets": outside_work["tickets"], "actions": outside_work["actions"]},
         },
@@ -249,7 +293,9 @@ def _cell(counts: Counter[str] | None) -> dict[str, Any]:
     counts = counts or Counter()
     decided = counts["met"] + counts["breached"]
     return {
-        "runs": decided, "met": counts["met"], "breached": counts["breached"],
+        "runs": decided,
+        "met": counts["met"],
+        "breached": counts["breached"],
         "attainment": None if decided == 0 else round(counts["met"] / decided, 4),
     }
 
@@ -260,8 +306,13 @@ def _totals(attainment: dict[tuple[str, str, str], dict[str, Counter[str]]]) -> 
         for side, counts in sides.items():
             totals.setdefault(metric, {}).setdefault(side, Counter()).update(counts)
     return [
-        {"metric": m, "recorded": _cell(totals[m].get("recorded")), "candidate": _cell(totals[m].get("candidate"))}
-        for m in METRICS if m in totals
+        {
+            "metric": m,
+            "recorded": _cell(totals[m].get("recorded")),
+            "candidate": _cell(totals[m].get("candidate")),
+        }
+        for m in METRICS
+        if m in totals
     ]
 
 
@@ -272,9 +323,17 @@ def to_json(report: dict[str, Any]) -> str:
 
 
 CSV_COLUMNS = (
-    "team", "priority", "metric",
-    "recorded_runs", "recorded_met", "recorded_breached", "recorded_attainment",
-    "candidate_runs", "candidate_met", "candidate_breached", "candidate_attainment",
+    "team",
+    "priority",
+    "metric",
+    "recorded_runs",
+    "recorded_met",
+    "recorded_breached",
+    "recorded_attainment",
+    "candidate_runs",
+    "candidate_met",
+    "candidate_breached",
+    "candidate_attainment",
 )
 
 
@@ -284,8 +343,16 @@ def to_csv(report: dict[str, Any]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in report["sla"]:
-        writer.writerow([
-            row["team"], row["priority"], row["metric"],
-            *(row[side][k] for side in ("recorded", "candidate") for k in ("runs", "met", "breached", "attainment")),
-        ])
+        writer.writerow(
+            [
+                row["team"],
+                row["priority"],
+                row["metric"],
+                *(
+                    row[side][k]
+                    for side in ("recorded", "candidate")
+                    for k in ("runs", "met", "breached", "attainment")
+                ),
+            ]
+        )
     return out.getvalue()
