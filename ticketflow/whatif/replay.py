@@ -55,6 +55,7 @@ from ticketflow.domain import (
 )
 from ticketflow.domain.values import Direction, Status
 from ticketflow.errors import TicketflowError
+from ticketflow.sla.calendar import BusinessCalendar
 from ticketflow.sla.decide import marks_due, targets_of
 from ticketflow.sla.measure import measure
 from ticketflow.whatif.candidate import Candidate
@@ -316,6 +317,7 @@ class Scenario:
         self.due: list[tuple[datetime, int, UUID]] = []
         self._order: dict[UUID, int] = {}
         self._views: dict[int, Policies] = {}
+        self._calendars: dict[tuple[Any, Any], BusinessCalendar] = {}
 
     def policies(self, snapshot: int) -> Policies:
         index = snapshot if snapshot >= 0 else self.history.policies.current
@@ -363,18 +365,21 @@ class Scenario:
             self.loads[ticket.assignee_id] += delta
 
     def _decide(
-        self, replayed: Replayed, now: datetime, action: Callable[[Ticket], None]
+        self, replayed: Replayed, now: datetime, action: Callable[[Ticket], None], escalating: bool = False
     ) -> list[Ticket.Event]:
         """Run one decision on the in-memory ticket, as the automation's command would (all or nothing)."""
         ticket = replayed.ticket
-        before = copy.deepcopy(ticket)
+        # The domain refuses before it changes anything, but an escalation is two changes: keep a copy.
+        before = copy.deepcopy(ticket) if escalating else None
         context = metadata.RecordingContext(AUTOMATION, "system", "system", "whatif", "whatif", now)
         self._load(ticket, -1)
         try:
             with metadata.recording(context):
                 action(ticket)
         except TicketflowError:
-            replayed.ticket = ticket = before  # refused: the live command would have written nothing
+            ticket.collect_events()  # refused: the live command would have written nothing
+            if before is not None:
+                replayed.ticket = ticket = before
         self._load(ticket, +1)
         made = list(ticket.collect_events())
         for event in made:
@@ -458,7 +463,7 @@ class Scenario:
         measurements = measure(
             replayed.events,
             targets_of(terms),
-            calendar_from_spec(terms["calendar"]),
+            self._calendar(terms),
             now,
             terms["warn_at_percent"] / 100,
         )
@@ -470,11 +475,19 @@ class Scenario:
                 if k.kind == "breached":
                     escalate_breach(t, k.metric)
 
-            made += self._decide(replayed, now, act)
+            made += self._decide(replayed, now, act, escalating=mark.kind == "breached")
         if replayed.ticket.status != Status.CLOSED and next_due is not None:
             replayed.next_due = next_due
             heapq.heappush(self.due, (next_due, self._order[ticket.id], ticket.id))
         return made
+
+    def _calendar(self, terms: dict[str, Any]) -> BusinessCalendar:
+        """The calendar of an SLA decision, built once per calendar version (and scenario)."""
+        key = (terms["calendar_id"], terms["calendar_version"])
+        calendar = self._calendars.get(key)
+        if calendar is None:
+            calendar = self._calendars[key] = calendar_from_spec(terms["calendar"])
+        return calendar
 
     def fire_due(self, until: datetime, inclusive: bool, snapshot_of: Callable[[UUID], int]) -> None:
         """Look at every ticket whose warning or breach falls due before ``until`` (or at it)."""
