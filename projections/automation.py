@@ -39,7 +39,8 @@ from ticketflow.commands.workflow import (
 from ticketflow.domain.values import Channel, Role, Status
 from ticketflow.errors import ConcurrencyConflict, NotFound, StorageUnavailable, TicketflowError
 from ticketflow.metadata import Caller
-from ticketflow.sla.measure import Measurement, Metric, State, Target, measure
+from ticketflow.sla.decide import marks_due, targets_of
+from ticketflow.sla.measure import Measurement, measure
 
 log = logging.getLogger("ticketflow.automation")
 
@@ -206,26 +207,16 @@ class Automation:
             return None, ticket.status == Status.CLOSED, None
         terms = ticket.sla
         measurements = measure(
-            self.desk.history(ticket_id), _targets(terms), calendar_from_spec(terms["calendar"]), now,
+            self.desk.history(ticket_id), targets_of(terms), calendar_from_spec(terms["calendar"]), now,
             terms["warn_at_percent"] / 100,
         )
-        next_due: datetime | None = None
-        for m in measurements:
-            cycle = m.started_at.isoformat()
-            settled = ticket.has_sla_mark("fulfilled", m.metric, cycle) and m.fulfilled_at is not None
-            for kind, moment, elapsed in _outcomes(m, now):
-                # A run met in time stays met: a later, stricter policy or priority does not
-                # turn it into a breach (a reopen resumes the resolution run: then it is open again).
-                if settled and kind != "fulfilled":
-                    continue
-                if not ticket.has_sla_mark(kind, m.metric, cycle):
-                    self._command(lambda k=kind, t=moment, e=elapsed: self.desk.record_sla_event(RecordSlaEvent(
-                        ticket_id=ticket_id, kind=k, metric=m.metric, cycle=cycle, moment=t, elapsed_minutes=e,
-                        command_id=command_id("sla-event", ticket_id, k, m.metric, cycle),
-                    ), SYSTEM))
-            for moment in (m.warn_due_at, m.due_at if m.breached_at is None else None):
-                if moment is not None and moment > now and (next_due is None or moment < next_due):
-                    next_due = moment
+        marks, next_due = marks_due(ticket, measurements, now)
+        for mark in marks:
+            self._command(lambda k=mark: self.desk.record_sla_event(RecordSlaEvent(
+                ticket_id=ticket_id, kind=k.kind, metric=k.metric, cycle=k.cycle, moment=k.moment,
+                elapsed_minutes=k.elapsed_minutes,
+                command_id=command_id("sla-event", ticket_id, k.kind, k.metric, k.cycle),
+            ), SYSTEM))
         return next_due, ticket.status == Status.CLOSED, lambda db: _store_clocks(db, ticket_id, terms, measurements, now)
 
     # ---------------------------------------------------------------- scheduler
@@ -382,28 +373,6 @@ class _Workload(Mapping[str, int]):
 
     def __len__(self) -> int:
         return len(self._known)
-
-
-def _targets(terms: Mapping[str, Any]) -> Callable[[str], dict[Metric, Target]]:
-    def targets_for(priority: str) -> dict[Metric, Target]:
-        return {
-            Metric(metric): Target(timedelta(minutes=t["minutes"]), bool(t.get("business_hours", True)))
-            for metric, t in terms["targets"].get(priority, {}).items()
-        }
-
-    return targets_for
-
-
-def _outcomes(m: Measurement, now: datetime) -> list[tuple[str, datetime, float]]:
-    """What a measurement says happened: (kind, moment, elapsed minutes), in time order."""
-    found: list[tuple[str, datetime, float]] = []
-    if m.warned_at is not None and m.warned_at <= now and m.state is not State.FULFILLED:
-        found.append(("warning", m.breached_at or m.due_at or m.warned_at, 0.0))
-    if m.breached_at is not None and m.breached_at <= now:
-        found.append(("breached", m.breached_at, 0.0))
-    if m.state is State.FULFILLED and m.fulfilled_at is not None:
-        found.append(("fulfilled", m.fulfilled_at, round(m.elapsed.total_seconds() / 60, 2)))
-    return found
 
 
 def _store_clocks(db: Db, ticket_id: UUID, terms: Mapping[str, Any], measurements: list[Measurement], now: datetime) -> None:

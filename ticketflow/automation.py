@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID, uuid5
@@ -84,11 +84,7 @@ class AutomationCommands(_Base):
 
     def define_calendar(self, cmd: DefineCalendar, caller: Caller) -> CommandResult:
         _require(caller, POLICY_ROLES, "change business calendars")
-        weekly = {day: [list(i) for i in intervals] for day, intervals in sorted(cmd.weekly.items())}
-        holidays = sorted(set(cmd.holidays))
-        workdays = dict(sorted(cmd.workdays.items()))
-        calendar_from_spec({"timezone": cmd.timezone, "weekly": weekly, "holidays": holidays, "workdays": workdays})
-        fields = {"name": cmd.name, "timezone": cmd.timezone, "weekly": weekly, "holidays": holidays, "workdays": workdays}
+        fields = calendar_fields(cmd)
         return self._define(
             ServiceCalendar, calendar_id_for(cmd.name), cmd, caller,
             lambda i: ServiceCalendar._create(ServiceCalendar.Defined, id=i, **fields),
@@ -101,20 +97,7 @@ class AutomationCommands(_Base):
             self._peek(ServiceCalendar, cmd.calendar_id)
         if cmd.escalation.team_id is not None:
             self._require_exists(Team, cmd.escalation.team_id)
-        fields: dict[str, Any] = {
-            "name": cmd.name,
-            "position": cmd.position,
-            "conditions": cmd.conditions.as_dict(),
-            "targets": {
-                str(p): {m: t.model_dump() for m, t in sorted(ts.items())} for p, ts in sorted(cmd.targets.items())
-            },
-            "calendar_id": cmd.calendar_id,
-            "warn_at_percent": cmd.warn_at_percent,
-            "escalation": {
-                "raise_priority": cmd.escalation.raise_priority,
-                "team_id": str(cmd.escalation.team_id) if cmd.escalation.team_id else None,
-            },
-        }
+        fields = sla_policy_fields(cmd)
         return self._define(
             SlaPolicy, sla_policy_id(cmd.name), cmd, caller,
             lambda i: SlaPolicy._create(SlaPolicy.Defined, id=i, **fields),
@@ -178,38 +161,18 @@ class AutomationCommands(_Base):
         _require(caller, (Role.SYSTEM, Role.ADMIN), "run the router")
 
         def act(ticket: Ticket) -> None:
-            rule_name: str | None = None
-            policy_version: int | None = None
-            set_priority: str | None = None
-            tags: list[str] = []
             policy = self._peek_or_none(RoutingPolicy, ROUTING_POLICY_ID)
             if policy is None:  # a desk without routing rules dispatches by hand
                 raise RuleViolation("there is no routing policy yet: publish routing rules first")
             if ticket.created_at < policy.created_at:
                 raise RuleViolation(f"ticket {ticket.id} was opened before the routing rules were adopted")
-            if ticket.team_id is not None:
-                team_id = ticket.team_id  # placed by hand at opening: only the agent is chosen
-            else:
-                customer = self._peek(Customer, ticket.requester_id)
-                facts = TicketFacts(
-                    ticket_type=str(ticket.ticket_type), category=ticket.category, channel=ticket.channel,
-                    priority=str(ticket.priority), text=f"{ticket.subject}\n{ticket.description}",
-                    tier=customer.tier, language=customer.preferred_language,
-                )
-                decision = decide([Rule.from_dict(r) for r in policy.rules], policy.default_team_id, facts)
-                team_id, rule_name, policy_version = decision.team_id, decision.rule or None, policy.version
-                set_priority, tags = decision.set_priority, list(decision.add_tags)
-            team = self._peek(Team, team_id)
-            customer_language = self._peek(Customer, ticket.requester_id).preferred_language
-            assignee = choose(
-                Strategy(team.strategy), team.members,
+            customer = self._peek(Customer, ticket.requester_id)
+            team_id = ticket.team_id if ticket.team_id is not None else placement_team(
+                policy, ticket, customer.tier, customer.preferred_language)[0]
+            route_by_policy(
+                ticket, policy, self._peek(Team, team_id), customer.tier, customer.preferred_language,
                 last_assigned=(last_assigned or {}).get(team_id),
-                open_tickets=open_tickets or {},
-                wanted_skills={ticket.category, customer_language, customer_language.split("-")[0]},
-            )
-            ticket.route(
-                team_id, assignee, rule_name, ROUTING_POLICY_ID if policy_version else None, policy_version,
-                team.strategy if assignee else None, set_priority, tags,
+                open_tickets=open_tickets if open_tickets is not None else {},  # the router's is lazy: empty until asked
             )
 
         return self._change(Ticket, cmd.ticket_id, cmd, caller, act)
@@ -228,15 +191,7 @@ class AutomationCommands(_Base):
         return self._change(Ticket, cmd.ticket_id, cmd, caller, act)
 
     def matching_sla_policy(self, ticket: Ticket) -> SlaPolicy | None:
-        tier = self._peek(Customer, ticket.requester_id).tier
-        facts = {
-            "ticket_types": str(ticket.ticket_type), "categories": ticket.category, "channels": ticket.channel,
-            "priorities": str(ticket.priority), "tiers": tier,
-        }
-        for policy in self.sla_policies():
-            if not policy.retired and conditions_match(policy.conditions, facts):
-                return policy
-        return None
+        return first_matching_sla_policy(self.sla_policies(), ticket, self._peek(Customer, ticket.requester_id).tier)
 
     @staticmethod
     def sla_terms_key(terms: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -244,14 +199,7 @@ class AutomationCommands(_Base):
         return (terms["policy_id"], terms["policy_version"], terms["calendar_id"], terms["calendar_version"])
 
     def sla_terms(self, policy: SlaPolicy) -> dict[str, Any]:
-        calendar = self._peek(ServiceCalendar, policy.calendar_id) if policy.calendar_id else None
-        return {
-            "policy_id": policy.id, "policy_version": policy.version, "policy_name": policy.name,
-            "targets": policy.targets, "calendar": calendar.spec() if calendar else None,
-            "calendar_id": calendar.id if calendar else None,
-            "calendar_version": calendar.version if calendar else None,
-            "warn_at_percent": policy.warn_at_percent, "escalation": policy.escalation,
-        }
+        return sla_terms_of(policy, self._peek(ServiceCalendar, policy.calendar_id) if policy.calendar_id else None)
 
     def record_sla_event(self, cmd: RecordSlaEvent, caller: Caller) -> CommandResult:
         """An SLA warning, breach or fulfilment, once per metric run; a breach escalates."""
@@ -259,17 +207,8 @@ class AutomationCommands(_Base):
 
         def act(ticket: Ticket) -> None:
             ticket.record_sla(cmd.kind, cmd.metric, cmd.cycle, cmd.moment, cmd.elapsed_minutes)
-            if cmd.kind != "breached" or ticket.status == Status.CLOSED:
-                return
-            assert ticket.sla is not None
-            escalation = ticket.sla["escalation"]
-            why = f"SLA breach: {cmd.metric} ({ticket.sla['policy_name']} v{ticket.sla['policy_version']})"
-            if escalation.get("raise_priority") and ticket.priority != Priority.URGENT:
-                higher = _ESCALATION_ORDER[_ESCALATION_ORDER.index(Priority(ticket.priority)) + 1]
-                ticket.change_priority(higher, why)
-            team_id = escalation.get("team_id")
-            if team_id and UUID(str(team_id)) != ticket.team_id:
-                ticket.transfer(UUID(str(team_id)), why)
+            if cmd.kind == "breached":
+                escalate_breach(ticket, cmd.metric)
 
         return self._change(Ticket, cmd.ticket_id, cmd, caller, act)
 
@@ -482,3 +421,116 @@ def calendar_from_spec(spec: Mapping[str, Any] | None) -> BusinessCalendar:
         )
     except ValueError as exc:
         raise ValidationFailed(f"calendar is not valid: {exc}") from None
+
+
+# ------------------------------------------------------------------ decisions
+# Pure functions of the aggregates they are given: the desk calls them on what it loaded,
+# the what-if replay (ticketflow.whatif) on what it rebuilt in memory, so both decide alike.
+
+
+def placement_team(
+    policy: RoutingPolicy, ticket: Ticket, tier: str | None, language: str | None
+) -> tuple[UUID, str | None, int | None, str | None, list[str]]:
+    """The team the rules choose for a ticket: (team, rule, policy version, priority to set, tags to add)."""
+    facts = TicketFacts(
+        ticket_type=str(ticket.ticket_type), category=ticket.category, channel=ticket.channel,
+        priority=str(ticket.priority), text=f"{ticket.subject}\n{ticket.description}", tier=tier, language=language,
+    )
+    decision = decide([Rule.from_dict(r) for r in policy.rules], policy.default_team_id, facts)
+    return decision.team_id, decision.rule or None, policy.version, decision.set_priority, list(decision.add_tags)
+
+
+def route_by_policy(
+    ticket: Ticket,
+    policy: RoutingPolicy,
+    team: Team,
+    tier: str | None,
+    language: str,
+    *,
+    last_assigned: str | None,
+    open_tickets: Mapping[str, int],
+) -> None:
+    """Place a ticket: the rules choose the team (unless it came with one), the team's strategy the agent."""
+    rule_name: str | None = None
+    policy_version: int | None = None
+    set_priority: str | None = None
+    tags: list[str] = []
+    if ticket.team_id is None:
+        _, rule_name, policy_version, set_priority, tags = placement_team(policy, ticket, tier, language)
+    assignee = choose(
+        Strategy(team.strategy), team.members, last_assigned=last_assigned, open_tickets=open_tickets,
+        wanted_skills={ticket.category, language, language.split("-")[0]},
+    )
+    ticket.route(
+        team.id, assignee, rule_name, ROUTING_POLICY_ID if policy_version else None, policy_version,
+        team.strategy if assignee else None, set_priority, tags,
+    )
+
+
+def sla_facts(ticket: Ticket, tier: str | None) -> dict[str, str | None]:
+    return {
+        "ticket_types": str(ticket.ticket_type), "categories": ticket.category, "channels": ticket.channel,
+        "priorities": str(ticket.priority), "tiers": tier,
+    }
+
+
+def first_matching_sla_policy(policies: Iterable[SlaPolicy], ticket: Ticket, tier: str | None) -> SlaPolicy | None:
+    """The first active policy (in matching order) whose conditions hold for the ticket now."""
+    facts = sla_facts(ticket, tier)
+    for policy in sorted(policies, key=lambda p: (p.position, p.name)):
+        if not policy.retired and conditions_match(policy.conditions, facts):
+            return policy
+    return None
+
+
+def sla_terms_of(policy: SlaPolicy, calendar: ServiceCalendar | None) -> dict[str, Any]:
+    """What an SLA decision records: the policy version, its targets and its calendar."""
+    return {
+        "policy_id": policy.id, "policy_version": policy.version, "policy_name": policy.name,
+        "targets": policy.targets, "calendar": calendar.spec() if calendar else None,
+        "calendar_id": calendar.id if calendar else None,
+        "calendar_version": calendar.version if calendar else None,
+        "warn_at_percent": policy.warn_at_percent, "escalation": policy.escalation,
+    }
+
+
+def escalate_breach(ticket: Ticket, metric: str) -> None:
+    """What a breach does by its policy: raise the priority a step, move the ticket to a team."""
+    if ticket.status == Status.CLOSED:
+        return
+    assert ticket.sla is not None
+    escalation = ticket.sla["escalation"]
+    why = f"SLA breach: {metric} ({ticket.sla['policy_name']} v{ticket.sla['policy_version']})"
+    if escalation.get("raise_priority") and ticket.priority != Priority.URGENT:
+        higher = _ESCALATION_ORDER[_ESCALATION_ORDER.index(Priority(ticket.priority)) + 1]
+        ticket.change_priority(higher, why)
+    team_id = escalation.get("team_id")
+    if team_id and UUID(str(team_id)) != ticket.team_id:
+        ticket.transfer(UUID(str(team_id)), why)
+
+
+def sla_policy_fields(cmd: DefineSlaPolicy) -> dict[str, Any]:
+    """An SLA policy definition as its events store it."""
+    return {
+        "name": cmd.name,
+        "position": cmd.position,
+        "conditions": cmd.conditions.as_dict(),
+        "targets": {
+            str(p): {m: t.model_dump() for m, t in sorted(ts.items())} for p, ts in sorted(cmd.targets.items())
+        },
+        "calendar_id": cmd.calendar_id,
+        "warn_at_percent": cmd.warn_at_percent,
+        "escalation": {
+            "raise_priority": cmd.escalation.raise_priority,
+            "team_id": str(cmd.escalation.team_id) if cmd.escalation.team_id else None,
+        },
+    }
+
+
+def calendar_fields(cmd: DefineCalendar) -> dict[str, Any]:
+    """A calendar definition as its events store it (checked: a calendar that cannot run is refused)."""
+    weekly = {day: [list(i) for i in intervals] for day, intervals in sorted(cmd.weekly.items())}
+    holidays = sorted(set(cmd.holidays))
+    workdays = dict(sorted(cmd.workdays.items()))
+    calendar_from_spec({"timezone": cmd.timezone, "weekly": weekly, "holidays": holidays, "workdays": workdays})
+    return {"name": cmd.name, "timezone": cmd.timezone, "weekly": weekly, "holidays": holidays, "workdays": workdays}

@@ -26,6 +26,7 @@ from ticketflow_cli import serve as serve_cmd
 from ticketflow_cli import teams as teams_cmd
 from ticketflow_cli import views as views_cmd
 from ticketflow_cli import webhooks as webhooks_cmd
+from ticketflow_cli import whatif as whatif_cmd
 
 app = typer.Typer(
     name="ticketflow",
@@ -44,6 +45,7 @@ app.command("serve")(serve_cmd.serve)
 app.command("import")(importer_cmd.import_)
 app.command("backup")(backup_cmd.backup)
 app.command("restore")(backup_cmd.restore)
+app.command("whatif")(whatif_cmd.whatif)
 app.add_typer(serve_cmd.token_app, name="token")
 app.add_typer(teams_cmd.team_app, name="team")
 app.add_typer(accounts_cmd.account_app, name="account")

@@ -59,7 +59,7 @@ def choose(
 ) -> str | None:
     """Pick an agent among the active members (``{agent: {"active": bool, "skills": [...]}}``)."""
     active = {agent: m for agent, m in members.items() if m.get("active")}
-    loads = open_tickets or {}
+    loads = open_tickets if open_tickets is not None else {}  # a lazy mapping is empty until asked
     if strategy is Strategy.ROUND_ROBIN:
         return round_robin(list(active), last_assigned)
     if strategy is Strategy.LEAST_LOADED:

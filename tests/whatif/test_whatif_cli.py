@@ -1,0 +1,113 @@
+"""``ticketflow whatif``: a TOML candidate on a live desk's store, as a table, JSON and CSV; bad input is one line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import run_cli as run
+from tests.whatif.desks import LiveDesk
+from tests.whatif.test_identity import FIXED
+from ticketflow.config import Settings
+
+CANDIDATE = """
+# 发票 to technical support; a stricter first reply on Shanghai office hours with 调休
+[routing]
+default_team_id = "技术支持"
+[[routing.rules]]
+name = "发票"
+team_id = "技术支持"
+keywords = ["发票", "invoice"]
+
+[[calendars]]
+name = "上海工作日"
+timezone = "Asia/Shanghai"
+weekly = { "0" = [["09:00", "18:00"]], "1" = [["09:00", "18:00"]], "2" = [["09:00", "18:00"]], "3" = [["09:00", "18:00"]], "4" = [["09:00", "18:00"]] }
+holidays = ["2026-03-04"]
+workdays = { "2026-03-07" = 2 }
+
+[[sla_policies]]
+name = "标准"
+position = 0
+calendar = "上海工作日"
+targets = { normal = { first_reply_time = { minutes = 5 } }, high = { first_reply_time = { minutes = 5 } } }
+"""
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    directory = tmp_path / "desk"
+    monkeypatch.setenv("TICKETFLOW_DATA_DIR", str(directory))
+    monkeypatch.delenv("TICKETFLOW_DATABASE_URL", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    world = LiveDesk(Settings(data_dir=directory))
+    try:
+        world.run(FIXED)
+    finally:
+        world.close()
+    candidate = tmp_path / "candidate.toml"
+    candidate.write_text(CANDIDATE, encoding="utf-8")
+    yield candidate
+
+
+PERIOD = ["--from", "2026-03-01T00:00+08:00", "--to", "2026-04-01T00:00+08:00"]
+
+
+def test_a_toml_candidate_is_compared_side_by_side_as_json_and_csv(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(
+        ["whatif", *PERIOD, str(store), "--json", "--csv", str(tmp_path / "sla.csv")], capsys
+    )
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["tickets"]["replayed"] == len(FIXED.tickets)
+    assert report["fidelity"]["differing"] == []
+    assert report["candidate"]["routing_rules"] == ["发票"]
+    totals = {row["metric"]: row for row in report["sla_totals"]}
+    assert totals["resolution_time"]["recorded"]["breached"] > 0
+    assert (
+        totals["resolution_time"]["candidate"]["runs"] == 0
+    )  # the candidate policy sets no resolution target
+    assert {e["metric"] for e in report["no_longer_breaching"]} == {"resolution_time", "next_reply_time"}
+    moved = [c for c in report["routing"]["changed"] if c["recorded"]["team"] != c["candidate"]["team"]]
+    assert {c["candidate"]["team"] for c in moved} == {"技术支持"}
+    rows = (tmp_path / "sla.csv").read_text(encoding="utf-8").splitlines()
+    assert rows[0].startswith("team,priority,metric,recorded_runs")
+    assert any(r.startswith("技术支持,") for r in rows[1:])
+    code, again, _ = run(["whatif", *PERIOD, str(store), "--json"], capsys)
+    assert again == out  # byte-identical
+
+
+def test_the_table_names_teams_and_states_the_semantics(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(["whatif", *PERIOD, "--team", "技术支持", str(store)], capsys)
+    assert code == 0, err
+    assert "SLA attainment" in out and "技术支持" in out and "stay as recorded" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('[routing]\ndefault_team_id = "无此团队"\nrules = []\n', "no team is called '无此团队'"),
+        ('[[sla_policies]]\nname = "x"\nposition = 0\ntargets = {}\n', "sla_policies[0]"),
+        ("[surprise]\n", "unknown section(s) surprise"),
+        ("not toml = = 1", "not valid TOML"),
+    ],
+)
+def test_a_bad_candidate_is_one_line_and_a_non_zero_exit(
+    store: Path, content: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store.write_text(content, encoding="utf-8")
+    code, _, err = run(["whatif", *PERIOD, str(store)], capsys)
+    assert code != 0
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_period_ending_before_it_starts_is_refused(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["whatif", "--from", "2026-04-01", "--to", "2026-03-01", str(store)], capsys)
+    assert code != 0 and "--to must be after --from" in err

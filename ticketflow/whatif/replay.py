@@ -1,0 +1,594 @@
+"""The what-if replay: a period's recorded history, decided again in memory under other policies.
+
+**Semantics.** Customer and staff actions stay as recorded, at their recorded business
+time (replies are not moved). What policies decide is decided again, by the desk's own
+decision code (:func:`ticketflow.automation.route_by_policy`,
+:func:`ticketflow.automation.first_matching_sla_policy`, :func:`ticketflow.sla.measure.measure`,
+:func:`ticketflow.sla.decide.marks_due`, :func:`ticketflow.automation.escalate_breach`), on
+in-memory tickets: routing (team, agent, the rule that matched, the priority and tags it
+sets), the SLA policy that applies, its clocks, pauses, warnings, breaches and escalations.
+The automation is replayed as it runs on a live desk: it looks at a ticket right after
+each change, and again when a warning or breach falls due.
+
+Two scenarios are replayed side by side in one pass: *recorded* (the policies in force
+at each point of the log: policies are versioned events) and *candidate* (the same, with
+what the candidate file defines put in their place). For live history the recorded
+scenario reproduces the automation's recorded decisions exactly (the identity property,
+``tests/whatif``); any ticket where it does not is reported (``fidelity``). Imported
+history was never worked by the live automation (and predates the desk's policies): its
+recorded scenario is measured under the policies the desk has at the end of the log.
+
+The log is read once, page by page; what is held in memory is the period's tickets and,
+for the other tickets, who holds them (agents' open-ticket loads feed least-loaded routing).
+The live log is never written.
+"""
+
+from __future__ import annotations
+
+import copy
+import heapq
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from ticketflow import metadata
+from ticketflow.application import TicketDesk
+from ticketflow.automation import (
+    calendar_from_spec,
+    escalate_breach,
+    first_matching_sla_policy,
+    placement_team,
+    route_by_policy,
+    sla_terms_of,
+)
+from ticketflow.domain import (
+    Customer,
+    RoutingPolicy,
+    ServiceCalendar,
+    SlaPolicy,
+    Team,
+    Ticket,
+    TicketflowAggregate,
+)
+from ticketflow.domain.values import Direction, Status
+from ticketflow.errors import TicketflowError
+from ticketflow.sla.calendar import BusinessCalendar
+from ticketflow.sla.decide import marks_due, targets_of
+from ticketflow.sla.measure import measure
+from ticketflow.whatif.candidate import Candidate
+
+PAGE = 1000
+AUTOMATION = "automation"
+#: Events the automation writes: its decisions, replayed rather than copied.
+DECISIONS = (
+    Ticket.Routed,
+    Ticket.SlaApplied,
+    Ticket.SlaWarned,
+    Ticket.SlaBreached,
+    Ticket.SlaFulfilled,
+    Ticket.PriorityChanged,
+    Ticket.Transferred,
+    Ticket.MarkedOpen,
+)
+#: Events after which the automation does not look at the ticket again (see projections.workflow).
+QUIET = (
+    Ticket.SlaApplied,
+    Ticket.SlaWarned,
+    Ticket.SlaBreached,
+    Ticket.SlaFulfilled,
+    Ticket.SurveyIssued,
+    Ticket.ResolutionRecorded,
+)
+OPEN_STATUSES = frozenset({Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD})
+MAX_LOOKS = 20  # looks at one ticket in one pass (each look that changes it brings another)
+
+
+def is_decision(event: TicketflowAggregate.Event) -> bool:
+    """True for an event the live automation wrote as a decision (replayed, never copied)."""
+    return event.actor_id == AUTOMATION and isinstance(event, DECISIONS)
+
+
+# ------------------------------------------------------------------ policies in force
+@dataclass(frozen=True)
+class Policies:
+    """What was in force at one point of the log."""
+
+    routing: RoutingPolicy | None
+    sla: dict[UUID, SlaPolicy]
+    calendars: dict[UUID, ServiceCalendar]
+    teams: dict[UUID, Team]
+
+    def overlaid(self, candidate: Candidate) -> Policies:
+        return Policies(
+            routing=candidate.routing or self.routing,
+            sla={**self.sla, **candidate.sla_policies},
+            calendars={**self.calendars, **candidate.calendars},
+            teams=self.teams,
+        )
+
+
+class PolicyLog:
+    """Policies and teams as the log goes: a new snapshot each time one of them changes."""
+
+    def __init__(self) -> None:
+        self.snapshots: list[Policies] = [Policies(None, {}, {}, {})]
+
+    @property
+    def current(self) -> int:
+        return len(self.snapshots) - 1
+
+    def apply(self, event: TicketflowAggregate.Event) -> bool:
+        last = self.snapshots[-1]
+        if isinstance(event, RoutingPolicy.Event):
+            routing = _mutated(last.routing, event)
+            assert isinstance(routing, RoutingPolicy)
+            self.snapshots.append(Policies(routing, last.sla, last.calendars, last.teams))
+        elif isinstance(event, SlaPolicy.Event):
+            self.snapshots.append(Policies(last.routing, _with(last.sla, event), last.calendars, last.teams))
+        elif isinstance(event, ServiceCalendar.Event):
+            self.snapshots.append(Policies(last.routing, last.sla, _with(last.calendars, event), last.teams))
+        elif isinstance(event, Team.Event):
+            self.snapshots.append(Policies(last.routing, last.sla, last.calendars, _with(last.teams, event)))
+        else:
+            return False
+        return True
+
+
+def _mutated(aggregate: Any, event: TicketflowAggregate.Event) -> Any:
+    """A changed copy: snapshots taken before stay as they were."""
+    return event.mutate(copy.deepcopy(aggregate) if aggregate is not None else None)
+
+
+def _with(objects: dict[UUID, Any], event: TicketflowAggregate.Event) -> dict[UUID, Any]:
+    changed = dict(objects)
+    changed[event.originator_id] = _mutated(objects.get(event.originator_id), event)
+    return changed
+
+
+# ------------------------------------------------------------------ what the log holds
+@dataclass
+class Step:
+    """One recorded event of a replayed ticket, with what was in force when it was written."""
+
+    event: Ticket.Event
+    position: int
+    snapshot: int  # -1: imported history, measured under the final policies
+    tier: str | None
+    language: str
+
+
+@dataclass
+class Recorded:
+    """A ticket of the period as the log has it."""
+
+    ticket_id: UUID
+    steps: list[Step] = field(default_factory=list)
+    decisions: list[Ticket.Event] = field(default_factory=list)  # what the live automation decided
+    imported: bool = False
+
+
+@dataclass(order=True)
+class Move:
+    """A change of who holds a ticket outside the period (agents' loads, round-robin rotation)."""
+
+    at: datetime
+    position: int
+    agent: str | None = field(compare=False)
+    delta: int = field(compare=False)
+    team: UUID | None = field(compare=False, default=None)  # set: the router assigned ``agent`` in ``team``
+
+
+@dataclass
+class History:
+    """Everything the replay needs from the log, read once."""
+
+    policies: PolicyLog
+    tickets: dict[UUID, Recorded]
+    moves: list[Move]
+    horizon: datetime | None  # the latest business time in the log
+    log_position: int
+    events_read: int
+
+
+def read_history(
+    desk: TicketDesk,
+    since: datetime,
+    until: datetime,
+    progress: Callable[[int, int], None] | None = None,
+) -> History:
+    """Stream the log once: policies as they change, the period's tickets, the others' loads."""
+    policies = PolicyLog()
+    customers: dict[UUID, tuple[str | None, str]] = {}
+    tickets: dict[UUID, Recorded] = {}
+    requester: dict[UUID, UUID] = {}
+    outside: dict[UUID, tuple[str | None, bool]] = {}  # ticket -> (assignee, open)
+    moves: list[Move] = []
+    horizon: datetime | None = None
+    end = desk.log_position()
+    start, read = 1, 0
+    while start <= end:
+        page = desk.recorder.select_notifications(start, PAGE, stop=end)
+        if not page:
+            break
+        for notification in page:
+            event: Any = desk.mapper.to_domain_event(notification)
+            read += 1
+            occurred = event.occurred_at
+            if horizon is None or occurred > horizon:
+                horizon = occurred
+            if policies.apply(event):
+                continue
+            if isinstance(event, Customer.Event):
+                _customer(customers, event)
+            elif isinstance(event, Ticket.Event):
+                ticket_id = event.originator_id
+                if isinstance(event, Ticket.Opened):
+                    requester[ticket_id] = event.requester_id
+                    if since <= occurred < until:
+                        tickets[ticket_id] = Recorded(ticket_id, imported=event.imported)
+                recorded = tickets.get(ticket_id)
+                if recorded is None:
+                    _outside(outside, moves, event, notification.id)
+                elif is_decision(event):
+                    recorded.decisions.append(event)
+                else:
+                    tier, language = customers.get(requester.get(ticket_id, ticket_id), (None, ""))
+                    snapshot = -1 if event.imported else policies.current
+                    recorded.steps.append(Step(event, notification.id, snapshot, tier, language))
+        start = page[-1].id + 1
+        if progress is not None:
+            progress(page[-1].id, end)
+    return History(policies, tickets, moves, horizon, end, read)
+
+
+def _customer(customers: dict[UUID, tuple[str | None, str]], event: Customer.Event) -> None:
+    tier, language = customers.get(event.originator_id, (None, ""))
+    if isinstance(event, Customer.Registered):
+        tier, language = event.tier, event.preferred_language
+    elif isinstance(event, Customer.TierChanged):
+        tier = event.tier
+    elif isinstance(event, Customer.LanguageChanged):
+        language = event.preferred_language
+    else:
+        return
+    customers[event.originator_id] = (tier, language)
+
+
+_OPENING = {Ticket.Opened, Ticket.MarkedOpen, Ticket.Pended, Ticket.PutOnHold, Ticket.Reopened}
+_ENDING = {Ticket.Solved, Ticket.Closed, Ticket.MergedInto}
+
+
+def _outside(
+    state: dict[UUID, tuple[str | None, bool]], moves: list[Move], event: Ticket.Event, position: int
+) -> None:
+    """Follow who holds a ticket outside the period, as load moves."""
+    assignee, is_open = state.get(event.originator_id, (None, True))
+    new_assignee, new_open = assignee, is_open
+    if isinstance(event, Ticket.Routed | Ticket.Assigned | Ticket.Transferred):
+        new_assignee = event.assignee_id
+    elif isinstance(event, Ticket.Unassigned):
+        new_assignee = None
+    if type(event) in _OPENING:
+        new_open = True
+    elif type(event) in _ENDING:
+        new_open = False
+    state[event.originator_id] = (new_assignee, new_open)
+    at = event.occurred_at
+    if isinstance(event, Ticket.Routed) and event.assignee_id is not None:
+        moves.append(Move(at, position, event.assignee_id, 0, event.team_id))
+    if (assignee, is_open) != (new_assignee, new_open):
+        if assignee is not None and is_open:
+            moves.append(Move(at, position, assignee, -1))
+        if new_assignee is not None and new_open:
+            moves.append(Move(at, position, new_assignee, +1))
+
+
+# ------------------------------------------------------------------ one scenario
+@dataclass
+class Replayed:
+    """One ticket as a scenario replayed it."""
+
+    ticket: Ticket
+    events: list[Ticket.Event]  # recorded actions and this scenario's decisions, in order
+    decisions: list[Ticket.Event] = field(default_factory=list)
+    tier: str | None = None
+    language: str = ""
+    imported: bool = False
+    next_due: datetime | None = None
+    snapshot: int = -1  # the policies in force at its latest recorded step
+    placed_team: UUID | None = None
+    placed_agent: str | None = None
+    rule: str | None = None
+
+
+class Scenario:
+    """The automation's decisions, replayed under one set of policies."""
+
+    def __init__(self, name: str, history: History, candidate: Candidate | None) -> None:
+        self.name = name
+        self.history = history
+        self.candidate = candidate
+        self.tickets: dict[UUID, Replayed] = {}
+        self.loads: Counter[str] = Counter()
+        self.rotation: dict[UUID, str] = {}
+        self.due: list[tuple[datetime, int, UUID]] = []
+        self._order: dict[UUID, int] = {}
+        self._views: dict[int, Policies] = {}
+        self._calendars: dict[tuple[Any, Any], BusinessCalendar] = {}
+
+    def policies(self, snapshot: int) -> Policies:
+        index = snapshot if snapshot >= 0 else self.history.policies.current
+        view = self._views.get(index)
+        if view is None:
+            view = self.history.policies.snapshots[index]
+            if self.candidate is not None:
+                view = view.overlaid(self.candidate)
+            self._views[index] = view
+        return view
+
+    # -------------------------------------------------------------- applying the log
+    def move(self, move: Move) -> None:
+        if move.team is not None and move.agent is not None:
+            self.rotation[move.team] = move.agent
+        if move.agent is not None:
+            self.loads[move.agent] += move.delta
+
+    def record(self, step: Step, recorded: Recorded) -> Replayed:
+        event = step.event
+        replayed = self.tickets.get(event.originator_id)
+        if replayed is None:
+            ticket = event.mutate(None)
+            assert isinstance(ticket, Ticket)
+            replayed = self.tickets[ticket.id] = Replayed(ticket, [], imported=recorded.imported)
+            self._order[ticket.id] = len(self._order)
+            self._load(ticket, +1)
+        else:
+            self._load(replayed.ticket, -1)
+            replayed.ticket.version = event.originator_version - 1  # this scenario's decisions came between
+            event.mutate(replayed.ticket)
+            self._load(replayed.ticket, +1)
+        replayed.events.append(event)
+        replayed.tier, replayed.language, replayed.snapshot = step.tier, step.language, step.snapshot
+        if (
+            replayed.placed_team is None
+            and replayed.ticket.team_id is not None
+            and not isinstance(event, Ticket.Opened)
+        ):
+            replayed.placed_team, replayed.placed_agent = replayed.ticket.team_id, replayed.ticket.assignee_id
+        return replayed
+
+    def _load(self, ticket: Ticket, delta: int) -> None:
+        if ticket.assignee_id is not None and ticket.status in OPEN_STATUSES:
+            self.loads[ticket.assignee_id] += delta
+
+    def _decide(
+        self, replayed: Replayed, now: datetime, action: Callable[[Ticket], None], escalating: bool = False
+    ) -> list[Ticket.Event]:
+        """Run one decision on the in-memory ticket, as the automation's command would (all or nothing)."""
+        ticket = replayed.ticket
+        # The domain refuses before it changes anything, but an escalation is two changes: keep a copy.
+        before = copy.deepcopy(ticket) if escalating else None
+        context = metadata.RecordingContext(AUTOMATION, "system", "system", "whatif", "whatif", now)
+        self._load(ticket, -1)
+        try:
+            with metadata.recording(context):
+                action(ticket)
+        except TicketflowError:
+            ticket.collect_events()  # refused: the live command would have written nothing
+            if before is not None:
+                replayed.ticket = ticket = before
+        self._load(ticket, +1)
+        made = list(ticket.collect_events())
+        for event in made:
+            if isinstance(event, Ticket.Routed) and event.assignee_id is not None:
+                self.rotation[event.team_id] = event.assignee_id
+        replayed.events.extend(made)  # type: ignore[arg-type]
+        replayed.decisions.extend(made)  # type: ignore[arg-type]
+        return made  # type: ignore[return-value]
+
+    # -------------------------------------------------------------- the automation's pass
+    def route(self, replayed: Replayed, snapshot: int, now: datetime) -> None:
+        """The router's one attempt at a newly opened ticket."""
+        if replayed.imported:
+            return  # migrated history is not worked again
+        view = self.policies(snapshot)
+        policy = view.routing
+        ticket = replayed.ticket
+        if policy is None or ticket.created_at < policy.created_at:
+            return  # no rules yet (a desk dispatching by hand), or the ticket is older than them
+        try:
+            team_id = (
+                ticket.team_id
+                if ticket.team_id is not None
+                else placement_team(policy, ticket, replayed.tier, replayed.language)[0]
+            )
+        except TicketflowError:
+            return
+        team = view.teams.get(team_id)
+        if team is None:
+            return
+        made = self._decide(
+            replayed,
+            now,
+            lambda t: route_by_policy(
+                t,
+                policy,
+                team,
+                replayed.tier,
+                replayed.language,
+                last_assigned=self.rotation.get(team_id),
+                open_tickets=self.loads,
+            ),
+        )
+        for event in made:
+            if isinstance(event, Ticket.Routed):
+                replayed.placed_team, replayed.placed_agent, replayed.rule = (
+                    event.team_id,
+                    event.assignee_id,
+                    event.rule,
+                )
+
+    def look(self, replayed: Replayed, snapshot: int, now: datetime, changed: bool) -> None:
+        """The SLA clock's look at a ticket, repeated while its own decisions change the ticket."""
+        for _ in range(MAX_LOOKS):
+            made = self._evaluate(replayed, snapshot, now, changed)
+            if all(isinstance(e, QUIET) for e in made):
+                return
+            changed = True
+
+    def _evaluate(
+        self, replayed: Replayed, snapshot: int, now: datetime, changed: bool
+    ) -> list[Ticket.Event]:
+        if replayed.imported and snapshot >= 0:
+            snapshot = -1
+        ticket = replayed.ticket
+        made: list[Ticket.Event] = []
+        if changed and ticket.status != Status.CLOSED:
+            view = self.policies(snapshot)
+            policy = first_matching_sla_policy(view.sla.values(), ticket, replayed.tier)
+            if policy is not None:
+                calendar = view.calendars.get(policy.calendar_id) if policy.calendar_id else None
+                if policy.calendar_id is None or calendar is not None:
+                    terms = sla_terms_of(policy, calendar)
+                    if ticket.sla is None or _terms_key(ticket.sla) != _terms_key(terms):
+                        made += self._decide(replayed, now, lambda t: t.apply_sla(terms))
+        ticket = replayed.ticket
+        replayed.next_due = None
+        if ticket.sla is None:
+            return made
+        terms = ticket.sla
+        measurements = measure(
+            replayed.events,
+            targets_of(terms),
+            self._calendar(terms),
+            now,
+            terms["warn_at_percent"] / 100,
+        )
+        marks, next_due = marks_due(ticket, measurements, now)
+        for mark in marks:
+
+            def act(t: Ticket, k: Any = mark) -> None:
+                t.record_sla(k.kind, k.metric, k.cycle, k.moment, k.elapsed_minutes)
+                if k.kind == "breached":
+                    escalate_breach(t, k.metric)
+
+            made += self._decide(replayed, now, act, escalating=mark.kind == "breached")
+        if replayed.ticket.status != Status.CLOSED and next_due is not None:
+            replayed.next_due = next_due
+            heapq.heappush(self.due, (next_due, self._order[ticket.id], ticket.id))
+        return made
+
+    def _calendar(self, terms: dict[str, Any]) -> BusinessCalendar:
+        """The calendar of an SLA decision, built once per calendar version (and scenario)."""
+        key = (terms["calendar_id"], terms["calendar_version"])
+        calendar = self._calendars.get(key)
+        if calendar is None:
+            calendar = self._calendars[key] = calendar_from_spec(terms["calendar"])
+        return calendar
+
+    def fire_due(self, until: datetime, inclusive: bool, snapshot_of: Callable[[UUID], int]) -> None:
+        """Look at every ticket whose warning or breach falls due before ``until`` (or at it)."""
+        while self.due and (self.due[0][0] < until or inclusive and self.due[0][0] == until):
+            moment = self.due[0][0]
+            batch: list[UUID] = []
+            while self.due and self.due[0][0] == moment:
+                _, _, ticket_id = heapq.heappop(self.due)
+                if self.tickets[ticket_id].next_due == moment and ticket_id not in batch:
+                    batch.append(ticket_id)
+            for ticket_id in batch:
+                self.look(self.tickets[ticket_id], snapshot_of(ticket_id), moment, changed=False)
+
+
+def _terms_key(terms: dict[str, Any]) -> tuple[Any, ...]:
+    return (terms["policy_id"], terms["policy_version"], terms["calendar_id"], terms["calendar_version"])
+
+
+# ------------------------------------------------------------------ both scenarios, one timeline
+def _timeline(history: History) -> Iterator[tuple[datetime, int, Any]]:
+    """The period's recorded steps and the others' load moves, in business-time order."""
+    items: list[tuple[datetime, int, int, Any]] = []
+    for recorded in history.tickets.values():
+        for step in recorded.steps:
+            items.append((step.event.occurred_at, step.position, 1, (recorded, step)))
+    for move in history.moves:
+        items.append((move.at, move.position, 0, move))
+    items.sort(key=lambda i: (i[0], i[1], i[2]))
+    for at, position, _, item in items:
+        yield at, position, item
+
+
+def replay(history: History, scenarios: list[Scenario]) -> None:
+    """Replay the period: after each recorded command, each scenario's automation makes its pass."""
+    latest = [-1]  # the policies in force at the latest recorded step (live history)
+
+    def snapshot_of(ticket_id: UUID) -> int:
+        return latest[0]
+
+    group: list[tuple[Recorded, Step]] = []
+    group_key: tuple[datetime, str] | None = None
+
+    def finish(at: datetime) -> None:
+        for scenario in scenarios:
+            touched: list[Replayed] = []
+            opened: list[tuple[Replayed, Step]] = []
+            for recorded, step in group:
+                replayed = scenario.record(step, recorded)
+                if isinstance(step.event, Ticket.Opened):
+                    opened.append((replayed, step))
+                if not isinstance(step.event, QUIET) and replayed not in touched:
+                    touched.append(replayed)
+            for replayed, step in opened:
+                scenario.route(replayed, step.snapshot, at)
+            for replayed in touched:
+                scenario.look(replayed, replayed.snapshot, at, changed=True)
+            scenario.fire_due(at, inclusive=True, snapshot_of=snapshot_of)
+        group.clear()
+
+    for at, _, item in _timeline(history):
+        if isinstance(item, Move):
+            if group:
+                assert group_key is not None
+                finish(group_key[0])
+                group_key = None
+            for scenario in scenarios:
+                scenario.fire_due(at, inclusive=False, snapshot_of=snapshot_of)
+                scenario.move(item)
+            continue
+        recorded, step = item
+        key = (at, step.event.command_id)
+        if group and key != group_key:
+            assert group_key is not None
+            finish(group_key[0])
+        if not group:
+            for scenario in scenarios:
+                scenario.fire_due(at, inclusive=False, snapshot_of=snapshot_of)
+        group_key = key
+        latest[0] = max(latest[0], step.snapshot)
+        group.append((recorded, step))
+    if group:
+        assert group_key is not None
+        finish(group_key[0])
+    if history.horizon is not None:
+        for scenario in scenarios:
+            scenario.fire_due(history.horizon, inclusive=True, snapshot_of=snapshot_of)
+
+
+def is_staff_work(event: Ticket.Event) -> str | None:
+    """Who did a piece of recorded staff work on a ticket (None: not staff work)."""
+    if (
+        isinstance(event, Ticket.Interaction)
+        and event.direction != Direction.INBOUND
+        and event.actor_role
+        in (
+            "agent",
+            "supervisor",
+            "admin",
+        )
+    ):
+        return event.author_id
+    if isinstance(event, Ticket.WorkLogged):
+        return event.performer_id
+    return None

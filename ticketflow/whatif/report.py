@@ -1,0 +1,358 @@
+"""The what-if comparison: recorded vs candidate, side by side, as plain data (JSON, CSV, tables).
+
+The same inputs give the same report, byte for byte (:func:`to_json`): keys sorted, lists in
+a fixed order, nothing about the run itself (no run time, no timestamps of the run).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from ticketflow.application import TicketDesk
+from ticketflow.domain import Ticket
+from ticketflow.errors import ValidationFailed
+from ticketflow.sla.measure import Metric
+from ticketflow.whatif.candidate import Candidate, build_candidate, read_candidate_file
+from ticketflow.whatif.replay import History, Replayed, Scenario, is_staff_work, read_history, replay
+
+SEMANTICS = (
+    "Customer and staff actions stay as recorded, at their recorded business time (replies are not moved).",
+    (
+        "What policies decide is decided again by the desk's own code: routing (team, agent, rule, priority and "
+        "tags set), the SLA policy applied, its clocks and pauses, warnings, breaches and escalations."
+    ),
+    (
+        "'recorded' replays the period under the policies in force at each point of the log; for live history it "
+        "reproduces the automation's recorded decisions (see fidelity). Imported history, which the automation "
+        "never worked, is measured under the desk's policies at the end of the log."
+    ),
+    (
+        "'candidate' replays it with the candidate file's routing rules, calendars and SLA policies in place of "
+        "those in force; what the file does not mention stays as it was then."
+    ),
+    (
+        "Only tickets the router placed are placed again; a ticket placed by hand stays where staff put it. "
+        "Recorded staff work on a re-routed ticket by someone outside its new team is counted, not moved."
+    ),
+    (
+        "Attainment: SLA clock runs met in time over runs decided (met or breached); runs still open are left out. "
+        "Team and priority are those the ticket had once placed."
+    ),
+)
+METRICS = tuple(m.value for m in Metric)
+
+
+@dataclass(frozen=True)
+class Period:
+    since: datetime
+    until: datetime
+
+    def __post_init__(self) -> None:
+        if self.since.tzinfo is None or self.until.tzinfo is None:
+            raise ValidationFailed("--from and --to need a time zone (e.g. 2026-03-01T00:00+08:00)")
+        if self.until <= self.since:
+            raise ValidationFailed("--to must be after --from")
+
+
+def run_whatif(
+    desk: TicketDesk,
+    period: Period,
+    candidate_file: Path | dict[str, Any],
+    team: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    as_of: datetime | None = None,
+) -> dict[str, Any]:
+    """Replay the period under the recorded and the candidate policies; the comparison as plain data.
+
+    ``as_of``: the instant the SLA clocks are looked at last (default: the latest business time in the log)."""
+    data = read_candidate_file(candidate_file) if isinstance(candidate_file, Path) else candidate_file
+    history = read_history(desk, period.since, period.until, progress)
+    if as_of is not None:
+        if as_of.tzinfo is None:
+            raise ValidationFailed("--as-of needs a time zone")
+        history.horizon = as_of
+    teams = {i: t.name for i, t in history.policies.snapshots[-1].teams.items()}
+    candidate = build_candidate(data, teams)
+    team_id = _team_filter(team, teams)
+    for policy in candidate.sla_policies.values():
+        if (
+            policy.calendar_id is not None
+            and policy.calendar_id not in candidate.calendars
+            and (policy.calendar_id not in history.policies.snapshots[-1].calendars)
+        ):
+            raise ValidationFailed(
+                f"SLA policy {policy.name!r}: its calendar is neither in the file nor on the desk"
+            )
+    recorded = Scenario("recorded", history, None)
+    proposed = Scenario("candidate", history, candidate)
+    replay(history, [recorded, proposed])
+    return compare(history, recorded, proposed, candidate, teams, period, team_id)
+
+
+def _team_filter(team: str | None, teams: dict[UUID, str]) -> UUID | None:
+    if team is None:
+        return None
+    try:
+        found = UUID(team)
+    except ValueError:
+        matches = [i for i, name in teams.items() if name == team] or [
+            i for i, name in teams.items() if name.startswith(team)
+        ]
+        if len(matches) != 1:
+            raise ValidationFailed(
+                f"--team: {'no' if not matches else 'more than one'} team is called {team!r}"
+            ) from None
+        return matches[0]
+    if found not in teams:
+        raise ValidationFailed(f"--team: no team has id {found}")
+    return found
+
+
+# ------------------------------------------------------------------ outcomes of one ticket
+def _runs(replayed: Replayed) -> dict[tuple[str, str], str]:
+    """Each SLA clock run decided in a scenario: (metric, cycle) -> "met" or "breached"."""
+    runs: dict[tuple[str, str], str] = {}
+    for event in replayed.decisions:
+        if isinstance(event, Ticket.SlaBreached):
+            runs[(event.metric, event.cycle)] = "breached"
+        elif isinstance(event, Ticket.SlaFulfilled):
+            runs.setdefault((event.metric, event.cycle), "met")
+    return runs
+
+
+def _escalations(replayed: Replayed) -> int:
+    return sum(isinstance(e, Ticket.PriorityChanged | Ticket.Transferred) for e in replayed.decisions)
+
+
+def _priority(replayed: Replayed) -> str:
+    for event in replayed.events:
+        if isinstance(event, Ticket.Routed) and event.priority is not None:
+            return event.priority
+        if isinstance(event, Ticket.Opened):
+            priority = event.priority
+    return priority
+
+
+def signature(events: Iterable[Ticket.Event], instants: bool = True) -> list[tuple[str, str, str]]:
+    """Decisions as comparable values: what was decided, with what, and (``instants``) at which business time."""
+    return [
+        (
+            type(e).__qualname__,
+            json.dumps(e.payload(), sort_keys=True, default=str),
+            e.occurred_at.isoformat() if instants else "",
+        )
+        for e in events
+    ]
+
+
+# ------------------------------------------------------------------ the comparison
+def compare(
+    history: History,
+    recorded: Scenario,
+    proposed: Scenario,
+    candidate: Candidate,
+    teams: dict[UUID, str],
+    period: Period,
+    team_id: UUID | None,
+) -> dict[str, Any]:
+    def team_name(team: UUID | None) -> str:
+        return "(none)" if team is None else teams.get(team, str(team))
+
+    attainment: dict[tuple[str, str, str], dict[str, Counter[str]]] = {}
+    newly: list[dict[str, str]] = []
+    no_longer: list[dict[str, str]] = []
+    escalated: dict[str, list[str]] = {"recorded": [], "candidate": []}
+    escalations = Counter[str]()
+    per_team: dict[str, Counter[str]] = {}
+    per_agent: dict[str, Counter[str]] = {}
+    changed_routes: list[dict[str, Any]] = []
+    outside_work = Counter[str]()
+    fidelity_differs: list[str] = []
+    late = 0  # same decisions, written later than the replay's ideal automation would (a pass's lag)
+    live = imported = 0
+    final_teams = history.policies.snapshots[-1].teams
+    for ticket_id in sorted(recorded.tickets, key=str):
+        was, now = recorded.tickets[ticket_id], proposed.tickets[ticket_id]
+        if team_id is not None and team_id not in (was.placed_team, now.placed_team):
+            continue
+        key = str(ticket_id)
+        source = history.tickets[ticket_id]
+        if source.imported:
+            imported += 1
+        else:
+            live += 1
+            if signature(source.decisions, instants=False) != signature(was.decisions, instants=False):
+                fidelity_differs.append(key)
+            elif signature(source.decisions) != signature(was.decisions):
+                late += 1
+        for side, replayed in (("recorded", was), ("candidate", now)):
+            team = team_name(replayed.placed_team)
+            for (metric, _cycle), outcome in _runs(replayed).items():
+                cell = attainment.setdefault((team, _priority(replayed), metric), {})
+                cell.setdefault(side, Counter())[outcome] += 1
+            if _escalations(replayed):
+                escalated[side].append(key)
+                escalations[side] += _escalations(replayed)
+            per_team.setdefault(team, Counter())[side] += 1
+            per_agent.setdefault(replayed.placed_agent or "(unassigned)", Counter())[side] += 1
+        before, after = _runs(was), _runs(now)
+        for run in sorted(set(before) | set(after)):
+            entry = {"ticket": key, "metric": run[0], "cycle": run[1]}
+            if after.get(run) == "breached" and before.get(run) != "breached":
+                newly.append(entry)
+            elif before.get(run) == "breached" and after.get(run) != "breached":
+                no_longer.append(entry)
+        if (was.placed_team, was.placed_agent, was.rule) != (now.placed_team, now.placed_agent, now.rule):
+            changed_routes.append(
+                {
+                    "ticket": key,
+                    "recorded": {
+                        "team": team_name(was.placed_team),
+                        "agent": was.placed_agent,
+                        "rule": was.rule,
+                    },
+                    "candidate": {
+                        "team": team_name(now.placed_team),
+                        "agent": now.placed_agent,
+                        "rule": now.rule,
+                    },
+                }
+            )
+        if now.placed_team is not None and now.placed_team != was.placed_team:
+            members = set(final_teams[now.placed_team].members) if now.placed_team in final_teams else set()
+            done_by = [
+                who for e in now.events if (who := is_staff_work(e)) is not None and who not in members
+            ]
+            if done_by:
+                outside_work["tickets"] += 1
+                outside_work["actions"] += len(done_by)
+    return {
+        "period": {"from": period.since.isoformat(), "to": period.until.isoformat()},
+        "as_of": None if history.horizon is None else history.horizon.isoformat(),
+        "team": None if team_id is None else team_name(team_id),
+        "candidate": candidate.describe(),
+        "semantics": list(SEMANTICS),
+        "tickets": {"replayed": live + imported, "live": live, "imported": imported},
+        "log": {"events_read": history.events_read, "position": history.log_position},
+        "fidelity": {
+            "live_tickets": live,
+            "same_decisions": live - len(fidelity_differs),
+            "same_decisions_and_instants": live - len(fidelity_differs) - late,
+            "differing": fidelity_differs,
+        },
+        "sla": [
+            {
+                "team": team,
+                "priority": priority,
+                "metric": metric,
+                "recorded": _cell(sides.get("recorded")),
+                "candidate": _cell(sides.get("candidate")),
+            }
+            for (team, priority, metric), sides in sorted(
+                attainment.items(),
+                key=lambda kv: (
+                    kv[0][0],
+                    kv[0][1],
+                    METRICS.index(kv[0][2]) if kv[0][2] in METRICS else 99,
+                ),
+            )
+        ],
+        "sla_totals": _totals(attainment),
+        "newly_breaching": newly,
+        "no_longer_breaching": no_longer,
+        "escalations": {
+            "recorded": escalations["recorded"],
+            "candidate": escalations["candidate"],
+            "tickets": {"recorded": escalated["recorded"], "candidate": escalated["candidate"]},
+        },
+        "routing": {
+            "per_team": [
+                {"team": t, "recorded": c["recorded"], "candidate": c["candidate"]}
+                for t, c in sorted(per_team.items())
+            ],
+            "per_agent": [
+                {"agent": a, "recorded": c["recorded"], "candidate": c["candidate"]}
+                for a, c in sorted(per_agent.items())
+            ],
+            "changed": changed_routes,
+            "work_outside_new_team": {"tickets": outside_work["tickets"], "actions": outside_work["actions"]},
+        },
+    }
+
+
+def _cell(counts: Counter[str] | None) -> dict[str, Any]:
+    counts = counts or Counter()
+    decided = counts["met"] + counts["breached"]
+    return {
+        "runs": decided,
+        "met": counts["met"],
+        "breached": counts["breached"],
+        "attainment": None if decided == 0 else round(counts["met"] / decided, 4),
+    }
+
+
+def _totals(attainment: dict[tuple[str, str, str], dict[str, Counter[str]]]) -> list[dict[str, Any]]:
+    totals: dict[str, dict[str, Counter[str]]] = {}
+    for (_, _, metric), sides in attainment.items():
+        for side, counts in sides.items():
+            totals.setdefault(metric, {}).setdefault(side, Counter()).update(counts)
+    return [
+        {
+            "metric": m,
+            "recorded": _cell(totals[m].get("recorded")),
+            "candidate": _cell(totals[m].get("candidate")),
+        }
+        for m in METRICS
+        if m in totals
+    ]
+
+
+# ------------------------------------------------------------------ output
+def to_json(report: dict[str, Any]) -> str:
+    """The report as JSON: byte-identical for the same inputs."""
+    return json.dumps(report, sort_keys=True, ensure_ascii=False, indent=2) + "\n"
+
+
+CSV_COLUMNS = (
+    "team",
+    "priority",
+    "metric",
+    "recorded_runs",
+    "recorded_met",
+    "recorded_breached",
+    "recorded_attainment",
+    "candidate_runs",
+    "candidate_met",
+    "candidate_breached",
+    "candidate_attainment",
+)
+
+
+def to_csv(report: dict[str, Any]) -> str:
+    """SLA attainment per team, priority and metric, recorded and candidate, one row each."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in report["sla"]:
+        writer.writerow(
+            [
+                row["team"],
+                row["priority"],
+                row["metric"],
+                *(
+                    row[side][k]
+                    for side in ("recorded", "candidate")
+                    for k in ("runs", "met", "breached", "attainment")
+                ),
+            ]
+        )
+    return out.getvalue()

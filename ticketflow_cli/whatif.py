@@ -1,0 +1,139 @@
+"""``ticketflow whatif``: replay a past period under candidate policies, side by side with what happened."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ticketflow.application import TicketDesk
+from ticketflow.config import Settings
+from ticketflow.whatif import Period, run_whatif, to_csv, to_json
+from ticketflow_cli import output
+from ticketflow_cli.reports import parse_time
+
+
+def whatif(
+    ctx: typer.Context,
+    candidate: Annotated[
+        Path,
+        typer.Argument(
+            help="Candidate policies (TOML or JSON): routing, calendars, sla_policies.", metavar="CANDIDATE"
+        ),
+    ],
+    since: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            help="Tickets opened from this business time on (ISO 8601; "
+            "without an offset, in the desk's time zone).",
+        ),
+    ],
+    until: Annotated[str, typer.Option("--to", help="...and before this one.")],
+    team: Annotated[
+        str | None,
+        typer.Option("--team", help="Only tickets placed in this team (name or id), recorded or candidate."),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Look at the SLA clocks last at this instant "
+            "(default: the latest business time in the log).",
+        ),
+    ] = None,
+    json_out: Annotated[
+        bool,
+        typer.Option("--json", help="Print the comparison as JSON (byte-identical for the same inputs)."),
+    ] = False,
+    csv_file: Annotated[
+        str | None,
+        typer.Option(
+            "--csv",
+            help="Write SLA attainment per team, priority and "
+            "metric as CSV to this file ('-': standard output).",
+            metavar="FILE|-",
+        ),
+    ] = None,
+) -> None:
+    """What if a past period had run under other routing rules, SLA policies or calendars?"""
+    settings: Settings = ctx.obj
+    zone = settings.time_zone
+    start, end = parse_time(since, "--from", zone), parse_time(until, "--to", zone)
+    assert start is not None and end is not None
+    last = parse_time(as_of, "--as-of", zone)
+    desk = TicketDesk(settings)
+    try:
+        with output.console(stderr=True).status("replaying the period..."):
+            report = run_whatif(desk, Period(start, end), candidate, team=team, as_of=last)
+    finally:
+        desk.close()
+    if csv_file is not None:
+        text = to_csv(report)
+        if csv_file == "-":
+            sys.stdout.write(text)
+        else:
+            Path(csv_file).write_text(text, encoding="utf-8")
+    if json_out:
+        sys.stdout.write(to_json(report))
+    elif csv_file != "-":
+        _tables(report)
+
+
+def _pct(cell: dict[str, Any]) -> str:
+    if cell["attainment"] is None:
+        return "-"
+    return f"{cell['met']}/{cell['runs']} ({cell['attainment']:.1%})"
+
+
+def _tables(report: dict[str, Any]) -> None:
+    console = output.console(min_width=120)
+    tickets, fidelity = report["tickets"], report["fidelity"]
+    console.print(
+        f"what-if {report['period']['from']} .. {report['period']['to']}: {tickets['replayed']} tickets "
+        f"({tickets['live']} live, {tickets['imported']} imported); SLA clocks looked at last {report['as_of']}"
+    )
+    console.print(
+        f"fidelity: the recorded replay gives back the automation's decisions for {fidelity['same_decisions']} "
+        f"of {fidelity['live_tickets']} live tickets ({fidelity['same_decisions_and_instants']} at the same instants)"
+    )
+    totals = Table(title="SLA attainment (met / decided), all teams")
+    for column in ("metric", "recorded", "candidate", "change"):
+        totals.add_column(column, justify="left" if column == "metric" else "right")
+    for row in report["sla_totals"]:
+        was, now = row["recorded"], row["candidate"]
+        change = (
+            "-"
+            if was["attainment"] is None or now["attainment"] is None
+            else (
+                f"{(now['attainment'] - was['attainment']) * 100:+.1f} pts, {now['breached'] - was['breached']:+d} breaches"
+            )
+        )
+        totals.add_row(row["metric"], _pct(was), _pct(now), change)
+    console.print(totals)
+    detail = Table(title="SLA attainment per team, priority and metric")
+    for column in ("team", "priority", "metric", "recorded", "candidate"):
+        detail.add_column(column, justify="right" if column in ("recorded", "candidate") else "left")
+    for row in report["sla"]:
+        detail.add_row(
+            row["team"], row["priority"], row["metric"], _pct(row["recorded"]), _pct(row["candidate"])
+        )
+    console.print(detail)
+    routing = Table(title="tickets per team")
+    for column in ("team", "recorded", "candidate"):
+        routing.add_column(column, justify="left" if column == "team" else "right")
+    for row in report["routing"]["per_team"]:
+        routing.add_row(row["team"], str(row["recorded"]), str(row["candidate"]))
+    console.print(routing)
+    outside = report["routing"]["work_outside_new_team"]
+    escalations = report["escalations"]
+    console.print(
+        f"newly breaching: {len(report['newly_breaching'])} runs; no longer breaching: "
+        f"{len(report['no_longer_breaching'])}; escalations {escalations['recorded']} -> {escalations['candidate']}; "
+        f"re-routed tickets: {sum(1 for c in report['routing']['changed'] if c['recorded']['team'] != c['candidate']['team'])}"
+        f" ({outside['tickets']} with recorded work by {outside['actions']} actions of people outside the new team)"
+    )
+    console.print("semantics: " + " ".join(report["semantics"]))
