@@ -7,7 +7,9 @@
 * the **raw messages** kept for audit: AES-256-GCM under the customer's key (erasure makes
   them unreadable, and erasure deletes them too), addressed by the SHA-256 of the ciphertext
   (a hash of the plaintext would outlive erasure as a fingerprint of the mail);
-* **ticket references** (``#1a2b3c4d``) the desk put in subjects of mail it sent or answered.
+* **ticket references** (``#1a2b3c4d``) the desk put in subjects of mail it sent or answered;
+* each IMAP mailbox's **high-water mark**: the folder's UIDVALIDITY and the last UID taken in, recorded
+  only after the mail is committed (a crash in between fetches it again; intake is idempotent).
 
 Stores: a dict (memory), ``<store>-mail.sqlite`` beside the event store (SQLite), tables
 ``tf_mail_*`` in the store's schema (PostgreSQL).
@@ -28,6 +30,10 @@ _TABLES = (
     "CREATE TABLE IF NOT EXISTS {p}tf_mail_index (digest TEXT PRIMARY KEY, customer_id TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS {p}tf_mail_raw (digest TEXT PRIMARY KEY, customer_id TEXT NOT NULL, data {blob})",
     "CREATE TABLE IF NOT EXISTS {p}tf_mail_refs (ref TEXT PRIMARY KEY, ticket_id TEXT NOT NULL)",
+    (
+        "CREATE TABLE IF NOT EXISTS {p}tf_mail_imap (mailbox_id TEXT PRIMARY KEY, uidvalidity BIGINT NOT NULL,"
+        " last_uid BIGINT NOT NULL)"
+    ),
 )
 
 
@@ -60,6 +66,13 @@ class MailStore(ABC):
     @abstractmethod
     def ticket_of_ref(self, ref: str) -> UUID | None: ...
 
+    @abstractmethod
+    def imap_mark(self, mailbox_id: UUID) -> tuple[int, int] | None:
+        """The mailbox's (UIDVALIDITY, last UID taken in), or None before its first mail."""
+
+    @abstractmethod
+    def set_imap_mark(self, mailbox_id: UUID, uidvalidity: int, last_uid: int) -> None: ...
+
     def forget(self, customer_id: UUID) -> None:
         """Erasure: no index entry and no raw message of the customer stays."""
         self.unindex(customer_id)
@@ -75,6 +88,7 @@ class MemoryMailStore(MailStore):
         self._index: dict[str, UUID] = {}
         self._raw: dict[str, tuple[UUID, bytes]] = {}
         self._refs: dict[str, UUID] = {}
+        self._marks: dict[UUID, tuple[int, int]] = {}
 
     def index(self, digest: str, customer_id: UUID) -> None:
         with self._lock:
@@ -107,6 +121,13 @@ class MemoryMailStore(MailStore):
 
     def ticket_of_ref(self, ref: str) -> UUID | None:
         return self._refs.get(ref)
+
+    def imap_mark(self, mailbox_id: UUID) -> tuple[int, int] | None:
+        return self._marks.get(mailbox_id)
+
+    def set_imap_mark(self, mailbox_id: UUID, uidvalidity: int, last_uid: int) -> None:
+        with self._lock:
+            self._marks[mailbox_id] = (uidvalidity, last_uid)
 
 
 class SqlMailStore(MailStore):
@@ -172,6 +193,24 @@ class SqlMailStore(MailStore):
     def ticket_of_ref(self, ref: str) -> UUID | None:
         rows = self._run(self._sql("SELECT ticket_id FROM {p}tf_mail_refs WHERE ref = ?"), (ref,), fetch=True)
         return UUID(rows[0][0]) if rows else None
+
+    def imap_mark(self, mailbox_id: UUID) -> tuple[int, int] | None:
+        rows = self._run(
+            self._sql("SELECT uidvalidity, last_uid FROM {p}tf_mail_imap WHERE mailbox_id = ?"),
+            (str(mailbox_id),),
+            fetch=True,
+        )
+        return (int(rows[0][0]), int(rows[0][1])) if rows else None
+
+    def set_imap_mark(self, mailbox_id: UUID, uidvalidity: int, last_uid: int) -> None:
+        self._run(
+            self._sql(
+                "INSERT INTO {p}tf_mail_imap (mailbox_id, uidvalidity, last_uid) VALUES (?, ?, ?) "
+                "ON CONFLICT (mailbox_id) DO UPDATE SET uidvalidity = excluded.uidvalidity, "
+                "last_uid = excluded.last_uid"
+            ),
+            (str(mailbox_id), uidvalidity, last_uid),
+        )
 
 
 class SQLiteMailStore(SqlMailStore):
