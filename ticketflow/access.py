@@ -208,6 +208,7 @@ ROUTES: dict[str, RouteRule] = {
     "GET /api/v1/tickets": _r(P.TICKETS_READ),
     "GET /api/v1/tickets/{ticket_id}": _r(P.TICKETS_READ, Scope.TICKET),
     "GET /api/v1/tickets/{ticket_id}/timeline": _r(P.TICKETS_READ, Scope.TICKET),
+    "GET /api/v1/tickets/{ticket_id}/attachments/{digest}": _r(P.TICKETS_READ, Scope.TICKET),
     "GET /api/v1/tickets/{ticket_id}/suggestions": _r(P.TICKETS_READ, Scope.TICKET),
     "GET /api/v1/tickets/{ticket_id}/diff": _r(P.AUDIT_READ, Scope.TICKET),
     "GET /api/v1/tickets/{ticket_id}/audit": _r(P.AUDIT_READ, Scope.TICKET),
