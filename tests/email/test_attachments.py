@@ -4,7 +4,9 @@ the ticket's access rules (every download in the access log); erasure destroys t
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import os
 import random
 from collections.abc import Iterator
@@ -221,3 +223,29 @@ def test_the_erasure_of_the_customer_makes_downloads_404_and_leaves_no_bytes(
     for file in (tmp_path / "api-data").rglob("*"):
         if file.is_file():
             assert canary not in file.read_bytes(), file
+
+
+def test_the_audit_export_names_each_attachment_by_its_ciphertext_hash(tmp_path: Path) -> None:
+    from projections.integrity.export import export
+    from projections.integrity.keys import KeyRing
+    from projections.integrity.sealer import Sealer
+
+    desk = TicketDesk(Settings(data_dir=tmp_path / "d"))
+    sealer = Sealer(desk, anchor=tmp_path / "anchor.ndjson", keys=KeyRing(tmp_path / "keys"))
+    try:
+        outcome = desk.receive_mail(_mail([(PDF, "application/pdf", "合同.pdf")]), mailbox="s")
+        (pdf,) = _received(desk, outcome.ticket_id)
+        sealer.catch_up(checkpoint=True)
+        export(desk, sealer.store, tmp_path / "export", ticket=outcome.ticket_id)
+        lines = (tmp_path / "export" / "events.ndjson").read_text(encoding="utf-8").splitlines()
+        states = {
+            json.loads(x)["topic"].split(":")[1]: base64.b64decode(json.loads(x)["state"]) for x in lines
+        }
+        assert pdf.digest is not None and pdf.digest.encode() in states["Ticket.AttachmentReceived"]
+        everything = b"".join(states.values())
+        assert (
+            "合同".encode() not in everything and hashlib.sha256(PDF).hexdigest().encode() not in everything
+        )
+    finally:
+        sealer.close()
+        desk.close()
