@@ -97,6 +97,9 @@ def test_an_attachment_on_a_reply_lands_on_the_customers_ticket(desk: TicketDesk
     assert (outcome.action, outcome.ticket_id) == ("replied", opened.ticket_id)
     (png,) = _received(desk, opened.ticket_id)
     assert png.interaction_id is not None and png.content_type == "image/png"
+    kept = dict(desk.mail_store._attachments)  # type: ignore[attr-defined]
+    assert desk.receive_mail(reply, mailbox="support").action == "duplicate"  # fetched again
+    assert desk.mail_store._attachments == kept  # type: ignore[attr-defined]  # nothing stored twice
 
 
 def test_an_attachment_over_the_limit_is_listed_but_not_kept(tmp_path: Path) -> None:

@@ -235,10 +235,15 @@ class MailIntake(_Base):
             customer_id = self._sender_customer(parsed, mail_key)
         except ValidationError:
             return MailOutcome("ignored", f"the sender address is not usable: {parsed.sender_address!r}")
+        ticket_id = self._thread_of(parsed, customer_id)
+        if ticket_id is not None and mail_key in self._peek(Ticket, ticket_id).received_mail:
+            # Fetched again (a crash before the fetcher recorded it): nothing sealed or stored twice.
+            return MailOutcome(
+                "duplicate", "the ticket holds this mail already", ticket_id, customer_id, mail_key
+            )
         digest = self._seal_raw(customer_id, raw)
         attachments = self._seal_attachments(customer_id, parsed)
         message_id = parsed.message_id or identity
-        ticket_id = self._thread_of(parsed, customer_id)
         if ticket_id is not None:
             outcome = self._add_reply(
                 parsed, command_id, ticket_id, mail_key, message_id, mailbox, digest, attachments
