@@ -337,3 +337,18 @@ def test_the_cli_polls_once_and_says_when_a_mailbox_failed(
     monkeypatch.delenv("TF_IMAP_PASSWORD")
     code, out, err = run_cli(["mailbox", "poll"], capsys)
     assert code == 1 and json.loads(out) == {"failed": 1} and err.count("\n") == 1
+
+
+def test_a_folder_with_a_chinese_name_is_selected_in_modified_utf7(
+    desk: TicketDesk, server: dovecot.Dovecot, user: str
+) -> None:
+    from ticketflow.email.imap import utf7_folder
+
+    assert utf7_folder("~peter/mail/台北/日本語") == "~peter/mail/&U,BTFw-/&ZeVnLIqe-"  # RFC 3501's example
+    assert utf7_folder("R&D") == "R&-D"
+    client = server.client(user)
+    assert client.create('"&W6JnDQ-"')[0] == "OK"
+    client.logout()
+    _mailbox(desk, server, user, imap_folder="客服")
+    server.append(_mail(1), user, folder='"&W6JnDQ-"')
+    assert ImapPoller(desk, interval=60).poll_once() == {"opened": 1}

@@ -21,6 +21,7 @@ The poller runs in the process that runs the automation (``serve`` on the embedd
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import imaplib
 import logging
@@ -245,9 +246,31 @@ def _fetch(client: imaplib.IMAP4, uid: int) -> bytes | None:
 
 
 def _quoted(folder: str) -> str:
-    """A folder name as an IMAP quoted string (names with spaces; non-ASCII names as the server lists
-    them in modified UTF-7)."""
-    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A folder name as an IMAP quoted string, non-ASCII names (``客服``) in modified UTF-7 (RFC 3501)."""
+    encoded = utf7_folder(folder)
+    return '"' + encoded.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def utf7_folder(name: str) -> str:
+    """IMAP's modified UTF-7 (RFC 3501 section 5.1.3): printable ASCII as itself (``&`` as ``&-``), every
+    other run as ``&`` + the modified base64 of its UTF-16BE + ``-``."""
+    out: list[str] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        if run:
+            packed = base64.b64encode("".join(run).encode("utf-16-be")).decode("ascii")
+            out.append("&" + packed.rstrip("=").replace("/", ",") + "-")
+            run.clear()
+
+    for ch in name:
+        if 0x20 <= ord(ch) <= 0x7E:
+            flush()
+            out.append("&-" if ch == "&" else ch)
+        else:
+            run.append(ch)
+    flush()
+    return "".join(out)
 
 
 def _close(client: imaplib.IMAP4) -> None:
