@@ -251,3 +251,18 @@ def test_the_audit_export_names_each_attachment_by_its_ciphertext_hash(tmp_path:
     finally:
         sealer.close()
         desk.close()
+
+
+def test_the_console_timeline_shows_what_an_attachment_is_and_masks_its_name(desk: TicketDesk) -> None:
+    from api.console import timeline
+    from ticketflow.access import MASK
+
+    outcome = desk.receive_mail(_mail([(PNG, "application/pdf", "身份证.png")]), mailbox="s")
+
+    def shown(show_text: bool) -> list[tuple[str, str]]:
+        entries = timeline.entries(desk.history(outcome.ticket_id), str, show_text, str, str)
+        (entry,) = [e for e in entries if e.kind == "AttachmentReceived"]
+        return entry.details
+
+    assert shown(True)[:2] == [("File", "身份证.png"), ("Type", "image/png")]
+    assert shown(False)[0] == ("File", MASK)
