@@ -47,7 +47,7 @@ log = logging.getLogger("ticketflow.email.imap")
 MAX_BACKOFF_SECONDS = 900.0
 #: Seconds to wait for the IMAP server before giving up on a pass.
 TIMEOUT_SECONDS = 30.0
-#: The most mails taken in from one mailbox in one pass (the rest on the next pass, at once).
+#: The most mails taken in from one mailbox in one pass (the rest on the next passes: a stop is never held up long).
 BATCH = 500
 
 _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
