@@ -169,6 +169,17 @@ class TicketPage(Model):
         "(it says from when it does); null otherwise."))
 
 
+class AttachmentOut(Model):
+    digest: str | None = Field(
+        description="SHA-256 of the stored ciphertext (None: not kept, see refused).",
+        examples=["9f2c0d6e4b1a8c7d5e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d"],
+    )
+    content_type: str = Field(description="Sniffed from the bytes, never the declared type.", examples=["application/pdf"])
+    size: int = Field(examples=[10485760])
+    refused: str = Field(default="", description="Why it was not kept (e.g. larger than the limit).")
+    href: str | None = Field(default=None, description="Where to download it.")
+
+
 class TimelineEntryOut(Model):
     version: int
     occurred_at: datetime
@@ -181,6 +192,7 @@ class TimelineEntryOut(Model):
     body: str
     minutes: int
     result: str | None
+    attachment: AttachmentOut | None = Field(default=None, description="For entry_type attachment.")
 
 
 class FieldChange(Model):

@@ -1,11 +1,14 @@
-"""A first look at the email channel's inbound cost (the issue's full figures are for part 2).
+"""The email channel's inbound cost.
 
-    PYTHONPATH=$PWD python bench/bench_email.py [--parse 4000] [--mails 300]
+    PYTHONPATH=$PWD python bench/bench_email.py [--parse 4000] [--mails 300] [--imap 1000]
 
 Parsing alone: ``parse_message`` over four corpus shapes (a QQ Mail reply, a GB2312-labelled GBK
 mail, an HTML-only Gmail reply, a Big5 mail). Intake: ``receive_mail`` of distinct mails from 50
 senders into a fresh SQLite desk (registering each sender once, opening a ticket per mail, sealing
-and keeping each raw message). Prints messages per second for each.
+and keeping each raw message). IMAP (``--imap N``, needs Debian's dovecot-imapd): N distinct mails
+appended to a real Dovecot started in a temporary directory, then fetched alone (``UID FETCH`` of each
+mail's ``BODY.PEEK[]`` over one connection: the protocol's raw cost) and then by the poller into a
+fresh SQLite desk (fetch, intake, the Seen flag, high-water mark, per mail). Prints messages per second.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--parse", type=int, default=4000)
     parser.add_argument("--mails", type=int, default=300)
+    parser.add_argument("--imap", type=int, default=0, help="Mails in the IMAP mailbox (0: skip).")
     args = parser.parse_args()
     shapes = [
         corpus.plain(corpus.QQ_REPLY),
@@ -51,6 +55,63 @@ def main() -> None:
             )
         finally:
             desk.close()
+    if args.imap:
+        imap(args.imap)
+
+
+def imap(count: int) -> None:
+    import os
+
+    from tests.email import dovecot
+    from ticketflow.commands.mailbox import AddMailbox
+    from ticketflow.domain.values import Channel, Role
+    from ticketflow.email.imap import ImapPoller
+    from ticketflow.metadata import Caller
+
+    server = dovecot.Dovecot()
+    server.add_user("desk", "bench-password")
+    server.start()
+    try:
+        client = server.client("desk")
+        for i in range(count):
+            raw = corpus.plain(
+                f"第{i}封", sender=f"user{i % 50}@example.cn", message_id=f"<imap.{i}@example.cn>"
+            )
+            client.append("INBOX", None, None, raw)
+        client.select("INBOX", readonly=True)
+        started = time.perf_counter()
+        for uid in range(1, count + 1):
+            client.uid("FETCH", str(uid), "(UID BODY.PEEK[])")
+        print(
+            f"IMAP fetch alone (Dovecot, {count} mails): {count / (time.perf_counter() - started):.0f} messages/s"
+        )
+        client.logout()
+        os.environ["TF_BENCH_IMAP"] = "bench-password"
+        with tempfile.TemporaryDirectory() as directory:
+            desk = TicketDesk(Settings(data_dir=Path(directory), seal=False))
+            try:
+                desk.add_mailbox(
+                    AddMailbox(
+                        name="support",
+                        address="support@desk.example",
+                        protocol="imap",
+                        imap_host="127.0.0.1",
+                        imap_port=server.port,
+                        imap_username="desk",
+                        imap_security="plain",
+                        password_env="TF_BENCH_IMAP",
+                    ),
+                    Caller("bench", Role.ADMIN, Channel.CLI),
+                )
+                started = time.perf_counter()
+                done = ImapPoller(desk, interval=60, batch=count).poll_once()
+                elapsed = time.perf_counter() - started
+                assert done == {"opened": count}, done
+                print(f"IMAP poll into tickets (SQLite, {count} mails): {count / elapsed:.0f} messages/s")
+            finally:
+                desk.close()
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":

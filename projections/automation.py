@@ -37,6 +37,7 @@ from ticketflow.commands.workflow import (
     ApplySla, FireReminder, IssueSurvey, RecordSlaEvent, RouteTicket, ScheduleReminder,
 )
 from ticketflow.domain.values import Channel, Role, Status
+from ticketflow.email.imap import ImapPoller
 from ticketflow.errors import ConcurrencyConflict, NotFound, StorageUnavailable, TicketflowError
 from ticketflow.metadata import Caller
 from ticketflow.sla.decide import marks_due, targets_of
@@ -80,6 +81,9 @@ class Automation:
 
             self.extra_steps["mail"] = MailSender(read_side, desk, self.clock).run_once
         self.interval = interval
+        # IMAP mailboxes are fetched by the process running the automation, in their own thread (a slow
+        # mail server never holds up routing or the SLA clock).
+        self.imap = ImapPoller(desk)
         self._last_write = 0
         self._stopping = threading.Event()
         self._wake = threading.Event()
@@ -108,8 +112,10 @@ class Automation:
         self.desk.on_saved(self._ring)
         self._thread = threading.Thread(target=self._run, name="automation", daemon=True)
         self._thread.start()
+        self.imap.start()
 
     def stop(self) -> None:
+        self.imap.stop()
         self._stopping.set()
         self._wake.set()
         self.desk.remove_on_saved(self._ring)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import NAMESPACE_URL, uuid5
 
 from projections.erasure import erased_customer, overwrite
 from projections.sql import Batch, Db, Table, ts
@@ -16,7 +17,7 @@ TIMELINE = Table(
         "version INTEGER NOT NULL",
         "position BIGINT",
         "occurred_at TEXT",
-        "entry_type TEXT",  # reply, note, call, email, chat, meeting, work
+        "entry_type TEXT",  # reply, note, call, email, chat, meeting, work, attachment
         "entry_id TEXT",
         "author_id TEXT",
         "channel TEXT",
@@ -65,6 +66,25 @@ class TimelineView(View):
                     "customer_id": str(event.customer_id),
                 },
             )
+        elif isinstance(event, Ticket.AttachmentReceived):
+            # An attachment of the customer's mail, right after the mail's entry: its file name as the body
+            # (personal: masked and erased like bodies); what it is and where to fetch it, the API adds.
+            batch.put(
+                TIMELINE,
+                {
+                    **common,
+                    "entry_type": "attachment",
+                    "entry_id": str(attachment_entry_id(str(event.originator_id), event.originator_version)),
+                    "author_id": str(event.customer_id),
+                    "channel": "email",
+                    "direction": "inbound",
+                    "public": 1,
+                    "body": event.filename,
+                    "minutes": 0,
+                    "result": None,
+                    "customer_id": str(event.customer_id),
+                },
+            )
         elif isinstance(event, Ticket.WorkLogged):
             batch.put(
                 TIMELINE,
@@ -82,6 +102,11 @@ class TimelineView(View):
                     "customer_id": str(event.customer_id),
                 },
             )
+
+
+def attachment_entry_id(ticket_id: str, version: int) -> Any:
+    """The timeline entry id of the attachment recorded at this version of the ticket."""
+    return uuid5(NAMESPACE_URL, f"https://ticketflow.dev/attachment/{ticket_id}/{version}")
 
 
 def ticket_timeline(db: Db, ticket_id: str, *, public_only: bool = False) -> list[dict[str, Any]]:

@@ -214,6 +214,7 @@ ROUTES: dict[str, RouteRule] = {
     "POST /api/v1/imports": _r(P.IMPORT),  # history at its own times; the teams named are checked per case
     "GET /api/v1/tickets/{ticket_id}": _r(P.TICKETS_READ, Scope.TICKET),
     "GET /api/v1/tickets/{ticket_id}/timeline": _r(P.TICKETS_READ, Scope.TICKET),
+    "GET /api/v1/tickets/{ticket_id}/attachments/{digest}": _r(P.TICKETS_READ, Scope.TICKET),
     "GET /api/v1/tickets/{ticket_id}/suggestions": _r(P.TICKETS_READ, Scope.TICKET),
     "GET /api/v1/tickets/{ticket_id}/diff": _r(P.AUDIT_READ, Scope.TICKET),
     "GET /api/v1/tickets/{ticket_id}/audit": _r(P.AUDIT_READ, Scope.TICKET),

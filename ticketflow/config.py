@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     #: The From of replies on tickets whose team has no mailbox (a team's mailbox address wins).
     mail_from: str | None = None
+    #: Seconds between two fetches of each IMAP mailbox by the automation process (0: never fetch).
+    imap_poll_seconds: float = Field(default=60.0, ge=0)
+    #: The largest attachment of a received mail kept (bytes); a larger one is listed as not kept.
+    mail_attachment_max_bytes: int = Field(default=25 * 1024 * 1024, ge=0)
     #: Webhook targets allowed although their address is not public (comma-separated hosts, addresses or
     #: networks, e.g. ``crm.internal,10.2.0.0/16``): every other loopback, private, link-local or reserved
     #: address is refused, at subscription and again at each delivery.

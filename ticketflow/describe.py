@@ -105,6 +105,10 @@ def describe(event: TicketflowAggregate.Event, team_name: NamesTeam = str) -> st
         case Ticket.MailReceived():
             what = "opened the ticket" if e.interaction_id is None else "the customer's reply"
             return f"mail received in mailbox {e.mailbox} ({what}), kept as {e.raw_digest[:12]}"
+        case Ticket.AttachmentReceived():
+            if e.digest is None:
+                return f"attachment not kept ({e.refused}): {e.content_type}, {e.size} bytes"
+            return f"attachment received: {e.content_type}, {e.size} bytes, kept as {e.digest[:12]}"
         case Customer.Registered():
             return f"customer registered: {e.name} ({e.tier}, {e.preferred_language})"
         case Customer.ProfileUpdated():

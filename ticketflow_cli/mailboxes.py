@@ -11,12 +11,12 @@ from uuid import UUID
 import typer
 from rich.table import Table
 
-from ticketflow_cli import output
 from projections.integrity.sealer import sealing_on_close
 from ticketflow.application import TicketDesk
-from ticketflow.commands.mailbox import AddMailbox, MailProtocol, RemoveMailbox
+from ticketflow.commands.mailbox import AddMailbox, ImapSecurity, MailProtocol, RemoveMailbox
 from ticketflow.domain.values import Channel, Role
 from ticketflow.metadata import Caller
+from ticketflow_cli import output
 
 mailbox_app = output.group(help="Mailboxes the desk receives mail for (LMTP or IMAP).")
 CLI_ADMIN = Caller("cli-admin", Role.ADMIN, Channel.CLI)
@@ -33,9 +33,14 @@ def add(
         MailProtocol, typer.Option(help="lmtp: piped in by the mail server; imap: fetched.")
     ] = (MailProtocol.LMTP),
     imap_host: Annotated[str | None, typer.Option()] = None,
-    imap_port: Annotated[int, typer.Option()] = 993,
+    imap_port: Annotated[
+        int | None, typer.Option(help="Default: 993 for ssl, 143 for starttls and plain.")
+    ] = None,
     imap_username: Annotated[str | None, typer.Option()] = None,
     imap_folder: Annotated[str, typer.Option()] = "INBOX",
+    imap_security: Annotated[
+        ImapSecurity, typer.Option(help="ssl (IMAPS), starttls, or plain (a trusted network only).")
+    ] = ImapSecurity.SSL,
     password_env: Annotated[
         str | None, typer.Option(help="The environment variable holding the password.")
     ] = None,
@@ -51,6 +56,7 @@ def add(
         imap_port=imap_port,
         imap_username=imap_username,
         imap_folder=imap_folder,
+        imap_security=imap_security,
         password_env=password_env,
         password_file=password_file,
     )
@@ -71,12 +77,15 @@ def list_(ctx: typer.Context) -> None:
     finally:
         desk.close()
     table = Table(title="mailboxes")
-    for column in ("name", "id", "address", "team", "protocol", "password from"):
+    for column in ("name", "id", "address", "team", "protocol", "server", "password from"):
         table.add_column(column)
     for box in boxes:
         imap = box.imap or {}
         source = imap.get("password_env") and f"${imap['password_env']}" or imap.get("password_file") or ""
-        table.add_row(box.name, str(box.id), box.address, str(box.team_id or ""), box.protocol, source)
+        server = f"{box.imap_security} {imap['host']}:{imap['port']}" if imap else ""
+        table.add_row(
+            box.name, str(box.id), box.address, str(box.team_id or ""), box.protocol, server, source
+        )
     output.console(min_width=200).print(table)
 
 
@@ -153,3 +162,20 @@ def serve_lmtp(
     finally:
         server.stop()
         desk.close()
+
+
+@mailbox_app.command("poll")
+def poll(ctx: typer.Context) -> None:
+    """Fetch every IMAP mailbox once now (the automation process polls them every
+    TICKETFLOW_IMAP_POLL_SECONDS; this is for a check after configuring one, or a cron job)."""
+    from ticketflow.email.imap import ImapPoller
+
+    desk = sealing_on_close(TicketDesk(ctx.obj))
+    try:
+        done = ImapPoller(desk).poll_once()
+    finally:
+        desk.close()
+    print(json.dumps(dict(sorted(done.items())), ensure_ascii=False))
+    if done.get("failed"):
+        print(f"{done['failed']} mailbox(es) could not be fetched; the log says why", file=sys.stderr)
+        raise typer.Exit(1)

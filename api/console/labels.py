@@ -65,6 +65,7 @@ EVENT = {
     "SlaBreached": N_("SLA breached"), "SlaFulfilled": N_("SLA target met"), "SurveyIssued": N_("sent a satisfaction survey"),
     "ResolutionRecorded": N_("recorded the resolution in the problem library"),
     "MailReceived": N_("received the customer's mail"),
+    "AttachmentReceived": N_("received an attachment"),
     "Replied": N_("replied"), "NoteAdded": N_("added an internal note"), "CallLogged": N_("logged a call"),
     "EmailLogged": N_("logged an email"), "ChatLogged": N_("logged a chat"), "MeetingMinuted": N_("logged a meeting"),
 }

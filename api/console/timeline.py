@@ -65,6 +65,11 @@ def entries(events: list[Any], _: Callable[[str], str], show_text: bool, team_na
             if event.team_id:
                 details.append((_("Team"), team_name(event.team_id)))
             entry.body = text(event.description) if event.description else None
+        elif isinstance(event, Ticket.AttachmentReceived):
+            details += [(_("File"), text(event.filename)), (_("Type"), event.content_type),
+                        (_("Size"), f"{event.size:,} B")]
+            if event.refused:
+                details.append((_("Not kept"), event.refused))
         elif isinstance(event, Ticket.Solved):
             entry.body = text(event.resolution) if event.resolution else None
         elif isinstance(event, (Ticket.MarkedOpen, Ticket.Pended, Ticket.PutOnHold, Ticket.Reopened)):

@@ -35,6 +35,7 @@ MailboxCreate = request_model(
         "protocol": "imap",
         "imap_host": "imap.desk.example",
         "imap_username": "support",
+        "imap_security": "ssl",
         "password_env": "TICKETFLOW_IMAP_SUPPORT",
     },
 )
@@ -46,6 +47,7 @@ class ImapOut(BaseModel):
     username: str
     folder: str
     tls: bool
+    security: str = Field(default="ssl", description="ssl, starttls or plain.")
     password_env: str | None = Field(
         default=None, description="Where the password is read (never the password)."
     )
@@ -70,7 +72,7 @@ def mailbox_out(mailbox: Mailbox) -> dict[str, Any]:
         address=mailbox.address,
         team_id=mailbox.team_id,
         protocol=mailbox.protocol,
-        imap=ImapOut(**mailbox.imap) if mailbox.imap else None,
+        imap=ImapOut(**{**mailbox.imap, "security": mailbox.imap_security}) if mailbox.imap else None,
         active=mailbox.active,
         version=mailbox.version,
     ).model_dump(mode="json")

@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from urllib.parse import quote
+
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import JSONResponse
 
 from api import schemas as s
@@ -26,7 +28,9 @@ from projections.workflow import sla_clocks
 from ticketflow import commands as c
 from ticketflow.access import MASK
 from ticketflow.domain.values import Channel, Priority, Status, TicketType
-from ticketflow.errors import TicketNotFound
+from ticketflow.commands.access import RecordDataAccess
+from ticketflow.domain.customer import ERASED
+from ticketflow.errors import PermissionDenied, TicketNotFound
 from ticketflow.timetravel import latest_version
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
@@ -251,14 +255,64 @@ def diff(
 def timeline(pager: PagerDep, ticket_id: UUID, reads: ReadsDep) -> Any:
     """Replies, notes, calls and process entries (assignments, status changes) in the order they happened.
     Bodies are masked unless the caller works the ticket, states a purpose or holds `tickets:text` (then
-    recorded). Paged with `limit` and `cursor`."""
+    recorded). Attachments of the customer's mail are entries too (`entry_type` attachment, the file name
+    as the body), with what the desk found them to be and where to download them. Paged with `limit` and
+    `cursor`."""
     ticket = reads.ticket_row(str(ticket_id))
     rows = reads.read("timeline", lambda db: ticket_timeline(db, str(ticket_id)))
     if rows:
         reads.text_shown({ticket["customer_id"]}, ["body", "result"], f"GET /api/v1/tickets/{ticket_id}/timeline")
     if not reads.free_text():
         rows = [{**r, "body": MASK, "result": MASK if r["result"] else r["result"]} for r in rows]
+    if any(r["entry_type"] == "attachment" for r in rows):
+        received = {e.originator_version: e for e in reads.svc.desk.ticket_attachments(ticket_id)}
+        rows = [{**r, "attachment": _attachment_out(ticket_id, received.get(r["version"]))} for r in rows]
     return pager.page(encode(s.TimelineEntryOut, [{**r, "public": bool(r["public"])} for r in rows]))
+
+
+def _attachment_out(ticket_id: UUID, event: Any) -> dict[str, Any] | None:
+    if event is None:
+        return None
+    href = f"/api/v1/tickets/{ticket_id}/attachments/{event.digest}" if event.digest else None
+    return {"digest": event.digest, "content_type": event.content_type, "size": event.size,
+            "refused": event.refused, "href": href}
+
+
+#: Types served as themselves; anything else (whatever was sniffed) goes out as opaque bytes.
+SERVED_TYPES = {"application/pdf", "image/png", "image/jpeg", "image/gif", "image/bmp", "image/tiff", "image/webp",
+                "application/zip", "application/gzip", "text/plain", "audio/ogg", "audio/mpeg", "audio/wav",
+                "video/mp4"}
+
+
+@router.get("/{ticket_id}/attachments/{digest}", summary="Download an attachment of the customer's mail",
+            response_class=Response, responses={**responses(403, 404, 503), 200: {
+                "content": {"application/octet-stream": {}}, "description": "The attachment's bytes"}})
+def download_attachment(
+    ticket_id: UUID, digest: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")], reads: ReadsDep,
+) -> Response:
+    """Under the ticket's access rules: its team's agents and managers (and a stated purpose) get the bytes,
+    always as a download (`Content-Disposition: attachment`, `X-Content-Type-Options: nosniff`), and every
+    download is recorded in the access log; roles that see ticket text masked get 403."""
+    ticket = reads.ticket_row(str(ticket_id))
+    if not reads.free_text():
+        raise PermissionDenied("attachments are ticket text: this role sees it masked (state a purpose)")
+    found = reads.svc.desk.ticket_attachment(ticket_id, digest)
+    resource = f"GET /api/v1/tickets/{ticket_id}/attachments/{digest}"
+    reads.svc.desk.record_data_access(
+        RecordDataAccess(customer_id=UUID(ticket["customer_id"]), fields=["attachment"],
+                         purpose=reads.purpose or "ticket work: attachment download",
+                         request_id=reads.request.state.request_id, resource=resource),
+        reads.principal.caller(reads.via, reads.request.state.request_id),
+    )
+    media_type = found.content_type if found.content_type in SERVED_TYPES else "application/octet-stream"
+    name = found.filename if found.filename and found.filename != ERASED else f"attachment-{digest[:12]}"
+    fallback = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "_" for ch in name)[:100]
+    return Response(found.data, media_type=media_type, headers={
+        "Content-Disposition": f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, no-store",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    })
 
 
 @router.get("/{ticket_id}/audit", summary="The ticket's audit trail: who, when, via what, old -> new",

@@ -47,7 +47,20 @@ def test_admins_add_list_and_remove_mailboxes_through_the_api(api: Api) -> None:
     assert [(m["name"], m["address"], m["imap"]["password_env"]) for m in listed] == [
         ("技术支持邮箱", "support@desk.example", "TF_IMAP_SUPPORT")
     ]
-    assert api.get("admin", f"/api/v1/mailboxes/{mailbox_id}").json()["team_id"] == str(api.team_a)
+    one = api.get("admin", f"/api/v1/mailboxes/{mailbox_id}").json()
+    assert one["team_id"] == str(api.team_a)
+    assert (one["imap"]["security"], one["imap"]["port"], one["imap"]["tls"]) == ("ssl", 993, True)
+    starttls = api.post(
+        "admin",
+        "/api/v1/mailboxes",
+        {**body, "name": "b", "address": "b@desk.example", "imap_security": "starttls"},
+    )
+    assert starttls.status_code == 201, starttls.text
+    shown = api.get("admin", f"/api/v1/mailboxes/{starttls.json()['id']}").json()["imap"]
+    assert (shown["security"], shown["port"]) == ("starttls", 143)
+    bad = api.post("admin", "/api/v1/mailboxes", {**body, "name": "c", "imap_security": "tls1.0"})
+    assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
+    api.client.delete(f"/api/v1/mailboxes/{starttls.json()['id']}", headers=api.headers("admin"))
     again = api.post("admin", "/api/v1/mailboxes", {**body, "name": "other"})
     assert again.status_code == 409 and again.headers["content-type"] == "application/problem+json"
     assert "receives for support@desk.example already" in again.json()["detail"]
@@ -210,6 +223,8 @@ def test_the_cli_adds_lists_receives_and_removes(
             "imap.desk.example",
             "--imap-username",
             "support",
+            "--imap-security",
+            "starttls",
             "--password-env",
             "TF_IMAP",
         ],
@@ -219,6 +234,7 @@ def test_the_cli_adds_lists_receives_and_removes(
     assert json.loads(out)["address"] == "support@desk.example"
     code, out, _ = run_cli(["mailbox", "list"], capsys)
     assert code == 0 and "support@desk.example" in out and "$TF_IMAP" in out
+    assert "starttls imap.desk.example:143" in out
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(corpus.big5_mail())))
     code, out, err = run_cli(["mailbox", "receive", "support"], capsys)
     assert code == 0, err
@@ -230,3 +246,26 @@ def test_the_cli_adds_lists_receives_and_removes(
     assert run_cli(["mailbox", "remove", "support"], capsys)[0] == 0
     code, _, err = run_cli(["mailbox", "remove", "support"], capsys)
     assert code != 0 and "mailbox" in err
+
+
+@pytest.mark.parametrize(("tls", "security"), [(True, "ssl"), (False, "plain")])
+def test_a_mailbox_recorded_before_the_security_mode_reads_it_from_its_tls_flag(
+    tls: bool, security: str
+) -> None:
+    from datetime import UTC, datetime
+    from uuid import uuid4
+
+    from ticketflow.metadata import context_for, recording
+
+    old = {"host": "h", "port": 993, "username": "u", "folder": "INBOX", "tls": tls, "password_env": "X"}
+    with recording(context_for(ADMIN, uuid4(), datetime.now(UTC))):
+        mailbox = Mailbox._create(
+            Mailbox.Added,
+            id=uuid4(),
+            name="old",
+            address="old@desk.example",
+            team_id=None,
+            protocol="imap",
+            imap=old,
+        )
+    assert mailbox.imap_security == security

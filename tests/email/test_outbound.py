@@ -130,8 +130,11 @@ def test_a_reply_on_an_email_ticket_reaches_the_customer_threaded_and_their_answ
     assert str(message["Subject"]) == f"Re: 打印机故障 [#{str(ticket_id)[:8]}]"
     assert message["In-Reply-To"] == "<first.1@mail.example.cn>" == message["References"]
     assert message["Message-ID"].startswith(f"<tf.{ticket_id.hex}.{interaction.hex}.")
-    assert message.get_content_type() == "text/plain"
-    assert message.get_content().replace("\r\n", "\n") == "您好，请打开后盖取出卡住的纸。\n李伟\n"
+    assert message.get_content_type() == "multipart/alternative"
+    plain, rich = message.iter_parts()
+    assert plain.get_content_type() == "text/plain" and rich.get_content_type() == "text/html"
+    assert plain.get_content().replace("\r\n", "\n") == "您好，请打开后盖取出卡住的纸。\n李伟\n"
+    assert "<p>您好，请打开后盖取出卡住的纸。<br>\n李伟</p>" in rich.get_content().replace("\r\n", "\n")
     (row,) = mail.deliveries()
     assert (row["state"], row["attempts"], row["last_status"]) == ("delivered", 1, 250)
 
@@ -235,4 +238,12 @@ def test_the_automation_sends_mail_when_an_smtp_server_is_configured(mail: Mail)
     finally:
         read_side.close()
     (message,) = mail.inbox.messages()
-    assert message.get_content().strip() == "自动化发出"
+    assert message.get_body(("plain",)).get_content().strip() == "自动化发出"
+
+
+def test_the_html_part_escapes_what_the_agent_typed_and_keeps_paragraphs() -> None:
+    from ticketflow.email.outbound import html_of
+
+    rendered = html_of("您好 <b>张三</b> & 团队：\n请重启。\n\n<script>alert(1)</script>")
+    assert "<p>您好 &lt;b&gt;张三&lt;/b&gt; &amp; 团队：<br>\n请重启。</p>" in rendered
+    assert "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>" in rendered and "<script>" not in rendered

@@ -17,6 +17,19 @@ class MailProtocol(StrEnum):
     IMAP = "imap"
 
 
+class ImapSecurity(StrEnum):
+    """How the IMAP connection is protected: ``ssl`` (IMAPS, port 993), ``starttls`` (upgraded on port
+    143) or ``plain`` (no TLS: only for a server on the same host or a trusted network)."""
+
+    SSL = "ssl"
+    STARTTLS = "starttls"
+    PLAIN = "plain"
+
+
+#: The port of each security mode when the mailbox names none.
+DEFAULT_IMAP_PORTS = {ImapSecurity.SSL: 993, ImapSecurity.STARTTLS: 143, ImapSecurity.PLAIN: 143}
+
+
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
 SecretPath = Annotated[str, StringConstraints(pattern=r"^/[^\x00]{1,1000}$")]
 Host = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9.\-\[\]:]{1,253}$")]
@@ -28,10 +41,12 @@ class AddMailbox(Command):
     team_id: UUID | None = Field(default=None, description="The team whose tickets its mail opens.")
     protocol: MailProtocol = MailProtocol.LMTP
     imap_host: Host | None = None
-    imap_port: int = Field(default=993, ge=1, le=65535)
+    imap_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Default: 993 for ssl, 143 for starttls and plain."
+    )
     imap_username: Line | None = None
     imap_folder: Line = "INBOX"
-    imap_tls: bool = True
+    imap_security: ImapSecurity = ImapSecurity.SSL
     password_env: EnvName | None = Field(
         default=None, description="The environment variable holding the password."
     )
@@ -49,7 +64,9 @@ class AddMailbox(Command):
                 raise ValueError(
                     "an IMAP mailbox names its password's source: password_env or password_file (one)"
                 )
-        elif self.imap_host or self.imap_username or self.password_env or self.password_file:
+        elif (
+            self.imap_host or self.imap_username or self.password_env or self.password_file or self.imap_port
+        ):
             raise ValueError(
                 "IMAP settings are for protocol imap; an LMTP mailbox receives what is piped to it"
             )
@@ -60,10 +77,11 @@ class AddMailbox(Command):
             return None
         return {
             "host": self.imap_host,
-            "port": self.imap_port,
+            "port": self.imap_port or DEFAULT_IMAP_PORTS[self.imap_security],
             "username": self.imap_username,
             "folder": self.imap_folder,
-            "tls": self.imap_tls,
+            "tls": self.imap_security is not ImapSecurity.PLAIN,
+            "security": str(self.imap_security),
             "password_env": self.password_env,
             "password_file": self.password_file,
         }

@@ -25,7 +25,9 @@ class Mailbox(TicketflowAggregate):
         address: str  # the desk's own address (lower-cased): replies to its tickets go out from it
         team_id: UUID | None
         protocol: str  # "lmtp" or "imap"
-        imap: dict[str, Any] | None  # host, port, username, folder, password_env or password_file
+        # host, port, username, folder, tls, security (ssl, starttls or plain; absent in mailboxes added
+        # before it: tls True meant ssl), password_env or password_file
+        imap: dict[str, Any] | None
 
     @dataclass(frozen=True)
     class Removed(TicketflowAggregate.Event):
@@ -41,6 +43,12 @@ class Mailbox(TicketflowAggregate):
         self.protocol = protocol
         self.imap = imap
         self.active = True
+
+    @property
+    def imap_security(self) -> str:
+        """ssl, starttls or plain (a mailbox added before the mode was recorded: from its ``tls`` flag)."""
+        imap = self.imap or {}
+        return str(imap.get("security") or ("ssl" if imap.get("tls", True) else "plain"))
 
     def remove(self, reason: str) -> None:
         if not self.active:

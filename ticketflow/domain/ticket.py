@@ -41,6 +41,8 @@ class Ticket(TicketflowAggregate):
     survey: dict[str, Any] | None = None
     resolution_summary: str | None = None
     received_mail: tuple[str, ...] = ()  # identities (mail keys) of the customer's mails this ticket holds
+    # The attachments kept (ciphertext digest, sniffed type, size in bytes): what may be downloaded.
+    attachments: tuple[tuple[str, str, int], ...] = ()
 
     # ------------------------------------------------------------------ events
     @dataclass(frozen=True)
@@ -337,6 +339,26 @@ class Ticket(TicketflowAggregate):
         interaction_id: UUID | None
         customer_id: UUID
 
+    @dataclass(frozen=True)
+    class AttachmentReceived(TicketflowAggregate.Event):
+        """An attachment of the customer's mail ``mail_key`` (recorded with its ``MailReceived``). The bytes
+        are kept outside the log, sealed under the customer's key and addressed by ``digest``, the SHA-256
+        of that ciphertext (erasure deletes them and destroys the key); ``digest`` is None when they were
+        not kept, and ``refused`` says why (e.g. larger than the limit). ``content_type`` is sniffed from
+        the bytes, never the type the mail declared."""
+
+        personal_fields: ClassVar[frozenset[str]] = frozenset({"filename"})
+        data_subject: ClassVar[str | None] = "customer_id"
+
+        mail_key: str
+        digest: str | None
+        filename: str
+        content_type: str
+        size: int
+        refused: str
+        interaction_id: UUID | None
+        customer_id: UUID
+
     # ------------------------------------------------------------- creation
     @event(Opened)
     def __init__(
@@ -574,6 +596,49 @@ class Ticket(TicketflowAggregate):
             interaction_id=interaction_id,
             customer_id=self.requester_id,
         )
+
+    def receive_attachment(
+        self,
+        mail_key: str,
+        digest: str | None,
+        filename: str,
+        content_type: str,
+        size: int,
+        refused: str,
+        interaction_id: UUID | None,
+    ) -> None:
+        """Note an attachment of a mail this ticket just received (kept when ``digest`` is given)."""
+        if mail_key not in self.received_mail:
+            raise RuleViolation(f"ticket {self.id} holds no mail {mail_key[:12]}")
+        self._attachment_received(
+            mail_key=mail_key,
+            digest=digest,
+            filename=filename,
+            content_type=content_type,
+            size=size,
+            refused=refused,
+            interaction_id=interaction_id,
+            customer_id=self.requester_id,
+        )
+
+    @event(AttachmentReceived)
+    def _attachment_received(
+        self,
+        mail_key: str,
+        digest: str | None,
+        filename: str,
+        content_type: str,
+        size: int,
+        refused: str,
+        interaction_id: UUID | None,
+        customer_id: UUID,
+    ) -> None:
+        if digest is not None and all(a[0] != digest for a in self.attachments):
+            self.attachments = (*self.attachments, (digest, content_type, size))
+
+    def attachment(self, digest: str) -> tuple[str, str, int] | None:
+        """The kept attachment with this digest: (digest, sniffed type, size), or None."""
+        return next((a for a in self.attachments if a[0] == digest), None)
 
     @event(MailReceived)
     def _mail_received(

@@ -11,7 +11,9 @@
   ticket as the customer's inbound reply on the email channel, when the ticket is the sender's and
   not closed; anything else opens a new ticket on the email channel for the mailbox's team;
 * the raw message is kept outside the log, sealed under the customer's key, referenced from the
-  ``Ticket.MailReceived`` event by the hash of its ciphertext.
+  ``Ticket.MailReceived`` event by the hash of its ciphertext; each attachment likewise (up to
+  ``TICKETFLOW_MAIL_ATTACHMENT_MAX_BYTES``), typed by its bytes, referenced from a
+  ``Ticket.AttachmentReceived`` event recorded with it.
 
 Idempotence reuses the command-id machinery: every command's id derives from the mail's identity
 (its Message-ID; without one, the mailbox and UID; without those, the hash of the bytes), so a mail
@@ -34,6 +36,7 @@ from pydantic import ValidationError
 from ticketflow.commands import OpenTicket, PostReply, RegisterCustomer
 from ticketflow.domain import Team, Ticket
 from ticketflow.domain.values import Channel, Direction, InteractionKind, Role, Status
+from ticketflow.email.attachments import sniff
 from ticketflow.email.ids import address_digest, mail_keys, ticket_of_message_id
 from ticketflow.email.parse import ParsedMail, parse_message
 from ticketflow.email.store import MailStore, open_mail_store
@@ -57,6 +60,26 @@ MAX_TEXT = 20_000
 _TRUNCATED = "\n…[truncated: the whole message is kept for audit]"
 _SUBJECT_REF = re.compile(r"\[#([0-9a-f]{8})\]", re.IGNORECASE)
 _RAW_AAD = b"ticketflow/mail-raw/1:"
+_ATTACHMENT_AAD = b"ticketflow/mail-attachment/1:"
+
+
+@dataclass(frozen=True)
+class KeptAttachment:
+    """An attachment as the ticket records it: ``digest`` None when it was not kept (``refused``)."""
+
+    digest: str | None
+    filename: str
+    content_type: str
+    size: int
+    refused: str = ""
+
+
+@dataclass(frozen=True)
+class AttachmentDownload:
+    data: bytes
+    filename: str  # as the mail named it ("" when it named none; the erased marker after erasure)
+    content_type: str  # sniffed from the bytes when it was received
+    customer_id: UUID
 
 
 @dataclass(frozen=True)
@@ -132,6 +155,49 @@ class MailIntake(_Base):
         self.mail_store.keep_raw(digest, customer_id, sealed)
         return digest
 
+    def _seal_attachments(self, customer_id: UUID, parsed: ParsedMail) -> list[KeptAttachment]:
+        limit = self.settings.mail_attachment_max_bytes
+        kept: list[KeptAttachment] = []
+        for attachment in parsed.attachments:
+            size, kind = len(attachment.data), sniff(attachment.data)
+            if size > limit:
+                kept.append(
+                    KeptAttachment(None, attachment.filename, kind, size, f"larger than {limit} bytes")
+                )
+                continue
+            key = self.keys.key_for(customer_id, create=True)
+            if key is None:
+                raise NotFound("customer", customer_id)
+            nonce = os.urandom(12)
+            sealed = nonce + AESGCM(key).encrypt(nonce, attachment.data, _ATTACHMENT_AAD + customer_id.bytes)
+            digest = hashlib.sha256(sealed).hexdigest()
+            self.mail_store.keep_attachment(digest, customer_id, sealed)
+            kept.append(KeptAttachment(digest, attachment.filename, kind, size))
+        return kept
+
+    def ticket_attachment(self, ticket_id: UUID, digest: str) -> AttachmentDownload:
+        """An attachment kept on this ticket, opened; NotFound when the ticket holds no such attachment
+        or it is gone (its customer erased)."""
+        held = self._load(Ticket, ticket_id).attachment(digest)
+        if held is None:
+            raise NotFound("attachment", digest)
+        found = self.mail_store.attachment(digest)
+        key = None if found is None else self.keys.key_for(found[0], create=False)
+        if found is None or key is None:
+            raise NotFound("attachment", digest)
+        customer_id, sealed = found
+        data = AESGCM(key).decrypt(sealed[:12], sealed[12:], _ATTACHMENT_AAD + customer_id.bytes)
+        filename, kind = "", held[1]
+        for event in self.history(ticket_id):
+            if isinstance(event, Ticket.AttachmentReceived) and event.digest == digest:
+                filename, kind = event.filename, event.content_type
+                break
+        return AttachmentDownload(data, filename, kind, customer_id)
+
+    def ticket_attachments(self, ticket_id: UUID) -> list[Ticket.AttachmentReceived]:
+        """The attachments the ticket received (kept or not), in order."""
+        return [e for e in self.history(ticket_id) if isinstance(e, Ticket.AttachmentReceived)]
+
     def raw_mail(self, digest: str) -> bytes | None:
         """The raw message kept for audit; None when unknown or its customer is erased."""
         found = self.mail_store.raw(digest)
@@ -169,14 +235,22 @@ class MailIntake(_Base):
             customer_id = self._sender_customer(parsed, mail_key)
         except ValidationError:
             return MailOutcome("ignored", f"the sender address is not usable: {parsed.sender_address!r}")
-        digest = self._seal_raw(customer_id, raw)
-        message_id = parsed.message_id or identity
         ticket_id = self._thread_of(parsed, customer_id)
+        if ticket_id is not None and mail_key in self._peek(Ticket, ticket_id).received_mail:
+            # Fetched again (a crash before the fetcher recorded it): nothing sealed or stored twice.
+            return MailOutcome(
+                "duplicate", "the ticket holds this mail already", ticket_id, customer_id, mail_key
+            )
+        digest = self._seal_raw(customer_id, raw)
+        attachments = self._seal_attachments(customer_id, parsed)
+        message_id = parsed.message_id or identity
         if ticket_id is not None:
-            outcome = self._add_reply(parsed, command_id, ticket_id, mail_key, message_id, mailbox, digest)
+            outcome = self._add_reply(
+                parsed, command_id, ticket_id, mail_key, message_id, mailbox, digest, attachments
+            )
         else:
             outcome = self._open_from_mail(
-                parsed, command_id, customer_id, team_id, mail_key, message_id, mailbox, digest
+                parsed, command_id, customer_id, team_id, mail_key, message_id, mailbox, digest, attachments
             )
         if outcome.ticket_id is not None:
             self.mail_store.add_ref(f"#{str(outcome.ticket_id)[:8]}", outcome.ticket_id)
@@ -229,6 +303,7 @@ class MailIntake(_Base):
         message_id: str,
         mailbox: str,
         digest: str,
+        attachments: list[KeptAttachment],
     ) -> MailOutcome:
         cmd = OpenTicket(
             command_id=command_id,
@@ -242,6 +317,7 @@ class MailIntake(_Base):
         def build(ticket_id: UUID) -> Ticket:
             ticket = opened_ticket(ticket_id, cmd)
             ticket.receive_mail(mail_key, message_id, mailbox, digest, None)
+            _note_attachments(ticket, mail_key, attachments, None)
             return ticket
 
         if team_id is not None:
@@ -258,6 +334,7 @@ class MailIntake(_Base):
         message_id: str,
         mailbox: str,
         digest: str,
+        attachments: list[KeptAttachment],
     ) -> MailOutcome:
         from ticketflow.application import ID_NAMESPACE
 
@@ -282,12 +359,22 @@ class MailIntake(_Base):
                 cmd.body,
             )
             ticket.receive_mail(mail_key, message_id, mailbox, digest, interaction_id)
+            _note_attachments(ticket, mail_key, attachments, interaction_id)
 
         try:
             result = self._change(Ticket, ticket_id, cmd, INTAKE, act)
         except _AlreadyHeld:
             return MailOutcome("duplicate", "the ticket holds this mail already", ticket_id)
         return MailOutcome("duplicate" if result.replayed else "replied", "", ticket_id)
+
+
+def _note_attachments(
+    ticket: Ticket, mail_key: str, attachments: list[KeptAttachment], interaction_id: UUID | None
+) -> None:
+    for a in attachments:
+        ticket.receive_attachment(
+            mail_key, a.digest, a.filename, a.content_type, a.size, a.refused, interaction_id
+        )
 
 
 def _fit(text: str) -> str:

@@ -5,11 +5,16 @@ send it again after a crash between the SMTP server's acceptance and recording i
 client then shows one message): the Message-ID is derived from the ticket and the reply (signed, see
 :mod:`ticketflow.email.ids`), the Date is the reply's time, and the threading headers list the
 customer's mails on the ticket and our earlier replies. From is the address of a mailbox of the
-ticket's team, else the desk's ``mail_from``. The body is a UTF-8 plain-text part.
+ticket's team, else the desk's ``mail_from``. The body is ``multipart/alternative``: the reply as a
+UTF-8 plain-text part, and the same text as simple HTML (escaped; paragraphs and line breaks kept),
+under a boundary derived from the Message-ID so that the whole message is the same byte for byte.
 """
 
 from __future__ import annotations
 
+import hashlib
+import html
+import re
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -30,6 +35,16 @@ else:
 
 #: At most this many ids in References (the nearest kept; RFC 5322 sets no limit, servers do).
 MAX_REFERENCES = 20
+
+
+def html_of(text: str) -> str:
+    """The reply's text as a small HTML document: every character escaped (nothing the agent typed is
+    markup), blank lines start paragraphs, single newlines are line breaks."""
+    paragraphs = [p for p in re.split(r"\n\s*\n", text.replace("\r\n", "\n").strip()) if p.strip()]
+    body = "\n".join(
+        "<p>" + "<br>\n".join(html.escape(line) for line in p.split("\n")) + "</p>" for p in paragraphs
+    )
+    return f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head><body>\n{body}\n</body></html>\n'
 
 
 class MailNotSendable(Exception):
@@ -72,6 +87,8 @@ class MailComposer(_Base):
             message["References"] = " ".join(thread[-MAX_REFERENCES:])
         message["Auto-Submitted"] = "no"  # a person wrote it: auto-responders may answer
         message.set_content(reply.body, charset="utf-8")
+        message.add_alternative(html_of(reply.body), subtype="html", charset="utf-8")
+        message.set_boundary("=_tf_" + hashlib.sha256(str(message["Message-ID"]).encode()).hexdigest()[:32])
         self.mail_store.add_ref(reference, ticket.id)
         return message
 

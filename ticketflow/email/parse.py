@@ -23,6 +23,8 @@ from email.utils import getaddresses
 from html import unescape
 from html.parser import HTMLParser
 
+from ticketflow.email.attachments import MailAttachment, attachments_of
+
 #: Labels whose text is better read by a superset codec.
 _CHARSET_ALIASES = {
     "gb2312": "gb18030",
@@ -84,6 +86,7 @@ class ParsedMail:
     loop: str | None  # why a machine wrote it (never opens a ticket), or None
     html_only: bool = False
     recipients: tuple[str, ...] = field(default_factory=tuple)
+    attachments: tuple[MailAttachment, ...] = field(default_factory=tuple)
 
     @property
     def thread_ids(self) -> tuple[str, ...]:
@@ -122,6 +125,7 @@ def parse_message(raw: bytes) -> ParsedMail:
             for _, a in getaddresses([decode_header_text(headers.get(h, "")) for h in ("to", "cc")])
             if a
         ),
+        attachments=attachments_of(msg),
     )
 
 
