@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from projections.erasure import ERASED, PERSONAL_EVENT_TYPES, chunks, erased_customer
+from projections.erasure import ERASED, PERSONAL_EVENT_TYPES, chunks
 from projections.sql import Batch, Db, Table, dumps, loads, log_page, ts, uid
 from projections.view import Event, Positioned, View
 from ticketflow.describe import describe

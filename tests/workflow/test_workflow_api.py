@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from projections.automation import Automation
-from ticketflow.clock import FakeClock
 from ticketflow.commands.workflow import DefineSlaPolicy, PublishRoutingRules
 from ticketflow.config import Settings
 from tests.api.conftest import Api, build_api

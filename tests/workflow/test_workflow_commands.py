@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from ticketflow.application import TicketDesk
 from ticketflow.clock import FakeClock
-from ticketflow.commands import GiveConsent, OpenTicket, PostReply, SolveTicket
+from ticketflow.commands import GiveConsent, OpenTicket, SolveTicket
 from ticketflow.commands.workflow import (
     AnswerSurvey, ApplySla, DefineCalendar, DefineSlaPolicy, IssueSurvey, PublishRoutingRules, RecordResolution,
     RecordSlaEvent, RouteTicket, SetAssignmentStrategy, SubscribeWebhook,
 )
 from ticketflow.domain import Ticket
-from ticketflow.domain.values import Channel, Direction, Role
+from ticketflow.domain.values import Channel, Role
 from ticketflow.errors import PermissionDenied, RuleViolation, ValidationFailed
 from ticketflow.metadata import Caller
 from tests.support import ADMIN, AGENT, Desk
