@@ -165,6 +165,8 @@ OPERATION_IDS: dict[str, str] = {
     "PUT /api/v1/teams/{team_id}/reply-templates/{template_id}": "reviseReplyTemplate",
     "POST /api/v1/teams/{team_id}/reply-templates/{template_id}/retire": "retireReplyTemplate",
     "GET /api/v1/tickets/{ticket_id}/reply-templates/{template_id}/preview": "previewReplyTemplate",
+    "GET /api/v1/tickets/{ticket_id}/attachments/{digest}": "downloadAttachment",
+    "POST /api/v1/imports": "importHistory",
 }
 
 
