@@ -54,6 +54,11 @@ TAGS: list[dict[str, str]] = [
         "description": "Subscriptions to events, their signed deliveries and retries (admins).",
     },
     {"name": "mailboxes", "description": "Where the desk receives mail (admins)."},
+    {
+        "name": "imports",
+        "description": "History from another desk, recorded as imported facts at their own times "
+        "(tokens granted `import`).",
+    },
     {"name": "privacy", "description": "Erasure of a customer's personal data, and the erasure log."},
     {"name": "compliance", "description": "Who read whose personal data: the data-access report."},
     {
