@@ -66,7 +66,8 @@ def test_every_route_has_exactly_one_rule_and_every_rule_a_route(desk: Desk) -> 
 def _path(template: str, other: bool, desk: Desk) -> str:
     side = desk.other if other else desk.own
     values = {**side, "webhook_id": desk.webhook, "delivery_id": str(uuid4()), "policy_id": desk.sla_policy,
-              "calendar_id": desk.calendar, "mailbox_id": str(uuid4()), "token": "sv_not-a-survey-token"}
+              "calendar_id": desk.calendar, "mailbox_id": str(uuid4()), "token": "sv_not-a-survey-token",
+              "digest": "0" * 64}
     return template.format(**values)
 
 
@@ -93,7 +94,11 @@ NAMES_MISSING_OBJECTS = {"GET /api/v1/webhooks/{webhook_id}/deliveries/{delivery
                          "POST /api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
                          "POST /api/v1/surveys/{token}",
                          "GET /api/v1/mailboxes/{mailbox_id}", "DELETE /api/v1/mailboxes/{mailbox_id}",
-                         "DELETE /api/v1/webhooks/{webhook_id}"}
+                         "DELETE /api/v1/webhooks/{webhook_id}",
+                         "GET /api/v1/tickets/{ticket_id}/attachments/{digest}"}
+#: Routes whose content is ticket text: a role that sees ticket text masked is refused the content
+#: itself (403 naming it), after the route's own rule let it in.
+REFUSES_MASKED_TEXT = {"GET /api/v1/tickets/{ticket_id}/attachments/{digest}"}
 #: Routes that would destroy the setup's object for every route after them: they get a missing one.
 DESTRUCTIVE = {"DELETE /api/v1/webhooks/{webhook_id}"}
 
@@ -111,6 +116,9 @@ def test_each_route_answers_each_role_as_its_rule_says_for_own_and_other_teams(d
             response = desk.client.request(method, path, json=body, headers=desk.headers(role))
             observed = _observed(response.status_code)
             if observed == "404" and expected == "pass" and key in NAMES_MISSING_OBJECTS:
+                continue
+            if (observed == "403" and expected == "pass" and key in REFUSES_MASKED_TEXT
+                    and "attachments are ticket text" in response.text):
                 continue
             if observed != expected:
                 side = "other team" if other else "own team"
