@@ -124,7 +124,8 @@ def test_a_damaged_backup_is_refused_in_one_line_and_nothing_is_moved(
     desk.close()
     assert run_cli(["backup", str(tmp_path / "backup")], capsys)[0] == 0
     stored = tmp_path / "backup" / "store" / "ticketflow.sqlite"
-    stored.write_bytes(stored.read_bytes()[:-1] + b"x")
+    damaged = stored.read_bytes()
+    stored.write_bytes(damaged[:-1] + bytes([damaged[-1] ^ 0xFF]))  # the last byte changed, whatever it was
 
     code, _out, err = run_cli(["restore", str(tmp_path / "backup")], capsys)
 
