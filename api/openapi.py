@@ -13,6 +13,8 @@ from typing import Any
 from fastapi.routing import APIRoute
 from fastapi.utils import generate_unique_id
 
+from api.field_docs import describe_fields
+
 LICENSE = {"name": "Apache-2.0", "identifier": "Apache-2.0"}
 CONTACT = {
     "name": "ticketflow maintainers",
@@ -205,7 +207,8 @@ DELIVERY_SCHEMA: dict[str, Any] = {
 
 
 def describe(spec: dict[str, Any]) -> dict[str, Any]:
-    """Add license, contact, tag descriptions and the webhook delivery to a generated document."""
+    """Add field descriptions (api/field_docs.py), license, contact, tag descriptions and the webhook delivery."""
+    describe_fields(spec)
     spec["info"]["license"] = LICENSE
     spec["info"]["contact"] = CONTACT
     spec["tags"] = TAGS

@@ -87,3 +87,17 @@ def test_the_document_names_its_license_contact_and_the_webhook_it_sends(api: Ap
     assert has_example(spec, body)
     event = resolve(spec, body["schema"]["properties"]["event"])
     assert "payload" in event["properties"] and "event_type" in event["properties"]
+
+
+def test_every_field_of_every_schema_is_described(api: Api) -> None:
+    spec = api.client.get("/openapi.json").json()
+    undescribed = [
+        f"{name}.{field}"
+        for name, schema in spec["components"]["schemas"].items()
+        for field, prop in (schema.get("properties") or {}).items()
+        if not str(prop.get("description", "")).strip()
+    ]
+    assert not undescribed, "describe these in api/field_docs.py: " + ", ".join(undescribed)
+    tickets = spec["components"]["schemas"]["TicketOut"]["properties"]
+    assert "new, open, pending, on_hold, solved or closed" in tickets["status"]["description"]
+    assert spec["components"]["schemas"]["Problem"]["properties"]["status"]["description"] == "The HTTP status code."
