@@ -1,8 +1,8 @@
 """Side by side over real HTTP: ticketflow ``serve`` against django-helpdesk 2.6 (DRF API, gunicorn, SQLite WAL).
 
     python bench/peer_helpdesk.py [--seconds 10] [--warmup 3] [--clients 1,8,32]
-                                  [--queue-sizes 2000,20000] [--queue-reads 50] [--venv DIR]
-                                  [--skip-queue] [--skip-lifecycle]
+                                  [--queue-sizes 2000,20000] [--queue-reads 50] [--queue-budget 30]
+                                  [--venv DIR] [--workers N] [--skip-queue] [--skip-lifecycle]
 
 django-helpdesk is installed from PyPI on first use into its own virtual environment
 (``--venv``, default ``~/.cache/ticketflow-bench/helpdesk-venv``), never into the one running
@@ -30,20 +30,28 @@ close          ``POST .../{id}/close``                ``POST /api/followups/ {ne
 django-helpdesk has no solve or close endpoint: the closest real ones are follow-ups that change
 the status (Resolved = 3, Closed = 4), which is what its own staff view does. Its assign has no
 endpoint either: a plain PATCH of ``assigned_to`` on the ticket, which writes no follow-up and no
-audit record (its web view writes a follow-up; the API does not).
+audit record (its staff web view records the change as a follow-up through ``update_ticket``; the
+API's follow-up cannot change the owner).
 
 Each concurrency level runs ``--warmup`` seconds unmeasured, then ``--seconds`` measured: a
-command counts when it starts and ends inside the window with a 2xx answer, a lifecycle when its
-open starts and its close ends inside it. Printed per system and level: commands/s, lifecycles/s,
+command counts when it starts and ends inside the window with a 2xx answer, a lifecycle when all
+six steps succeeded and its close is counted (completions per second: a lifecycle longer than the
+window still counts, as in a steady state). Printed per system and level: commands/s, lifecycles/s,
 p50/p99 per command, server CPU per command (the server processes and their children, from /proc),
 and ticketflow / django-helpdesk ratios.
 
-Queue read: on fresh stores, ``N`` open tickets are opened over the same API (8 clients), then one
-client reads the open queue, first page of 25, ``--queue-reads`` times: ticketflow
+Queue read: for each size ``N``, fresh stores are seeded straight with ``N`` open tickets (over
+HTTP that would take longer than the run: django-helpdesk opens a few tickets a second here).
+ticketflow: one ticket opened through the desk, the others its ``Ticket.Opened`` event copied and
+stored through the desk's mapper (encrypted, sealed), then projected by ``serve`` as it starts;
+django-helpdesk: ``Ticket`` rows and their "Ticket Opened" follow-ups, as its API writes them. Then
+one client reads the open queue's first page of 25 through each HTTP API, ``--queue-reads`` times
+(fewer, 3 at least, once the reads took ``--queue-budget`` seconds): ticketflow
 ``GET /api/v1/tickets?status=new&status=open&limit=25``, django-helpdesk
 ``GET /api/tickets/?status=1,2&page_size=25`` (Open, Reopened). django-helpdesk's ``get_queryset``
-loads every matching ticket to set its custom-field values before paging, so its read grows with
-the queue; that is its real behaviour, reported as measured.
+loads every matching ticket and runs a query per ticket (``set_custom_field_values``) before
+paging, so its read grows with the queue; that is its real API, reported as measured. For the same
+reason its ``PATCH /api/tickets/{id}/`` (assign) loads every ticket in the store.
 
 The client shares the machine with both servers (one at a time), so figures are a floor; only
 figures from the same run compare. What differs between the two is printed before the figures.
@@ -53,6 +61,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import sqlite3
@@ -208,7 +217,8 @@ class Tally:
 def run_lifecycle(
     desk: Desk, n: int, call: Callable[[str, Request], tuple[httpx.Response, float, float] | None]
 ) -> tuple[float, float] | None:
-    """Open ticket ``n`` and take it through every step; ``(began, finished)`` if all six succeeded.
+    """Open ticket ``n`` and take it through every step; when all six succeeded, the last one's
+    ``(began, finished)``: a lifecycle is counted when its close is.
 
     ``call(step, request)`` sends one request and answers ``(response, began, finished)`` for a 2xx
     answer, None otherwise (it tallies the failure); a failed step ends the lifecycle."""
@@ -221,7 +231,7 @@ def run_lifecycle(
         done = call(step, request)
         if done is None:
             return None
-        finished = done[2]
+        _, began, finished = done
     return began, finished
 
 
@@ -258,8 +268,8 @@ def client_loop(
         n = first
         while clock() < end:
             n += 1
-            span = run_lifecycle(desk, n, call)
-            if span is not None and span[0] >= start and span[1] <= end:
+            closed = run_lifecycle(desk, n, call)
+            if closed is not None and closed[0] >= start and closed[1] <= end:
                 lifecycles += 1
     with tally.lock:
         tally.latencies.extend(latencies)
@@ -303,6 +313,11 @@ def summarise(
         p99=percentile(tally.latencies, 0.99) if done else float("nan"),
         errors=sum(tally.errors.values()), cpu_seconds=cpu_seconds,
     )
+
+
+def times(value: float) -> str:
+    """A ratio as printed: ``5.00x``, or ``-`` when there is none."""
+    return "-" if math.isnan(value) else f"{value:.2f}x"
 
 
 def ratio(ours: float, theirs: float) -> float:
@@ -367,9 +382,9 @@ def lifecycle_table(results: list[LevelResult], ours: str, theirs: str) -> str:
         if ours in row and theirs in row:
             a, b = row[ours], row[theirs]
             lines.append(
-                f"{clients:>7}  {'ratio':<16}{ratio(a.commands_per_s, b.commands_per_s):>10.2f}x"
-                f"{ratio(a.lifecycles_per_s, b.lifecycles_per_s):>12.2f}x"
-                f"{ratio(b.p50, a.p50):>8.2f}x{ratio(b.p99, a.p99):>8.2f}x   (latency ratios: {theirs} / {ours})"
+                f"{clients:>7}  {'ratio':<16}{times(ratio(a.commands_per_s, b.commands_per_s)):>11}"
+                f"{times(ratio(a.lifecycles_per_s, b.lifecycles_per_s)):>13}"
+                f"{times(ratio(b.p50, a.p50)):>9}{times(ratio(b.p99, a.p99)):>9}   (latency ratios: {theirs} / {ours})"
             )
     return "\n".join(lines)
 
@@ -396,23 +411,27 @@ def queue_table(results: list[QueueResult], ours: str, theirs: str) -> str:
                 lines.append(f"{tickets:>8,}  {system:<16}{r.reads:>6}{r.rows:>6}{r.p50:>9.1f}{r.p99:>9.1f}")
         if ours in row and theirs in row:
             lines.append(
-                f"{tickets:>8,}  {'ratio':<16}{'':>12}{ratio(row[theirs].p50, row[ours].p50):>8.2f}x"
-                f"{ratio(row[theirs].p99, row[ours].p99):>8.2f}x   ({theirs} / {ours}: > 1 means {ours} reads faster)"
+                f"{tickets:>8,}  {'ratio':<16}{'':>12}{times(ratio(row[theirs].p50, row[ours].p50)):>9}"
+                f"{times(ratio(row[theirs].p99, row[ours].p99)):>9}   ({theirs} / {ours}: > 1 means {ours} reads faster)"
             )
     return "\n".join(lines)
 
 
 def read_queue(
     desk: Desk, tickets: int, reads: int, min_position: int = 0, transport: httpx.BaseTransport | None = None,
-    budget: float = float("inf"),
+    budget: float = float("inf"), catch_up: float = 900.0,
 ) -> QueueResult:
-    """Read the open queue ``reads`` times after one unmeasured read (which waits for ``min_position``);
-    fewer (3 at least) when the reads have taken ``budget`` seconds."""
+    """Read the open queue ``reads`` times after one unmeasured read (which waits for ``min_position``,
+    retried on 503 for up to ``catch_up`` seconds); fewer (3 at least) once the reads took ``budget`` seconds."""
     path, params = desk.queue()
     latencies: list[float] = []
     rows = 0
     with httpx.Client(base_url=desk.url, headers=desk.headers, timeout=300, transport=transport) as client:
-        first = client.get(path, params=[*params, *([("min_position", min_position)] if min_position else [])])
+        caught_up = time.monotonic() + catch_up
+        while True:  # the views may still be projecting the seeded log: each try waits a few seconds
+            first = client.get(path, params=[*params, *([("min_position", min_position)] if min_position else [])])
+            if first.status_code != 503 or time.monotonic() > caught_up:
+                break
         if not first.is_success:
             raise SystemExit(f"{desk.name}: GET {path} -> {first.status_code} {first.text[:300]}")
         spent = 0.0

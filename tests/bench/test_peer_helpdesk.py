@@ -34,10 +34,11 @@ STEP_MS = 10
 class FakeServer:
     """Answers like the real API (ids, statuses), records every request, advances the clock 10 ms each."""
 
-    def __init__(self, fail: dict[str, int] | None = None) -> None:
+    def __init__(self, fail: dict[str, int] | None = None, fail_status: int = 500) -> None:
         self.now_ms = 0  # whole milliseconds: the window edges compare exactly
         self.sent: list[tuple[str, str, Any]] = []
-        self.fail = dict(fail or {})  # path fragment -> how many of its requests answer 500
+        self.fail = dict(fail or {})  # path fragment -> how many of its requests fail, with fail_status
+        self.fail_status = fail_status
         self.lock = threading.Lock()
         self.opened = 0
 
@@ -53,7 +54,7 @@ class FakeServer:
             for fragment, left in self.fail.items():
                 if left and fragment in path:
                     self.fail[fragment] = left - 1
-                    return httpx.Response(500, text="boom")
+                    return httpx.Response(self.fail_status, text="boom")
             if request.method == "GET":
                 return self.page(request)
             if path in ("/api/tickets/", "/api/v1/tickets"):
@@ -110,14 +111,14 @@ def test_a_ticketflow_lifecycle_sends_the_same_six_steps_to_its_commands() -> No
     assert server.sent[1][2] == {"assignee_id": "a1"}
 
 
-def test_only_commands_and_lifecycles_inside_the_window_are_counted() -> None:
+def test_only_commands_inside_the_window_count_and_a_lifecycle_counts_when_its_close_does() -> None:
     server = FakeServer()
-    # two lifecycles run (0-60 ms, 60-120 ms); the window opens at 30 ms, mid-way through the first
-    tally = drive(ticketflow(), server, 0.03, 0.12)
-    assert len(server.sent) == 12
-    assert len(tally.latencies) == 3 + 6  # the first one's last three steps, all of the second
-    assert tally.latencies == pytest.approx([STEP_MS] * 9)
-    assert tally.lifecycles == 1
+    # three lifecycles run (0-60 ms, 60-120 ms, 120-180 ms); the window is 30-150 ms
+    tally = drive(ticketflow(), server, 0.03, 0.15)
+    assert len(server.sent) == 18
+    assert len(tally.latencies) == 3 + 6 + 3  # the first one's last three steps, the second, the third's first three
+    assert tally.latencies == pytest.approx([STEP_MS] * 12)
+    assert tally.lifecycles == 2  # closed at 60 and 120 ms; the third closes after the window
     assert not tally.errors
 
 
@@ -153,6 +154,12 @@ def test_the_lifecycle_table_gives_each_system_per_level_and_the_ratio() -> None
     assert len(lines) == 5
 
 
+def test_a_level_where_the_peer_finished_nothing_prints_no_ratio() -> None:
+    results = [level("ticketflow", 32, 600, 60, 500.0, 900.0), level("django-helpdesk", 32, 50, 0, 3000.0, 4000.0)]
+    ratio_row = peer.lifecycle_table(results, "ticketflow", "django-helpdesk").splitlines()[3].split()
+    assert ratio_row[:6] == ["32", "ratio", "12.00x", "-", "6.00x", "4.44x"]
+
+
 def test_a_ratio_over_nothing_is_not_a_number() -> None:
     assert peer.ratio(3.0, 1.5) == 2.0
     assert peer.ratio(3.0, 0.0) != peer.ratio(3.0, 0.0)
@@ -178,6 +185,13 @@ def test_a_seeded_ticketflow_store_holds_exactly_that_many_distinct_opened_ticke
         assert position == desk.log_position() == 7
     finally:
         desk.close()
+
+
+def test_the_first_queue_read_is_retried_while_the_views_are_behind() -> None:
+    server = FakeServer(fail={"/api/v1/tickets": 2}, fail_status=503)
+    result = peer.read_queue(ticketflow(), 20_000, 2, min_position=20_002, transport=httpx.MockTransport(server.handle))
+    assert len(server.sent) == 2 + 1 + 2
+    assert (result.reads, result.rows) == (2, 2)
 
 
 def test_queue_reads_stop_at_three_once_the_time_budget_is_spent() -> None:
