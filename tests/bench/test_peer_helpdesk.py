@@ -111,14 +111,14 @@ def test_a_ticketflow_lifecycle_sends_the_same_six_steps_to_its_commands() -> No
     assert server.sent[1][2] == {"assignee_id": "a1"}
 
 
-def test_only_commands_inside_the_window_count_and_a_lifecycle_counts_when_its_close_does() -> None:
+def test_commands_and_lifecycles_count_when_they_complete_inside_the_window() -> None:
     server = FakeServer()
-    # three lifecycles run (0-60 ms, 60-120 ms, 120-180 ms); the window is 30-150 ms
+    # lifecycles run 0-60 ms and 60-120 ms; the third starts at 120 and stops at the window's end, 150 ms
     tally = drive(ticketflow(), server, 0.03, 0.15)
-    assert len(server.sent) == 18
-    assert len(tally.latencies) == 3 + 6 + 3  # the first one's last three steps, the second, the third's first three
-    assert tally.latencies == pytest.approx([STEP_MS] * 12)
-    assert tally.lifecycles == 2  # closed at 60 and 120 ms; the third closes after the window
+    assert len(server.sent) == 6 + 6 + 3
+    assert len(tally.latencies) == 13  # answered at 30, 40, ... 150 ms
+    assert tally.latencies == pytest.approx([STEP_MS] * 13)
+    assert tally.lifecycles == 2  # closed at 60 and 120 ms
     assert not tally.errors
 
 
