@@ -72,6 +72,7 @@ import sys
 import tempfile
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -117,29 +118,31 @@ Params = list[tuple[str, str | int | float | bool | None]]  # query parameters, 
 
 
 @dataclass
-class Desk:
+class Desk(ABC):
     """A system under test: where it answers, how to authenticate, and its lifecycle requests."""
 
     name: str
     url: str
     headers: dict[str, str]
 
+    @abstractmethod
     def open(self, n: int) -> Request:
-        raise NotImplementedError
+        """The request that opens ticket ``n``."""
 
     def ticket_id(self, answer: dict[str, Any]) -> str:
         return str(answer["id"])
 
+    @abstractmethod
     def steps(self, ticket: str) -> list[tuple[str, Request]]:
         """The lifecycle after open: (step name, request), in order."""
-        raise NotImplementedError
 
+    @abstractmethod
     def queue(self) -> tuple[str, Params]:
         """The open queue's first page: path and query parameters."""
-        raise NotImplementedError
 
+    @abstractmethod
     def queue_rows(self, answer: dict[str, Any]) -> int:
-        raise NotImplementedError
+        """How many tickets a queue page holds."""
 
 
 @dataclass
