@@ -71,7 +71,7 @@ def imap(count: int) -> None:
     import os
 
     from tests.email import dovecot
-    from ticketflow.commands.mailbox import AddMailbox
+    from ticketflow.commands.mailbox import AddMailbox, ImapSecurity, MailProtocol
     from ticketflow.domain.values import Channel, Role
     from ticketflow.email.imap import ImapPoller
     from ticketflow.metadata import Caller
@@ -107,11 +107,11 @@ def imap(count: int) -> None:
                     AddMailbox(
                         name="support",
                         address="support@desk.example",
-                        protocol="imap",
+                        protocol=MailProtocol("imap"),
                         imap_host="127.0.0.1",
                         imap_port=server.port,
                         imap_username="desk",
-                        imap_security="plain",
+                        imap_security=ImapSecurity("plain"),
                         password_env="TF_BENCH_IMAP",
                     ),
                     Caller("bench", Role.ADMIN, Channel.CLI),
