@@ -8,7 +8,12 @@ senders into a fresh SQLite desk (registering each sender once, opening a ticket
 and keeping each raw message). IMAP (``--imap N``, needs Debian's dovecot-imapd): N distinct mails
 appended to a real Dovecot started in a temporary directory, then fetched alone (``UID FETCH`` of each
 mail's ``BODY.PEEK[]`` over one connection: the protocol's raw cost) and then by the poller into a
-fresh SQLite desk (fetch, intake, the Seen flag, high-water mark, per mail). Prints messages per second.
+fresh SQLite desk (fetch, intake, the Seen flag, high-water mark, per mail); the same N mails parsed
+alone (``parse_message``) are its baseline. SMTP (``--smtp N``): N agents' replies on N email tickets
+sent by the outbox's mail sender (``MailSender.run_once`` until all are delivered: claim, compose from
+the log, SMTP, attempt recorded) to an aiosmtpd server in this process, against the raw protocol to the
+same server: the same N composed messages sent with ``smtplib``, a connection per message (what the
+sender's transport does) and all over one connection. Prints messages per second.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ def main() -> None:
     parser.add_argument("--parse", type=int, default=4000)
     parser.add_argument("--mails", type=int, default=300)
     parser.add_argument("--imap", type=int, default=0, help="Mails in the IMAP mailbox (0: skip).")
+    parser.add_argument("--smtp", type=int, default=0, help="Replies sent as mail (0: skip).")
     args = parser.parse_args()
     shapes = [
         corpus.plain(corpus.QQ_REPLY),
@@ -57,13 +63,15 @@ def main() -> None:
             desk.close()
     if args.imap:
         imap(args.imap)
+    if args.smtp:
+        smtp(args.smtp)
 
 
 def imap(count: int) -> None:
     import os
 
     from tests.email import dovecot
-    from ticketflow.commands.mailbox import AddMailbox
+    from ticketflow.commands.mailbox import AddMailbox, ImapSecurity, MailProtocol
     from ticketflow.domain.values import Channel, Role
     from ticketflow.email.imap import ImapPoller
     from ticketflow.metadata import Caller
@@ -73,11 +81,16 @@ def imap(count: int) -> None:
     server.start()
     try:
         client = server.client("desk")
-        for i in range(count):
-            raw = corpus.plain(
-                f"第{i}封", sender=f"user{i % 50}@example.cn", message_id=f"<imap.{i}@example.cn>"
-            )
+        raws = [
+            corpus.plain(f"第{i}封", sender=f"user{i % 50}@example.cn", message_id=f"<imap.{i}@example.cn>")
+            for i in range(count)
+        ]
+        for raw in raws:
             client.append("INBOX", None, None, raw)
+        started = time.perf_counter()
+        for raw in raws:
+            parse_message(raw)
+        print(f"parse alone (the same {count} mails): {count / (time.perf_counter() - started):.0f} messages/s")
         client.select("INBOX", readonly=True)
         started = time.perf_counter()
         for uid in range(1, count + 1):
@@ -94,11 +107,11 @@ def imap(count: int) -> None:
                     AddMailbox(
                         name="support",
                         address="support@desk.example",
-                        protocol="imap",
+                        protocol=MailProtocol("imap"),
                         imap_host="127.0.0.1",
                         imap_port=server.port,
                         imap_username="desk",
-                        imap_security="plain",
+                        imap_security=ImapSecurity("plain"),
                         password_env="TF_BENCH_IMAP",
                     ),
                     Caller("bench", Role.ADMIN, Channel.CLI),
@@ -109,6 +122,88 @@ def imap(count: int) -> None:
                 assert done == {"opened": count}, done
                 print(f"IMAP poll into tickets (SQLite, {count} mails): {count / elapsed:.0f} messages/s")
             finally:
+                desk.close()
+    finally:
+        server.stop()
+
+
+def smtp(count: int) -> None:
+    import smtplib
+    import socket
+    import threading
+    from typing import Any
+
+    from aiosmtpd.controller import Controller
+
+    from projections.mail_sender import MailSender
+    from projections.readside import ReadSide
+    from ticketflow.commands import FormTeam, PostReply
+    from ticketflow.commands.mailbox import AddMailbox
+    from ticketflow.domain import Ticket
+    from ticketflow.domain.values import Channel, Role
+    from ticketflow.metadata import Caller
+
+    class Sink:
+        def __init__(self) -> None:
+            self.accepted = 0
+            self.lock = threading.Lock()
+
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            with self.lock:
+                self.accepted += 1
+            return "250 2.0.0 queued"
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    sink = Sink()
+    server = Controller(sink, hostname="127.0.0.1", port=port)
+    server.start()
+    admin = Caller("bench", Role.ADMIN, Channel.CLI)
+    try:
+        with tempfile.TemporaryDirectory() as directory:
+            desk = TicketDesk(Settings(data_dir=Path(directory), seal=False, smtp_host="127.0.0.1", smtp_port=port))
+            read_side = ReadSide(desk, ["outbox"])
+            try:
+                team_id = desk.form_team(FormTeam(name="技术支持"), admin).object_id
+                desk.add_mailbox(AddMailbox(name="support", address="support@desk.example", team_id=team_id), admin)
+                replies = []
+                for i in range(count):
+                    raw = corpus.plain(f"第{i}封", sender=f"user{i % 50}@example.cn", message_id=f"<smtp.{i}@example.cn>")
+                    ticket_id = desk.receive_mail(raw, mailbox="support", team_id=team_id).ticket_id
+                    assert ticket_id is not None
+                    desk.post_reply(PostReply(ticket_id=ticket_id, body=f"您好，第{i}封的回复。\n李伟"), admin)
+                    reply = [e for e in desk.history(ticket_id) if isinstance(e, Ticket.Replied)][-1]
+                    replies.append((ticket_id, reply.interaction_id))
+                read_side.catch_up()
+                messages = [desk.compose_reply(t, r) for t, r in replies]
+
+                started = time.perf_counter()
+                for message in messages:
+                    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+                        client.send_message(message)
+                print(f"SMTP alone, a connection per message ({count} mails): "
+                      f"{count / (time.perf_counter() - started):.0f} messages/s")
+                started = time.perf_counter()
+                with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+                    for message in messages:
+                        client.send_message(message)
+                print(f"SMTP alone, one connection ({count} mails): {count / (time.perf_counter() - started):.0f} messages/s")
+
+                before = sink.accepted
+                sender = MailSender(read_side, desk, desk.clock)
+                started = time.perf_counter()
+                sent = 0
+                while sent < count:
+                    done = sender.run_once()
+                    if done == 0:
+                        raise SystemExit(f"the sender stopped after {sent} of {count}")
+                    sent += done
+                elapsed = time.perf_counter() - started
+                assert sink.accepted - before == count, (sink.accepted, before)
+                print(f"through the outbox (MailSender, SQLite, {count} mails): {count / elapsed:.0f} messages/s")
+            finally:
+                read_side.close()
                 desk.close()
     finally:
         server.stop()

@@ -303,6 +303,8 @@ CONSOLE_ROUTES: dict[str, RouteRule] = {
     "GET /queues": _r(P.TICKETS_READ),
     "GET /queues/updates": _r(P.TICKETS_READ),  # server-sent events: the log position, as it moves
     "GET /tickets/{ticket_id}": _r(P.TICKETS_READ, Scope.TICKET),
+    # an attachment of the customer's mail: ticket text (a role that sees it masked is refused the bytes)
+    "GET /tickets/{ticket_id}/attachments/{digest}": _r(P.TICKETS_READ, Scope.TICKET),
     "GET /customers/{customer_id}": _r(P.CUSTOMERS_READ, Scope.CUSTOMER),
     "POST /customers/{customer_id}/reveal": _r(P.PII_UNMASK, Scope.CUSTOMER),  # with a purpose, recorded
     "GET /search": _r(P.TICKETS_READ),

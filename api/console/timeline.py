@@ -5,9 +5,10 @@ routing and SLA decision included."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from api.console import labels
 from ticketflow.access import MASK
@@ -28,6 +29,7 @@ class Entry:
     details: list[tuple[str, str]] = field(default_factory=list)  # (translated name, value)
     imported: bool = False
     ticket_ref: str | None = None  # a linked or merged ticket (shown as a link)
+    download: str | None = None  # an attachment kept from the customer's mail: where to download it
 
 
 def entries(events: list[Any], _: Callable[[str], str], show_text: bool, team_name: Callable[[Any], str],
@@ -70,6 +72,8 @@ def entries(events: list[Any], _: Callable[[str], str], show_text: bool, team_na
                         (_("Size"), f"{event.size:,} B")]
             if event.refused:
                 details.append((_("Not kept"), event.refused))
+            elif event.digest and show_text:  # its bytes are ticket text: no link for a role that sees it masked
+                entry.download = f"/tickets/{event.originator_id}/attachments/{event.digest}"
         elif isinstance(event, Ticket.Solved):
             entry.body = text(event.resolution) if event.resolution else None
         elif isinstance(event, (Ticket.MarkedOpen, Ticket.Pended, Ticket.PutOnHold, Ticket.Reopened)):
@@ -102,8 +106,8 @@ def entries(events: list[Any], _: Callable[[str], str], show_text: bool, team_na
                 details.append((_("Reason"), event.reason))
         elif isinstance(event, Ticket.Recategorised):
             details += [(_("Category"), f"{event.previous_category} → {event.category}"),
-                        (_("Type"), f"{_(labels.TICKET_TYPE.get(event.previous_type, event.previous_type))} → "
-                                    f"{_(labels.TICKET_TYPE.get(event.ticket_type, event.ticket_type))}")]
+                        (_("Type"), (f"{_(labels.TICKET_TYPE.get(event.previous_type, event.previous_type))} → "
+                                     f"{_(labels.TICKET_TYPE.get(event.ticket_type, event.ticket_type))}"))]
         elif isinstance(event, Ticket.TagsChanged):
             if event.added:
                 details.append((_("Added"), ", ".join(event.added)))

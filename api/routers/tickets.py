@@ -6,17 +6,16 @@ loop and FastAPI reads their annotations as real classes.)
 
 from datetime import datetime
 from typing import Annotated, Any
-from uuid import UUID
-
 from urllib.parse import quote
+from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import JSONResponse
 
 from api import schemas as s
-from api.pagination import PagerDep, link_headers, position_cursor, position_page
 from api.asof import AsOfDep, ListAsOfDep
-from api.deps import CommandsDep, ReadsDep, encode
+from api.deps import CommandsDep, Reads, ReadsDep, encode
+from api.pagination import PagerDep, link_headers, position_cursor, position_page
 from api.problems import ApiProblem, responses
 from projections.asof import diff as version_diff
 from projections.asof import ticket_row
@@ -27,9 +26,9 @@ from projections.timeline import ticket_timeline
 from projections.workflow import sla_clocks
 from ticketflow import commands as c
 from ticketflow.access import MASK
-from ticketflow.domain.values import Channel, Priority, Status, TicketType
 from ticketflow.commands.access import RecordDataAccess
 from ticketflow.domain.customer import ERASED
+from ticketflow.domain.values import Channel, Priority, Status, TicketType
 from ticketflow.errors import PermissionDenied, TicketNotFound
 from ticketflow.timetravel import latest_version
 
@@ -293,11 +292,16 @@ def download_attachment(
     """Under the ticket's access rules: its team's agents and managers (and a stated purpose) get the bytes,
     always as a download (`Content-Disposition: attachment`, `X-Content-Type-Options: nosniff`), and every
     download is recorded in the access log; roles that see ticket text masked get 403."""
+    return attachment_download(reads, ticket_id, digest, f"GET /api/v1/tickets/{ticket_id}/attachments/{digest}")
+
+
+def attachment_download(reads: Reads, ticket_id: UUID, digest: str, resource: str) -> Response:
+    """An attachment of the ticket's mail as a download, the read recorded in the access log (the API's
+    route and the console's serve it alike: the same rules, the same headers)."""
     ticket = reads.ticket_row(str(ticket_id))
     if not reads.free_text():
         raise PermissionDenied("attachments are ticket text: this role sees it masked (state a purpose)")
     found = reads.svc.desk.ticket_attachment(ticket_id, digest)
-    resource = f"GET /api/v1/tickets/{ticket_id}/attachments/{digest}"
     reads.svc.desk.record_data_access(
         RecordDataAccess(customer_id=UUID(ticket["customer_id"]), fields=["attachment"],
                          purpose=reads.purpose or "ticket work: attachment download",

@@ -141,18 +141,39 @@ _KILLED_POLLER = textwrap.dedent(
     from ticketflow.config import Settings
     from ticketflow.email.imap import ImapPoller
 
-    def die(mailbox, uid):
-        if uid == int(sys.argv[2]):
+    victim, moment = int(sys.argv[2]), sys.argv[3]
+    desk = TicketDesk(Settings(data_dir=sys.argv[1]))
+    take_in = desk.receive_mail
+
+    def fetched(raw, *, uid, **kwargs):
+        if moment == "fetched" and uid.endswith(f".{victim}"):
+            print("fetched", uid, flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)  # the mail is fetched, nothing of it committed
+        return take_in(raw, uid=uid, **kwargs)
+
+    def committed(mailbox, uid):
+        if moment == "committed" and uid == victim:
+            print("committed", uid, flush=True)
             os.kill(os.getpid(), signal.SIGKILL)  # between the commit and the record, for real
 
-    desk = TicketDesk(Settings(data_dir=sys.argv[1]))
-    ImapPoller(desk, interval=60, after_intake=die).poll_once()
+    desk.receive_mail = fetched
+    ImapPoller(desk, interval=60, after_intake=committed).poll_once()
     """
 )
 
 
-def test_a_poller_process_killed_between_commit_and_record_loses_no_mail_and_opens_no_ticket_twice(
-    tmp_path: Path, server: dovecot.Dovecot, user: str
+@pytest.mark.parametrize(
+    ("moment", "committed_before_kill", "next_pass"),
+    [("fetched", 2, {"opened": 3}), ("committed", 3, {"duplicate": 1, "opened": 2})],
+    ids=["fetched-not-committed", "committed-not-recorded"],
+)
+def test_a_poller_process_killed_between_fetch_and_record_loses_no_mail_and_opens_no_ticket_twice(
+    tmp_path: Path,
+    server: dovecot.Dovecot,
+    user: str,
+    moment: str,
+    committed_before_kill: int,
+    next_pass: dict[str, int],
 ) -> None:
     settings = Settings(data_dir=tmp_path / "data")
     desk = TicketDesk(settings)
@@ -162,17 +183,18 @@ def test_a_poller_process_killed_between_commit_and_record_loses_no_mail_and_ope
         server.append(_mail(n), user)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2]), "TF_IMAP_PASSWORD": PASSWORD}
     killed = subprocess.run(
-        [sys.executable, "-c", _KILLED_POLLER, str(settings.data_dir), "3"],
+        [sys.executable, "-c", _KILLED_POLLER, str(settings.data_dir), "3", moment],
         env=env,
         capture_output=True,
         check=False,
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+    assert killed.stdout.decode().split()[0] == moment  # killed at the marker, not anywhere else
     assert server.seen_uids(user) == [1, 2]
     desk = TicketDesk(settings)
     try:
-        assert len(_tickets(desk)) == 3  # the third mail's ticket was committed before the kill
-        assert ImapPoller(desk, interval=60).poll_once() == {"duplicate": 1, "opened": 2}
+        assert len(_tickets(desk)) == committed_before_kill
+        assert ImapPoller(desk, interval=60).poll_once() == next_pass
         subjects = sorted(t.subject for t in _tickets(desk))
         assert subjects == [f"打印机故障 {n}" for n in range(1, 6)]
         assert server.seen_uids(user) == [1, 2, 3, 4, 5]

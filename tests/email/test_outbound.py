@@ -4,7 +4,12 @@ the customer's answer to it threads back into the ticket."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -46,7 +51,7 @@ class Inbox:
         return "250 2.0.0 queued"
 
     def messages(self) -> list[EmailMessage]:
-        return [message_from_bytes(raw, policy=policy.default) for _, _, raw in self.received]  # type: ignore[misc]
+        return [message_from_bytes(raw, policy=policy.default) for _, _, raw in self.received]
 
 
 def _free_port() -> int:
@@ -190,6 +195,66 @@ def test_a_server_down_is_retried_with_backoff_and_the_resend_is_the_same_messag
     )  # composed again after a crash: byte for byte the same message
 
 
+_KILLED_SENDER = textwrap.dedent(
+    """
+    import os, signal, sys
+    from datetime import datetime
+    from projections.mail_sender import MailSender, smtp_send
+    from projections.readside import ReadSide
+    from ticketflow.application import TicketDesk
+    from ticketflow.clock import FakeClock
+    from ticketflow.config import Settings
+
+    settings = Settings(data_dir=sys.argv[1], smtp_host="127.0.0.1", smtp_port=int(sys.argv[2]))
+    clock = FakeClock(datetime.fromisoformat(sys.argv[3]))
+    desk = TicketDesk(settings, clock=clock)
+    read_side = ReadSide(desk, ["outbox"])
+    read_side.catch_up()
+    send = smtp_send(settings)
+
+    def accepted_then_killed(message):
+        send(message)  # the server answered 250: the mail is in the customer's mailbox
+        print("accepted", message["Message-ID"], flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)  # before the attempt is recorded, for real
+
+    MailSender(read_side, desk, clock, send=accepted_then_killed).run_once()
+    """
+)
+
+
+def test_a_sender_killed_between_the_servers_acceptance_and_the_record_sends_once_more_with_the_same_message_id(
+    mail: Mail,
+) -> None:
+    ticket_id = mail.desk.receive_mail(
+        corpus.plain("打印机卡纸了", sender="张三 <zhangsan@example.cn>"), mailbox="support", team_id=mail.team_id
+    ).ticket_id
+    assert ticket_id is not None
+    first = _reply(mail, ticket_id, "第一封回复")
+    second = _reply(mail, ticket_id, "第二封回复")
+    mail.read_side.catch_up()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_SENDER, str(mail.desk.settings.data_dir), str(mail.server.port),
+         mail.clock.now().isoformat()],
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+    expected = [mail.desk.compose_reply(ticket_id, i)["Message-ID"] for i in (first, second)]
+    assert killed.stdout.decode().split() == ["accepted", expected[0]]
+    assert [m["Message-ID"] for m in mail.inbox.messages()] == expected[:1]
+    assert [(r["state"], r["attempts"]) for r in mail.deliveries()] == [("pending", 0), ("pending", 0)]
+
+    assert mail.send() == 1  # the second reply; the first is held by the killed sender's lease ...
+    mail.clock.advance(timedelta(seconds=61))
+    assert mail.send() == 1  # ... until it expires: then it goes again
+    assert mail.send() == 0
+    assert [m["Message-ID"] for m in mail.inbox.messages()] == [expected[0], expected[1], expected[0]]
+    assert mail.inbox.received[0][2] == mail.inbox.received[2][2]  # the second send is the same message
+    assert [(r["state"], r["attempts"]) for r in mail.deliveries()] == [("delivered", 1), ("delivered", 1)]
+
+
 def _interaction(mail: Mail, ticket_id: UUID) -> UUID:
     return next(e.interaction_id for e in mail.desk.history(ticket_id) if isinstance(e, Ticket.Replied))
 
@@ -238,7 +303,8 @@ def test_the_automation_sends_mail_when_an_smtp_server_is_configured(mail: Mail)
     finally:
         read_side.close()
     (message,) = mail.inbox.messages()
-    assert message.get_body(("plain",)).get_content().strip() == "自动化发出"
+    body = message.get_body(("plain",))
+    assert body is not None and body.get_content().strip() == "自动化发出"
 
 
 def test_the_html_part_escapes_what_the_agent_typed_and_keeps_paragraphs() -> None:

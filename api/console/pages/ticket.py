@@ -5,10 +5,10 @@ showed (a stale write is refused and said so) and runs the same command the API 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
@@ -17,7 +17,7 @@ from api.console.errors import Refusal, refusal
 from api.console.labels import N_
 from api.console.page import Page, PageDep, whole_number
 from api.routers.reply_templates import render_for
-from api.routers.tickets import ticket_out
+from api.routers.tickets import attachment_download, ticket_out
 from projections.directory import list_teams
 from projections.problems import suggestions
 from projections.reply_templates import team_templates
@@ -89,6 +89,15 @@ def ticket_page(ticket_id: UUID, request: Request, page: PageDep) -> HTMLRespons
                        form_errors=form_errors, form_values={}, refused=None, **context)
 
 
+@router.get("/tickets/{ticket_id}/attachments/{digest}")
+def ticket_attachment(
+    ticket_id: UUID, digest: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")], page: PageDep,
+) -> Response:
+    """An attachment of the customer's mail, linked from the timeline: the API's rules (a role that sees ticket
+    text masked is refused, every download is in the access log), as a download that is never rendered."""
+    return attachment_download(page.reads(), ticket_id, digest, f"GET /tickets/{ticket_id}/attachments/{digest}")
+
+
 def ticket_reference(page: Page, text: str) -> UUID:
     """A ticket named by its id or by the first characters of it (as pages show it), in the caller's scope."""
     text = text.strip().lstrip("#").lower()
@@ -110,7 +119,9 @@ def ticket_reference(page: Page, text: str) -> UUID:
 
 def _command(page: Page, action: str, ticket_id: UUID, form: Any) -> tuple[type[c.Command], dict[str, Any]]:
     """The command an action's form asks for (the same commands the API's routes run)."""
-    get = lambda name: str(form.get(name) or "")  # noqa: E731
+    def get(name: str) -> str:
+        return str(form.get(name) or "")
+
     template: dict[str, Any] = {}
     if get("template_id"):  # written from a saved reply: the server fills what the page left unfilled
         template = {"template_id": get("template_id"), "template_version": get("template_version") or None}
