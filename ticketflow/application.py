@@ -28,7 +28,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, PersistenceError, Recording
 
 from ticketflow import metadata
@@ -281,8 +281,17 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         finally:
             _BATCH.reset(token)
         if batch.events:
-            # The aggregates have no pending events left: passing them lets the library snapshot them.
-            retry_dead_connections(lambda: self.save(*batch.events, *batch.aggregates.values()))
+            retry_dead_connections(lambda: self._save_batch(batch))
+
+    def _save_batch(self, batch: _Batch) -> None:
+        """``Application.save`` for events already collected: the same steps (record, snapshot, notify)
+        without checking each of thousands of events against the library's runtime protocols."""
+        processing = ProcessingEvent[UUID]()
+        processing.events.extend(batch.events)
+        processing.aggregates.update(batch.aggregates)
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
 
     # ------------------------------------------------------------------ dispatch
     def handle(self, command: Command, caller: Caller) -> CommandResult:

@@ -65,21 +65,21 @@ def test_an_import_killed_midway_then_run_again_ends_as_one_run_would(
 ) -> None:
     killed, whole = desks
     monkeypatch.setattr(runner, "CASES_PER_WRITE", 2)
-    save = killed.save
+    record = killed._record
     calls = 0
 
-    def save_then_die(*objs: Any, **kwargs: Any) -> Any:
+    def record_then_die(processing: Any) -> Any:
         nonlocal calls
         calls += 1
         if calls == 3:  # the directory and the first two cases are in; the process dies in the next write
             raise KeyboardInterrupt
-        return save(*objs, **kwargs)
+        return record(processing)
 
-    monkeypatch.setattr(killed, "save", save_then_die)
+    monkeypatch.setattr(killed, "_record", record_then_die)
     with pytest.raises(KeyboardInterrupt):
         import_file(killed, "bpic2013", log)
     assert len({n.originator_id for n in killed.recorder.select_notifications(1, 10_000)}) == 2 + 2 + 1  # no half case
-    monkeypatch.setattr(killed, "save", save)
+    monkeypatch.setattr(killed, "_record", record)
     again = import_file(killed, "bpic2013", log)
     once = import_file(whole, "bpic2013", log)
     assert again.tickets == once.tickets and again.refused == once.refused == {}
