@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from tests.support import AGENT, Desk
+from ticketflow.application import TicketDesk
+from ticketflow.clock import FakeClock
 from ticketflow.commands import AssignTicket, OpenTicket
+from ticketflow.config import Settings
 from ticketflow.domain import Ticket
 from ticketflow.domain.values import Status
 from ticketflow.errors import RuleViolation
+from ticketflow.simulation import DeskSimulation
 
 
 def test_commands_in_a_batch_read_each_other_and_are_saved_together_when_it_ends(setup: Desk) -> None:
@@ -48,3 +54,20 @@ def test_a_batch_that_raises_writes_nothing(setup: Desk) -> None:
         setup.open()
         raise KeyError("the import was killed here")
     assert app.log_position() == before
+
+
+def test_the_simulated_desk_saves_its_setup_and_each_tick_of_steps_in_one_transaction(clock: FakeClock) -> None:
+    desk = TicketDesk(Settings(database_url="memory://"), clock=clock)
+    try:
+        saves: list[int] = []
+        desk.on_saved(saves.append)
+        simulation = DeskSimulation(desk, clock, tickets=40, customers=5, days=2, seed=7)
+        simulation.setup()
+        assert len(saves) == 1
+        ticks: list[int] = []
+        summary = simulation.run(tick=lambda: ticks.append(desk.log_position()), tick_every=timedelta(hours=12))
+        assert len(summary.tickets) == 40 and summary.refused == {}
+        assert len(saves) <= 1 + len(ticks)  # at most one save per tick
+        assert ticks[1:] == saves[1 : len(ticks)]  # each tick sees everything saved before it
+    finally:
+        desk.close()
