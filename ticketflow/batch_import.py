@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+from eventsourcing.persistence import IntegrityError
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from ticketflow.access import Permission
@@ -150,7 +151,16 @@ def record_batch(desk: TicketDesk, source: str, rows: list[Any], caller: Caller)
     """Record a batch of historical events for ``caller`` (a token granted ``import``, via IMPORT).
 
     Opening a source case is part of importing it: the opening runs with ``tickets:open`` added to the
-    caller's permissions (its teams still apply)."""
+    caller's permissions (its teams still apply). The whole batch is saved in one transaction; should
+    another writer have recorded some of its cases meanwhile, it runs again case by case, recognising them."""
+    try:
+        with desk.batch():
+            return _record_batch(desk, source, rows, caller)
+    except IntegrityError:
+        return _record_batch(desk, source, rows, caller)
+
+
+def _record_batch(desk: TicketDesk, source: str, rows: list[Any], caller: Caller) -> BatchResult:
     if not caller.may(Permission.IMPORT) or caller.via is not Channel.IMPORT:
         raise PermissionDenied("importing history needs the import permission")
     if caller.permissions is not None:

@@ -1,0 +1,73 @@
+"""Many commands, one transaction: ``TicketDesk.batch()`` (the migration import and the demo write through it)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.support import AGENT, Desk
+from ticketflow.application import TicketDesk
+from ticketflow.clock import FakeClock
+from ticketflow.commands import AssignTicket, OpenTicket
+from ticketflow.config import Settings
+from ticketflow.domain import Ticket
+from ticketflow.domain.values import Status
+from ticketflow.errors import RuleViolation
+from ticketflow.simulation import DeskSimulation
+
+
+def test_commands_in_a_batch_read_each_other_and_are_saved_together_when_it_ends(setup: Desk) -> None:
+    app = setup.app
+    before = app.log_position()
+    saves: list[int] = []
+    app.on_saved(saves.append)
+    with app.batch():
+        ticket_id = app.open_ticket(
+            OpenTicket(subject="无法登录账户", requester_id=setup.customer_id, team_id=setup.team_id), setup.customer_caller
+        ).object_id
+        result = app.assign_ticket(AssignTicket(ticket_id=ticket_id, assignee_id="li.wei"), AGENT)  # reads the opening
+        assert result.position is None and app.log_position() == before  # nothing stored yet
+        assert app.get_ticket(ticket_id).assignee_id == "li.wei"
+        assert [type(e) for e in app.history(ticket_id)] == [Ticket.Opened, Ticket.Assigned, Ticket.MarkedOpen]
+    assert len(saves) == 1  # one save, one transaction
+    assert app.log_position() == before + 3
+    assert [type(e) for e in app.history(ticket_id)] == [Ticket.Opened, Ticket.Assigned, Ticket.MarkedOpen]
+    assert app.get_ticket(ticket_id).status is Status.OPEN
+
+
+def test_a_refused_command_in_a_batch_leaves_what_the_others_did(setup: Desk) -> None:
+    app = setup.app
+    with app.batch():
+        ticket_id = setup.open()
+        with pytest.raises(RuleViolation):  # not a member of the ticket's team
+            app.assign_ticket(AssignTicket(ticket_id=ticket_id, assignee_id="wang.fang"), AGENT)
+        app.assign_ticket(AssignTicket(ticket_id=ticket_id, assignee_id="emma.clark"), AGENT)
+    assert [type(e) for e in app.history(ticket_id)] == [Ticket.Opened, Ticket.Assigned, Ticket.MarkedOpen]
+    assert app.get_ticket(ticket_id).version == 3
+
+
+def test_a_batch_that_raises_writes_nothing(setup: Desk) -> None:
+    app = setup.app
+    before = app.log_position()
+    with pytest.raises(KeyError), app.batch():
+        setup.open()
+        raise KeyError("the import was killed here")
+    assert app.log_position() == before
+
+
+def test_the_simulated_desk_saves_its_setup_and_each_tick_of_steps_in_one_transaction(clock: FakeClock) -> None:
+    desk = TicketDesk(Settings(database_url="memory://"), clock=clock)
+    try:
+        saves: list[int] = []
+        desk.on_saved(saves.append)
+        simulation = DeskSimulation(desk, clock, tickets=40, customers=5, days=2, seed=7)
+        simulation.setup()
+        assert len(saves) == 1
+        ticks: list[int] = []
+        summary = simulation.run(tick=lambda: ticks.append(desk.log_position()), tick_every=timedelta(hours=12))
+        assert len(summary.tickets) == 40 and summary.refused == {}
+        assert len(saves) <= 1 + len(ticks)  # at most one save per tick
+        assert ticks[1:] == saves[1 : len(ticks)]  # each tick sees everything saved before it
+    finally:
+        desk.close()
