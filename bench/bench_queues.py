@@ -30,7 +30,7 @@ from typing import Any
 
 from projections.readside import ReadSide
 from projections.sql import Db, Dialect, dumps, ts
-from projections.tickets import PRIORITY_RANK, SORTS, TICKETS, Page, TicketFilter, TicketQueries
+from projections.tickets import PRIORITY_RANK, SORTS, TICKET_TAGS, TICKETS, Page, TicketFilter, TicketQueries
 from ticketflow.application import TicketDesk
 from ticketflow.config import Settings
 from ticketflow.domain.values import Channel, Priority, TicketType
@@ -60,6 +60,7 @@ class Seed:
         self.customers = [str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(50_000)]
         self.now = datetime(2026, 12, 1, tzinfo=UTC)
         self.sample_ids: list[str] = []
+        self.tag_rows: list[list[Any]] = []
 
     def rows(self) -> Any:
         rng = self.rng
@@ -87,6 +88,8 @@ class Seed:
                 "reassignment_count": 0, "satisfaction": None, "merged_into": None, "imported": 0, "version": 1,
                 "position": i + 1,
             }
+            self.tag_rows += [[tag, ticket_id, status, row["created_at"], row["updated_at"], row["priority_rank"]]
+                              for tag in tags]
             yield [row[c] for c in TICKETS.column_names]
 
 
@@ -99,12 +102,18 @@ def seed(read_side: ReadSide, data: Seed) -> None:
             with cursor.copy(f"COPY {store.prefix}{TICKETS.name} ({columns}) FROM STDIN") as copy:
                 for row in data.rows():
                     copy.write_row(row)
+            with cursor.copy(f"COPY {store.prefix}{TICKET_TAGS.name} ({', '.join(TICKET_TAGS.column_names)}) FROM STDIN") as copy:
+                for row in data.tag_rows:
+                    copy.write_row(row)
         else:
-            Db(cursor, store.dialect, store.prefix).executemany(TICKETS.upsert_sql, data.rows())
+            db = Db(cursor, store.dialect, store.prefix)
+            db.executemany(TICKETS.upsert_sql, data.rows())
+            db.executemany(TICKET_TAGS.upsert_sql, data.tag_rows)
     store.create_indexes()
     with store._transaction(commit=True) as cursor:
         # Planner statistics, as autovacuum (PostgreSQL) or `PRAGMA optimize` (SQLite) keep them in service.
         cursor.execute(f"ANALYZE {store.prefix}tf_tickets")
+        cursor.execute(f"ANALYZE {store.prefix}tf_ticket_tags")
 
 
 def combinations(data: Seed) -> dict[str, Callable[[], TicketFilter]]:
@@ -181,7 +190,7 @@ def plan_problems(read_side: ReadSide, where: TicketFilter, sort: str) -> list[s
         lines = read_side.read("tickets", lambda db: [next(iter(r.values())) for r in db.all("EXPLAIN " + sql, params)])
         return [line.strip() for line in lines if "Seq Scan" in line]
     rows = read_side.read("tickets", lambda db: db.all("EXPLAIN QUERY PLAN " + sql, params))
-    return [r["detail"] for r in rows if r["detail"].startswith("SCAN tf_tickets")]
+    return [r["detail"] for r in rows if r["detail"].startswith(("SCAN tf_tickets", "SCAN t", "SCAN g"))]
 
 
 def read_page(db: Db, where: TicketFilter, sort: str, cursor: str | None) -> Page:
@@ -259,6 +268,7 @@ def main() -> None:
         def vacuum() -> None:  # the visibility map autovacuum keeps: index-only scans then skip the heap
             with psycopg.connect(args.postgres, autocommit=True) as conn:
                 conn.execute(f'VACUUM "{schema}".tf_tickets')
+                conn.execute(f'VACUUM "{schema}".tf_ticket_tags')
 
         try:
             run(Settings(database_url=f"{args.postgres}?schema={schema}"), Seed(args.tickets, random.Random(7)),

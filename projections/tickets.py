@@ -73,6 +73,24 @@ TICKETS = Table(
     retired_indexes=(("updated_at", "ticket_id"),),
 )
 
+#: One row per (tag, ticket) with the ticket's status and sort columns, so a queue filtered on a tag walks
+#: that tag's tickets in order, however rare the tag. A tag taken off a ticket keeps its row with no
+#: status (no queue branch reads it).
+TICKET_TAGS = Table(
+    "tf_ticket_tags",
+    columns=(
+        "tag TEXT NOT NULL",
+        "ticket_id TEXT NOT NULL",
+        "status TEXT",
+        "created_at TEXT",
+        "updated_at TEXT",
+        "priority_rank INTEGER",
+    ),
+    key=("tag", "ticket_id"),
+    indexes=tuple(("tag", "status", column, "ticket_id") for column in QUEUE_SORT_COLUMNS),
+)
+_TAG_COLUMNS = ("status", "created_at", "updated_at", "priority_rank")
+
 _STATUS_EVENTS: dict[type[Event], Status] = {
     Ticket.MarkedOpen: Status.OPEN,
     Ticket.Pended: Status.PENDING,
@@ -99,7 +117,9 @@ def is_first_reply_candidate(event: Event) -> bool:
 class TicketsView(View):
     name = "tickets"
     purges_personal_data = True
-    tables = (TICKETS,)
+    tables = (TICKETS, TICKET_TAGS)
+    #: 2: the tags table (a store built before it has no rows there: `ticketflow rebuild tickets`).
+    version = 2
 
     def prepare(self, batch: Batch, events: Sequence[Positioned]) -> None:
         preload(batch, TICKETS, "ticket_id", {str(e.originator_id) for e, _ in events if isinstance(e, Ticket.Event)})
@@ -145,10 +165,12 @@ class TicketsView(View):
                     "position": position,
                 },
             )
+            put_tags(batch, batch.get(TICKETS, str(event.originator_id)) or {}, "[]")
             return
         row = batch.get(TICKETS, str(event.originator_id))
         if row is None:  # pragma: no cover - a ticket's first event is always Opened
             return
+        tags_before = row["tags"]
         row.update(updated_at=when, version=event.originator_version, position=position)
         status = status_after(event)
         if status is not None:
@@ -207,6 +229,21 @@ class TicketsView(View):
             case Ticket.Rated():
                 row["satisfaction"] = event.score
         batch.touch(TICKETS, row)
+        put_tags(batch, row, tags_before)
+
+
+def put_tags(batch: Batch, row: dict[str, Any], tags_before: str) -> None:
+    """Keep the ticket's tag rows in step with its row (status and sort columns; a removed tag's
+    row loses its status)."""
+    if row.get("tags", "[]") == "[]" and tags_before == "[]":
+        return
+    now = set(json.loads(row["tags"]))
+    for tag in now:
+        batch.put(TICKET_TAGS, {"tag": tag, "ticket_id": row["ticket_id"], **{c: row[c] for c in _TAG_COLUMNS}})
+    if tags_before != row["tags"]:
+        for tag in set(json.loads(tags_before)) - now:
+            batch.put(TICKET_TAGS, {"tag": tag, "ticket_id": row["ticket_id"], "status": None,
+                                    **{c: row[c] for c in _TAG_COLUMNS[1:]}})
 
 
 def preload(batch: Batch, table: Table, column: str, keys: set[str]) -> None:
@@ -294,43 +331,44 @@ class TicketQueries:
         return [(r["ticket_id"], r["team_id"]) for r in rows]
 
     @staticmethod
-    def _where(where: TicketFilter, bound: frozenset[str] = frozenset()) -> tuple[list[str], list[Any]] | None:
+    def _where(where: TicketFilter, bound: frozenset[str] = frozenset(), t: str = "") -> tuple[list[str], list[Any]] | None:
         """The filter's SQL conditions and parameters (None: it matches no ticket), leaving out the
-        fields in ``bound`` (a queue branch binds them as its index's leading columns)."""
+        fields in ``bound`` (a queue branch binds them as its index's leading columns); ``t``: the
+        tickets table's alias and a dot, when the statement joins another table."""
         clauses: list[str] = []
         params: list[Any] = []
         if where.status and "status" not in bound:
-            clauses.append(f"status IN ({', '.join('?' * len(where.status))})")
+            clauses.append(f"{t}status IN ({', '.join('?' * len(where.status))})")
             params.extend(where.status)
         if where.priority:
-            clauses.append(f"priority IN ({', '.join('?' * len(where.priority))})")
+            clauses.append(f"{t}priority IN ({', '.join('?' * len(where.priority))})")
             params.extend(where.priority)
         if where.ticket_ids is not None:
             if not where.ticket_ids:
                 return None
-            clauses.append(f"ticket_id IN ({', '.join('?' * len(where.ticket_ids))})")
+            clauses.append(f"{t}ticket_id IN ({', '.join('?' * len(where.ticket_ids))})")
             params.extend(where.ticket_ids)
-        if where.tag is not None:
-            clauses.append("tags LIKE ? ESCAPE '\\'")  # tags: a JSON array of strings
+        if where.tag is not None and "tag" not in bound:
+            clauses.append(f"{t}tags LIKE ? ESCAPE '\\'")  # tags: a JSON array of strings
             params.append("%" + json.dumps(where.tag, ensure_ascii=False).replace("\\", "\\\\").replace("%", "\\%")
                           .replace("_", "\\_") + "%")
         for name in ("team_id", "assignee_id", "ticket_type", "category", "customer_id", "channel"):
             value = getattr(where, name)
             if value is not None and name not in bound:
-                clauses.append(f"{name} = ?")
+                clauses.append(f"{t}{name} = ?")
                 params.append(value)
         if where.teams is not None and "teams" not in bound:
-            scope = [f"team_id IN ({', '.join('?' * len(where.teams))})"] if where.teams else []
+            scope = [f"{t}team_id IN ({', '.join('?' * len(where.teams))})"] if where.teams else []
             if where.include_teamless:
-                scope.append("team_id IS NULL")
+                scope.append(f"{t}team_id IS NULL")
             if not scope:
                 return None
             clauses.append("(" + " OR ".join(scope) + ")")
             params.extend(where.teams)
         if where.unassigned and "unassigned" not in bound:
-            clauses.append("assignee_id IS NULL")
+            clauses.append(f"{t}assignee_id IS NULL")
         if where.updated_since is not None:
-            clauses.append("updated_at >= ?")
+            clauses.append(f"{t}updated_at >= ?")
             params.append(ts(where.updated_since))
         return clauses, params
 
@@ -343,6 +381,8 @@ class TicketQueries:
             return ("assignee_id", "status"), [(where.assignee_id, s) for s in statuses], frozenset({"assignee_id", "status"})
         if where.unassigned:
             return ("assignee_id", "status"), [(None, s) for s in statuses], frozenset({"unassigned", "status"})
+        if where.tag is not None:  # however rare the tag, its own rows (see TICKET_TAGS)
+            return ("tag", "status"), [(where.tag, s) for s in statuses], frozenset({"tag", "status"})
         if where.team_id is not None:
             return ("team_id", "status"), [(where.team_id, s) for s in statuses], frozenset({"team_id", "status"})
         if where.teams is not None:
@@ -388,18 +428,21 @@ class TicketQueries:
         if plan is None:
             return None
         lead, branches, bound = plan
-        found = TicketQueries._where(where, bound)
+        tagged = lead[0] == "tag"  # walk the tag's rows, checking the other filters on the ticket's row
+        found = TicketQueries._where(where, bound, "t." if tagged else "")
         if found is None:
             return None
         residual, residual_params = found
+        g = "g." if tagged else ""
+        source = "{p}tf_ticket_tags g JOIN {p}tf_tickets t ON t.ticket_id = g.ticket_id" if tagged else "{p}tf_tickets"
         if after:
-            residual = [*residual, keyset]
+            residual = [*residual, f"({g}{column}, {g}ticket_id) {'<' if descending else '>'} (?, ?)"]
             residual_params = [*residual_params, *after]
-        ordering = ", ".join(f"{name} {order}" for name in (*lead, column, "ticket_id"))
+        ordering = ", ".join(f"{g}{name} {order}" for name in (*lead, column, "ticket_id"))
         statements, params = [], []
         for values in branches:
-            equal = [f"{name} = ?" if value is not None else f"{name} IS NULL" for name, value in zip(lead, values)]
-            statements.append(f"SELECT {column} AS sort_value, ticket_id FROM {{p}}tf_tickets"
+            equal = [f"{g}{name} = ?" if value is not None else f"{g}{name} IS NULL" for name, value in zip(lead, values)]
+            statements.append(f"SELECT {g}{column} AS sort_value, {g}ticket_id AS ticket_id FROM {source}"
                               f" WHERE {' AND '.join(equal + residual)} ORDER BY {ordering} LIMIT ?")
             params.extend([*(v for v in values if v is not None), *residual_params, limit + 1])
         if len(statements) == 1:
