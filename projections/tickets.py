@@ -288,6 +288,10 @@ class TicketFilter:
     include_teamless: bool = False  # and the tickets no team owns yet (the supervisors' triage)
 
 
+#: A LIMIT no set of rows reaches (it only keeps a subquery apart from its outer query).
+UNREACHED = 1 << 62
+
+
 @dataclass(frozen=True)
 class Page:
     rows: list[dict[str, Any]]
@@ -331,10 +335,13 @@ class TicketQueries:
         return [(r["ticket_id"], r["team_id"]) for r in rows]
 
     @staticmethod
-    def _where(where: TicketFilter, bound: frozenset[str] = frozenset(), t: str = "") -> tuple[list[str], list[Any]] | None:
+    def _where(
+        where: TicketFilter, bound: frozenset[str] = frozenset(), t: str = "", sort_column: str = "updated_at",
+    ) -> tuple[list[str], list[Any]] | None:
         """The filter's SQL conditions and parameters (None: it matches no ticket), leaving out the
         fields in ``bound`` (a queue branch binds them as its index's leading columns); ``t``: the
-        tickets table's alias and a dot, when the statement joins another table."""
+        tickets table's alias and a dot, when the statement joins another table; ``sort_column``: the
+        column the rows are read in order of."""
         clauses: list[str] = []
         params: list[Any] = []
         if where.status and "status" not in bound:
@@ -368,7 +375,10 @@ class TicketQueries:
         if where.unassigned and "unassigned" not in bound:
             clauses.append(f"{t}assignee_id IS NULL")
         if where.updated_since is not None:
-            clauses.append(f"{t}updated_at >= ?")
+            # A range the queue's index walks when it is sorted by update; otherwise a check on each row
+            # walked in order (`|| ''`: no index serves it, so no planner reads the range and sorts it).
+            ranged = sort_column == "updated_at"
+            clauses.append(f"{t}updated_at >= ?" if ranged else f"{t}updated_at || '' >= ?")
             params.append(ts(where.updated_since))
         return clauses, params
 
@@ -421,15 +431,18 @@ class TicketQueries:
             if after:
                 clauses.append(keyset)
                 params.extend(after)
-            sql = (f"SELECT {column} AS sort_value, ticket_id FROM {{p}}tf_tickets WHERE {' AND '.join(clauses)}"
-                   f" ORDER BY {column} {order}, ticket_id {order} LIMIT ?")
-            return sql, [*params, limit + 1]
+            # The subquery's LIMIT (never reached) fences it off from the ORDER BY: both databases then
+            # read the keys or the customer's index, rather than walking a sort-order index past every
+            # other ticket to find these.
+            sql = (f"SELECT sort_value, ticket_id FROM (SELECT {column} AS sort_value, ticket_id FROM {{p}}tf_tickets"
+                   f" WHERE {' AND '.join(clauses)} LIMIT ?) AS bounded ORDER BY sort_value {order}, ticket_id {order} LIMIT ?")
+            return sql, [*params, UNREACHED, limit + 1]
         plan = TicketQueries._branches(where)
         if plan is None:
             return None
         lead, branches, bound = plan
         tagged = lead[0] == "tag"  # walk the tag's rows, checking the other filters on the ticket's row
-        found = TicketQueries._where(where, bound, "t." if tagged else "")
+        found = TicketQueries._where(where, bound, "t." if tagged else "", column)
         if found is None:
             return None
         residual, residual_params = found
