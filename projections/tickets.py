@@ -17,6 +17,12 @@ from ticketflow.domain.values import Direction, Priority, Status
 
 PRIORITY_RANK = {Priority.URGENT: 0, Priority.HIGH: 1, Priority.NORMAL: 2, Priority.LOW: 3}
 
+#: The leading equality columns of the queue indexes: every queue query binds one of these (status
+#: always: an absent status filter reads one branch per status), then reads in sort order.
+QUEUE_LEADS: tuple[tuple[str, ...], ...] = (("status",), ("team_id", "status"), ("assignee_id", "status"))
+#: The columns a queue is sorted by (see SORTS).
+QUEUE_SORT_COLUMNS = ("created_at", "updated_at", "priority_rank")
+
 TICKETS = Table(
     "tf_tickets",
     columns=(
@@ -50,13 +56,12 @@ TICKETS = Table(
         "position BIGINT",
     ),
     key=("ticket_id",),
-    # Each queue's order ends in ticket_id (the cursor's tie-breaker), so every queue is read in index order.
+    # The queues: one index per (leading equality, sort column) pair, each ending in the sort column and
+    # ticket_id (the cursor's tie-breaker). A queue query reads one ordered branch per status (and per
+    # team of a multi-team scope) in index order and merges the branches' first pages (see
+    # TicketQueries.queue), so no queue sorts more than a page per branch, however big the desk grows.
     indexes=(
-        ("team_id", "status", "created_at", "ticket_id"),
-        ("assignee_id", "status", "created_at", "ticket_id"),
-        ("status", "priority_rank", "ticket_id"),
-        ("status", "created_at", "ticket_id"),
-        ("updated_at", "ticket_id"),
+        *((*lead, column, "ticket_id") for lead in QUEUE_LEADS for column in QUEUE_SORT_COLUMNS),
         ("customer_id", "created_at"),
         ("created_at", "ticket_id"),
         # Covering the desk-wide reports (volume per team, response times, satisfaction): a period's
@@ -64,7 +69,27 @@ TICKETS = Table(
         ("created_at", "team_id", "priority", "first_reply_at", "solved_at", "satisfaction"),
         ("status", "team_id"),  # covering the backlog of the statuses still being worked, desk-wide
     ),
+    # A desk-wide "updated since" queue reads the (status, updated_at, ticket_id) branches instead.
+    retired_indexes=(("updated_at", "ticket_id"),),
 )
+
+#: One row per (tag, ticket) with the ticket's status and sort columns, so a queue filtered on a tag walks
+#: that tag's tickets in order, however rare the tag. A tag taken off a ticket keeps its row with no
+#: status (no queue branch reads it).
+TICKET_TAGS = Table(
+    "tf_ticket_tags",
+    columns=(
+        "tag TEXT NOT NULL",
+        "ticket_id TEXT NOT NULL",
+        "status TEXT",
+        "created_at TEXT",
+        "updated_at TEXT",
+        "priority_rank INTEGER",
+    ),
+    key=("tag", "ticket_id"),
+    indexes=tuple(("tag", "status", column, "ticket_id") for column in QUEUE_SORT_COLUMNS),
+)
+_TAG_COLUMNS = ("status", "created_at", "updated_at", "priority_rank")
 
 _STATUS_EVENTS: dict[type[Event], Status] = {
     Ticket.MarkedOpen: Status.OPEN,
@@ -92,7 +117,9 @@ def is_first_reply_candidate(event: Event) -> bool:
 class TicketsView(View):
     name = "tickets"
     purges_personal_data = True
-    tables = (TICKETS,)
+    tables = (TICKETS, TICKET_TAGS)
+    #: 2: the tags table (a store built before it has no rows there: `ticketflow rebuild tickets`).
+    version = 2
 
     def prepare(self, batch: Batch, events: Sequence[Positioned]) -> None:
         preload(batch, TICKETS, "ticket_id", {str(e.originator_id) for e, _ in events if isinstance(e, Ticket.Event)})
@@ -138,10 +165,12 @@ class TicketsView(View):
                     "position": position,
                 },
             )
+            put_tags(batch, batch.get(TICKETS, str(event.originator_id)) or {}, "[]")
             return
         row = batch.get(TICKETS, str(event.originator_id))
         if row is None:  # pragma: no cover - a ticket's first event is always Opened
             return
+        tags_before = row["tags"]
         row.update(updated_at=when, version=event.originator_version, position=position)
         status = status_after(event)
         if status is not None:
@@ -200,6 +229,21 @@ class TicketsView(View):
             case Ticket.Rated():
                 row["satisfaction"] = event.score
         batch.touch(TICKETS, row)
+        put_tags(batch, row, tags_before)
+
+
+def put_tags(batch: Batch, row: dict[str, Any], tags_before: str) -> None:
+    """Keep the ticket's tag rows in step with its row (status and sort columns; a removed tag's
+    row loses its status)."""
+    if row.get("tags", "[]") == "[]" and tags_before == "[]":
+        return
+    now = set(json.loads(row["tags"]))
+    for tag in now:
+        batch.put(TICKET_TAGS, {"tag": tag, "ticket_id": row["ticket_id"], **{c: row[c] for c in _TAG_COLUMNS}})
+    if tags_before != row["tags"]:
+        for tag in set(json.loads(tags_before)) - now:
+            batch.put(TICKET_TAGS, {"tag": tag, "ticket_id": row["ticket_id"], "status": None,
+                                    **{c: row[c] for c in _TAG_COLUMNS[1:]}})
 
 
 def preload(batch: Batch, table: Table, column: str, keys: set[str]) -> None:
@@ -211,7 +255,7 @@ def preload(batch: Batch, table: Table, column: str, keys: set[str]) -> None:
             f"SELECT * FROM {{p}}{table.name} WHERE {column} IN ({', '.join('?' * len(chunk))})", chunk
         )
         found = {row[column]: row for row in rows}
-        cache = batch._rows.setdefault(table.name, {})  # noqa: SLF001 - the batch's own row cache
+        cache = batch._rows.setdefault(table.name, {})
         for key in chunk:
             cache.setdefault((key,), found.get(key))
 
@@ -242,6 +286,10 @@ class TicketFilter:
     updated_since: datetime | None = None
     teams: tuple[str, ...] | None = None  # a caller's team scope: only these teams' tickets
     include_teamless: bool = False  # and the tickets no team owns yet (the supervisors' triage)
+
+
+#: A LIMIT no set of rows reaches (it only keeps a subquery apart from its outer query).
+UNREACHED = 1 << 62
 
 
 @dataclass(frozen=True)
@@ -287,69 +335,151 @@ class TicketQueries:
         return [(r["ticket_id"], r["team_id"]) for r in rows]
 
     @staticmethod
-    def _where(where: TicketFilter) -> tuple[list[str], list[Any]] | None:
-        """The filter's SQL conditions and parameters (None: it matches no ticket)."""
+    def _where(
+        where: TicketFilter, bound: frozenset[str] = frozenset(), t: str = "", sort_column: str = "updated_at",
+    ) -> tuple[list[str], list[Any]] | None:
+        """The filter's SQL conditions and parameters (None: it matches no ticket), leaving out the
+        fields in ``bound`` (a queue branch binds them as its index's leading columns); ``t``: the
+        tickets table's alias and a dot, when the statement joins another table; ``sort_column``: the
+        column the rows are read in order of."""
         clauses: list[str] = []
         params: list[Any] = []
-        if where.status:
-            clauses.append(f"status IN ({', '.join('?' * len(where.status))})")
+        if where.status and "status" not in bound:
+            clauses.append(f"{t}status IN ({', '.join('?' * len(where.status))})")
             params.extend(where.status)
         if where.priority:
-            clauses.append(f"priority IN ({', '.join('?' * len(where.priority))})")
+            clauses.append(f"{t}priority IN ({', '.join('?' * len(where.priority))})")
             params.extend(where.priority)
         if where.ticket_ids is not None:
             if not where.ticket_ids:
                 return None
-            clauses.append(f"ticket_id IN ({', '.join('?' * len(where.ticket_ids))})")
+            clauses.append(f"{t}ticket_id IN ({', '.join('?' * len(where.ticket_ids))})")
             params.extend(where.ticket_ids)
-        if where.tag is not None:
-            clauses.append("tags LIKE ? ESCAPE '\\'")  # tags: a JSON array of strings
+        if where.tag is not None and "tag" not in bound:
+            clauses.append(f"{t}tags LIKE ? ESCAPE '\\'")  # tags: a JSON array of strings
             params.append("%" + json.dumps(where.tag, ensure_ascii=False).replace("\\", "\\\\").replace("%", "\\%")
                           .replace("_", "\\_") + "%")
         for name in ("team_id", "assignee_id", "ticket_type", "category", "customer_id", "channel"):
             value = getattr(where, name)
-            if value is not None:
-                clauses.append(f"{name} = ?")
+            if value is not None and name not in bound:
+                clauses.append(f"{t}{name} = ?")
                 params.append(value)
-        if where.teams is not None:
-            scope = [f"team_id IN ({', '.join('?' * len(where.teams))})"] if where.teams else []
+        if where.teams is not None and "teams" not in bound:
+            scope = [f"{t}team_id IN ({', '.join('?' * len(where.teams))})"] if where.teams else []
             if where.include_teamless:
-                scope.append("team_id IS NULL")
+                scope.append(f"{t}team_id IS NULL")
             if not scope:
                 return None
             clauses.append("(" + " OR ".join(scope) + ")")
             params.extend(where.teams)
-        if where.unassigned:
-            clauses.append("assignee_id IS NULL")
+        if where.unassigned and "unassigned" not in bound:
+            clauses.append(f"{t}assignee_id IS NULL")
         if where.updated_since is not None:
-            clauses.append("updated_at >= ?")
+            # A range the queue's index walks when it is sorted by update; otherwise a check on each row
+            # walked in order (`|| ''`: no index serves it, so no planner reads the range and sorts it).
+            ranged = sort_column == "updated_at"
+            clauses.append(f"{t}updated_at >= ?" if ranged else f"{t}updated_at || '' >= ?")
             params.append(ts(where.updated_since))
         return clauses, params
 
     @staticmethod
-    def queue(db: Db, where: TicketFilter, sort: str = "created_at", limit: int = 50, cursor: str | None = None) -> Page:
+    def _branches(where: TicketFilter) -> tuple[tuple[str, ...], list[tuple[Any, ...]], frozenset[str]] | None:
+        """How a queue is read: the leading columns of the index it walks, one tuple of their values per
+        branch (None: IS NULL), and the filter fields those bind. None: the filter matches no ticket."""
+        statuses = sorted(set(where.status)) if where.status else [s.value for s in Status]
+        if where.assignee_id is not None:
+            return ("assignee_id", "status"), [(where.assignee_id, s) for s in statuses], frozenset({"assignee_id", "status"})
+        if where.unassigned:
+            return ("assignee_id", "status"), [(None, s) for s in statuses], frozenset({"unassigned", "status"})
+        if where.tag is not None:  # however rare the tag, its own rows (see TICKET_TAGS)
+            return ("tag", "status"), [(where.tag, s) for s in statuses], frozenset({"tag", "status"})
+        if where.team_id is not None:
+            return ("team_id", "status"), [(where.team_id, s) for s in statuses], frozenset({"team_id", "status"})
+        if where.teams is not None:
+            teams: list[str | None] = [*sorted(set(where.teams)), *([None] if where.include_teamless else [])]
+            if not teams:
+                return None
+            return ("team_id", "status"), [(t, s) for t in teams for s in statuses], frozenset({"teams", "status"})
+        return ("status",), [(s,) for s in statuses], frozenset({"status"})
+
+    @staticmethod
+    def page_query(
+        where: TicketFilter, sort: str = "created_at", limit: int = 50, cursor: str | None = None,
+    ) -> tuple[str, list[Any]] | None:
+        """The statement selecting (sort value, ticket id) of a queue page's rows and one more, in order;
+        None when the filter matches no ticket.
+
+        A queue chosen elsewhere (``ticket_ids``: at most a bounded SLA list) or one customer's tickets
+        is read by key and sorted: a set bounded by the filter, not by the desk. Any other queue reads
+        one branch per status (and per team of a multi-team scope), each walking its index in sort
+        order from the cursor and stopping after a page; the branches' pages are merged. The
+        remaining filters (priority, type, tag, ...) are checked on the rows as each branch walks."""
         if sort not in SORTS:
             raise ValueError(f"unknown sort {sort!r}; one of {', '.join(SORTS)}")
         column, descending = SORTS[sort]
-        found = TicketQueries._where(where)
-        if found is None:
-            return Page([], None)
-        clauses, params = found
+        order = "DESC" if descending else "ASC"
+        after: list[Any] = []
         if cursor is not None:
             value, ticket_id = decode_cursor(cursor, sort)
-            op = "<" if descending else ">"
-            clauses.append(f"({column} {op} ? OR ({column} = ? AND ticket_id {op} ?))")
-            params.extend([value, value, ticket_id])
-        order = "DESC" if descending else "ASC"
-        sql = "SELECT * FROM {p}tf_tickets"
-        if clauses:
-            sql += " WHERE " + " AND ".join(clauses)
-        sql += f" ORDER BY {column} {order}, ticket_id {order} LIMIT ?"
-        params.append(limit + 1)
-        rows = db.all(sql, params)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page(rows, encode_cursor(sort, rows[-1]) if more and rows else None)
+            after = [value, ticket_id]
+        keyset = f"({column}, ticket_id) {'<' if descending else '>'} (?, ?)"
+        if where.ticket_ids is not None or where.customer_id is not None:
+            found = TicketQueries._where(where)
+            if found is None:
+                return None
+            clauses, params = found
+            if after:
+                clauses.append(keyset)
+                params.extend(after)
+            # The subquery's LIMIT (never reached) fences it off from the ORDER BY: both databases then
+            # read the keys or the customer's index, rather than walking a sort-order index past every
+            # other ticket to find these.
+            sql = (f"SELECT sort_value, ticket_id FROM (SELECT {column} AS sort_value, ticket_id FROM {{p}}tf_tickets"
+                   f" WHERE {' AND '.join(clauses)} LIMIT ?) AS bounded ORDER BY sort_value {order}, ticket_id {order} LIMIT ?")
+            return sql, [*params, UNREACHED, limit + 1]
+        plan = TicketQueries._branches(where)
+        if plan is None:
+            return None
+        lead, branches, bound = plan
+        tagged = lead[0] == "tag"  # walk the tag's rows, checking the other filters on the ticket's row
+        found = TicketQueries._where(where, bound, "t." if tagged else "", column)
+        if found is None:
+            return None
+        residual, residual_params = found
+        g = "g." if tagged else ""
+        source = "{p}tf_ticket_tags g JOIN {p}tf_tickets t ON t.ticket_id = g.ticket_id" if tagged else "{p}tf_tickets"
+        if after:
+            residual = [*residual, f"({g}{column}, {g}ticket_id) {'<' if descending else '>'} (?, ?)"]
+            residual_params = [*residual_params, *after]
+        ordering = ", ".join(f"{g}{name} {order}" for name in (*lead, column, "ticket_id"))
+        statements, params = [], []
+        for values in branches:
+            equal = [f"{g}{name} = ?" if value is not None else f"{g}{name} IS NULL" for name, value in zip(lead, values)]
+            statements.append(f"SELECT {g}{column} AS sort_value, {g}ticket_id AS ticket_id FROM {source}"
+                              f" WHERE {' AND '.join(equal + residual)} ORDER BY {ordering} LIMIT ?")
+            params.extend([*(v for v in values if v is not None), *residual_params, limit + 1])
+        if len(statements) == 1:
+            return statements[0], params
+        merged = " UNION ALL ".join(f"SELECT sort_value, ticket_id FROM ({sql}) AS branch{i}"
+                                    for i, sql in enumerate(statements))
+        return merged + f" ORDER BY sort_value {order}, ticket_id {order} LIMIT ?", [*params, limit + 1]
+
+    @staticmethod
+    def queue(db: Db, where: TicketFilter, sort: str = "created_at", limit: int = 50, cursor: str | None = None) -> Page:
+        query = TicketQueries.page_query(where, sort, limit, cursor)
+        if query is None:
+            return Page([], None)
+        keys = db.all(*query)
+        more = len(keys) > limit
+        keys = keys[:limit]
+        if not keys:
+            return Page([], None)
+        ids = [key["ticket_id"] for key in keys]
+        found = {row["ticket_id"]: row for row in
+                 db.all(f"SELECT * FROM {{p}}tf_tickets WHERE ticket_id IN ({', '.join('?' * len(ids))})", ids)}
+        rows = [found[ticket_id] for ticket_id in ids if ticket_id in found]
+        last = {SORTS[sort][0]: keys[-1]["sort_value"], "ticket_id": keys[-1]["ticket_id"]}
+        return Page(rows, encode_cursor(sort, last) if more else None)
 
     @staticmethod
     def count(db: Db, where: TicketFilter, cap: int | None = None) -> int:
