@@ -10,7 +10,7 @@ import csv
 import io
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -70,19 +70,22 @@ def run_whatif(
     team: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     as_of: datetime | None = None,
+    teams: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """Replay the period under the recorded and the candidate policies; the comparison as plain data.
 
-    ``as_of``: the instant the SLA clocks are looked at last (default: the latest business time in the log)."""
+    ``as_of``: the instant the SLA clocks are looked at last (default: the latest business time in the log).
+    ``teams``: like ``team``, several teams at once (a supervisor's what-if covers all their teams)."""
     data = read_candidate_file(candidate_file) if isinstance(candidate_file, Path) else candidate_file
     history = read_history(desk, period.since, period.until, progress)
     if as_of is not None:
         if as_of.tzinfo is None:
             raise ValidationFailed("--as-of needs a time zone")
         history.horizon = as_of
-    teams = {i: t.name for i, t in history.policies.snapshots[-1].teams.items()}
-    candidate = build_candidate(data, teams)
-    team_id = _team_filter(team, teams)
+    teams_by_id = {i: t.name for i, t in history.policies.snapshots[-1].teams.items()}
+    candidate = build_candidate(data, teams_by_id)
+    wanted = [*(teams or ()), *([team] if team is not None else [])]
+    team_ids = {t for t in (_team_filter(name, teams_by_id) for name in wanted) if t is not None} or None
     for policy in candidate.sla_policies.values():
         if (
             policy.calendar_id is not None
@@ -95,7 +98,7 @@ def run_whatif(
     recorded = Scenario("recorded", history, None)
     proposed = Scenario("candidate", history, candidate)
     replay(history, [recorded, proposed])
-    return compare(history, recorded, proposed, candidate, teams, period, team_id)
+    return compare(history, recorded, proposed, candidate, teams_by_id, period, team_ids)
 
 
 def _team_filter(team: str | None, teams: dict[UUID, str]) -> UUID | None:
@@ -162,7 +165,7 @@ def compare(
     candidate: Candidate,
     teams: dict[UUID, str],
     period: Period,
-    team_id: UUID | None,
+    team_ids: Collection[UUID] | None,
 ) -> dict[str, Any]:
     def team_name(team: UUID | None) -> str:
         return "(none)" if team is None else teams.get(team, str(team))
@@ -182,7 +185,7 @@ def compare(
     final_teams = history.policies.snapshots[-1].teams
     for ticket_id in sorted(recorded.tickets, key=str):
         was, now = recorded.tickets[ticket_id], proposed.tickets[ticket_id]
-        if team_id is not None and team_id not in (was.placed_team, now.placed_team):
+        if team_ids is not None and was.placed_team not in team_ids and now.placed_team not in team_ids:
             continue
         key = str(ticket_id)
         source = history.tickets[ticket_id]
@@ -238,7 +241,7 @@ def compare(
     return {
         "period": {"from": period.since.isoformat(), "to": period.until.isoformat()},
         "as_of": None if history.horizon is None else history.horizon.isoformat(),
-        "team": None if team_id is None else team_name(team_id),
+        "team": None if not team_ids else ", ".join(sorted(team_name(t) for t in team_ids)),
         "candidate": candidate.describe(),
         "semantics": list(SEMANTICS),
         "tickets": {"replayed": live + imported, "live": live, "imported": imported},
