@@ -121,6 +121,9 @@ class JobStore(ABC):
 
     def __init__(self, now_us: Callable[[], int] = _now_us) -> None:
         self.now_us = now_us
+        self._create()
+
+    def _create(self) -> None:
         self._run(_SCHEMA.format(t=self.table), ())
 
     @abstractmethod
@@ -243,6 +246,12 @@ class PostgresJobStore(JobStore):
             self.table = '"' + datastore.schema.replace('"', '""') + '".tf_whatif_jobs'
         super().__init__(now_us)
 
+    def _create(self) -> None:
+        # Processes starting together would race on the catalogue: one at a time, under a lock of the transaction.
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('tf_whatif_jobs'))")
+            cursor.execute(_SCHEMA.format(t=self.table))
+
     def _sql(self, text: str) -> str:
         return super()._sql(text).replace("?", "%s")
 
@@ -325,7 +334,8 @@ class Worker:
     ``on_finished`` is called with each job it ended (tests wait on it instead of sleeping)."""
 
     desk: Any
-    store: JobStore
+    #: The store, or None while there is none yet (no job was ever asked for: nothing to open or create)
+    stores: Callable[[], JobStore | None]
     poll_seconds: float = 2.0
     on_finished: Callable[[Job], None] | None = None
     _wake: threading.Event = field(default_factory=threading.Event)
@@ -334,10 +344,13 @@ class Worker:
 
     def run_pending(self) -> list[Job]:
         """Run every job waiting now, in this thread; the jobs ended."""
-        ended = []
-        while not self._stop.is_set() and (claim := self.store.claim()) is not None:
+        ended: list[Job] = []
+        store = self.stores()
+        if store is None:
+            return ended
+        while not self._stop.is_set() and (claim := store.claim()) is not None:
             try:
-                job = run_job(self.desk, self.store, claim, self._stop)
+                job = run_job(self.desk, store, claim, self._stop)
             except Stopping:
                 break
             ended.append(job)
@@ -368,3 +381,48 @@ class Worker:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+
+
+class WhatifJobs:
+    """The jobs of one process: the store (opened at first use) and, where automation runs, the worker."""
+
+    def __init__(self, desk: Any, now_us: Callable[[], int] = _now_us) -> None:
+        self.desk, self.now_us = desk, now_us
+        self._store: JobStore | None = None
+        self._lock = threading.Lock()
+        self.worker: Worker | None = None
+
+    @property
+    def store(self) -> JobStore:
+        with self._lock:
+            if self._store is None:
+                self._store = open_job_store(self.desk.settings, self.desk.recorder, self.now_us)
+            return self._store
+
+    def existing_store(self) -> JobStore | None:
+        """The store if it exists (an embedded desk gets its file at the first job asked for), else None."""
+        settings = self.desk.settings
+        if self._store is None and settings.storage is StorageKind.SQLITE:
+            path = settings.sqlite_path
+            if not path.with_name(f"{path.stem}-whatif.sqlite").exists():
+                return None
+        return self.store
+
+    def start_worker(self, poll_seconds: float = 2.0) -> Worker:
+        self.worker = Worker(self.desk, self.existing_store, poll_seconds)
+        self.worker.start()
+        return self.worker
+
+    def submitted(self) -> None:
+        """A job was queued: a worker in this process starts it now (others find it at their next poll)."""
+        if self.worker is not None:
+            self.worker.wake()
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None

@@ -85,7 +85,7 @@ def run_whatif(
     teams_by_id = {i: t.name for i, t in history.policies.snapshots[-1].teams.items()}
     candidate = build_candidate(data, teams_by_id)
     wanted = [*(teams or ()), *([team] if team is not None else [])]
-    team_ids = {t for t in (_team_filter(name, teams_by_id) for name in wanted) if t is not None} or None
+    team_ids = {t for t in (team_filter(name, teams_by_id) for name in wanted) if t is not None} or None
     for policy in candidate.sla_policies.values():
         if (
             policy.calendar_id is not None
@@ -101,7 +101,7 @@ def run_whatif(
     return compare(history, recorded, proposed, candidate, teams_by_id, period, team_ids)
 
 
-def _team_filter(team: str | None, teams: dict[UUID, str]) -> UUID | None:
+def team_filter(team: str | None, teams: dict[UUID, str]) -> UUID | None:
     if team is None:
         return None
     try:
