@@ -10,6 +10,7 @@ import shutil
 import threading
 import tomllib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,7 @@ class WhatifApi:
         return Worker(self.desk, services.whatif.existing_store).run_pending()
 
 
+@contextmanager
 def whatif_api(recorded_store: Path, tmp_path: Path) -> Iterator[WhatifApi]:
     directory = tmp_path / "desk"
     shutil.copytree(recorded_store, directory)
@@ -94,7 +96,8 @@ def whatif_api(recorded_store: Path, tmp_path: Path) -> Iterator[WhatifApi]:
 
 @pytest.fixture
 def api(recorded_store: Path, tmp_path: Path) -> Iterator[WhatifApi]:
-    yield from whatif_api(recorded_store, tmp_path)
+    with whatif_api(recorded_store, tmp_path) as api:
+        yield api
 
 
 def test_a_supervisors_whatif_answers_202_with_the_job_and_once_run_the_report_the_cli_prints(api: WhatifApi) -> None:
@@ -224,7 +227,7 @@ def test_a_job_whose_worker_died_is_run_again_by_the_next_worker_once_its_lease_
 
 
 def test_the_background_worker_runs_a_job_as_soon_as_it_is_asked_for(recorded_store: Path, tmp_path: Path) -> None:
-    for api in whatif_api(recorded_store, tmp_path):
+    with whatif_api(recorded_store, tmp_path) as api:
         services = api.client.app.state.services  # type: ignore[attr-defined]
         finished = threading.Event()
         worker = services.whatif.start_worker(poll_seconds=3600)  # only a wake-up starts a job
