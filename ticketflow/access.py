@@ -358,6 +358,10 @@ CONSOLE_ROUTES: dict[str, RouteRule] = {
     "GET /admin/tokens": _r(P.ACCOUNTS_MANAGE, Scope.DESK),
     "POST /admin/tokens": _r(P.ACCOUNTS_MANAGE, Scope.DESK),
     "POST /admin/tokens/{token_id}/revoke": _r(P.ACCOUNTS_MANAGE, Scope.DESK),
+    # what-if (假设分析): the rules of /api/v1/whatif (a job another team's supervisor may not see: 404)
+    "GET /whatif": _r(P.WHATIF_RUN),
+    "POST /whatif": _r(P.WHATIF_RUN),
+    "GET /whatif/{whatif_id}": _r(P.WHATIF_RUN),
 }
 
 

@@ -180,6 +180,7 @@ def compare(
     changed_routes: list[dict[str, Any]] = []
     outside_work = Counter[str]()
     fidelity_differs: list[str] = []
+    spans: dict[str, dict[str, list[tuple[datetime, datetime | None]]]] = {}  # team -> side -> open spans
     late = 0  # same decisions, written later than the replay's ideal automation would (a pass's lag)
     live = imported = 0
     final_teams = history.policies.snapshots[-1].teams
@@ -207,6 +208,8 @@ def compare(
                 escalations[side] += _escalations(replayed)
             per_team.setdefault(team, Counter())[side] += 1
             per_agent.setdefault(replayed.placed_agent or "(unassigned)", Counter())[side] += 1
+            for start, end in _open_spans(replayed):
+                spans.setdefault(team, {}).setdefault(side, []).append((start, end))
         before, after = _runs(was), _runs(now)
         for run in sorted(set(before) | set(after)):
             entry = {"ticket": key, "metric": run[0], "cycle": run[1]}
@@ -288,8 +291,50 @@ def compare(
             ],
             "changed": changed_routes,
             "work_outside_new_team": {"tickets": outside_work["tickets"], "actions": outside_work["actions"]},
+            "open_load": _open_load(spans, period, history.horizon),
         },
     }
+
+
+_CLOSING = (Ticket.Solved, Ticket.Closed, Ticket.MergedInto)
+#: Instants the open-ticket load is sampled at, over the period (or up to the log's last business time).
+LOAD_SAMPLES = 48
+
+
+def _open_spans(replayed: Replayed) -> list[tuple[datetime, datetime | None]]:
+    """When the ticket was open (opened or reopened, until solved, closed or merged; None: still open)."""
+    spans: list[tuple[datetime, datetime | None]] = []
+    since: datetime | None = None
+    for event in replayed.events:
+        if isinstance(event, Ticket.Opened | Ticket.Reopened) and since is None:
+            since = event.occurred_at
+        elif isinstance(event, _CLOSING) and since is not None:
+            spans.append((since, event.occurred_at))
+            since = None
+    if since is not None:
+        spans.append((since, None))
+    return spans
+
+
+def _open_load(
+    spans: dict[str, dict[str, list[tuple[datetime, datetime | None]]]], period: Period, horizon: datetime | None
+) -> dict[str, Any]:
+    """Open tickets per team (the team each was placed in) at evenly spaced instants, recorded and candidate."""
+    end = period.until if horizon is None else max(period.since, min(period.until, horizon))
+    count = LOAD_SAMPLES if end > period.since else 1
+    step = (end - period.since) / max(count - 1, 1)
+    instants = [period.since + step * n for n in range(count)]
+    teams = []
+    for team, sides in sorted(spans.items()):
+        row: dict[str, Any] = {"team": team}
+        for side in ("recorded", "candidate"):
+            row[side] = [
+                sum(1 for start, stop in sides.get(side, []) if start <= at and (stop is None or stop > at))
+                for at in instants
+            ]
+        if any(row["recorded"]) or any(row["candidate"]):
+            teams.append(row)
+    return {"at": [at.isoformat() for at in instants], "teams": teams}
 
 
 def _cell(counts: Counter[str] | None) -> dict[str, Any]:
