@@ -119,6 +119,10 @@ def test_a_supervisors_whatif_answers_202_with_the_job_and_once_run_the_report_t
     expected = run_whatif(api.desk, PERIOD, CANDIDATE_JSON, teams=[api.teams["技术支持"]])
     assert to_json(done["report"]) == to_json(expected)  # the JSON `ticketflow whatif --json` prints
     assert done["report"]["team"] == "技术支持" and done["report"]["tickets"]["replayed"] > 0
+    # the candidate sends 发票 to 技术支持: 账务 had open tickets as recorded, none under the candidate
+    load = {t["team"]: t for t in done["report"]["routing"]["open_load"]["teams"]}
+    assert any(load["账务"]["recorded"]) and not any(load["账务"]["candidate"])
+    assert all(now >= was for was, now in zip(load["技术支持"]["recorded"], load["技术支持"]["candidate"], strict=True))
 
 
 def test_without_a_team_a_supervisors_whatif_covers_their_teams_and_an_admins_the_whole_desk(api: WhatifApi) -> None:
