@@ -9,6 +9,8 @@ field) and answers 202 with the job; a worker (where the automation runs) replay
 
 from __future__ import annotations
 
+import itertools
+import re
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -134,9 +136,9 @@ def check_request(principal: Principal, teams: dict[UUID, str], since: Any, unti
     try:
         build_candidate(candidate, teams)
     except ValidationFailed as exc:
-        where, _, message = str(exc).partition(": ")
-        if not message:
-            where, message = "", str(exc)
+        parts = str(exc).split(": ")
+        path = list(itertools.takewhile(lambda part: re.fullmatch(r"[\w\[\].]+", part) is not None, parts[:-1]))
+        where, message = ".".join(path), ": ".join(parts[len(path):])
         raise _invalid(f"{prefix}candidate" + (f".{where}" if where else ""), message) from None
     if principal.all_teams:
         return None if chosen is None else [str(chosen)]

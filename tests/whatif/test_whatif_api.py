@@ -149,7 +149,7 @@ def test_a_supervisor_is_refused_another_teams_whatif_and_agents_and_auditors_an
 INVALID: list[tuple[dict[str, Any], str]] = [
     ({"candidate": {"routing": {"default_team_id": "无此团队", "rules": []}}}, "body.candidate.routing.default_team_id"),
     ({"candidate": {"sla_policies": [{"name": "x", "position": 0, "targets": {"normal": {"first_reply_time": 5}}}]}},
-     "body.candidate.sla_policies[0]"),
+     "body.candidate.sla_policies[0].targets.normal.first_reply_time"),
     ({"candidate": {"surprise": {}}}, "body.candidate"),
     ({"team": "无此团队"}, "body.team"),
     ({"period": {"from": BODY_PERIOD["to"], "to": BODY_PERIOD["from"]}}, "body.period.to"),
