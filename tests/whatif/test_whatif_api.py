@@ -29,7 +29,7 @@ from ticketflow.commands.access import IssueToken
 from ticketflow.config import Settings
 from ticketflow.domain.values import MemberRole, Role
 from ticketflow.whatif import run_whatif, to_json
-from ticketflow.whatif.jobs import LEASE_SECONDS, JobStore, Worker, open_job_store
+from ticketflow.whatif.jobs import LEASE_SECONDS, JobStore, WhatifJobs, Worker, open_job_store
 
 BODY_PERIOD = {"from": PERIOD.since.isoformat(), "to": PERIOD.until.isoformat()}
 CANDIDATE_JSON: dict[str, Any] = tomllib.loads(CANDIDATE)
@@ -242,3 +242,19 @@ def test_the_background_worker_runs_a_job_as_soon_as_it_is_asked_for(recorded_st
         finally:
             services.whatif.close()
         assert api.get("admin", f"/api/v1/whatif/{job['id']}").json()["status"] == "done"
+
+
+def test_a_desk_gets_its_job_table_only_when_a_first_job_is_asked_for(shared_store_settings: Settings) -> None:
+    desk = TicketDesk(shared_store_settings)
+    jobs = WhatifJobs(desk)
+    try:
+        assert jobs.existing_store() is None  # the worker polls without creating anything
+        jobs.store.submit({"period": BODY_PERIOD, "team": None, "candidate": {}}, "root", "admin", None, PERIOD.since)
+        store = jobs.existing_store()
+        assert store is not None and [j.status for j in store.jobs()] == ["queued"]
+        other = WhatifJobs(desk)  # another process sees it too
+        assert other.existing_store() is not None
+        other.close()
+    finally:
+        jobs.close()
+        desk.close()

@@ -400,12 +400,19 @@ class WhatifJobs:
             return self._store
 
     def existing_store(self) -> JobStore | None:
-        """The store if it exists (an embedded desk gets its file at the first job asked for), else None."""
+        """The store if it exists, else None: a desk gets its jobs' file or table at the first job asked for."""
         settings = self.desk.settings
         if self._store is None and settings.storage is StorageKind.SQLITE:
             path = settings.sqlite_path
             if not path.with_name(f"{path.stem}-whatif.sqlite").exists():
                 return None
+        if self._store is None and settings.storage is StorageKind.POSTGRES:
+            datastore = self.desk.recorder.datastore
+            schema = datastore.schema or "public"
+            with datastore.transaction(commit=False) as cursor:
+                cursor.execute("SELECT to_regclass(%s) AS found", (f'"{schema.replace(chr(34), chr(34) * 2)}".tf_whatif_jobs',))
+                if next(iter(cursor.fetchone().values())) is None:
+                    return None
         return self.store
 
     def start_worker(self, poll_seconds: float = 2.0) -> Worker:
