@@ -24,13 +24,14 @@ from api.routers import mailboxes, privacy, webhooks
 from api.routers import problems as problem_library
 from api.routers import reminders, reply_templates, surveys
 from api.routers import audit as audit_router
-from api.routers import compliance, imports
+from api.routers import compliance, imports, whatif
 from projections.automation import Automation
 from projections.integrity.sealer import Sealer, open_seal_store
 from projections.readside import ReadSide
 from ticketflow.application import TicketDesk
 from ticketflow.clock import Clock
 from ticketflow.config import Settings
+from ticketflow.whatif.jobs import WhatifJobs
 
 DESCRIPTION = """
 ticketflow's HTTP API. Every change is a command recorded as immutable events;
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         metrics=metrics,
         buckets=TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst),
         auth_failures=TokenBuckets(settings.auth_failures_per_second, settings.auth_failure_burst),
+        whatif=WhatifJobs(desk),
     )
 
     sealer: list[Sealer | None] = [None]  # the embedded sealer, while the app runs
@@ -86,6 +88,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
             read_side.start()
             if settings.automation:
                 automation.start()
+                services.whatif.start_worker()  # what-if jobs run where the automation runs
             if settings.seal:
                 sealer[0] = Sealer(desk, anchor=settings.anchor_file, store=seal_store)
                 sealer[0].start()
@@ -100,6 +103,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
             running[0] -= 1
             if running[0] == 0:
                 automation.stop()
+                services.whatif.close()  # a job still running goes back to the queue
                 if sealer[0] is not None:
                     sealer[0].close()
                 if seal_store is not None:
@@ -128,7 +132,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     )
     for router in (health.router, tickets.router, customers.router, teams.router, reads.router, policies.router,
                    reminders.router, surveys.router, problem_library.router, webhooks.router, mailboxes.router, privacy.router,
-                   compliance.router, audit_router.router, reply_templates.router, imports.router):
+                   compliance.router, audit_router.router, reply_templates.router, imports.router, whatif.router):
         app.include_router(router, dependencies=[Depends(authorize)])  # every route: its rule in ticketflow.access
     console.install(app)  # the web console at / (its pages' rules: ticketflow.access.CONSOLE_ROUTES)
 

@@ -33,6 +33,7 @@ from ticketflow.commands import ChangeCommand, Command, RecordDataAccess
 from ticketflow.config import Settings
 from ticketflow.domain.values import Channel, Role
 from ticketflow.errors import CustomerNotFound, NotFound, PermissionDenied, TeamNotFound, TicketNotFound
+from ticketflow.whatif.jobs import WhatifJobs
 
 R = TypeVar("R")
 KEY_NAMESPACE = uuid5(NAMESPACE_URL, "https://ticketflow.dev/idempotency-keys")
@@ -51,6 +52,7 @@ class Services:
     metrics: Metrics
     buckets: TokenBuckets
     auth_failures: TokenBuckets  # failed authentications per client address
+    whatif: WhatifJobs  # what-if jobs (their store; the worker where the automation runs)
 
 
 async def services(request: Request) -> Services:

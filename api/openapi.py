@@ -71,11 +71,19 @@ TAGS: list[dict[str, str]] = [
         "name": "reply templates",
         "description": "Saved replies (快捷回复) of a team, and their preview on a ticket.",
     },
+    {
+        "name": "whatif",
+        "description": "What-if (假设分析): replay a past period under candidate routing rules, SLA policies or "
+        "calendars, as a job, and compare with what happened (supervisors: their teams; admins: the desk).",
+    },
     {"name": "operations", "description": "Liveness, readiness and Prometheus metrics."},
 ]
 
 #: "METHOD /path" -> operationId.
 OPERATION_IDS: dict[str, str] = {
+    "POST /api/v1/whatif": "startWhatif",
+    "GET /api/v1/whatif": "listWhatifs",
+    "GET /api/v1/whatif/{whatif_id}": "getWhatif",
     "GET /healthz": "getHealth",
     "GET /readyz": "getReadiness",
     "GET /metrics": "getMetrics",

@@ -60,6 +60,8 @@ class Permission(StrEnum):
     PII_ERASE = "pii:erase"  # the right to erasure (compliance)
     METRICS_READ = "metrics:read"  # Prometheus scraping
     ACCOUNTS_MANAGE = "accounts:manage"  # console accounts: create, reset passwords, disable
+    # What-if: replay a past period under candidate policies (supervisors: their teams; admins: the desk)
+    WHATIF_RUN = "whatif:run"
 
 
 P = Permission
@@ -74,7 +76,7 @@ _WORK = {
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.AGENT: frozenset(_WORK),
-    Role.SUPERVISOR: frozenset({*_WORK, P.TEAMS_WRITE, P.EVENTS_READ}),
+    Role.SUPERVISOR: frozenset({*_WORK, P.TEAMS_WRITE, P.EVENTS_READ, P.WHATIF_RUN}),
     Role.ADMIN: frozenset(Permission),
     Role.AUDITOR: frozenset(_READ_ALL),
     Role.COMPLIANCE: frozenset({*_READ_ALL, P.PII_UNMASK, P.ACCESS_LOG_READ, P.PII_ERASE}),
@@ -282,6 +284,11 @@ ROUTES: dict[str, RouteRule] = {
     "GET /api/v1/events": _r(P.EVENTS_READ),
     "GET /api/v1/access-log": _r(P.ACCESS_LOG_READ),
     "GET /api/v1/audit/verify": _r(P.AUDIT_READ, Scope.DESK),  # its problems name streams of every team
+    # what-if jobs: the team in the body must be one of a supervisor's (none: all theirs); desk-wide: admins.
+    # A job is shown to whom it covers (the handler: another team's job is 404)
+    "POST /api/v1/whatif": _r(P.WHATIF_RUN),
+    "GET /api/v1/whatif": _r(P.WHATIF_RUN),
+    "GET /api/v1/whatif/{whatif_id}": _r(P.WHATIF_RUN),
 }
 
 
@@ -353,6 +360,10 @@ CONSOLE_ROUTES: dict[str, RouteRule] = {
     "GET /admin/tokens": _r(P.ACCOUNTS_MANAGE, Scope.DESK),
     "POST /admin/tokens": _r(P.ACCOUNTS_MANAGE, Scope.DESK),
     "POST /admin/tokens/{token_id}/revoke": _r(P.ACCOUNTS_MANAGE, Scope.DESK),
+    # what-if (假设分析): the rules of /api/v1/whatif (a job another team's supervisor may not see: 404)
+    "GET /whatif": _r(P.WHATIF_RUN),
+    "POST /whatif": _r(P.WHATIF_RUN),
+    "GET /whatif/{whatif_id}": _r(P.WHATIF_RUN),
 }
 
 

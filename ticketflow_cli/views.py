@@ -19,6 +19,7 @@ from ticketflow.application import TicketDesk
 from ticketflow.backup import refuse_while_restoring
 from ticketflow.config import Settings
 from ticketflow.errors import ValidationFailed
+from ticketflow.whatif.jobs import WhatifJobs
 from ticketflow_cli import output
 
 
@@ -102,8 +103,11 @@ def project(
         signal.signal(sig, lambda *_: stop.set())
     read_side.start()
     automation = Automation(desk, read_side) if ctx.obj.automation and "workflow" in read_side.stores else None
+    jobs = WhatifJobs(desk) if automation is not None else None
     if automation is not None:
         automation.start()  # the router, SLA clock, scheduler and outbox follow the same log
+    if jobs is not None:
+        jobs.start_worker()  # what-if jobs asked for over HTTP run here in scale-out
     sealer = Sealer(desk, anchor=ctx.obj.anchor_file) if ctx.obj.seal else None
     if sealer is not None:
         sealer.start()  # hash chains, the log tree and signed checkpoints
@@ -113,6 +117,8 @@ def project(
         console.print(line)
     if automation is not None:
         automation.stop()
+    if jobs is not None:
+        jobs.close()  # a job still running goes back to the queue
     if sealer is not None:
         sealer.close()
     read_side.close()

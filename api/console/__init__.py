@@ -17,7 +17,7 @@ from api.console import i18n
 from api.console.page import SECURITY_HEADERS, ConsoleRefusal, Page, SignInRequired
 from api.console.pages import (
     accounts, admin_policies, admin_teams, audit, compliance, customer, dashboard, queues, search, signin, ticket, tokens,
-    webhooks,
+    webhooks, whatif,
 )
 
 STATIC = Path(__file__).parent / "static"
@@ -25,7 +25,8 @@ STATIC = Path(__file__).parent / "static"
 
 def install(app: FastAPI) -> None:
     for router in (signin.router, queues.router, ticket.router, customer.router, search.router, dashboard.router,
-                   audit.router, compliance.router, admin_teams.router, admin_policies.router, accounts.router, tokens.router, webhooks.router):
+                   audit.router, compliance.router, admin_teams.router, admin_policies.router, accounts.router, tokens.router, webhooks.router,
+                   whatif.router):
         app.include_router(router, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="console-static")
     app.state.sign_in_buckets = signin.make_sign_in_buckets(app.state.services.settings)

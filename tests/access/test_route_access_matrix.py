@@ -67,7 +67,7 @@ def _path(template: str, other: bool, desk: Desk) -> str:
     side = desk.other if other else desk.own
     values = {**side, "webhook_id": desk.webhook, "delivery_id": str(uuid4()), "policy_id": desk.sla_policy,
               "calendar_id": desk.calendar, "mailbox_id": str(uuid4()), "token": "sv_not-a-survey-token",
-              "digest": "0" * 64}
+              "digest": "0" * 64, "whatif_id": str(uuid4())}
     return template.format(**values)
 
 
@@ -95,7 +95,8 @@ NAMES_MISSING_OBJECTS = {"GET /api/v1/webhooks/{webhook_id}/deliveries/{delivery
                          "POST /api/v1/surveys/{token}",
                          "GET /api/v1/mailboxes/{mailbox_id}", "DELETE /api/v1/mailboxes/{mailbox_id}",
                          "DELETE /api/v1/webhooks/{webhook_id}",
-                         "GET /api/v1/tickets/{ticket_id}/attachments/{digest}"}
+                         "GET /api/v1/tickets/{ticket_id}/attachments/{digest}",
+                         "GET /api/v1/whatif/{whatif_id}"}
 #: Routes whose content is ticket text: a role that sees ticket text masked is refused the content
 #: itself (403 naming it), after the route's own rule let it in.
 REFUSES_MASKED_TEXT = {"GET /api/v1/tickets/{ticket_id}/attachments/{digest}"}
@@ -148,7 +149,8 @@ DIRECTORY_READS = {"GET /api/v1/teams/{team_id}"}
 #: Writes with no object in the path whose body names the team, ticket or agent: the application
 #: checks those against the caller's teams (tests/access/test_authorization_findings.py; the import batch's
 #: teams, per case: tests/importing/test_http_import.py).
-BODY_SCOPED_WRITES = {"POST /api/v1/tickets", "POST /api/v1/customers", "POST /api/v1/reminders", "POST /api/v1/imports"}
+BODY_SCOPED_WRITES = {"POST /api/v1/tickets", "POST /api/v1/customers", "POST /api/v1/reminders", "POST /api/v1/imports",
+                      "POST /api/v1/whatif"}  # the what-if's team (tests/whatif/test_whatif_api.py)
 
 
 def test_a_route_that_names_a_scoped_object_in_its_path_declares_that_scope() -> None:

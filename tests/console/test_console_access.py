@@ -20,7 +20,7 @@ def _path(template: str, console: Console, other: bool) -> str:
     return template.format(ticket_id=ticket, account_id=str(uuid4()), customer_id=customer, chart="volume",
                            webhook_id=str(uuid4()), delivery_id=str(uuid4()), token_id=str(uuid4()), team_id=team,
                            agent_id="nobody.here", template_id=str(uuid4()), policy_id=str(uuid4()),
-                           calendar_id=str(uuid4()), digest="0" * 64)
+                           calendar_id=str(uuid4()), digest="0" * 64, whatif_id=str(uuid4()))
 
 
 def _expected(console: Console, who: str, method: str, template: str, other: bool) -> str:
@@ -60,7 +60,8 @@ def test_each_console_route_answers_each_role_as_its_rule_says(console: Console,
             observed = _observed(response.status_code)
             if expected == "pass" and observed == "404" and any(
                     f"{{{name}}}" in template for name in (
-                        "account_id", "webhook_id", "token_id", "agent_id", "template_id", "policy_id", "calendar_id")):
+                        "account_id", "webhook_id", "token_id", "agent_id", "template_id", "policy_id", "calendar_id",
+                        "whatif_id")):
                 continue  # no such account, webhook, token, member, template or policy: past the access check
             if expected == "pass" and "{digest}" in template and (
                     observed == "404" or (observed == "403" and "attachments are ticket text" in response.text)):

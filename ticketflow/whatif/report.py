@@ -10,7 +10,7 @@ import csv
 import io
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -70,19 +70,22 @@ def run_whatif(
     team: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     as_of: datetime | None = None,
+    teams: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """Replay the period under the recorded and the candidate policies; the comparison as plain data.
 
-    ``as_of``: the instant the SLA clocks are looked at last (default: the latest business time in the log)."""
+    ``as_of``: the instant the SLA clocks are looked at last (default: the latest business time in the log).
+    ``teams``: like ``team``, several teams at once (a supervisor's what-if covers all their teams)."""
     data = read_candidate_file(candidate_file) if isinstance(candidate_file, Path) else candidate_file
     history = read_history(desk, period.since, period.until, progress)
     if as_of is not None:
         if as_of.tzinfo is None:
             raise ValidationFailed("--as-of needs a time zone")
         history.horizon = as_of
-    teams = {i: t.name for i, t in history.policies.snapshots[-1].teams.items()}
-    candidate = build_candidate(data, teams)
-    team_id = _team_filter(team, teams)
+    teams_by_id = {i: t.name for i, t in history.policies.snapshots[-1].teams.items()}
+    candidate = build_candidate(data, teams_by_id)
+    wanted = [*(teams or ()), *([team] if team is not None else [])]
+    team_ids = {t for t in (team_filter(name, teams_by_id) for name in wanted) if t is not None} or None
     for policy in candidate.sla_policies.values():
         if (
             policy.calendar_id is not None
@@ -95,10 +98,10 @@ def run_whatif(
     recorded = Scenario("recorded", history, None)
     proposed = Scenario("candidate", history, candidate)
     replay(history, [recorded, proposed])
-    return compare(history, recorded, proposed, candidate, teams, period, team_id)
+    return compare(history, recorded, proposed, candidate, teams_by_id, period, team_ids)
 
 
-def _team_filter(team: str | None, teams: dict[UUID, str]) -> UUID | None:
+def team_filter(team: str | None, teams: dict[UUID, str]) -> UUID | None:
     if team is None:
         return None
     try:
@@ -162,7 +165,7 @@ def compare(
     candidate: Candidate,
     teams: dict[UUID, str],
     period: Period,
-    team_id: UUID | None,
+    team_ids: Collection[UUID] | None,
 ) -> dict[str, Any]:
     def team_name(team: UUID | None) -> str:
         return "(none)" if team is None else teams.get(team, str(team))
@@ -177,12 +180,13 @@ def compare(
     changed_routes: list[dict[str, Any]] = []
     outside_work = Counter[str]()
     fidelity_differs: list[str] = []
+    spans: dict[str, dict[str, list[tuple[datetime, datetime | None]]]] = {}  # team -> side -> open spans
     late = 0  # same decisions, written later than the replay's ideal automation would (a pass's lag)
     live = imported = 0
     final_teams = history.policies.snapshots[-1].teams
     for ticket_id in sorted(recorded.tickets, key=str):
         was, now = recorded.tickets[ticket_id], proposed.tickets[ticket_id]
-        if team_id is not None and team_id not in (was.placed_team, now.placed_team):
+        if team_ids is not None and was.placed_team not in team_ids and now.placed_team not in team_ids:
             continue
         key = str(ticket_id)
         source = history.tickets[ticket_id]
@@ -204,6 +208,8 @@ def compare(
                 escalations[side] += _escalations(replayed)
             per_team.setdefault(team, Counter())[side] += 1
             per_agent.setdefault(replayed.placed_agent or "(unassigned)", Counter())[side] += 1
+            for start, end in _open_spans(replayed):
+                spans.setdefault(team, {}).setdefault(side, []).append((start, end))
         before, after = _runs(was), _runs(now)
         for run in sorted(set(before) | set(after)):
             entry = {"ticket": key, "metric": run[0], "cycle": run[1]}
@@ -238,7 +244,7 @@ def compare(
     return {
         "period": {"from": period.since.isoformat(), "to": period.until.isoformat()},
         "as_of": None if history.horizon is None else history.horizon.isoformat(),
-        "team": None if team_id is None else team_name(team_id),
+        "team": None if not team_ids else ", ".join(sorted(team_name(t) for t in team_ids)),
         "candidate": candidate.describe(),
         "semantics": list(SEMANTICS),
         "tickets": {"replayed": live + imported, "live": live, "imported": imported},
@@ -285,8 +291,50 @@ def compare(
             ],
             "changed": changed_routes,
             "work_outside_new_team": {"tickets": outside_work["tickets"], "actions": outside_work["actions"]},
+            "open_load": _open_load(spans, period, history.horizon),
         },
     }
+
+
+_CLOSING = (Ticket.Solved, Ticket.Closed, Ticket.MergedInto)
+#: Instants the open-ticket load is sampled at, over the period (or up to the log's last business time).
+LOAD_SAMPLES = 48
+
+
+def _open_spans(replayed: Replayed) -> list[tuple[datetime, datetime | None]]:
+    """When the ticket was open (opened or reopened, until solved, closed or merged; None: still open)."""
+    spans: list[tuple[datetime, datetime | None]] = []
+    since: datetime | None = None
+    for event in replayed.events:
+        if isinstance(event, Ticket.Opened | Ticket.Reopened) and since is None:
+            since = event.occurred_at
+        elif isinstance(event, _CLOSING) and since is not None:
+            spans.append((since, event.occurred_at))
+            since = None
+    if since is not None:
+        spans.append((since, None))
+    return spans
+
+
+def _open_load(
+    spans: dict[str, dict[str, list[tuple[datetime, datetime | None]]]], period: Period, horizon: datetime | None
+) -> dict[str, Any]:
+    """Open tickets per team (the team each was placed in) at evenly spaced instants, recorded and candidate."""
+    end = period.until if horizon is None else max(period.since, min(period.until, horizon))
+    count = LOAD_SAMPLES if end > period.since else 1
+    step = (end - period.since) / max(count - 1, 1)
+    instants = [period.since + step * n for n in range(count)]
+    teams = []
+    for team, sides in sorted(spans.items()):
+        row: dict[str, Any] = {"team": team}
+        for side in ("recorded", "candidate"):
+            row[side] = [
+                sum(1 for start, stop in sides.get(side, []) if start <= at and (stop is None or stop > at))
+                for at in instants
+            ]
+        if any(row["recorded"]) or any(row["candidate"]):
+            teams.append(row)
+    return {"at": [at.isoformat() for at in instants], "teams": teams}
 
 
 def _cell(counts: Counter[str] | None) -> dict[str, Any]:
