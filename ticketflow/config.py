@@ -218,6 +218,8 @@ class Settings(BaseSettings):
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(self.sqlite_path),
                 "SQLITE_LOCK_TIMEOUT": str(self.lock_timeout),
+                # Concurrent saves commit together, one fsync per group (ticketflow/group_commit.py).
+                "APPLICATION_RECORDER_TOPIC": "ticketflow.group_commit:GroupCommitRecorder",
             }
         assert self.database_url is not None
         url = urlsplit(self.database_url)
