@@ -20,6 +20,7 @@ import time
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -180,6 +181,8 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
             raise StorageUnavailable(
                 f"cannot open the event store ({self.settings.describe_store()}): {reason}"
             ) from None
+        if hasattr(self.recorder, "max_wait"):  # SQLite's group commit (ticketflow/group_commit.py)
+            self.recorder.max_wait = self.settings.group_commit_wait_ms / 1000
         self.membership = Membership(
             lambda start, limit: retry_dead_connections(
                 lambda: self.recorder.select_notifications(start, limit, topics=MEMBERSHIP_TOPICS)),
@@ -229,6 +232,8 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
             self.keys.close()
             if "_mail_store" in self.__dict__:
                 self.__dict__.pop("_mail_store").close()
+            if hasattr(self.recorder, "close_writer"):  # SQLite's group commit (ticketflow/group_commit.py)
+                self.recorder.close_writer()
             super().close()
 
     def _cache_env(self) -> dict[str, str]:
@@ -252,7 +257,10 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         except KeyError:
             raise TypeError(f"no handler for {type(command).__name__}") from None
         # Pooled connections may have died with a database restart (see ticketflow.reconnect).
-        result: CommandResult = retry_dead_connections(lambda: getattr(self, method_name)(command, caller))
+        # On SQLite, a leader about to commit waits for the commands in flight (ticketflow/group_commit.py).
+        preparing = getattr(self.recorder, "preparing", nullcontext)
+        with preparing():
+            result: CommandResult = retry_dead_connections(lambda: getattr(self, method_name)(command, caller))
         return result
 
     # ------------------------------------------------------------------ tickets

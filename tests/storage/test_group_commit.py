@@ -180,11 +180,119 @@ def test_a_retried_change_in_the_same_group_writes_once(sqlite_desk: TicketDesk)
     assert _bodies(sqlite_desk.history(ticket_id)) == ["只发一次"]
 
 
+def test_a_leader_waits_for_the_commands_in_flight_and_commits_them_with_its_own(
+    sqlite_desk: TicketDesk, commits: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    setup = Desk(sqlite_desk)
+    slow_tickets, quick_ticket = [setup.open("慢一"), setup.open("慢二")], setup.open("快")
+    recorder = _recorder(sqlite_desk)
+    monkeypatch.setattr(recorder, "max_wait", 60.0)  # only the commands in flight end the wait here
+    in_flight, go = threading.Barrier(3), threading.Event()
+
+    def slow(ticket_id: UUID) -> None:
+        with recorder.preparing():
+            in_flight.wait(30)
+            go.wait(30)
+            sqlite_desk.post_reply(PostReply(ticket_id=ticket_id, body="慢"), AGENT)
+
+    def quick() -> None:
+        with recorder.preparing():
+            sqlite_desk.post_reply(PostReply(ticket_id=quick_ticket, body="快"), AGENT)
+
+    del commits[:]
+    slow_threads = [threading.Thread(target=slow, args=(t,)) for t in slow_tickets]
+    for thread in slow_threads:
+        thread.start()
+    in_flight.wait(30)
+    quick_thread = threading.Thread(target=quick)
+    quick_thread.start()
+    assert recorder.wait_for_queued(1)  # the quick save waits, as leader, for the slow commands
+    assert commits == []
+    go.set()
+    for thread in [*slow_threads, quick_thread]:
+        thread.join(30)
+
+    assert len(commits) == 1 and recorder.group_stats.groups[-1] == 3
+    assert recorder.group_stats.waits_cut_short == 0
+    assert [_bodies(sqlite_desk.history(t)) for t in slow_tickets] == [["慢"], ["慢"]]
+    assert _bodies(sqlite_desk.history(quick_ticket)) == ["快"]
+
+
+def test_commands_that_end_without_saving_stop_the_leader_waiting_for_them(
+    sqlite_desk: TicketDesk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ticket_id = Desk(sqlite_desk).open()
+    recorder = _recorder(sqlite_desk)
+    monkeypatch.setattr(recorder, "max_wait", 60.0)
+    in_flight, refuse = threading.Barrier(3), threading.Event()
+
+    def refused() -> None:
+        with recorder.preparing():
+            in_flight.wait(30)
+            refuse.wait(30)  # then ends without a save, as a refused command does
+
+    refused_threads = [threading.Thread(target=refused) for _ in range(2)]
+    for thread in refused_threads:
+        thread.start()
+    in_flight.wait(30)
+    saved: list[CommandResult] = []
+    saver = threading.Thread(target=lambda: saved.append(
+        sqlite_desk.post_reply(PostReply(ticket_id=ticket_id, body="照常"), AGENT)))
+    saver.start()
+    assert recorder.wait_for_queued(1)
+    refuse.set()
+    for thread in [*refused_threads, saver]:
+        thread.join(30)
+
+    assert len(saved) == 1 and _bodies(sqlite_desk.history(ticket_id)) == ["照常"]
+    assert recorder.group_stats.waits_cut_short == 0  # the wait ended with the commands, not at max_wait
+
+
+def test_a_leader_does_not_wait_for_a_single_command_in_flight(
+    sqlite_desk: TicketDesk, commits: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ticket_id = Desk(sqlite_desk).open()
+    recorder = _recorder(sqlite_desk)
+    monkeypatch.setattr(recorder, "max_wait", 60.0)
+    in_flight, done = threading.Event(), threading.Event()
+
+    def lingering() -> None:  # e.g. an automation command still working
+        with recorder.preparing():
+            in_flight.set()
+            done.wait(30)
+
+    thread = threading.Thread(target=lingering)
+    thread.start()
+    assert in_flight.wait(30)
+    try:
+        del commits[:]
+        sqlite_desk.post_reply(PostReply(ticket_id=ticket_id, body="不等"), AGENT)  # returns: nothing waited
+        assert len(commits) == 1
+    finally:
+        done.set()
+        thread.join(30)
+
+
+def test_a_command_through_handle_counts_as_in_flight_until_it_saves(sqlite_desk: TicketDesk) -> None:
+    setup = Desk(sqlite_desk)
+    ticket_id = setup.open()
+    recorder = _recorder(sqlite_desk)
+    seen: list[int] = []
+    original = recorder.insert_events
+
+    def spy(stored_events: Any, **kwargs: Any) -> Any:
+        seen.append(recorder._preparing)
+        return original(stored_events, **kwargs)
+
+    recorder.insert_events = spy  # type: ignore[method-assign]
+    sqlite_desk.handle(PostReply(ticket_id=ticket_id, body="经由 handle"), AGENT)
+    assert seen == [1] and recorder._preparing == 0
+
+
 def test_the_event_store_commits_with_synchronous_full(sqlite_desk: TicketDesk) -> None:
     Desk(sqlite_desk).open()
     recorder = _recorder(sqlite_desk)
-    with recorder.datastore.get_connection(commit=True) as connection:
-        level = connection._sqlite_conn.execute("PRAGMA synchronous").fetchone()[0]
+    level = recorder._connection()._sqlite_conn.execute("PRAGMA synchronous").fetchone()[0]  # the leader's
     assert level == 2  # FULL
 
 
