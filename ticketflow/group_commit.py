@@ -48,8 +48,10 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteConnection
 MAX_BATCHES = 128
 #: The longest a leader waits for commands still being prepared before it commits without them.
 MAX_WAIT_SECONDS = 0.025
-#: The fewest commands in flight (not yet queued) a leader waits for.
-MIN_SIBLINGS = 2
+#: The fewest commands in flight (not yet queued) a leader waits for. Only commands run through
+#: ``TicketDesk.handle`` (the API, the importers, the demo) count; the automation calls the desk's
+#: methods directly and is never waited for.
+MIN_SIBLINGS = 1
 
 
 @dataclass(eq=False)
@@ -84,8 +86,7 @@ class GroupCommitRecorder(SQLiteApplicationRecorder):
 
     #: How long a leader waits at most for the commands still being prepared (see :meth:`preparing`).
     max_wait: float = MAX_WAIT_SECONDS
-    #: A leader waits only when this many commands are being prepared: one command in flight beside
-    #: a save is often a background one (automation) that may take long or not save at all.
+    #: A leader waits only when at least this many other commands are being prepared.
     min_siblings: int = MIN_SIBLINGS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

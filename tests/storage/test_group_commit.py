@@ -248,29 +248,14 @@ def test_commands_that_end_without_saving_stop_the_leader_waiting_for_them(
     assert recorder.group_stats.waits_cut_short == 0  # the wait ended with the commands, not at max_wait
 
 
-def test_a_leader_does_not_wait_for_a_single_command_in_flight(
-    sqlite_desk: TicketDesk, commits: list[int], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_command_alone_never_waits(sqlite_desk: TicketDesk, monkeypatch: pytest.MonkeyPatch) -> None:
     ticket_id = Desk(sqlite_desk).open()
     recorder = _recorder(sqlite_desk)
     monkeypatch.setattr(recorder, "max_wait", 60.0)
-    in_flight, done = threading.Event(), threading.Event()
-
-    def lingering() -> None:  # e.g. an automation command still working
-        with recorder.preparing():
-            in_flight.set()
-            done.wait(30)
-
-    thread = threading.Thread(target=lingering)
-    thread.start()
-    assert in_flight.wait(30)
-    try:
-        del commits[:]
-        sqlite_desk.post_reply(PostReply(ticket_id=ticket_id, body="不等"), AGENT)  # returns: nothing waited
-        assert len(commits) == 1
-    finally:
-        done.set()
-        thread.join(30)
+    for body in ("一", "二", "三"):
+        sqlite_desk.handle(PostReply(ticket_id=ticket_id, body=body), AGENT)
+    assert recorder.group_stats.waits_cut_short == 0
+    assert _bodies(sqlite_desk.history(ticket_id)) == ["一", "二", "三"]
 
 
 def test_a_command_through_handle_counts_as_in_flight_until_it_saves(sqlite_desk: TicketDesk) -> None:
