@@ -161,9 +161,9 @@ class GroupCommitRecorder(SQLiteApplicationRecorder):
     def close_writer(self) -> None:
         """Close the leader's connection (the desk calls this when it closes)."""
         with self._writer_lock:
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                writer.close()  # an open transaction on it is rolled back
 
     def _commit_group(self, group: list[_Batch]) -> None:
         try:
@@ -171,6 +171,7 @@ class GroupCommitRecorder(SQLiteApplicationRecorder):
                 for number, batch in enumerate(group):
                     self._insert_batch(cursor, batch, f"b{number}")
         except BaseException as exc:  # noqa: BLE001 - the transaction failed: nothing of it was written, every waiter gets the error
+            self.close_writer()  # whatever state it was left in, the next leader starts on a fresh connection
             error = _as_persistence_error(exc)
             for batch in group:
                 batch.error = batch.error or error

@@ -7,6 +7,7 @@ batch, then released: what is counted is the event store's COMMITs, never time.
 from __future__ import annotations
 
 import importlib.util
+import sqlite3
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -15,7 +16,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 from eventsourcing.sqlite import SQLiteConnection
 
 from tests.support import AGENT, Desk
@@ -151,6 +152,33 @@ def test_the_recorder_answers_a_duplicate_version_alone_with_an_integrity_error(
     good = taken if not isinstance(taken, IntegrityError) else duplicate
     assert list(good) == [start + 1] and list(separate) == [start + 2]
     assert [e.originator_version for e in recorder.select_events(a, gt=version)] == [version + 1]
+
+
+def test_a_failed_commit_answers_every_save_of_its_group_and_the_next_commit_works(
+    sqlite_desk: TicketDesk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = _recorder(sqlite_desk)
+    tickets = [Desk(sqlite_desk).open() for _ in range(3)]
+    topic = recorder.select_events(tickets[0], limit=1)[0].topic
+    start = recorder.max_notification_id()
+    original, failures = SQLiteConnection.commit, [sqlite3.OperationalError("disk I/O error")]
+
+    def failing_once(self: SQLiteConnection) -> None:
+        if failures:
+            raise failures.pop()
+        original(self)
+
+    monkeypatch.setattr(SQLiteConnection, "commit", failing_once)
+
+    def insert(ticket_id: UUID) -> Callable[[], Any]:
+        return lambda: recorder.insert_events(
+            [StoredEvent(originator_id=ticket_id, originator_version=50, topic=topic, state=b"{}")])
+
+    outcomes = _together(sqlite_desk, [insert(t) for t in tickets])
+
+    assert all(isinstance(o, OperationalError) for o in outcomes), outcomes
+    assert recorder.max_notification_id() == start  # nothing of the group was written
+    assert list(insert(tickets[0])() or []) == [start + 1]  # the next leader starts on a fresh connection
 
 
 def test_a_retried_create_in_the_same_group_is_answered_from_its_first_outcome(sqlite_desk: TicketDesk) -> None:
