@@ -24,6 +24,10 @@ prints the servers' CPU per command (the serve and project processes and their
 children, from /proc, over the measured window): the figure that says where a
 configuration's cost is, whatever else the machine is doing.
 
+``--fsyncs`` (Linux, needs ``perf`` and the syscall tracepoints, i.e. root): each level also
+prints the fsync and fdatasync calls of the servers over the measured window, per command
+(counted by ``perf stat`` on the kernel's tracepoints, which costs the servers next to nothing).
+
 Target: >= 500 commands/s at 32 clients on SQLite, with p99 < 100 ms.
 """
 
@@ -240,20 +244,21 @@ def setup(base: str, token: str) -> tuple[str, str]:
     return customer, team
 
 
-def tree_cpu_seconds(roots: list[int]) -> float | None:
-    """CPU seconds used so far by these processes and all their descendants (Linux /proc)."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return None
+def _proc_stats() -> dict[int, tuple[int, float]]:
+    """pid -> (parent pid, CPU seconds used so far), from Linux /proc."""
     stats: dict[int, tuple[int, float]] = {}  # pid -> (parent, cpu seconds)
     tick = os.sysconf("SC_CLK_TCK")
-    for entry in proc.iterdir():
+    for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue  # gone meanwhile
             stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    return stats
+
+
+def _tree(roots: list[int], stats: dict[int, tuple[int, float]]) -> set[int]:
     wanted, frontier = set(roots), list(roots)
     while frontier:
         parent = frontier.pop()
@@ -261,21 +266,64 @@ def tree_cpu_seconds(roots: list[int]) -> float | None:
             if ppid == parent and pid not in wanted:
                 wanted.add(pid)
                 frontier.append(pid)
-    return sum(stats[pid][1] for pid in wanted if pid in stats)
+    return wanted
+
+
+def tree_cpu_seconds(roots: list[int]) -> float | None:
+    """CPU seconds used so far by these processes and all their descendants (Linux /proc)."""
+    if not Path("/proc").is_dir():
+        return None
+    stats = _proc_stats()
+    return sum(stats[pid][1] for pid in _tree(roots, stats) if pid in stats)
+
+
+class FsyncCounter:
+    """``perf stat`` on the fsync/fdatasync tracepoints of these processes (and their children)."""
+
+    EVENTS = ("syscalls:sys_enter_fsync", "syscalls:sys_enter_fdatasync")
+
+    def __init__(self, roots: list[int]) -> None:
+        self.output = Path(tempfile.mkstemp(prefix="tf-fsyncs-", suffix=".csv")[1])
+        pids = ",".join(str(pid) for pid in sorted(_tree(roots, _proc_stats())))
+        self.proc = subprocess.Popen(
+            ["perf", "stat", "-x", ",", "-o", str(self.output), "-e", ",".join(self.EVENTS), "-p", pids],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+
+    def stop(self) -> int | None:
+        """The calls counted since the start; None when perf could not count them."""
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(10)
+            counts = [
+                line.split(",")[0] for line in self.output.read_text().splitlines()
+                if any(line.endswith(event) or f",{event}," in line for event in self.EVENTS)
+            ]
+            return sum(int(c) for c in counts) if counts and all(c.isdigit() for c in counts) else None
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        finally:
+            self.output.unlink(missing_ok=True)
 
 
 def run_level(
     base: str, token: str, customer: str, team: str, clients: int, warmup: float, seconds: float,
-    server_pids: list[int] | None = None,
+    server_pids: list[int] | None = None, count_fsyncs: bool = False,
 ) -> None:
     tally = Tally()
     window: dict[str, float] = {}
     cpu: list[float | None] = []
+    fsyncs: list[int | None] = []
 
-    def sample_cpu() -> None:  # the servers' CPU at the start and the end of the measured window
+    def sample_cpu() -> None:  # the servers' CPU (and fsyncs) at the start and the end of the measured window
+        counter: FsyncCounter | None = None
         for edge in ("start", "end"):
             time.sleep(max(0.0, window[edge] - time.perf_counter()))
             cpu.append(tree_cpu_seconds(server_pids or []))
+            if count_fsyncs and edge == "start":
+                counter = FsyncCounter(server_pids or [])
+        if counter is not None:
+            fsyncs.append(counter.stop())
 
     def open_window() -> None:  # run once, when every client is connected-ready, before any is released
         began = time.perf_counter()
@@ -305,16 +353,19 @@ def run_level(
     print(
         f"  {clients:>3} clients  {rate:8,.0f} commands/s  p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  "
         f"errors {errors}  [{done:,} commands answered 2xx in {seconds:g} s]"
-        + (f"  server CPU {used / done * 1000:.2f} ms/command ({used / seconds:.0%} of a core)" if used and done else ""),
+        + (f"  server CPU {used / done * 1000:.2f} ms/command ({used / seconds:.0%} of a core)" if used and done else "")
+        + (f"  fsyncs {fsyncs[0]:,} ({fsyncs[0] / done:.3f}/command)" if fsyncs and fsyncs[0] is not None and done else ""),
         flush=True,
     )
+    if count_fsyncs and (not fsyncs or fsyncs[0] is None):
+        print("        (fsyncs not counted: `perf stat` on the syscall tracepoints failed; it needs root)", flush=True)
     for text, count in tally.errors.most_common(PRINT_ERRORS):
         print(f"        {count:>6} x {text}", flush=True)
     if len(tally.errors) > PRINT_ERRORS:
         print(f"        ... and {len(tally.errors) - PRINT_ERRORS} more kinds of error", flush=True)
 
 
-PASSED_THROUGH = {"TICKETFLOW_AUTOMATION", "TICKETFLOW_SEAL", "TICKETFLOW_ENCRYPT_PERSONAL_DATA", "TICKETFLOW_HTTP_PARSER"}
+PASSED_THROUGH = {"TICKETFLOW_AUTOMATION", "TICKETFLOW_SEAL", "TICKETFLOW_ENCRYPT_PERSONAL_DATA", "TICKETFLOW_HTTP_PARSER", "TICKETFLOW_GROUP_COMMIT_WAIT_MS"}
 
 
 def bench_store(
@@ -339,7 +390,7 @@ def bench_store(
             )
             for clients in args.clients:
                 run_level(server.url, token, customer, team, clients, args.warmup, args.seconds,
-                          [proc.pid for _, proc in server.procs])
+                          [proc.pid for _, proc in server.procs], args.fsyncs)
             for name, proc in server.procs:
                 if proc.poll() is not None:
                     print(f"  `ticketflow {name}` died ({proc.returncode}):\n{server.log_tail(name)}")
@@ -364,6 +415,10 @@ def main() -> None:
         "--postgres",
         default=os.environ.get("TICKETFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
         help="PostgreSQL server for --store postgres (a fresh schema is made and dropped)",
+    )
+    parser.add_argument(
+        "--fsyncs", action="store_true",
+        help="also count the servers' fsync/fdatasync calls per command (Linux `perf stat`, needs root)",
     )
     args = parser.parse_args()
     print(

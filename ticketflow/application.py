@@ -21,7 +21,7 @@ import time
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -195,6 +195,8 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
             raise StorageUnavailable(
                 f"cannot open the event store ({self.settings.describe_store()}): {reason}"
             ) from None
+        if hasattr(self.recorder, "max_wait"):  # SQLite's group commit (ticketflow/group_commit.py)
+            self.recorder.max_wait = self.settings.group_commit_wait_ms / 1000
         self.membership = Membership(
             lambda start, limit: retry_dead_connections(
                 lambda: self.recorder.select_notifications(start, limit, topics=MEMBERSHIP_TOPICS)),
@@ -244,6 +246,8 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
             self.keys.close()
             if "_mail_store" in self.__dict__:
                 self.__dict__.pop("_mail_store").close()
+            if hasattr(self.recorder, "close_writer"):  # SQLite's group commit (ticketflow/group_commit.py)
+                self.recorder.close_writer()
             super().close()
 
     def _cache_env(self) -> dict[str, str]:
@@ -301,7 +305,10 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         except KeyError:
             raise TypeError(f"no handler for {type(command).__name__}") from None
         # Pooled connections may have died with a database restart (see ticketflow.reconnect).
-        result: CommandResult = retry_dead_connections(lambda: getattr(self, method_name)(command, caller))
+        # On SQLite, a leader about to commit waits for the commands in flight (ticketflow/group_commit.py).
+        preparing = getattr(self.recorder, "preparing", nullcontext)
+        with preparing():
+            result: CommandResult = retry_dead_connections(lambda: getattr(self, method_name)(command, caller))
         return result
 
     # ------------------------------------------------------------------ tickets

@@ -6,6 +6,7 @@
 | ``TICKETFLOW_DATABASE_URL`` | unset | ``postgresql://user:pw@host:5432/db?schema=s`` for PostgreSQL, ``memory://`` for an in-process store; unset means SQLite in the data dir |
 | ``TICKETFLOW_SNAPSHOT_INTERVAL`` | ``50`` | snapshot an aggregate every N events |
 | ``TICKETFLOW_LOCK_TIMEOUT`` | ``10`` | seconds a writer waits for the store's lock |
+| ``TICKETFLOW_GROUP_COMMIT_WAIT_MS`` | ``25`` | SQLite: longest a commit waits for the commands in flight in its process to join it (0: never waits; a command alone never waits) |
 | ``TICKETFLOW_CONNECT_TIMEOUT`` | ``5`` | seconds to wait for PostgreSQL to answer |
 | ``TICKETFLOW_POOL_SIZE`` | ``5`` | PostgreSQL connections per process |
 | ``TICKETFLOW_AGGREGATE_CACHE_SIZE`` | ``1000`` | recently used tickets/customers/teams kept in memory (0 turns it off) |
@@ -70,6 +71,7 @@ class Settings(BaseSettings):
     database_url: str | None = None
     snapshot_interval: int = Field(default=50, ge=2)
     lock_timeout: int = Field(default=10, ge=1)
+    group_commit_wait_ms: float = Field(default=25.0, ge=0, le=1000)
     connect_timeout: int = Field(default=5, ge=1)
     pool_size: int = Field(default=5, ge=1)
     aggregate_cache_size: int = Field(default=1000, ge=0)
@@ -218,6 +220,8 @@ class Settings(BaseSettings):
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(self.sqlite_path),
                 "SQLITE_LOCK_TIMEOUT": str(self.lock_timeout),
+                # Concurrent saves commit together, one fsync per group (ticketflow/group_commit.py).
+                "APPLICATION_RECORDER_TOPIC": "ticketflow.group_commit:GroupCommitRecorder",
             }
         assert self.database_url is not None
         url = urlsplit(self.database_url)

@@ -1,0 +1,262 @@
+"""Group commit: concurrent saves share one transaction and one fsync.
+
+Every ``Application.save`` ends in ``recorder.insert_events(stored_events)``. Here a
+caller puts its batch (the stored events of one save) in a queue and waits. One
+caller at a time is the leader: it takes every batch waiting (up to
+:data:`MAX_BATCHES`), writes them in ONE transaction with a savepoint per batch,
+commits once (one fsync of the write-ahead log), then hands each waiter its
+notification ids. Callers that arrive while a leader commits queue up, and the
+next leader takes them all: under load the number of commits per save falls with
+the number of concurrent saves, and with one caller nothing waits.
+
+A batch whose insert fails (the optimistic-concurrency check: another save took
+``(originator_id, version)`` first, possibly an earlier batch of the same group)
+is rolled back to its savepoint and answered alone with that error; the other
+batches commit. An error of the transaction itself (``BEGIN`` or ``COMMIT``: the
+file is locked by another process, the disk is full) is answered to every batch of
+the group, none of which is then written: the same answer each would have had
+alone.
+
+Everything above the recorder stays as it was: the mapper (writer MAC, personal-data
+encryption) runs in the caller's thread before the batch is queued, and the
+application's ``_notify``, snapshots and cache updates run in the caller's thread
+after its ids come back, in the order the ids were assigned (rowids grow in commit
+order, and the batches of a group get theirs in queue order).
+
+Durability is unchanged: the event store keeps ``synchronous=FULL`` (set on the
+leader's connection; eventsourcing sets no ``synchronous`` of its own, so it was
+SQLite's default, FULL, already): a save is acknowledged only after the commit
+that holds it reached the disk.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventsourcing import persistence
+from eventsourcing.persistence import PersistenceError, StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteConnection
+
+#: The most batches (saves) one transaction takes; the rest wait for the next leader.
+MAX_BATCHES = 128
+#: The longest a leader waits for commands still being prepared before it commits without them.
+MAX_WAIT_SECONDS = 0.025
+#: The fewest commands in flight (not yet queued) a leader waits for. Only commands run through
+#: ``TicketDesk.handle`` (the API, the importers, the demo) count; the automation calls the desk's
+#: methods directly and is never waited for.
+MIN_SIBLINGS = 1
+
+
+@dataclass(eq=False)
+class _Batch:
+    stored_events: Sequence[StoredEvent]
+    kwargs: dict[str, Any]
+    done: bool = False
+    ids: Sequence[int] | None = None
+    error: BaseException | None = None
+
+
+@dataclass
+class GroupStats:
+    """What the group commit did in this process (for the bench and the tests)."""
+
+    saves: int = 0
+    commits: int = 0
+    largest_group: int = 0
+    waits_cut_short: int = 0  # leaders that committed after max_wait without every command in flight
+    groups: list[int] = field(default_factory=list)  # sizes of the last groups, most recent last
+
+    def record(self, size: int) -> None:
+        self.saves += size
+        self.commits += 1
+        self.largest_group = max(self.largest_group, size)
+        self.groups.append(size)
+        del self.groups[:-64]
+
+
+class GroupCommitRecorder(SQLiteApplicationRecorder):
+    """The desk's SQLite event recorder (``APPLICATION_RECORDER_TOPIC``): saves commit in groups."""
+
+    #: How long a leader waits at most for the commands still being prepared (see :meth:`preparing`).
+    max_wait: float = MAX_WAIT_SECONDS
+    #: A leader waits only when at least this many other commands are being prepared.
+    min_siblings: int = MIN_SIBLINGS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._turn = threading.Condition()
+        self._waiting: deque[_Batch] = deque()
+        self._leading = False
+        self._held = 0
+        self._preparing = 0  # commands inside preparing() that have not queued their save yet
+        self._local = threading.local()
+        self._writer: SQLiteConnection | None = None
+        # The library's own writers in this process (snapshots) take this lock: take turns with them
+        # here rather than in SQLite's busy handler, which sleeps.
+        self._writer_lock: Any = getattr(self.datastore.pool, "_writer_lock", None) or threading.Lock()
+        self.group_stats = GroupStats()
+
+    # ------------------------------------------------------------------ the write path
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        batch = _Batch(stored_events, kwargs)
+        with self._turn:
+            self._waiting.append(batch)
+            if getattr(self._local, "counted", False):
+                self._local.counted = False
+                self._preparing -= 1
+            self._turn.notify_all()  # a waiting leader or a held test counts the queue
+            while True:
+                while not batch.done and (self._leading or self._held):
+                    self._turn.wait()
+                if batch.done:
+                    break
+                self._leading = True
+                self._wait_for_siblings()
+                group = [self._waiting.popleft() for _ in range(min(MAX_BATCHES, len(self._waiting)))]
+                self._turn.release()
+                try:
+                    self._commit_group(group)
+                finally:
+                    self._turn.acquire()
+                    self._leading = False
+                    self._turn.notify_all()
+        if batch.error is not None:
+            raise batch.error
+        return batch.ids
+
+    def _wait_for_siblings(self) -> None:
+        """Called holding ``_turn``: when ``min_siblings`` commands or more are being prepared, give
+        them until ``max_wait`` to queue (they run meanwhile: the leader only waits), so they share this
+        commit. Under load (many commands in flight, the CPU busy with them) the wait costs no
+        throughput and saves a commit and an fsync per command that joins; with one client it never
+        happens."""
+        if self._preparing < self.min_siblings:
+            return
+        deadline: float | None = None
+        while self._preparing > 0 and len(self._waiting) < MAX_BATCHES:
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + self.max_wait
+            if now >= deadline:
+                self.group_stats.waits_cut_short += 1
+                return
+            self._turn.wait(deadline - now)
+
+    def _connection(self) -> SQLiteConnection:
+        """The leader's own connection, kept open: no pooled connection is opened for a commit (the
+        first fsync on a new connection also syncs the directory) and its statements stay prepared."""
+        if self._writer is None or self._writer.closed:
+            writer = self.datastore.pool._create_connection()  # the pool's settings (WAL, row factory)
+            writer._sqlite_conn.execute("PRAGMA synchronous = FULL")  # see the module doc
+            self._writer = writer
+        return self._writer
+
+    def close_writer(self) -> None:
+        """Close the leader's connection (the desk calls this when it closes)."""
+        with self._writer_lock:
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                writer.close()  # an open transaction on it is rolled back
+
+    def _commit_group(self, group: list[_Batch]) -> None:
+        try:
+            with self._writer_lock, self._connection().transaction(commit=True) as cursor:
+                for number, batch in enumerate(group):
+                    self._insert_batch(cursor, batch, f"b{number}")
+        except BaseException as exc:  # noqa: BLE001 - the transaction failed: nothing of it was written, every waiter gets the error
+            self.close_writer()  # whatever state it was left in, the next leader starts on a fresh connection
+            error = _as_persistence_error(exc)
+            for batch in group:
+                batch.error = batch.error or error
+                batch.ids = None
+        finally:
+            for batch in group:
+                batch.done = True
+        self.group_stats.record(len(group))
+
+    def _insert_batch(self, cursor: Any, batch: _Batch, savepoint: str) -> None:
+        cursor.execute(f"SAVEPOINT {savepoint}")
+        try:
+            batch.ids = self._insert_events(cursor, batch.stored_events, **batch.kwargs)
+        except Exception as exc:  # noqa: BLE001 - this save alone fails (answered with it); the others go on
+            cursor.execute(f"ROLLBACK TO {savepoint}")
+            batch.error = _as_persistence_error(exc)
+        cursor.execute(f"RELEASE {savepoint}")
+
+    # ------------------------------------------------------------------ commands being prepared
+    @contextmanager
+    def preparing(self) -> Iterator[None]:
+        """Run one command: until it queues its save (or ends without one), a leader about to commit
+        waits for it (at most ``max_wait``). Under load the commands in flight thus commit together;
+        a command alone never waits. Nested calls count once."""
+        local = self._local
+        if getattr(local, "inside", False):
+            yield
+            return
+        with self._turn:
+            self._preparing += 1
+        local.inside = local.counted = True
+        try:
+            yield
+        finally:
+            local.inside = False
+            if local.counted:
+                local.counted = False
+                with self._turn:
+                    self._preparing -= 1
+                    self._turn.notify_all()
+
+    # ------------------------------------------------------------------ for tests and the bench
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Let saves queue without committing until the block ends (as if a leader were busy)."""
+        with self._turn:
+            self._held += 1
+        try:
+            yield
+        finally:
+            with self._turn:
+                self._held -= 1
+                self._turn.notify_all()
+
+    def wait_for_queued(self, count: int, timeout: float = 30.0) -> bool:
+        """Wait until ``count`` saves are queued (use inside :meth:`held`)."""
+        with self._turn:
+            return self._turn.wait_for(lambda: len(self._waiting) >= count, timeout)
+
+
+#: eventsourcing's error for each sqlite3 error, most specific first (callers catch these).
+_ERRORS: tuple[tuple[type[sqlite3.Error], type[PersistenceError]], ...] = (
+    (sqlite3.IntegrityError, persistence.IntegrityError),
+    (sqlite3.OperationalError, persistence.OperationalError),
+    (sqlite3.DataError, persistence.DataError),
+    (sqlite3.InterfaceError, persistence.InterfaceError),
+    (sqlite3.InternalError, persistence.InternalError),
+    (sqlite3.ProgrammingError, persistence.ProgrammingError),
+    (sqlite3.NotSupportedError, persistence.NotSupportedError),
+    (sqlite3.DatabaseError, persistence.DatabaseError),
+)
+
+
+def _as_persistence_error(exc: BaseException) -> BaseException:
+    """The error eventsourcing's own recorder raises for this sqlite3 error."""
+    if not isinstance(exc, sqlite3.Error):
+        return exc
+    for raw, ours in _ERRORS:
+        if isinstance(exc, raw):
+            wrapped: BaseException = ours(exc)
+            break
+    else:
+        wrapped = PersistenceError(exc)
+    wrapped.__cause__ = exc
+    return wrapped
+
+
+__all__ = ["MAX_BATCHES", "MAX_WAIT_SECONDS", "MIN_SIBLINGS", "GroupCommitRecorder", "GroupStats"]
