@@ -6,9 +6,7 @@ batch, then released: what is counted is the event store's COMMITs, never time.
 
 from __future__ import annotations
 
-import importlib.util
 import sqlite3
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -309,20 +307,4 @@ def test_the_event_store_commits_with_synchronous_full(sqlite_desk: TicketDesk) 
     assert level == 2  # FULL
 
 
-def _faults() -> Any:
-    path = Path(__file__).resolve().parents[2] / "bench" / "faults.py"
-    spec = importlib.util.spec_from_file_location("bench_faults", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_faults"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_serve_killed_under_32_clients_loses_no_acknowledged_command(tmp_path: Path) -> None:
-    """A SIGKILL of `serve` while 32 clients write (so saves commit in groups): every acknowledged
-    write is in the log and the API after the restart, and the retried unanswered ones land once."""
-    trial = _faults().run_trial(tmp_path, None, load_seconds=1.5, clients=32, seed=14)
-    assert trial.acknowledged > 0, trial
-    assert (trial.lost, trial.missing_from_api, trial.duplicated, trial.stuck_keys, trial.errors_5xx_after_recovery) == (0, 0, 0, 0, 0), trial
-    assert trial.views_equal_rebuild and trial.audit_ok, trial
+# A SIGKILL of serve under 32 clients (saves committed in groups): tests/faults/test_crash_trials.py.
