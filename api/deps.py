@@ -10,14 +10,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from fastapi import Depends, Header, Query, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from fastapi.responses import JSONResponse
 from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from api.idempotency import IdempotencyStore
@@ -53,10 +53,34 @@ class Services:
     buckets: TokenBuckets
     auth_failures: TokenBuckets  # failed authentications per client address
     whatif: WhatifJobs  # what-if jobs (their store; the worker where the automation runs)
+    #: Tickets this process has seen exist (a ticket is never deleted): for a caller who sees every team,
+    #: the access check of a ticket's route then needs no read of the ticket.
+    known_tickets: KnownIds = field(default_factory=lambda: KnownIds())
+
+
+class KnownIds:
+    """A bounded set of ids (cleared when full: it only saves reads)."""
+
+    LIMIT = 100_000
+
+    def __init__(self) -> None:
+        self._ids: set[UUID] = set()
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._ids
+
+    def add(self, item: UUID) -> None:
+        if len(self._ids) >= self.LIMIT:
+            self._ids.clear()
+        self._ids.add(item)
+
+
+def services_of(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
 
 
 async def services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+    return services_of(request)
 
 
 ServicesDep = Annotated[Services, Depends(services)]
@@ -109,9 +133,10 @@ async def current_principal(
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
-async def authorize(request: Request, svc: ServicesDep) -> Principal | None:
+async def authorize(request: Request) -> Principal | None:
     """Every route's access rule, from the one table (:data:`ticketflow.access.ROUTES`): the
     permission (else 403), then the object its path names (another team's: 404)."""
+    svc = services_of(request)
     route = request.scope.get("route")
     path = getattr(route, "path", request.url.path)
     rule = route_rule(request.method, path)
@@ -138,17 +163,20 @@ def check_scope(svc: Services, principal: Principal, scope: Scope, params: dict[
         if not principal.all_teams:
             raise ApiProblem(403, "forbidden", f"desk-wide settings are for admins, not a team-scoped {principal.role}")
     elif scope is Scope.TICKET and (ticket_id := _uuid(params.get("ticket_id"))) is not None:
+        if principal.all_teams and ticket_id in svc.known_tickets:
+            return  # it exists (tickets are never deleted), and its team, whichever, is in scope
         if not principal.sees_team(svc.desk.ticket_team(ticket_id)):
             raise TicketNotFound(ticket_id)
+        svc.known_tickets.add(ticket_id)
     elif scope is Scope.CUSTOMER and (customer_id := _uuid(params.get("customer_id"))) is not None:
         if not customer_visible(svc, principal, customer_id):
             raise CustomerNotFound(customer_id)
     elif scope is Scope.TEAM and (team_id := _uuid(params.get("team_id"))) is not None:
         if not principal.sees_team(team_id):
             raise TeamNotFound(team_id)
-    elif scope is Scope.REMINDER and (reminder_id := _uuid(params.get("reminder_id"))) is not None:
-        if not reminder_visible(svc, principal, reminder_id):
-            raise NotFound("reminder", reminder_id)
+    elif (scope is Scope.REMINDER and (reminder_id := _uuid(params.get("reminder_id"))) is not None
+          and not reminder_visible(svc, principal, reminder_id)):
+        raise NotFound("reminder", reminder_id)
 
 
 def reminder_visible(svc: Services, principal: Principal, reminder_id: UUID) -> bool:
@@ -257,8 +285,7 @@ def wants_representation(prefer: str | None) -> bool:
 
 async def commands(
     request: Request,
-    svc: ServicesDep,
-    principal: PrincipalDep,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     if_match: Annotated[str | None, Header(description="Expected version, e.g. \"3\" (412 when stale).")] = None,
     idempotency_key: Annotated[str | None, Header(description="Makes a POST safe to retry (kept 24 h).")] = None,
     x_correlation_id: Annotated[str | None, Header()] = None,
@@ -267,7 +294,8 @@ async def commands(
     keyed = idempotency_key and request.method == "POST"
     command_id = uuid5(KEY_NAMESPACE, f"{caller_scope(request)}:{idempotency_key}") if keyed else uuid4()
     correlation_id = (x_correlation_id or request.state.request_id)[:100]
-    return Commands(request, svc, principal, parse_if_match(if_match), command_id, correlation_id)
+    svc = services_of(request)  # the services and the caller without dependencies of their own to solve
+    return Commands(request, svc, authenticate(request, svc), parse_if_match(if_match), command_id, correlation_id)
 
 
 CommandsDep = Annotated[Commands, Depends(commands)]
@@ -371,14 +399,14 @@ class Reads:
 
 async def reads(
     request: Request,
-    svc: ServicesDep,
-    principal: PrincipalDep,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     min_position: Annotated[int | None, Query(ge=0, description="Wait (bounded) until the views reached this log position.")] = None,
     x_min_position: Annotated[int | None, Header(ge=0)] = None,
     x_access_purpose: Annotated[str | None, Header(max_length=200, description="Why personal data must be shown; the read is recorded.")] = None,
 ) -> Reads:
     purpose = x_access_purpose.strip() if x_access_purpose and x_access_purpose.strip() else None
-    return Reads(request, svc, principal, min_position if min_position is not None else x_min_position, purpose)
+    svc = services_of(request)
+    return Reads(request, svc, authenticate(request, svc), min_position if min_position is not None else x_min_position, purpose)
 
 
 ReadsDep = Annotated[Reads, Depends(reads)]

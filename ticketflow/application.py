@@ -76,7 +76,7 @@ from ticketflow.errors import (
 )
 from ticketflow.opening import opened_ticket
 from ticketflow.metadata import Caller
-from ticketflow.tokens import TokenRecord, token_record
+from ticketflow.tokens import REVOKED_TOPICS, TokenCache, TokenRecord, token_record
 
 A = TypeVar("A", bound=TicketflowAggregate)
 
@@ -202,6 +202,12 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
                 lambda: self.recorder.select_notifications(start, limit, topics=MEMBERSHIP_TOPICS)),
             self.mapper.to_domain_event,
         )
+        self.tokens = TokenCache(
+            load=self._stored_token,
+            select_revoked=lambda start, limit, stop: retry_dead_connections(
+                lambda: self.recorder.select_notifications(start, limit, stop=stop, topics=REVOKED_TOPICS)),
+            log_position=lambda: retry_dead_connections(self.log_position),
+        )
 
     # ------------------------------------------------------------------ observers
     def on_saved(self, callback: Callable[[int], None]) -> None:
@@ -215,6 +221,7 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         super()._notify(recordings)
+        self.tokens.saw(r.domain_event for r in recordings)
         if recordings:
             position = recordings[-1].notification.id
             for callback in list(self._saved_callbacks):
@@ -798,11 +805,8 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
             token_id = UUID(hex=token_hex)
         except ValueError:
             return None
-        try:
-            issued = self._peek(ApiToken, token_id)
-        except NotFound:
-            return None
-        if issued.revoked or not hmac.compare_digest(issued.secret_hash, _hash_secret(secret)):
+        issued = self.tokens.get(token_id)  # revocations reach the cache through the log
+        if issued is None or issued.revoked or not hmac.compare_digest(issued.secret_hash, _hash_secret(secret)):
             return None
         role = Role(issued.role)
         if role in PERSON_ROLES:
@@ -814,6 +818,12 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
             token_id, issued.name, role, frozenset(UUID(t) for t in issued.team_ids),
             granted=granted(role, issued.permissions) if role is Role.INTEGRATION else None,
         )
+
+    def _stored_token(self, token_id: UUID) -> ApiToken | None:
+        try:
+            return self._peek(ApiToken, token_id)
+        except NotFound:
+            return None
 
     def _require_unique_actor(self, name: str, token_id: UUID) -> None:
         """A token's name is the actor recorded on what it writes: it names one token, never a person."""

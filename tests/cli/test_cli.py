@@ -12,6 +12,7 @@ from tests.support import run_cli as run
 from ticketflow.application import TicketDesk
 from ticketflow.config import Settings
 from ticketflow.domain.values import Status
+from ticketflow.tokens import REVOCATION_POLL_SECONDS
 
 
 def test_demo_builds_a_desk_and_prints_a_summary(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -200,9 +201,12 @@ def test_tokens_are_created_and_revoked_from_the_command_line(data_dir: Path, ca
     token = out.strip()
     token_id = json.loads(err.strip().splitlines()[-1])["token_id"]
     desk = TicketDesk(Settings(data_dir=data_dir))
+    ticks = [0.0]  # the desk's clock for reading revocations from the log
+    desk.tokens.clock = lambda: ticks[0]
     assert desk.authenticate(token) is not None
     code, _, err = run(["token", "revoke", token_id, "--reason", "left the company"], capsys)
     assert code == 0, err
+    ticks[0] += REVOCATION_POLL_SECONDS  # revoked by another process: refused from its next read of the log
     assert desk.authenticate(token) is None
     desk.close()
     code, _, err = run(["token", "create", "--role", "overlord"], capsys)
