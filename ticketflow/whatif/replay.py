@@ -42,6 +42,7 @@ from ticketflow.automation import (
     first_matching_sla_policy,
     placement_team,
     route_by_policy,
+    sla_facts,
     sla_terms_of,
 )
 from ticketflow.domain import (
@@ -57,7 +58,7 @@ from ticketflow.domain.values import Direction, Status
 from ticketflow.errors import TicketflowError
 from ticketflow.sla.calendar import BusinessCalendar
 from ticketflow.sla.decide import marks_due, targets_of
-from ticketflow.sla.measure import measure
+from ticketflow.sla.measure import ClockRun, Metric, Target, measure_clocks
 from ticketflow.whatif.candidate import Candidate
 
 PAGE = 1000
@@ -111,41 +112,56 @@ class Policies:
 
 
 class PolicyLog:
-    """Policies and teams as the log goes: a new snapshot each time one of them changes."""
+    """Policies and teams as the log goes: a new snapshot each time one of them changes.
+
+    A snapshot nobody has taken yet (:attr:`current` not read since it was made) is changed in
+    place: a desk's setup (teams, members, calendars) is hundreds of events, and copying an
+    aggregate for each would dominate the read. A snapshot taken stays as it was."""
 
     def __init__(self) -> None:
         self.snapshots: list[Policies] = [Policies(None, {}, {}, {})]
+        self._taken = True
+        self._owned: set[int] = set()  # ids of aggregates only the latest, untaken snapshot holds
 
     @property
     def current(self) -> int:
+        self._taken = True
+        self._owned.clear()
         return len(self.snapshots) - 1
 
     def apply(self, event: TicketflowAggregate.Event) -> bool:
         last = self.snapshots[-1]
         if isinstance(event, RoutingPolicy.Event):
-            routing = _mutated(last.routing, event)
+            routing = self._mutated(last.routing, event)
             assert isinstance(routing, RoutingPolicy)
-            self.snapshots.append(Policies(routing, last.sla, last.calendars, last.teams))
+            snapshot = Policies(routing, last.sla, last.calendars, last.teams)
         elif isinstance(event, SlaPolicy.Event):
-            self.snapshots.append(Policies(last.routing, _with(last.sla, event), last.calendars, last.teams))
+            snapshot = Policies(last.routing, self._with(last.sla, event), last.calendars, last.teams)
         elif isinstance(event, ServiceCalendar.Event):
-            self.snapshots.append(Policies(last.routing, last.sla, _with(last.calendars, event), last.teams))
+            snapshot = Policies(last.routing, last.sla, self._with(last.calendars, event), last.teams)
         elif isinstance(event, Team.Event):
-            self.snapshots.append(Policies(last.routing, last.sla, last.calendars, _with(last.teams, event)))
+            snapshot = Policies(last.routing, last.sla, last.calendars, self._with(last.teams, event))
         else:
             return False
+        if self._taken:
+            self.snapshots.append(snapshot)
+            self._taken = False
+        else:
+            self.snapshots[-1] = snapshot
         return True
 
+    def _mutated(self, aggregate: Any, event: TicketflowAggregate.Event) -> Any:
+        """A changed copy (snapshots taken before stay as they were), or the aggregate itself if none took it."""
+        if aggregate is not None and id(aggregate) not in self._owned:
+            aggregate = copy.deepcopy(aggregate)
+        changed = event.mutate(aggregate)
+        self._owned.add(id(changed))
+        return changed
 
-def _mutated(aggregate: Any, event: TicketflowAggregate.Event) -> Any:
-    """A changed copy: snapshots taken before stay as they were."""
-    return event.mutate(copy.deepcopy(aggregate) if aggregate is not None else None)
-
-
-def _with(objects: dict[UUID, Any], event: TicketflowAggregate.Event) -> dict[UUID, Any]:
-    changed = dict(objects)
-    changed[event.originator_id] = _mutated(objects.get(event.originator_id), event)
-    return changed
+    def _with(self, objects: dict[UUID, Any], event: TicketflowAggregate.Event) -> dict[UUID, Any]:
+        changed = dict(objects)
+        changed[event.originator_id] = self._mutated(objects.get(event.originator_id), event)
+        return changed
 
 
 # ------------------------------------------------------------------ what the log holds
@@ -193,12 +209,7 @@ class History:
     events_read: int
 
 
-def read_history(
-    desk: TicketDesk,
-    since: datetime,
-    until: datetime,
-    progress: Callable[[int, int], None] | None = None,
-) -> History:
+def read_history(desk: TicketDesk, since: datetime, until: datetime) -> History:
     """Stream the log once: policies as they change, the period's tickets, the others' loads."""
     policies = PolicyLog()
     customers: dict[UUID, tuple[str | None, str]] = {}
@@ -239,8 +250,6 @@ def read_history(
                     snapshot = -1 if event.imported else policies.current
                     recorded.steps.append(Step(event, notification.id, snapshot, tier, language))
         start = page[-1].id + 1
-        if progress is not None:
-            progress(page[-1].id, end)
     return History(policies, tickets, moves, horizon, end, read)
 
 
@@ -302,6 +311,12 @@ class Replayed:
     placed_team: UUID | None = None
     placed_agent: str | None = None
     rule: str | None = None
+    clock: ClockRun = field(default_factory=ClockRun)  # its SLA clocks, run as its events come
+
+    def add(self, events: list[Ticket.Event]) -> None:
+        self.events.extend(events)
+        for event in events:
+            self.clock.feed(event)
 
 
 class Scenario:
@@ -318,6 +333,8 @@ class Scenario:
         self._order: dict[UUID, int] = {}
         self._views: dict[int, Policies] = {}
         self._calendars: dict[tuple[Any, Any], BusinessCalendar] = {}
+        self._terms: dict[tuple[Any, ...], dict[str, Any] | None] = {}
+        self._target_cache: dict[tuple[Any, ...], dict[Metric, Target]] = {}
 
     def policies(self, snapshot: int) -> Policies:
         index = snapshot if snapshot >= 0 else self.history.policies.current
@@ -350,7 +367,7 @@ class Scenario:
             replayed.ticket.version = event.originator_version - 1  # this scenario's decisions came between
             event.mutate(replayed.ticket)
             self._load(replayed.ticket, +1)
-        replayed.events.append(event)
+        replayed.add([event])
         replayed.tier, replayed.language, replayed.snapshot = step.tier, step.language, step.snapshot
         if (
             replayed.placed_team is None
@@ -385,7 +402,7 @@ class Scenario:
         for event in made:
             if isinstance(event, Ticket.Routed) and event.assignee_id is not None:
                 self.rotation[event.team_id] = event.assignee_id
-        replayed.events.extend(made)  # type: ignore[arg-type]
+        replayed.add(made)  # type: ignore[arg-type]
         replayed.decisions.extend(made)  # type: ignore[arg-type]
         return made  # type: ignore[return-value]
 
@@ -447,22 +464,18 @@ class Scenario:
         ticket = replayed.ticket
         made: list[Ticket.Event] = []
         if changed and ticket.status != Status.CLOSED:
-            view = self.policies(snapshot)
-            policy = first_matching_sla_policy(view.sla.values(), ticket, replayed.tier)
-            if policy is not None:
-                calendar = view.calendars.get(policy.calendar_id) if policy.calendar_id else None
-                if policy.calendar_id is None or calendar is not None:
-                    terms = sla_terms_of(policy, calendar)
-                    if ticket.sla is None or _terms_key(ticket.sla) != _terms_key(terms):
-                        made += self._decide(replayed, now, lambda t: t.apply_sla(terms))
+            matched = self._sla_terms(snapshot, ticket, replayed.tier)
+            if matched is not None and (ticket.sla is None or _terms_key(ticket.sla) != _terms_key(matched)):
+                chosen = dict(matched)
+                made += self._decide(replayed, now, lambda t: t.apply_sla(chosen))
         ticket = replayed.ticket
         replayed.next_due = None
         if ticket.sla is None:
             return made
         terms = ticket.sla
-        measurements = measure(
-            replayed.events,
-            targets_of(terms),
+        measurements = measure_clocks(
+            replayed.clock.clocks,
+            self._targets(terms, replayed.clock.priority),
             self._calendar(terms),
             now,
             terms["warn_at_percent"] / 100,
@@ -480,6 +493,31 @@ class Scenario:
             replayed.next_due = next_due
             heapq.heappush(self.due, (next_due, self._order[ticket.id], ticket.id))
         return made
+
+    def _sla_terms(self, snapshot: int, ticket: Ticket, tier: str | None) -> dict[str, Any] | None:
+        """The terms of the SLA policy that matches the ticket (None: none does), decided once per
+        policies in force and facts the match reads (:func:`ticketflow.automation.sla_facts`)."""
+        index = snapshot if snapshot >= 0 else len(self.history.policies.snapshots) - 1
+        key = (index, *sla_facts(ticket, tier).items())
+        if key in self._terms:
+            return self._terms[key]
+        view = self.policies(snapshot)
+        terms: dict[str, Any] | None = None
+        policy = first_matching_sla_policy(view.sla.values(), ticket, tier)
+        if policy is not None:
+            calendar = view.calendars.get(policy.calendar_id) if policy.calendar_id else None
+            if policy.calendar_id is None or calendar is not None:
+                terms = sla_terms_of(policy, calendar)
+        self._terms[key] = terms
+        return terms
+
+    def _targets(self, terms: dict[str, Any], priority: str) -> dict[Metric, Target]:
+        """The targets of an SLA decision for a priority, worked out once per policy version."""
+        key = (_terms_key(terms), priority)
+        targets = self._target_cache.get(key)
+        if targets is None:
+            targets = self._target_cache[key] = targets_of(terms)(priority)
+        return targets
 
     def _calendar(self, terms: dict[str, Any]) -> BusinessCalendar:
         """The calendar of an SLA decision, built once per calendar version (and scenario)."""
@@ -520,8 +558,23 @@ def _timeline(history: History) -> Iterator[tuple[datetime, int, Any]]:
         yield at, position, item
 
 
-def replay(history: History, scenarios: list[Scenario]) -> None:
-    """Replay the period: after each recorded command, each scenario's automation makes its pass."""
+def replay(
+    history: History, scenarios: list[Scenario], progress: Callable[[int, int], None] | None = None
+) -> None:
+    """Replay the period: after each recorded command, each scenario's automation makes its pass.
+
+    ``progress(done, total)``: tickets whose recorded steps are all replayed, out of the period's."""
+    total = len(history.tickets)
+    left = {ticket_id: len(recorded.steps) for ticket_id, recorded in history.tickets.items()}
+    done = [sum(1 for n in left.values() if n == 0), 0]  # done, done when last told
+    every = max(1, total // 100)
+
+    def tell(force: bool = False) -> None:
+        if progress is not None and (force or done[0] - done[1] >= every):
+            done[1] = done[0]
+            progress(done[0], total)
+
+    tell(force=True)
     latest = [-1]  # the policies in force at the latest recorded step (live history)
 
     def snapshot_of(ticket_id: UUID) -> int:
@@ -568,12 +621,17 @@ def replay(history: History, scenarios: list[Scenario]) -> None:
         group_key = key
         latest[0] = max(latest[0], step.snapshot)
         group.append((recorded, step))
+        left[recorded.ticket_id] -= 1
+        if left[recorded.ticket_id] == 0:
+            done[0] += 1
+            tell()
     if group:
         assert group_key is not None
         finish(group_key[0])
     if history.horizon is not None:
         for scenario in scenarios:
             scenario.fire_due(history.horizon, inclusive=True, snapshot_of=snapshot_of)
+    tell(force=True)
 
 
 def is_staff_work(event: Ticket.Event) -> str | None:

@@ -73,9 +73,12 @@ def run_whatif(
 ) -> dict[str, Any]:
     """Replay the period under the recorded and the candidate policies; the comparison as plain data.
 
+    ``progress(done, total)``: called as tickets of the period are replayed (done, out of total),
+    first once the log is read (0 done), last when all are.
+
     ``as_of``: the instant the SLA clocks are looked at last (default: the latest business time in the log)."""
     data = read_candidate_file(candidate_file) if isinstance(candidate_file, Path) else candidate_file
-    history = read_history(desk, period.since, period.until, progress)
+    history = read_history(desk, period.since, period.until)
     if as_of is not None:
         if as_of.tzinfo is None:
             raise ValidationFailed("--as-of needs a time zone")
@@ -94,7 +97,7 @@ def run_whatif(
             )
     recorded = Scenario("recorded", history, None)
     proposed = Scenario("candidate", history, candidate)
-    replay(history, [recorded, proposed])
+    replay(history, [recorded, proposed], progress)
     return compare(history, recorded, proposed, candidate, teams, period, team_id)
 
 
