@@ -36,6 +36,7 @@ class BusinessCalendar:
     )
     #: Open time from the first day asked about to the start of each local day (filled outward on demand).
     _prefix: dict[date, timedelta] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _open: dict[date, timedelta] = field(default_factory=dict, init=False, repr=False, compare=False)  # per day
 
     def __post_init__(self) -> None:
         try:
@@ -104,15 +105,32 @@ class BusinessCalendar:
             raise ValidationFailed(f"the calendar has no open hours within {HORIZON_DAYS} days of {start.isoformat()}")
 
     def add(self, start: datetime, duration: timedelta) -> datetime:
-        """The moment ``duration`` of business time after ``start``."""
+        """The moment ``duration`` of business time after ``start``.
+
+        Whole days that cannot hold the rest are stepped over by their open time; within a day
+        it is the open intervals from ``start`` on, as :meth:`open_intervals` gives them."""
         if duration < timedelta(0):
             raise ValueError("duration must not be negative")
+        if start.tzinfo is None:
+            raise ValueError("times must be timezone-aware")
+        zone = self.zone
+        one = timedelta(days=1)
+        day = start.astimezone(zone).date() - one  # as open_intervals: from the previous day
+        last = day + timedelta(days=HORIZON_DAYS)
         remaining = duration
-        for a, b in self.open_intervals(start):
-            if remaining <= b - a:
-                return a + remaining
-            remaining -= b - a
-        raise AssertionError("unreachable: open_intervals raises past its horizon")  # pragma: no cover
+        while day <= last:
+            intervals = self._utc_intervals(day, zone)
+            if intervals and intervals[0][0] >= start and self._day_open(day, zone) < remaining:
+                remaining -= self._day_open(day, zone)  # the whole day is after start, and too short
+            else:
+                for a, b in intervals:
+                    a = max(a, start)
+                    if a < b:
+                        if remaining <= b - a:
+                            return a + remaining
+                        remaining -= b - a
+            day += one
+        raise ValidationFailed(f"the calendar has no open hours within {HORIZON_DAYS} days of {start.isoformat()}")
 
     def between(self, start: datetime, end: datetime) -> timedelta:
         """Business time elapsed from ``start`` to ``end`` (zero if ``end`` is not after ``start``)."""
@@ -140,7 +158,10 @@ class BusinessCalendar:
         return total
 
     def _day_open(self, day: date, zone: ZoneInfo) -> timedelta:
-        return sum((b - a for a, b in self._utc_intervals(day, zone) if b > a), timedelta(0))
+        found = self._open.get(day)
+        if found is None:
+            found = self._open[day] = sum((b - a for a, b in self._utc_intervals(day, zone) if b > a), timedelta(0))
+        return found
 
     def _day_prefix(self, day: date, zone: ZoneInfo) -> timedelta:
         prefix = self._prefix

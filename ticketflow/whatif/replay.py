@@ -298,10 +298,12 @@ def _outside(
 # ------------------------------------------------------------------ one scenario
 @dataclass
 class Replayed:
-    """One ticket as a scenario replayed it."""
+    """One ticket as a scenario replayed it.
+
+    Its events (recorded actions and this scenario's decisions) are not kept: each one runs
+    its SLA clocks and notes what the comparison needs as it comes."""
 
     ticket: Ticket
-    events: list[Ticket.Event]  # recorded actions and this scenario's decisions, in order
     decisions: list[Ticket.Event] = field(default_factory=list)
     tier: str | None = None
     language: str = ""
@@ -312,11 +314,25 @@ class Replayed:
     placed_agent: str | None = None
     rule: str | None = None
     clock: ClockRun = field(default_factory=ClockRun)  # its SLA clocks, run as its events come
+    opened_priority: str = "normal"
+    routed_priority: str | None = None  # the priority the first routing that set one set
+    staff_work: list[str] = field(default_factory=list)  # who did each piece of recorded staff work
 
     def add(self, events: list[Ticket.Event]) -> None:
-        self.events.extend(events)
         for event in events:
             self.clock.feed(event)
+            if isinstance(event, Ticket.Opened):
+                self.opened_priority = event.priority
+            elif isinstance(event, Ticket.Routed) and event.priority is not None and self.routed_priority is None:
+                self.routed_priority = event.priority
+            who = is_staff_work(event)
+            if who is not None:
+                self.staff_work.append(who)
+
+    @property
+    def priority(self) -> str:
+        """The priority the ticket had once placed (a routing rule's, else the one it was opened with)."""
+        return self.routed_priority or self.opened_priority
 
 
 class Scenario:
@@ -359,7 +375,7 @@ class Scenario:
         if replayed is None:
             ticket = event.mutate(None)
             assert isinstance(ticket, Ticket)
-            replayed = self.tickets[ticket.id] = Replayed(ticket, [], imported=recorded.imported)
+            replayed = self.tickets[ticket.id] = Replayed(ticket, imported=recorded.imported)
             self._order[ticket.id] = len(self._order)
             self._load(ticket, +1)
         else:
@@ -546,15 +562,21 @@ def _terms_key(terms: dict[str, Any]) -> tuple[Any, ...]:
 
 # ------------------------------------------------------------------ both scenarios, one timeline
 def _timeline(history: History) -> Iterator[tuple[datetime, int, Any]]:
-    """The period's recorded steps and the others' load moves, in business-time order."""
+    """The period's recorded steps and the others' load moves, in business-time order.
+
+    It takes them from the history (which keeps none) and lets each go once handed out."""
     items: list[tuple[datetime, int, int, Any]] = []
     for recorded in history.tickets.values():
         for step in recorded.steps:
             items.append((step.event.occurred_at, step.position, 1, (recorded, step)))
+        recorded.steps = []
     for move in history.moves:
         items.append((move.at, move.position, 0, move))
+    history.moves = []
     items.sort(key=lambda i: (i[0], i[1], i[2]))
-    for at, position, _, item in items:
+    items.reverse()  # popped from the end: in order, and each let go as it goes
+    while items:
+        at, position, _, item = items.pop()
         yield at, position, item
 
 
@@ -563,7 +585,8 @@ def replay(
 ) -> None:
     """Replay the period: after each recorded command, each scenario's automation makes its pass.
 
-    ``progress(done, total)``: tickets whose recorded steps are all replayed, out of the period's."""
+    ``progress(done, total)``: tickets whose recorded steps are all replayed, out of the period's.
+    The history's steps are consumed (each is let go once replayed): a history is replayed once."""
     total = len(history.tickets)
     left = {ticket_id: len(recorded.steps) for ticket_id, recorded in history.tickets.items()}
     done = [sum(1 for n in left.values() if n == 0), 0]  # done, done when last told
