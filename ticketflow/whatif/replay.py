@@ -165,7 +165,7 @@ class PolicyLog:
 
 
 # ------------------------------------------------------------------ what the log holds
-@dataclass
+@dataclass(slots=True)
 class Step:
     """One recorded event of a replayed ticket, with what was in force when it was written."""
 
