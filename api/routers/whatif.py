@@ -63,12 +63,12 @@ class WhatifIn(BaseModel):
 
 
 class ProgressOut(BaseModel):
-    done: int = Field(description="Log positions read so far (the replay reads the log once, then replays).")
-    total: int = Field(description="The log's length when the job started (0 while queued).")
+    done: int = Field(description="Tickets of the period replayed so far (0 while the log is read).")
+    total: int = Field(description="Tickets opened in the period (0 until the log is read).")
 
 
 JOB_EXAMPLE: dict[str, Any] = {
-    "id": "5b0e4c1e-8f7a-4d7e-9a51-2f7f3d1e6c20", "status": "running", "progress": {"done": 41000, "total": 65533},
+    "id": "5b0e4c1e-8f7a-4d7e-9a51-2f7f3d1e6c20", "status": "running", "progress": {"done": 4100, "total": 7554},
     "period": {"from": "2026-11-01T00:00:00+08:00", "to": "2026-12-01T00:00:00+08:00"}, "team": "技术支持",
     "team_ids": ["2c8e4f0a-6b1d-5e3f-8a7c-9d0e1f2a3b4c"], "requested_by": "gao.sup",
     "created_at": "2026-12-03T09:00:00+08:00", "started_at": "2026-12-03T01:00:01+00:00", "finished_at": None,

@@ -92,3 +92,32 @@ def test_add_and_between_agree(start: datetime, duration: timedelta) -> None:
     end = CHINA.add(start, duration)
     assert CHINA.between(start, end) == duration
     assert end >= start
+
+
+# Around a daylight-saving change, with a night shift across local midnight and a split day.
+LONDON_SHIFTS = BusinessCalendar(
+    "Europe/London",
+    {0: ((time(0, 30), time(2, 30)), (time(22), time.max)), 2: ((time(9), time(12)), (time(13), time(18)))},
+    holidays=frozenset({date(2026, 3, 30)}),
+    workdays={date(2026, 3, 29): 2},
+)
+
+
+@given(start=moments, span=st.timedeltas(min_value=timedelta(hours=-2), max_value=timedelta(days=120)))
+def test_between_is_the_open_time_of_the_intervals_in_between(start: datetime, span: timedelta) -> None:
+    # between() answers from a running sum of open time per day: it must equal the intervals' sum.
+    for calendar in (CHINA, LONDON_SHIFTS):
+        walked = sum((b - a for a, b in calendar.open_intervals(start, start + span)), timedelta(0))
+        assert calendar.between(start, start + span) == (walked if span > timedelta(0) else timedelta(0))
+
+
+@given(start=moments, duration=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=30)))
+def test_add_lands_where_walking_the_open_intervals_does(start: datetime, duration: timedelta) -> None:
+    # add() steps over whole days by their open time: it must land where the walk does.
+    for calendar in (CHINA, LONDON_SHIFTS):
+        remaining = duration
+        for a, b in calendar.open_intervals(start):
+            if remaining <= b - a:
+                assert calendar.add(start, duration) == a + remaining
+                break
+            remaining -= b - a

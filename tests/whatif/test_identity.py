@@ -262,5 +262,15 @@ def test_nothing_is_written_to_the_log() -> None:
         assert world.desk.log_position() == position
 
 
+def test_progress_counts_the_period_tickets_replayed_up_to_all_of_them() -> None:
+    with live_desk(FIXED) as world:
+        told: list[tuple[int, int]] = []
+        run_whatif(world.desk, PERIOD, {}, progress=lambda done, total: told.append((done, total)))
+        total = len(world.tickets)
+        assert told[0] == (0, total) and told[-1] == (total, total)
+        assert [done for done, _ in told] == sorted(done for done, _ in told)
+        assert {t for _, t in told} == {total}
+
+
 UTC_ = UTC
 _ = TEAMS, UUID, pytest

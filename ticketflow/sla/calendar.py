@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
+from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ticketflow.errors import ValidationFailed
@@ -28,6 +30,13 @@ class BusinessCalendar:
     weekly: Mapping[int, tuple[Interval, ...]]  # Monday=0 .. Sunday=6 -> open intervals
     holidays: frozenset[date] = field(default_factory=frozenset)
     workdays: Mapping[date, int] = field(default_factory=dict)  # make-up day -> weekday whose hours apply
+    #: Each local day's open intervals in UTC, worked out once (zone conversion is the costly part).
+    _days: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    #: Open time from the first day asked about to the start of each local day (filled outward on demand).
+    _prefix: dict[date, timedelta] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _open: dict[date, timedelta] = field(default_factory=dict, init=False, repr=False, compare=False)  # per day
 
     def __post_init__(self) -> None:
         try:
@@ -41,15 +50,15 @@ class BusinessCalendar:
                 if start >= end:
                     raise ValidationFailed(f"opening interval {start}-{end} ends before it starts")
             ordered = sorted(intervals)
-            if any(a[1] > b[0] for a, b in zip(ordered, ordered[1:], strict=False)):
+            if any(a[1] > b[0] for a, b in pairwise(ordered)):
                 raise ValidationFailed(f"opening intervals of weekday {weekday} overlap")
         if not any(self.weekly.values()) and not self.workdays:
             raise ValidationFailed("a business calendar needs some opening hours")
 
     @classmethod
     def always_open(cls) -> BusinessCalendar:
-        """Calendar hours: every minute counts (24 x 7)."""
-        return cls("UTC", {d: ((time(0), time.max),) for d in range(7)})
+        """Calendar hours: every minute counts (24 x 7). One shared instance (it caches its days)."""
+        return _always_open()
 
     @property
     def zone(self) -> ZoneInfo:
@@ -61,6 +70,22 @@ class BusinessCalendar:
         weekday = self.workdays.get(day, day.weekday())
         return tuple(sorted(self.weekly.get(weekday, ())))
 
+    def _utc_intervals(self, day: date, zone: ZoneInfo) -> tuple[tuple[datetime, datetime], ...]:
+        found = self._days.get(day)
+        if found is None:
+            found = self._days[day] = tuple(
+                (
+                    datetime.combine(day, open_, zone).astimezone(UTC),
+                    (
+                        datetime.combine(day + timedelta(days=1), time(0), zone)
+                        if close == time.max
+                        else datetime.combine(day, close, zone)
+                    ).astimezone(UTC),
+                )
+                for open_, close in self._intervals_on(day)
+            )
+        return found
+
     def open_intervals(self, start: datetime, end: datetime | None = None) -> Iterator[tuple[datetime, datetime]]:
         """Open intervals (UTC) from ``start`` on, clipped to ``[start, end)``."""
         if start.tzinfo is None:
@@ -69,13 +94,7 @@ class BusinessCalendar:
         day = start.astimezone(zone).date() - timedelta(days=1)  # the previous day may run past midnight UTC
         last = day + timedelta(days=HORIZON_DAYS)
         while day <= last:
-            for open_, close in self._intervals_on(day):
-                a = datetime.combine(day, open_, zone).astimezone(UTC)
-                b = (
-                    datetime.combine(day + timedelta(days=1), time(0), zone)
-                    if close == time.max
-                    else datetime.combine(day, close, zone)
-                ).astimezone(UTC)
+            for a, b in self._utc_intervals(day, zone):
                 if end is not None and a >= end:
                     return
                 a, b = max(a, start), b if end is None else min(b, end)
@@ -86,24 +105,92 @@ class BusinessCalendar:
             raise ValidationFailed(f"the calendar has no open hours within {HORIZON_DAYS} days of {start.isoformat()}")
 
     def add(self, start: datetime, duration: timedelta) -> datetime:
-        """The moment ``duration`` of business time after ``start``."""
+        """The moment ``duration`` of business time after ``start``.
+
+        Whole days that cannot hold the rest are stepped over by their open time; within a day
+        it is the open intervals from ``start`` on, as :meth:`open_intervals` gives them."""
         if duration < timedelta(0):
             raise ValueError("duration must not be negative")
+        if start.tzinfo is None:
+            raise ValueError("times must be timezone-aware")
+        zone = self.zone
+        one = timedelta(days=1)
+        day = start.astimezone(zone).date() - one  # as open_intervals: from the previous day
+        last = day + timedelta(days=HORIZON_DAYS)
         remaining = duration
-        for a, b in self.open_intervals(start):
-            if remaining <= b - a:
-                return a + remaining
-            remaining -= b - a
-        raise AssertionError("unreachable: open_intervals raises past its horizon")  # pragma: no cover
+        while day <= last:
+            intervals = self._utc_intervals(day, zone)
+            if intervals and intervals[0][0] >= start and self._day_open(day, zone) < remaining:
+                remaining -= self._day_open(day, zone)  # the whole day is after start, and too short
+            else:
+                for a, b in intervals:
+                    a = max(a, start)
+                    if a < b:
+                        if remaining <= b - a:
+                            return a + remaining
+                        remaining -= b - a
+            day += one
+        raise ValidationFailed(f"the calendar has no open hours within {HORIZON_DAYS} days of {start.isoformat()}")
 
     def between(self, start: datetime, end: datetime) -> timedelta:
         """Business time elapsed from ``start`` to ``end`` (zero if ``end`` is not after ``start``)."""
         if end <= start:
             return timedelta(0)
-        return sum((b - a for a, b in self.open_intervals(start, end)), timedelta(0))
+        if end - start > timedelta(days=HORIZON_DAYS - 2):  # past the horizon open_intervals looks at
+            return sum((b - a for a, b in self.open_intervals(start, end)), timedelta(0))
+        if start.tzinfo is None:
+            raise ValueError("times must be timezone-aware")
+        zone = self.zone
+        return self._open_before(end, zone) - self._open_before(start, zone)
+
+    def _open_before(self, moment: datetime, zone: ZoneInfo) -> timedelta:
+        """Open time from the start of the first day asked about up to ``moment``.
+
+        A local day's open intervals lie within that day, so this is the day's prefix plus the
+        part of that day's intervals before ``moment``; differences of it are sums of intervals."""
+        day = moment.astimezone(zone).date()
+        total = self._day_prefix(day, zone)
+        for a, b in self._utc_intervals(day, zone):
+            if a >= moment:
+                break
+            if b > a:
+                total += min(b, moment) - a
+        return total
+
+    def _day_open(self, day: date, zone: ZoneInfo) -> timedelta:
+        found = self._open.get(day)
+        if found is None:
+            found = self._open[day] = sum((b - a for a, b in self._utc_intervals(day, zone) if b > a), timedelta(0))
+        return found
+
+    def _day_prefix(self, day: date, zone: ZoneInfo) -> timedelta:
+        prefix = self._prefix
+        found = prefix.get(day)
+        if found is not None:
+            return found
+        if not prefix:
+            prefix[day] = timedelta(0)
+            return prefix[day]
+        one = timedelta(days=1)
+        if day > max(prefix):
+            known = max(prefix)
+            while known < day:
+                prefix[known + one] = prefix[known] + self._day_open(known, zone)
+                known += one
+        else:
+            known = min(prefix)
+            while known > day:
+                prefix[known - one] = prefix[known] - self._day_open(known - one, zone)
+                known -= one
+        return prefix[day]
 
     def is_open(self, moment: datetime) -> bool:
         return self.between(moment, moment + timedelta(microseconds=1)) > timedelta(0)
+
+
+@cache
+def _always_open() -> BusinessCalendar:
+    return BusinessCalendar("UTC", {d: ((time(0), time.max),) for d in range(7)})
 
 
 def weekly_hours(days: str, open_: str, close: str) -> dict[int, tuple[Interval, ...]]:

@@ -102,58 +102,63 @@ def _is_desk_reply(event: Ticket.Event) -> bool:
     return isinstance(event, Ticket.Replied) and event.direction == Direction.OUTBOUND
 
 
-def clocks_of(events: Iterable[Ticket.Event], until: datetime) -> tuple[list[Clock], str]:
-    """Replay a ticket's events (up to ``until``) into metric clocks; also the ticket's priority."""
-    clocks: list[Clock] = []
-    current: dict[Metric, Clock] = {}
-    priority = "normal"
-    replied = False
-    paused = False
-    for event in events:
+class ClockRun:
+    """A ticket's metric clocks, fed one event at a time (a running clock, not a re-read of the ticket).
+
+    :func:`clocks_of` feeds it a ticket's whole history; the what-if replay keeps one per ticket
+    and feeds it each event as it happens."""
+
+    def __init__(self) -> None:
+        self.clocks: list[Clock] = []
+        self.current: dict[Metric, Clock] = {}
+        self.priority = "normal"
+        self.replied = False
+        self.paused = False
+
+    def feed(self, event: Ticket.Event) -> None:
         at = event.occurred_at
-        if at > until:
-            break
+        current = self.current
         if isinstance(event, Ticket.Opened):
-            priority = event.priority
+            self.priority = event.priority
             for metric in (Metric.FIRST_REPLY, Metric.RESOLUTION):
                 clock = current[metric] = Clock(metric, at)
                 clock.run(at)
-                clocks.append(clock)
-            continue
+                self.clocks.append(clock)
+            return
         if isinstance(event, Ticket.PriorityChanged):
-            priority = event.priority
+            self.priority = event.priority
         elif isinstance(event, Ticket.Routed) and event.priority is not None:
-            priority = event.priority  # a routing rule set it
+            self.priority = event.priority  # a routing rule set it
         if _is_desk_reply(event):
-            replied = True
+            self.replied = True
             for metric in (Metric.FIRST_REPLY, Metric.NEXT_REPLY):
                 replying = current.get(metric)
                 if replying is not None and not replying.stopped:
                     replying.fulfil(at)
-        elif _is_customer_message(event) and replied:
+        elif _is_customer_message(event) and self.replied:
             waiting = current.get(Metric.NEXT_REPLY)
             if waiting is None or waiting.stopped:
                 waiting = current[Metric.NEXT_REPLY] = Clock(Metric.NEXT_REPLY, at)
-                clocks.append(waiting)
-                if not paused:
+                self.clocks.append(waiting)
+                if not self.paused:
                     waiting.run(at)
         if isinstance(event, Ticket.Pended | Ticket.PutOnHold):
-            paused = True
+            self.paused = True
             for clock in current.values():
                 clock.pause(at)
         elif isinstance(event, Ticket.MarkedOpen):
-            paused = False
+            self.paused = False
             for clock in current.values():
                 clock.run(at)
         elif isinstance(event, Ticket.Solved):
-            paused = True
+            self.paused = True
             resolution = current.get(Metric.RESOLUTION)
             if resolution is not None:
                 resolution.fulfil(at)
             for clock in current.values():
                 clock.pause(at)
         elif isinstance(event, Ticket.Reopened):
-            paused = False
+            self.paused = False
             resolution = current.get(Metric.RESOLUTION)
             if resolution is not None:
                 resolution.fulfilled_at, resolution.stopped = None, False
@@ -162,7 +167,16 @@ def clocks_of(events: Iterable[Ticket.Event], until: datetime) -> tuple[list[Clo
         elif isinstance(event, Ticket.Closed | Ticket.MergedInto):
             for clock in current.values():
                 clock.stop(at)
-    return clocks, priority
+
+
+def clocks_of(events: Iterable[Ticket.Event], until: datetime) -> tuple[list[Clock], str]:
+    """Replay a ticket's events (up to ``until``) into metric clocks; also the ticket's priority."""
+    run = ClockRun()
+    for event in events:
+        if event.occurred_at > until:
+            break
+        run.feed(event)
+    return run.clocks, run.priority
 
 
 def measure(
@@ -174,7 +188,13 @@ def measure(
 ) -> list[Measurement]:
     """Every metric clock of a ticket as of ``now`` (its events after ``now`` are ignored)."""
     clocks, priority = clocks_of(events, now)
-    targets = targets_for(priority)
+    return measure_clocks(clocks, targets_for(priority), calendar, now, warn_ratio)
+
+
+def measure_clocks(
+    clocks: Iterable[Clock], targets: Targets, calendar: BusinessCalendar, now: datetime, warn_ratio: float = 0.8
+) -> list[Measurement]:
+    """Measure clocks already run (:class:`ClockRun`) against their targets as of ``now``."""
     result = []
     for clock in clocks:
         target = targets.get(clock.metric)

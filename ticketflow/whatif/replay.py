@@ -42,6 +42,7 @@ from ticketflow.automation import (
     first_matching_sla_policy,
     placement_team,
     route_by_policy,
+    sla_facts,
     sla_terms_of,
 )
 from ticketflow.domain import (
@@ -57,7 +58,7 @@ from ticketflow.domain.values import Direction, Status
 from ticketflow.errors import TicketflowError
 from ticketflow.sla.calendar import BusinessCalendar
 from ticketflow.sla.decide import marks_due, targets_of
-from ticketflow.sla.measure import measure
+from ticketflow.sla.measure import ClockRun, Metric, Target, measure_clocks
 from ticketflow.whatif.candidate import Candidate
 
 PAGE = 1000
@@ -111,45 +112,60 @@ class Policies:
 
 
 class PolicyLog:
-    """Policies and teams as the log goes: a new snapshot each time one of them changes."""
+    """Policies and teams as the log goes: a new snapshot each time one of them changes.
+
+    A snapshot nobody has taken yet (:attr:`current` not read since it was made) is changed in
+    place: a desk's setup (teams, members, calendars) is hundreds of events, and copying an
+    aggregate for each would dominate the read. A snapshot taken stays as it was."""
 
     def __init__(self) -> None:
         self.snapshots: list[Policies] = [Policies(None, {}, {}, {})]
+        self._taken = True
+        self._owned: set[int] = set()  # ids of aggregates only the latest, untaken snapshot holds
 
     @property
     def current(self) -> int:
+        self._taken = True
+        self._owned.clear()
         return len(self.snapshots) - 1
 
     def apply(self, event: TicketflowAggregate.Event) -> bool:
         last = self.snapshots[-1]
         if isinstance(event, RoutingPolicy.Event):
-            routing = _mutated(last.routing, event)
+            routing = self._mutated(last.routing, event)
             assert isinstance(routing, RoutingPolicy)
-            self.snapshots.append(Policies(routing, last.sla, last.calendars, last.teams))
+            snapshot = Policies(routing, last.sla, last.calendars, last.teams)
         elif isinstance(event, SlaPolicy.Event):
-            self.snapshots.append(Policies(last.routing, _with(last.sla, event), last.calendars, last.teams))
+            snapshot = Policies(last.routing, self._with(last.sla, event), last.calendars, last.teams)
         elif isinstance(event, ServiceCalendar.Event):
-            self.snapshots.append(Policies(last.routing, last.sla, _with(last.calendars, event), last.teams))
+            snapshot = Policies(last.routing, last.sla, self._with(last.calendars, event), last.teams)
         elif isinstance(event, Team.Event):
-            self.snapshots.append(Policies(last.routing, last.sla, last.calendars, _with(last.teams, event)))
+            snapshot = Policies(last.routing, last.sla, last.calendars, self._with(last.teams, event))
         else:
             return False
+        if self._taken:
+            self.snapshots.append(snapshot)
+            self._taken = False
+        else:
+            self.snapshots[-1] = snapshot
         return True
 
+    def _mutated(self, aggregate: Any, event: TicketflowAggregate.Event) -> Any:
+        """A changed copy (snapshots taken before stay as they were), or the aggregate itself if none took it."""
+        if aggregate is not None and id(aggregate) not in self._owned:
+            aggregate = copy.deepcopy(aggregate)
+        changed = event.mutate(aggregate)
+        self._owned.add(id(changed))
+        return changed
 
-def _mutated(aggregate: Any, event: TicketflowAggregate.Event) -> Any:
-    """A changed copy: snapshots taken before stay as they were."""
-    return event.mutate(copy.deepcopy(aggregate) if aggregate is not None else None)
-
-
-def _with(objects: dict[UUID, Any], event: TicketflowAggregate.Event) -> dict[UUID, Any]:
-    changed = dict(objects)
-    changed[event.originator_id] = _mutated(objects.get(event.originator_id), event)
-    return changed
+    def _with(self, objects: dict[UUID, Any], event: TicketflowAggregate.Event) -> dict[UUID, Any]:
+        changed = dict(objects)
+        changed[event.originator_id] = self._mutated(objects.get(event.originator_id), event)
+        return changed
 
 
 # ------------------------------------------------------------------ what the log holds
-@dataclass
+@dataclass(slots=True)
 class Step:
     """One recorded event of a replayed ticket, with what was in force when it was written."""
 
@@ -193,12 +209,7 @@ class History:
     events_read: int
 
 
-def read_history(
-    desk: TicketDesk,
-    since: datetime,
-    until: datetime,
-    progress: Callable[[int, int], None] | None = None,
-) -> History:
+def read_history(desk: TicketDesk, since: datetime, until: datetime) -> History:
     """Stream the log once: policies as they change, the period's tickets, the others' loads."""
     policies = PolicyLog()
     customers: dict[UUID, tuple[str | None, str]] = {}
@@ -239,8 +250,6 @@ def read_history(
                     snapshot = -1 if event.imported else policies.current
                     recorded.steps.append(Step(event, notification.id, snapshot, tier, language))
         start = page[-1].id + 1
-        if progress is not None:
-            progress(page[-1].id, end)
     return History(policies, tickets, moves, horizon, end, read)
 
 
@@ -289,10 +298,12 @@ def _outside(
 # ------------------------------------------------------------------ one scenario
 @dataclass
 class Replayed:
-    """One ticket as a scenario replayed it."""
+    """One ticket as a scenario replayed it.
+
+    Its events (recorded actions and this scenario's decisions) are not kept: each one runs
+    its SLA clocks and notes what the comparison needs as it comes."""
 
     ticket: Ticket
-    events: list[Ticket.Event]  # recorded actions and this scenario's decisions, in order
     decisions: list[Ticket.Event] = field(default_factory=list)
     tier: str | None = None
     language: str = ""
@@ -302,6 +313,26 @@ class Replayed:
     placed_team: UUID | None = None
     placed_agent: str | None = None
     rule: str | None = None
+    clock: ClockRun = field(default_factory=ClockRun)  # its SLA clocks, run as its events come
+    opened_priority: str = "normal"
+    routed_priority: str | None = None  # the priority the first routing that set one set
+    staff_work: list[str] = field(default_factory=list)  # who did each piece of recorded staff work
+
+    def add(self, events: list[Ticket.Event]) -> None:
+        for event in events:
+            self.clock.feed(event)
+            if isinstance(event, Ticket.Opened):
+                self.opened_priority = event.priority
+            elif isinstance(event, Ticket.Routed) and event.priority is not None and self.routed_priority is None:
+                self.routed_priority = event.priority
+            who = is_staff_work(event)
+            if who is not None:
+                self.staff_work.append(who)
+
+    @property
+    def priority(self) -> str:
+        """The priority the ticket had once placed (a routing rule's, else the one it was opened with)."""
+        return self.routed_priority or self.opened_priority
 
 
 class Scenario:
@@ -318,6 +349,8 @@ class Scenario:
         self._order: dict[UUID, int] = {}
         self._views: dict[int, Policies] = {}
         self._calendars: dict[tuple[Any, Any], BusinessCalendar] = {}
+        self._terms: dict[tuple[Any, ...], dict[str, Any] | None] = {}
+        self._target_cache: dict[tuple[Any, ...], dict[Metric, Target]] = {}
 
     def policies(self, snapshot: int) -> Policies:
         index = snapshot if snapshot >= 0 else self.history.policies.current
@@ -342,7 +375,7 @@ class Scenario:
         if replayed is None:
             ticket = event.mutate(None)
             assert isinstance(ticket, Ticket)
-            replayed = self.tickets[ticket.id] = Replayed(ticket, [], imported=recorded.imported)
+            replayed = self.tickets[ticket.id] = Replayed(ticket, imported=recorded.imported)
             self._order[ticket.id] = len(self._order)
             self._load(ticket, +1)
         else:
@@ -350,7 +383,7 @@ class Scenario:
             replayed.ticket.version = event.originator_version - 1  # this scenario's decisions came between
             event.mutate(replayed.ticket)
             self._load(replayed.ticket, +1)
-        replayed.events.append(event)
+        replayed.add([event])
         replayed.tier, replayed.language, replayed.snapshot = step.tier, step.language, step.snapshot
         if (
             replayed.placed_team is None
@@ -385,7 +418,7 @@ class Scenario:
         for event in made:
             if isinstance(event, Ticket.Routed) and event.assignee_id is not None:
                 self.rotation[event.team_id] = event.assignee_id
-        replayed.events.extend(made)  # type: ignore[arg-type]
+        replayed.add(made)  # type: ignore[arg-type]
         replayed.decisions.extend(made)  # type: ignore[arg-type]
         return made  # type: ignore[return-value]
 
@@ -447,22 +480,18 @@ class Scenario:
         ticket = replayed.ticket
         made: list[Ticket.Event] = []
         if changed and ticket.status != Status.CLOSED:
-            view = self.policies(snapshot)
-            policy = first_matching_sla_policy(view.sla.values(), ticket, replayed.tier)
-            if policy is not None:
-                calendar = view.calendars.get(policy.calendar_id) if policy.calendar_id else None
-                if policy.calendar_id is None or calendar is not None:
-                    terms = sla_terms_of(policy, calendar)
-                    if ticket.sla is None or _terms_key(ticket.sla) != _terms_key(terms):
-                        made += self._decide(replayed, now, lambda t: t.apply_sla(terms))
+            matched = self._sla_terms(snapshot, ticket, replayed.tier)
+            if matched is not None and (ticket.sla is None or _terms_key(ticket.sla) != _terms_key(matched)):
+                chosen = dict(matched)
+                made += self._decide(replayed, now, lambda t: t.apply_sla(chosen))
         ticket = replayed.ticket
         replayed.next_due = None
         if ticket.sla is None:
             return made
         terms = ticket.sla
-        measurements = measure(
-            replayed.events,
-            targets_of(terms),
+        measurements = measure_clocks(
+            replayed.clock.clocks,
+            self._targets(terms, replayed.clock.priority),
             self._calendar(terms),
             now,
             terms["warn_at_percent"] / 100,
@@ -480,6 +509,31 @@ class Scenario:
             replayed.next_due = next_due
             heapq.heappush(self.due, (next_due, self._order[ticket.id], ticket.id))
         return made
+
+    def _sla_terms(self, snapshot: int, ticket: Ticket, tier: str | None) -> dict[str, Any] | None:
+        """The terms of the SLA policy that matches the ticket (None: none does), decided once per
+        policies in force and facts the match reads (:func:`ticketflow.automation.sla_facts`)."""
+        index = snapshot if snapshot >= 0 else len(self.history.policies.snapshots) - 1
+        key = (index, *sla_facts(ticket, tier).items())
+        if key in self._terms:
+            return self._terms[key]
+        view = self.policies(snapshot)
+        terms: dict[str, Any] | None = None
+        policy = first_matching_sla_policy(view.sla.values(), ticket, tier)
+        if policy is not None:
+            calendar = view.calendars.get(policy.calendar_id) if policy.calendar_id else None
+            if policy.calendar_id is None or calendar is not None:
+                terms = sla_terms_of(policy, calendar)
+        self._terms[key] = terms
+        return terms
+
+    def _targets(self, terms: dict[str, Any], priority: str) -> dict[Metric, Target]:
+        """The targets of an SLA decision for a priority, worked out once per policy version."""
+        key = (_terms_key(terms), priority)
+        targets = self._target_cache.get(key)
+        if targets is None:
+            targets = self._target_cache[key] = targets_of(terms)(priority)
+        return targets
 
     def _calendar(self, terms: dict[str, Any]) -> BusinessCalendar:
         """The calendar of an SLA decision, built once per calendar version (and scenario)."""
@@ -508,20 +562,42 @@ def _terms_key(terms: dict[str, Any]) -> tuple[Any, ...]:
 
 # ------------------------------------------------------------------ both scenarios, one timeline
 def _timeline(history: History) -> Iterator[tuple[datetime, int, Any]]:
-    """The period's recorded steps and the others' load moves, in business-time order."""
+    """The period's recorded steps and the others' load moves, in business-time order.
+
+    It takes them from the history (which keeps none) and lets each go once handed out."""
     items: list[tuple[datetime, int, int, Any]] = []
     for recorded in history.tickets.values():
         for step in recorded.steps:
             items.append((step.event.occurred_at, step.position, 1, (recorded, step)))
+        recorded.steps = []
     for move in history.moves:
         items.append((move.at, move.position, 0, move))
+    history.moves = []
     items.sort(key=lambda i: (i[0], i[1], i[2]))
-    for at, position, _, item in items:
+    items.reverse()  # popped from the end: in order, and each let go as it goes
+    while items:
+        at, position, _, item = items.pop()
         yield at, position, item
 
 
-def replay(history: History, scenarios: list[Scenario]) -> None:
-    """Replay the period: after each recorded command, each scenario's automation makes its pass."""
+def replay(
+    history: History, scenarios: list[Scenario], progress: Callable[[int, int], None] | None = None
+) -> None:
+    """Replay the period: after each recorded command, each scenario's automation makes its pass.
+
+    ``progress(done, total)``: tickets whose recorded steps are all replayed, out of the period's.
+    The history's steps are consumed (each is let go once replayed): a history is replayed once."""
+    total = len(history.tickets)
+    left = {ticket_id: len(recorded.steps) for ticket_id, recorded in history.tickets.items()}
+    done = [sum(1 for n in left.values() if n == 0), 0]  # done, done when last told
+    every = max(1, total // 100)
+
+    def tell(force: bool = False) -> None:
+        if progress is not None and (force or done[0] - done[1] >= every):
+            done[1] = done[0]
+            progress(done[0], total)
+
+    tell(force=True)
     latest = [-1]  # the policies in force at the latest recorded step (live history)
 
     def snapshot_of(ticket_id: UUID) -> int:
@@ -568,12 +644,17 @@ def replay(history: History, scenarios: list[Scenario]) -> None:
         group_key = key
         latest[0] = max(latest[0], step.snapshot)
         group.append((recorded, step))
+        left[recorded.ticket_id] -= 1
+        if left[recorded.ticket_id] == 0:
+            done[0] += 1
+            tell()
     if group:
         assert group_key is not None
         finish(group_key[0])
     if history.horizon is not None:
         for scenario in scenarios:
             scenario.fire_due(history.horizon, inclusive=True, snapshot_of=snapshot_of)
+    tell(force=True)
 
 
 def is_staff_work(event: Ticket.Event) -> str | None:

@@ -22,7 +22,7 @@ from ticketflow.domain import Ticket
 from ticketflow.errors import ValidationFailed
 from ticketflow.sla.measure import Metric
 from ticketflow.whatif.candidate import Candidate, build_candidate, read_candidate_file
-from ticketflow.whatif.replay import History, Replayed, Scenario, is_staff_work, read_history, replay
+from ticketflow.whatif.replay import History, Replayed, Scenario, read_history, replay
 
 SEMANTICS = (
     "Customer and staff actions stay as recorded, at their recorded business time (replies are not moved).",
@@ -74,10 +74,13 @@ def run_whatif(
 ) -> dict[str, Any]:
     """Replay the period under the recorded and the candidate policies; the comparison as plain data.
 
+    ``progress(done, total)``: called as tickets of the period are replayed (done, out of total),
+    first once the log is read (0 done), last when all are.
+
     ``as_of``: the instant the SLA clocks are looked at last (default: the latest business time in the log).
     ``teams``: like ``team``, several teams at once (a supervisor's what-if covers all their teams)."""
     data = read_candidate_file(candidate_file) if isinstance(candidate_file, Path) else candidate_file
-    history = read_history(desk, period.since, period.until, progress)
+    history = read_history(desk, period.since, period.until)
     if as_of is not None:
         if as_of.tzinfo is None:
             raise ValidationFailed("--as-of needs a time zone")
@@ -97,7 +100,7 @@ def run_whatif(
             )
     recorded = Scenario("recorded", history, None)
     proposed = Scenario("candidate", history, candidate)
-    replay(history, [recorded, proposed])
+    replay(history, [recorded, proposed], progress)
     return compare(history, recorded, proposed, candidate, teams_by_id, period, team_ids)
 
 
@@ -134,15 +137,6 @@ def _runs(replayed: Replayed) -> dict[tuple[str, str], str]:
 
 def _escalations(replayed: Replayed) -> int:
     return sum(isinstance(e, Ticket.PriorityChanged | Ticket.Transferred) for e in replayed.decisions)
-
-
-def _priority(replayed: Replayed) -> str:
-    for event in replayed.events:
-        if isinstance(event, Ticket.Routed) and event.priority is not None:
-            return event.priority
-        if isinstance(event, Ticket.Opened):
-            priority = event.priority
-    return priority
 
 
 def signature(events: Iterable[Ticket.Event], instants: bool = True) -> list[tuple[str, str, str]]:
@@ -201,7 +195,7 @@ def compare(
         for side, replayed in (("recorded", was), ("candidate", now)):
             team = team_name(replayed.placed_team)
             for (metric, _cycle), outcome in _runs(replayed).items():
-                cell = attainment.setdefault((team, _priority(replayed), metric), {})
+                cell = attainment.setdefault((team, replayed.priority, metric), {})
                 cell.setdefault(side, Counter())[outcome] += 1
             if _escalations(replayed):
                 escalated[side].append(key)
@@ -236,7 +230,7 @@ def compare(
         if now.placed_team is not None and now.placed_team != was.placed_team:
             members = set(final_teams[now.placed_team].members) if now.placed_team in final_teams else set()
             done_by = [
-                who for e in now.events if (who := is_staff_work(e)) is not None and who not in members
+                who for who in now.staff_work if who not in members
             ]
             if done_by:
                 outside_work["tickets"] += 1
