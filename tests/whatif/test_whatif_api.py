@@ -115,7 +115,8 @@ def test_a_supervisors_whatif_answers_202_with_the_job_and_once_run_the_report_t
 
     done = api.get("supervisor", response.headers["location"]).json()
     assert done["status"] == "done" and done["error"] is None
-    assert done["progress"]["total"] == api.desk.log_position() == done["progress"]["done"]
+    # every ticket of the period replayed (the report's figures are the team's share of them)
+    assert done["progress"]["done"] == done["progress"]["total"] >= done["report"]["tickets"]["replayed"] > 0
     expected = run_whatif(api.desk, PERIOD, CANDIDATE_JSON, teams=[api.teams["技术支持"]])
     assert to_json(done["report"]) == to_json(expected)  # the JSON `ticketflow whatif --json` prints
     assert done["report"]["team"] == "技术支持" and done["report"]["tickets"]["replayed"] > 0
