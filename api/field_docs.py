@@ -302,6 +302,19 @@ BY_SCHEMA: dict[str, str] = {
     "PolicyVersionOut.version": "The policy's version this event made.",
     "FieldError.field": "The refused field, as a dotted path in the request.",
     "ImportOut.rejects": "Rows not written, each with why.",
+    "WhatifIn.period": "The period replayed, `from` and `to` (RFC 3339, business time): the tickets opened in it.",
+    "WhatifJobOut.period": "The period replayed, `from` and `to` (business time).",
+    "WhatifJobSummaryOut.period": "The period replayed, `from` and `to` (business time).",
+    "WhatifJobOut.team": "The team asked for, as given (null: all the caller's teams, or the whole desk for an admin).",
+    "WhatifJobSummaryOut.team": "The team asked for, as given (null: all the caller's teams, or the whole desk for an admin).",
+    "WhatifJobOut.progress": "How far the replay is: tickets of the period replayed, out of all of them.",
+    "WhatifJobSummaryOut.progress": "How far the replay is: tickets of the period replayed, out of all of them.",
+    "WhatifJobOut.requested_by": "Who asked for the what-if (agent id or integration name).",
+    "WhatifJobSummaryOut.requested_by": "Who asked for the what-if (agent id or integration name).",
+    "WhatifJobOut.started_at": "When a worker started it (null while queued). " + TIMES,
+    "WhatifJobSummaryOut.started_at": "When a worker started it (null while queued). " + TIMES,
+    "WhatifJobOut.finished_at": "When it was done or failed. " + TIMES,
+    "WhatifJobSummaryOut.finished_at": "When it was done or failed. " + TIMES,
 }
 
 
