@@ -203,16 +203,16 @@ class Automation:
         (or a first policy) applies from now on. Returns when to look again and whether
         the ticket is finished with (closed), and how to store the clocks as measured.
         """
-        ticket = self.desk.get_ticket(ticket_id)
+        ticket = self.desk.peek_ticket(ticket_id)  # read only: no copy
         if changed and ticket.status != Status.CLOSED:
-            policy = self.desk.matching_sla_policy(ticket)
+            terms = self.desk.matching_sla_terms(ticket)
             current = ticket.sla and self.desk.sla_terms_key(ticket.sla)
-            wanted = self.desk.sla_terms_key(self.desk.sla_terms(policy)) if policy is not None else None
+            wanted = self.desk.sla_terms_key(terms) if terms is not None else None
             if wanted is not None and current != wanted:
                 self._command(lambda: self.desk.apply_sla(ApplySla(
                     ticket_id=ticket_id, command_id=command_id("sla", ticket_id, *wanted),
                 ), SYSTEM))
-                ticket = self.desk.get_ticket(ticket_id)
+                ticket = self.desk.peek_ticket(ticket_id)
         if ticket.sla is None:
             return None, ticket.status == Status.CLOSED, None
         terms = ticket.sla

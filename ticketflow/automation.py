@@ -227,6 +227,22 @@ class AutomationCommands(_Base):
     def matching_sla_policy(self, ticket: Ticket) -> SlaPolicy | None:
         return first_matching_sla_policy(self.sla_policies(), ticket, self._peek(Customer, ticket.requester_id).tier)
 
+    def matching_sla_terms(self, ticket: Ticket) -> dict[str, Any] | None:
+        """The terms :meth:`apply_sla` would apply to the ticket now (None: no policy matches it), from
+        one look at the policies (the SLA clock asks this for every changed ticket)."""
+        snapshot = self._sla_snapshot()
+        if snapshot is None:
+            policy = self.matching_sla_policy(ticket)
+            return self.sla_terms(policy) if policy is not None else None
+        policy = first_matching_sla_policy(snapshot.policies, ticket, self._peek(Customer, ticket.requester_id).tier)
+        if policy is None:
+            return None
+        return sla_terms_of(policy, self._snapshot_calendar(snapshot, policy.calendar_id))
+
+    def peek_ticket(self, ticket_id: UUID) -> Ticket:
+        """A ticket for a read-only look (the SLA clock's): the cached aggregate, not a copy. Never mutate it."""
+        return self._peek(Ticket, ticket_id)
+
     @staticmethod
     def sla_terms_key(terms: Mapping[str, Any]) -> tuple[Any, ...]:
         """What identifies the terms a ticket is measured by: the policy and calendar versions."""
@@ -238,10 +254,15 @@ class AutomationCommands(_Base):
         snapshot = self._sla_snapshot()
         if snapshot is None:
             return sla_terms_of(policy, self._peek(ServiceCalendar, policy.calendar_id))
-        calendar = snapshot.calendars.get(policy.calendar_id)
+        return sla_terms_of(policy, self._snapshot_calendar(snapshot, policy.calendar_id))
+
+    def _snapshot_calendar(self, snapshot: _SlaSnapshot, calendar_id: UUID | None) -> ServiceCalendar | None:
+        if calendar_id is None:
+            return None
+        calendar = snapshot.calendars.get(calendar_id)
         if calendar is None:
-            calendar = snapshot.calendars[policy.calendar_id] = self._peek(ServiceCalendar, policy.calendar_id)
-        return sla_terms_of(policy, calendar)
+            calendar = snapshot.calendars[calendar_id] = self._peek(ServiceCalendar, calendar_id)
+        return calendar
 
     def record_sla_event(self, cmd: RecordSlaEvent, caller: Caller) -> CommandResult:
         """An SLA warning, breach or fulfilment, once per metric run; a breach escalates."""
