@@ -40,6 +40,7 @@ from ticketflow.domain.values import Channel, Role, Status
 from ticketflow.email.imap import ImapPoller
 from ticketflow.errors import ConcurrencyConflict, NotFound, StorageUnavailable, TicketflowError
 from ticketflow.metadata import Caller
+from ticketflow.sla.calendar import BusinessCalendar
 from ticketflow.sla.decide import marks_due, targets_of
 from ticketflow.sla.measure import Measurement, measure
 
@@ -52,6 +53,8 @@ ALWAYS = "9999-12-31"
 #: The shortest time between the starts of two passes of the automation thread (seconds).
 MIN_GAP_SECONDS = 0.25
 OPEN_STATUSES = ("new", "open", "pending", "on_hold")
+#: Calendars kept built (one per distinct calendar version in the SLA terms of the tickets measured).
+MAX_CALENDARS = 256
 
 
 def command_id(*parts: object) -> UUID:
@@ -85,6 +88,7 @@ class Automation:
         # mail server never holds up routing or the SLA clock).
         self.imap = ImapPoller(desk)
         self._last_write = 0
+        self._calendars: dict[str, BusinessCalendar] = {}
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -199,21 +203,21 @@ class Automation:
         (or a first policy) applies from now on. Returns when to look again and whether
         the ticket is finished with (closed), and how to store the clocks as measured.
         """
-        ticket = self.desk.get_ticket(ticket_id)
+        ticket = self.desk.peek_ticket(ticket_id)  # read only: no copy
         if changed and ticket.status != Status.CLOSED:
-            policy = self.desk.matching_sla_policy(ticket)
+            terms = self.desk.matching_sla_terms(ticket)
             current = ticket.sla and self.desk.sla_terms_key(ticket.sla)
-            wanted = self.desk.sla_terms_key(self.desk.sla_terms(policy)) if policy is not None else None
+            wanted = self.desk.sla_terms_key(terms) if terms is not None else None
             if wanted is not None and current != wanted:
                 self._command(lambda: self.desk.apply_sla(ApplySla(
                     ticket_id=ticket_id, command_id=command_id("sla", ticket_id, *wanted),
                 ), SYSTEM))
-                ticket = self.desk.get_ticket(ticket_id)
+                ticket = self.desk.peek_ticket(ticket_id)
         if ticket.sla is None:
             return None, ticket.status == Status.CLOSED, None
         terms = ticket.sla
         measurements = measure(
-            self.desk.history(ticket_id), targets_of(terms), calendar_from_spec(terms["calendar"]), now,
+            self.desk.history(ticket_id), targets_of(terms), self._calendar(terms["calendar"]), now,
             terms["warn_at_percent"] / 100,
         )
         marks, next_due = marks_due(ticket, measurements, now)
@@ -224,6 +228,16 @@ class Automation:
                 command_id=command_id("sla-event", ticket_id, k.kind, k.metric, k.cycle),
             ), SYSTEM))
         return next_due, ticket.status == Status.CLOSED, lambda db: _store_clocks(db, ticket_id, terms, measurements, now)
+
+    def _calendar(self, spec: Mapping[str, Any] | None) -> BusinessCalendar:
+        """The calendar of a ticket's SLA terms, built once per distinct spec (it is immutable)."""
+        key = repr(spec)
+        calendar = self._calendars.get(key)
+        if calendar is None:
+            if len(self._calendars) >= MAX_CALENDARS:
+                self._calendars.clear()
+            calendar = self._calendars[key] = calendar_from_spec(spec)
+        return calendar
 
     # ---------------------------------------------------------------- scheduler
     def surveys(self) -> int:

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID, uuid5
 
 from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import get_topic
 
 from ticketflow import metadata
 from ticketflow.webhook_targets import TargetGuard
@@ -128,8 +131,39 @@ class AutomationCommands(_Base):
 
     def sla_policies(self) -> list[SlaPolicy]:
         """Every SLA policy (retired ones too), in matching order."""
+        snapshot = self._sla_snapshot()
+        if snapshot is not None:
+            return list(snapshot.policies)
+        return self._read_sla_policies()
+
+    def _read_sla_policies(self) -> list[SlaPolicy]:
         policies = [self._peek(SlaPolicy, i) for i in self._ids_of(SlaPolicy)]
         return sorted(policies, key=lambda p: (p.position, p.name))
+
+    def _sla_snapshot(self) -> _SlaSnapshot | None:
+        """The SLA policies and calendars as the log holds them now, read again only when one of them
+        changed: the SLA clock asks for them for every ticket it measures, and they rarely change.
+
+        A change is found by its event's topic among the events recorded since the last look (one
+        indexed query over the new events). None while the current batch holds an unsaved policy
+        or calendar: then they are read afresh, as the batch's commands left them."""
+        # The desk's batch (imported here: ticketflow.application imports this module).
+        from ticketflow.application import _BATCH
+
+        batch = _BATCH.get()
+        if batch is not None and any(isinstance(a, SlaPolicy | ServiceCalendar) for a in batch.aggregates.values()):
+            return None
+        lock: threading.Lock = self.__dict__.setdefault("_sla_snapshot_lock", threading.Lock())
+        with lock:
+            snapshot: _SlaSnapshot | None = self.__dict__.get("_sla_snapshot_cache")
+            top = self.log_position()
+            if snapshot is not None and top > snapshot.position:
+                changed = self.recorder.select_notifications(snapshot.position + 1, 1, stop=top, topics=_SLA_TOPICS)
+                snapshot = None if changed else _SlaSnapshot(top, snapshot.policies, snapshot.calendars)
+            if snapshot is None:  # read after noting the position: a change after it is seen next time
+                snapshot = _SlaSnapshot(top, tuple(self._read_sla_policies()), {})
+            self.__dict__["_sla_snapshot_cache"] = snapshot
+            return snapshot
 
     def calendars(self) -> list[ServiceCalendar]:
         return sorted((self._peek(ServiceCalendar, i) for i in self._ids_of(ServiceCalendar)), key=lambda c: c.name)
@@ -193,13 +227,42 @@ class AutomationCommands(_Base):
     def matching_sla_policy(self, ticket: Ticket) -> SlaPolicy | None:
         return first_matching_sla_policy(self.sla_policies(), ticket, self._peek(Customer, ticket.requester_id).tier)
 
+    def matching_sla_terms(self, ticket: Ticket) -> dict[str, Any] | None:
+        """The terms :meth:`apply_sla` would apply to the ticket now (None: no policy matches it), from
+        one look at the policies (the SLA clock asks this for every changed ticket)."""
+        snapshot = self._sla_snapshot()
+        if snapshot is None:
+            policy = self.matching_sla_policy(ticket)
+            return self.sla_terms(policy) if policy is not None else None
+        policy = first_matching_sla_policy(snapshot.policies, ticket, self._peek(Customer, ticket.requester_id).tier)
+        if policy is None:
+            return None
+        return sla_terms_of(policy, self._snapshot_calendar(snapshot, policy.calendar_id))
+
+    def peek_ticket(self, ticket_id: UUID) -> Ticket:
+        """A ticket for a read-only look (the SLA clock's): the cached aggregate, not a copy. Never mutate it."""
+        return self._peek(Ticket, ticket_id)
+
     @staticmethod
     def sla_terms_key(terms: Mapping[str, Any]) -> tuple[Any, ...]:
         """What identifies the terms a ticket is measured by: the policy and calendar versions."""
         return (terms["policy_id"], terms["policy_version"], terms["calendar_id"], terms["calendar_version"])
 
     def sla_terms(self, policy: SlaPolicy) -> dict[str, Any]:
-        return sla_terms_of(policy, self._peek(ServiceCalendar, policy.calendar_id) if policy.calendar_id else None)
+        if policy.calendar_id is None:
+            return sla_terms_of(policy, None)
+        snapshot = self._sla_snapshot()
+        if snapshot is None:
+            return sla_terms_of(policy, self._peek(ServiceCalendar, policy.calendar_id))
+        return sla_terms_of(policy, self._snapshot_calendar(snapshot, policy.calendar_id))
+
+    def _snapshot_calendar(self, snapshot: _SlaSnapshot, calendar_id: UUID | None) -> ServiceCalendar | None:
+        if calendar_id is None:
+            return None
+        calendar = snapshot.calendars.get(calendar_id)
+        if calendar is None:
+            calendar = snapshot.calendars[calendar_id] = self._peek(ServiceCalendar, calendar_id)
+        return calendar
 
     def record_sla_event(self, cmd: RecordSlaEvent, caller: Caller) -> CommandResult:
         """An SLA warning, breach or fulfilment, once per metric run; a breach escalates."""
@@ -393,6 +456,26 @@ class AutomationCommands(_Base):
                     entry["ids"].append(notification.originator_id)
             entry["position"] = page[-1].id if len(page) == 500 else top
         return list(entry["ids"])
+
+
+@dataclass(frozen=True)
+class _SlaSnapshot:
+    """The SLA policies (in matching order) and the calendars read, as of a log position."""
+
+    position: int
+    policies: tuple[SlaPolicy, ...]
+    calendars: dict[UUID, ServiceCalendar]
+
+
+def _event_topics(*classes: type[TicketflowAggregate]) -> list[str]:
+    return [
+        get_topic(v) for cls in classes for v in (getattr(cls, name) for name in dir(cls))
+        if isinstance(v, type) and issubclass(v, TicketflowAggregate.Event)
+    ]
+
+
+#: Every event that changes an SLA policy or a calendar.
+_SLA_TOPICS = _event_topics(SlaPolicy, ServiceCalendar)
 
 
 def _created_events(cls: type[TicketflowAggregate]) -> list[type[TicketflowAggregate.Event]]:

@@ -11,7 +11,7 @@ from ticketflow.clock import FakeClock
 from ticketflow.commands import GiveConsent, OpenTicket, SolveTicket
 from ticketflow.commands.workflow import (
     AnswerSurvey, ApplySla, DefineCalendar, DefineSlaPolicy, IssueSurvey, PublishRoutingRules, RecordResolution,
-    RecordSlaEvent, RouteTicket, SetAssignmentStrategy, SubscribeWebhook,
+    RecordSlaEvent, RetireSlaPolicy, RouteTicket, SetAssignmentStrategy, SubscribeWebhook,
 )
 from ticketflow.domain import Ticket
 from ticketflow.domain.values import Channel, Role
@@ -117,6 +117,38 @@ def test_apply_sla_records_the_policy_version_targets_and_calendar(desk: TicketD
     define_policy(desk, minutes=30)  # a revision: version 2 applies from the ticket's next update
     desk.apply_sla(ApplySla(ticket_id=ticket_id), SYSTEM)
     assert desk.get_ticket(ticket_id).sla["policy_version"] == 2
+
+
+def test_the_sla_terms_a_ticket_would_get_follow_every_policy_and_calendar_change(desk: TicketDesk, setup: Desk) -> None:
+    # The policies are kept between looks (the SLA clock asks for every ticket): each change must still show.
+    ticket = desk.get_ticket(setup.open())
+    assert desk.matching_sla_terms(ticket) is None
+    define_policy(desk)
+    terms = desk.matching_sla_terms(ticket)
+    assert terms is not None and (terms["policy_version"], terms["calendar_version"]) == (1, 1)
+    desk.define_calendar(
+        DefineCalendar(name="上海工作日", timezone="Asia/Shanghai", weekly={str(d): [("08:00", "20:00")] for d in range(6)}),
+        ADMIN,
+    )
+    terms = desk.matching_sla_terms(ticket)
+    assert terms is not None and terms["calendar_version"] == 2 and terms["calendar"]["weekly"]["5"] == [["08:00", "20:00"]]
+    define_policy(desk, minutes=30)
+    terms = desk.matching_sla_terms(ticket)
+    assert terms is not None and terms["policy_version"] == 2
+    assert terms["targets"]["normal"]["first_reply_time"]["minutes"] == 30
+    desk.retire_sla_policy(RetireSlaPolicy(policy_id=terms["policy_id"], reason="replaced"), ADMIN)
+    assert desk.matching_sla_terms(ticket) is None and desk.sla_policies()[0].retired
+
+
+def test_inside_a_batch_the_sla_terms_follow_a_policy_revised_earlier_in_the_batch(desk: TicketDesk, setup: Desk) -> None:
+    define_policy(desk)
+    ticket = desk.get_ticket(setup.open())
+    assert desk.matching_sla_terms(ticket)["policy_version"] == 1  # type: ignore[index]
+    with desk.batch():
+        define_policy(desk, minutes=30)  # not stored until the block ends
+        assert desk.matching_sla_terms(ticket)["policy_version"] == 2  # type: ignore[index]
+        assert [p.version for p in desk.sla_policies()] == [2]
+    assert desk.matching_sla_terms(ticket)["policy_version"] == 2  # type: ignore[index]
 
 
 def test_an_sla_breach_is_recorded_once_and_escalates_the_priority(desk: TicketDesk, setup: Desk, clock: FakeClock) -> None:
