@@ -55,6 +55,14 @@ class SourceCounted(TicketflowAggregate.Event):
     class_version = 2
     upcast_v1_v2 = staticmethod(_counted_nothing)
 
+    def payload(self) -> dict[str, Any]:
+        """The event's own fields; ``source_counters`` only when the source named some (omitted when
+        none, so native events, their webhooks and audit entries read as before v2)."""
+        found = super().payload()
+        if found.get("source_counters") is None:
+            found.pop("source_counters", None)
+        return found
+
     def mutate(self, aggregate: Any) -> Any:
         aggregate = super().mutate(aggregate)
         if self.source_counters:
