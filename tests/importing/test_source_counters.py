@@ -18,6 +18,7 @@ from tests.api.conftest import Api, build_api
 from tests.importing.test_mapped_import import only_ticket, servicenow, sn_row
 from ticketflow.application import TicketDesk
 from ticketflow.config import Settings
+from ticketflow.describe import describe
 from ticketflow.domain import Ticket
 from ticketflow.domain.ticket import SourceCounted
 from ticketflow.errors import ValidationFailed
@@ -65,6 +66,9 @@ def test_each_fact_carries_its_rows_counters_and_the_ticket_shows_the_sources_fi
         ("SourceCountersRecorded", {"sys_mod_count": 9, "reassignment_count": 1, "reopen_count": 1}),
     ]
     assert all("sys_mod_count" not in getattr(e, "reason", "") for e in events)  # no longer text in the reason
+    assert describe(events[-1]) == ("an update in the source system that changed only its counters "
+                                    "[source sys_mod_count=9, reassignment_count=1, reopen_count=1]")
+    assert not describe(events[0]).endswith("]")  # the opening carries no counters
     final = {"sys_mod_count": 9, "reassignment_count": 1, "reopen_count": 1}
     assert api.desk.get_ticket(ticket_id).source_counters == final
 
