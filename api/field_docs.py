@@ -294,6 +294,11 @@ BY_SCHEMA: dict[str, str] = {
     "SurveyReceipt.score": "The score recorded.",
     "CustomerOut.version": "The customer's version after their last event.",
     "TicketOut.version": "The ticket's version after its last event (use it as `If-Match`).",
+    "TicketOut.source_counters": (
+        "Imported history only: the source system's own counters (by the source's column name, e.g. "
+        "ServiceNow's reassignment_count, reopen_count, sys_mod_count) at the latest imported update, as "
+        "the import mapping's `counters` names them; null for a ticket with none."
+    ),
     "TeamOut.version": "The team's version after its last event.",
     "TimelineEntryOut.version": "The ticket's version at this entry.",
     "CustomerInteractionOut.version": "The ticket's version at this interaction.",

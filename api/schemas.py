@@ -148,6 +148,7 @@ class TicketOut(Model):
     merged_into: UUID | None
     imported: bool
     version: int
+    source_counters: dict[str, int] | None = None
     sla: list[SlaClockOut] = Field(default_factory=list, description="SLA clocks (on the single-ticket read)")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{

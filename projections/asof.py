@@ -120,6 +120,7 @@ def ticket_row(desk: TicketDesk, ticket: Ticket) -> dict[str, Any]:
         "reopen_count": ticket.reopen_count, "reassignment_count": reassignments,
         "satisfaction": ticket.satisfaction["score"] if ticket.satisfaction else None,
         "merged_into": uid(ticket.merged_into), "imported": int(_imported(desk, ticket.id)), "version": ticket.version,
+        "source_counters": dumps(ticket.source_counters) if ticket.source_counters else None,
     }
 
 

@@ -52,6 +52,7 @@ TICKETS = Table(
         "satisfaction INTEGER",
         "merged_into TEXT",
         "imported INTEGER",
+        "source_counters TEXT",  # JSON: the source system's counters at the latest imported update (NULL: none)
         "version INTEGER",
         "position BIGINT",
     ),
@@ -119,7 +120,8 @@ class TicketsView(View):
     purges_personal_data = True
     tables = (TICKETS, TICKET_TAGS)
     #: 2: the tags table (a store built before it has no rows there: `ticketflow rebuild tickets`).
-    version = 2
+    #: 3: source_counters (imported history's counters; `ticketflow rebuild tickets`).
+    version = 3
 
     def prepare(self, batch: Batch, events: Sequence[Positioned]) -> None:
         preload(batch, TICKETS, "ticket_id", {str(e.originator_id) for e, _ in events if isinstance(e, Ticket.Event)})
@@ -161,6 +163,7 @@ class TicketsView(View):
                     "satisfaction": None,
                     "merged_into": None,
                     "imported": int(event.imported),
+                    "source_counters": None,
                     "version": event.originator_version,
                     "position": position,
                 },
@@ -172,6 +175,8 @@ class TicketsView(View):
             return
         tags_before = row["tags"]
         row.update(updated_at=when, version=event.originator_version, position=position)
+        if counters := getattr(event, "source_counters", None):
+            row["source_counters"] = dumps(counters)
         status = status_after(event)
         if status is not None:
             row["status"] = status.value

@@ -432,7 +432,9 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
                         f"event ({ticket.updated_at.isoformat()}): history is recorded in time order"
                     )
                 by = caller if fact.actor_id is None else Caller(fact.actor_id, Role.AGENT, caller.via, caller.correlation_id)
-                with metadata.recording(metadata.context_for(by, fact.fact_id, fact.occurred_at, imported=True)):
+                with metadata.recording(metadata.context_for(
+                    by, fact.fact_id, fact.occurred_at, imported=True, source_counters=fact.source_counters,
+                )):
                     self._record_fact(ticket, fact)
 
         return self._change(Ticket, cmd.ticket_id, cmd, caller, act)
@@ -451,6 +453,9 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
             case FactKind.CATEGORY:
                 assert fact.category is not None
                 ticket.record_category(fact.category)
+            case FactKind.COUNTERS:
+                assert fact.source_counters is not None
+                ticket.record_counters(fact.source_counters)
             case FactKind.REPLY:
                 assert fact.body is not None
                 inbound = fact.direction == "inbound"

@@ -31,7 +31,7 @@ from ticketflow.access import Permission
 from ticketflow.application import FUTURE_TOLERANCE, ID_NAMESPACE, TicketDesk
 from ticketflow.commands import ImportedFact, OpenTicket, RecordImportedFacts
 from ticketflow.commands.base import Body, HistoricalTime, Line, Name, OptionalBody, ShortText
-from ticketflow.commands.imported import MAX_FACTS
+from ticketflow.commands.imported import MAX_FACTS, SourceCounters
 from ticketflow.domain import Customer, Team, Ticket
 from ticketflow.domain.values import Channel, Priority, Status, TicketType
 from ticketflow.errors import NotFound, PermissionDenied, TicketflowError
@@ -51,9 +51,11 @@ _NEEDS: dict[str, tuple[str, ...]] = {
 _MAY: dict[str, frozenset[str]] = {
     "opened": frozenset({"subject", "description", "customer_id", "team_id", "priority", "category", "channel",
                          "ticket_type"}),
-    "status": frozenset({"status", "reason"}), "team": frozenset({"team_id", "reason"}),
-    "assignee": frozenset({"assignee_id", "reason"}), "priority": frozenset({"priority", "reason"}),
-    "category": frozenset({"category"}), "reply": frozenset({"body", "direction"}), "note": frozenset({"body"}),
+    "status": frozenset({"status", "reason", "source_counters"}),
+    "team": frozenset({"team_id", "reason", "source_counters"}),
+    "assignee": frozenset({"assignee_id", "reason", "source_counters"}),
+    "priority": frozenset({"priority", "reason", "source_counters"}),
+    "category": frozenset({"category", "source_counters"}), "reply": frozenset({"body", "direction"}), "note": frozenset({"body"}),
 }
 
 
@@ -80,6 +82,8 @@ class HistoricalEvent(BaseModel):
     body: Body | None = None
     direction: Literal["inbound", "outbound"] | None = None
     reason: ShortText = ""
+    #: The source system's own counters at this update (e.g. ServiceNow's reassignment_count), kept on the fact.
+    source_counters: SourceCounters | None = None
 
     @model_validator(mode="after")
     def _shape(self) -> HistoricalEvent:
@@ -263,6 +267,8 @@ def _record_case(desk: TicketDesk, source: str, case_id: str, rows: list[tuple[i
                 values = {"kind": "reply", "body": row.body, "direction": row.direction or "outbound"}
             case "note":
                 values = {"kind": "note", "body": row.body}
+        if row.source_counters:
+            values["source_counters"] = row.source_counters
         try:
             facts.append(ImportedFact(fact_id=fact_id, occurred_at=row.occurred_at, actor_id=row.actor_id, **values))
         except ValidationError as exc:

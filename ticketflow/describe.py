@@ -23,7 +23,16 @@ def _status(e: Any, to: str) -> str:
 
 
 def describe(event: TicketflowAggregate.Event, team_name: NamesTeam = str) -> str:
-    """A one-line account of ``event``; ``team_name`` turns a team id into a name."""
+    """A one-line account of ``event``; ``team_name`` turns a team id into a name. An imported fact
+    ends with the source system's counters at that update (``[source reopen_count=1, ...]``)."""
+    line = _describe(event, team_name)
+    counters = getattr(event, "source_counters", None)
+    if counters:
+        line += " [source " + ", ".join(f"{name}={value}" for name, value in counters.items()) + "]"
+    return line
+
+
+def _describe(event: TicketflowAggregate.Event, team_name: NamesTeam) -> str:
     e: Any = event
     match event:
         case Ticket.Opened():
@@ -61,6 +70,8 @@ def describe(event: TicketflowAggregate.Event, team_name: NamesTeam = str) -> st
             return f"transferred from {source} to {team_name(e.to_team_id)}{who}: {e.reason}"
         case Ticket.PriorityChanged():
             return f"priority {e.previous_priority} -> {e.priority}" + (f" ({e.reason})" if e.reason else "")
+        case Ticket.SourceCountersRecorded():
+            return "an update in the source system that changed only its counters"
         case Ticket.Recategorised():
             return f"category {e.previous_category} -> {e.category}, type {e.previous_type} -> {e.ticket_type}"
         case Ticket.TagsChanged():

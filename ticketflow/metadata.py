@@ -58,6 +58,8 @@ class RecordingContext:
     command_id: str
     occurred_at: datetime
     imported: bool = False
+    #: Imported history: the source system's own counters at the update being recorded.
+    source_counters: dict[str, int] | None = None
 
 
 _current: ContextVar[RecordingContext | None] = ContextVar("ticketflow_recording", default=None)
@@ -91,6 +93,7 @@ def context_for(
     occurred_at: datetime,
     *,
     imported: bool = False,
+    source_counters: dict[str, int] | None = None,
 ) -> RecordingContext:
     return RecordingContext(
         actor_id=caller.actor_id,
@@ -100,4 +103,5 @@ def context_for(
         command_id=str(command_id),
         occurred_at=occurred_at,
         imported=imported,
+        source_counters=source_counters,
     )

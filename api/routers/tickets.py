@@ -119,6 +119,8 @@ def _sla_out(clocks: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]
 def ticket_out(reads: Any, row: dict[str, Any]) -> dict[str, Any]:
     """A tickets-view row as shown to the caller: tags decoded, the subject masked unless shown."""
     out = {**row, "tags": loads(row["tags"]), "imported": bool(row["imported"])}
+    if row.get("source_counters"):
+        out["source_counters"] = loads(row["source_counters"])
     if not reads.free_text():
         out["subject"] = MASK
     return out

@@ -6,7 +6,8 @@ out here from the CSV rows by a small reader of its own (not the importer's code
 ordered by ``sys_mod_count``, its state as of an instant the last row updated at or before it.
 Then 100% of final states (status, team, assignee, priority, category) and 100% of the states as
 of 1,000 past instants (drawn with a fixed seed, on business time) must match, and the source's
-``reopen_count`` / ``reassignment_count`` must be reproducible from the events.
+``reopen_count`` / ``reassignment_count`` must be reproducible from the events, and every ticket
+must keep the export's final counters as ``source_counters``.
 """
 
 from __future__ import annotations
@@ -143,9 +144,9 @@ def test_a_servicenow_export_with_real_quirks_imports_with_every_state_matching(
             return (update.status, update.team, update.assignee, update.priority, update.category)
 
         # 100% of final states
+        finals = {number: desk.get_ticket(ticket_id) for number, ticket_id in summary.tickets.items()}
         final_mismatches = [
-            number for number, history in histories.items()
-            if observed(desk.get_ticket(summary.tickets[number])) != wanted(history[-1])
+            number for number, history in histories.items() if observed(finals[number]) != wanted(history[-1])
         ]
         assert final_mismatches == []
 
@@ -170,5 +171,14 @@ def test_a_servicenow_export_with_real_quirks_imports_with_every_state_matching(
             moves = sum(isinstance(e, Ticket.Transferred) and e.from_team_id is not None for e in events)
             assert reopens == history[-1].reopens - history[0].reopens, number
             assert moves == history[-1].reassignments - history[0].reassignments, number
+
+        # ... and kept as they are: every ticket ends with the export's final counters
+        counters = ("sys_mod_count", "reassignment_count", "reopen_count")
+        kept_mismatches = [
+            number for number, rows in by_case.items()
+            if finals[number].source_counters
+            != {c: int(max(rows, key=lambda r: int(r["sys_mod_count"]))[c]) for c in counters}
+        ]
+        assert kept_mismatches == []
     finally:
         desk.close()

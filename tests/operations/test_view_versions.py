@@ -121,17 +121,18 @@ def test_serve_and_project_refuse_an_outdated_view_and_rebuild_clears_it(
     Desk(desk).open()
     ReadSide(desk).close()  # every view's store, at the current versions
     desk.close()
-    monkeypatch.setattr(TicketsView, "version", TicketsView.version + 1)  # the upgrade changed the tickets view
+    built = TicketsView.version
+    monkeypatch.setattr(TicketsView, "version", built + 1)  # the upgrade changed the tickets view
 
     for command in (["serve", "--port", "1"], ["project"]):
         code, _out, err = run_cli(command, capsys)
         assert code == 1
         assert err.strip() == (
-            "error: views built by another version of ticketflow: tickets (built by version 1, the code is version 2);"
-            " run `ticketflow rebuild tickets` first"
+            f"error: views built by another version of ticketflow: tickets (built by version {built}, the code is "
+            f"version {built + 1}); run `ticketflow rebuild tickets` first"
         )
     code, out, _err = run_cli(["views"], capsys)
-    assert code == 0 and "1 (code: 2; rebuild it)" in out
+    assert code == 0 and f"{built} (code: {built + 1}; rebuild it)" in out
 
     code, out, err = run_cli(["rebuild", "tickets"], capsys)
     assert code == 0, err

@@ -10,10 +10,10 @@ and are not in the future. Native commands keep the lifecycle's rules.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from ticketflow.commands.base import Body, HistoricalTime, Name, ShortText
 from ticketflow.commands.ticket import TicketCommand
@@ -31,6 +31,7 @@ class FactKind(StrEnum):
     NOTE = "note"  # an internal note (``body``)
     CALL = "call"  # an inbound call from the customer (``body``)
     REPLY = "reply"  # a public message (``body``): from the desk (``direction`` outbound) or the customer (inbound)
+    COUNTERS = "counters"  # an update that changed only the source's counters (``source_counters``)
 
 
 _NEEDS: dict[FactKind, tuple[str, ...]] = {
@@ -40,7 +41,13 @@ _NEEDS: dict[FactKind, tuple[str, ...]] = {
     FactKind.NOTE: ("body",),
     FactKind.CALL: ("body",),
     FactKind.REPLY: ("body",),
+    FactKind.COUNTERS: ("source_counters",),
 }
+
+#: A source counter: its name (the source's column) and a whole number of at least 0.
+CounterName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
+#: The source system's own counters at one update, by name (at most 20).
+SourceCounters = Annotated[dict[CounterName, Annotated[int, Field(ge=0, le=2**31 - 1, strict=True)]], Field(max_length=20)]
 
 
 class ImportedFact(BaseModel):
@@ -61,6 +68,8 @@ class ImportedFact(BaseModel):
     #: A reply's direction: outbound (the desk wrote it, the default) or inbound (the customer did).
     direction: Literal["inbound", "outbound"] = "outbound"
     reason: ShortText = ""
+    #: The source system's own counters at this update (kept on the event as ``source_counters``).
+    source_counters: SourceCounters | None = None
 
     @model_validator(mode="after")
     def _shape(self) -> ImportedFact:

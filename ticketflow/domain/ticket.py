@@ -7,13 +7,14 @@ methods (and ``Interaction.apply``) only mutate; they re-run on every replay.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import event
 
+from ticketflow import metadata
 from ticketflow.domain.base import TicketflowAggregate
 from ticketflow.domain.lifecycle import Action, allowed_from, next_status
 from ticketflow.domain.values import (
@@ -33,9 +34,47 @@ def _sent_without_template(state: dict[str, Any]) -> None:
     state["template_version"] = None
 
 
+def _counted_nothing(state: dict[str, Any]) -> None:
+    """Status, placement, priority and category events stored before v2 kept no source counters."""
+    state["source_counters"] = None
+
+
+def _counters_from_context() -> dict[str, int] | None:
+    counters = metadata.current().source_counters
+    return None if not counters else dict(counters)
+
+
+@dataclass(frozen=True)
+class SourceCounted(TicketflowAggregate.Event):
+    """An event that may record a fact of imported history; v2: the source system's own counters
+    at that update (e.g. ServiceNow's ``reassignment_count``, ``reopen_count``, ``sys_mod_count``),
+    None when the source named none (every native command). The ticket keeps the latest."""
+
+    source_counters: dict[str, int] | None = field(default_factory=_counters_from_context, kw_only=True)
+
+    class_version = 2
+    upcast_v1_v2 = staticmethod(_counted_nothing)
+
+    def payload(self) -> dict[str, Any]:
+        """The event's own fields; ``source_counters`` only when the source named some (omitted when
+        none, so native events, their webhooks and audit entries read as before v2)."""
+        found = super().payload()
+        if found.get("source_counters") is None:
+            found.pop("source_counters", None)
+        return found
+
+    def mutate(self, aggregate: Any) -> Any:
+        aggregate = super().mutate(aggregate)
+        if self.source_counters:
+            aggregate.source_counters = dict(self.source_counters)
+        return aggregate
+
+
 class Ticket(TicketflowAggregate):
     # State added with workflow automation: defaults for tickets whose snapshots predate it.
     routed: bool = False
+    #: The source system's own counters at the latest imported update that named them (None: none).
+    source_counters: dict[str, int] | None = None
     placed_by_hand: bool = False  # assigned or transferred by a person: the router stands aside
     sla: dict[str, Any] | None = None
     survey: dict[str, Any] | None = None
@@ -61,22 +100,22 @@ class Ticket(TicketflowAggregate):
         tags: list[str]
 
     @dataclass(frozen=True)
-    class MarkedOpen(TicketflowAggregate.Event):
+    class MarkedOpen(SourceCounted):
         from_status: str
         reason: str
 
     @dataclass(frozen=True)
-    class Pended(TicketflowAggregate.Event):
+    class Pended(SourceCounted):
         from_status: str
         reason: str
 
     @dataclass(frozen=True)
-    class PutOnHold(TicketflowAggregate.Event):
+    class PutOnHold(SourceCounted):
         from_status: str
         reason: str
 
     @dataclass(frozen=True)
-    class Solved(TicketflowAggregate.Event):
+    class Solved(SourceCounted):
         personal_fields: ClassVar[frozenset[str]] = frozenset({"resolution"})
         data_subject: ClassVar[str | None] = "customer_id"
 
@@ -85,13 +124,20 @@ class Ticket(TicketflowAggregate):
         customer_id: UUID
 
     @dataclass(frozen=True)
-    class Reopened(TicketflowAggregate.Event):
+    class Reopened(SourceCounted):
         from_status: str
         reason: str
 
     @dataclass(frozen=True)
-    class Closed(TicketflowAggregate.Event):
+    class Closed(SourceCounted):
         from_status: str
+
+    @dataclass(frozen=True)
+    class SourceCountersRecorded(SourceCounted):
+        """Imported history: an update of the source that changed none of the imported fields but
+        its counters (kept so the ticket ends with the source's final counters)."""
+
+        class_version = 1
 
     @dataclass(frozen=True)
     class MergedInto(TicketflowAggregate.Event):
@@ -107,27 +153,27 @@ class Ticket(TicketflowAggregate):
         duplicate_id: UUID
 
     @dataclass(frozen=True)
-    class Assigned(TicketflowAggregate.Event):
+    class Assigned(SourceCounted):
         assignee_id: str
         previous_assignee_id: str | None
         reason: str
 
     @dataclass(frozen=True)
-    class Unassigned(TicketflowAggregate.Event):
+    class Unassigned(SourceCounted):
         """Nobody holds the ticket any more; it stays with its team (if any)."""
 
         previous_assignee_id: str
         reason: str
 
     @dataclass(frozen=True)
-    class RemovedFromTeam(TicketflowAggregate.Event):
+    class RemovedFromTeam(SourceCounted):
         """The ticket left its team for the triage queue (no team); its assignee, if any, is kept."""
 
         from_team_id: UUID
         reason: str
 
     @dataclass(frozen=True)
-    class Transferred(TicketflowAggregate.Event):
+    class Transferred(SourceCounted):
         to_team_id: UUID
         from_team_id: UUID | None
         assignee_id: str | None
@@ -135,13 +181,13 @@ class Ticket(TicketflowAggregate):
         reason: str
 
     @dataclass(frozen=True)
-    class PriorityChanged(TicketflowAggregate.Event):
+    class PriorityChanged(SourceCounted):
         priority: str
         previous_priority: str
         reason: str
 
     @dataclass(frozen=True)
-    class Recategorised(TicketflowAggregate.Event):
+    class Recategorised(SourceCounted):
         category: str
         previous_category: str
         ticket_type: str
@@ -828,6 +874,13 @@ class Ticket(TicketflowAggregate):
         )
         return True
 
+    def record_counters(self, counters: dict[str, int]) -> bool:
+        """Imported history: the source's counters at an update that changed nothing else."""
+        if not counters or counters == self.source_counters:
+            return False
+        self._source_counters_recorded(source_counters=dict(counters))
+        return True
+
     def record_contact(
         self, kind: InteractionKind, interaction_id: UUID, direction: Direction, author_id: str, channel: str,
         body: str,
@@ -846,6 +899,10 @@ class Ticket(TicketflowAggregate):
             raise InvalidTransition(self.id, what, str(self.status), allowed_from(self.status))
 
     # ------------------------------------------------------------ mutators
+    @event(SourceCountersRecorded)
+    def _source_counters_recorded(self, source_counters: dict[str, int]) -> None:
+        pass  # SourceCounted.mutate keeps them
+
     @event(MarkedOpen)
     def _marked_open(self, from_status: str, reason: str) -> None:
         self.status = Status.OPEN

@@ -39,7 +39,9 @@ records its assignee and status (``new`` stays new, even with an assignee); each
 records, for each field that differs from the previous row, an imported fact at the row's time
 and by the row's person: team and assignee together (either may be empty while the other is
 set), status (from solved or closed to anything else: reopened first), priority, category. The
-mapping's ``source_fields`` (e.g. ServiceNow's counters) are kept in each fact's reason.
+mapping's ``counters`` (e.g. ServiceNow's ``reassignment_count``) are kept on each fact as
+``source_counters``; a case's last row that changed nothing else records them alone, so the
+ticket ends with the source's final counters. ``source_fields`` are kept in each fact's reason.
 """
 
 from __future__ import annotations
@@ -168,6 +170,7 @@ class _EventRows(_Case):
         m, plan = self.m, self.plan
         self.open()
         for index, row in enumerate(self.case.rows):
+            plan.counters = m.counters_of(row.values)
             activity = m.activity(row.values)
             actions = m.activities.get(activity, m.otherwise) or ()
             names = [action.split(":", 1)[0] for action in actions]
@@ -232,7 +235,9 @@ class _Snapshots(_Case):
     def translate(self) -> None:
         m, plan = self.m, self.plan
         self.open()
+        last = self.case.rows[-1]
         for row in self.case.rows:
+            plan.counters = m.counters_of(row.values)  # checked when the file was read (a bad one is a reject)
             changed = False
             suffix = self.source_fields(row)
             team = m.value(row.values, "team") or None
@@ -254,7 +259,9 @@ class _Snapshots(_Case):
             category = self.category(row)
             if category is not None:
                 changed |= plan.category(row, category)
-            if not changed and row.index > 0:
+            if changed or (row is last and plan.keep_counters(row)):
+                continue
+            if row.index > 0:
                 plan.skip("update that changed none of the imported fields")
 
     def source_fields(self, row: Row) -> str:

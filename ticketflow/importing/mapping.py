@@ -17,6 +17,10 @@ Two source shapes:
     changed field becomes an imported fact. ``[values.status]`` must map every status; a row
     whose status it does not map is rejected.
 
+``counters`` names the source's own counters (ServiceNow's ``reassignment_count``, ``reopen_count``,
+``sys_mod_count``): each fact keeps their values at its update as ``source_counters`` (a whole
+number per column; a row holding anything else there is rejected), and the ticket keeps the last.
+
 Every problem in a mapping file is a one-line :class:`~ticketflow.errors.ValidationFailed`
 naming the file and the key.
 """
@@ -152,6 +156,7 @@ class ImportMapping:
     defaults: dict[str, str]
     source_fields: tuple[str, ...]
     required: tuple[str, ...]
+    counters: tuple[str, ...] = ()
     path: Path | None = None
 
     # ------------------------------------------------------------ row access
@@ -201,8 +206,24 @@ class ImportMapping:
     def recognised_word(self) -> str:
         return "activity" if self.shape == "events" else "status"
 
+    def counters_of(self, values: MappingType[str, str]) -> dict[str, int]:
+        """The row's counters (an empty column is left out); ValueError naming the first bad one."""
+        found: dict[str, int] = {}
+        for column in self.counters:
+            raw = values.get(column, "").strip()
+            if raw in self.empty:
+                continue
+            if not raw.isascii() or not raw.isdigit():
+                raise ValueError(f"counter {column} {raw!r} is not a whole number")
+            found[column] = int(raw)
+        return found
+
     def reject_reason(self, values: MappingType[str, str]) -> str | None:
         """Why a row is structural garbage beyond its id and time (None: it is not)."""
+        try:
+            self.counters_of(values)
+        except ValueError as exc:
+            return str(exc)
         if self.shape == "events":
             if self.actions_of(values) is None:
                 return f"unknown activity {self.activity(values)!r} (no mapping)"
@@ -272,6 +293,7 @@ class _Parser:
         known = {
             "name", "title", "shape", "reader", "empty", "columns", "time", "values", "activities", "otherwise",
             "team", "requester", "subject", "description", "defaults", "source_fields", "required",
+            "counters",
         }
         unknown = sorted(set(self.data) - known)
         if unknown:
@@ -302,6 +324,7 @@ class _Parser:
         team = self.party("team", columns, default_unknown=None)
         requester = self.party("requester", columns, default_unknown="Unknown requester (imported)")
         source_fields = self.strings("source_fields")
+        counters = self.strings("counters")
         required = self.strings("required")
         return ImportMapping(
             name=name, title=self.text(self.data, "title", name), shape=shape, reader=reader, columns=columns,
@@ -309,7 +332,8 @@ class _Parser:
             otherwise=otherwise, team=team, requester=requester,
             subject=Template(self.text(self.data, "subject", "Imported ticket {case}")),
             description=Template(self.text(self.data, "description", "")), defaults=defaults,
-            source_fields=source_fields, required=self.required_columns(columns, required, source_fields),
+            source_fields=source_fields, required=self.required_columns(columns, required, (*source_fields, *counters)),
+            counters=counters,
         )
 
     def strings(self, key: str) -> tuple[str, ...]:

@@ -120,6 +120,9 @@ class TicketPlan:
         self.skipped: Counter[str] = Counter()
         self.unmapped: Counter[str] = Counter()  # "column 'value'" seen without a mapping
         self._state: TicketState | None = None
+        #: The source's counters at the row being planned (set by the format); each fact keeps them.
+        self.counters: dict[str, int] = {}
+        self._counters_sent: dict[str, int] = {}
 
     @property
     def state(self) -> TicketState:
@@ -234,6 +237,13 @@ class TicketPlan:
         self.state.category = category
         return True
 
+    def keep_counters(self, row: Row) -> bool:
+        """The row changed only the source's counters: record them when they differ from the last sent."""
+        if not self.counters or self.counters == self._counters_sent:
+            return False
+        self._fact(row, "counters", FactKind.COUNTERS)
+        return True
+
     def skip(self, reason: str) -> None:
         self.skipped[reason] += 1
 
@@ -266,4 +276,7 @@ class TicketPlan:
             fact_id=command_id(self.source, self.case_id, row.index, f"fact:{step}"), kind=kind, occurred_at=row.at,
             actor_id=as_name(row[self.actor]),
         )
+        if self.counters:
+            fields["source_counters"] = dict(self.counters)
+            self._counters_sent = self.counters
         self.facts.append(PlannedFact(fields, row))
