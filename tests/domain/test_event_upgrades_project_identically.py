@@ -3,12 +3,14 @@ exactly as the same history stored by the current code: the upcasters give the v
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 
 from projections.readside import VIEWS, ReadSide
+from projections.sql import Db
 from tests.support import ADMIN, two_teams
 from ticketflow.application import TicketDesk
 from ticketflow.commands import AddNote, OpenTicket, PostReply, RegisterCustomer
@@ -50,6 +52,10 @@ def _as_v1(desk: TicketDesk, stored: StoredEvent) -> tuple[StoredEvent, bool]:
     return desk.writer_mac.wrap(old), True
 
 
+def _all_rows(table: str) -> Callable[[Db], list[dict[str, Any]]]:
+    return lambda db: db.all(f"SELECT * FROM {{p}}{table}")
+
+
 def _views(settings: Settings, events: list[StoredEvent]) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table of every view, once the views followed a log holding ``events``."""
     desk = TicketDesk(settings)
@@ -60,7 +66,7 @@ def _views(settings: Settings, events: list[StoredEvent]) -> dict[str, list[tupl
         rows: dict[str, list[tuple[Any, ...]]] = {}
         for name, view in VIEWS.items():
             for table in view.tables:
-                found = read_side.read(name, lambda db, t=table.name: db.all(f"SELECT * FROM {{p}}{t}"))
+                found = read_side.read(name, _all_rows(table.name))
                 rows[f"{name}.{table.name}"] = sorted((tuple(sorted(r.items())) for r in found), key=repr)
         return rows
     finally:
