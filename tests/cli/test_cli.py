@@ -549,21 +549,3 @@ def test_a_missing_postgresql_database_is_named_as_the_cause(
     assert code == 1 and err.count("\n") == 1
     assert err.startswith("error: cannot open the event store (PostgreSQL database tf_no_such_database on ")
     assert err.rstrip().endswith('database "tf_no_such_database" does not exist'), err
-
-
-def test_the_installed_console_script_answers_version_and_refuses_a_device_in_one_line(tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
-
-    script = Path(sys.executable).parent / "ticketflow"
-    assert script.exists(), "install the project (pip install -e .) to get the console script"
-    env = {**os.environ, "TICKETFLOW_DATA_DIR": str(tmp_path / "desk")}
-    done = subprocess.run([script, "--version"], check=False, capture_output=True, text=True, env=env, timeout=60)
-    assert done.returncode == 0 and done.stdout.startswith("ticketflow ") and done.stderr == ""
-    fifo = tmp_path / "log.xes"
-    os.mkfifo(fifo)
-    done = subprocess.run(
-        [script, "export", "xes", str(fifo)], check=False, capture_output=True, text=True, env=env, timeout=60)
-    assert done.returncode == 1 and done.stderr == f"error: cannot write {fifo}: it is not a regular file" \
-        " (a directory, device, pipe or socket)\n"
