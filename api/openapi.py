@@ -30,7 +30,7 @@ TAGS: list[dict[str, str]] = [
     },
     {
         "name": "customers",
-        "description": "Customers: register, change, find by email, the customer 360; "
+        "description": "Customers: register, change, list, find by email or phone, the customer 360; "
         "personal fields are masked unless unmasked with a recorded purpose.",
     },
     {"name": "teams", "description": "Teams and their members, roles, skills and assignment strategy."},
@@ -114,7 +114,7 @@ OPERATION_IDS: dict[str, str] = {
     "GET /api/v1/tickets/{ticket_id}/timeline": "getTicketTimeline",
     "GET /api/v1/tickets/{ticket_id}/audit": "getTicketAuditTrail",
     "POST /api/v1/customers": "registerCustomer",
-    "GET /api/v1/customers": "findCustomerByEmail",
+    "GET /api/v1/customers": "listCustomers",
     "PATCH /api/v1/customers/{customer_id}": "updateCustomer",
     "GET /api/v1/customers/{customer_id}": "getCustomer",
     "GET /api/v1/customers/{customer_id}/overview": "getCustomerOverview",

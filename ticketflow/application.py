@@ -646,10 +646,10 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
                 consents=sorted({str(c) for c in cmd.consents}),
             ),
         )
-        if cmd.email:  # found by address when they mail us; a retry mends an index write lost in a crash
-            current = cmd.email if not result.replayed else self._peek(Customer, result.object_id).email
-            if current == cmd.email:
-                self.index_customer_email(result.object_id, cmd.email)
+        if cmd.email or cmd.phone:  # found by address (mail) or phone; a retry mends an index write lost in a crash
+            current = self._peek(Customer, result.object_id) if result.replayed else None
+            if current is None or (current.email, current.phone) == (cmd.email, cmd.phone):
+                self.index_customer_email(result.object_id, cmd.email, cmd.phone)
         return result
 
     @_handles(UpdateCustomerProfile)
@@ -665,8 +665,9 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
                 customer.change_language(language)
 
         result = self._change(Customer, cmd.customer_id, cmd, caller, act)
-        if cmd.email is not None and not result.replayed:
-            self.index_customer_email(cmd.customer_id, cmd.email or None)
+        if (cmd.email is not None or cmd.phone is not None) and not result.replayed:
+            customer = self._peek(Customer, cmd.customer_id)
+            self.index_customer_email(cmd.customer_id, customer.email, customer.phone)
         return result
 
     @_handles(ChangeCustomerTier)

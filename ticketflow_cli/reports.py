@@ -21,6 +21,7 @@ import typer
 from rich.table import Table
 
 from projections.compliance import data_access_report
+from projections.operations import team_names
 from projections.readside import ReadSide
 from projections.sql import Db, ts
 from projections.workflow import sla_compliance
@@ -36,7 +37,7 @@ R = TypeVar("R")
 report_app = output.group(help="Compliance reports (SLA, data access) as a table or CSV.")
 
 PERIODS = ("day", "month", "year")
-SLA_COLUMNS = ("period", "team_id", "priority", "metric", "fulfilled", "breached", "compliance")
+SLA_COLUMNS = ("period", "team_id", "team_name", "priority", "metric", "fulfilled", "breached", "compliance")
 DATA_ACCESS_COLUMNS = (
     "period", "actor_id", "actor_role", "customer_id", "reads", "customers", "fields", "purposes",
 )
@@ -81,6 +82,21 @@ def read_view(settings: Settings, view: str, query: Callable[[Db], R]) -> R:
     finally:
         read_side.close()
         desk.close()
+
+
+def read_with_team_names(settings: Settings, view: str, query: Callable[[Db], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Like :func:`read_view`, and each row's ``team_name`` beside its ``team_id`` (the team's name now, from
+    the directory view; empty for no team), as the API's reports answer."""
+    desk = TicketDesk(settings)
+    read_side = ReadSide(desk, [view, "directory"])
+    try:
+        read_side.catch_up([view, "directory"])
+        rows = read_side.read(view, query)
+        names = read_side.read("directory", team_names)
+    finally:
+        read_side.close()
+        desk.close()
+    return [{**row, "team_name": names.get(str(row["team_id"])) if row.get("team_id") else None} for row in rows]
 
 
 @contextmanager
@@ -140,7 +156,7 @@ def sla(
     period = _period(period)
     zone = ctx.obj.time_zone
     start, end = ts(parse_time(since, "--since", zone)), ts(parse_time(until, "--until", zone))
-    rows = read_view(ctx.obj, "workflow", lambda db: sla_compliance(db, period, start, end, zone=zone))
+    rows = read_with_team_names(ctx.obj, "workflow", lambda db: sla_compliance(db, period, start, end, zone=zone))
     _emit(rows, SLA_COLUMNS, f"SLA compliance per {period} ({zone})", csv_file)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 import time
@@ -11,6 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api import logs
 from projections.automation import Automation
 from projections.integrity.sealer import Sealer
 from projections.readside import VIEWS, ReadSide
@@ -97,7 +99,8 @@ def project(
         read_side.close()
         desk.close()
         raise
-    console = output.console(stderr=True)
+    logs.install()  # JSON lines with timestamp and level, as `serve` writes them
+    log = logging.getLogger("ticketflow.project")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -111,10 +114,13 @@ def project(
     sealer = Sealer(desk, anchor=ctx.obj.anchor_file) if ctx.obj.seal else None
     if sealer is not None:
         sealer.start()  # hash chains, the log tree and signed checkpoints
-    console.print(f"projecting {', '.join(read_side.stores)} from {ctx.obj.describe_store()}; Ctrl-C stops")
+    log.info("projecting %s from %s; Ctrl-C stops", ", ".join(read_side.stores), ctx.obj.describe_store(),
+             extra={"views": list(read_side.stores)})
     while not stop.wait(status_every if status_every > 0 else None):
-        line = ", ".join(f"{s.name} {s.position} (lag {s.lag})" for s in read_side.status())
-        console.print(line)
+        # positions and lags only: a status line never carries event contents (no personal data)
+        status = read_side.status()
+        log.info(", ".join(f"{s.name} {s.position} (lag {s.lag})" for s in status),
+                 extra={"views": {s.name: {"position": s.position, "lag": s.lag} for s in status}})
     if automation is not None:
         automation.stop()
     if jobs is not None:
@@ -123,4 +129,4 @@ def project(
         sealer.close()
     read_side.close()
     desk.close()
-    console.print("stopped")
+    log.info("stopped")

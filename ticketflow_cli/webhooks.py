@@ -13,7 +13,7 @@ from rich.table import Table
 from projections.integrity.sealer import sealing_on_close
 from projections.outbox import list_deliveries, unknown_event_types
 from projections.readside import ReadSide
-from projections.webhook_sender import WebhookSender
+from projections.webhook_sender import WebhookSender, standard_secret
 from ticketflow.application import TicketDesk
 from ticketflow.commands.workflow import PauseWebhook, RemoveWebhook, ResumeWebhook, SubscribeWebhook
 from ticketflow.domain.values import Channel, Role
@@ -35,7 +35,8 @@ def subscribe(
     scope: Annotated[list[str] | None, typer.Option(
         "--scope", help="tickets:text: payloads carry ticket text unmasked, each delivery recorded.")] = None,
 ) -> None:
-    """Subscribe a URL to event types; prints the signing secret once (on stdout)."""
+    """Subscribe a URL to event types; prints the signing secret once (on stdout, as JSON: `secret`, and
+    `standard_webhooks_secret`, the same secret in the `whsec_` form Standard Webhooks verifiers take)."""
     problem = unknown_event_types(event)
     if problem is not None:
         raise ValidationFailed(problem)
@@ -48,7 +49,9 @@ def subscribe(
     finally:
         desk.close()
     print(json.dumps({"webhook_id": str(result.object_id), "name": name, "event_types": sorted(set(event))}), file=sys.stderr)
-    print(secret)
+    # as the API answers it: the hex secret of the X-Ticketflow-Signature header, and the same secret in the
+    # Standard Webhooks form (`whsec_` + base64) that ready-made verifiers take
+    print(json.dumps({"secret": secret, "standard_webhooks_secret": standard_secret(secret) if secret else None}))
 
 
 @webhook_app.command("list")

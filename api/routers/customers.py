@@ -6,12 +6,13 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from api import schemas as s
 from api.asof import AsOfDep
 from api.deps import CommandsDep, ReadsDep, customer_visible
+from api.pagination import Pager, PagerDep, encode_cursor, link_headers
 from api.problems import ApiProblem, responses
 from projections.asof import customer_row
 from projections.customers import customer_overview, figures
@@ -45,7 +46,7 @@ def _profile_row(reads: Any, customer_id: UUID) -> dict[str, Any]:
     row = reads.read("customers", lambda db: db.one("SELECT * FROM {p}tf_customers WHERE customer_id = ?", (str(customer_id),)))
     if row is None:
         raise CustomerNotFound(customer_id)
-    return {**row, "consents": loads(row["consents"]) if isinstance(row["consents"], str) else row["consents"]}
+    return _decoded(row)
 
 
 class CustomerMatches(BaseModel):
@@ -53,31 +54,88 @@ class CustomerMatches(BaseModel):
     next_cursor: str | None = None
 
 
-@router.get("", summary="Find a customer by email address (through a keyed blind index)",
-            response_model=CustomerMatches, responses=responses(403, 422, 503))
-def find_by_email(
+@router.get("", summary="List customers, or find one by email address or phone number",
+            response_model=CustomerMatches, responses=responses(400, 403, 422, 503))
+def list_customers(
     reads: ReadsDep,
-    email: Annotated[str, Query(min_length=3, max_length=320, description="The address, any case.")],
+    pager: PagerDep,
+    email: Annotated[str | None, Query(
+        min_length=3, max_length=320,
+        description="Find the customer with this address (any case), through the keyed blind index. "
+                    "Needs `X-Access-Purpose`.")] = None,
+    phone: Annotated[str | None, Query(
+        min_length=5, max_length=40,
+        description="Find the customer with this phone number, through the keyed blind index; compared "
+                    "as digits with a leading `+` kept (`+86 138-0013-8000` = `+8613800138000`). "
+                    "Needs `X-Access-Purpose`.")] = None,
 ) -> JSONResponse:
-    """Email fields are encrypted per customer, so the address is looked up in a blind index (an HMAC
-    under a desk key, erased with the customer), never by reading every profile. Looking a person up by
-    their address is a use of their personal data: send `X-Access-Purpose` (it is recorded with the
-    profile shown). Answers the customer when they are in your scope, else no match (`items: []`)."""
+    """Without `email` or `phone`: every customer in your scope, oldest registration first, paginated
+    (`limit`, `cursor`, `next_cursor`, `Link`); personal fields are masked unless you send
+    `X-Access-Purpose` with a role that may see them, and each profile then shown is recorded in the
+    access log.
+
+    Email and phone fields are encrypted per customer, so `email` and `phone` are looked up in a blind
+    index (an HMAC under a desk key, erased with the customer), never by reading every profile. Looking
+    a person up by their address or number is a use of their personal data: send `X-Access-Purpose` (it
+    is recorded with the profile shown). Answers the customer when they are in your scope, else no match
+    (`items: []`)."""
+    if email is not None and phone is not None:
+        raise ApiProblem(422, "one_filter", "find a customer by email or by phone, not both at once")
+    if email is None and phone is None:
+        return _list_page(reads, pager)
     if reads.purpose is None:
-        raise ApiProblem(422, "purpose_required", "finding a customer by email needs X-Access-Purpose (the read is recorded)")
+        by = "email" if email is not None else "phone"
+        raise ApiProblem(422, "purpose_required", f"finding a customer by {by} needs X-Access-Purpose (the read is recorded)")
     reads.check_purpose()
-    customer_id = reads.svc.desk.find_customer_by_email(email.strip())
+    desk = reads.svc.desk
+    if email is not None:
+        customer_id, resource = desk.find_customer_by_email(email.strip()), "GET /api/v1/customers?email="
+    else:
+        customer_id, resource = desk.find_customer_by_phone(phone or ""), "GET /api/v1/customers?phone="
     items = []
     if customer_id is not None and customer_visible(reads.svc, reads.principal, customer_id):
-        reads.min_position = reads.min_position or reads.svc.desk.log_position()  # the profile as registered
+        reads.min_position = reads.min_position or desk.log_position()  # the profile as registered
         try:
             row = _profile_row(reads, customer_id)
         except CustomerNotFound:
             row = None
         if row is not None:
-            items.append(s.CustomerOut.model_validate(
-                reads.profile(row, "GET /api/v1/customers?email=")).model_dump(mode="json"))
+            items.append(s.CustomerOut.model_validate(reads.profile(row, resource)).model_dump(mode="json"))
     return JSONResponse({"items": items, "next_cursor": None})
+
+
+def _list_page(reads: Any, pager: Pager) -> JSONResponse:
+    """One page of the customers in the caller's scope (roles that see every team: a page read from the
+    view; otherwise the customers judged visible one by one, the rule of `GET /customers/{id}`)."""
+    order = "SELECT * FROM {p}tf_customers ORDER BY registered_at, customer_id"
+    start = pager.offset()
+    if reads.principal.all_teams:
+        rows = reads.read("customers", lambda db: db.all(order + " LIMIT ? OFFSET ?", (pager.limit + 1, start)))
+        more, rows = len(rows) > pager.limit, rows[: pager.limit]
+    else:
+        svc, principal = reads.svc, reads.principal
+        everyone = reads.read("customers", lambda db: db.all(order))
+        shown = [r for r in everyone if _still_visible(svc, principal, r["customer_id"])]
+        more, rows = start + pager.limit < len(shown), shown[start : start + pager.limit]
+    next_cursor = encode_cursor({"offset": start + pager.limit}) if more else None
+    items = [
+        s.CustomerOut.model_validate(reads.profile(_decoded(row), "GET /api/v1/customers")).model_dump(mode="json")
+        for row in rows
+    ]
+    response = JSONResponse({"items": items, "next_cursor": next_cursor})
+    link_headers(pager.request, response, next_cursor)
+    return response
+
+
+def _still_visible(svc: Any, principal: Any, customer_id: str) -> bool:
+    try:
+        return customer_visible(svc, principal, UUID(customer_id))
+    except CustomerNotFound:  # in the view, not yet (or no longer) on the write side
+        return False
+
+
+def _decoded(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "consents": loads(row["consents"]) if isinstance(row["consents"], str) else row["consents"]}
 
 
 @router.get("/{customer_id}", summary="A customer's profile (personal fields masked unless a purpose is given)",

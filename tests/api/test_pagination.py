@@ -45,6 +45,7 @@ LISTS: dict[str, dict[str, Any]] = {
     "/api/v1/mailboxes": {},
     "/api/v1/teams/{team_id}/reply-templates": {},
     "/api/v1/whatif": {},
+    "/api/v1/customers": {},
 }
 #: Lists the setup below fills with more than two items: walking them takes several pages.
 SEVERAL_PAGES = {

@@ -158,7 +158,8 @@ def test_views_and_rebuild_report_positions(data_dir: Path, capsys: pytest.Captu
     assert code == 1 and err.startswith("error: unknown view nosuch")
 
 
-def test_project_runs_standalone_until_stopped(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_project_runs_standalone_until_stopped_logging_json_lines(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
     import os
     import signal
     import subprocess
@@ -184,13 +185,24 @@ def test_project_runs_standalone_until_stopped(data_dir: Path, capsys: pytest.Ca
         result = desk.register_customer(RegisterCustomer(name="新客户"), ADMIN)
         assert result.position is not None
         assert observer.wait(result.position, timeout=20)  # the other process projected it
+        assert process.stderr is not None
+        first = [process.stderr.readline()]  # the start line; then lines up to the first status line
+        while first[-1] and not isinstance(json.loads(first[-1]).get("views"), dict):
+            first.append(process.stderr.readline())
     finally:
         process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=20)
+        _, rest = process.communicate(timeout=20)
         observer.close()
         desk.close()
+    stderr = "".join(first) + rest
     assert process.returncode == 0, stderr
-    assert "projecting tickets, timeline, customers, audit, search" in stderr and "stopped" in stderr
+    lines = [json.loads(line) for line in stderr.splitlines()]  # structured, as `serve` logs: JSON lines
+    assert all(line["timestamp"] and line["level"] for line in lines)
+    assert lines[0]["message"].startswith("projecting tickets, timeline, customers, audit, search")
+    assert lines[0]["level"] == "INFO" and lines[-1]["message"] == "stopped"
+    status = json.loads(first[-1])
+    assert set(status["views"]["customers"]) == {"position", "lag"} and status["message"].startswith("tickets ")
+    assert "新客户" not in stderr  # positions and lags, never what the events say
 
 
 def test_tokens_are_created_and_revoked_from_the_command_line(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -537,21 +549,3 @@ def test_a_missing_postgresql_database_is_named_as_the_cause(
     assert code == 1 and err.count("\n") == 1
     assert err.startswith("error: cannot open the event store (PostgreSQL database tf_no_such_database on ")
     assert err.rstrip().endswith('database "tf_no_such_database" does not exist'), err
-
-
-def test_the_installed_console_script_answers_version_and_refuses_a_device_in_one_line(tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
-
-    script = Path(sys.executable).parent / "ticketflow"
-    assert script.exists(), "install the project (pip install -e .) to get the console script"
-    env = {**os.environ, "TICKETFLOW_DATA_DIR": str(tmp_path / "desk")}
-    done = subprocess.run([script, "--version"], check=False, capture_output=True, text=True, env=env, timeout=60)
-    assert done.returncode == 0 and done.stdout.startswith("ticketflow ") and done.stderr == ""
-    fifo = tmp_path / "log.xes"
-    os.mkfifo(fifo)
-    done = subprocess.run(
-        [script, "export", "xes", str(fifo)], check=False, capture_output=True, text=True, env=env, timeout=60)
-    assert done.returncode == 1 and done.stderr == f"error: cannot write {fifo}: it is not a regular file" \
-        " (a directory, device, pipe or socket)\n"

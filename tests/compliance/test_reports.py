@@ -13,17 +13,18 @@ from uuid import UUID
 import pytest
 
 from projections.compliance import data_access_report
+from projections.operations import team_names
 from projections.readside import ReadSide
 from projections.workflow import sla_compliance
 from tests.api.conftest import Api, build_api
 from tests.support import ADMIN
+from tests.support import run_cli as run
 from ticketflow.application import TicketDesk
 from ticketflow.clock import FakeClock
 from ticketflow.commands import RecordDataAccess, RegisterCustomer
 from ticketflow.config import Settings
 from ticketflow.domain.values import Channel, Role
 from ticketflow.metadata import Caller
-from tests.support import run_cli as run
 
 LI = Caller("li.wei", Role.AGENT, Channel.API)
 KIM = Caller("comp.kim", Role.COMPLIANCE, Channel.API)
@@ -130,19 +131,22 @@ def test_sla_compliance_as_csv_matches_the_view(on_demo: Path, tmp_path: Path,
     with target.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     desk = TicketDesk(Settings(data_dir=on_demo))
-    read_side = ReadSide(desk, ["workflow"])
+    read_side = ReadSide(desk, ["workflow", "directory"])
     expected = read_side.read("workflow", lambda db: sla_compliance(db, "month"))
+    names = read_side.read("directory", team_names)
     read_side.close()
     desk.close()
     assert rows, "the demo measured SLAs"
-    assert list(rows[0]) == ["period", "team_id", "priority", "metric", "fulfilled", "breached", "compliance"]
+    assert list(rows[0]) == ["period", "team_id", "team_name", "priority", "metric", "fulfilled", "breached", "compliance"]
     assert [(r["period"], r["team_id"], r["metric"], int(r["fulfilled"]), int(r["breached"])) for r in rows] == [
         (e["period"], e["team_id"], e["metric"], e["fulfilled"], e["breached"]) for e in expected]
+    assert [r["team_name"] for r in rows] == [names.get(r["team_id"], "") for r in rows]
+    assert any(r["team_name"] == "技术支持 Technical Support" for r in rows)  # the names people know them by
     code, out, err = run(["report", "sla", "--period", "year", "--csv", "-"], capsys)
     assert code == 0, err
-    assert out.splitlines()[0] == "period,team_id,priority,metric,fulfilled,breached,compliance"
+    assert out.splitlines()[0] == "period,team_id,team_name,priority,metric,fulfilled,breached,compliance"
     code, out, _ = run(["report", "sla"], capsys)
-    assert code == 0 and "SLA compliance per month" in out
+    assert code == 0 and "SLA compliance per month" in out and "team_name" in out
 
 
 def test_data_access_as_csv(on_demo: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,6 +6,7 @@ process group (``KillMode=control-group``)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -183,5 +184,5 @@ def test_the_units_command_lines_serve_then_stop_cleanly_on_sigterm(unit_env: di
         print(f"{name}: exit {code} {took:.2f} s after SIGTERM")  # shown with pytest -s
         assert code == 0, f"{name} exited {code}: {logs[name]}"
     assert f"{unit_env['API_WORKERS']} worker(s)" in logs["api"]
-    assert "projecting" in logs["project"] and logs["project"].rstrip().endswith("stopped")
+    assert "projecting" in logs["project"] and json.loads(logs["project"].splitlines()[-1])["message"] == "stopped"
     assert "Traceback" not in logs["api"] + logs["project"]

@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 from uuid import UUID
 
 import pytest
 
-from ticketflow.application import TicketDesk
-from ticketflow.clock import SystemClock
-from ticketflow.config import Settings
 from tests.outbox.receiver import Receiver
 from tests.support import Desk
 from tests.support import run_cli as run
+from ticketflow.application import TicketDesk
+from ticketflow.clock import SystemClock
+from ticketflow.config import Settings
 
 
 def test_an_operator_subscribes_pauses_resumes_and_sees_deliveries(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     desk = TicketDesk(Settings(data_dir=data_dir))
     receiver = Receiver(lambda webhook_id: desk.webhook_secret(UUID(webhook_id)), SystemClock())
     try:
-        code, secret, err = run(["webhook", "subscribe", "CRM sync", receiver.url, "--event", "Ticket.Opened"], capsys)
+        code, out, err = run(["webhook", "subscribe", "CRM sync", receiver.url, "--event", "Ticket.Opened"], capsys)
         assert code == 0, err
-        assert '"name": "CRM sync"' in err and len(secret.strip()) == 64
+        secrets = json.loads(out)
+        assert '"name": "CRM sync"' in err and len(secrets["secret"]) == 64
+        assert secrets["standard_webhooks_secret"] == "whsec_" + base64.b64encode(secrets["secret"].encode()).decode()
+        assert secrets["secret"] == desk.webhook_secret(UUID(json.loads(err)["webhook_id"]))
         code, out, _ = run(["webhook", "list"], capsys)
         assert code == 0 and "CRM sync" in out and "Ticket.Opened" in out
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import unicodedata
 from uuid import UUID
 
 _OURS = re.compile(r"^<tf\.([0-9a-f]{32})\.([0-9a-f]{32})\.([0-9a-f]{16})@[^<>\s]+>$")
@@ -45,3 +46,16 @@ def address_digest(key: bytes, address: str) -> str:
     """The blind index entry of an email address (trimmed, lower-cased: how mail systems compare them)."""
     normalised = address.strip().lower()
     return hmac.new(key, normalised.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def normalise_phone(phone: str) -> str:
+    """A phone number as the blind index compares it: digits only (full-width digits too), with a leading
+    ``+`` kept: ``+86 138-0013-8000``, ``+86 (138) 0013 8000`` and ``＋８６１３８００１３８０００`` are one number."""
+    text = unicodedata.normalize("NFKC", phone).strip()
+    digits = "".join(ch for ch in text if ch.isdigit())
+    return ("+" if text.startswith("+") else "") + digits
+
+
+def phone_digest(key: bytes, phone: str) -> str:
+    """The blind index entry of a phone number (normalised; ``tel:``-prefixed, so never an address's entry)."""
+    return hmac.new(key, f"tel:{normalise_phone(phone)}".encode(), hashlib.sha256).hexdigest()

@@ -37,7 +37,13 @@ from ticketflow.commands import OpenTicket, PostReply, RegisterCustomer
 from ticketflow.domain import Team, Ticket
 from ticketflow.domain.values import Channel, Direction, InteractionKind, Role, Status
 from ticketflow.email.attachments import sniff
-from ticketflow.email.ids import address_digest, mail_keys, ticket_of_message_id
+from ticketflow.email.ids import (
+    address_digest,
+    mail_keys,
+    normalise_phone,
+    phone_digest,
+    ticket_of_message_id,
+)
 from ticketflow.email.parse import ParsedMail, parse_message
 from ticketflow.email.store import MailStore, open_mail_store
 from ticketflow.errors import NotFound
@@ -118,28 +124,41 @@ class MailIntake(_Base):
         return self._mail_keys[0]
 
     # ------------------------------------------------------------ blind index
-    def index_customer_email(self, customer_id: UUID, email: str | None) -> None:
-        """Keep the blind index in step with the customer's address (called after each profile write)."""
+    def index_customer_email(self, customer_id: UUID, email: str | None, phone: str | None = None) -> None:
+        """Keep the blind index in step with the customer's address and phone number (called after each
+        profile write that changes either): the customer's old entries go, the current ones are added."""
         self.mail_store.unindex(customer_id)
         if email:
             self.mail_store.index(address_digest(self._mail_keys[1], email), customer_id)
+        if phone and normalise_phone(phone).lstrip("+"):
+            self.mail_store.index(phone_digest(self._mail_keys[1], phone), customer_id)
 
     def rebuild_email_index(self) -> int:
-        """Index every customer's address anew (customers registered before the email channel, or an index
-        lost with its file); returns how many addresses are indexed. Erased customers are left out."""
+        """Index every customer's address and phone number anew (customers registered before the index
+        existed, or an index lost with its file); returns how many customers are indexed. Erased customers
+        are left out."""
         from ticketflow.domain import Customer
 
         indexed = 0
         for customer_id in self._ids_of(Customer):
             customer = self._peek(Customer, customer_id)
-            email = None if customer.erased else customer.email
-            self.index_customer_email(customer_id, email)
-            indexed += email is not None
+            email, phone = (None, None) if customer.erased else (customer.email, customer.phone)
+            self.index_customer_email(customer_id, email, phone)
+            indexed += email is not None or phone is not None
         return indexed
 
     def find_customer_by_email(self, address: str) -> UUID | None:
         """The customer with this address (not erased), through the blind index."""
-        customer_id = self.mail_store.lookup(address_digest(self._mail_keys[1], address))
+        return self._found(self.mail_store.lookup(address_digest(self._mail_keys[1], address)))
+
+    def find_customer_by_phone(self, phone: str) -> UUID | None:
+        """The customer with this phone number (not erased), through the blind index; the number is
+        compared normalised (digits, and a leading ``+``)."""
+        if not normalise_phone(phone).lstrip("+"):
+            return None
+        return self._found(self.mail_store.lookup(phone_digest(self._mail_keys[1], phone)))
+
+    def _found(self, customer_id: UUID | None) -> UUID | None:
         if customer_id is None or self.keys.is_erased(customer_id):
             return None
         return customer_id
