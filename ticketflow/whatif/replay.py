@@ -296,6 +296,9 @@ def _outside(
 
 
 # ------------------------------------------------------------------ one scenario
+_CLOSING = (Ticket.Solved, Ticket.Closed, Ticket.MergedInto)
+
+
 @dataclass
 class Replayed:
     """One ticket as a scenario replayed it.
@@ -317,10 +320,17 @@ class Replayed:
     opened_priority: str = "normal"
     routed_priority: str | None = None  # the priority the first routing that set one set
     staff_work: list[str] = field(default_factory=list)  # who did each piece of recorded staff work
+    closed_spans: list[tuple[datetime, datetime]] = field(default_factory=list)  # open from, until
+    open_since: datetime | None = None  # opened or reopened then, not solved, closed or merged since
 
     def add(self, events: list[Ticket.Event]) -> None:
         for event in events:
             self.clock.feed(event)
+            if isinstance(event, Ticket.Opened | Ticket.Reopened) and self.open_since is None:
+                self.open_since = event.occurred_at
+            elif isinstance(event, _CLOSING) and self.open_since is not None:
+                self.closed_spans.append((self.open_since, event.occurred_at))
+                self.open_since = None
             if isinstance(event, Ticket.Opened):
                 self.opened_priority = event.priority
             elif isinstance(event, Ticket.Routed) and event.priority is not None and self.routed_priority is None:
@@ -328,6 +338,12 @@ class Replayed:
             who = is_staff_work(event)
             if who is not None:
                 self.staff_work.append(who)
+
+    @property
+    def open_spans(self) -> list[tuple[datetime, datetime | None]]:
+        """When the ticket was open (opened or reopened, until solved, closed or merged; None: still open)."""
+        spans: list[tuple[datetime, datetime | None]] = list(self.closed_spans)
+        return spans if self.open_since is None else [*spans, (self.open_since, None)]
 
     @property
     def priority(self) -> str:

@@ -202,7 +202,7 @@ def compare(
                 escalations[side] += _escalations(replayed)
             per_team.setdefault(team, Counter())[side] += 1
             per_agent.setdefault(replayed.placed_agent or "(unassigned)", Counter())[side] += 1
-            for start, end in _open_spans(replayed):
+            for start, end in replayed.open_spans:
                 spans.setdefault(team, {}).setdefault(side, []).append((start, end))
         before, after = _runs(was), _runs(now)
         for run in sorted(set(before) | set(after)):
@@ -290,24 +290,8 @@ def compare(
     }
 
 
-_CLOSING = (Ticket.Solved, Ticket.Closed, Ticket.MergedInto)
 #: Instants the open-ticket load is sampled at, over the period (or up to the log's last business time).
 LOAD_SAMPLES = 48
-
-
-def _open_spans(replayed: Replayed) -> list[tuple[datetime, datetime | None]]:
-    """When the ticket was open (opened or reopened, until solved, closed or merged; None: still open)."""
-    spans: list[tuple[datetime, datetime | None]] = []
-    since: datetime | None = None
-    for event in replayed.events:
-        if isinstance(event, Ticket.Opened | Ticket.Reopened) and since is None:
-            since = event.occurred_at
-        elif isinstance(event, _CLOSING) and since is not None:
-            spans.append((since, event.occurred_at))
-            since = None
-    if since is not None:
-        spans.append((since, None))
-    return spans
 
 
 def _open_load(
