@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,15 +91,31 @@ def test_when_recording_the_keys_outcome_fails_after_the_command_the_client_stil
     assert sum(1 for n in registered if str(n.originator_id) == first.json()["id"]) == 1  # written once
 
 
+@pytest.fixture
+def own_database(postgres_available: None) -> Iterator[str]:
+    """A database of this test's own: terminating its connections touches no other test's."""
+    from tests.conftest import POSTGRES_URL
+
+    name = f"tf_drop_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.mark.postgres
-def test_after_the_database_drops_every_connection_the_first_requests_succeed(postgres_url: str, tmp_path: Path) -> None:
+def test_after_the_database_drops_every_connection_the_first_requests_succeed(own_database: str, tmp_path: Path) -> None:
     """What a restart does to the pools, without restarting the shared server: every connection of the
-    desk is terminated by the server; the next reads and writes must not fail one by one."""
+    desk is terminated by the server; the next reads and writes must not fail one by one. The desk has
+    a database of its own, so terminating its connections cannot reach another test running meanwhile."""
     from tests.api.conftest import build_api
 
-    settings = Settings(database_url=postgres_url, data_dir=tmp_path / "data", automation=False, embedded_projections=True,
+    settings = Settings(database_url=own_database, data_dir=tmp_path / "data", automation=False, embedded_projections=True,
                         rate_limit_burst=10_000, rate_limit_per_second=10_000)
-    server = postgres_url.split("?")[0]
+    server = own_database
     for api in build_api(settings):
         for _ in range(3):  # several pooled connections in every pool
             api.open_ticket()
