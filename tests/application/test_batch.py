@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from uuid import uuid5
 
 import pytest
 
 from tests.support import AGENT, Desk
 from ticketflow.application import TicketDesk
 from ticketflow.clock import FakeClock
-from ticketflow.commands import AssignTicket, OpenTicket
+from ticketflow.commands import AssignTicket, ChangePriority, ImportedFact, OpenTicket, RecordImportedFacts
 from ticketflow.config import Settings
 from ticketflow.domain import Ticket
-from ticketflow.domain.values import Status
+from ticketflow.domain.values import Channel, Priority, Role, Status
 from ticketflow.errors import RuleViolation
+from ticketflow.metadata import Caller
 from ticketflow.simulation import DeskSimulation
 
 
@@ -45,6 +47,29 @@ def test_a_refused_command_in_a_batch_leaves_what_the_others_did(setup: Desk) ->
         app.assign_ticket(AssignTicket(ticket_id=ticket_id, assignee_id="emma.clark"), AGENT)
     assert [type(e) for e in app.history(ticket_id)] == [Ticket.Opened, Ticket.Assigned, Ticket.MarkedOpen]
     assert app.get_ticket(ticket_id).version == 3
+
+
+def test_a_command_refused_after_changing_a_ticket_of_the_batch_leaves_that_ticket_as_it_was(setup: Desk) -> None:
+    app = setup.app
+    importer = Caller("import:test", Role.SYSTEM, Channel.IMPORT)
+    start = datetime(2016, 3, 1, 9, 0, tzinfo=UTC)
+    with app.batch():
+        ticket_id = app.open_ticket(
+            OpenTicket(subject="打印机无法连接", requester_id=setup.customer_id, team_id=setup.team_id, occurred_at=start),
+            importer,
+        ).object_id
+        facts = [  # the first fact changes the ticket, the second is refused: the command is refused whole
+            ImportedFact(fact_id=uuid5(setup.team_id, "1"), kind="status", status=Status.PENDING, occurred_at=start),
+            ImportedFact(fact_id=uuid5(setup.team_id, "2"), kind="status", status=Status.NEW, occurred_at=start),
+        ]
+        with pytest.raises(RuleViolation, match="never returns to new"):
+            app.handle(RecordImportedFacts(ticket_id=ticket_id, facts=facts), importer)
+        ticket = app.get_ticket(ticket_id)
+        assert (ticket.status, ticket.version) == (Status.NEW, 1)  # not pending: the refused command left nothing
+        app.change_priority(ChangePriority(ticket_id=ticket_id, priority=Priority.HIGH), AGENT)
+        assert app.get_ticket(ticket_id).version == 2
+    assert [type(e) for e in app.history(ticket_id)] == [Ticket.Opened, Ticket.PriorityChanged]
+    assert app.get_ticket(ticket_id).status is Status.NEW
 
 
 def test_a_batch_that_raises_writes_nothing(setup: Desk) -> None:
