@@ -248,3 +248,21 @@ def test_an_overlaid_team_is_a_copy_and_the_team_in_force_stays_as_it_was() -> N
     assert overlaid[other] is team  # a team the candidate does not name is the one in force
     assert team.strategy == "round_robin" and team.active_members() == sorted(TEAMS[SUPPORT])
     assert candidate.overlay_teams(teams)[team.id] is overlaid[team.id]  # made once per team version
+
+
+@pytest.mark.parametrize("name", ["rotation.toml", "shanghai-9-18.toml"])
+def test_the_readmes_candidate_files_are_valid_for_the_demo_desk(name: str) -> None:
+    from pathlib import Path
+
+    from ticketflow.simulation import AGENTS
+    from ticketflow.simulation import TEAMS as DEMO_TEAMS
+    from ticketflow.whatif import read_candidate_file
+
+    data = read_candidate_file(Path(__file__).parents[2] / "docs" / "whatif" / name)
+    ids = {key: uuid4() for key in DEMO_TEAMS}
+    candidate = build_candidate(
+        data,
+        {ids[k]: team[0] for k, team in DEMO_TEAMS.items()},
+        {ids[k]: set(AGENTS[k]) for k in DEMO_TEAMS},
+    )
+    assert candidate.describe() != build_candidate({}, {}).describe()  # the file changes something
