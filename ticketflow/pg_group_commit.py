@@ -23,8 +23,10 @@ eventsourcing's own ``PostgresApplicationRecorder.insert_events`` does for one s
   savepoint and writes the saves one by one, each behind a savepoint of its own: the one that fails
   is rolled back to its savepoint and answered alone with its error (its position numbers are then
   lost, a gap, as when eventsourcing's own insert fails), the others commit;
-* one COMMIT for the group: one WAL flush (``synchronous_commit`` is the server's, ``on`` by
-  default: the answer is sent after the COMMIT returned, when the group's WAL is on disk).
+* one COMMIT for the group: one WAL flush. The answer is sent after the COMMIT returned, when the
+  group's WAL is on disk: ``synchronous_commit`` is the server's (``on`` by default, or stronger
+  with a synchronous standby), except that a session or database set to ``off`` is raised to
+  ``local`` for this transaction (``SET LOCAL``): an acknowledged save is never only in memory.
 
 The statements go through psycopg's pipeline: lock, ``NOTIFY`` and the check in one round trip, the
 insert in a second, the COMMIT in a third, whatever the size of the group. A group whose connection
@@ -54,6 +56,9 @@ from ticketflow.group_commit import GroupCommit, _Batch
 from ticketflow.reconnect import ATTEMPTS, is_dead_connection
 
 Key = tuple[UUID | str, int]
+
+#: The group's COMMIT waits for its WAL to reach the disk, whatever the session or database says.
+_DURABLE = "SELECT set_config('synchronous_commit', 'local', true) WHERE current_setting('synchronous_commit') = 'off'"
 
 
 class PostgresGroupCommit(GroupCommit):
@@ -92,6 +97,7 @@ class PostgresGroupCommit(GroupCommit):
             with conn.cursor() as curs:
                 self._lock_table(curs)  # type: ignore[attr-defined]
                 self._notify_channel(curs)  # type: ignore[attr-defined]
+                curs.execute(_DURABLE, prepare=True)
                 keys = [(e.originator_id, e.originator_version) for b in group for e in b.stored_events]
                 curs.execute(self._taken_statement, ([k[0] for k in keys], [k[1] for k in keys]))
                 taken = {(row["originator_id"], row["originator_version"]) for row in curs.fetchall()}

@@ -60,7 +60,9 @@ def _sql(settings: Settings, query: str, *params: Any) -> list[Any]:
 def _transactions_after(app: TicketDesk, position: int) -> int:
     """How many transactions wrote the events after ``position``."""
     ((count,),) = _sql(
-        app.settings, f"SELECT count(DISTINCT xmin::text) FROM {_table(app)} WHERE notification_id > %s", position
+        app.settings,
+        f"SELECT count(DISTINCT xmin::text) FROM {_table(app)} WHERE notification_id > %s",
+        position,
     )
     return int(count)
 
@@ -100,6 +102,10 @@ def _event(app: TicketDesk, originator: UUID, version: int) -> list[StoredEvent]
     return [StoredEvent(originator_id=originator, originator_version=version, topic=topic, state=b"{}")]
 
 
+def _inserting(app: TicketDesk, originator: UUID, version: int) -> Callable[[], Any]:
+    return lambda: app.recorder.insert_events(_event(app, originator, version))
+
+
 def test_saves_waiting_together_are_committed_in_one_transaction(pg_desk: TicketDesk) -> None:
     setup = Desk(pg_desk)
     tickets = [setup.open(f"工单 {n}") for n in range(8)]
@@ -133,8 +139,12 @@ def test_a_save_that_loses_its_version_race_fails_alone_while_the_rest_of_its_gr
     first, second, bystander = _together(
         pg_desk,
         [
-            lambda: pg_desk.post_reply(PostReply(ticket_id=contested, body="甲", expected_version=version), AGENT),
-            lambda: pg_desk.post_reply(PostReply(ticket_id=contested, body="乙", expected_version=version), AGENT),
+            lambda: pg_desk.post_reply(
+                PostReply(ticket_id=contested, body="甲", expected_version=version), AGENT
+            ),
+            lambda: pg_desk.post_reply(
+                PostReply(ticket_id=contested, body="乙", expected_version=version), AGENT
+            ),
             lambda: pg_desk.post_reply(PostReply(ticket_id=other, body="丙"), AGENT),
         ],
     )
@@ -225,7 +235,7 @@ def test_a_group_that_cannot_take_the_table_answers_every_save_with_the_error_an
     blocker = psycopg.connect(pg_desk.settings.database_url.split("?")[0])  # another writer, mid-transaction
     try:
         blocker.execute(f"LOCK TABLE {_table(pg_desk)} IN EXCLUSIVE MODE")
-        outcomes = _together(pg_desk, [lambda t=t: recorder.insert_events(_event(pg_desk, t, 50)) for t in tickets])
+        outcomes = _together(pg_desk, [_inserting(pg_desk, t, 50) for t in tickets])
     finally:
         blocker.rollback()
         blocker.close()
@@ -322,3 +332,32 @@ def test_the_postgres_desk_groups_its_saves_and_takes_the_configured_wait(pg_des
     saves = recorder.group_stats.saves
     pg_desk.handle(PostReply(ticket_id=ticket_id, body="经由 handle"), AGENT)
     assert recorder.group_stats.saves == saves + 1 and recorder._preparing == 0
+
+
+def test_a_group_commits_durably_even_where_the_session_turned_synchronous_commit_off(
+    pg_settings: Settings, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = pg_settings.model_copy(update={"pool_size": 1})
+    app = TicketDesk(settings, clock=clock, env={"POSTGRES_MAX_OVERFLOW": "0"})  # one pooled connection
+    try:
+        recorder = _recorder(app)
+        with recorder.datastore.get_connection() as conn:
+            conn.execute("SET synchronous_commit = off")  # the session's, kept by the pooled connection
+        seen: list[str] = []
+        original = DeskRecorder._insert_all
+
+        def spying(self: DeskRecorder, conn: Any, pipeline: Any, batches: Any) -> None:
+            with conn.cursor() as curs:
+                curs.execute("SELECT current_setting('synchronous_commit') AS level")
+                seen.append(curs.fetchone()["level"])
+            original(self, conn, pipeline, batches)
+
+        monkeypatch.setattr(DeskRecorder, "_insert_all", spying)
+        Desk(app).open("持久")
+        with recorder.datastore.get_connection() as conn:
+            session = conn.execute("SHOW synchronous_commit").fetchone()
+    finally:
+        app.close()
+
+    assert seen and set(seen) == {"local"}  # the group's transaction flushes its WAL before answering
+    assert session is not None and next(iter(session.values())) == "off"  # only the transaction was raised
