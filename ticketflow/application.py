@@ -201,7 +201,7 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
             raise StorageUnavailable(
                 f"cannot open the event store ({self.settings.describe_store()}): {reason}"
             ) from None
-        if hasattr(self.recorder, "max_wait"):  # SQLite's group commit (ticketflow/group_commit.py)
+        if hasattr(self.recorder, "max_wait"):  # group commit (ticketflow/group_commit.py, pg_group_commit.py)
             self.recorder.max_wait = self.settings.group_commit_wait_ms / 1000
         self.membership = Membership(
             lambda start, limit: retry_dead_connections(
@@ -318,7 +318,7 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         except KeyError:
             raise TypeError(f"no handler for {type(command).__name__}") from None
         # Pooled connections may have died with a database restart (see ticketflow.reconnect).
-        # On SQLite, a leader about to commit waits for the commands in flight (ticketflow/group_commit.py).
+        # A group commit leader about to commit waits for the commands in flight (ticketflow/group_commit.py).
         preparing = getattr(self.recorder, "preparing", nullcontext)
         with preparing():
             result: CommandResult = retry_dead_connections(lambda: getattr(self, method_name)(command, caller))
