@@ -39,13 +39,21 @@ def demo(
     days: Annotated[int, typer.Option(help="Days of history to simulate, ending now.", min=1)] = 30,
     seed: Annotated[int | None, typer.Option(help="Seed for a reproducible run.")] = None,
     workflow: Annotated[bool, typer.Option(help="Route, measure SLAs, send surveys and follow-ups automatically.")] = True,
+    end: Annotated[
+        datetime | None,
+        typer.Option(
+            help="When the simulated days end (ISO 8601, UTC unless an offset is given). Default: now; "
+            "with --seed, 2026-11-01 00:00 Shanghai, so a seeded run is the same run every time.",
+            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z"],
+        ),
+    ] = None,
 ) -> None:
     """Run a realistic desk: teams, agents, customers, and tickets through their lifecycles."""
     settings: Settings = ctx.obj
     console = output.console()
     if fresh:
         _start_over(settings, console)
-    clock = FakeClock(datetime.now(UTC))
+    clock = FakeClock(demo_end(end, seed))
     desk = sealing_on_close(TicketDesk(settings, clock=clock))
     read_side = ReadSide(desk)
     read_side.start()  # embedded: the views follow the desk while it works
@@ -77,6 +85,18 @@ def demo(
         _print_workflow(console, read_side, summary, done)
     read_side.close()
     desk.close()
+
+
+#: Where a seeded demo's simulated days end: the SLA calendar's business hours and holidays (the demo's
+#: month takes in October's Golden Week) then fall on the same instants in every run.
+SEEDED_END = datetime(2026, 11, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+def demo_end(end: datetime | None, seed: int | None) -> datetime:
+    """The simulated days end at ``end``; else at :data:`SEEDED_END` for a seeded run, else now."""
+    if end is not None:
+        return end if end.tzinfo is not None else end.replace(tzinfo=UTC)
+    return SEEDED_END.astimezone(UTC) if seed is not None else datetime.now(UTC)
 
 
 def _print_workflow(console: Console, read_side: ReadSide, summary: DemoSummary, done: Counter[str]) -> None:
