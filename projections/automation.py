@@ -20,6 +20,7 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -101,6 +102,7 @@ class Automation:
         # mail server never holds up routing or the SLA clock).
         self.imap = ImapPoller(desk)
         self._last_write = 0
+        self._deferred: list[Callable[[Db], None]] | None = None  # see _writes_per_step
         self._calendars: dict[str, BusinessCalendar] = {}
         self.clock_cache = _ClockCache(clock_cache_tickets)
         self._erasures_seen = desk.log_position()  # erasures before this process started: nothing cached yet
@@ -113,17 +115,33 @@ class Automation:
         """Do everything due now; returns how many actions of each kind were taken."""
         now = self.clock.now()
         done: Counter[str] = Counter()
-        done["routed"] = self.route()
+        with self._writes_per_step():
+            done["routed"] = self.route()
         self._forget_erased()
-        done["sla"] = self.sla(now)
-        done["surveys"] = self.surveys()
-        done["follow_ups"] = self.follow_ups(now)
-        done["auto_closed"] = self.auto_close(now)
-        done["reminders"] = self.reminders(now)
-        done["retention_erasures"] = self.retention(now)
+        steps: list[tuple[str, Callable[[], int]]] = [
+            ("sla", lambda: self.sla(now)), ("surveys", self.surveys), ("follow_ups", lambda: self.follow_ups(now)),
+            ("auto_closed", lambda: self.auto_close(now)), ("reminders", lambda: self.reminders(now)),
+            ("retention_erasures", lambda: self.retention(now)),
+        ]
+        for name, step in steps:
+            with self._writes_per_step():
+                done[name] = step()
         for name, step in self.extra_steps.items():
             done[name] = step()
         return done
+
+    @contextmanager
+    def _writes_per_step(self) -> Iterator[None]:
+        """The step's own bookkeeping (work marks, SLA clocks) written in one transaction when it ends,
+        not one per row. Safe as the rows' commands are: a crash before the write leaves the rows due,
+        and doing one again writes nothing (its command id is recognised)."""
+        self._deferred = []
+        try:
+            yield
+        finally:
+            deferred, self._deferred = self._deferred, None
+            if deferred:
+                self._write_now(lambda db: [change(db) for change in deferred])
 
     def start(self) -> None:
         if self._thread is not None:
@@ -409,6 +427,12 @@ class Automation:
         self._write(lambda db: _mark_in(db, row, state, due_at))
 
     def _write(self, change: Callable[[Db], None]) -> None:
+        if self._deferred is not None:
+            self._deferred.append(change)
+        else:
+            self._write_now(change)
+
+    def _write_now(self, change: Callable[[Db], Any]) -> None:
         store = self.read_side.stores["workflow"]
         with store._transaction(commit=True) as cursor:  # noqa: SLF001 - the view's own store
             change(Db(cursor, store.dialect, store.prefix))
