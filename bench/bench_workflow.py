@@ -21,7 +21,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from projections.automation import Automation, _targets
+from projections.automation import Automation
 from projections.readside import ReadSide
 from ticketflow.application import TicketDesk
 from ticketflow.automation import calendar_from_spec
@@ -31,6 +31,7 @@ from ticketflow.commands.workflow import ApplySla, DefineCalendar, DefineSlaPoli
 from ticketflow.config import Settings
 from ticketflow.domain.values import Channel, Consent, Role
 from ticketflow.metadata import Caller
+from ticketflow.sla.decide import targets_of
 from ticketflow.sla.measure import measure
 
 ADMIN = Caller("bench", Role.ADMIN, Channel.CLI)
@@ -104,7 +105,7 @@ def sla_clock(n: int) -> None:
     print(f"sla: {n} open tickets with an SLA policy created in {time.perf_counter() - started:.1f} s")
     histories = [desk.history(t) for t in ids]
     terms = desk.get_ticket(ids[0]).sla
-    targets, calendar = _targets(terms), calendar_from_spec(terms["calendar"])
+    targets, calendar = targets_of(terms), calendar_from_spec(terms["calendar"])
     now = clock.now() + timedelta(hours=3)
     started = time.perf_counter()
     states: dict[str, int] = {}

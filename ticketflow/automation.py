@@ -243,6 +243,24 @@ class AutomationCommands(_Base):
         """A ticket for a read-only look (the SLA clock's): the cached aggregate, not a copy. Never mutate it."""
         return self._peek(Ticket, ticket_id)
 
+    def ticket_events_after(
+        self, ticket_id: UUID, version: int, current: int
+    ) -> tuple[list[Ticket.Event], list[Ticket.Event]]:
+        """A ticket's events after ``version``, as :meth:`history` would give them: those stored, and those
+        the current batch holds, not saved yet. ``current`` is the ticket's version as the caller loaded
+        it: when nothing stored is newer than ``version``, the store is not asked."""
+        from ticketflow.application import _BATCH  # (ticketflow.application imports this module)
+
+        batch = _BATCH.get()
+        pending: list[Ticket.Event] = []
+        if batch is not None and ticket_id in batch.aggregates:
+            pending = [e for e in batch.events if e.originator_id == ticket_id and e.originator_version > version]
+        newest_stored = pending[0].originator_version - 1 if pending else current
+        if newest_stored <= version:
+            return [], pending
+        stored: list[Ticket.Event] = list(self.events.get(ticket_id, gt=version))
+        return stored, pending
+
     @staticmethod
     def sla_terms_key(terms: Mapping[str, Any]) -> tuple[Any, ...]:
         """What identifies the terms a ticket is measured by: the policy and calendar versions."""
