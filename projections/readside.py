@@ -19,12 +19,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import uuid4
 
 from eventsourcing.persistence import InfrastructureFactory, IntegrityError, Tracking
-from eventsourcing.utils import Environment
+from eventsourcing.utils import Environment, resolve_topic
 
 from projections.access_log import AccessLogView
 from projections.audit import AuditView
@@ -68,6 +69,16 @@ POLL_SECONDS = 0.2
 #: (a batch costs a tenth per event of a single event's commit). A reader waiting for a position
 #: (read-your-writes, automation) cuts the wait short.
 COALESCE_SECONDS = 0.05
+
+
+@lru_cache(maxsize=1024)
+def _event_class(topic: str) -> type | None:
+    """The event class a stored topic names (None when it names none: decoding then says why)."""
+    try:
+        found = resolve_topic(topic)
+    except Exception:  # noqa: BLE001 - the mapper raises the real error when it decodes the event
+        return None
+    return found if isinstance(found, type) else None
 
 
 def views_dir(settings: Settings) -> Path:
@@ -253,16 +264,30 @@ class ReadSide:
         notifications = self.desk.recorder.select_notifications(start, limit)
         if not notifications:
             return 0
-        events = [(self.desk.mapper.to_domain_event(n), n.id) for n in notifications]
-        tracking = Tracking(self.desk.name, notifications[-1].id)
+        # Decode only what some view here reacts to (see View.event_types): every view of the
+        # live read side takes every event, but a rebuild of one view decodes only its events.
+        views = {name: self.stores[name].view for name in positions}
+        takers: dict[str, frozenset[str]] = {}
+        for topic in {n.topic for n in notifications}:
+            event_class = _event_class(topic)
+            takers[topic] = frozenset(
+                name for name, view in views.items() if event_class is None or view.wants(event_class)
+            )
+        decode = self.desk.mapper.to_domain_event
+        events = [
+            (decode(n), n.id, takers[n.topic]) for n in notifications if takers[n.topic]
+        ]
+        last = notifications[-1].id
+        tracking = Tracking(self.desk.name, last)
         failure: Exception | None = None
         for name, position in list(positions.items()):
-            mine = [(e, p) for e, p in events if p > position]
-            if not mine:
+            if position >= last:
                 continue
+            # Possibly none: the view's position still moves to the end of the batch.
+            mine = [(e, p) for e, p, names in events if p > position and name in names]
             try:
                 self.projections[name].process_batch(mine, tracking, previous=position)  # type: ignore[arg-type]
-                positions[name] = notifications[-1].id
+                positions[name] = last
             except IntegrityError as exc:
                 positions[name] = self.position(name)
                 if positions[name] == position:  # nobody else moved it: a real constraint failure

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from projections.erasure import erased_customer, overwrite
 from projections.sql import Batch, Db, Table, dumps, ts, uid
 from projections.view import Event, Positioned, View
-from ticketflow.domain import Ticket
+from ticketflow.domain import Customer, Ticket
 from ticketflow.domain.values import Direction, Priority, Status
 
 PRIORITY_RANK = {Priority.URGENT: 0, Priority.HIGH: 1, Priority.NORMAL: 2, Priority.LOW: 3}
@@ -119,6 +119,7 @@ class TicketsView(View):
     name = "tickets"
     purges_personal_data = True
     tables = (TICKETS, TICKET_TAGS)
+    event_types = (Ticket.Event, Customer.Erased)
     #: 2: the tags table (a store built before it has no rows there: `ticketflow rebuild tickets`).
     #: 3: source_counters (imported history's counters; `ticketflow rebuild tickets`).
     version = 3

@@ -110,6 +110,7 @@ _QUIET = (Ticket.SlaApplied, Ticket.SlaWarned, Ticket.SlaBreached, Ticket.SlaFul
 class WorkflowView(View):
     name = "workflow"
     tables = (WORK, ROTATION, SLA_OUTCOMES, TICKET_FACTS)
+    event_types = (Ticket.Event, Reminder.Event)
     #: The automation's bookkeeping (see the module docstring): created with the view, never cleared.
     bookkeeping = (MARKS, SLA_CLOCKS)
 
