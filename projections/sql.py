@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import cached_property, lru_cache
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from operator import itemgetter
 from typing import Any
 from uuid import UUID
@@ -210,7 +210,7 @@ class Table:
         get = itemgetter(*self.column_names)
         if len(self.column_names) == 1:
             return lambda row: (get(row),)
-        return get  # type: ignore[return-value]
+        return get
 
     @cached_property
     def upsert_sql(self) -> str:
