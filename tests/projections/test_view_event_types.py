@@ -4,11 +4,13 @@ decodes the team events, not the whole log)."""
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from projections import readside
 from projections.readside import VIEWS, ReadSide
 from projections.view import View
 from tests.erasure.test_views_erasure import _seed, erase
@@ -117,3 +119,26 @@ def test_a_view_without_declared_event_types_takes_every_event() -> None:
 
     assert Everything().wants(object) and Everything().wants(type)
     assert VIEWS["audit"].event_types is None  # the audit trail records every event
+
+
+def test_catching_up_collects_garbage_less_often_and_restores_the_threshold_after(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk = TicketDesk(Settings(data_dir=tmp_path / "data"), clock=clock)
+    _rich_log(desk, clock)
+    read_side = ReadSide(desk, ["tickets"])
+    before = gc.get_threshold()
+    during: list[int] = []
+    step_all = read_side.step_all
+
+    def watching(positions: dict[str, int], limit: int) -> int:
+        during.append(gc.get_threshold()[0])
+        return step_all(positions, limit)
+
+    monkeypatch.setattr(read_side, "step_all", watching)
+    read_side.rebuild("tickets")
+    read_side.catch_up()
+    assert during and min(during) >= readside.BULK_GC_THRESHOLD
+    assert gc.get_threshold() == before
+    read_side.close()
+    desk.close()
