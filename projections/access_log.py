@@ -29,6 +29,7 @@ ACCESS = Table(
 class AccessLogView(View):
     name = "access"
     tables = (ACCESS,)
+    event_types = (DataAccess.Recorded,)
 
     def apply(self, batch: Batch, event: Event, position: int) -> None:
         if isinstance(event, DataAccess.Recorded):

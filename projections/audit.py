@@ -180,32 +180,51 @@ class AuditView(View):
                 _erase_objects(batch, object_id, values)
 
         changes = []
+        dirty: set[tuple[str, str]] = batch.__dict__.setdefault("audit_dirty", set())
         for field, new in field_values(event, old).items():
-            before = values.get((object_id, field))
+            key = (object_id, field)
+            before = values.get(key)
             if before != new:
                 changes.append({"field": field, "old": before, "new": new})
-                values[(object_id, field)] = new
-                batch.put(AUDIT_FIELDS, {"object_id": object_id, "field": field, "value": dumps(new)})
-        batch.put(
-            AUDIT,
-            {
-                "position": position,
-                "object_id": object_id,
-                "object_type": object_type(event),
-                "version": event.originator_version,
-                "event_type": type(event).__qualname__,
-                "occurred_at": ts(event.occurred_at),
-                "recorded_at": ts(event.timestamp),
-                "actor_id": event.actor_id,
-                "actor_role": event.actor_role,
-                "via": event.via,
-                "correlation_id": event.correlation_id,
-                "command_id": event.command_id,
-                "imported": int(event.imported),
-                "changes": dumps(changes),
-                "summary": describe(event),
-            },
-        )
+                values[key] = new
+                dirty.add(key)  # written once per batch, with its last value (see _write_pending)
+        rows: list[tuple[Any, ...]] = batch.__dict__.setdefault("audit_rows", [])
+        rows.append((  # in AUDIT's column order; one row per event, only ever inserted
+            position,
+            object_id,
+            object_type(event),
+            event.originator_version,
+            type(event).__qualname__,
+            ts(event.occurred_at),
+            ts(event.timestamp),
+            event.actor_id,
+            event.actor_role,
+            event.via,
+            event.correlation_id,
+            event.command_id,
+            int(event.imported),
+            dumps(changes) if changes else "[]",
+            describe(event),
+        ))
+
+    def finish(self, batch: Batch) -> None:
+        _write_pending(batch)
+
+
+_ROW_COLUMNS = (
+    "position", "object_id", "object_type", "version", "event_type", "occurred_at", "recorded_at", "actor_id",
+    "actor_role", "via", "correlation_id", "command_id", "imported", "changes", "summary",
+)
+assert AUDIT.column_names == _ROW_COLUMNS, "AuditView.apply builds rows in this order"
+
+
+def _write_pending(batch: Batch) -> None:
+    """Write the batch's audit rows, and each field value it changed once, as it stands now."""
+    db = batch.db
+    db.executemany(AUDIT.upsert_sql, batch.__dict__.pop("audit_rows", []))
+    dirty = batch.__dict__.pop("audit_dirty", set())
+    values = batch.__dict__.get("audit_values", {})
+    db.executemany(AUDIT_FIELDS.upsert_sql, [(*key, dumps(values[key])) for key in sorted(dirty)])
 
 
 def _erased(value: Any) -> Any:
@@ -222,6 +241,7 @@ def _erase_changes(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _erase_objects(batch: Batch, customer_id: str, values: dict[tuple[str, str], Any]) -> None:
     """Erase the personal values in the audit rows of the customer and of their tickets and reminders."""
     batch.flush()  # the subjects and rows of this batch's earlier events are queried below
+    _write_pending(batch)
     db = batch.db
     objects = {customer_id}
     objects.update(r["object_id"] for r in db.all(

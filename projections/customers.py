@@ -85,6 +85,7 @@ class CustomersView(View):
     name = "customers"
     purges_personal_data = True
     tables = (CUSTOMERS, CUSTOMER_TICKETS, CUSTOMER_INTERACTIONS)
+    event_types = (Customer.Event, Ticket.Event)
 
     def prepare(self, batch: Batch, events: Sequence[Positioned]) -> None:
         preload(batch, CUSTOMERS, "customer_id", {str(e.originator_id) for e, _ in events if isinstance(e, Customer.Event)})

@@ -27,6 +27,7 @@ TEAMS = Table(
 class DirectoryView(View):
     name = "directory"
     tables = (TEAMS,)
+    event_types = (Team.Event,)
 
     def apply(self, batch: Batch, event: Event, position: int) -> None:
         if not isinstance(event, Team.Event):

@@ -16,7 +16,7 @@ from projections.erasure import erased_customer, optimize_fts, overwrite
 from projections.sql import Batch, Db, Dialect, Table, ts
 from projections.text import index_terms, parse_query
 from projections.view import Event, View
-from ticketflow.domain import Ticket
+from ticketflow.domain import Customer, Ticket
 
 PROBLEMS = Table(
     "tf_problems",
@@ -51,6 +51,9 @@ class ProblemsView(View):
     name = "problems"
     purges_personal_data = True
     tables = (PROBLEMS, CATEGORIES)
+    event_types = (
+        Ticket.Opened, Ticket.Recategorised, Ticket.Solved, Ticket.Reopened, Ticket.ResolutionRecorded, Customer.Erased,
+    )
 
     def ddl(self, dialect: Dialect) -> list[str]:
         statements = super().ddl(dialect)

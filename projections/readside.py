@@ -13,18 +13,20 @@ worker killed at any point resumes exactly where the view's last commit left it.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import uuid4
 
 from eventsourcing.persistence import InfrastructureFactory, IntegrityError, Tracking
-from eventsourcing.utils import Environment
+from eventsourcing.utils import Environment, resolve_topic
 
 from projections.access_log import AccessLogView
 from projections.audit import AuditView
@@ -58,9 +60,11 @@ VIEWS[RemindersView.name] = RemindersView  # reminders and follow-ups (projectio
 VIEWS[ProblemsView.name] = ProblemsView  # the problem library (projections/problems.py)
 VIEWS[ReplyTemplatesView.name] = ReplyTemplatesView  # saved reply templates (projections/reply_templates.py)
 
-#: Events per transaction while following the log, and while rebuilding.
+#: Events per transaction while following the log, and while rebuilding (a rebuild's bigger
+#: transactions write each hot page of a view once per 5,000 events: the audit view's rebuild
+#: costs 15% less CPU than with 2,000; see bench/bench_views.py).
 LIVE_BATCH = 500
-REBUILD_BATCH = 2000
+REBUILD_BATCH = 5000
 #: How often a worker looks for events written by other processes (SQLite has no NOTIFY).
 POLL_SECONDS = 0.2
 #: After a save wakes a worker, how long at most it lets further saves gather before one commit per
@@ -68,6 +72,36 @@ POLL_SECONDS = 0.2
 #: (a batch costs a tenth per event of a single event's commit). A reader waiting for a position
 #: (read-your-writes, automation) cuts the wait short.
 COALESCE_SECONDS = 0.05
+
+
+@lru_cache(maxsize=1024)
+def _event_class(topic: str) -> type | None:
+    """The event class a stored topic names (None when it names none: decoding then says why)."""
+    try:
+        found = resolve_topic(topic)
+    except Exception:  # noqa: BLE001 - the mapper raises the real error when it decodes the event
+        return None
+    return found if isinstance(found, type) else None
+
+
+#: The garbage collector's first threshold while a pass over the log holds big batches (see below).
+BULK_GC_THRESHOLD = 20_000
+
+
+@contextmanager
+def _bulk_collection() -> Iterator[None]:
+    """Collect garbage less often while catching up: each batch keeps thousands of decoded events
+    and rows alive, which the collector would traverse (and promote, then traverse again in full
+    collections) every 700 allocations: a fifth of a rebuild's CPU. Garbage cycles wait a little
+    longer (a collection every 20,000 allocations). Restored after: the live worker's small
+    batches keep the default."""
+    first, *rest = gc.get_threshold()
+    gc.set_threshold(max(first, BULK_GC_THRESHOLD), *rest)
+    try:
+        yield
+    finally:
+        if gc.get_threshold()[0] == max(first, BULK_GC_THRESHOLD):  # unless someone changed it meanwhile
+            gc.set_threshold(first, *rest)
 
 
 def views_dir(settings: Settings) -> Path:
@@ -253,16 +287,30 @@ class ReadSide:
         notifications = self.desk.recorder.select_notifications(start, limit)
         if not notifications:
             return 0
-        events = [(self.desk.mapper.to_domain_event(n), n.id) for n in notifications]
-        tracking = Tracking(self.desk.name, notifications[-1].id)
+        # Decode only what some view here reacts to (see View.event_types): every view of the
+        # live read side takes every event, but a rebuild of one view decodes only its events.
+        views = {name: self.stores[name].view for name in positions}
+        takers: dict[str, frozenset[str]] = {}
+        for topic in {n.topic for n in notifications}:
+            event_class = _event_class(topic)
+            takers[topic] = frozenset(
+                name for name, view in views.items() if event_class is None or view.wants(event_class)
+            )
+        decode = self.desk.mapper.to_domain_event
+        events = [
+            (decode(n), n.id, takers[n.topic]) for n in notifications if takers[n.topic]
+        ]
+        last = notifications[-1].id
+        tracking = Tracking(self.desk.name, last)
         failure: Exception | None = None
         for name, position in list(positions.items()):
-            mine = [(e, p) for e, p in events if p > position]
-            if not mine:
+            if position >= last:
                 continue
+            # Possibly none: the view's position still moves to the end of the batch.
+            mine = [(e, p) for e, p, names in events if p > position and name in names]
             try:
                 self.projections[name].process_batch(mine, tracking, previous=position)  # type: ignore[arg-type]
-                positions[name] = notifications[-1].id
+                positions[name] = last
             except IntegrityError as exc:
                 positions[name] = self.position(name)
                 if positions[name] == position:  # nobody else moved it: a real constraint failure
@@ -284,9 +332,10 @@ class ReadSide:
         """Bring views up to the end of the log, in this thread (rebuilds, tests, the demo). Each batch
         of the log is read and decoded once for all the views (as the live worker does), not once a view."""
         positions = {name: self.position(name) for name in names or list(self.stores)}
-        while (done := self.step_all(positions, batch)) > 0:
-            if progress:
-                progress(done)
+        with _bulk_collection():
+            while (done := self.step_all(positions, batch)) > 0:
+                if progress:
+                    progress(done)
 
     def start(self) -> None:
         """Embedded mode: a worker thread per view, woken by this process's saves."""
@@ -392,7 +441,7 @@ class ReadSide:
     def rebuild_all(self, names: Iterable[str] | None = None, progress: Callable[[int], None] | None = None) -> None:
         """Rebuild several views from one shared pass over the log (each event read and decoded once)."""
         names = list(names or self.stores)
-        with self._reloading(names):
+        with self._reloading(names), _bulk_collection():
             positions = {name: self.position(name) for name in names}
             while (done := self.step_all(positions, REBUILD_BATCH)) > 0:
                 if progress:

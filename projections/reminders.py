@@ -13,7 +13,7 @@ from typing import Any
 from projections.erasure import erased_customer, overwrite
 from projections.sql import Batch, Db, Table, ts, uid
 from projections.view import Event, View
-from ticketflow.domain import Reminder
+from ticketflow.domain import Customer, Reminder
 
 REMINDERS = Table(
     "tf_reminders",
@@ -49,6 +49,7 @@ class RemindersView(View):
     name = "reminders"
     purges_personal_data = True
     tables = (REMINDERS,)
+    event_types = (Reminder.Event, Customer.Erased)
 
     def apply(self, batch: Batch, event: Event, position: int) -> None:
         if (customer_id := erased_customer(event)) is not None:

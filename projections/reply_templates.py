@@ -38,6 +38,7 @@ TEMPLATES = Table(
 class ReplyTemplatesView(View):
     name = "reply_templates"
     tables = (TEMPLATES,)
+    event_types = (Ticket.Replied, Ticket.NoteAdded, ReplyTemplate.Event)
 
     def apply(self, batch: Batch, event: Event, position: int) -> None:
         when = ts(event.occurred_at)

@@ -12,7 +12,7 @@ from projections.erasure import chunks, erased_customer, optimize_fts, overwrite
 from projections.sql import Batch, Db, Dialect, Table, ts, uid
 from projections.text import index_terms, parse_query
 from projections.view import Event, View
-from ticketflow.domain import Ticket
+from ticketflow.domain import Customer, Ticket
 
 DOCS = Table(
     "tf_search_docs",
@@ -44,6 +44,7 @@ class SearchView(View):
     name = "search"
     purges_personal_data = True
     tables = (DOCS, TICKET_CUSTOMERS)
+    event_types = (Ticket.Opened, Ticket.Interaction, Ticket.WorkLogged, Customer.Erased)
 
     def ddl(self, dialect: Dialect) -> list[str]:
         statements = super().ddl(dialect)

@@ -7,12 +7,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from projections.erasure import erased_customer, overwrite
 from projections.sql import Batch, Db, Table, dumps, ts, uid
 from projections.view import Event, Positioned, View
-from ticketflow.domain import Ticket
+from ticketflow.domain import Customer, Ticket
 from ticketflow.domain.values import Direction, Priority, Status
 
 PRIORITY_RANK = {Priority.URGENT: 0, Priority.HIGH: 1, Priority.NORMAL: 2, Priority.LOW: 3}
@@ -104,10 +105,18 @@ _STATUS_EVENTS: dict[type[Event], Status] = {
 
 
 def status_after(event: Event) -> Status | None:
-    for cls, status in _STATUS_EVENTS.items():
-        if isinstance(event, cls):
-            return status
-    return None
+    event_class = type(event)
+    try:
+        return _STATUS_BY_CLASS[event_class]
+    except KeyError:
+        found = _STATUS_BY_CLASS[event_class] = next(
+            (status for cls, status in _STATUS_EVENTS.items() if issubclass(event_class, cls)), None
+        )
+        return found
+
+
+#: status_after by the event's class, filled as classes come.
+_STATUS_BY_CLASS: dict[type, Status | None] = {}
 
 
 def is_first_reply_candidate(event: Event) -> bool:
@@ -119,6 +128,7 @@ class TicketsView(View):
     name = "tickets"
     purges_personal_data = True
     tables = (TICKETS, TICKET_TAGS)
+    event_types = (Ticket.Event, Customer.Erased)
     #: 2: the tags table (a store built before it has no rows there: `ticketflow rebuild tickets`).
     #: 3: source_counters (imported history's counters; `ticketflow rebuild tickets`).
     version = 3
@@ -242,13 +252,19 @@ def put_tags(batch: Batch, row: dict[str, Any], tags_before: str) -> None:
     row loses its status)."""
     if row.get("tags", "[]") == "[]" and tags_before == "[]":
         return
-    now = set(json.loads(row["tags"]))
+    now = _tag_set(row["tags"])
     for tag in now:
         batch.put(TICKET_TAGS, {"tag": tag, "ticket_id": row["ticket_id"], **{c: row[c] for c in _TAG_COLUMNS}})
     if tags_before != row["tags"]:
-        for tag in set(json.loads(tags_before)) - now:
+        for tag in _tag_set(tags_before) - now:
             batch.put(TICKET_TAGS, {"tag": tag, "ticket_id": row["ticket_id"], "status": None,
                                     **{c: row[c] for c in _TAG_COLUMNS[1:]}})
+
+
+@lru_cache(maxsize=4096)
+def _tag_set(tags: str) -> frozenset[str]:
+    """The tags of a row's ``tags`` JSON (a few distinct lists recur across every ticket)."""
+    return frozenset(json.loads(tags))
 
 
 def preload(batch: Batch, table: Table, column: str, keys: set[str]) -> None:
@@ -260,7 +276,7 @@ def preload(batch: Batch, table: Table, column: str, keys: set[str]) -> None:
             f"SELECT * FROM {{p}}{table.name} WHERE {column} IN ({', '.join('?' * len(chunk))})", chunk
         )
         found = {row[column]: row for row in rows}
-        cache = batch._rows.setdefault(table.name, {})
+        cache = batch.cache(table)
         for key in chunk:
             cache.setdefault((key,), found.get(key))
 

@@ -8,7 +8,7 @@ from uuid import NAMESPACE_URL, uuid5
 from projections.erasure import erased_customer, overwrite
 from projections.sql import Batch, Db, Table, ts
 from projections.view import Event, View
-from ticketflow.domain import Ticket
+from ticketflow.domain import Customer, Ticket
 
 TIMELINE = Table(
     "tf_timeline",
@@ -37,6 +37,7 @@ class TimelineView(View):
     name = "timeline"
     purges_personal_data = True
     tables = (TIMELINE,)
+    event_types = (Ticket.Interaction, Ticket.AttachmentReceived, Ticket.WorkLogged, Customer.Erased)
 
     def apply(self, batch: Batch, event: Event, position: int) -> None:
         if (customer_id := erased_customer(event)) is not None:

@@ -13,7 +13,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, ClassVar, TypeVar
 
 from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
@@ -48,6 +48,15 @@ class View(ABC):
     #: either changes: a store built by an older version is refused until ``ticketflow rebuild VIEW``
     #: (which drops and recreates the tables, then replays the log with this code).
     version: ClassVar[int] = 1
+    #: The event classes ``apply`` reacts to (subclasses included); None: every event. Events of other
+    #: classes are not given to the view, and a read that feeds only such views skips decoding them
+    #: (a rebuild of the team directory decodes the team events, not the whole log). A view that
+    #: purges personal data lists ``Customer.Erased``.
+    event_types: ClassVar[tuple[type, ...] | None] = None
+
+    def wants(self, event_class: type) -> bool:
+        """Whether events of ``event_class`` change the view (see :attr:`event_types`)."""
+        return self.event_types is None or _is_subclass(event_class, self.event_types)
 
     def ddl(self, dialect: Dialect) -> list[str]:
         return [statement for table in self.tables for statement in table.ddl()]
@@ -70,6 +79,11 @@ class View(ABC):
 
     def finish(self, batch: Batch) -> None:
         """Write whatever the batch accumulated beyond its rows (optional)."""
+
+
+@lru_cache(maxsize=4096)
+def _is_subclass(event_class: type, event_types: tuple[type, ...]) -> bool:
+    return issubclass(event_class, event_types)
 
 
 #: One row per view: the version of the code that built the view's tables and rows.
@@ -150,6 +164,9 @@ class ViewStore(TrackingRecorder):
                     raise IntegrityError(
                         f"view {self.view.name} is at {current}, not {previous}: batch not applied"
                     )
+            if self.view.event_types is not None:
+                wants = self.view.wants
+                events = [item for item in events if wants(type(item[0]))]
             batch = Batch(Db(cursor, self.dialect, self.prefix))
             self.view.prepare(batch, events)
             for event, position in events:

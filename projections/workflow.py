@@ -21,13 +21,18 @@ rebuilt desk does not repeat work it already did.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from projections.erasure import chunks
 from projections.sql import Batch, Db, Dialect, Table, local_period, ts, uid
-from projections.view import Event, View
+from projections.tickets import preload
+from projections.view import Event, Positioned, View
 from ticketflow.domain import Reminder, Ticket
 from ticketflow.domain.values import Direction
 
+#: Every kind of work row (see :func:`_queue`).
+WORK_KINDS = ("route", "sla", "survey", "follow_up", "auto_close", "reminder")
 #: A row queued by an event is due "now": the empty text sorts before every time.
 NOW = ""
 
@@ -110,11 +115,29 @@ _QUIET = (Ticket.SlaApplied, Ticket.SlaWarned, Ticket.SlaBreached, Ticket.SlaFul
 class WorkflowView(View):
     name = "workflow"
     tables = (WORK, ROTATION, SLA_OUTCOMES, TICKET_FACTS)
+    event_types = (Ticket.Event, Reminder.Event)
     #: The automation's bookkeeping (see the module docstring): created with the view, never cleared.
     bookkeeping = (MARKS, SLA_CLOCKS)
 
     def ddl(self, dialect: Any) -> list[str]:
         return super().ddl(dialect) + [statement for table in self.bookkeeping for statement in table.ddl()]
+
+    def prepare(self, batch: Batch, events: Sequence[Positioned]) -> None:
+        """Load, in a few queries, the ticket facts and work rows the batch reads (one query per
+        event otherwise: most events queue or settle work)."""
+        tickets = {str(e.originator_id) for e, _ in events if isinstance(e, Ticket.Event)}
+        objects = tickets | {str(e.originator_id) for e, _ in events if isinstance(e, Reminder.Event)}
+        objects |= {str(e.ticket_id) for e, _ in events if isinstance(e, Reminder.Scheduled) and e.ticket_id}
+        preload(batch, TICKET_FACTS, "ticket_id", tickets)
+        cache = batch.cache(WORK)
+        for chunk in chunks(objects):
+            found = {
+                (row["kind"], row["object_id"]): row
+                for row in batch.db.all(f"SELECT * FROM {{p}}tf_work WHERE object_id IN ({', '.join('?' * len(chunk))})", chunk)
+            }
+            for object_id in chunk:
+                for kind in WORK_KINDS:
+                    cache.setdefault((kind, object_id), found.get((kind, object_id)))
 
     def apply(self, batch: Batch, event: Event, position: int) -> None:
         if isinstance(event, Ticket.Event):
