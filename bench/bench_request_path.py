@@ -39,18 +39,34 @@ from ticketflow.domain.values import Channel, Role
 from ticketflow.metadata import Caller
 
 ADMIN = Caller("admin.bench", Role.ADMIN, Channel.CLI)
-LIFECYCLE = (("/assign", {"assignee_id": "a1"}), ("/replies", {"body": "您好"}), ("/solve", {}), ("/close", {}))
+LIFECYCLE: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("/assign", {"assignee_id": "a1"}),
+    ("/replies", {"body": "您好"}),
+    ("/solve", {}),
+    ("/close", {}),
+)
 
 
 async def call(app: Any, token: str, path: str, body: dict[str, Any]) -> tuple[int, bytes]:
     payload = json.dumps(body).encode()
     scope = {
-        "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
-        "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
-        "root_path": "", "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8000), "state": {},
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
         "headers": [
-            (b"host", b"127.0.0.1:8000"), (b"authorization", f"Bearer {token}".encode()),
-            (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+            (b"host", b"127.0.0.1:8000"),
+            (b"authorization", f"Bearer {token}".encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode()),
         ],
     }
     sent = False
@@ -78,8 +94,9 @@ async def call(app: Any, token: str, path: str, body: dict[str, Any]) -> tuple[i
 async def lifecycles(app: Any, token: str, customer: str, team: str, tickets: int) -> int:
     done = 0
     for _ in range(tickets):
-        status, body = await call(app, token, "/api/v1/tickets",
-                                  {"subject": "bench 压测", "customer_id": customer, "team_id": team})
+        status, body = await call(
+            app, token, "/api/v1/tickets", {"subject": "bench 压测", "customer_id": customer, "team_id": team}
+        )
         if status != 201:
             raise SystemExit(f"open -> {status} {body[:300]!r}")
         ticket = json.loads(body)["id"]
@@ -92,11 +109,14 @@ async def lifecycles(app: Any, token: str, customer: str, team: str, tickets: in
     return done
 
 
-async def run_round(tickets: int, clients: int, profiler: cProfile.Profile | None) -> tuple[float, float, int]:
+async def run_round(
+    tickets: int, clients: int, profiler: cProfile.Profile | None
+) -> tuple[float, float, int]:
     data = Path(tempfile.mkdtemp(prefix="tf-reqpath-"))
     try:
-        settings = Settings(data_dir=data, embedded_projections=False, rate_limit_per_second=1e6,
-                            rate_limit_burst=1_000_000)
+        settings = Settings(
+            data_dir=data, embedded_projections=False, rate_limit_per_second=1e6, rate_limit_burst=1_000_000
+        )
         app = create_app(settings)
         async with app.router.lifespan_context(app):
             desk = app.state.services.desk
@@ -105,13 +125,16 @@ async def run_round(tickets: int, clients: int, profiler: cProfile.Profile | Non
             customer = desk.register_customer(RegisterCustomer(name="压测客户"), ADMIN).object_id
             _, token = desk.issue_token(IssueToken(name="bench", role=Role.ADMIN), ADMIN)
             assert token is not None
-            await lifecycles(app, token, str(customer), str(team), 2)  # warm-up: first-call costs out of the way
+            await lifecycles(
+                app, token, str(customer), str(team), 2
+            )  # warm-up: first-call costs out of the way
             per_client = max(1, tickets // clients)
             cpu, wall = time.process_time(), time.perf_counter()
             if profiler is not None:
                 profiler.enable()
-            counts = await asyncio.gather(*(lifecycles(app, token, str(customer), str(team), per_client)
-                                            for _ in range(clients)))
+            counts = await asyncio.gather(
+                *(lifecycles(app, token, str(customer), str(team), per_client) for _ in range(clients))
+            )
             if profiler is not None:
                 profiler.disable()
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -127,14 +150,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="print the N costliest functions")
     args = parser.parse_args()
-    print(f"request path in-process: {args.tickets} lifecycles x 5 commands, {args.clients} callers, "
-          f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(
+        f"request path in-process: {args.tickets} lifecycles x 5 commands, {args.clients} callers, "
+        f"load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
     best = float("inf")
     for number in range(1, args.rounds + 1):
         cpu, wall, done = asyncio.run(run_round(args.tickets, args.clients, None))
         best = min(best, cpu / done * 1000)
-        print(f"  round {number}: {cpu / done * 1000:.3f} ms CPU/command, {done / wall:,.0f} commands/s "
-              f"({done} commands, {cpu:.2f} s CPU, {wall:.2f} s wall)", flush=True)
+        print(
+            f"  round {number}: {cpu / done * 1000:.3f} ms CPU/command, {done / wall:,.0f} commands/s "
+            f"({done} commands, {cpu:.2f} s CPU, {wall:.2f} s wall)",
+            flush=True,
+        )
     print(f"best: {best:.3f} ms CPU/command (load average {os.getloadavg()[0]:.1f})")
     if args.profile:
         profiler = cProfile.Profile(time.thread_time)  # CPU time of the event loop thread

@@ -91,7 +91,8 @@ for _path, _body, _command, _summary, _doc in [
              responses=WRITE_ERRORS)
 def merge(ticket_id: UUID, body: s.MergeBody, cmd: CommandsDep) -> JSONResponse:  # type: ignore[valid-type]
     """Close this ticket as a duplicate of `into_ticket_id`; its interactions stay readable."""
-    cmd.visible_ticket(body.into_ticket_id)  # (this ticket's scope: the route's rule)  # type: ignore[attr-defined]
+    # (this ticket's scope: the route's rule, api.deps.authorize)
+    cmd.visible_ticket(body.into_ticket_id)  # type: ignore[attr-defined]
     return cmd.respond(cmd.run(c.MergeTicket, ticket_id=ticket_id, **body.model_dump()), represent=_represent(ticket_id))
 
 
@@ -102,7 +103,8 @@ def link(ticket_id: UUID, body: s.LinkBody, cmd: CommandsDep) -> JSONResponse:  
     merged, not linked); both tickets must be in the caller's teams. The link shows in the ticket's
     audit trail (`/audit`, `/diff`). Send `If-Match` to refuse a stale write (412); `Idempotency-Key`
     to retry safely."""
-    cmd.visible_ticket(body.other_ticket_id)  # (this ticket's scope: the route's rule)  # type: ignore[attr-defined]
+    # (this ticket's scope: the route's rule, api.deps.authorize)
+    cmd.visible_ticket(body.other_ticket_id)  # type: ignore[attr-defined]
     return cmd.respond(cmd.run(c.LinkTicket, ticket_id=ticket_id, **body.model_dump()), represent=_represent(ticket_id))
 
 
