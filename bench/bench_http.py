@@ -24,6 +24,14 @@ prints the servers' CPU per command (the serve and project processes and their
 children, from /proc, over the measured window): the figure that says where a
 configuration's cost is, whatever else the machine is doing.
 
+On PostgreSQL each level also prints what the server committed over the measured window:
+``store commits`` (the event store's transactions: distinct ``xmin`` of the events written, so
+exactly the commits that held events, whoever's saves they were: API or ``project``'s automation),
+``xact_commit`` (``pg_stat_database`` of the bench's database: every transaction, reads included;
+only this bench's own when ``--postgres`` names a database nothing else uses) and ``wal_sync``
+(``pg_stat_wal``: WAL flushes of the whole server, other users' included). Each is also given per
+command.
+
 ``--fsyncs`` (Linux, needs ``perf`` and the syscall tracepoints, i.e. root): each level also
 prints the fsync and fdatasync calls of the servers over the measured window, per command
 (counted by ``perf stat`` on the kernel's tracepoints, which costs the servers next to nothing).
@@ -136,7 +144,7 @@ class Server:
             raise
         return self
 
-    def _wait_ready(self, timeout: float = 60.0) -> None:
+    def _wait_ready(self, timeout: float = 180.0) -> None:  # a loaded machine starts the workers slowly
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for name, proc in self.procs:
@@ -277,6 +285,37 @@ def tree_cpu_seconds(roots: list[int]) -> float | None:
     return sum(stats[pid][1] for pid in _tree(roots, stats) if pid in stats)
 
 
+class PgCommits:
+    """What PostgreSQL committed between two samples: the event store's transactions (distinct ``xmin``
+    of the events written between the two log positions), ``xact_commit`` of the database, ``wal_sync``
+    of the server."""
+
+    def __init__(self, url: str, schema: str) -> None:
+        self.url = url
+        self.table = f'"{schema}".ticketdesk_events'
+
+    def sample(self) -> tuple[int, int, int]:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            (position,) = conn.execute(f"SELECT coalesce(max(notification_id), 0) FROM {self.table}").fetchone()  # type: ignore[misc]
+            (commits,) = conn.execute(
+                "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()").fetchone()  # type: ignore[misc]
+            (syncs,) = conn.execute("SELECT wal_sync FROM pg_stat_wal").fetchone()  # type: ignore[misc]
+        return int(position), int(commits), int(syncs)
+
+    def describe(self, start: tuple[int, int, int], end: tuple[int, int, int], done: int) -> str:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            (store,) = conn.execute(  # type: ignore[misc]
+                f"SELECT count(DISTINCT xmin::text) FROM {self.table} WHERE notification_id > %s AND notification_id <= %s",
+                (start[0], end[0]),
+            ).fetchone()
+        events = end[0] - start[0]
+        xact, syncs = end[1] - start[1], end[2] - start[2]
+        return (
+            f"\n        PostgreSQL: {events:,} events in {store:,} store commits ({store / done:.3f}/command), "
+            f"xact_commit {xact:,} ({xact / done:.2f}/command), wal_sync {syncs:,} ({syncs / done:.3f}/command, whole server)"
+        )
+
+
 class FsyncCounter:
     """``perf stat`` on the fsync/fdatasync tracepoints of these processes (and their children)."""
 
@@ -308,18 +347,21 @@ class FsyncCounter:
 
 def run_level(
     base: str, token: str, customer: str, team: str, clients: int, warmup: float, seconds: float,
-    server_pids: list[int] | None = None, count_fsyncs: bool = False,
+    server_pids: list[int] | None = None, count_fsyncs: bool = False, pg: PgCommits | None = None,
 ) -> None:
     tally = Tally()
     window: dict[str, float] = {}
     cpu: list[float | None] = []
     fsyncs: list[int | None] = []
+    pg_samples: list[tuple[int, int, int]] = []
 
     def sample_cpu() -> None:  # the servers' CPU (and fsyncs) at the start and the end of the measured window
         counter: FsyncCounter | None = None
         for edge in ("start", "end"):
             time.sleep(max(0.0, window[edge] - time.perf_counter()))
             cpu.append(tree_cpu_seconds(server_pids or []))
+            if pg is not None:
+                pg_samples.append(pg.sample())
             if count_fsyncs and edge == "start":
                 counter = FsyncCounter(server_pids or [])
         if counter is not None:
@@ -354,7 +396,8 @@ def run_level(
         f"  {clients:>3} clients  {rate:8,.0f} commands/s  p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  "
         f"errors {errors}  [{done:,} commands answered 2xx in {seconds:g} s]"
         + (f"  server CPU {used / done * 1000:.2f} ms/command ({used / seconds:.0%} of a core)" if used and done else "")
-        + (f"  fsyncs {fsyncs[0]:,} ({fsyncs[0] / done:.3f}/command)" if fsyncs and fsyncs[0] is not None and done else ""),
+        + (f"  fsyncs {fsyncs[0]:,} ({fsyncs[0] / done:.3f}/command)" if fsyncs and fsyncs[0] is not None and done else "")
+        + (pg.describe(pg_samples[0], pg_samples[1], done) if pg is not None and len(pg_samples) == 2 and done else ""),
         flush=True,
     )
     if count_fsyncs and (not fsyncs or fsyncs[0] is None):
@@ -369,7 +412,8 @@ PASSED_THROUGH = {"TICKETFLOW_AUTOMATION", "TICKETFLOW_SEAL", "TICKETFLOW_ENCRYP
 
 
 def bench_store(
-    label: str, env: dict[str, str], workers: int, project: bool, args: argparse.Namespace
+    label: str, env: dict[str, str], workers: int, project: bool, args: argparse.Namespace,
+    pg: PgCommits | None = None,
 ) -> None:
     env = {
         # a clean configuration, but the switches one may compare (e.g. TICKETFLOW_SEAL=0)
@@ -390,7 +434,7 @@ def bench_store(
             )
             for clients in args.clients:
                 run_level(server.url, token, customer, team, clients, args.warmup, args.seconds,
-                          [proc.pid for _, proc in server.procs], args.fsyncs)
+                          [proc.pid for _, proc in server.procs], args.fsyncs, pg)
             for name, proc in server.procs:
                 if proc.poll() is not None:
                     print(f"  `ticketflow {name}` died ({proc.returncode}):\n{server.log_tail(name)}")
@@ -446,7 +490,7 @@ def main() -> None:
             conn.execute(f'CREATE SCHEMA "{schema}"')
         try:
             url = f"{args.postgres}?schema={schema}"
-            bench_store("PostgreSQL", {"TICKETFLOW_DATABASE_URL": url}, 2, True, args)
+            bench_store("PostgreSQL", {"TICKETFLOW_DATABASE_URL": url}, 2, True, args, PgCommits(args.postgres, schema))
         finally:
             with psycopg.connect(args.postgres, autocommit=True) as conn:
                 conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

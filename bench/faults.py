@@ -14,7 +14,7 @@ The CI subset (tests/faults/test_crash_trials.py) runs one ``serve`` trial per s
 ``pg-restart`` trial; the campaign runs many and prints the table for the README:
 
     python bench/faults.py --store sqlite --trials 100
-    python bench/faults.py --store postgres --trials 20 [--postgres URL | --private-cluster]
+    python bench/faults.py --store postgres --trials 20 [--clients 32] [--postgres URL | --private-cluster]
     python bench/faults.py --kind project --trials 20 [--postgres URL]
     python bench/faults.py --kind pg-restart --trials 20
 """
@@ -630,6 +630,8 @@ def main() -> None:
     parser.add_argument("--kind", choices=KINDS, default="serve",
                         help="serve: SIGKILL the API; project: SIGKILL `project` alone; pg-restart: restart PostgreSQL")
     parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--clients", type=int, default=6,
+                        help="concurrent clients during the load (32: saves commit in groups)")
     parser.add_argument("--postgres", default=os.environ.get("TICKETFLOW_TEST_POSTGRES_URL",
                                                              "postgresql://postgres@127.0.0.1:5432/test"),
                         help="the server for --store postgres (pg-restart makes a private cluster instead)")
@@ -650,7 +652,7 @@ def main() -> None:
                 schema = _schema(server) if store == "postgres" else None
                 try:
                     trial = run_trial(Path(workdir), f"{server}?schema={schema}" if schema else None, seed=number,
-                                      kind=args.kind, cluster=cluster)
+                                      clients=args.clients, kind=args.kind, cluster=cluster)
                 finally:
                     if schema:
                         _drop(server, schema)

@@ -63,6 +63,11 @@ class DirectoryView(View):
         batch.touch(TEAMS, row)
 
 
+def team_members(db: Db) -> dict[str, list[str]]:
+    """Team id -> its members' agent ids (in rotation or not), sorted."""
+    return {str(r["team_id"]): sorted(loads(r["members"])) for r in db.all("SELECT team_id, members FROM {p}tf_teams")}
+
+
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "members": loads(row["members"])}
 

@@ -116,6 +116,9 @@ def _hash_secret(secret: str) -> str:
     # The secret has 256 bits of entropy: a fast hash is enough, nothing to brute-force.
     return hashlib.sha256(secret.encode()).hexdigest()
 
+#: How many objects known to exist a desk remembers (then it forgets them all and asks the store again).
+EXISTING_REMEMBERED = 100_000
+
 _TOPIC_PREFIX: dict[type[TicketflowAggregate], str] = {
     cls: f"{cls.__module__}:{cls.__qualname__}." for cls in _NOT_FOUND
 }
@@ -181,6 +184,9 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         #: Bumped by an erasure (before its keys go, after its holders leave the cache): a command that
         #: loaded before it never puts what it decrypted back into the cache (see :meth:`_keep_cached`).
         self._erasures = 0
+        # Objects found in the store, by kind: an event store only grows, so what existed exists
+        # (bulk imports check the same teams and requesters for every ticket).
+        self._existing: set[tuple[type[TicketflowAggregate], UUID]] = set()
         interval = self.settings.snapshot_interval
         self.snapshotting_intervals = {Ticket: interval, Customer: interval, Team: interval}  # type: ignore[misc]
         try:
@@ -198,7 +204,7 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
             raise StorageUnavailable(
                 f"cannot open the event store ({self.settings.describe_store()}): {reason}"
             ) from None
-        if hasattr(self.recorder, "max_wait"):  # SQLite's group commit (ticketflow/group_commit.py)
+        if hasattr(self.recorder, "max_wait"):  # group commit (ticketflow/group_commit.py, pg_group_commit.py)
             self.recorder.max_wait = self.settings.group_commit_wait_ms / 1000
         self.membership = Membership(
             lambda start, limit: retry_dead_connections(
@@ -315,7 +321,7 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         except KeyError:
             raise TypeError(f"no handler for {type(command).__name__}") from None
         # Pooled connections may have died with a database restart (see ticketflow.reconnect).
-        # On SQLite, a leader about to commit waits for the commands in flight (ticketflow/group_commit.py).
+        # A group commit leader about to commit waits for the commands in flight (ticketflow/group_commit.py).
         preparing = getattr(self.recorder, "preparing", nullcontext)
         with preparing():
             result: CommandResult = retry_dead_connections(lambda: getattr(self, method_name)(command, caller))
@@ -973,9 +979,14 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         batch = _BATCH.get()
         if batch is not None and isinstance(batch.aggregates.get(object_id), cls):
             return
+        if (cls, object_id) in self._existing:
+            return
         first = self.recorder.select_events(object_id, limit=1)
         if not first or not first[0].topic.startswith(_TOPIC_PREFIX[cls]):
             raise _NOT_FOUND[cls](object_id)
+        if len(self._existing) >= EXISTING_REMEMBERED:
+            self._existing.clear()
+        self._existing.add((cls, object_id))
 
     def _create(
         self, cls: type[A], cmd: Command, caller: Caller, build: Callable[[UUID], A]
@@ -1018,9 +1029,9 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         expected_version: int | None = getattr(cmd, "expected_version", None)
         attempts = 1 if expected_version is not None else RACE_RETRIES
         for attempt in range(1, attempts + 1):
-            with metadata.recording(ctx):
+            with metadata.recording(ctx), self._lent(object_id) as lent:
                 erasures = self._erasures
-                aggregate = self._load(cls, object_id)
+                aggregate = self._load(cls, object_id) if lent is None else self._checked(cls, object_id, lent)
                 if isinstance(aggregate, Ticket) and not caller.sees_team(aggregate.team_id):
                     raise TicketNotFound(object_id)  # another team's ticket does not exist for this caller
                 if isinstance(aggregate, Team) and caller.team_ids is not None and object_id not in caller.team_ids:
@@ -1037,6 +1048,45 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
                         raise ConcurrencyConflict(object_id, expected_version, None) from None
             time.sleep(random.uniform(0, 0.002 * attempt))  # de-synchronise the writers that collided
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextmanager
+    def _lent(self, object_id: UUID) -> Iterator[TicketflowAggregate | None]:
+        """The aggregate an earlier command of the current batch left, lent to the command changing it
+        without a copy (copying a big team or a long ticket for every command was most of a bulk
+        import's cost); None outside a batch, or when the batch does not hold it. Should the command
+        fail, the batch's aggregate is built again from the store and the batch's events, so a
+        refused command leaves it as it was (what a copy gave)."""
+        batch = _BATCH.get()
+        lent = None if batch is None else batch.aggregates.get(object_id)
+        if lent is None:
+            yield None
+            return
+        try:
+            yield lent
+        except BaseException:
+            assert batch is not None
+            if batch.aggregates.get(object_id) is lent:
+                batch.aggregates[object_id] = self._rebuilt(batch, object_id)
+            raise
+
+    def _rebuilt(self, batch: _Batch, object_id: UUID) -> TicketflowAggregate:
+        """An aggregate as the store and the batch's events (not its pending ones) leave it."""
+        try:
+            aggregate: Any = retry_dead_connections(lambda: self.repository.get(object_id))
+        except AggregateNotFoundError:
+            aggregate = None
+        stored_version = 0 if aggregate is None else aggregate.version
+        for event in batch.events:
+            if event.originator_id == object_id and event.originator_version > stored_version:
+                aggregate = event.mutate(aggregate)
+        assert aggregate is not None
+        return aggregate  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _checked(kind: type[A], object_id: UUID, aggregate: TicketflowAggregate) -> A:
+        if not isinstance(aggregate, kind):
+            raise _NOT_FOUND[kind](object_id)
+        return aggregate
 
     def _save(self, aggregate: TicketflowAggregate, others: Sequence[TicketflowAggregate],
               cache_after: int | None = None) -> CommandResult:

@@ -1,7 +1,7 @@
 """Backups of a desk's stores, and their restore, which re-applies the erasures made since.
 
 * **SQLite**: every database file of the desk (the views and the sealer's ``integrity.sqlite``,
-  the idempotency store, the event store, the key, mail and account stores) is copied with
+  the idempotency store, the event store, the key, mail and account stores, the what-if jobs) is copied with
   SQLite's online backup API, each in one read transaction, so a copy is consistent while
   ``serve`` keeps writing. The order keeps the copies consistent with each other: the views and
   the sealer are copied before the event log, so none is ahead of it; the key and mail stores

@@ -236,7 +236,8 @@ class Settings(BaseSettings):
             "POSTGRES_CONNECT_TIMEOUT": str(self.connect_timeout),
             "POSTGRES_LOCK_TIMEOUT": str(self.lock_timeout),
             "POSTGRES_POOL_SIZE": str(self.pool_size),
-            # Its DDL waits for any other process's (ticketflow/pg_ddl.py): processes start together.
+            # Its DDL waits for any other process's (ticketflow/pg_ddl.py): processes start together;
+            # concurrent saves commit together, one COMMIT per group (ticketflow/pg_group_commit.py).
             "APPLICATION_RECORDER_TOPIC": "ticketflow.pg_ddl:DeskRecorder",
         }
         if "schema" in query:

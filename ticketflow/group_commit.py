@@ -27,6 +27,10 @@ Durability is unchanged: the event store keeps ``synchronous=FULL`` (set on the
 leader's connection; eventsourcing sets no ``synchronous`` of its own, so it was
 SQLite's default, FULL, already): a save is acknowledged only after the commit
 that holds it reached the disk.
+
+The queue and the leader (:class:`GroupCommit`) know nothing of the database: a
+recorder mixes them in and writes a group in ``_commit_group``. SQLite's is
+:class:`GroupCommitRecorder` here; PostgreSQL's is in ``ticketflow/pg_group_commit.py``.
 """
 
 from __future__ import annotations
@@ -81,8 +85,9 @@ class GroupStats:
         del self.groups[:-64]
 
 
-class GroupCommitRecorder(SQLiteApplicationRecorder):
-    """The desk's SQLite event recorder (``APPLICATION_RECORDER_TOPIC``): saves commit in groups."""
+class GroupCommit:
+    """Mixin for an eventsourcing application recorder: concurrent ``insert_events`` calls queue, and
+    one leader at a time hands every waiting batch to ``_commit_group`` (one transaction)."""
 
     #: How long a leader waits at most for the commands still being prepared (see :meth:`preparing`).
     max_wait: float = MAX_WAIT_SECONDS
@@ -97,11 +102,17 @@ class GroupCommitRecorder(SQLiteApplicationRecorder):
         self._held = 0
         self._preparing = 0  # commands inside preparing() that have not queued their save yet
         self._local = threading.local()
-        self._writer: SQLiteConnection | None = None
-        # The library's own writers in this process (snapshots) take this lock: take turns with them
-        # here rather than in SQLite's busy handler, which sleeps.
-        self._writer_lock: Any = getattr(self.datastore.pool, "_writer_lock", None) or threading.Lock()
         self.group_stats = GroupStats()
+
+    def _commit_group(self, group: list[_Batch]) -> None:
+        """Write every batch of ``group`` in one transaction: set each batch's ``ids``, or its ``error``
+        when it alone failed (its writes undone, the others' kept). An error of the transaction itself
+        is raised: every batch of the group is then answered with it, none written."""
+        raise NotImplementedError
+
+    def _group_failed(self, exc: BaseException) -> BaseException:
+        """Called when ``_commit_group`` raised: clean up, and return the error to answer with."""
+        return exc
 
     # ------------------------------------------------------------------ the write path
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
@@ -122,7 +133,7 @@ class GroupCommitRecorder(SQLiteApplicationRecorder):
                 group = [self._waiting.popleft() for _ in range(min(MAX_BATCHES, len(self._waiting)))]
                 self._turn.release()
                 try:
-                    self._commit_group(group)
+                    self._lead(group)
                 finally:
                     self._turn.acquire()
                     self._leading = False
@@ -130,6 +141,19 @@ class GroupCommitRecorder(SQLiteApplicationRecorder):
         if batch.error is not None:
             raise batch.error
         return batch.ids
+
+    def _lead(self, group: list[_Batch]) -> None:
+        try:
+            self._commit_group(group)
+        except BaseException as exc:  # noqa: BLE001 - the transaction failed: nothing of it was written, every waiter gets the error
+            error = self._group_failed(exc)
+            for batch in group:
+                batch.error = batch.error or error
+                batch.ids = None
+        finally:
+            for batch in group:
+                batch.done = True
+        self.group_stats.record(len(group))
 
     def _wait_for_siblings(self) -> None:
         """Called holding ``_turn``: when ``min_siblings`` commands or more are being prepared, give
@@ -148,47 +172,6 @@ class GroupCommitRecorder(SQLiteApplicationRecorder):
                 self.group_stats.waits_cut_short += 1
                 return
             self._turn.wait(deadline - now)
-
-    def _connection(self) -> SQLiteConnection:
-        """The leader's own connection, kept open: no pooled connection is opened for a commit (the
-        first fsync on a new connection also syncs the directory) and its statements stay prepared."""
-        if self._writer is None or self._writer.closed:
-            writer = self.datastore.pool._create_connection()  # the pool's settings (WAL, row factory)
-            writer._sqlite_conn.execute("PRAGMA synchronous = FULL")  # see the module doc
-            self._writer = writer
-        return self._writer
-
-    def close_writer(self) -> None:
-        """Close the leader's connection (the desk calls this when it closes)."""
-        with self._writer_lock:
-            writer, self._writer = self._writer, None
-            if writer is not None:
-                writer.close()  # an open transaction on it is rolled back
-
-    def _commit_group(self, group: list[_Batch]) -> None:
-        try:
-            with self._writer_lock, self._connection().transaction(commit=True) as cursor:
-                for number, batch in enumerate(group):
-                    self._insert_batch(cursor, batch, f"b{number}")
-        except BaseException as exc:  # noqa: BLE001 - the transaction failed: nothing of it was written, every waiter gets the error
-            self.close_writer()  # whatever state it was left in, the next leader starts on a fresh connection
-            error = _as_persistence_error(exc)
-            for batch in group:
-                batch.error = batch.error or error
-                batch.ids = None
-        finally:
-            for batch in group:
-                batch.done = True
-        self.group_stats.record(len(group))
-
-    def _insert_batch(self, cursor: Any, batch: _Batch, savepoint: str) -> None:
-        cursor.execute(f"SAVEPOINT {savepoint}")
-        try:
-            batch.ids = self._insert_events(cursor, batch.stored_events, **batch.kwargs)
-        except Exception as exc:  # noqa: BLE001 - this save alone fails (answered with it); the others go on
-            cursor.execute(f"ROLLBACK TO {savepoint}")
-            batch.error = _as_persistence_error(exc)
-        cursor.execute(f"RELEASE {savepoint}")
 
     # ------------------------------------------------------------------ commands being prepared
     @contextmanager
@@ -232,6 +215,51 @@ class GroupCommitRecorder(SQLiteApplicationRecorder):
             return self._turn.wait_for(lambda: len(self._waiting) >= count, timeout)
 
 
+class GroupCommitRecorder(GroupCommit, SQLiteApplicationRecorder):
+    """The desk's SQLite event recorder (``APPLICATION_RECORDER_TOPIC``): saves commit in groups."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._writer: SQLiteConnection | None = None
+        # The library's own writers in this process (snapshots) take this lock: take turns with them
+        # here rather than in SQLite's busy handler, which sleeps.
+        self._writer_lock: Any = getattr(self.datastore.pool, "_writer_lock", None) or threading.Lock()
+
+    def _connection(self) -> SQLiteConnection:
+        """The leader's own connection, kept open: no pooled connection is opened for a commit (the
+        first fsync on a new connection also syncs the directory) and its statements stay prepared."""
+        if self._writer is None or self._writer.closed:
+            writer = self.datastore.pool._create_connection()  # the pool's settings (WAL, row factory)
+            writer._sqlite_conn.execute("PRAGMA synchronous = FULL")  # see the module doc
+            self._writer = writer
+        return self._writer
+
+    def close_writer(self) -> None:
+        """Close the leader's connection (the desk calls this when it closes)."""
+        with self._writer_lock:
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                writer.close()  # an open transaction on it is rolled back
+
+    def _commit_group(self, group: list[_Batch]) -> None:
+        with self._writer_lock, self._connection().transaction(commit=True) as cursor:
+            for number, batch in enumerate(group):
+                self._insert_batch(cursor, batch, f"b{number}")
+
+    def _group_failed(self, exc: BaseException) -> BaseException:
+        self.close_writer()  # whatever state it was left in, the next leader starts on a fresh connection
+        return _as_persistence_error(exc)
+
+    def _insert_batch(self, cursor: Any, batch: _Batch, savepoint: str) -> None:
+        cursor.execute(f"SAVEPOINT {savepoint}")
+        try:
+            batch.ids = self._insert_events(cursor, batch.stored_events, **batch.kwargs)
+        except Exception as exc:  # noqa: BLE001 - this save alone fails (answered with it); the others go on
+            cursor.execute(f"ROLLBACK TO {savepoint}")
+            batch.error = _as_persistence_error(exc)
+        cursor.execute(f"RELEASE {savepoint}")
+
+
 #: eventsourcing's error for each sqlite3 error, most specific first (callers catch these).
 _ERRORS: tuple[tuple[type[sqlite3.Error], type[PersistenceError]], ...] = (
     (sqlite3.IntegrityError, persistence.IntegrityError),
@@ -259,4 +287,11 @@ def _as_persistence_error(exc: BaseException) -> BaseException:
     return wrapped
 
 
-__all__ = ["MAX_BATCHES", "MAX_WAIT_SECONDS", "MIN_SIBLINGS", "GroupCommitRecorder", "GroupStats"]
+__all__ = [
+    "MAX_BATCHES",
+    "MAX_WAIT_SECONDS",
+    "MIN_SIBLINGS",
+    "GroupCommit",
+    "GroupCommitRecorder",
+    "GroupStats",
+]

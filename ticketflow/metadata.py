@@ -9,8 +9,6 @@ comes back unchanged on replay.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
@@ -78,13 +76,25 @@ def current() -> RecordingContext:
     return ctx
 
 
-@contextmanager
-def recording(ctx: RecordingContext) -> Iterator[RecordingContext]:
-    token = _current.set(ctx)
-    try:
-        yield ctx
-    finally:
-        _current.reset(token)
+class _Recording:
+    """``with recording(ctx):`` — a class, not a generator: it is entered for every command and
+    every imported fact, and a generator-based context manager costs several times as much."""
+
+    __slots__ = ("ctx", "token")
+
+    def __init__(self, ctx: RecordingContext) -> None:
+        self.ctx = ctx
+
+    def __enter__(self) -> RecordingContext:
+        self.token = _current.set(self.ctx)
+        return self.ctx
+
+    def __exit__(self, *exc: object) -> None:
+        _current.reset(self.token)
+
+
+def recording(ctx: RecordingContext) -> _Recording:
+    return _Recording(ctx)
 
 
 def context_for(

@@ -18,6 +18,8 @@ from typing import Any
 
 from eventsourcing.postgres import PostgresApplicationRecorder
 
+from ticketflow.pg_group_commit import PostgresGroupCommit
+
 
 def ddl_lock_key(schema: str) -> int:
     """The advisory lock key of a schema's DDL (a signed 64-bit number, stable across processes)."""
@@ -65,5 +67,6 @@ class SerialisedTrackingDdl(SerialisedDdl):
         super(SerialisedDdl, self)._create_table(curs)  # type: ignore[misc]
 
 
-class DeskRecorder(SerialisedDdl, PostgresApplicationRecorder):
-    """The desk's event recorder on PostgreSQL (``APPLICATION_RECORDER_TOPIC``)."""
+class DeskRecorder(PostgresGroupCommit, SerialisedDdl, PostgresApplicationRecorder):
+    """The desk's event recorder on PostgreSQL (``APPLICATION_RECORDER_TOPIC``): its DDL waits for any
+    other process's, and concurrent saves commit in groups (ticketflow/pg_group_commit.py)."""

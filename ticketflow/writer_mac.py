@@ -52,7 +52,7 @@ class WriterMac:
     def mac(self, originator_id: UUID | str, version: int, topic: str, inner: bytes) -> bytes:
         oid, top = str(originator_id).encode(), topic.encode()
         message = _u32(len(oid)) + oid + _u64(version) + _u32(len(top)) + top + inner
-        return hmac.new(self._key, message, hashlib.sha256).digest()
+        return hmac.digest(self._key, message, "sha256")  # hmac.new(...).digest() in one call (OpenSSL's)
 
     def wrap(self, stored: StoredEvent) -> StoredEvent:
         tag = self.mac(stored.originator_id, stored.originator_version, stored.topic, stored.state)

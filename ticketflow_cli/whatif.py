@@ -21,7 +21,8 @@ def whatif(
     candidate: Annotated[
         Path,
         typer.Argument(
-            help="Candidate policies (TOML or JSON): routing, calendars, sla_policies.", metavar="CANDIDATE"
+            help="Candidate policies (TOML or JSON): routing, calendars, sla_policies, assignment, rotation.",
+            metavar="CANDIDATE",
         ),
     ],
     since: Annotated[
@@ -59,7 +60,8 @@ def whatif(
         ),
     ] = None,
 ) -> None:
-    """What if a past period had run under other routing rules, SLA policies or calendars?"""
+    """What if a past period had run under other routing rules, SLA policies, calendars, assignment
+    strategies or members in or out of rotation?"""
     settings: Settings = ctx.obj
     zone = settings.time_zone
     start, end = parse_time(since, "--from", zone), parse_time(until, "--to", zone)
@@ -128,6 +130,14 @@ def _tables(report: dict[str, Any]) -> None:
     for row in report["routing"]["per_team"]:
         routing.add_row(row["team"], str(row["recorded"]), str(row["candidate"]))
     console.print(routing)
+    agents = [row for row in report["routing"]["per_agent"] if row["difference"]]
+    if agents:
+        per_agent = Table(title="tickets per agent (agents whose share changes)")
+        for column in ("agent", "recorded", "candidate", "change"):
+            per_agent.add_column(column, justify="left" if column == "agent" else "right")
+        for row in agents:
+            per_agent.add_row(row["agent"], str(row["recorded"]), str(row["candidate"]), f"{row['difference']:+d}")
+        console.print(per_agent)
     outside = report["routing"]["work_outside_new_team"]
     escalations = report["escalations"]
     console.print(

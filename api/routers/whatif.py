@@ -22,6 +22,7 @@ from api.deps import PrincipalDep, ServicesDep
 from api.pagination import PagerDep
 from api.problems import ApiProblem, problem, responses
 from projections import operations
+from projections.directory import team_members
 from ticketflow.access import Principal
 from ticketflow.errors import ValidationFailed
 from ticketflow.whatif import build_candidate
@@ -59,7 +60,8 @@ class WhatifIn(BaseModel):
         "(absent: all their teams); absent for an admin: the whole desk."))
     candidate: dict[str, Any] = Field(description=(
         "The candidate policies, the schema of the `ticketflow whatif` file as JSON: `routing`, `calendars`, "
-        "`sla_policies` (each optional; what it does not mention stays as it was then)."))
+        "`sla_policies`, `assignment` (a team's strategy), `rotation` (members in or out of rotation); each "
+        "optional; what it does not mention stays as it was then."))
 
 
 class ProgressOut(BaseModel):
@@ -105,6 +107,11 @@ def team_names(svc: Any) -> dict[UUID, str]:
     return {UUID(i): name for i, name in svc.read_side.read("directory", operations.team_names).items()}
 
 
+def members_of_teams(svc: Any) -> dict[UUID, list[str]]:
+    """Every team's members (in rotation or not), from the directory view (read after :func:`team_names`)."""
+    return {UUID(i): agents for i, agents in svc.read_side.read("directory", team_members).items()}
+
+
 class FieldInvalid(ValidationFailed):
     """One field of the request is invalid: ``field`` names it (``body.candidate.sla_policies[0].targets``)."""
 
@@ -118,7 +125,8 @@ def _invalid(field: str, message: str) -> FieldInvalid:
 
 
 def check_request(principal: Principal, teams: dict[UUID, str], since: Any, until: Any, team: str | None,
-                  candidate: dict[str, Any], prefix: str = "body.") -> list[str] | None:
+                  candidate: dict[str, Any], prefix: str = "body.",
+                  members: dict[UUID, list[str]] | None = None) -> list[str] | None:
     """The request checked as a worker would run it; the teams the job covers (None: the whole desk).
 
     Raises ApiProblem 403 for a team outside a supervisor's (or a desk-wide what-if by a supervisor),
@@ -134,7 +142,7 @@ def check_request(principal: Principal, teams: dict[UUID, str], since: Any, unti
         except ValidationFailed as exc:
             raise _invalid(f"{prefix}team", str(exc).removeprefix("--team: ")) from None
     try:
-        build_candidate(candidate, teams)
+        build_candidate(candidate, teams, members)
     except ValidationFailed as exc:
         parts = str(exc).split(": ")
         path = list(itertools.takewhile(lambda part: re.fullmatch(r"[\w\[\].]+", part) is not None, parts[:-1]))
@@ -153,7 +161,8 @@ def check_request(principal: Principal, teams: dict[UUID, str], since: Any, unti
 
 def submit(svc: Any, principal: Principal, since: Any, until: Any, team: str | None,
            candidate: dict[str, Any], prefix: str = "body.") -> Job:
-    covered = check_request(principal, team_names(svc), since, until, team, candidate, prefix)
+    names = team_names(svc)
+    covered = check_request(principal, names, since, until, team, candidate, prefix, members_of_teams(svc))
     request = {"period": {"from": since.isoformat(), "to": until.isoformat()}, "team": team, "candidate": candidate}
     job = svc.whatif.store.submit(request, principal.name, str(principal.role), covered, svc.desk.clock.now())
     svc.whatif.submitted()

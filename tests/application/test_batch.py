@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from uuid import uuid5
 
 import pytest
 
 from tests.support import AGENT, Desk
 from ticketflow.application import TicketDesk
 from ticketflow.clock import FakeClock
-from ticketflow.commands import AssignTicket, OpenTicket
+from ticketflow.commands import AssignTicket, ChangePriority, ImportedFact, OpenTicket, RecordImportedFacts
 from ticketflow.config import Settings
 from ticketflow.domain import Ticket
-from ticketflow.domain.values import Status
+from ticketflow.domain.values import Channel, Priority, Role, Status
 from ticketflow.errors import RuleViolation
+from ticketflow.metadata import Caller
 from ticketflow.simulation import DeskSimulation
 
 
@@ -45,6 +47,41 @@ def test_a_refused_command_in_a_batch_leaves_what_the_others_did(setup: Desk) ->
         app.assign_ticket(AssignTicket(ticket_id=ticket_id, assignee_id="emma.clark"), AGENT)
     assert [type(e) for e in app.history(ticket_id)] == [Ticket.Opened, Ticket.Assigned, Ticket.MarkedOpen]
     assert app.get_ticket(ticket_id).version == 3
+
+
+def test_a_command_refused_after_changing_a_ticket_of_the_batch_leaves_that_ticket_as_it_was(any_setup: Desk) -> None:
+    app, setup = any_setup.app, any_setup
+    importer = Caller("import:test", Role.SYSTEM, Channel.IMPORT)
+    start = datetime(2016, 3, 1, 9, 0, tzinfo=UTC)
+
+    def fact(n: int, **fields: object) -> ImportedFact:
+        return ImportedFact(fact_id=uuid5(setup.team_id, str(n)), occurred_at=start + timedelta(hours=n), **fields)
+
+    stored_id = app.open_ticket(  # stored before the batch: rebuilt from the store, then the batch's events
+        OpenTicket(subject="打印机无法连接", requester_id=setup.customer_id, team_id=setup.team_id, occurred_at=start),
+        importer,
+    ).object_id
+    with app.batch():
+        batched_id = app.open_ticket(  # created in the batch: rebuilt from the batch's events alone
+            OpenTicket(subject="无法登录账户", requester_id=setup.customer_id, team_id=setup.team_id, occurred_at=start),
+            importer,
+        ).object_id
+        for ticket_id in (stored_id, batched_id):
+            app.handle(RecordImportedFacts(ticket_id=ticket_id, facts=[fact(1, kind="priority", priority="high")]), importer)
+            # the first fact changes the ticket, the second is refused: the command is refused whole
+            refused = RecordImportedFacts(
+                ticket_id=ticket_id, facts=[fact(2, kind="status", status=Status.PENDING), fact(3, kind="status", status=Status.NEW)]
+            )
+            with pytest.raises(RuleViolation, match="never returns to new"):
+                app.handle(refused, importer)
+            ticket = app.get_ticket(ticket_id)
+            assert (ticket.status, ticket.priority, ticket.version) == (Status.NEW, Priority.HIGH, 2)  # not pending
+            app.change_priority(ChangePriority(ticket_id=ticket_id, priority=Priority.URGENT), AGENT)
+            assert app.get_ticket(ticket_id).version == 3
+    for ticket_id in (stored_id, batched_id):
+        assert [type(e) for e in app.history(ticket_id)] == [Ticket.Opened, Ticket.PriorityChanged, Ticket.PriorityChanged]
+        ticket = app.get_ticket(ticket_id)
+        assert (ticket.status, ticket.priority) == (Status.NEW, Priority.URGENT)
 
 
 def test_a_batch_that_raises_writes_nothing(setup: Desk) -> None:

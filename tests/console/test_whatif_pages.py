@@ -103,6 +103,8 @@ BAD_FIELDS: list[tuple[dict[str, str], str]] = [
     ({"candidate_text": "not toml = = 1"}, "Not valid TOML"),
     ({"since": "yesterday"}, "Give a date and time"),
     ({"since": UNTIL, "until": SINCE}, "must be after"),
+    ({"candidate_text": '[[rotation]]\nteam_id = "技术支持"\nagent_id = "wang.fang"\nactive = false\n'},
+     "wang.fang is not a member of team"),
 ]
 
 
@@ -139,3 +141,22 @@ def test_a_supervisor_may_not_ask_for_another_team_nor_see_a_desk_wide_job_and_a
     console.sign_in("agent")
     assert console.client.get("/whatif").status_code == 403
     assert 'href="/whatif"' not in console.client.get("/queues").text
+
+
+def test_a_pasted_rotation_shows_each_agent_whose_share_changes_and_the_tickets_reassigned(
+    console: WhatifConsole,
+) -> None:
+    csrf = console.sign_in("supervisor")
+    rotation = '[[rotation]]\nteam_id = "技术支持"\nagent_id = "chen.jie"\nactive = false\nreason = "休假"\n'
+    started = console.start(csrf, {"candidate_text": rotation, "team": ""})
+    assert started.status_code == 303, started.text[:500]
+    console.work()
+    page = console.client.get(started.headers["location"]).text
+    routing = page.split('id="routing"')[1].split("</section>")[0]
+    agents = routing.split('class="tickets whatif-agents"')[1].split("</table>")[0]
+    assert re.search(r"<td>chen\.jie</td><td>[1-9]\d*</td><td>0</td><td>-[1-9]\d*</td>", agents), agents
+    reassigned = routing.split('class="tickets whatif-reassigned"')[1].split("</table>")[0]
+    assert re.findall(r"<td>chen\.jie</td>", reassigned)  # the tickets chen.jie had, each with its new agent
+    assert '<th scope="col">Agent</th>' in agents
+    console.client.cookies.set("tf_lang", "zh-CN")
+    assert "各坐席工单数" in console.client.get(started.headers["location"]).text

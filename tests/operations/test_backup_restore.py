@@ -272,3 +272,69 @@ def test_an_interrupted_restore_is_finished_by_running_it_again_with_the_erasure
     finally:
         desk.close()
     assert backups.pending_restore(settings) is None
+
+
+def _whatif_jobs_survive_a_backup_and_restore(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> str | None:
+    """A supervisor's what-if jobs (one done with its report, one queued) are in the backup; one asked
+    for after it is not in the restored store. The restore's output (where the replaced store went)."""
+    from ticketflow.whatif.jobs import open_job_store
+
+    desk = TicketDesk(settings)
+    store = open_job_store(settings, desk.recorder)
+    try:
+        request = {"period": {"from": "2026-11-01T00:00:00+08:00", "to": "2026-12-01T00:00:00+08:00"},
+                   "team": "技术支持", "candidate": {"rotation": [{"team_id": "技术支持", "agent_id": "li.wei",
+                                                                   "active": False}]}}
+        done = store.submit(request, "gao.sup", "supervisor", ["t-1"], desk.clock.now())
+        claim = store.claim()
+        assert claim is not None and claim.job.id == done.id
+        store.finish(claim, '{"tickets": {"replayed": 3}}', None)
+        queued = store.submit({**request, "team": None}, "zhang.admin", "admin", None, desk.clock.now())
+        kept = [(j.id, j.status, j.request, j.team_ids) for j in store.jobs()]
+        code, _out, err = run_cli(["backup", str(tmp_path / "backup")], capsys)
+        assert code == 0, err
+        store.submit(request, "gao.sup", "supervisor", ["t-1"], desk.clock.now())  # after the backup
+    finally:
+        store.close()
+        desk.close()
+
+    code, out, err = run_cli(["restore", str(tmp_path / "backup")], capsys)
+
+    assert code == 0, err
+    desk = TicketDesk(settings)
+    store = open_job_store(settings, desk.recorder)
+    try:
+        assert [(j.id, j.status, j.request, j.team_ids) for j in store.jobs()] == kept
+        assert [j.id for j in store.jobs()] == [queued.id, done.id]
+        restored = store.get(done.id)
+        assert restored is not None and restored.report == '{"tickets": {"replayed": 3}}'
+    finally:
+        store.close()
+        desk.close()
+    return out
+
+
+def test_a_sqlite_backup_keeps_the_whatif_jobs_and_their_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data", automation=False, erasure_ledger=tmp_path / "ledger.jsonl")
+    _env(monkeypatch, settings)
+    _whatif_jobs_survive_a_backup_and_restore(settings, tmp_path, capsys)
+    assert (tmp_path / "backup" / "store" / "ticketflow-whatif.sqlite").is_file()
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(shutil.which("pg_dump") is None, reason="pg_dump / pg_restore are not installed")
+def test_a_postgres_backup_keeps_the_whatif_jobs_and_their_reports(
+    tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(database_url=postgres_url, data_dir=tmp_path / "data", automation=False,
+                        erasure_ledger=tmp_path / "ledger.jsonl")
+    _env(monkeypatch, settings)
+    out = _whatif_jobs_survive_a_backup_and_restore(settings, tmp_path, capsys)
+    assert out is not None
+    aside = out.split("the replaced store was moved to ")[1].split()[0]
+    with psycopg.connect(postgres_url.split("?")[0], autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{aside}" CASCADE')

@@ -243,6 +243,14 @@ def test_the_identity_holds_on_each_store(shared_store_settings: Settings) -> No
         )
         assert report["fidelity"]["differing"] == []
         assert report["no_longer_breaching"] != []
+        # the candidate's assignment and rotation sections, on this store too
+        from tests.whatif.test_candidate_assignment import (
+            assert_restating_what_was_in_force_changes_nothing,
+            assert_taking_an_agent_out_of_rotation_moves_exactly_their_share,
+        )
+
+        assert_restating_what_was_in_force_changes_nothing(world, FIXED)
+        assert assert_taking_an_agent_out_of_rotation_moves_exactly_their_share(world, "chen.jie") > 0
 
 
 def test_the_same_inputs_give_byte_identical_json() -> None:

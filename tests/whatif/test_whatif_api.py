@@ -126,6 +126,19 @@ def test_a_supervisors_whatif_answers_202_with_the_job_and_once_run_the_report_t
     assert all(now >= was for was, now in zip(load["技术支持"]["recorded"], load["技术支持"]["candidate"], strict=True))
 
 
+def test_a_job_takes_the_candidates_assignment_and_rotation_and_reports_each_agents_share(api: WhatifApi) -> None:
+    candidate = {"rotation": [{"team_id": "技术支持", "agent_id": "chen.jie", "active": False, "reason": "休假"}],
+                 "assignment": [{"team_id": api.teams["技术支持"], "strategy": "round_robin"}]}
+    response = api.start("supervisor", team="技术支持", candidate=candidate)
+    assert response.status_code == 202, response.text
+    api.work()
+    report = api.get("supervisor", response.headers["location"]).json()["report"]
+    assert to_json(report) == to_json(run_whatif(api.desk, PERIOD, candidate, teams=[api.teams["技术支持"]]))
+    share = {row["agent"]: row for row in report["routing"]["per_agent"]}
+    assert share["chen.jie"]["recorded"] > 0 and share["chen.jie"]["candidate"] == 0
+    assert sum(row["difference"] for row in share.values()) == 0  # the same tickets, other agents
+
+
 def test_without_a_team_a_supervisors_whatif_covers_their_teams_and_an_admins_the_whole_desk(api: WhatifApi) -> None:
     own = api.start("supervisor", candidate={}).json()  # as recorded: 账务's tickets stay 账务's
     desk_wide = api.start("admin", candidate={}).json()
@@ -152,6 +165,10 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"candidate": {"sla_policies": [{"name": "x", "position": 0, "targets": {"normal": {"first_reply_time": 5}}}]}},
      "body.candidate.sla_policies[0].targets.normal.first_reply_time"),
     ({"candidate": {"surprise": {}}}, "body.candidate"),
+    ({"candidate": {"assignment": [{"team_id": "技术支持", "strategy": "fastest"}]}},
+     "body.candidate.assignment[0].strategy"),
+    ({"candidate": {"rotation": [{"team_id": "技术支持", "agent_id": "wang.fang", "active": False}]}},
+     "body.candidate.rotation[0].agent_id"),  # a member of 账务, not of 技术支持 (the directory view says)
     ({"team": "无此团队"}, "body.team"),
     ({"period": {"from": BODY_PERIOD["to"], "to": BODY_PERIOD["from"]}}, "body.period.to"),
     ({"period": {"from": "2026-03-01T00:00:00", "to": BODY_PERIOD["to"]}}, "body.period.from"),

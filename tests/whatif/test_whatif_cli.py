@@ -111,3 +111,42 @@ def test_a_bad_candidate_is_one_line_and_a_non_zero_exit(
 def test_a_period_ending_before_it_starts_is_refused(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["whatif", "--from", "2026-04-01", "--to", "2026-03-01", str(store)], capsys)
     assert code != 0 and "--to must be after --from" in err
+
+
+ROTATION = """
+# 账务 assigns round-robin; chen.jie of 技术支持 is on leave the whole period
+[[assignment]]
+team_id = "账务"
+strategy = "round_robin"
+
+[[rotation]]
+team_id = "技术支持"
+agent_id = "chen.jie"
+active = false
+reason = "休假"
+"""
+
+
+def test_assignment_and_rotation_sections_reach_the_replay_and_the_table_shows_agents_whose_share_changes(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store.write_text(ROTATION, encoding="utf-8")
+    code, out, err = run(["whatif", *PERIOD, str(store), "--json"], capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["candidate"]["assignment"] == [{"team": "账务", "strategy": "round_robin"}]
+    assert report["candidate"]["rotation"] == [{"team": "技术支持", "agent": "chen.jie", "active": False}]
+    share = {row["agent"]: row for row in report["routing"]["per_agent"]}
+    assert share["chen.jie"]["recorded"] > 0 and share["chen.jie"]["candidate"] == 0
+    assert share["chen.jie"]["difference"] == -share["chen.jie"]["recorded"]
+    code, table, err = run(["whatif", *PERIOD, str(store)], capsys)
+    assert code == 0, err
+    assert "tickets per agent" in table and "chen.jie" in table
+
+
+def test_a_member_put_out_of_rotation_must_be_one_of_the_teams(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store.write_text(ROTATION.replace("chen.jie", "wang.fang"), encoding="utf-8")
+    code, _, err = run(["whatif", *PERIOD, str(store)], capsys)
+    assert code != 0
+    assert "rotation[0].agent_id: wang.fang is not a member of team '技术支持'" in err
+    assert len(err.strip().splitlines()) == 1

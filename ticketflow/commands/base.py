@@ -22,6 +22,8 @@ def _normalise(value: str) -> str:
 
 
 def _refuse_controls(value: str, allowed: set[str]) -> str:
+    if value.isprintable():  # no character of category C* (nor a separator but the space): nothing to refuse
+        return value
     for ch in value:
         if ch not in allowed and unicodedata.category(ch) in {"Cc", "Cs", "Co", "Cn"}:
             raise ValueError(f"contains the control or unassigned character U+{ord(ch):04X}")

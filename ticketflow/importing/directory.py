@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from ticketflow.domain.values import Channel, Role
@@ -28,6 +29,7 @@ def command_id(*parts: object) -> UUID:
     return uuid5(IMPORT_NAMESPACE, "|".join(str(part) for part in parts))
 
 
+@lru_cache(maxsize=65_536)  # called for every row's person, team and category: few distinct values
 def as_name(raw: str) -> str | None:
     """A source value as a ticketflow name (agent ids, categories).
 

@@ -16,12 +16,11 @@ team has more.
 
 from __future__ import annotations
 
-import copy
 import csv
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 from uuid import UUID, uuid5
@@ -97,6 +96,13 @@ class ImportSummary:
     tickets: dict[str, UUID] = field(default_factory=dict)  # case id -> ticket id
     elapsed: float = 0.0
 
+    def copy(self) -> ImportSummary:
+        """A copy to go back to (its counters and collections copied; their items are immutable)."""
+        return replace(
+            self, skipped=Counter(self.skipped), refused=Counter(self.refused), refusals=list(self.refusals),
+            tickets=dict(self.tickets),
+        )
+
 
 def load_source(
     format_name: str | None, path: Path, *, limit_cases: int | None = None, mapping: Path | None = None
@@ -171,7 +177,7 @@ class _Importer:
         import killed midway has written whole chunks, and a re-run recognises them). Should another
         writer have created one of its objects meanwhile, the chunk runs again one command at a time,
         recognising what exists."""
-        before = copy.deepcopy(self.summary)
+        before = self.summary.copy()
         try:
             with self.desk.batch():
                 return work()

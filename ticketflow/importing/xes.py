@@ -20,12 +20,12 @@ import csv
 import gzip
 import stat
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ticketflow.errors import ValidationFailed
 
@@ -112,16 +112,12 @@ def read_log(
         return _group(path, mapping, records, limit_cases, None)
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle)
-            header = reader.fieldnames
+            reader = csv.reader(handle)
+            header = next(reader, None)
             if not header:
                 raise ValidationFailed(f"{path} is empty: expected a {what} log with a header line")
             _check_columns(path, header, mapping.required, what)
-            rows = (
-                (reader.line_num, {k.strip(): (v or "").strip() for k, v in record.items() if isinstance(k, str)})
-                for record in reader
-            )
-            return _group(path, mapping, rows, limit_cases, header)
+            return _group(path, mapping, _records(reader, header), limit_cases, header)
     except FileNotFoundError:
         raise ValidationFailed(f"no such file: {path}") from None
     except IsADirectoryError:
@@ -132,6 +128,20 @@ def read_log(
         raise ValidationFailed(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except csv.Error as exc:
         raise ValidationFailed(f"{path} is not a readable CSV file: {exc}") from None
+
+
+def _records(reader: Any, header: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """Each non-blank row as (its line, {column: value}), names and values stripped: a short row's
+    missing columns are "", a long row's extra fields are dropped (``csv.DictReader`` semantics)."""
+    columns = [name.strip() for name in header]
+    padding = [""] * len(columns)
+    strip = str.strip
+    for record in reader:
+        if not record:
+            continue
+        if len(record) < len(columns):
+            record += padding[len(record):]
+        yield reader.line_num, dict(zip(columns, map(strip, record)))
 
 
 def _group(

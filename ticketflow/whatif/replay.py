@@ -107,7 +107,7 @@ class Policies:
             routing=candidate.routing or self.routing,
             sla={**self.sla, **candidate.sla_policies},
             calendars={**self.calendars, **candidate.calendars},
-            teams=self.teams,
+            teams=candidate.overlay_teams(self.teams),  # strategies and rotation: the router's agent choice
         )
 
 

@@ -36,8 +36,9 @@ SEMANTICS = (
         "never worked, is measured under the desk's policies at the end of the log."
     ),
     (
-        "'candidate' replays it with the candidate file's routing rules, calendars and SLA policies in place of "
-        "those in force; what the file does not mention stays as it was then."
+        "'candidate' replays it with the candidate file's routing rules, calendars, SLA policies, teams' assignment "
+        "strategies and members in or out of rotation in place of those in force; what the file does not mention "
+        "stays as it was then."
     ),
     (
         "Only tickets the router placed are placed again; a ticket placed by hand stays where staff put it. "
@@ -85,8 +86,9 @@ def run_whatif(
         if as_of.tzinfo is None:
             raise ValidationFailed("--as-of needs a time zone")
         history.horizon = as_of
-    teams_by_id = {i: t.name for i, t in history.policies.snapshots[-1].teams.items()}
-    candidate = build_candidate(data, teams_by_id)
+    final_teams = history.policies.snapshots[-1].teams
+    teams_by_id = {i: t.name for i, t in final_teams.items()}
+    candidate = build_candidate(data, teams_by_id, {i: set(t.members) for i, t in final_teams.items()})
     wanted = [*(teams or ()), *([team] if team is not None else [])]
     team_ids = {t for t in (team_filter(name, teams_by_id) for name in wanted) if t is not None} or None
     for policy in candidate.sla_policies.values():
@@ -280,7 +282,12 @@ def compare(
                 for t, c in sorted(per_team.items())
             ],
             "per_agent": [
-                {"agent": a, "recorded": c["recorded"], "candidate": c["candidate"]}
+                {
+                    "agent": a,
+                    "recorded": c["recorded"],
+                    "candidate": c["candidate"],
+                    "difference": c["candidate"] - c["recorded"],
+                }
                 for a, c in sorted(per_agent.items())
             ],
             "changed": changed_routes,

@@ -82,7 +82,7 @@ async def _candidate(page: Page, upload: Any, text: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise FieldInvalid("candidate", page._("Not valid TOML: %(error)s", error=str(exc))) from None
     if not isinstance(data, dict):
-        raise FieldInvalid("candidate", page._("The candidate holds routing, calendars and sla_policies."))
+        raise FieldInvalid("candidate", page._("The candidate holds routing, calendars, sla_policies, assignment and rotation."))
     return data
 
 
@@ -167,4 +167,8 @@ def whatif_job(whatif_id: UUID, page: PageDep) -> HTMLResponse:
                                    str(t["candidate"])) for t in report["routing"]["per_team"]]
         context["load"] = _line_chart(report["routing"]["open_load"])
         context["moved"] = [c for c in report["routing"]["changed"] if c["recorded"]["team"] != c["candidate"]["team"]]
+        context["reassigned"] = [c for c in report["routing"]["changed"]
+                                 if c["recorded"]["team"] == c["candidate"]["team"]
+                                 and c["recorded"]["agent"] != c["candidate"]["agent"]]
+        context["agents"] = [a for a in report["routing"]["per_agent"] if a["difference"]]
     return page.render("whatif_job.html", **context)
