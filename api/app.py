@@ -14,7 +14,7 @@ from fastapi.openapi.utils import get_openapi
 
 from api import console, docs, logs, problems
 from api import openapi as openapi_extras
-from api.deps import Services, authenticate, authorize
+from api.deps import Services, authenticate, authorize, commands, bearer
 from api.problems import ApiProblem
 from api.idempotency import IdempotencyStore
 from api.metrics import DeskCollector, Metrics, multiprocess_dir
@@ -138,9 +138,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = openapi_extras.describe(problems.problem_media_types(get_openapi(
-                title=app.title, version=app.version, description=app.description, routes=app.routes,
-            )))
+            spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            spec = openapi_extras.document_command_headers(spec, app.routes, commands)
+            spec.setdefault("components", {}).setdefault("securitySchemes", {}).setdefault(
+                openapi_extras.BEARER_SCHEME, bearer.model.model_dump(by_alias=True, exclude_none=True))
+            app.openapi_schema = openapi_extras.describe(problems.problem_media_types(spec))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

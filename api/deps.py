@@ -283,13 +283,14 @@ def wants_representation(prefer: str | None) -> bool:
     return False
 
 
-async def commands(
-    request: Request,
-    _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    if_match: Annotated[str | None, Header(description="Expected version, e.g. \"3\" (412 when stale).")] = None,
-    idempotency_key: Annotated[str | None, Header(description="Makes a POST safe to retry (kept 24 h).")] = None,
-    x_correlation_id: Annotated[str | None, Header()] = None,
-) -> Commands:
+async def commands(request: Request) -> Commands:
+    """The command runner of a write route. Its headers (``If-Match``, ``Idempotency-Key``,
+    ``X-Correlation-Id``) and the bearer scheme are read here, not declared as parameters: FastAPI
+    would solve and validate each on every request (a fifth of a command's request-path CPU);
+    api.openapi.document_command_headers documents them on every route that depends on this."""
+    headers = request.headers
+    if_match, idempotency_key = headers.get("if-match"), headers.get("idempotency-key")
+    x_correlation_id = headers.get("x-correlation-id")
     # Only POSTs are replayed from the key store, so only they take their command id from the key.
     keyed = idempotency_key and request.method == "POST"
     command_id = uuid5(KEY_NAMESPACE, f"{caller_scope(request)}:{idempotency_key}") if keyed else uuid4()

@@ -8,8 +8,11 @@ checks they are camelCase and unique.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.utils import generate_unique_id
 
@@ -269,4 +272,54 @@ def describe(spec: dict[str, Any]) -> dict[str, Any]:
             },
         },
     }
+    return spec
+
+
+def _header(name: str, description: str | None) -> dict[str, Any]:
+    """An optional string header, as FastAPI documents ``Annotated[str | None, Header(...)] = None``."""
+    schema: dict[str, Any] = {"anyOf": [{"type": "string"}, {"type": "null"}], "title": name}
+    parameter: dict[str, Any] = {"in": "header", "name": name.lower(), "required": False, "schema": schema}
+    if description is not None:
+        schema["description"] = parameter["description"] = description
+    return parameter
+
+
+#: The headers every write route reads (api.deps.commands reads them from the request itself).
+COMMAND_HEADERS = (
+    _header("If-Match", 'Expected version, e.g. "3" (412 when stale).'),
+    _header("Idempotency-Key", "Makes a POST safe to retry (kept 24 h)."),
+    _header("X-Correlation-Id", None),
+)
+BEARER_SCHEME = "HTTPBearer"  # the scheme api.deps.bearer declares (its class name, FastAPI's default)
+
+
+def _api_routes(routes: Iterable[Any], prefix: str) -> Iterable[tuple[str, APIRoute]]:
+    """Every API route with the prefix it is served under (FastAPI keeps an included router whole)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            extra = str(getattr(getattr(route, "include_context", None), "prefix", "") or "")
+            yield from _api_routes(inner.routes, prefix + extra)
+        elif isinstance(route, APIRoute):
+            yield prefix, route
+
+
+def _depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
+    return any(sub.call is call or _depends_on(sub, call) for sub in dependant.dependencies)
+
+
+def document_command_headers(spec: dict[str, Any], routes: Iterable[Any], commands: Callable[..., Any]) -> dict[str, Any]:
+    """Document the command headers and the bearer scheme on each operation whose route depends on
+    ``commands`` (after its own header parameters, where FastAPI would list a dependency's)."""
+    for prefix, route in _api_routes(routes, ""):
+        if not route.include_in_schema or not _depends_on(route.dependant, commands):
+            continue
+        for method in route.methods or ():
+            operation = spec["paths"].get(prefix + route.path_format, {}).get(method.lower())
+            if operation is None:
+                continue
+            operation.setdefault("parameters", []).extend(copy.deepcopy(list(COMMAND_HEADERS)))
+            security = operation.setdefault("security", [])
+            if {BEARER_SCHEME: []} not in security:
+                security.append({BEARER_SCHEME: []})
     return spec

@@ -181,6 +181,9 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         # The library fast-forwards a cached aggregate in place, then copies it outside its lock:
         # reads of one aggregate take turns here so no reader copies one that is being updated.
         self._read_locks = [threading.Lock() for _ in range(64)]
+        #: Bumped by an erasure (before its keys go, after its holders leave the cache): a command that
+        #: loaded before it never puts what it decrypted back into the cache (see :meth:`_keep_cached`).
+        self._erasures = 0
         # Objects found in the store, by kind: an event store only grows, so what existed exists
         # (bulk imports check the same teams and requesters for every ticket).
         self._existing: set[tuple[type[TicketflowAggregate], UUID]] = set()
@@ -999,9 +1002,10 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
                 return CommandResult(existing.id, existing.version, None, (), replayed=True)
             # The id derives from the command id, so a retried create collides with its
             # first result on insert and is answered from it instead of writing again.
+            erasures = self._erasures
             aggregate = build(object_id)
             try:
-                return self._save(aggregate, ())
+                return self._save(aggregate, (), cache_after=erasures)
             except IntegrityError:
                 return self._replayed(object_id, cmd)
 
@@ -1026,6 +1030,7 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         attempts = 1 if expected_version is not None else RACE_RETRIES
         for attempt in range(1, attempts + 1):
             with metadata.recording(ctx), self._lent(object_id) as lent:
+                erasures = self._erasures
                 aggregate = self._load(cls, object_id) if lent is None else self._checked(cls, object_id, lent)
                 if isinstance(aggregate, Ticket) and not caller.sees_team(aggregate.team_id):
                     raise TicketNotFound(object_id)  # another team's ticket does not exist for this caller
@@ -1037,7 +1042,7 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
                     raise ConcurrencyConflict(object_id, expected_version, aggregate.version)
                 others = tuple(act(aggregate) or ())
                 try:
-                    return self._save(aggregate, others)
+                    return self._save(aggregate, others, cache_after=erasures)
                 except IntegrityError:
                     if attempt == attempts:
                         raise ConcurrencyConflict(object_id, expected_version, None) from None
@@ -1083,7 +1088,10 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
             raise _NOT_FOUND[kind](object_id)
         return aggregate
 
-    def _save(self, aggregate: TicketflowAggregate, others: Sequence[TicketflowAggregate]) -> CommandResult:
+    def _save(self, aggregate: TicketflowAggregate, others: Sequence[TicketflowAggregate],
+              cache_after: int | None = None) -> CommandResult:
+        """Save the command's aggregates; with ``cache_after`` (the erasure count when they were
+        loaded), they then replace their older copies in the aggregate cache (:meth:`_keep_cached`)."""
         names = tuple(type(e).__qualname__ for e in aggregate._pending_events)
         batch = _BATCH.get()
         if batch is not None:
@@ -1092,8 +1100,30 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
                 batch.aggregates[changed.id] = changed
             return CommandResult(aggregate.id, aggregate.version, None, names)
         recordings = self.save(aggregate, *others)
+        if cache_after is not None:
+            self._keep_cached((aggregate, *others), cache_after)
         position = recordings[-1].notification.id if recordings else None
         return CommandResult(aggregate.id, aggregate.version, position, names)
+
+    def _keep_cached(self, saved: Sequence[TicketflowAggregate], erasures: int) -> None:
+        """Put just-saved aggregates in the cache, so the next command on one of them does not read
+        back, decode, check and decrypt the events this one wrote (the library's fast-forward, on
+        which the cache stays, caches nothing at save). Only over an older copy or none: a save
+        of this version succeeded, so no writer had this version, and a later one is fetched by the
+        next read's fast-forward as before. Never after an erasure began since the load."""
+        cache: Any = self.repository.cache
+        if cache is None:
+            return
+        for changed in saved:
+            with self._read_locks[hash(changed.id) % len(self._read_locks)]:
+                if erasures != self._erasures:
+                    return
+                try:
+                    cached = cache.get(changed.id)
+                except KeyError:
+                    cached = None
+                if cached is None or cached.version < changed.version:
+                    cache.put(changed.id, changed)
 
     def _require_active_member(self, team_id: UUID, agent_id: str, team: Team | None = None) -> None:
         team = team or self._peek(Team, team_id)

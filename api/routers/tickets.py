@@ -49,12 +49,14 @@ def open_ticket(body: s.TicketCreate, cmd: CommandsDep) -> JSONResponse:  # type
     fields = body.model_dump()
     fields["requester_id"] = fields.pop("customer_id")  # the body says customer_id, as every response does
     result = cmd.run(c.OpenTicket, **fields)
+    cmd.svc.known_tickets.add(result.object_id)  # its next commands' scope check needs no read (api.deps.check_scope)
     return cmd.respond(result, 201, location=f"/api/v1/tickets/{result.object_id}", represent=_represent(result.object_id))
 
 
 def _command_route(path: str, body_model: Any, command: type[c.TicketCommand], summary: str, doc: str) -> None:
     def endpoint(ticket_id: UUID, body: body_model, cmd: CommandsDep) -> JSONResponse:  # type: ignore[valid-type]
-        cmd.visible_ticket(ticket_id)
+        # The ticket's scope (404 for another team's) was checked by the route's rule (api.deps.authorize),
+        # and the command checks it again on the ticket it loads: no third read here.
         return cmd.respond(cmd.run(command, ticket_id=ticket_id, **body.model_dump()), represent=_represent(ticket_id))
 
     endpoint.__name__ = path.strip("/").replace("-", "_") or "command"
@@ -89,7 +91,7 @@ for _path, _body, _command, _summary, _doc in [
              responses=WRITE_ERRORS)
 def merge(ticket_id: UUID, body: s.MergeBody, cmd: CommandsDep) -> JSONResponse:  # type: ignore[valid-type]
     """Close this ticket as a duplicate of `into_ticket_id`; its interactions stay readable."""
-    cmd.visible_ticket(ticket_id)
+    # (this ticket's scope: the route's rule, api.deps.authorize)
     cmd.visible_ticket(body.into_ticket_id)  # type: ignore[attr-defined]
     return cmd.respond(cmd.run(c.MergeTicket, ticket_id=ticket_id, **body.model_dump()), represent=_represent(ticket_id))
 
@@ -101,7 +103,7 @@ def link(ticket_id: UUID, body: s.LinkBody, cmd: CommandsDep) -> JSONResponse:  
     merged, not linked); both tickets must be in the caller's teams. The link shows in the ticket's
     audit trail (`/audit`, `/diff`). Send `If-Match` to refuse a stale write (412); `Idempotency-Key`
     to retry safely."""
-    cmd.visible_ticket(ticket_id)
+    # (this ticket's scope: the route's rule, api.deps.authorize)
     cmd.visible_ticket(body.other_ticket_id)  # type: ignore[attr-defined]
     return cmd.respond(cmd.run(c.LinkTicket, ticket_id=ticket_id, **body.model_dump()), represent=_represent(ticket_id))
 

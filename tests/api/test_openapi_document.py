@@ -101,3 +101,22 @@ def test_every_field_of_every_schema_is_described(api: Api) -> None:
     tickets = spec["components"]["schemas"]["TicketOut"]["properties"]
     assert "new, open, pending, on_hold, solved or closed" in tickets["status"]["description"]
     assert spec["components"]["schemas"]["Problem"]["properties"]["status"]["description"] == "The HTTP status code."
+
+
+def test_every_write_documents_the_command_headers_and_the_bearer_scheme(api: Api) -> None:
+    """The write routes read If-Match, Idempotency-Key and X-Correlation-Id from the request
+    (api.deps.commands), not as FastAPI parameters: the document lists them all the same."""
+    spec = api.client.get("/openapi.json").json()
+    writes = [
+        (f"{method.upper()} {path}", operation)
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if path.startswith("/api/v1/tickets") and method == "post" and "CommandOut" in str(operation["responses"])
+    ]
+    assert len(writes) > 20  # opening a ticket and every command on one
+    for where, operation in writes:
+        headers = {p["name"]: p for p in operation["parameters"] if p["in"] == "header"}
+        assert {"if-match", "idempotency-key", "x-correlation-id"} <= set(headers), where
+        assert headers["if-match"]["required"] is False and "412" in headers["if-match"]["description"], where
+        assert {"HTTPBearer": []} in operation["security"], where
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"

@@ -1,0 +1,175 @@
+"""CPU per command of the HTTP request path alone: the app, in-process, without a socket.
+
+    python bench/bench_request_path.py [--tickets 200] [--clients 8] [--rounds 3] [--profile N]
+
+What ``bench/bench_http.py`` measures over real HTTP, without the client, the network, the
+views, the automation and the sealer (``embedded_projections`` off): the ASGI app of
+``ticketflow serve`` (middleware, routing, dependencies, validation, the command, its save
+with encryption and writer MAC, the response, metrics and the access log) is called directly
+with the same lifecycle (open, assign, reply, solve, close) from ``--clients`` concurrent
+callers on one event loop, so concurrent saves still commit together. SQLite store in a fresh
+temporary directory per round.
+
+Prints, per round, the process CPU seconds (every thread: the event loop and the worker
+threads the commands run in) per command, and commands/s; the best round is the figure
+(this machine is shared: CPU time, unlike wall time, hardly depends on the load).
+``--profile N`` profiles one more round with cProfile (the event loop thread only; the command
+runs in worker threads) and prints its N costliest functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import os
+import pstats
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from api.app import create_app
+from ticketflow.commands import AddTeamMember, FormTeam, RegisterCustomer
+from ticketflow.commands.access import IssueToken
+from ticketflow.config import Settings
+from ticketflow.domain.values import Channel, Role
+from ticketflow.metadata import Caller
+
+ADMIN = Caller("admin.bench", Role.ADMIN, Channel.CLI)
+LIFECYCLE: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("/assign", {"assignee_id": "a1"}),
+    ("/replies", {"body": "您好"}),
+    ("/solve", {}),
+    ("/close", {}),
+)
+
+
+async def call(app: Any, token: str, path: str, body: dict[str, Any]) -> tuple[int, bytes]:
+    payload = json.dumps(body).encode()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+        "headers": [
+            (b"host", b"127.0.0.1:8000"),
+            (b"authorization", f"Bearer {token}".encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode()),
+        ],
+    }
+    sent = False
+    status, chunks = 0, []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": payload, "more_body": False}
+        await asyncio.Event().wait()  # the client never disconnects
+        raise AssertionError
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return status, b"".join(chunks)
+
+
+async def lifecycles(app: Any, token: str, customer: str, team: str, tickets: int) -> int:
+    done = 0
+    for _ in range(tickets):
+        status, body = await call(
+            app, token, "/api/v1/tickets", {"subject": "bench 压测", "customer_id": customer, "team_id": team}
+        )
+        if status != 201:
+            raise SystemExit(f"open -> {status} {body[:300]!r}")
+        ticket = json.loads(body)["id"]
+        done += 1
+        for path, payload in LIFECYCLE:
+            status, body = await call(app, token, f"/api/v1/tickets/{ticket}{path}", payload)
+            if status != 200:
+                raise SystemExit(f"{path} -> {status} {body[:300]!r}")
+            done += 1
+    return done
+
+
+async def run_round(
+    tickets: int, clients: int, profiler: cProfile.Profile | None
+) -> tuple[float, float, int]:
+    data = Path(tempfile.mkdtemp(prefix="tf-reqpath-"))
+    try:
+        settings = Settings(
+            data_dir=data, embedded_projections=False, rate_limit_per_second=1e6, rate_limit_burst=1_000_000
+        )
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            desk = app.state.services.desk
+            team = desk.form_team(FormTeam(name="bench"), ADMIN).object_id
+            desk.add_team_member(AddTeamMember(team_id=team, agent_id="a1"), ADMIN)
+            customer = desk.register_customer(RegisterCustomer(name="压测客户"), ADMIN).object_id
+            _, token = desk.issue_token(IssueToken(name="bench", role=Role.ADMIN), ADMIN)
+            assert token is not None
+            await lifecycles(
+                app, token, str(customer), str(team), 2
+            )  # warm-up: first-call costs out of the way
+            per_client = max(1, tickets // clients)
+            cpu, wall = time.process_time(), time.perf_counter()
+            if profiler is not None:
+                profiler.enable()
+            counts = await asyncio.gather(
+                *(lifecycles(app, token, str(customer), str(team), per_client) for _ in range(clients))
+            )
+            if profiler is not None:
+                profiler.disable()
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        return cpu, wall, sum(counts)
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tickets", type=int, default=200, help="lifecycles per round (5 commands each)")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent callers")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", type=int, default=0, metavar="N", help="print the N costliest functions")
+    args = parser.parse_args()
+    print(
+        f"request path in-process: {args.tickets} lifecycles x 5 commands, {args.clients} callers, "
+        f"load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    best = float("inf")
+    for number in range(1, args.rounds + 1):
+        cpu, wall, done = asyncio.run(run_round(args.tickets, args.clients, None))
+        best = min(best, cpu / done * 1000)
+        print(
+            f"  round {number}: {cpu / done * 1000:.3f} ms CPU/command, {done / wall:,.0f} commands/s "
+            f"({done} commands, {cpu:.2f} s CPU, {wall:.2f} s wall)",
+            flush=True,
+        )
+    print(f"best: {best:.3f} ms CPU/command (load average {os.getloadavg()[0]:.1f})")
+    if args.profile:
+        profiler = cProfile.Profile(time.thread_time)  # CPU time of the event loop thread
+        asyncio.run(run_round(args.tickets, args.clients, profiler))
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)
+
+
+if __name__ == "__main__":
+    main()

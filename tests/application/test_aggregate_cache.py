@@ -1,0 +1,98 @@
+"""The aggregate cache after a save: the next command starts from what the last one saved, without
+reading its events back, and still sees what other processes wrote; an erasure keeps what was
+decrypted before it out of the cache."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support import ADMIN, AGENT, Desk
+from ticketflow.application import TicketDesk
+from ticketflow.clock import FakeClock
+from ticketflow.commands import AddNote, AssignTicket, SolveTicket
+from ticketflow.commands.privacy import EraseCustomer
+from ticketflow.config import Settings
+from ticketflow.domain import Ticket
+from ticketflow.domain.values import Role, Status
+from ticketflow.metadata import Caller
+
+COMPLIANCE = Caller("comp.lee", Role.COMPLIANCE, ADMIN.via)
+
+
+class DecodeCounter:
+    """Counts the stored events the desk's mapper turns back into domain events."""
+
+    def __init__(self, desk: TicketDesk, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        decode = desk.mapper.to_domain_event
+
+        def counted(stored: Any) -> Any:
+            self.count += 1
+            return decode(stored)
+
+        monkeypatch.setattr(desk.mapper, "to_domain_event", counted)
+
+
+def test_the_next_command_starts_from_the_saved_ticket_without_reading_its_events_back(
+    any_setup: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk = any_setup.app
+    ticket_id = any_setup.open()
+    desk.assign_ticket(AssignTicket(ticket_id=ticket_id, assignee_id="li.wei"), AGENT)
+    cached: Ticket = desk.repository.cache.get(ticket_id)  # type: ignore[union-attr,assignment]
+    assert cached.version == 3 and cached.assignee_id == "li.wei"  # Opened, Assigned, MarkedOpen
+    decoded = DecodeCounter(desk, monkeypatch)
+    desk.add_note(AddNote(ticket_id=ticket_id, body="客户已回电"), AGENT)
+    assert decoded.count == 0  # nothing read back: the cache held version 3 already
+    assert desk.get_ticket(ticket_id).version == 4
+    assert [type(e).__name__ for e in desk.history(ticket_id)][-1] == "NoteAdded"
+
+
+@pytest.fixture
+def two_desks(shared_store_settings: Settings, clock: FakeClock) -> Iterator[tuple[TicketDesk, TicketDesk]]:
+    first, second = (
+        TicketDesk(shared_store_settings, clock=clock),
+        TicketDesk(shared_store_settings, clock=clock),
+    )
+    yield first, second
+    second.close()
+    first.close()
+
+
+def test_a_cached_ticket_still_takes_in_what_another_process_wrote(
+    two_desks: tuple[TicketDesk, TicketDesk],
+) -> None:
+    here, elsewhere = two_desks
+    setup = Desk(here)
+    ticket_id = setup.open()
+    here.assign_ticket(
+        AssignTicket(ticket_id=ticket_id, assignee_id="li.wei"), AGENT
+    )  # cached here at version 3
+    elsewhere.add_note(
+        AddNote(ticket_id=ticket_id, body="另一进程的备注"), AGENT
+    )  # version 4, written elsewhere
+    result = here.solve_ticket(SolveTicket(ticket_id=ticket_id, resolution="已重置密码"), AGENT)
+    assert result.version == 5  # built on the other process's version 4, not a stale 3
+    ticket = here.get_ticket(ticket_id)
+    assert (
+        ticket.status is Status.SOLVED
+        and [type(e).__name__ for e in here.history(ticket_id)][3] == "NoteAdded"
+    )
+
+
+def test_a_ticket_loaded_before_an_erasure_is_not_put_back_in_the_cache(setup: Desk) -> None:
+    desk = setup.app
+    ticket_id = setup.open(subject="王小明的账户无法登录")
+    erasures = desk._erasures  # what a command notes when it loads, before the erasure runs
+    loaded: Ticket = desk.get_ticket(ticket_id)  # holds the decrypted subject
+    desk.erase_customer(EraseCustomer(customer_id=setup.customer_id, reference="DSR-1"), COMPLIANCE)
+    desk._keep_cached([loaded], erasures)  # that command's save completing after the erasure
+    try:
+        cached = desk.repository.cache.get(ticket_id)  # type: ignore[union-attr]
+    except KeyError:
+        cached = None
+    assert cached is not loaded
+    assert "王小明" not in str(desk.get_ticket(ticket_id).subject)
