@@ -128,17 +128,11 @@ def team_filter(team: str | None, teams: dict[UUID, str]) -> UUID | None:
 # ------------------------------------------------------------------ outcomes of one ticket
 def _runs(replayed: Replayed) -> dict[tuple[str, str], str]:
     """Each SLA clock run decided in a scenario: (metric, cycle) -> "met" or "breached"."""
-    runs: dict[tuple[str, str], str] = {}
-    for event in replayed.decisions:
-        if isinstance(event, Ticket.SlaBreached):
-            runs[(event.metric, event.cycle)] = "breached"
-        elif isinstance(event, Ticket.SlaFulfilled):
-            runs.setdefault((event.metric, event.cycle), "met")
-    return runs
+    return replayed.runs
 
 
 def _escalations(replayed: Replayed) -> int:
-    return sum(isinstance(e, Ticket.PriorityChanged | Ticket.Transferred) for e in replayed.decisions)
+    return replayed.escalations
 
 
 def signature(events: Iterable[Ticket.Event], instants: bool = True) -> list[tuple[str, str, str]]:
