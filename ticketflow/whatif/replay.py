@@ -65,7 +65,7 @@ from ticketflow.domain.values import Direction, Status
 from ticketflow.errors import TicketflowError
 from ticketflow.sla.calendar import BusinessCalendar
 from ticketflow.sla.decide import marks_due, targets_of
-from ticketflow.sla.measure import ClockRun, Metric, Target, measure_clocks
+from ticketflow.sla.measure import ClockRun, Measurement, Metric, Target, measure_clocks
 from ticketflow.whatif.candidate import Candidate
 
 PAGE = 1000
@@ -208,6 +208,13 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _MOVE, _STEP = 0, 1
 _FLUSH = 5000
+
+
+def _instant(at: datetime) -> int:
+    """An aware datetime as microseconds since 1970 UTC: exact, ordered and equal as the datetimes are."""
+    return (at - _EPOCH) // _MICROSECOND
+
+
 #: Items a timeline holds in memory; past this it spills them to disk (about 2 kB each).
 SPILL_AFTER = 100_000
 
@@ -235,10 +242,6 @@ class Timeline:
     def spilled(self) -> bool:
         return self._db is not None
 
-    @staticmethod
-    def _key(at: datetime) -> int:
-        return (at - _EPOCH) // _MICROSECOND  # exact: orders as the datetimes do
-
     def add_step(
         self,
         notification: StoredEvent,
@@ -250,10 +253,10 @@ class Timeline:
     ) -> None:
         sealed = notification if type(event).personal_fields else None
         step = Step(event, position, snapshot, tier, language)
-        self._add(self._key(event.occurred_at), position, _STEP, (event.originator_id, step, sealed))
+        self._add(_instant(event.occurred_at), position, _STEP, (event.originator_id, step, sealed))
 
     def add_move(self, move: Move) -> None:
-        self._add(self._key(move.at), move.position, _MOVE, move)
+        self._add(_instant(move.at), move.position, _MOVE, move)
 
     def _add(self, at: int, position: int, kind: int, item: Any) -> None:
         self.size += 1
@@ -469,6 +472,8 @@ class Replayed:
     runs: dict[tuple[str, str], str] = field(default_factory=dict)  # (metric, cycle) -> "met" or "breached"
     escalations: int = 0  # priority raises and transfers decided on a breach
     complete: bool = False  # all its recorded steps are replayed
+    #: Measurements of its clocks at rest, by clock: (the state measured, the measurement).
+    measured: dict[int, tuple[tuple[Any, ...], list[Measurement]]] = field(default_factory=dict)
     tier: str | None = None
     language: str = ""
     imported: bool = False
@@ -518,6 +523,7 @@ class Replayed:
     def release(self) -> None:
         """Let go of what the replay no longer needs (see the class)."""
         del self.ticket, self.clock
+        self.measured = {}
         if self.imported:
             self.decisions = []
 
@@ -543,7 +549,8 @@ class Scenario:
         self.tickets: dict[UUID, Replayed] = {}
         self.loads: Counter[str] = Counter()
         self.rotation: dict[UUID, str] = {}
-        self.due: list[tuple[datetime, int, UUID]] = []
+        # (when as an integer, ticket's order, ticket, when): integers compare faster than aware datetimes.
+        self.due: list[tuple[int, int, UUID, datetime]] = []
         self._order: dict[UUID, int] = {}
         self._views: dict[int, Policies] = {}
         self._calendars: dict[tuple[Any, Any], BusinessCalendar] = {}
@@ -687,8 +694,8 @@ class Scenario:
         if ticket.sla is None:
             return made
         terms = ticket.sla
-        measurements = measure_clocks(
-            replayed.clock.clocks,
+        measurements = self._measure(
+            replayed,
             self._targets(terms, replayed.clock.priority),
             self._calendar(terms),
             now,
@@ -705,8 +712,38 @@ class Scenario:
             made += self._decide(replayed, now, act, escalating=mark.kind == "breached")
         if replayed.ticket.status != Status.CLOSED and next_due is not None:
             replayed.next_due = next_due
-            heapq.heappush(self.due, (next_due, self._order[ticket.id], ticket.id))
+            heapq.heappush(self.due, (_instant(next_due), self._order[ticket.id], ticket.id, next_due))
         return made
+
+    @staticmethod
+    def _measure(
+        replayed: Replayed, targets: dict[Metric, Target], calendar: BusinessCalendar, now: datetime, warn: float
+    ) -> list[Measurement]:
+        """:func:`~ticketflow.sla.measure.measure_clocks` of the ticket's clocks as of ``now``.
+
+        A clock that is not running measures the same whenever it is looked at (all its runs have
+        ended): it is measured once per state (its runs, its end, targets, calendar, warning share)."""
+        result: list[Measurement] = []
+        kept = replayed.measured
+        for n, clock in enumerate(replayed.clock.clocks):
+            if clock.running:
+                result += measure_clocks([clock], targets, calendar, now, warn)
+                continue
+            segments = clock.segments
+            state = (
+                len(segments),
+                segments[-1][1] if segments else None,
+                clock.fulfilled_at,
+                clock.stopped,
+                targets.get(clock.metric),
+                id(calendar),
+                warn,
+            )
+            found = kept.get(n)
+            if found is None or found[0] != state:
+                found = kept[n] = (state, measure_clocks([clock], targets, calendar, now, warn))
+            result += found[1]
+        return result
 
     def _sla_terms(self, snapshot: int, ticket: Ticket, tier: str | None) -> dict[str, Any] | None:
         """The terms of the SLA policy that matches the ticket (None: none does), decided once per
@@ -743,11 +780,12 @@ class Scenario:
 
     def fire_due(self, until: datetime, inclusive: bool, snapshot_of: Callable[[UUID], int]) -> None:
         """Look at every ticket whose warning or breach falls due before ``until`` (or at it)."""
-        while self.due and (self.due[0][0] < until or inclusive and self.due[0][0] == until):
-            moment = self.due[0][0]
+        bound = _instant(until)
+        while self.due and (self.due[0][0] < bound or inclusive and self.due[0][0] == bound):
+            key, moment = self.due[0][0], self.due[0][3]
             batch: list[UUID] = []
-            while self.due and self.due[0][0] == moment:
-                _, _, ticket_id = heapq.heappop(self.due)
+            while self.due and self.due[0][0] == key:
+                _, _, ticket_id, _ = heapq.heappop(self.due)
                 if self.tickets[ticket_id].next_due == moment and ticket_id not in batch:
                     batch.append(ticket_id)
             for ticket_id in batch:
