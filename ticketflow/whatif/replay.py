@@ -32,6 +32,7 @@ import copy
 import heapq
 import pickle
 import sqlite3
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -457,7 +458,7 @@ def _outside(
 _CLOSING = (Ticket.Solved, Ticket.Closed, Ticket.MergedInto)
 
 
-@dataclass
+@dataclass(slots=True)  # one per ticket and scenario, kept to the end: slots keep it small
 class Replayed:
     """One ticket as a scenario replayed it.
 
@@ -503,7 +504,7 @@ class Replayed:
                 self.routed_priority = event.priority
             who = is_staff_work(event)
             if who is not None:
-                self.staff_work.append(who)
+                self.staff_work.append(sys.intern(who))  # one string per person, not per action
 
     def decided(self, events: list[Ticket.Event]) -> None:
         """Note this scenario's decisions: kept, and counted as SLA runs and escalations."""
@@ -518,7 +519,7 @@ class Replayed:
 
     @property
     def released(self) -> bool:
-        return "ticket" not in self.__dict__
+        return not hasattr(self, "ticket")
 
     def release(self) -> None:
         """Let go of what the replay no longer needs (see the class)."""
