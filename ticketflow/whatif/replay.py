@@ -718,7 +718,11 @@ class Scenario:
 
     @staticmethod
     def _measure(
-        replayed: Replayed, targets: dict[Metric, Target], calendar: BusinessCalendar, now: datetime, warn: float
+        replayed: Replayed,
+        targets: dict[Metric, Target],
+        calendar: BusinessCalendar,
+        now: datetime,
+        warn: float,
     ) -> list[Measurement]:
         """:func:`~ticketflow.sla.measure.measure_clocks` of the ticket's clocks as of ``now``.
 
