@@ -101,12 +101,21 @@ LONDON_SHIFTS = BusinessCalendar(
     holidays=frozenset({date(2026, 3, 30)}),
     workdays={date(2026, 3, 29): 2},
 )
+# Open around the clock in a zone with daylight-saving changes: answered as elapsed time, without walking days.
+LONDON_ALWAYS = BusinessCalendar("Europe/London", {d: ((time(0), time.max),) for d in range(7)})
+
+
+def test_a_calendar_open_around_the_clock_counts_elapsed_time_across_a_daylight_saving_change() -> None:
+    start = datetime(2026, 3, 28, 12, 0, tzinfo=LONDON)  # the clocks go forward on the 29th, 01:00 UTC
+    assert LONDON_ALWAYS.add(start, timedelta(hours=48)) == start + timedelta(hours=48)
+    assert LONDON_ALWAYS.between(start, start + timedelta(days=3)) == timedelta(days=3)
+    assert LONDON_ALWAYS.between(start, start - timedelta(hours=1)) == timedelta(0)
 
 
 @given(start=moments, span=st.timedeltas(min_value=timedelta(hours=-2), max_value=timedelta(days=120)))
 def test_between_is_the_open_time_of_the_intervals_in_between(start: datetime, span: timedelta) -> None:
     # between() answers from a running sum of open time per day: it must equal the intervals' sum.
-    for calendar in (CHINA, LONDON_SHIFTS):
+    for calendar in (CHINA, LONDON_SHIFTS, LONDON_ALWAYS):
         walked = sum((b - a for a, b in calendar.open_intervals(start, start + span)), timedelta(0))
         assert calendar.between(start, start + span) == (walked if span > timedelta(0) else timedelta(0))
 
@@ -114,7 +123,7 @@ def test_between_is_the_open_time_of_the_intervals_in_between(start: datetime, s
 @given(start=moments, duration=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=30)))
 def test_add_lands_where_walking_the_open_intervals_does(start: datetime, duration: timedelta) -> None:
     # add() steps over whole days by their open time: it must land where the walk does.
-    for calendar in (CHINA, LONDON_SHIFTS):
+    for calendar in (CHINA, LONDON_SHIFTS, LONDON_ALWAYS):
         remaining = duration
         for a, b in calendar.open_intervals(start):
             if remaining <= b - a:

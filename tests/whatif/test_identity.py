@@ -30,7 +30,7 @@ from ticketflow.config import Settings
 from ticketflow.domain import Ticket
 from ticketflow.domain.values import Direction
 from ticketflow.whatif import Period, run_whatif
-from ticketflow.whatif.replay import Scenario, is_decision, read_history, replay
+from ticketflow.whatif.replay import SPILL_AFTER, Scenario, is_decision, read_history, replay
 from ticketflow.whatif.report import signature
 
 PERIOD = Period(START - timedelta(days=1), START + timedelta(days=30))
@@ -47,8 +47,8 @@ def live_desk(program: Program, store: Settings | None = None) -> Iterator[LiveD
         world.close()
 
 
-def assert_replay_reproduces_the_log(world: LiveDesk) -> None:
-    history = read_history(world.desk, PERIOD.since, PERIOD.until)
+def assert_replay_reproduces_the_log(world: LiveDesk, spill_after: int = SPILL_AFTER) -> None:
+    history = read_history(world.desk, PERIOD.since, PERIOD.until, spill_after)
     recorded = Scenario("recorded", history, None)
     replay(history, [recorded])
     assert set(recorded.tickets) == {t for t in world.tickets if t is not None}
@@ -218,6 +218,7 @@ FIXED = Program(
 def test_the_identity_holds_on_each_store(shared_store_settings: Settings) -> None:
     with live_desk(FIXED, shared_store_settings) as world:
         assert_replay_reproduces_the_log(world)
+        assert_replay_reproduces_the_log(world, spill_after=0)  # its steps read back from disk
         decided = [e for t in world.tickets for e in world.desk.history(t) if is_decision(e)]  # type: ignore[arg-type]
         kinds = {type(e).__name__ for e in decided}
         assert {

@@ -22,6 +22,8 @@ from ticketflow.errors import ValidationFailed
 HORIZON_DAYS = 3 * 366
 
 Interval = tuple[time, time]
+#: Within this, :meth:`BusinessCalendar.add` on a calendar open around the clock finds its answer.
+_ALWAYS_SPAN = timedelta(days=HORIZON_DAYS - 2)
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class BusinessCalendar:
     #: Open time from the first day asked about to the start of each local day (filled outward on demand).
     _prefix: dict[date, timedelta] = field(default_factory=dict, init=False, repr=False, compare=False)
     _open: dict[date, timedelta] = field(default_factory=dict, init=False, repr=False, compare=False)  # per day
+    #: Open every minute of every day (each weekday 00:00-24:00, no holidays): business time is elapsed time.
+    _always: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         try:
@@ -54,6 +58,9 @@ class BusinessCalendar:
                 raise ValidationFailed(f"opening intervals of weekday {weekday} overlap")
         if not any(self.weekly.values()) and not self.workdays:
             raise ValidationFailed("a business calendar needs some opening hours")
+        whole_day = ((time(0), time.max),)
+        always = not self.holidays and all(tuple(self.weekly.get(d, ())) == whole_day for d in range(7))
+        object.__setattr__(self, "_always", always)
 
     @classmethod
     def always_open(cls) -> BusinessCalendar:
@@ -113,6 +120,8 @@ class BusinessCalendar:
             raise ValueError("duration must not be negative")
         if start.tzinfo is None:
             raise ValueError("times must be timezone-aware")
+        if self._always and duration < _ALWAYS_SPAN:
+            return start + duration  # one open interval from the day before start on: start + duration
         zone = self.zone
         one = timedelta(days=1)
         day = start.astimezone(zone).date() - one  # as open_intervals: from the previous day
@@ -136,6 +145,10 @@ class BusinessCalendar:
         """Business time elapsed from ``start`` to ``end`` (zero if ``end`` is not after ``start``)."""
         if end <= start:
             return timedelta(0)
+        if self._always:
+            if start.tzinfo is None:
+                raise ValueError("times must be timezone-aware")
+            return end - start
         if end - start > timedelta(days=HORIZON_DAYS - 2):  # past the horizon open_intervals looks at
             return sum((b - a for a, b in self.open_intervals(start, end)), timedelta(0))
         if start.tzinfo is None:

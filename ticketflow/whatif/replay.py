@@ -18,8 +18,11 @@ scenario reproduces the automation's recorded decisions exactly (the identity pr
 history was never worked by the live automation (and predates the desk's policies): its
 recorded scenario is measured under the policies the desk has at the end of the log.
 
-The log is read once, page by page; what is held in memory is the period's tickets and,
-for the other tickets, who holds them (agents' open-ticket loads feed least-loaded routing).
+The log is read once, page by page. The period's recorded steps and the other tickets' load
+moves (agents' open-ticket loads feed least-loaded routing) are spilled as they are read to a
+private temporary SQLite database (:class:`Timeline`; personal fields stay sealed there as in the
+store), and given back in business-time order one at a time: what is held in memory is, per
+ticket of the period, what the comparison needs, and the tickets still open in the replay.
 The live log is never written.
 """
 
@@ -27,12 +30,17 @@ from __future__ import annotations
 
 import copy
 import heapq
+import pickle
+import sqlite3
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
 
 from ticketflow import metadata
 from ticketflow.application import TicketDesk
@@ -58,7 +66,7 @@ from ticketflow.domain.values import Direction, Status
 from ticketflow.errors import TicketflowError
 from ticketflow.sla.calendar import BusinessCalendar
 from ticketflow.sla.decide import marks_due, targets_of
-from ticketflow.sla.measure import ClockRun, Metric, Target, measure_clocks
+from ticketflow.sla.measure import ClockRun, Measurement, Metric, Target, measure_clocks
 from ticketflow.whatif.candidate import Candidate
 
 PAGE = 1000
@@ -181,7 +189,7 @@ class Recorded:
     """A ticket of the period as the log has it."""
 
     ticket_id: UUID
-    steps: list[Step] = field(default_factory=list)
+    steps: int = 0  # recorded steps (in the history's timeline)
     decisions: list[Ticket.Event] = field(default_factory=list)  # what the live automation decided
     imported: bool = False
 
@@ -197,25 +205,172 @@ class Move:
     team: UUID | None = field(compare=False, default=None)  # set: the router assigned ``agent`` in ``team``
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_MOVE, _STEP = 0, 1
+_FLUSH = 5000
+
+
+def _instant(at: datetime) -> int:
+    """An aware datetime as microseconds since 1970 UTC: exact, ordered and equal as the datetimes are."""
+    return (at - _EPOCH) // _MICROSECOND
+
+
+#: Items a timeline holds in memory; past this it spills them to disk (about 2 kB each).
+SPILL_AFTER = 100_000
+
+
+class Timeline:
+    """The period's recorded steps and the others' load moves, given back in business-time order.
+
+    Items come back ordered by business time, then log position, moves before steps, then as
+    they were added, one at a time. Up to ``spill_after`` items are held in memory; past that,
+    all go to a private temporary SQLite database (SQLite deletes it when the connection
+    closes), so memory does not grow with the log. There, a step whose event class has personal
+    fields is kept as the store keeps it (those fields sealed) and decoded again when it comes
+    back; any other item is kept pickled. Iterating it consumes it: it is closed once read."""
+
+    def __init__(self, decode: Callable[[StoredEvent], Any], spill_after: int = SPILL_AFTER) -> None:
+        self._decode = decode
+        self.spill_after = spill_after
+        self._held: list[tuple[int, int, int, int, Any]] = []  # (at, position, kind, seq, item)
+        self._db: sqlite3.Connection | None = None
+        self._rows: list[tuple[Any, ...]] = []
+        self.size = 0
+        self.closed = False
+
+    @property
+    def spilled(self) -> bool:
+        return self._db is not None
+
+    def add_step(
+        self,
+        notification: StoredEvent,
+        event: Ticket.Event,
+        position: int,
+        snapshot: int,
+        tier: str | None,
+        language: str,
+    ) -> None:
+        sealed = notification if type(event).personal_fields else None
+        step = Step(event, position, snapshot, tier, language)
+        self._add(_instant(event.occurred_at), position, _STEP, (event.originator_id, step, sealed))
+
+    def add_move(self, move: Move) -> None:
+        self._add(_instant(move.at), move.position, _MOVE, move)
+
+    def _add(self, at: int, position: int, kind: int, item: Any) -> None:
+        self.size += 1
+        if self._db is None:
+            self._held.append((at, position, kind, self.size, item))
+            if len(self._held) > self.spill_after:
+                self._spill()
+        else:
+            self._rows.append(self._row(at, position, kind, item))
+            if len(self._rows) >= _FLUSH:
+                self._flush()
+
+    @staticmethod
+    def _row(at: int, position: int, kind: int, item: Any) -> tuple[Any, ...]:
+        if kind == _MOVE:
+            data = pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
+            return (at, position, kind, None, None, None, False, data, None, None, None)
+        ticket_id, step, sealed = item
+        if sealed is not None:
+            state, version, topic = sealed.state, sealed.originator_version, sealed.topic
+        else:
+            state, version, topic = pickle.dumps(step, pickle.HIGHEST_PROTOCOL), None, None
+        sealing = (ticket_id.bytes, version, topic, sealed is not None, state)
+        return (at, position, kind, *sealing, step.snapshot, step.tier, step.language)
+
+    def _spill(self) -> None:
+        db = self._db = sqlite3.connect("")  # a private temporary database, on disk
+        db.execute("PRAGMA journal_mode=OFF")
+        db.execute("PRAGMA synchronous=OFF")
+        db.execute(
+            "CREATE TABLE items (at INTEGER NOT NULL, position INTEGER NOT NULL, kind INTEGER NOT NULL,"
+            " ticket BLOB, version INTEGER, topic TEXT, sealed INTEGER NOT NULL, data BLOB NOT NULL,"
+            " snapshot INTEGER, tier TEXT, language TEXT)"
+        )
+        held, self._held = self._held, []
+        for at, position, kind, _, item in held:  # in the order added: their rowids keep it
+            self._rows.append(self._row(at, position, kind, item))
+            if len(self._rows) >= _FLUSH:
+                self._flush()
+        self._flush()
+
+    def _flush(self) -> None:
+        if self._rows and self._db is not None:
+            self._db.executemany(
+                "INSERT INTO items (at, position, kind, ticket, version, topic, sealed, data, snapshot, tier,"
+                " language) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                self._rows,
+            )
+            self._rows = []
+
+    def __iter__(self) -> Iterator[Move | tuple[UUID, Step]]:
+        if self.closed:
+            raise ValueError("a timeline is read once")
+        try:
+            if self._db is None:
+                held, self._held = self._held, []
+                held.sort(key=lambda i: (i[0], i[1], i[2], i[3]))
+                held.reverse()  # popped from the end: in order, and each let go as it goes
+                while held:
+                    item = held.pop()[4]
+                    yield item if isinstance(item, Move) else (item[0], item[1])
+            else:
+                yield from self._read(self._db)
+        finally:
+            self.close()
+
+    def _read(self, db: sqlite3.Connection) -> Iterator[Move | tuple[UUID, Step]]:
+        self._flush()
+        db.execute("CREATE INDEX timeline ON items (at, position, kind)")
+        rows = db.execute(
+            "SELECT kind, ticket, version, topic, sealed, data, position, snapshot, tier, language"
+            " FROM items ORDER BY at, position, kind, rowid"
+        )
+        for kind, ticket, version, topic, sealed, data, position, snapshot, tier, language in rows:
+            if kind == _MOVE:
+                yield pickle.loads(data)
+            elif sealed:
+                ticket_id = UUID(bytes=ticket)
+                event = self._decode(StoredEvent(ticket_id, version, topic, data))
+                yield ticket_id, Step(event, position, snapshot, tier, language)
+            else:
+                yield UUID(bytes=ticket), pickle.loads(data)
+
+    def close(self) -> None:
+        self.closed = True
+        self._held, self._rows = [], []
+        if self._db is not None:
+            self._db.close()
+
+
 @dataclass
 class History:
     """Everything the replay needs from the log, read once."""
 
     policies: PolicyLog
     tickets: dict[UUID, Recorded]
-    moves: list[Move]
+    timeline: Timeline
     horizon: datetime | None  # the latest business time in the log
     log_position: int
     events_read: int
 
 
-def read_history(desk: TicketDesk, since: datetime, until: datetime) -> History:
-    """Stream the log once: policies as they change, the period's tickets, the others' loads."""
+def read_history(
+    desk: TicketDesk, since: datetime, until: datetime, spill_after: int = SPILL_AFTER
+) -> History:
+    """Stream the log once: policies as they change, the period's tickets, the others' loads
+    (``spill_after``: steps and moves held in memory before the timeline goes to disk)."""
     policies = PolicyLog()
     customers: dict[UUID, tuple[str | None, str]] = {}
     tickets: dict[UUID, Recorded] = {}
     requester: dict[UUID, UUID] = {}
     outside: dict[UUID, tuple[str | None, bool]] = {}  # ticket -> (assignee, open)
+    timeline = Timeline(desk.mapper.to_domain_event, spill_after)
     moves: list[Move] = []
     horizon: datetime | None = None
     end = desk.log_position()
@@ -243,14 +398,18 @@ def read_history(desk: TicketDesk, since: datetime, until: datetime) -> History:
                 recorded = tickets.get(ticket_id)
                 if recorded is None:
                     _outside(outside, moves, event, notification.id)
+                    for move in moves:
+                        timeline.add_move(move)
+                    moves.clear()
                 elif is_decision(event):
                     recorded.decisions.append(event)
                 else:
                     tier, language = customers.get(requester.get(ticket_id, ticket_id), (None, ""))
                     snapshot = -1 if event.imported else policies.current
-                    recorded.steps.append(Step(event, notification.id, snapshot, tier, language))
+                    timeline.add_step(notification, event, notification.id, snapshot, tier, language)
+                    recorded.steps += 1
         start = page[-1].id + 1
-    return History(policies, tickets, moves, horizon, end, read)
+    return History(policies, tickets, timeline, horizon, end, read)
 
 
 def _customer(customers: dict[UUID, tuple[str | None, str]], event: Customer.Event) -> None:
@@ -299,15 +458,23 @@ def _outside(
 _CLOSING = (Ticket.Solved, Ticket.Closed, Ticket.MergedInto)
 
 
-@dataclass
+@dataclass(slots=True)  # one per ticket and scenario, kept to the end: slots keep it small
 class Replayed:
     """One ticket as a scenario replayed it.
 
     Its events (recorded actions and this scenario's decisions) are not kept: each one runs
-    its SLA clocks and notes what the comparison needs as it comes."""
+    its SLA clocks and notes what the comparison needs as it comes. Once the ticket has all its
+    recorded steps and nothing falls due on it any more, it is :meth:`released`: its in-memory
+    ticket and clocks are let go, and so are an imported ticket's decisions (a live one's stay:
+    they are compared with the recorded ones); ``runs`` and ``escalations`` count them."""
 
     ticket: Ticket
     decisions: list[Ticket.Event] = field(default_factory=list)
+    runs: dict[tuple[str, str], str] = field(default_factory=dict)  # (metric, cycle) -> "met" or "breached"
+    escalations: int = 0  # priority raises and transfers decided on a breach
+    complete: bool = False  # all its recorded steps are replayed
+    #: Measurements of its clocks at rest, by clock: (the state measured, the measurement).
+    measured: dict[int, tuple[tuple[Any, ...], list[Measurement]]] = field(default_factory=dict)
     tier: str | None = None
     language: str = ""
     imported: bool = False
@@ -337,7 +504,29 @@ class Replayed:
                 self.routed_priority = event.priority
             who = is_staff_work(event)
             if who is not None:
-                self.staff_work.append(who)
+                self.staff_work.append(sys.intern(who))  # one string per person, not per action
+
+    def decided(self, events: list[Ticket.Event]) -> None:
+        """Note this scenario's decisions: kept, and counted as SLA runs and escalations."""
+        self.decisions.extend(events)
+        for event in events:
+            if isinstance(event, Ticket.SlaBreached):
+                self.runs[(event.metric, event.cycle)] = "breached"
+            elif isinstance(event, Ticket.SlaFulfilled):
+                self.runs.setdefault((event.metric, event.cycle), "met")
+            elif isinstance(event, Ticket.PriorityChanged | Ticket.Transferred):
+                self.escalations += 1
+
+    @property
+    def released(self) -> bool:
+        return not hasattr(self, "ticket")
+
+    def release(self) -> None:
+        """Let go of what the replay no longer needs (see the class)."""
+        del self.ticket, self.clock
+        self.measured = {}
+        if self.imported:
+            self.decisions = []
 
     @property
     def open_spans(self) -> list[tuple[datetime, datetime | None]]:
@@ -361,7 +550,8 @@ class Scenario:
         self.tickets: dict[UUID, Replayed] = {}
         self.loads: Counter[str] = Counter()
         self.rotation: dict[UUID, str] = {}
-        self.due: list[tuple[datetime, int, UUID]] = []
+        # (when as an integer, ticket's order, ticket, when): integers compare faster than aware datetimes.
+        self.due: list[tuple[int, int, UUID, datetime]] = []
         self._order: dict[UUID, int] = {}
         self._views: dict[int, Policies] = {}
         self._calendars: dict[tuple[Any, Any], BusinessCalendar] = {}
@@ -435,7 +625,7 @@ class Scenario:
             if isinstance(event, Ticket.Routed) and event.assignee_id is not None:
                 self.rotation[event.team_id] = event.assignee_id
         replayed.add(made)  # type: ignore[arg-type]
-        replayed.decisions.extend(made)  # type: ignore[arg-type]
+        replayed.decided(made)  # type: ignore[arg-type]
         return made  # type: ignore[return-value]
 
     # -------------------------------------------------------------- the automation's pass
@@ -505,8 +695,8 @@ class Scenario:
         if ticket.sla is None:
             return made
         terms = ticket.sla
-        measurements = measure_clocks(
-            replayed.clock.clocks,
+        measurements = self._measure(
+            replayed,
             self._targets(terms, replayed.clock.priority),
             self._calendar(terms),
             now,
@@ -523,8 +713,42 @@ class Scenario:
             made += self._decide(replayed, now, act, escalating=mark.kind == "breached")
         if replayed.ticket.status != Status.CLOSED and next_due is not None:
             replayed.next_due = next_due
-            heapq.heappush(self.due, (next_due, self._order[ticket.id], ticket.id))
+            heapq.heappush(self.due, (_instant(next_due), self._order[ticket.id], ticket.id, next_due))
         return made
+
+    @staticmethod
+    def _measure(
+        replayed: Replayed,
+        targets: dict[Metric, Target],
+        calendar: BusinessCalendar,
+        now: datetime,
+        warn: float,
+    ) -> list[Measurement]:
+        """:func:`~ticketflow.sla.measure.measure_clocks` of the ticket's clocks as of ``now``.
+
+        A clock that is not running measures the same whenever it is looked at (all its runs have
+        ended): it is measured once per state (its runs, its end, targets, calendar, warning share)."""
+        result: list[Measurement] = []
+        kept = replayed.measured
+        for n, clock in enumerate(replayed.clock.clocks):
+            if clock.running:
+                result += measure_clocks([clock], targets, calendar, now, warn)
+                continue
+            segments = clock.segments
+            state = (
+                len(segments),
+                segments[-1][1] if segments else None,
+                clock.fulfilled_at,
+                clock.stopped,
+                targets.get(clock.metric),
+                id(calendar),
+                warn,
+            )
+            found = kept.get(n)
+            if found is None or found[0] != state:
+                found = kept[n] = (state, measure_clocks([clock], targets, calendar, now, warn))
+            result += found[1]
+        return result
 
     def _sla_terms(self, snapshot: int, ticket: Ticket, tier: str | None) -> dict[str, Any] | None:
         """The terms of the SLA policy that matches the ticket (None: none does), decided once per
@@ -561,15 +785,29 @@ class Scenario:
 
     def fire_due(self, until: datetime, inclusive: bool, snapshot_of: Callable[[UUID], int]) -> None:
         """Look at every ticket whose warning or breach falls due before ``until`` (or at it)."""
-        while self.due and (self.due[0][0] < until or inclusive and self.due[0][0] == until):
-            moment = self.due[0][0]
+        bound = _instant(until)
+        while self.due and (self.due[0][0] < bound or inclusive and self.due[0][0] == bound):
+            key, moment = self.due[0][0], self.due[0][3]
             batch: list[UUID] = []
-            while self.due and self.due[0][0] == moment:
-                _, _, ticket_id = heapq.heappop(self.due)
+            while self.due and self.due[0][0] == key:
+                _, _, ticket_id, _ = heapq.heappop(self.due)
                 if self.tickets[ticket_id].next_due == moment and ticket_id not in batch:
                     batch.append(ticket_id)
             for ticket_id in batch:
-                self.look(self.tickets[ticket_id], snapshot_of(ticket_id), moment, changed=False)
+                replayed = self.tickets[ticket_id]
+                self.look(replayed, snapshot_of(ticket_id), moment, changed=False)
+                self._release_if_done(replayed)
+
+    def settle(self, ticket_id: UUID) -> None:
+        """All the ticket's recorded steps are replayed: let it go once nothing falls due on it."""
+        replayed = self.tickets[ticket_id]
+        replayed.complete = True
+        self._release_if_done(replayed)
+
+    @staticmethod
+    def _release_if_done(replayed: Replayed) -> None:
+        if replayed.complete and replayed.next_due is None and not replayed.released:
+            replayed.release()
 
 
 def _terms_key(terms: dict[str, Any]) -> tuple[Any, ...]:
@@ -578,22 +816,15 @@ def _terms_key(terms: dict[str, Any]) -> tuple[Any, ...]:
 
 # ------------------------------------------------------------------ both scenarios, one timeline
 def _timeline(history: History) -> Iterator[tuple[datetime, int, Any]]:
-    """The period's recorded steps and the others' load moves, in business-time order.
-
-    It takes them from the history (which keeps none) and lets each go once handed out."""
-    items: list[tuple[datetime, int, int, Any]] = []
-    for recorded in history.tickets.values():
-        for step in recorded.steps:
-            items.append((step.event.occurred_at, step.position, 1, (recorded, step)))
-        recorded.steps = []
-    for move in history.moves:
-        items.append((move.at, move.position, 0, move))
-    history.moves = []
-    items.sort(key=lambda i: (i[0], i[1], i[2]))
-    items.reverse()  # popped from the end: in order, and each let go as it goes
-    while items:
-        at, position, _, item = items.pop()
-        yield at, position, item
+    """The period's recorded steps and the others' load moves, in business-time order (read from
+    the history's :class:`Timeline`, each let go once handed out)."""
+    tickets = history.tickets
+    for item in history.timeline:
+        if isinstance(item, Move):
+            yield item.at, item.position, item
+        else:
+            ticket_id, step = item
+            yield step.event.occurred_at, step.position, (tickets[ticket_id], step)
 
 
 def replay(
@@ -604,7 +835,7 @@ def replay(
     ``progress(done, total)``: tickets whose recorded steps are all replayed, out of the period's.
     The history's steps are consumed (each is let go once replayed): a history is replayed once."""
     total = len(history.tickets)
-    left = {ticket_id: len(recorded.steps) for ticket_id, recorded in history.tickets.items()}
+    left = {ticket_id: recorded.steps for ticket_id, recorded in history.tickets.items()}
     done = [sum(1 for n in left.values() if n == 0), 0]  # done, done when last told
     every = max(1, total // 100)
 
@@ -637,6 +868,9 @@ def replay(
             for replayed in touched:
                 scenario.look(replayed, replayed.snapshot, at, changed=True)
             scenario.fire_due(at, inclusive=True, snapshot_of=snapshot_of)
+            for recorded, _ in group:
+                if left[recorded.ticket_id] == 0 and not scenario.tickets[recorded.ticket_id].complete:
+                    scenario.settle(recorded.ticket_id)
         group.clear()
 
     for at, _, item in _timeline(history):

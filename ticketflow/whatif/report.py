@@ -9,10 +9,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -128,17 +130,11 @@ def team_filter(team: str | None, teams: dict[UUID, str]) -> UUID | None:
 # ------------------------------------------------------------------ outcomes of one ticket
 def _runs(replayed: Replayed) -> dict[tuple[str, str], str]:
     """Each SLA clock run decided in a scenario: (metric, cycle) -> "met" or "breached"."""
-    runs: dict[tuple[str, str], str] = {}
-    for event in replayed.decisions:
-        if isinstance(event, Ticket.SlaBreached):
-            runs[(event.metric, event.cycle)] = "breached"
-        elif isinstance(event, Ticket.SlaFulfilled):
-            runs.setdefault((event.metric, event.cycle), "met")
-    return runs
+    return replayed.runs
 
 
 def _escalations(replayed: Replayed) -> int:
-    return sum(isinstance(e, Ticket.PriorityChanged | Ticket.Transferred) for e in replayed.decisions)
+    return replayed.escalations
 
 
 def signature(events: Iterable[Ticket.Event], instants: bool = True) -> list[tuple[str, str, str]]:
@@ -313,10 +309,14 @@ def _open_load(
     for team, sides in sorted(spans.items()):
         row: dict[str, Any] = {"team": team}
         for side in ("recorded", "candidate"):
-            row[side] = [
-                sum(1 for start, stop in sides.get(side, []) if start <= at and (stop is None or stop > at))
-                for at in instants
-            ]
+            # A span counts at the instants from its start (inclusive) to its stop (exclusive): +1 / -1 there.
+            steps = [0] * (count + 1)
+            for start, stop in sides.get(side, []):
+                if stop is not None and stop <= start:
+                    continue  # open for no instant
+                steps[bisect_left(instants, start)] += 1
+                steps[count if stop is None else bisect_left(instants, stop)] -= 1
+            row[side] = list(accumulate(steps[:count]))
         if any(row["recorded"]) or any(row["candidate"]):
             teams.append(row)
     return {"at": [at.isoformat() for at in instants], "teams": teams}
