@@ -277,7 +277,8 @@ def test_a_mapping_file_of_ones_own_imports_chinese_columns_values_and_local_tim
     assert dry_run(load_source(None, path, mapping=mapping)).unmapped == {"优先级 '紧急'": 1}
 
 
-def test_counters_named_in_chinese_are_kept_on_the_facts_and_the_ticket(desk: TicketDesk, tmp_path: Path) -> None:
+def test_counters_named_in_chinese_are_kept_on_the_facts_and_the_ticket(any_desk: TicketDesk, tmp_path: Path) -> None:
+    desk = any_desk
     mapping = tmp_path / "desk-cn.toml"
     mapping.write_text(JIRA_MAPPING.replace('subject = "{标题}"', 'subject = "{标题}"\ncounters = ["转派次数", "重开次数"]'), encoding="utf-8")
     columns = ["工单号", "版本", "更新时间", "操作人", "状态", "处理组", "处理人", "优先级", "客户", "标题", "转派次数", "重开次数"]
