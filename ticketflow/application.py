@@ -390,7 +390,7 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         def act(ticket: Ticket) -> None:
             if ticket.team_id is not None:
                 self._require_active_member(ticket.team_id, cmd.assignee_id)
-            ticket.assign(cmd.assignee_id, cmd.reason)
+            ticket.assign(cmd.assignee_id, cmd.reason, opens_new=self.settings.assign_opens_new)
 
         return self._change(Ticket, cmd.ticket_id, cmd, caller, act)
 
@@ -402,7 +402,7 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
             team = self._peek(Team, cmd.team_id)
             if cmd.assignee_id is not None:
                 self._require_active_member(team.id, cmd.assignee_id, team)
-            ticket.transfer(cmd.team_id, cmd.reason, cmd.assignee_id)
+            ticket.transfer(cmd.team_id, cmd.reason, cmd.assignee_id, opens_new=self.settings.assign_opens_new)
 
         return self._change(Ticket, cmd.ticket_id, cmd, caller, act)
 

@@ -207,6 +207,7 @@ class AutomationCommands(_Base):
                 ticket, policy, self._peek(Team, team_id), customer.tier, customer.preferred_language,
                 last_assigned=(last_assigned or {}).get(team_id),
                 open_tickets=open_tickets if open_tickets is not None else {},  # the router's is lazy: empty until asked
+                opens_new=self.settings.assign_opens_new,
             )
 
         return self._change(Ticket, cmd.ticket_id, cmd, caller, act)
@@ -550,6 +551,7 @@ def route_by_policy(
     *,
     last_assigned: str | None,
     open_tickets: Mapping[str, int],
+    opens_new: bool = True,
 ) -> None:
     """Place a ticket: the rules choose the team (unless it came with one), the team's strategy the agent."""
     rule_name: str | None = None
@@ -564,7 +566,7 @@ def route_by_policy(
     )
     ticket.route(
         team.id, assignee, rule_name, ROUTING_POLICY_ID if policy_version else None, policy_version,
-        team.strategy if assignee else None, set_priority, tags,
+        team.strategy if assignee else None, set_priority, tags, opens_new=opens_new,
     )
 
 

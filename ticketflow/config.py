@@ -27,6 +27,7 @@
 | ``TICKETFLOW_HTTP_PARSER`` | ``auto`` | ``serve``'s HTTP parser: ``httptools`` (C; ``auto``) or ``h11`` (pure Python) |
 | ``TICKETFLOW_TIME_ZONE`` | ``UTC`` | the desk's time zone (IANA name, e.g. ``Asia/Shanghai``): the console and ``history`` show times in it, reports count days and months in it; stored times stay UTC |
 | ``TICKETFLOW_AS_OF_BASIS`` | ``recorded`` | what ``as_of`` means when a read does not say (``as_of_basis``): ``recorded`` (what the desk had stored by then) or ``business`` (what had happened by then: a desk whose history was imported) |
+| ``TICKETFLOW_ASSIGN_OPENS_NEW`` | on | assigning a new ticket (by hand, by transfer to a person or by the router) opens it, as Zendesk does; off: it stays ``new`` until someone marks it open, as ServiceNow does |
 | ``TICKETFLOW_SESSION_HOURS`` / ``_IDLE_MINUTES`` | ``12`` / ``120`` | a console session ends this long after sign-in / after its last request |
 | ``TICKETFLOW_SIGN_IN_BURST`` / ``_PER_MINUTE`` | ``5`` / ``2`` | failed console sign-ins per name and per address before 429 |
 | ``TICKETFLOW_SECURE_COOKIES`` | off | mark console cookies ``Secure`` (turn on behind HTTPS) |
@@ -106,6 +107,8 @@ class Settings(BaseSettings):
     time_zone: str = "UTC"
     #: What "as of T" goes by when a read does not say: when the desk recorded each event, or when it happened.
     as_of_basis: Literal["recorded", "business"] = "recorded"
+    #: Assigning a new ticket opens it (Zendesk's way); off: it stays new until marked open (ServiceNow's).
+    assign_opens_new: bool = True
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     session_idle_minutes: float = Field(default=120.0, gt=0)
     sign_in_burst: int = Field(default=5, ge=1)

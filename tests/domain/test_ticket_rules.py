@@ -8,7 +8,7 @@ import pytest
 
 from ticketflow.commands import (
     AddCollaborator, AddNote, AssignTicket, ChangePriority, ChangeTags, CloseTicket, LinkTicket,
-    LogInteraction, LogWork, MergeTicket, OpenTicket, PendTicket, PostReply, RateSatisfaction,
+    LogInteraction, LogWork, MarkTicketOpen, MergeTicket, OpenTicket, PendTicket, PostReply, RateSatisfaction,
     RecategoriseTicket, RemoveCollaborator, SolveTicket, TransferTicket,
 )
 from ticketflow.domain.values import Direction, InteractionKind, LinkKind, Priority, Status, TicketType
@@ -16,6 +16,9 @@ from ticketflow.errors import (
     CustomerNotFound, InvalidTransition, PermissionDenied, RuleViolation, TeamNotFound, TicketNotFound,
 )
 from tests.support import AGENT, Desk
+from ticketflow.application import TicketDesk
+from ticketflow.clock import FakeClock
+from ticketflow.config import Settings
 
 
 def refused_without_writing(setup: Desk, command: object, caller: object, error: type[Exception], match: str | None = None) -> None:
@@ -50,6 +53,31 @@ def test_assigning_a_new_ticket_opens_it(setup: Desk) -> None:
     assert result.events == ("Ticket.Assigned", "Ticket.MarkedOpen")
     ticket = setup.app.get_ticket(ticket_id)
     assert (ticket.status, ticket.assignee_id) == (Status.OPEN, "li.wei")
+
+
+def test_a_desk_that_keeps_assigned_tickets_new_opens_them_only_when_marked_open(clock: FakeClock) -> None:
+    app = TicketDesk(Settings(database_url="memory://", assign_opens_new=False), clock=clock)
+    try:
+        setup = Desk(app)
+        assigned, transferred = setup.open(), setup.open("发票抬头错误")
+        result = app.assign_ticket(AssignTicket(ticket_id=assigned, assignee_id="li.wei"), AGENT)
+        assert result.events == ("Ticket.Assigned",)
+        app.transfer_ticket(
+            TransferTicket(ticket_id=transferred, team_id=setup.other_team_id, assignee_id="wang.fang", reason="账务问题"),
+            AGENT,
+        )
+        tickets = [app.get_ticket(assigned), app.get_ticket(transferred)]
+        assert [(t.status, t.assignee_id) for t in tickets] == [(Status.NEW, "li.wei"), (Status.NEW, "wang.fang")]
+        app.handle(MarkTicketOpen(ticket_id=assigned), AGENT)
+        assert app.get_ticket(assigned).status == Status.OPEN
+    finally:
+        app.close()
+
+
+def test_the_assign_opens_new_setting_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings(database_url="memory://").assign_opens_new is True
+    monkeypatch.setenv("TICKETFLOW_ASSIGN_OPENS_NEW", "off")
+    assert Settings(database_url="memory://").assign_opens_new is False
 
 
 def test_assigning_outside_the_team_or_to_an_inactive_member_is_refused(setup: Desk) -> None:

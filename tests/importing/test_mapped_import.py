@@ -277,6 +277,40 @@ def test_a_mapping_file_of_ones_own_imports_chinese_columns_values_and_local_tim
     assert dry_run(load_source(None, path, mapping=mapping)).unmapped == {"优先级 '紧急'": 1}
 
 
+def test_counters_named_in_chinese_are_kept_on_the_facts_and_the_ticket(any_desk: TicketDesk, tmp_path: Path) -> None:
+    desk = any_desk
+    mapping = tmp_path / "desk-cn.toml"
+    mapping.write_text(JIRA_MAPPING.replace('subject = "{标题}"', 'subject = "{标题}"\ncounters = ["转派次数", "重开次数"]'), encoding="utf-8")
+    columns = ["工单号", "版本", "更新时间", "操作人", "状态", "处理组", "处理人", "优先级", "客户", "标题", "转派次数", "重开次数"]
+    base = {"工单号": "CN-1", "客户": "王小明", "标题": "宽带无法连接", "优先级": "中", "操作人": "李伟", "转派次数": "0"}
+    rows = [
+        {**base, "版本": "1", "更新时间": "13.03.2016 09:00", "状态": "新建", "处理组": "技术支持", "处理人": "无", "重开次数": "0"},
+        {**base, "版本": "2", "更新时间": "13.03.2016 10:00", "状态": "已解决", "处理组": "技术支持", "处理人": "张三", "重开次数": "0"},
+        {**base, "版本": "3", "更新时间": "14.03.2016 09:00", "状态": "处理中", "处理组": "技术支持", "处理人": "张三", "重开次数": "1"},
+    ]
+    path = write_csv(tmp_path / "导出.csv", columns, rows)
+    summary = import_source(desk, load_source(None, path, mapping=mapping))
+    assert (summary.rejected_rows, summary.refusals) == (0, [])
+    ticket_id = only_ticket(summary.tickets)
+    reopened = next(e for e in desk.history(ticket_id) if isinstance(e, Ticket.Reopened))
+    assert reopened.source_counters == {"转派次数": 0, "重开次数": 1}
+    ticket = desk.get_ticket(ticket_id)
+    assert (ticket.status, ticket.assignee_id, ticket.source_counters) == (Status.OPEN, "张三", {"转派次数": 0, "重开次数": 1})
+
+
+def test_an_unmapped_value_is_counted_once_per_row_the_opening_row_included(tmp_path: Path) -> None:
+    mapping, _ = chinese_export(tmp_path)
+    columns = ["工单号", "版本", "更新时间", "操作人", "状态", "处理组", "处理人", "优先级", "客户", "标题"]
+    base = {"工单号": "CN-2", "客户": "陈静", "标题": "密码重置", "优先级": "紧急", "操作人": "张三", "处理组": "技术支持"}
+    rows = [
+        {**base, "版本": "1", "更新时间": "13.02.2016 23:50", "状态": "新建", "处理人": "无"},
+        {**base, "版本": "2", "更新时间": "14.02.2016 00:10", "状态": "处理中", "处理人": "钱七"},
+        {**base, "版本": "3", "更新时间": "14.02.2016 00:20", "状态": "已解决", "处理人": "钱七"},
+    ]
+    path = write_csv(tmp_path / "紧急.csv", columns, rows)
+    assert dry_run(load_source(None, path, mapping=mapping)).unmapped == {"优先级 '紧急'": 3}
+
+
 def test_a_dry_run_reports_everything_and_writes_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

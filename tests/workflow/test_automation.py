@@ -23,7 +23,7 @@ from ticketflow.commands import (
 from ticketflow.commands.workflow import DefineCalendar, DefineSlaPolicy, PublishRoutingRules, ScheduleReminder
 from ticketflow.config import Settings
 from ticketflow.domain import Reminder, Ticket
-from ticketflow.domain.values import Consent, Direction
+from ticketflow.domain.values import Consent, Direction, Status
 from tests.support import ADMIN, AGENT, Desk
 
 MONDAY_9_SHANGHAI = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 09:00 in Asia/Shanghai
@@ -433,6 +433,23 @@ def test_a_ticket_transferred_by_hand_before_the_router_acts_is_left_alone(desk:
     desk.transfer_ticket(TransferTicket(ticket_id=ticket_id, team_id=setup.other_team_id, reason="账务问题"), AGENT)
     with pytest.raises(RuleViolation, match="by hand"):
         desk.route_ticket(RouteTicket(ticket_id=ticket_id), SYSTEM)
+
+
+def test_a_desk_that_keeps_assigned_tickets_new_leaves_a_routed_ticket_new(clock: FakeClock) -> None:
+    from projections.automation import SYSTEM
+    from ticketflow.commands.workflow import RouteTicket
+
+    desk = TicketDesk(Settings(database_url="memory://", assign_opens_new=False), clock=clock)
+    try:
+        setup = Desk(desk)
+        desk.publish_routing_rules(PublishRoutingRules(rules=[], default_team_id=setup.team_id), ADMIN)
+        ticket_id = desk.open_ticket(OpenTicket(subject="无法登录", requester_id=setup.customer_id), setup.customer_caller).object_id
+        result = desk.route_ticket(RouteTicket(ticket_id=ticket_id), SYSTEM)
+        assert result.events == ("Ticket.Routed",)
+        ticket = desk.get_ticket(ticket_id)
+        assert (ticket.status, ticket.team_id, ticket.assignee_id is not None) == (Status.NEW, setup.team_id, True)
+    finally:
+        desk.close()
 
 
 def test_a_calendar_revision_measures_open_tickets_from_their_next_update(world: World) -> None:

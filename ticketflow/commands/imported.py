@@ -44,8 +44,9 @@ _NEEDS: dict[FactKind, tuple[str, ...]] = {
     FactKind.COUNTERS: ("source_counters",),
 }
 
-#: A source counter: its name (the source's column) and a whole number of at least 0.
-CounterName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
+#: A source counter: its name (the source's column, letters of any script: ``reopen_count``, ``重开次数``)
+#: and a whole number of at least 0.
+CounterName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.\-]+$")]
 #: The source system's own counters at one update, by name (at most 20).
 SourceCounters = Annotated[dict[CounterName, Annotated[int, Field(ge=0, le=2**31 - 1, strict=True)]], Field(max_length=20)]
 

@@ -490,19 +490,23 @@ class Ticket(TicketflowAggregate):
             raise InvalidTransition(self.id, str(action), str(self.status), allowed_from(self.status))
 
     # ----------------------------------------------------- routing and triage
-    def assign(self, assignee_id: str, reason: str = "") -> None:
-        """Give the ticket to a member of its team. A new ticket becomes open."""
+    def assign(self, assignee_id: str, reason: str = "", *, opens_new: bool = True) -> None:
+        """Give the ticket to a member of its team. A new ticket becomes open, unless the desk keeps
+        assigned tickets new until someone marks them open (``opens_new=False``: ServiceNow's way)."""
         self._refuse_if_closed("assign")
         if self.team_id is None:
             raise RuleViolation(f"ticket {self.id} has no team: transfer it to a team first")
         if assignee_id == self.assignee_id:
             raise RuleViolation(f"ticket {self.id} is already assigned to {assignee_id}")
         self._assigned(assignee_id=assignee_id, previous_assignee_id=self.assignee_id, reason=reason)
-        if self.status == Status.NEW:
+        if opens_new and self.status == Status.NEW:
             self._marked_open(from_status=str(self.status), reason="assigned")
 
-    def transfer(self, to_team_id: UUID, reason: str, assignee_id: str | None = None) -> None:
-        """Move the ticket to another team (and optionally a member of it), with a reason."""
+    def transfer(
+        self, to_team_id: UUID, reason: str, assignee_id: str | None = None, *, opens_new: bool = True
+    ) -> None:
+        """Move the ticket to another team (and optionally a member of it: then a new ticket
+        opens, as when assigned), with a reason."""
         self._refuse_if_closed("transfer")
         if to_team_id == self.team_id:
             raise RuleViolation(f"ticket {self.id} is already with team {to_team_id}")
@@ -515,7 +519,7 @@ class Ticket(TicketflowAggregate):
             previous_assignee_id=self.assignee_id,
             reason=reason,
         )
-        if assignee_id is not None and self.status == Status.NEW:
+        if opens_new and assignee_id is not None and self.status == Status.NEW:
             self._marked_open(from_status=str(self.status), reason="assigned")
 
     def unassign(self, reason: str = "") -> None:
@@ -735,8 +739,11 @@ class Ticket(TicketflowAggregate):
         strategy: str | None,
         priority: str | None = None,
         tags: list[str] | None = None,
+        *,
+        opens_new: bool = True,
     ) -> None:
-        """Place a new ticket (the router's decision). Manual placement always wins."""
+        """Place a new ticket (the router's decision). Manual placement always wins; a new ticket
+        given to an agent opens unless ``opens_new`` is False (as :meth:`assign`)."""
         self._refuse_if_closed("route")
         if self.routed:
             raise RuleViolation(f"ticket {self.id} is already routed")
@@ -752,7 +759,7 @@ class Ticket(TicketflowAggregate):
             policy_id=policy_id, policy_version=policy_version, strategy=strategy, priority=priority,
             added_tags=added,
         )
-        if assignee_id is not None and self.status == Status.NEW:
+        if opens_new and assignee_id is not None and self.status == Status.NEW:
             self._marked_open(from_status=str(self.status), reason="routed")
 
     def apply_sla(self, policy: dict[str, Any]) -> None:

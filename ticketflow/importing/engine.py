@@ -120,6 +120,12 @@ class _Case:
         self.m = mapping
         self.case = case
         self.plan = plan
+        self._unmapped_seen: set[tuple[int, str]] = set()  # (line, role): a row read twice counts once
+
+    def _unmapped(self, row: Row, role: str, value: str) -> None:
+        if (row.line, role) not in self._unmapped_seen:
+            self._unmapped_seen.add((row.line, role))
+            self.plan.unmapped[f"{self.m.column(role)} {value!r}"] += 1
 
     def open(self) -> None:
         m, first = self.m, self.case.rows[0]
@@ -143,13 +149,13 @@ class _Case:
             return None
         value = self.m.mapped(role, raw)
         if value is None:
-            self.plan.unmapped[f"{self.m.column(role)} {raw!r}"] += 1
+            self._unmapped(row, role, raw)
         return value
 
     def priority(self, row: Row) -> Priority | None:
         value = self.mapped(row, "priority")
         if value is not None and value not in _PRIORITIES:
-            self.plan.unmapped[f"{self.m.column('priority')} {value!r}"] += 1
+            self._unmapped(row, "priority", value)
             return None
         return None if value is None else Priority(value)
 
@@ -160,7 +166,7 @@ class _Case:
     def channel(self, row: Row) -> Channel:
         value = self.mapped(row, "channel")
         if value is not None and value not in _CHANNELS:
-            self.plan.unmapped[f"{self.m.column('channel')} {value!r}"] += 1
+            self._unmapped(row, "channel", value)
             value = None
         return Channel(value or self.m.defaults["channel"])
 
