@@ -86,7 +86,8 @@ class Seed:
                 "team_id": team, "assignee_id": assignee, "tags": dumps(tags), "created_at": ts(created),
                 "first_reply_at": None, "updated_at": ts(updated), "solved_at": None, "closed_at": None,
                 "reply_count": 0, "note_count": 0, "interaction_count": 0, "work_minutes": 0, "reopen_count": 0,
-                "reassignment_count": 0, "satisfaction": None, "merged_into": None, "imported": 0, "version": 1,
+                "reassignment_count": 0, "satisfaction": None, "merged_into": None, "imported": 0, "source_counters": None,
+                "version": 1,
                 "position": i + 1,
             }
             self.tag_rows += [[tag, ticket_id, status, row["created_at"], row["updated_at"], row["priority_rank"]]
@@ -256,13 +257,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--postgres", default="", help="also run on this PostgreSQL database (a schema is made and dropped)")
     parser.add_argument("--only-postgres", action="store_true")
+    parser.add_argument("--keep", default="", help="seed the SQLite desk in this (new) directory and keep it")
     args = parser.parse_args()
     if not args.only_postgres:
-        directory = Path(tempfile.mkdtemp(prefix="tf-bench-queues-"))
+        directory = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="tf-bench-queues-"))
+        directory.mkdir(parents=True, exist_ok=True)
         try:
             run(Settings(data_dir=directory), Seed(args.tickets, random.Random(7)), args.rounds, "SQLite")
         finally:
-            shutil.rmtree(directory, ignore_errors=True)
+            if not args.keep:
+                shutil.rmtree(directory, ignore_errors=True)
     if args.postgres:
         import psycopg
 
