@@ -22,6 +22,17 @@ PRIORITY_RANK = {Priority.URGENT: 0, Priority.HIGH: 1, Priority.NORMAL: 2, Prior
 QUEUE_LEADS: tuple[tuple[str, ...], ...] = (("status",), ("team_id", "status"), ("assignee_id", "status"))
 #: The columns a queue is sorted by (see SORTS).
 QUEUE_SORT_COLUMNS = ("created_at", "updated_at", "priority_rank")
+#: The filter columns each queue index carries after its sort column and ticket_id, so a branch checks
+#: the filters its lead does not bind (priority, type, channel, category; an assignee's branch also the
+#: caller's teams) on the index entries it walks, never reading a table row: a queue page is read from
+#: its indexes alone, however few of the walked tickets match. (An index's columns change together on
+#: every ticket update, so carrying these costs bytes, not another index to write.)
+QUEUE_CHECKED = ("priority_rank", "ticket_type", "channel", "category")
+QUEUE_INDEXES: tuple[tuple[str, ...], ...] = tuple(
+    (*lead, column, "ticket_id",
+     *(c for c in (*(("team_id",) if lead[0] == "assignee_id" else ()), *QUEUE_CHECKED) if c != column))
+    for lead in QUEUE_LEADS for column in QUEUE_SORT_COLUMNS
+)
 
 TICKETS = Table(
     "tf_tickets",
@@ -62,7 +73,7 @@ TICKETS = Table(
     # team of a multi-team scope) in index order and merges the branches' first pages (see
     # TicketQueries.queue), so no queue sorts more than a page per branch, however big the desk grows.
     indexes=(
-        *((*lead, column, "ticket_id") for lead in QUEUE_LEADS for column in QUEUE_SORT_COLUMNS),
+        *QUEUE_INDEXES,
         ("customer_id", "created_at"),
         ("created_at", "ticket_id"),
         # Covering the desk-wide reports (volume per team, response times, satisfaction): a period's
@@ -121,7 +132,8 @@ class TicketsView(View):
     tables = (TICKETS, TICKET_TAGS)
     #: 2: the tags table (a store built before it has no rows there: `ticketflow rebuild tickets`).
     #: 3: source_counters (imported history's counters; `ticketflow rebuild tickets`).
-    version = 3
+    #: 4: the queue indexes carry the filter columns (QUEUE_CHECKED; `ticketflow rebuild tickets`).
+    version = 4
 
     def prepare(self, batch: Batch, events: Sequence[Positioned]) -> None:
         preload(batch, TICKETS, "ticket_id", {str(e.originator_id) for e, _ in events if isinstance(e, Ticket.Event)})
@@ -324,6 +336,12 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, str]:
     return value, str(ticket_id)
 
 
+def _ranks(priorities: tuple[str, ...]) -> list[int]:
+    """The ranks of the named priorities (a name that is none matches no ticket)."""
+    known = {p.value: rank for p, rank in PRIORITY_RANK.items()}
+    return sorted({known[p] for p in priorities if p in known})
+
+
 class TicketQueries:
     """Queue queries over the tickets view; every one uses an index."""
 
@@ -352,9 +370,14 @@ class TicketQueries:
         if where.status and "status" not in bound:
             clauses.append(f"{t}status IN ({', '.join('?' * len(where.status))})")
             params.extend(where.status)
-        if where.priority:
-            clauses.append(f"{t}priority IN ({', '.join('?' * len(where.priority))})")
-            params.extend(where.priority)
+        if where.priority and "priority" not in bound:
+            # On the rank, which every queue index carries (QUEUE_CHECKED); `+`: a check on each entry
+            # walked in order, never a range some planner would read whole and sort.
+            ranks = _ranks(where.priority)
+            if not ranks:
+                return None
+            clauses.append(f"+{t}priority_rank IN ({', '.join('?' * len(ranks))})")
+            params.extend(ranks)
         if where.ticket_ids is not None:
             if not where.ticket_ids:
                 return None
@@ -369,7 +392,10 @@ class TicketQueries:
             if value is not None and name not in bound:
                 clauses.append(f"{t}{name} = ?")
                 params.append(value)
-        if where.teams is not None and "teams" not in bound:
+        if where.teams is not None and where.team_id is not None:
+            if where.team_id not in where.teams:  # one team asked for, outside the caller's scope
+                return None
+        elif where.teams is not None and "teams" not in bound:
             scope = [f"{t}team_id IN ({', '.join('?' * len(where.teams))})"] if where.teams else []
             if where.include_teamless:
                 scope.append(f"{t}team_id IS NULL")
@@ -446,6 +472,15 @@ class TicketQueries:
         if plan is None:
             return None
         lead, branches, bound = plan
+        if column == "priority_rank" and where.priority:
+            # Sorted by priority and filtered on it: a branch per rank, each reading only that rank's
+            # entries (in ticket_id order), rather than walking past the other ranks' tickets.
+            ranks = _ranks(where.priority)
+            if not ranks:
+                return None
+            lead = (*lead, column)
+            branches = [(*values, rank) for values in branches for rank in ranks]
+            bound = bound | {"priority"}
         tagged = lead[0] == "tag"  # walk the tag's rows, checking the other filters on the ticket's row
         found = TicketQueries._where(where, bound, "t." if tagged else "", column)
         if found is None:
@@ -453,16 +488,33 @@ class TicketQueries:
         residual, residual_params = found
         g = "g." if tagged else ""
         source = "{p}tf_ticket_tags g JOIN {p}tf_tickets t ON t.ticket_id = g.ticket_id" if tagged else "{p}tf_tickets"
-        if after:
-            residual = [*residual, f"({g}{column}, {g}ticket_id) {'<' if descending else '>'} (?, ?)"]
-            residual_params = [*residual_params, *after]
-        ordering = ", ".join(f"{g}{name} {order}" for name in (*lead, column, "ticket_id"))
+        past = "<" if descending else ">"
+        ordering = ", ".join(f"{g}{name} {order}" for name in dict.fromkeys((*lead, column, "ticket_id")))
         statements, params = [], []
         for values in branches:
             equal = [f"{g}{name} = ?" if value is not None else f"{g}{name} IS NULL" for name, value in zip(lead, values)]
+            equal_params = [v for v in values if v is not None]
+            keyset, keyset_params = [], []
+            if lead[-1] == column:
+                # A branch of one sort value (a priority rank), written as a range rather than an equality:
+                # the order then still names the rank, so no planner walks another index in ticket_id
+                # order instead. The cursor is past the rank (no branch), at it, or before it.
+                rank = equal_params.pop()
+                equal = equal[:-1]
+                if after and rank == after[0]:
+                    keyset = [f"({g}{column}, {g}ticket_id) {past} (?, ?)", f"{g}{column} {'>=' if descending else '<='} ?"]
+                    keyset_params = [*after, rank]
+                elif after and (rank < after[0]) != descending:
+                    continue
+                else:
+                    keyset, keyset_params = [f"{g}{column} BETWEEN ? AND ?"], [rank, rank]
+            elif after:
+                keyset, keyset_params = [f"({g}{column}, {g}ticket_id) {past} (?, ?)"], after
             statements.append(f"SELECT {g}{column} AS sort_value, {g}ticket_id AS ticket_id FROM {source}"
-                              f" WHERE {' AND '.join(equal + residual)} ORDER BY {ordering} LIMIT ?")
-            params.extend([*(v for v in values if v is not None), *residual_params, limit + 1])
+                              f" WHERE {' AND '.join(equal + residual + keyset)} ORDER BY {ordering} LIMIT ?")
+            params.extend([*equal_params, *residual_params, *keyset_params, limit + 1])
+        if not statements:
+            return None
         if len(statements) == 1:
             return statements[0], params
         merged = " UNION ALL ".join(f"SELECT sort_value, ticket_id FROM ({sql}) AS branch{i}"
