@@ -90,8 +90,7 @@ class Seed:
                 "version": 1,
                 "position": i + 1,
             }
-            self.tag_rows += [[tag, ticket_id, status, row["created_at"], row["updated_at"], row["priority_rank"]]
-                              for tag in tags]
+            self.tag_rows += [[{"tag": tag, **row}[c] for c in TICKET_TAGS.column_names] for tag in tags]
             yield [row[c] for c in TICKETS.column_names]
 
 

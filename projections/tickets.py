@@ -85,9 +85,12 @@ TICKETS = Table(
     retired_indexes=(("updated_at", "ticket_id"),),
 )
 
-#: One row per (tag, ticket) with the ticket's status and sort columns, so a queue filtered on a tag walks
-#: that tag's tickets in order, however rare the tag. A tag taken off a ticket keeps its row with no
-#: status (no queue branch reads it).
+#: One row per (tag, ticket) with the ticket's status, sort and filter columns, so a queue filtered on a
+#: tag walks that tag's tickets in order, however rare the tag, and checks the other filters on the
+#: entries of the tag's index alone. A tag taken off a ticket keeps its row with no status (no queue
+#: branch reads it).
+_TAG_COLUMNS = ("status", "created_at", "updated_at", "priority_rank", "team_id", "assignee_id", "ticket_type",
+                "channel", "category")
 TICKET_TAGS = Table(
     "tf_ticket_tags",
     columns=(
@@ -97,11 +100,16 @@ TICKET_TAGS = Table(
         "created_at TEXT",
         "updated_at TEXT",
         "priority_rank INTEGER",
+        "team_id TEXT",
+        "assignee_id TEXT",
+        "ticket_type TEXT",
+        "channel TEXT",
+        "category TEXT",
     ),
     key=("tag", "ticket_id"),
-    indexes=tuple(("tag", "status", column, "ticket_id") for column in QUEUE_SORT_COLUMNS),
+    indexes=tuple(("tag", "status", column, "ticket_id", *(c for c in _TAG_COLUMNS[1:] if c != column))
+                  for column in QUEUE_SORT_COLUMNS),
 )
-_TAG_COLUMNS = ("status", "created_at", "updated_at", "priority_rank")
 
 _STATUS_EVENTS: dict[type[Event], Status] = {
     Ticket.MarkedOpen: Status.OPEN,
@@ -132,7 +140,7 @@ class TicketsView(View):
     tables = (TICKETS, TICKET_TAGS)
     #: 2: the tags table (a store built before it has no rows there: `ticketflow rebuild tickets`).
     #: 3: source_counters (imported history's counters; `ticketflow rebuild tickets`).
-    #: 4: the queue indexes carry the filter columns (QUEUE_CHECKED; `ticketflow rebuild tickets`).
+    #: 4: the queue indexes carry the filter columns (QUEUE_CHECKED), the tag rows too (`ticketflow rebuild tickets`).
     version = 4
 
     def prepare(self, batch: Batch, events: Sequence[Positioned]) -> None:
@@ -418,12 +426,12 @@ class TicketQueries:
         """How a queue is read: the leading columns of the index it walks, one tuple of their values per
         branch (None: IS NULL), and the filter fields those bind. None: the filter matches no ticket."""
         statuses = sorted(set(where.status)) if where.status else [s.value for s in Status]
+        if where.tag is not None:  # however rare the tag, its own rows, which carry every filter's column
+            return ("tag", "status"), [(where.tag, s) for s in statuses], frozenset({"tag", "status"})
         if where.assignee_id is not None:
             return ("assignee_id", "status"), [(where.assignee_id, s) for s in statuses], frozenset({"assignee_id", "status"})
         if where.unassigned:
             return ("assignee_id", "status"), [(None, s) for s in statuses], frozenset({"unassigned", "status"})
-        if where.tag is not None:  # however rare the tag, its own rows (see TICKET_TAGS)
-            return ("tag", "status"), [(where.tag, s) for s in statuses], frozenset({"tag", "status"})
         if where.team_id is not None:
             return ("team_id", "status"), [(where.team_id, s) for s in statuses], frozenset({"team_id", "status"})
         if where.teams is not None:
@@ -481,13 +489,13 @@ class TicketQueries:
             lead = (*lead, column)
             branches = [(*values, rank) for values in branches for rank in ranks]
             bound = bound | {"priority"}
-        tagged = lead[0] == "tag"  # walk the tag's rows, checking the other filters on the ticket's row
-        found = TicketQueries._where(where, bound, "t." if tagged else "", column)
+        tagged = lead[0] == "tag"  # walk the tag's rows, which carry every column the other filters check
+        found = TicketQueries._where(where, bound, "g." if tagged else "", column)
         if found is None:
             return None
         residual, residual_params = found
         g = "g." if tagged else ""
-        source = "{p}tf_ticket_tags g JOIN {p}tf_tickets t ON t.ticket_id = g.ticket_id" if tagged else "{p}tf_tickets"
+        source = "{p}tf_ticket_tags g" if tagged else "{p}tf_tickets"
         past = "<" if descending else ">"
         ordering = ", ".join(f"{g}{name} {order}" for name in dict.fromkeys((*lead, column, "ticket_id")))
         statements, params = [], []

@@ -118,7 +118,7 @@ def seed(read_side: ReadSide) -> None:
             "imported": 0, "version": 1, "position": i + 1,
         }
         tickets.append([row[c] for c in TICKETS.column_names])
-        tags += [[tag, row["ticket_id"], status, row["created_at"], row["updated_at"], row["priority_rank"]] for tag in chosen]
+        tags += [[{"tag": tag, **row}[c] for c in TICKET_TAGS.column_names] for tag in chosen]
     store = read_side.stores["tickets"]
     with store._transaction(commit=True) as cursor:
         db = Db(cursor, store.dialect, store.prefix)
@@ -129,9 +129,11 @@ def seed(read_side: ReadSide) -> None:
 
 
 def a_cursor(sort: str) -> str:
+    """A cursor in the middle of the seeded rows (see ``seed``), so rows lie on both sides of it."""
     column, _ = SORTS[sort]
-    return encode_cursor(sort, {column: 2 if column == "priority_rank" else "2026-01-15T00:00:00.000000+00:00",
-                                "ticket_id": str(UUID(int=10_500))})
+    middle = {"created_at": ts(datetime(2026, 1, 1, microsecond=500_000, tzinfo=UTC)),
+              "updated_at": ts(datetime(2026, 2, 1, microsecond=500_000, tzinfo=UTC)), "priority_rank": 2}
+    return encode_cursor(sort, {column: middle[column], "ticket_id": str(UUID(int=10_500))})
 
 
 _TABLE_SEARCH = re.compile(r"^(SEARCH|SCAN) (tf_tickets|tf_ticket_tags|t|g)\b")
@@ -248,10 +250,10 @@ def test_every_queue_filter_sort_and_cursor_reads_its_index_in_order(seeded: Rea
     assert not failures, f"{len(failures)} queue plans read more than their index order:\n" + "\n".join(failures[:8])
 
 
-#: The filters a queue checks on the entries of the index it walks (QUEUE_CHECKED, the lead's columns):
-#: the others read rows by key (ticket_ids, customer_id) or walk a tag's rows (tag).
+#: The filters a queue checks on the entries of the index it walks (the lead's columns, QUEUE_CHECKED, a
+#: tag's rows' columns): the others read rows by key (ticket_ids, customer_id).
 _FROM_INDEX_ALONE = {"status", "teams", "include_teamless", "team_id", "assignee_id", "unassigned", "priority",
-                     "ticket_type", "channel", "category", "updated_since"}
+                     "ticket_type", "channel", "category", "updated_since", "tag"}
 
 
 def test_a_queue_on_any_placement_priority_type_channel_or_category_is_read_from_its_indexes_alone(
@@ -264,6 +266,8 @@ def test_a_queue_on_any_placement_priority_type_channel_or_category_is_read_from
     chosen = [w for w in filters() if {n for n, v in vars(w).items() if v not in (None, (), False)} <= _FROM_INDEX_ALONE]
     chosen.append(TicketFilter(teams=(TEAMS[0], TEAMS[1]), status=("new", "open", "pending", "on_hold"),
                                ticket_type="incident", channel="email", priority=("urgent", "high"), category="login"))
+    chosen.append(TicketFilter(teams=(TEAMS[0], TEAMS[1]), include_teamless=True, tag="vip", ticket_type="incident",
+                               channel="email", priority=("urgent", "high"), category="login", assignee_id=AGENTS[1]))
     combos = [(where, sort, cursor) for where in chosen for sort in SORTS for cursor in (None, a_cursor(sort))
               if where.updated_since is None or SORTS[sort][0] == "updated_at"]
 
