@@ -502,7 +502,8 @@ class TicketQueries:
         for values in branches:
             equal = [f"{g}{name} = ?" if value is not None else f"{g}{name} IS NULL" for name, value in zip(lead, values)]
             equal_params = [v for v in values if v is not None]
-            keyset, keyset_params = [], []
+            ranged: list[str] = []
+            range_params: list[Any] = []
             if lead[-1] == column:
                 # A branch of one sort value (a priority rank), written as a range rather than an equality:
                 # the order then still names the rank, so no planner walks another index in ticket_id
@@ -510,17 +511,17 @@ class TicketQueries:
                 rank = equal_params.pop()
                 equal = equal[:-1]
                 if after and rank == after[0]:
-                    keyset = [f"({g}{column}, {g}ticket_id) {past} (?, ?)", f"{g}{column} {'>=' if descending else '<='} ?"]
-                    keyset_params = [*after, rank]
+                    ranged = [f"({g}{column}, {g}ticket_id) {past} (?, ?)", f"{g}{column} {'>=' if descending else '<='} ?"]
+                    range_params = [*after, rank]
                 elif after and (rank < after[0]) != descending:
                     continue
                 else:
-                    keyset, keyset_params = [f"{g}{column} BETWEEN ? AND ?"], [rank, rank]
+                    ranged, range_params = [f"{g}{column} BETWEEN ? AND ?"], [rank, rank]
             elif after:
-                keyset, keyset_params = [f"({g}{column}, {g}ticket_id) {past} (?, ?)"], after
+                ranged, range_params = [f"({g}{column}, {g}ticket_id) {past} (?, ?)"], after
             statements.append(f"SELECT {g}{column} AS sort_value, {g}ticket_id AS ticket_id FROM {source}"
-                              f" WHERE {' AND '.join(equal + residual + keyset)} ORDER BY {ordering} LIMIT ?")
-            params.extend([*equal_params, *residual_params, *keyset_params, limit + 1])
+                              f" WHERE {' AND '.join(equal + residual + ranged)} ORDER BY {ordering} LIMIT ?")
+            params.extend([*equal_params, *residual_params, *range_params, limit + 1])
         if not statements:
             return None
         if len(statements) == 1:
