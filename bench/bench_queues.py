@@ -10,7 +10,8 @@ combination (each console queue as an agent scoped to two teams and as an admin,
 alone and with a status pair) and each sort order, times ``--rounds`` first pages and as many second
 pages (from the first page's cursor), and prints p50/p99 in milliseconds, worst first, and any plan
 that scans the whole table. Also this process's CPU time per page (on SQLite, the query's whole cost;
-on PostgreSQL only the client's share): on a busy machine, wall times mostly measure the wait for a core. The data: 12 teams, 80 agents, 50,000 customers, two years of
+on PostgreSQL only the client's share, so there the first page's key query is also timed by the server:
+EXPLAIN ANALYZE's execution time, "srv"): on a busy machine, wall times mostly measure the wait for a core. The data: 12 teams, 80 agents, 50,000 customers, two years of
 tickets, statuses weighted like a desk that keeps its history (64% closed, 15% solved, 21% being
 worked), tags from common (20%) to rare (0.02%).
 """
@@ -18,6 +19,7 @@ worked), tags from common (20%) to rare (0.02%).
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import shutil
 import tempfile
@@ -86,11 +88,11 @@ class Seed:
                 "team_id": team, "assignee_id": assignee, "tags": dumps(tags), "created_at": ts(created),
                 "first_reply_at": None, "updated_at": ts(updated), "solved_at": None, "closed_at": None,
                 "reply_count": 0, "note_count": 0, "interaction_count": 0, "work_minutes": 0, "reopen_count": 0,
-                "reassignment_count": 0, "satisfaction": None, "merged_into": None, "imported": 0, "version": 1,
+                "reassignment_count": 0, "satisfaction": None, "merged_into": None, "imported": 0, "source_counters": None,
+                "version": 1,
                 "position": i + 1,
             }
-            self.tag_rows += [[tag, ticket_id, status, row["created_at"], row["updated_at"], row["priority_rank"]]
-                              for tag in tags]
+            self.tag_rows += [[{"tag": tag, **row}[c] for c in TICKET_TAGS.column_names] for tag in tags]
             yield [row[c] for c in TICKETS.column_names]
 
 
@@ -198,13 +200,30 @@ def read_page(db: Db, where: TicketFilter, sort: str, cursor: str | None) -> Pag
     return TicketQueries.queue(db, where, sort, 50, cursor)
 
 
+def server_time(read_side: ReadSide, where: TicketFilter, sort: str) -> float | None:
+    """PostgreSQL: the first page's key query as the server times it (EXPLAIN ANALYZE's execution time,
+    in ms): the client's CPU is not the query's cost there. None on SQLite (its CPU is this process's)."""
+    query = TicketQueries.page_query(where, sort, 50)
+    if read_side.stores["tickets"].dialect is not Dialect.POSTGRES or query is None:
+        return None
+    sql, params = query
+
+    def explain(db: Db) -> float:
+        row = db.one("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
+        assert row is not None
+        document = next(iter(row.values()))
+        return float((json.loads(document) if isinstance(document, str) else document)[0]["Execution Time"])
+
+    return read_side.read("tickets", explain)
+
+
 def measure(read_side: ReadSide, data: Seed, rounds: int, kind: str) -> None:
     combos = combinations(data)
     results = []
     problems = []
     for label, make in combos.items():
         for sort in SORTS:
-            first, second, cpu = [], [], []
+            first, second, cpu, server = [], [], [], []
             for _ in range(rounds):
                 where = make()
                 if "updated_since" in label and sort not in ("updated_at", "-updated_at"):
@@ -213,6 +232,8 @@ def measure(read_side: ReadSide, data: Seed, rounds: int, kind: str) -> None:
                 page = read_side.read("tickets", partial(read_page, where=where, sort=sort, cursor=None))
                 first.append((time.perf_counter() - started) * 1000)
                 cpu.append((time.process_time() - cpu_started) * 1000)
+                if (on_server := server_time(read_side, where, sort)) is not None:
+                    server.append(on_server)
                 if page.next_cursor:
                     started, cpu_started = time.perf_counter(), time.process_time()
                     read_side.read("tickets", partial(read_page, where=where, sort=sort, cursor=page.next_cursor))
@@ -222,14 +243,16 @@ def measure(read_side: ReadSide, data: Seed, rounds: int, kind: str) -> None:
                 continue
             problems += [f"{label} sort={sort}: {p}" for p in plan_problems(read_side, make(), sort)]
             times = first + second
+            server_cells = f"{percentile(server, 0.5):8.2f} {percentile(server, 0.99):8.2f}" if server else ""
             results.append((percentile(times, 0.99), percentile(times, 0.5), label, sort, len(times),
-                            percentile(cpu, 0.5), percentile(cpu, 0.99)))
+                            percentile(cpu, 0.5), percentile(cpu, 0.99), server_cells))
     results.sort(reverse=True)
     print(f"\nqueue pages, {data.tickets:,} tickets in the view ({kind}), 50 per page, first and second pages,"
           f" {rounds} draws each:")
-    print(f"  {'filter':<44} {'sort':<12} {'p50 ms':>8} {'p99 ms':>8}  pages  {'CPU p50':>8} {'CPU p99':>8}")
-    for p99, p50, label, sort, n, cpu50, cpu99 in results:
-        print(f"  {label:<44} {sort:<12} {p50:8.2f} {p99:8.2f}  {n:5}  {cpu50:8.2f} {cpu99:8.2f}")
+    server_heads = f"  {'srv p50':>8} {'srv p99':>8}" if kind == "PostgreSQL" else ""
+    print(f"  {'filter':<44} {'sort':<12} {'p50 ms':>8} {'p99 ms':>8}  pages  {'CPU p50':>8} {'CPU p99':>8}{server_heads}")
+    for p99, p50, label, sort, n, cpu50, cpu99, cells in results:
+        print(f"  {label:<44} {sort:<12} {p50:8.2f} {p99:8.2f}  {n:5}  {cpu50:8.2f} {cpu99:8.2f}  {cells}".rstrip())
     every = [r[0] for r in results]
     print(f"  worst p99 {max(every):.2f} ms; {sum(1 for t in every if t >= 20)} of {len(every)} combinations at or over 20 ms")
     print("  plans scanning the whole table: " + ("none" if not problems else "\n    " + "\n    ".join(problems)))
@@ -256,13 +279,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--postgres", default="", help="also run on this PostgreSQL database (a schema is made and dropped)")
     parser.add_argument("--only-postgres", action="store_true")
+    parser.add_argument("--keep", default="", help="seed the SQLite desk in this (new) directory and keep it")
     args = parser.parse_args()
     if not args.only_postgres:
-        directory = Path(tempfile.mkdtemp(prefix="tf-bench-queues-"))
+        directory = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="tf-bench-queues-"))
+        directory.mkdir(parents=True, exist_ok=True)
         try:
             run(Settings(data_dir=directory), Seed(args.tickets, random.Random(7)), args.rounds, "SQLite")
         finally:
-            shutil.rmtree(directory, ignore_errors=True)
+            if not args.keep:
+                shutil.rmtree(directory, ignore_errors=True)
     if args.postgres:
         import psycopg
 

@@ -23,6 +23,17 @@ PRIORITY_RANK = {Priority.URGENT: 0, Priority.HIGH: 1, Priority.NORMAL: 2, Prior
 QUEUE_LEADS: tuple[tuple[str, ...], ...] = (("status",), ("team_id", "status"), ("assignee_id", "status"))
 #: The columns a queue is sorted by (see SORTS).
 QUEUE_SORT_COLUMNS = ("created_at", "updated_at", "priority_rank")
+#: The filter columns each queue index carries after its sort column and ticket_id, so a branch checks
+#: the filters its lead does not bind (priority, type, channel, category; an assignee's branch also the
+#: caller's teams) on the index entries it walks, never reading a table row: a queue page is read from
+#: its indexes alone, however few of the walked tickets match. (An index's columns change together on
+#: every ticket update, so carrying these costs bytes, not another index to write.)
+QUEUE_CHECKED = ("priority_rank", "ticket_type", "channel", "category")
+QUEUE_INDEXES: tuple[tuple[str, ...], ...] = tuple(
+    (*lead, column, "ticket_id",
+     *(c for c in (*(("team_id",) if lead[0] == "assignee_id" else ()), *QUEUE_CHECKED) if c != column))
+    for lead in QUEUE_LEADS for column in QUEUE_SORT_COLUMNS
+)
 
 TICKETS = Table(
     "tf_tickets",
@@ -63,7 +74,7 @@ TICKETS = Table(
     # team of a multi-team scope) in index order and merges the branches' first pages (see
     # TicketQueries.queue), so no queue sorts more than a page per branch, however big the desk grows.
     indexes=(
-        *((*lead, column, "ticket_id") for lead in QUEUE_LEADS for column in QUEUE_SORT_COLUMNS),
+        *QUEUE_INDEXES,
         ("customer_id", "created_at"),
         ("created_at", "ticket_id"),
         # Covering the desk-wide reports (volume per team, response times, satisfaction): a period's
@@ -75,9 +86,12 @@ TICKETS = Table(
     retired_indexes=(("updated_at", "ticket_id"),),
 )
 
-#: One row per (tag, ticket) with the ticket's status and sort columns, so a queue filtered on a tag walks
-#: that tag's tickets in order, however rare the tag. A tag taken off a ticket keeps its row with no
-#: status (no queue branch reads it).
+#: One row per (tag, ticket) with the ticket's status, sort and filter columns, so a queue filtered on a
+#: tag walks that tag's tickets in order, however rare the tag, and checks the other filters on the
+#: entries of the tag's index alone. A tag taken off a ticket keeps its row with no status (no queue
+#: branch reads it).
+_TAG_COLUMNS = ("status", "created_at", "updated_at", "priority_rank", "team_id", "assignee_id", "ticket_type",
+                "channel", "category")
 TICKET_TAGS = Table(
     "tf_ticket_tags",
     columns=(
@@ -87,11 +101,16 @@ TICKET_TAGS = Table(
         "created_at TEXT",
         "updated_at TEXT",
         "priority_rank INTEGER",
+        "team_id TEXT",
+        "assignee_id TEXT",
+        "ticket_type TEXT",
+        "channel TEXT",
+        "category TEXT",
     ),
     key=("tag", "ticket_id"),
-    indexes=tuple(("tag", "status", column, "ticket_id") for column in QUEUE_SORT_COLUMNS),
+    indexes=tuple(("tag", "status", column, "ticket_id", *(c for c in _TAG_COLUMNS[1:] if c != column))
+                  for column in QUEUE_SORT_COLUMNS),
 )
-_TAG_COLUMNS = ("status", "created_at", "updated_at", "priority_rank")
 
 _STATUS_EVENTS: dict[type[Event], Status] = {
     Ticket.MarkedOpen: Status.OPEN,
@@ -131,7 +150,8 @@ class TicketsView(View):
     event_types = (Ticket.Event, Customer.Erased)
     #: 2: the tags table (a store built before it has no rows there: `ticketflow rebuild tickets`).
     #: 3: source_counters (imported history's counters; `ticketflow rebuild tickets`).
-    version = 3
+    #: 4: the queue indexes carry the filter columns (QUEUE_CHECKED), the tag rows too (`ticketflow rebuild tickets`).
+    version = 4
 
     def prepare(self, batch: Batch, events: Sequence[Positioned]) -> None:
         preload(batch, TICKETS, "ticket_id", {str(e.originator_id) for e, _ in events if isinstance(e, Ticket.Event)})
@@ -340,6 +360,12 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, str]:
     return value, str(ticket_id)
 
 
+def _ranks(priorities: tuple[str, ...]) -> list[int]:
+    """The ranks of the named priorities (a name that is none matches no ticket)."""
+    known = {p.value: rank for p, rank in PRIORITY_RANK.items()}
+    return sorted({known[p] for p in priorities if p in known})
+
+
 class TicketQueries:
     """Queue queries over the tickets view; every one uses an index."""
 
@@ -368,9 +394,14 @@ class TicketQueries:
         if where.status and "status" not in bound:
             clauses.append(f"{t}status IN ({', '.join('?' * len(where.status))})")
             params.extend(where.status)
-        if where.priority:
-            clauses.append(f"{t}priority IN ({', '.join('?' * len(where.priority))})")
-            params.extend(where.priority)
+        if where.priority and "priority" not in bound:
+            # On the rank, which every queue index carries (QUEUE_CHECKED); `+`: a check on each entry
+            # walked in order, never a range some planner would read whole and sort.
+            ranks = _ranks(where.priority)
+            if not ranks:
+                return None
+            clauses.append(f"+{t}priority_rank IN ({', '.join('?' * len(ranks))})")
+            params.extend(ranks)
         if where.ticket_ids is not None:
             if not where.ticket_ids:
                 return None
@@ -385,7 +416,10 @@ class TicketQueries:
             if value is not None and name not in bound:
                 clauses.append(f"{t}{name} = ?")
                 params.append(value)
-        if where.teams is not None and "teams" not in bound:
+        if where.teams is not None and where.team_id is not None:
+            if where.team_id not in where.teams:  # one team asked for, outside the caller's scope
+                return None
+        elif where.teams is not None and "teams" not in bound:
             scope = [f"{t}team_id IN ({', '.join('?' * len(where.teams))})"] if where.teams else []
             if where.include_teamless:
                 scope.append(f"{t}team_id IS NULL")
@@ -408,12 +442,12 @@ class TicketQueries:
         """How a queue is read: the leading columns of the index it walks, one tuple of their values per
         branch (None: IS NULL), and the filter fields those bind. None: the filter matches no ticket."""
         statuses = sorted(set(where.status)) if where.status else [s.value for s in Status]
+        if where.tag is not None:  # however rare the tag, its own rows, which carry every filter's column
+            return ("tag", "status"), [(where.tag, s) for s in statuses], frozenset({"tag", "status"})
         if where.assignee_id is not None:
             return ("assignee_id", "status"), [(where.assignee_id, s) for s in statuses], frozenset({"assignee_id", "status"})
         if where.unassigned:
             return ("assignee_id", "status"), [(None, s) for s in statuses], frozenset({"unassigned", "status"})
-        if where.tag is not None:  # however rare the tag, its own rows (see TICKET_TAGS)
-            return ("tag", "status"), [(where.tag, s) for s in statuses], frozenset({"tag", "status"})
         if where.team_id is not None:
             return ("team_id", "status"), [(where.team_id, s) for s in statuses], frozenset({"team_id", "status"})
         if where.teams is not None:
@@ -462,23 +496,50 @@ class TicketQueries:
         if plan is None:
             return None
         lead, branches, bound = plan
-        tagged = lead[0] == "tag"  # walk the tag's rows, checking the other filters on the ticket's row
-        found = TicketQueries._where(where, bound, "t." if tagged else "", column)
+        if column == "priority_rank" and where.priority:
+            # Sorted by priority and filtered on it: a branch per rank, each reading only that rank's
+            # entries (in ticket_id order), rather than walking past the other ranks' tickets.
+            ranks = _ranks(where.priority)
+            if not ranks:
+                return None
+            lead = (*lead, column)
+            branches = [(*values, rank) for values in branches for rank in ranks]
+            bound = bound | {"priority"}
+        tagged = lead[0] == "tag"  # walk the tag's rows, which carry every column the other filters check
+        found = TicketQueries._where(where, bound, "g." if tagged else "", column)
         if found is None:
             return None
         residual, residual_params = found
         g = "g." if tagged else ""
-        source = "{p}tf_ticket_tags g JOIN {p}tf_tickets t ON t.ticket_id = g.ticket_id" if tagged else "{p}tf_tickets"
-        if after:
-            residual = [*residual, f"({g}{column}, {g}ticket_id) {'<' if descending else '>'} (?, ?)"]
-            residual_params = [*residual_params, *after]
-        ordering = ", ".join(f"{g}{name} {order}" for name in (*lead, column, "ticket_id"))
+        source = "{p}tf_ticket_tags g" if tagged else "{p}tf_tickets"
+        past = "<" if descending else ">"
+        ordering = ", ".join(f"{g}{name} {order}" for name in dict.fromkeys((*lead, column, "ticket_id")))
         statements, params = [], []
         for values in branches:
             equal = [f"{g}{name} = ?" if value is not None else f"{g}{name} IS NULL" for name, value in zip(lead, values)]
+            equal_params = [v for v in values if v is not None]
+            ranged: list[str] = []
+            range_params: list[Any] = []
+            if lead[-1] == column:
+                # A branch of one sort value (a priority rank), written as a range rather than an equality:
+                # the order then still names the rank, so no planner walks another index in ticket_id
+                # order instead. The cursor is past the rank (no branch), at it, or before it.
+                rank = equal_params.pop()
+                equal = equal[:-1]
+                if after and rank == after[0]:
+                    ranged = [f"({g}{column}, {g}ticket_id) {past} (?, ?)", f"{g}{column} {'>=' if descending else '<='} ?"]
+                    range_params = [*after, rank]
+                elif after and (rank < after[0]) != descending:
+                    continue
+                else:
+                    ranged, range_params = [f"{g}{column} BETWEEN ? AND ?"], [rank, rank]
+            elif after:
+                ranged, range_params = [f"({g}{column}, {g}ticket_id) {past} (?, ?)"], after
             statements.append(f"SELECT {g}{column} AS sort_value, {g}ticket_id AS ticket_id FROM {source}"
-                              f" WHERE {' AND '.join(equal + residual)} ORDER BY {ordering} LIMIT ?")
-            params.extend([*(v for v in values if v is not None), *residual_params, limit + 1])
+                              f" WHERE {' AND '.join(equal + residual + ranged)} ORDER BY {ordering} LIMIT ?")
+            params.extend([*equal_params, *residual_params, *range_params, limit + 1])
+        if not statements:
+            return None
         if len(statements) == 1:
             return statements[0], params
         merged = " UNION ALL ".join(f"SELECT sort_value, ticket_id FROM ({sql}) AS branch{i}"
