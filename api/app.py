@@ -14,7 +14,8 @@ from fastapi.openapi.utils import get_openapi
 
 from api import console, docs, logs, problems
 from api import openapi as openapi_extras
-from api.deps import Services, authenticate, authorize, commands, bearer
+from api.deps import Services, authenticate, authorize, bearer, commands
+from api.deps import reads as reads_dependency
 from api.problems import ApiProblem
 from api.idempotency import IdempotencyStore
 from api.metrics import DeskCollector, Metrics, multiprocess_dir
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         if app.openapi_schema is None:
             spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             spec = openapi_extras.document_command_headers(spec, app.routes, commands)
+            spec = openapi_extras.document_read_security(spec, app.routes, reads_dependency)
             spec.setdefault("components", {}).setdefault("securitySchemes", {}).setdefault(
                 openapi_extras.BEARER_SCHEME, bearer.model.model_dump(by_alias=True, exclude_none=True))
             app.openapi_schema = openapi_extras.describe(problems.problem_media_types(spec))

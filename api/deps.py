@@ -138,7 +138,7 @@ async def authorize(request: Request) -> Principal | None:
     permission (else 403), then the object its path names (another team's: 404)."""
     svc = services_of(request)
     route = request.scope.get("route")
-    path = getattr(route, "path", request.url.path)
+    path = route.path if route is not None and hasattr(route, "path") else request.url.path  # the URL only if unrouted
     rule = route_rule(request.method, path)
     if rule is None:
         raise ApiProblem(500, "no_access_rule", f"{request.method} {path} has no access rule")
@@ -400,11 +400,13 @@ class Reads:
 
 async def reads(
     request: Request,
-    _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     min_position: Annotated[int | None, Query(ge=0, description="Wait (bounded) until the views reached this log position.")] = None,
     x_min_position: Annotated[int | None, Header(ge=0)] = None,
     x_access_purpose: Annotated[str | None, Header(max_length=200, description="Why personal data must be shown; the read is recorded.")] = None,
 ) -> Reads:
+    """The reader of a read route. The caller comes from the token itself (:func:`authenticate`), not
+    from a ``Depends(bearer)`` FastAPI would solve on every request; api.openapi.document_read_security
+    documents the bearer scheme on every route that depends on this."""
     purpose = x_access_purpose.strip() if x_access_purpose and x_access_purpose.strip() else None
     svc = services_of(request)
     return Reads(request, svc, authenticate(request, svc), min_position if min_position is not None else x_min_position, purpose)

@@ -59,13 +59,21 @@ class TokenBuckets:
 
 def caller_scope(request: Request) -> str:
     """A stable, non-reversible name for the caller: the hash of the bearer token itself (so the
-    spelling of the header cannot open a second rate-limit bucket or idempotency scope)."""
+    spelling of the header cannot open a second rate-limit bucket or idempotency scope).
+    Worked out once per request (the rate limit, the command id and the access log all ask)."""
+    state = getattr(request, "scope", {}).get("state")
+    known = state.get("caller_scope") if isinstance(state, dict) else None
+    if known is not None:
+        return str(known)
     scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         source = "token:" + token.strip()
     else:
         source = f"anonymous:{request.client.host if request.client else ''}"
-    return hashlib.sha256(source.encode()).hexdigest()[:32]
+    found = hashlib.sha256(source.encode()).hexdigest()[:32]
+    if isinstance(state, dict):
+        state["caller_scope"] = found
+    return found
 
 
 def route_template(scope: Scope) -> str:

@@ -323,3 +323,26 @@ def document_command_headers(spec: dict[str, Any], routes: Iterable[Any], comman
             if {BEARER_SCHEME: []} not in security:
                 security.append({BEARER_SCHEME: []})
     return spec
+
+
+def document_read_security(
+    spec: dict[str, Any], routes: Iterable[Any], reads: Callable[..., Any]
+) -> dict[str, Any]:
+    """Document the bearer scheme on each operation whose route depends on ``reads`` (which takes the
+    caller from the token itself), where FastAPI puts an operation's ``security``: after its operationId."""
+    for prefix, route in _api_routes(routes, ""):
+        if not route.include_in_schema or not _depends_on(route.dependant, reads):
+            continue
+        for method in route.methods or ():
+            operation = spec["paths"].get(prefix + route.path_format, {}).get(method.lower())
+            if operation is None or "security" in operation:
+                continue
+            keys = list(operation)
+            at = max(
+                (i + 1 for i, key in enumerate(keys) if key in ("operationId", "deprecated")),
+                default=len(keys),
+            )
+            rest = {key: operation.pop(key) for key in keys[at:]}
+            operation["security"] = [{BEARER_SCHEME: []}]
+            operation.update(rest)
+    return spec

@@ -1,6 +1,6 @@
 """CPU per command of the HTTP request path alone: the app, in-process, without a socket.
 
-    python bench/bench_request_path.py [--tickets 200] [--clients 8] [--rounds 3] [--profile N]
+    python bench/bench_request_path.py [--tickets 200] [--clients 8] [--rounds 3] [--profile N] [--reads N]
 
 What ``bench/bench_http.py`` measures over real HTTP, without the client, the network, the
 views, the automation and the sealer (``embedded_projections`` off): the ASGI app of
@@ -47,13 +47,14 @@ LIFECYCLE: tuple[tuple[str, dict[str, Any]], ...] = (
 )
 
 
-async def call(app: Any, token: str, path: str, body: dict[str, Any]) -> tuple[int, bytes]:
-    payload = json.dumps(body).encode()
+async def call(app: Any, token: str, path: str, body: dict[str, Any] | None) -> tuple[int, bytes]:
+    """POST ``body`` as JSON to ``path``; ``body=None`` is a GET."""
+    payload = json.dumps(body).encode() if body is not None else b""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
         "http_version": "1.1",
-        "method": "POST",
+        "method": "POST" if body is not None else "GET",
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
@@ -65,8 +66,8 @@ async def call(app: Any, token: str, path: str, body: dict[str, Any]) -> tuple[i
         "headers": [
             (b"host", b"127.0.0.1:8000"),
             (b"authorization", f"Bearer {token}".encode()),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(payload)).encode()),
+            *([(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+              if body is not None else []),
         ],
     }
     sent = False
@@ -91,7 +92,9 @@ async def call(app: Any, token: str, path: str, body: dict[str, Any]) -> tuple[i
     return status, b"".join(chunks)
 
 
-async def lifecycles(app: Any, token: str, customer: str, team: str, tickets: int) -> int:
+async def lifecycles(
+    app: Any, token: str, customer: str, team: str, tickets: int, opened: list[str] | None = None
+) -> int:
     done = 0
     for _ in range(tickets):
         status, body = await call(
@@ -100,6 +103,8 @@ async def lifecycles(app: Any, token: str, customer: str, team: str, tickets: in
         if status != 201:
             raise SystemExit(f"open -> {status} {body[:300]!r}")
         ticket = json.loads(body)["id"]
+        if opened is not None:
+            opened.append(ticket)
         done += 1
         for path, payload in LIFECYCLE:
             status, body = await call(app, token, f"/api/v1/tickets/{ticket}{path}", payload)
@@ -143,13 +148,65 @@ async def run_round(
         shutil.rmtree(data, ignore_errors=True)
 
 
+async def read_round(tickets: int, clients: int, reads: int) -> tuple[float, float, int]:
+    """CPU per ``GET /api/v1/tickets/{id}`` (the read path: api.deps.reads, the view, the response):
+    ``tickets`` lifecycles are run and the views caught up first (not measured), then each caller
+    reads its tickets ``reads`` times."""
+    data = Path(tempfile.mkdtemp(prefix="tf-reqpath-"))
+    try:
+        settings = Settings(
+            data_dir=data, embedded_projections=False, rate_limit_per_second=1e6, rate_limit_burst=1_000_000
+        )
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            desk = app.state.services.desk
+            team = desk.form_team(FormTeam(name="bench"), ADMIN).object_id
+            desk.add_team_member(AddTeamMember(team_id=team, agent_id="a1"), ADMIN)
+            customer = desk.register_customer(RegisterCustomer(name="压测客户"), ADMIN).object_id
+            _, token = desk.issue_token(IssueToken(name="bench", role=Role.ADMIN), ADMIN)
+            assert token is not None
+            per_client = max(1, tickets // clients)
+            opened: list[list[str]] = [[] for _ in range(clients)]
+            await asyncio.gather(
+                *(lifecycles(app, token, str(customer), str(team), per_client, opened[i]) for i in range(clients))
+            )
+            app.state.services.read_side.catch_up()
+
+            async def reader(ids: list[str]) -> int:
+                for _ in range(reads):
+                    for ticket in ids:
+                        status, body = await call(app, token, f"/api/v1/tickets/{ticket}", None)
+                        if status != 200:
+                            raise SystemExit(f"GET -> {status} {body[:300]!r}")
+                return reads * len(ids)
+
+            await reader(opened[0][:2])  # warm-up
+            cpu, wall = time.process_time(), time.perf_counter()
+            counts = await asyncio.gather(*(reader(ids) for ids in opened))
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        return cpu, wall, sum(counts)
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickets", type=int, default=200, help="lifecycles per round (5 commands each)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent callers")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="print the N costliest functions")
+    parser.add_argument("--reads", type=int, default=0, metavar="N",
+                        help="instead: CPU per GET of a ticket, each ticket read N times")
     args = parser.parse_args()
+    if args.reads:
+        best = float("inf")
+        for number in range(1, args.rounds + 1):
+            cpu, wall, done = asyncio.run(read_round(args.tickets, args.clients, args.reads))
+            best = min(best, cpu / done * 1000)
+            print(f"  reads round {number}: {cpu / done * 1000:.3f} ms CPU/read, {done / wall:,.0f} reads/s ({done} reads)",
+                  flush=True)
+        print(f"best: {best:.3f} ms CPU/read (load average {os.getloadavg()[0]:.1f})")
+        return
     print(
         f"request path in-process: {args.tickets} lifecycles x 5 commands, {args.clients} callers, "
         f"load average {os.getloadavg()[0]:.1f}",

@@ -120,3 +120,20 @@ def test_every_write_documents_the_command_headers_and_the_bearer_scheme(api: Ap
         assert headers["if-match"]["required"] is False and "412" in headers["if-match"]["description"], where
         assert {"HTTPBearer": []} in operation["security"], where
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+def test_every_read_documents_the_bearer_scheme_where_fastapi_puts_it(api: Api) -> None:
+    """The read routes take the caller from the token itself (api.deps.reads has no Depends(bearer)):
+    the document still requires the bearer scheme on each, before its parameters as FastAPI lays it out."""
+    spec = api.client.get("/openapi.json").json()
+    reads = [
+        (f"GET {path}", operation)
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if method == "get" and any(p["name"] == "min_position" for p in operation.get("parameters", []))
+    ]
+    assert len(reads) > 20  # tickets, customers, teams, searches, reports...
+    for where, operation in reads:
+        assert operation.get("security") == [{"HTTPBearer": []}], where
+        keys = list(operation)
+        assert keys.index("operationId") < keys.index("security") < keys.index("parameters"), where
