@@ -284,6 +284,17 @@ def due_work(db: Db, kind: str, until: str, limit: int = 500) -> list[dict[str, 
     )
 
 
+def next_due(db: Db, after: str, before: str) -> str | None:
+    """The earliest instant strictly between ``after`` and ``before`` (UTC ISO text) at which some work
+    falls due: where an automation stepping a simulated clock must look next (``ticketflow demo``)."""
+    row = db.one(
+        f"SELECT MIN(e.due_at) AS due_at FROM ({_EFFECTIVE} WHERE w.state = 'due') e"
+        " WHERE e.state = 'due' AND e.due_at > ? AND e.due_at < ?",
+        (after, before),
+    )
+    return row["due_at"] if row and row["due_at"] else None
+
+
 def failed_work(db: Db) -> list[dict[str, Any]]:
     """Work the automation set aside after an unexpected error (an operator looks at these)."""
     return db.all(f"SELECT * FROM ({_EFFECTIVE}) e WHERE e.state = 'failed' ORDER BY e.kind, e.object_id")

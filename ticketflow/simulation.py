@@ -268,12 +268,14 @@ class DeskSimulation:
     # ----------------------------------------------------------------- tickets
     def run(
         self, progress: Callable[[int], None] = lambda n: None, tick: Callable[[], None] | None = None,
-        tick_every: timedelta = timedelta(minutes=30),
+        next_due: Callable[[datetime, datetime], datetime | None] | None = None,
     ) -> DemoSummary:
         """Run every scripted step in time order; ``progress`` gets the steps done so far.
 
-        ``tick`` (the automation) runs whenever the simulated clock passes another ``tick_every``."""
-        next_tick = self.start
+        ``tick`` (the automation) looks as a live desk's does: right after each step is saved, and at
+        every instant ``next_due(after, before)`` names where work falls due between two steps (and
+        up to the end). Each step, and each look, is saved in its own transaction, so the next look
+        (and its views) sees it, as a live automation sees each save."""
         steps: list[_Step] = []
         seq = 0
         for n in range(self.ticket_count):
@@ -284,28 +286,41 @@ class DeskSimulation:
         ticket_ids: dict[int, UUID] = {}
         merged: set[int] = set()
         done = 0
+        if tick is not None:
+            self.clock.set(self.start)
+            tick()
         while steps:
-            # One transaction per simulated tick: the automation's actions and the steps up to the next
-            # tick (the views, which the automation reads, are caught up at each tick from what is saved).
+            if tick is not None:
+                self._look_until(steps[0].at, tick, next_due)
+            # With the automation, one step per transaction (it looks after each); without, nothing reads
+            # between steps: up to STEPS_PER_WRITE of them per transaction.
             with self.desk.batch():
-                if tick is not None and next_tick <= steps[0].at:
-                    self.clock.set(next_tick)
-                    tick()
-                    next_tick += tick_every
-                for _ in range(STEPS_PER_WRITE):
-                    if not steps or (tick is not None and steps[0].at >= next_tick):
+                for _ in range(1 if tick is not None else STEPS_PER_WRITE):
+                    if not steps:
                         break
                     step = heapq.heappop(steps)
                     done += 1
                     if step.ticket not in merged:
                         self._step(step, ticket_ids, merged)
                     progress(done)
-        self.clock.set(self.end)
-        if tick is not None:
-            with self.desk.batch():
+            if tick is not None:
                 tick()
+        if tick is not None:
+            self._look_until(self.end, tick, next_due)
+            self.clock.set(self.end)
+            tick()
+        self.clock.set(self.end)
         self.summary.last_position = self.desk.log_position()
         return self.summary
+
+    def _look_until(
+        self, moment: datetime, tick: Callable[[], None],
+        next_due: Callable[[datetime, datetime], datetime | None] | None,
+    ) -> None:
+        """Let the automation look at every instant work falls due before ``moment``."""
+        while next_due is not None and (due := next_due(self.clock.now(), moment)) is not None:
+            self.clock.set(due)
+            tick()
 
     def _step(self, step: _Step, ticket_ids: dict[int, UUID], merged: set[int]) -> None:
         self.clock.set(step.at)
