@@ -30,7 +30,9 @@ COMPLIANCE = Caller("comp.lee", Role.COMPLIANCE, Channel.API)
 
 
 @pytest.fixture
-def two_processes(shared_store_settings: Settings, clock: FakeClock) -> Iterator[tuple[TicketDesk, TicketDesk]]:
+def two_processes(
+    shared_store_settings: Settings, clock: FakeClock
+) -> Iterator[tuple[TicketDesk, TicketDesk]]:
     """The desk that erases (another worker, ``ticketflow erase``) and the one that serves."""
     eraser = TicketDesk(shared_store_settings, clock=clock)
     server = TicketDesk(shared_store_settings, clock=clock)
@@ -48,7 +50,9 @@ def seed(desk: TicketDesk) -> tuple[UUID, UUID, UUID]:
     desk.add_customer_note(AddCustomerNote(customer_id=customer, note=f"VIP {NAME}"), AGENT)
     other = desk.register_customer(RegisterCustomer(name="李四", email="lisi@example.cn"), ADMIN).object_id
     other_caller = Caller(str(other), Role.CUSTOMER, Channel.EMAIL)
-    other_ticket = desk.open_ticket(OpenTicket(subject="李四的问题", requester_id=other), other_caller).object_id
+    other_ticket = desk.open_ticket(
+        OpenTicket(subject="李四的问题", requester_id=other), other_caller
+    ).object_id
     return customer, ticket, other_ticket
 
 
@@ -92,7 +96,9 @@ def test_after_the_poll_the_erased_customers_data_is_nowhere_in_the_other_proces
     assert server.erasure_watch.follow() == set()  # each erasure is read once
 
 
-def test_a_read_answered_from_the_cache_looks_at_the_log_first(two_processes: tuple[TicketDesk, TicketDesk]) -> None:
+def test_a_read_answered_from_the_cache_looks_at_the_log_first(
+    two_processes: tuple[TicketDesk, TicketDesk],
+) -> None:
     eraser, server = two_processes
     customer, ticket, _ = seed(server)
     assert server.get_ticket(ticket).subject == SUBJECT  # cached
@@ -123,7 +129,8 @@ def test_a_command_after_another_process_erased_the_customer_keeps_no_plaintext(
 
 
 def test_a_load_that_overlaps_an_erasure_is_not_kept_in_the_cache(
-    two_processes: tuple[TicketDesk, TicketDesk], monkeypatch: pytest.MonkeyPatch,
+    two_processes: tuple[TicketDesk, TicketDesk],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The server decrypts a ticket from the store, then learns of the erasure before the load puts the
     ticket in its cache (the poll runs on another thread in a real server: here, at that exact point)."""
@@ -150,7 +157,9 @@ def test_a_load_that_overlaps_an_erasure_is_not_kept_in_the_cache(
 
 
 def test_an_erasure_saved_before_the_process_started_is_not_read_again(
-    two_processes: tuple[TicketDesk, TicketDesk], shared_store_settings: Settings, clock: FakeClock,
+    two_processes: tuple[TicketDesk, TicketDesk],
+    shared_store_settings: Settings,
+    clock: FakeClock,
 ) -> None:
     eraser, _ = two_processes
     customer, _, _ = seed(eraser)
