@@ -80,6 +80,7 @@ from ticketflow.metadata import Caller
 from ticketflow.tokens import REVOKED_TOPICS, TokenCache, TokenRecord, token_record
 
 A = TypeVar("A", bound=TicketflowAggregate)
+_ERASURE_EVENTS = (Customer.ErasureRequested, Customer.Erased)
 
 #: Namespace of ids derived from command ids, so a retried create finds its first result.
 ID_NAMESPACE = uuid5(NAMESPACE_URL, "https://ticketflow.dev/ids")
@@ -239,6 +240,10 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         super()._notify(recordings)
         self.tokens.saw(r.domain_event for r in recordings)
+        self.erasure_watch.saw(
+            [r.notification.id for r in recordings],
+            [r.domain_event.originator_id for r in recordings if isinstance(r.domain_event, _ERASURE_EVENTS)],
+        )
         if recordings:
             position = recordings[-1].notification.id
             for callback in list(self._saved_callbacks):

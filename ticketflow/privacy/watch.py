@@ -57,6 +57,25 @@ class ErasureWatch:
                 if self._position is None:
                     self._position = self._log_position()
 
+    def saw(self, positions: Sequence[int], erased: Sequence[UUID]) -> None:
+        """This process just wrote the log positions ``positions`` (ascending; its erasures among them
+        name ``erased``, whose caches it emptied itself). When they follow on from where the watch is, the
+        watch moves past them without reading the log: a process's own writes cost its next command no
+        query. Otherwise (another process wrote in between, or a follow is running) nothing changes and
+        the next :meth:`follow` reads the log as usual."""
+        if not positions or not self._lock.acquire(blocking=False):
+            return
+        try:
+            if self._position is None or positions[0] != self._position + 1:
+                return
+            if positions[-1] - positions[0] != len(positions) - 1:
+                return  # not contiguous: something else was written in between
+            for customer_id in erased:
+                self._forget(customer_id)
+            self._position = positions[-1]
+        finally:
+            self._lock.release()
+
     def follow(self) -> set[UUID]:
         """Forget every customer erased since the last look; returns them (empty when the log has none)."""
         with self._lock:
