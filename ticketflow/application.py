@@ -28,7 +28,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import AggregateNotFoundError, Application, LRUCache, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, PersistenceError, Recording
 
 from ticketflow import metadata
@@ -61,6 +61,7 @@ from ticketflow.reply_templates import ReplyTemplateCommands
 from ticketflow.commands.reply_template import CreateReplyTemplate, RetireReplyTemplate, ReviseReplyTemplate
 from ticketflow.privacy.keys import LazyKeyStore, open_key_store
 from ticketflow.privacy.mapper import PrivacyMapper
+from ticketflow.privacy.watch import ERASURE_TOPICS, ErasureWatch
 from ticketflow.reconnect import retry_dead_connections
 from ticketflow.writer_mac import WriterMac, with_writer_mac, writer_key
 from ticketflow.commands import workflow as wf
@@ -79,6 +80,7 @@ from ticketflow.metadata import Caller
 from ticketflow.tokens import REVOKED_TOPICS, TokenCache, TokenRecord, token_record
 
 A = TypeVar("A", bound=TicketflowAggregate)
+_ERASURE_EVENTS = (Customer.ErasureRequested, Customer.Erased)
 
 #: Namespace of ids derived from command ids, so a retried create finds its first result.
 ID_NAMESPACE = uuid5(NAMESPACE_URL, "https://ticketflow.dev/ids")
@@ -217,6 +219,13 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
                 lambda: self.recorder.select_notifications(start, limit, stop=stop, topics=REVOKED_TOPICS)),
             log_position=lambda: retry_dead_connections(self.log_position),
         )
+        #: Erasures by any process, read from the log before every command and every read answered from
+        #: the aggregate cache: the customer's aggregates and key leave this process's caches first.
+        self.erasure_watch = ErasureWatch(
+            select_erasures=self._select_erasures,
+            log_position=lambda: retry_dead_connections(self.log_position),
+            forget=self._forget_customer,
+        )
 
     # ------------------------------------------------------------------ observers
     def on_saved(self, callback: Callable[[int], None]) -> None:
@@ -231,6 +240,10 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         super()._notify(recordings)
         self.tokens.saw(r.domain_event for r in recordings)
+        self.erasure_watch.saw(
+            [r.notification.id for r in recordings],
+            [r.domain_event.originator_id for r in recordings if isinstance(r.domain_event, _ERASURE_EVENTS)],
+        )
         if recordings:
             position = recordings[-1].notification.id
             for callback in list(self._saved_callbacks):
@@ -921,6 +934,7 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
     # ----------------------------------------------------------------- plumbing
     def _context(self, cmd: Command, caller: Caller) -> metadata.RecordingContext:
         self._authorize(cmd, caller)
+        self.erasure_watch.follow()  # erased elsewhere: not decided on from this process's caches
         now = self.clock.now()
         if cmd.occurred_at is not None:
             # History may be written by admins, the system, and the migration import (whose
@@ -971,8 +985,18 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
             # what this batch's earlier commands left, as a copy: a refused command leaves it untouched
             aggregate = batch.aggregates[object_id]
             return aggregate if options.get("deepcopy_from_cache") is False else copy.deepcopy(aggregate)
+        cache: Any = self.repository.cache
+        if cache is not None and options.get("version") is None:
+            if metadata.active() is None and object_id in cache.cache:
+                self.erasure_watch.follow()  # a read outside a command (a command followed at its start)
+            else:
+                self.erasure_watch.start()  # erasures after this position concern what it caches
+        erasures = self._erasures
         with self._read_locks[hash(object_id) % len(self._read_locks)]:
-            return retry_dead_connections(lambda: self.repository.get(object_id, **options))
+            aggregate = retry_dead_connections(lambda: self.repository.get(object_id, **options))
+        if erasures != self._erasures and cache is not None:
+            self._evict(cache, object_id)  # loaded while an erasure emptied the cache: never kept after it
+        return aggregate
 
     def _require_exists(self, cls: type[TicketflowAggregate], object_id: UUID) -> None:
         """Check an object exists and is of the right kind, reading one stored record, not its history."""
@@ -1124,6 +1148,45 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
                     cached = None
                 if cached is None or cached.version < changed.version:
                     cache.put(changed.id, changed)
+
+    def _select_erasures(self, start: int, limit: int, stop: int) -> list[Any]:
+        select = self.recorder.select_notifications
+        return retry_dead_connections(lambda: list(select(start, limit, stop=stop, topics=ERASURE_TOPICS)))
+
+    def _forget_customer(self, customer_id: UUID) -> None:
+        """Drop everything this process holds of a customer erased (by any process, see
+        :class:`~ticketflow.privacy.watch.ErasureWatch`): their key's cached copy, and the customer,
+        their tickets and their reminders from the aggregate cache. Commands that loaded before this
+        put nothing back in the cache, nor do reads that loaded while it ran (``_erasures``)."""
+        self.keys.forget(customer_id)
+        self._erasures += 1
+        cache: Any = self.repository.cache
+        if cache is not None:
+            for object_id in self._cached_of(cache, customer_id):
+                self._evict(cache, object_id)
+        self._erasures += 1
+
+    @staticmethod
+    def _cached_of(cache: Any, customer_id: UUID) -> list[UUID]:
+        """The cached aggregates holding a customer's data: the customer, the tickets they requested,
+        the reminders about them (the subjects the mapper seals their data under)."""
+        lock = getattr(cache, "lock", None)
+        with lock if lock is not None else nullcontext():
+            held = list(cache.cache.items())
+        found = []
+        for object_id, entry in held:  # an LRUCache keeps links: [previous, next, key, value]
+            aggregate = entry[LRUCache.RESULT] if isinstance(cache, LRUCache) else entry
+            requester = getattr(aggregate, "requester_id", None)  # a ticket's
+            if customer_id in (object_id, requester, getattr(aggregate, "customer_id", None)):  # a reminder's
+                found.append(object_id)
+        return found
+
+    @staticmethod
+    def _evict(cache: Any, object_id: UUID) -> None:
+        try:
+            cache.get(object_id, evict=True)
+        except KeyError:
+            pass
 
     def _require_active_member(self, team_id: UUID, agent_id: str, team: Team | None = None) -> None:
         team = team or self._peek(Team, team_id)

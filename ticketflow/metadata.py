@@ -67,6 +67,11 @@ class NoRecordingContext(RuntimeError):
     """An event was created outside a command: its metadata would be unknown."""
 
 
+def active() -> RecordingContext | None:
+    """The command being recorded in this context, None outside one."""
+    return _current.get()
+
+
 def current() -> RecordingContext:
     ctx = _current.get()
     if ctx is None:

@@ -146,6 +146,38 @@ def test_an_erased_customers_tickets_leave_the_cache_and_nothing_personal_was_in
     assert theirs in kept  # another customer's tickets stay
 
 
+def test_a_customer_erased_by_another_process_leaves_the_cache_at_the_next_pass(
+    shared_store_settings: Settings,
+) -> None:
+    clock = FakeClock(MONDAY_9_SHANGHAI)
+    desk = TicketDesk(shared_store_settings, clock=clock)
+    eraser = TicketDesk(shared_store_settings, clock=clock)  # `ticketflow customer erase`, an API worker
+    world = World(desk, clock)
+    try:
+        define_sla(world)
+        mine = world.open("我的电脑坏了", team=True)
+        other = desk.register_customer(
+            RegisterCustomer(name="李四", email="lisi@example.cn"), ADMIN
+        ).object_id
+        theirs = desk.open_ticket(
+            OpenTicket(subject="李四的问题", requester_id=other, team_id=world.setup.team_id),
+            Caller(str(other), Role.CUSTOMER, Channel.WEB_FORM),
+        ).object_id
+        world.settle()
+        assert {mine, theirs} <= set(world.automation.clock_cache.entries())
+
+        eraser.erase_customer(EraseCustomer(customer_id=world.setup.customer_id, reference="DSR-2"), ADMIN)
+        world.read_side.catch_up()
+        world.automation.run_once()
+        kept = world.automation.clock_cache.entries()
+        assert mine not in kept
+        assert theirs in kept
+    finally:
+        world.read_side.close()
+        eraser.close()
+        desk.close()
+
+
 def strings_in(value: Any, seen: set[int] | None = None) -> Iterator[str]:
     """Every text reachable from ``value`` (the cache's entries, walked through their attributes)."""
     seen = seen if seen is not None else set()

@@ -70,6 +70,12 @@ class KeyStore(ABC):
         with self._lock:
             self._cache[subject] = (time.monotonic(), None)
 
+    def forget(self, subject: UUID) -> None:
+        """Drop this process's copy of the subject's key: the next use asks the store (an erasure by
+        another process, seen in the log, takes effect here at once instead of after CACHE_SECONDS)."""
+        with self._lock:
+            self._cache.pop(subject, None)
+
     @abstractmethod
     def _load(self, subject: UUID) -> tuple[bytes | None, bool]:
         """(key or None, erased)."""
@@ -234,6 +240,10 @@ class LazyKeyStore:
 
     def destroy(self, subject: UUID) -> None:
         self.store.destroy(subject)
+
+    def forget(self, subject: UUID) -> None:
+        if self._store is not None:  # a store not opened yet holds no key
+            self._store.forget(subject)
 
     def close(self) -> None:
         if self._store is not None:

@@ -1,0 +1,99 @@
+"""Erasures made by any process, learnt from the log, so this process's caches forget the customer.
+
+A process keeps decrypted aggregates in memory (the desk's aggregate cache) and each customer's key
+for a few seconds (:mod:`ticketflow.privacy.keys`). An erasure run by this process empties both at
+once; one run by another process (``ticketflow erase``, another ``serve`` worker, the automation's
+retention) is only in the log. :class:`ErasureWatch` reads the log's erasure events written since its
+last look: before every command, and before a read answered from the cache, it asks the log's end
+position (one indexed query) and, when the log moved, the erasures in between (a second one). Each
+erased customer is handed to ``forget`` before the caller goes on, so no command decides on, returns,
+or writes from what was decrypted before an erasure it could see.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.utils import get_topic
+
+from ticketflow.domain import Customer
+
+#: The log topics of an erasure: its request (written before the key goes) and its completion (after).
+#: Both are followed: a process that reloads a ticket between the two decrypts it again, and the
+#: completion makes it forget that copy too.
+ERASURE_TOPICS = [get_topic(Customer.ErasureRequested), get_topic(Customer.Erased)]
+_PAGE = 500
+
+
+class ErasureWatch:
+    """Where this process is in the log's erasures, and what it does for each new one.
+
+    ``select_erasures(start, limit, stop)``: the erasure notifications from log position ``start`` to
+    ``stop``; ``log_position()``: the log's end; ``forget(customer_id)``: drop what this process holds of
+    that customer (called under the watch's lock, so a concurrent :meth:`follow` returns only after it).
+    """
+
+    def __init__(
+        self,
+        select_erasures: Callable[[int, int, int], Sequence[Any]],
+        log_position: Callable[[], int],
+        forget: Callable[[UUID], None],
+    ) -> None:
+        self._select_erasures, self._log_position, self._forget = select_erasures, log_position, forget
+        self._position: int | None = None  # the log position up to which erasures were read
+        self._lock = threading.Lock()
+
+    @property
+    def position(self) -> int | None:
+        return self._position
+
+    def start(self) -> None:
+        """Begin at the log's end (before anything is cached: erasures before it concern nothing held)."""
+        if self._position is None:
+            with self._lock:
+                if self._position is None:
+                    self._position = self._log_position()
+
+    def saw(self, positions: Sequence[int], erased: Sequence[UUID]) -> None:
+        """This process just wrote the log positions ``positions`` (ascending; its erasures among them
+        name ``erased``, whose caches it emptied itself). When they follow on from where the watch is, the
+        watch moves past them without reading the log: a process's own writes cost its next command no
+        query. Otherwise (another process wrote in between, or a follow is running) nothing changes and
+        the next :meth:`follow` reads the log as usual."""
+        if not positions or not self._lock.acquire(blocking=False):
+            return
+        try:
+            if self._position is None or positions[0] != self._position + 1:
+                return
+            if positions[-1] - positions[0] != len(positions) - 1:
+                return  # not contiguous: something else was written in between
+            for customer_id in erased:
+                self._forget(customer_id)
+            self._position = positions[-1]
+        finally:
+            self._lock.release()
+
+    def follow(self) -> set[UUID]:
+        """Forget every customer erased since the last look; returns them (empty when the log has none)."""
+        with self._lock:
+            if self._position is None:
+                self._position = self._log_position()
+                return set()
+            top = self._log_position()
+            if top <= self._position:
+                return set()
+            erased: set[UUID] = set()
+            start = self._position + 1
+            while True:
+                page = self._select_erasures(start, _PAGE, top)
+                erased.update(UUID(str(n.originator_id)) for n in page)
+                if len(page) < _PAGE:
+                    break
+                start = page[-1].id + 1
+            for customer_id in erased:
+                self._forget(customer_id)
+            self._position = top
+            return erased
