@@ -4,13 +4,13 @@ Each row says who (actor, role), when (business time and recorded time), how
 (channel, correlation and command ids), what (event type and a readable
 summary) and, where the event changes fields, each field's old and new value.
 Old values come from ``tf_audit_fields``, the view's own memory of every
-object's current field values.
+object's current field values (one row per object: its fields as a JSON object).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -45,8 +45,8 @@ AUDIT = Table(
 
 AUDIT_FIELDS = Table(
     "tf_audit_fields",
-    columns=("object_id TEXT NOT NULL", "field TEXT NOT NULL", "value TEXT"),
-    key=("object_id", "field"),
+    columns=("object_id TEXT NOT NULL", "fields TEXT NOT NULL"),
+    key=("object_id",),
 )
 
 #: Whose personal data each ticket and reminder holds (the customer erasure purges).
@@ -168,6 +168,11 @@ def object_type(event: Event) -> str:
     return _names(type(event))[0]
 
 
+def _ts(value: datetime) -> str | None:
+    """:func:`ts`, sooner for the UTC times events carry (the same text)."""
+    return value.isoformat(timespec="microseconds") if value.tzinfo is UTC else ts(value)
+
+
 _CREATED_OBJECT = (Ticket.Created, Customer.Created, Team.Created)
 
 
@@ -175,8 +180,9 @@ class AuditView(View):
     name = "audit"
     purges_personal_data = True
     tables = (AUDIT, AUDIT_FIELDS, AUDIT_SUBJECTS)
-    #: 2: on SQLite, ``tf_audit.position`` is the rowid (one B-tree, not a table and its key index) and the
-    #: key-value tables are WITHOUT ROWID (`ticketflow rebuild audit`; PostgreSQL's tables are unchanged).
+    #: 2: ``tf_audit_fields`` holds one row per object (its fields as a JSON object), not one per field;
+    #: on SQLite, ``tf_audit.position`` is the rowid (one B-tree, not a table and its key index) and the
+    #: key-value tables are WITHOUT ROWID (`ticketflow rebuild audit`).
     version = 2
 
     def ddl(self, dialect: Dialect) -> list[str]:
@@ -197,20 +203,20 @@ class AuditView(View):
             ids[e.originator_id] for e, _ in events
             if _field_values_of(type(e)) is not None and not isinstance(e, _CREATED_OBJECT)
         })
-        values: dict[tuple[str, str], Any] = {}
+        values: dict[str, dict[str, Any]] = {}
         for start in range(0, len(touched), 500):
             chunk = touched[start : start + 500]
             for row in batch.db.all(
                 f"SELECT * FROM {{p}}tf_audit_fields WHERE object_id IN ({', '.join('?' * len(chunk))})", chunk
             ):
-                values[(row["object_id"], row["field"])] = loads(row["value"])
+                values[row["object_id"]] = loads(row["fields"])
         batch.__dict__["audit_values"] = values
 
     def apply(self, batch: Batch, event: Event, position: int) -> None:
         state = batch.__dict__
         ids: dict[Any, str] = state.setdefault("audit_ids", {})
         object_id = ids.get(event.originator_id) or str(event.originator_id)
-        values: dict[tuple[str, str], Any] = state.setdefault("audit_values", {})
+        values: dict[str, dict[str, Any]] = state.setdefault("audit_values", {})
         event_class = type(event)
 
         if _subject_or_erasure(event_class):
@@ -225,14 +231,19 @@ class AuditView(View):
         changes = []
         values_of = _field_values_of(event_class)
         if values_of is not None:
-            dirty: set[tuple[str, str]] = state.setdefault("audit_dirty", set())
-            for field, new in values_of(event, lambda field: values.get((object_id, field))).items():
-                key = (object_id, field)
-                before = values.get(key)
+            fields = values.get(object_id)
+            if fields is None:
+                fields = values[object_id] = {}
+            changed = False
+            for field, new in values_of(event, fields.get).items():
+                before = fields.get(field)
                 if before != new:
                     changes.append({"field": field, "old": before, "new": new})
-                    values[key] = new
-                    dirty.add(key)  # written once per batch, with its last value (see _write_pending)
+                    fields[field] = new
+                    changed = True
+            if changed:  # written once per batch, with its last fields (see _write_pending)
+                dirty: set[str] = state.setdefault("audit_dirty", set())
+                dirty.add(object_id)
         kind, event_type = _names(event_class)
         rows: list[tuple[Any, ...]] = state.setdefault("audit_rows", [])
         rows.append((  # in AUDIT's column order; one row per event, only ever inserted
@@ -241,8 +252,8 @@ class AuditView(View):
             kind,
             event.originator_version,
             event_type,
-            ts(event.occurred_at),
-            ts(event.timestamp),
+            _ts(event.occurred_at),
+            _ts(event.timestamp),
             event.actor_id,
             event.actor_role,
             event.via,
@@ -271,12 +282,12 @@ assert AUDIT.column_names == _ROW_COLUMNS, "AuditView.apply builds rows in this 
 
 
 def _write_pending(batch: Batch) -> None:
-    """Write the batch's audit rows, and each field value it changed once, as it stands now."""
+    """Write the batch's audit rows, and the fields of each object it changed once, as they stand now."""
     db = batch.db
     db.executemany(AUDIT.upsert_sql, batch.__dict__.pop("audit_rows", []))
     dirty = batch.__dict__.pop("audit_dirty", set())
     values = batch.__dict__.get("audit_values", {})
-    db.executemany(AUDIT_FIELDS.upsert_sql, [(*key, dumps(values[key])) for key in sorted(dirty)])
+    db.executemany(AUDIT_FIELDS.upsert_sql, [(object_id, dumps(values[object_id])) for object_id in sorted(dirty)])
 
 
 def _erased(value: Any) -> Any:
@@ -290,18 +301,15 @@ def _erase_changes(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def _erase_objects(batch: Batch, customer_id: str, values: dict[tuple[str, str], Any]) -> None:
-    """Erase the personal values in the audit rows of the customer and of their tickets and reminders."""
+def _erase_objects(batch: Batch, customer_id: str, values: dict[str, dict[str, Any]]) -> None:
+    """Erase the personal values in the audit rows and remembered fields of the customer and of their
+    tickets and reminders."""
     batch.flush()  # the subjects and rows of this batch's earlier events are queried below
     _write_pending(batch)
     db = batch.db
     objects = {customer_id}
     objects.update(r["object_id"] for r in db.all(
         "SELECT object_id FROM {p}tf_audit_subjects WHERE customer_id = ?", (customer_id,)))
-    # Tickets audited before tf_audit_subjects existed: their requester is a remembered field.
-    objects.update(r["object_id"] for r in db.all(
-        "SELECT object_id FROM {p}tf_audit_fields WHERE field = 'requester_id' AND value = ?", (dumps(customer_id),)))
-    personal = sorted(PERSONAL_FIELDS)
     for chunk in chunks(objects):
         marks = ", ".join("?" * len(chunk))
         rows = db.all(f"SELECT position, event_type, changes, summary FROM {{p}}tf_audit WHERE object_id IN ({marks})", chunk)
@@ -313,15 +321,20 @@ def _erase_objects(batch: Batch, customer_id: str, values: dict[tuple[str, str],
             if erased != changes or summary != row["summary"]:
                 updates.append((dumps(erased), summary, row["position"]))
         db.executemany("UPDATE {p}tf_audit SET changes = ?, summary = ? WHERE position = ?", sorted(updates, key=lambda u: u[2]))
-        db.execute(
-            f"UPDATE {{p}}tf_audit_fields SET value = ? WHERE object_id IN ({marks})"
-            f" AND field IN ({', '.join('?' * len(personal))}) AND value IS NOT NULL AND value <> ? AND value <> ?",
-            [dumps(ERASED), *chunk, *personal, dumps(None), dumps("")],
-        )
-    for key, value in list(values.items()):
-        if key[0] in objects and key[1] in PERSONAL_FIELDS:
-            values[key] = _erased(value)
+        remembered = []
+        for row in db.all(f"SELECT object_id, fields FROM {{p}}tf_audit_fields WHERE object_id IN ({marks})", chunk):
+            fields = loads(row["fields"])
+            erased_fields = _erase_fields(fields)
+            if erased_fields != fields:
+                remembered.append((dumps(erased_fields), row["object_id"]))
+        db.executemany("UPDATE {p}tf_audit_fields SET fields = ? WHERE object_id = ?", sorted(remembered, key=lambda u: u[1]))
+    for object_id in objects & values.keys():
+        values[object_id] = _erase_fields(values[object_id])
     batch.evict(AUDIT, AUDIT_FIELDS)
+
+
+def _erase_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    return {name: _erased(value) if name in PERSONAL_FIELDS else value for name, value in fields.items()}
 
 
 def audit_trail(
