@@ -4,17 +4,18 @@ Each row says who (actor, role), when (business time and recorded time), how
 (channel, correlation and command ids), what (event type and a readable
 summary) and, where the event changes fields, each field's old and new value.
 Old values come from ``tf_audit_fields``, the view's own memory of every
-object's current field values.
+object's current field values (one row per object: its fields as a JSON object).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from projections.erasure import ERASED, PERSONAL_EVENT_TYPES, chunks
-from projections.sql import Batch, Db, Table, dumps, loads, log_page, ts, uid
+from projections.sql import Batch, Db, Dialect, Table, dumps, loads, log_page, ts, uid
 from projections.view import Event, Positioned, View
 from ticketflow.describe import describe
 from ticketflow.domain import Customer, Reminder, Team, Ticket
@@ -44,8 +45,8 @@ AUDIT = Table(
 
 AUDIT_FIELDS = Table(
     "tf_audit_fields",
-    columns=("object_id TEXT NOT NULL", "field TEXT NOT NULL", "value TEXT"),
-    key=("object_id", "field"),
+    columns=("object_id TEXT NOT NULL", "fields TEXT NOT NULL"),
+    key=("object_id",),
 )
 
 #: Whose personal data each ticket and reminder holds (the customer erasure purges).
@@ -66,137 +67,193 @@ PERSONAL_FIELDS = frozenset(
 )
 
 
+def _status(status: str) -> Callable[[Any, Old], dict[str, Any]]:
+    return lambda event, old: {"status": status}
+
+
+def _routed(event: Any, old: Old) -> dict[str, Any]:
+    routed: dict[str, Any] = {"team_id": str(event.team_id), "assignee_id": event.assignee_id}
+    if event.priority is not None:
+        routed["priority"] = event.priority
+    if event.added_tags:
+        routed["tags"] = sorted(set(old("tags") or []) | set(event.added_tags))
+    return routed
+
+
+def _profile_updated(event: Any, old: Old) -> dict[str, Any]:
+    changes = event.changes if isinstance(event.changes, dict) else {}
+    return {name: value or None for name, value in changes.items()}
+
+
+def _member_changed(event: Any, old: Old) -> dict[str, Any]:
+    member = dict(old(f"members.{event.agent_id}") or {})
+    return {f"members.{event.agent_id}": {**member, "role": event.role, "skills": event.skills}}
+
+
+def _member_active(event: Any, old: Old) -> dict[str, Any]:
+    member = dict(old(f"members.{event.agent_id}") or {})
+    return {f"members.{event.agent_id}": {**member, "active": isinstance(event, Team.MemberReactivated)}}
+
+
+FieldValues = Callable[[Any, Old], dict[str, Any]]
+
+#: What each event class sets (looked up by class, see :func:`_field_values_of`); other events set nothing.
+_FIELD_VALUES: dict[type, FieldValues] = {
+    Ticket.Opened: lambda e, old: {
+        **{name: getattr(e, name) for name in _TICKET_OPENED_FIELDS},
+        "requester_id": uid(e.requester_id), "team_id": uid(e.team_id), "status": "new",
+    },
+    Ticket.MergedInto: lambda e, old: {"status": "closed", "merged_into": str(e.primary_id)},
+    Ticket.MarkedOpen: _status("open"),
+    Ticket.Reopened: _status("open"),
+    Ticket.Pended: _status("pending"),
+    Ticket.PutOnHold: _status("on_hold"),
+    Ticket.Solved: _status("solved"),
+    Ticket.Closed: _status("closed"),
+    Ticket.Assigned: lambda e, old: {"assignee_id": e.assignee_id},
+    Ticket.Transferred: lambda e, old: {"team_id": str(e.to_team_id), "assignee_id": e.assignee_id},
+    Ticket.Unassigned: lambda e, old: {"assignee_id": None},
+    Ticket.RemovedFromTeam: lambda e, old: {"team_id": None},
+    Ticket.PriorityChanged: lambda e, old: {"priority": e.priority},
+    Ticket.Routed: _routed,
+    Ticket.SlaApplied: lambda e, old: {"sla_policy": f"{e.policy_name} v{e.policy_version}"},
+    Ticket.Recategorised: lambda e, old: {"category": e.category, "ticket_type": e.ticket_type},
+    Ticket.TagsChanged: lambda e, old: {"tags": sorted((set(old("tags") or []) | set(e.added)) - set(e.removed))},
+    Ticket.CollaboratorAdded: lambda e, old: {"collaborators": sorted({*(old("collaborators") or []), e.agent_id})},
+    Ticket.CollaboratorRemoved: lambda e, old: {"collaborators": sorted(set(old("collaborators") or []) - {e.agent_id})},
+    Ticket.Linked: lambda e, old: {
+        "links": [*(old("links") or []), {"ticket_id": str(e.linked_ticket_id), "kind": e.kind}]
+    },
+    Ticket.Rated: lambda e, old: {"satisfaction": e.score, "satisfaction_comment": e.comment},
+    Customer.Registered: lambda e, old: {
+        **{name: getattr(e, name) for name in _PROFILE}, "consents": sorted(e.consents)
+    },
+    Customer.ProfileUpdated: _profile_updated,
+    Customer.LanguageChanged: lambda e, old: {"preferred_language": e.preferred_language},
+    Customer.TierChanged: lambda e, old: {"tier": e.tier},
+    Customer.ConsentGiven: lambda e, old: {"consents": sorted({*(old("consents") or []), e.purpose})},
+    Customer.ConsentWithdrawn: lambda e, old: {"consents": sorted(set(old("consents") or []) - {e.purpose})},
+    Team.Formed: lambda e, old: {"name": e.name, "description": e.description},
+    Team.Renamed: lambda e, old: {"name": e.name},
+    Team.MemberAdded: lambda e, old: {
+        f"members.{e.agent_id}": {"role": e.role, "skills": e.skills, "active": True}
+    },
+    Team.MemberChanged: _member_changed,
+    Team.MemberDeactivated: _member_active,
+    Team.MemberReactivated: _member_active,
+}
+
+
+@cache
+def _field_values_of(event_class: type) -> FieldValues | None:
+    """The entry of ``event_class`` or of the nearest class it derives from (the decoded classes
+    derive from the declared ones), None when the event sets no field."""
+    return next((_FIELD_VALUES[c] for c in event_class.__mro__ if c in _FIELD_VALUES), None)
+
+
 def field_values(event: Event, old: Old) -> dict[str, Any]:
     """The fields an event sets and their new values (JSON-able)."""
-    match event:
-        case Ticket.Opened():
-            values = {name: getattr(event, name) for name in _TICKET_OPENED_FIELDS}
-            return {**values, "requester_id": uid(event.requester_id), "team_id": uid(event.team_id), "status": "new"}
-        case Ticket.MergedInto():
-            return {"status": "closed", "merged_into": str(event.primary_id)}
-        case Ticket.MarkedOpen() | Ticket.Reopened():
-            return {"status": "open"}
-        case Ticket.Pended():
-            return {"status": "pending"}
-        case Ticket.PutOnHold():
-            return {"status": "on_hold"}
-        case Ticket.Solved():
-            return {"status": "solved"}
-        case Ticket.Closed():
-            return {"status": "closed"}
-        case Ticket.Assigned():
-            return {"assignee_id": event.assignee_id}
-        case Ticket.Transferred():
-            return {"team_id": str(event.to_team_id), "assignee_id": event.assignee_id}
-        case Ticket.Unassigned():
-            return {"assignee_id": None}
-        case Ticket.RemovedFromTeam():
-            return {"team_id": None}
-        case Ticket.PriorityChanged():
-            return {"priority": event.priority}
-        case Ticket.Routed():
-            routed: dict[str, Any] = {"team_id": str(event.team_id), "assignee_id": event.assignee_id}
-            if event.priority is not None:
-                routed["priority"] = event.priority
-            if event.added_tags:
-                routed["tags"] = sorted(set(old("tags") or []) | set(event.added_tags))
-            return routed
-        case Ticket.SlaApplied():
-            return {"sla_policy": f"{event.policy_name} v{event.policy_version}"}
-        case Ticket.Recategorised():
-            return {"category": event.category, "ticket_type": event.ticket_type}
-        case Ticket.TagsChanged():
-            return {"tags": sorted((set(old("tags") or []) | set(event.added)) - set(event.removed))}
-        case Ticket.CollaboratorAdded():
-            return {"collaborators": sorted({*(old("collaborators") or []), event.agent_id})}
-        case Ticket.CollaboratorRemoved():
-            return {"collaborators": sorted(set(old("collaborators") or []) - {event.agent_id})}
-        case Ticket.Linked():
-            return {"links": [*(old("links") or []), {"ticket_id": str(event.linked_ticket_id), "kind": event.kind}]}
-        case Ticket.Rated():
-            return {"satisfaction": event.score, "satisfaction_comment": event.comment}
-        case Customer.Registered():
-            return {**{name: getattr(event, name) for name in _PROFILE}, "consents": sorted(event.consents)}
-        case Customer.ProfileUpdated():
-            changes = event.changes if isinstance(event.changes, dict) else {}
-            return {name: value or None for name, value in changes.items()}
-        case Customer.LanguageChanged():
-            return {"preferred_language": event.preferred_language}
-        case Customer.TierChanged():
-            return {"tier": event.tier}
-        case Customer.ConsentGiven():
-            return {"consents": sorted({*(old("consents") or []), event.purpose})}
-        case Customer.ConsentWithdrawn():
-            return {"consents": sorted(set(old("consents") or []) - {event.purpose})}
-        case Team.Formed():
-            return {"name": event.name, "description": event.description}
-        case Team.Renamed():
-            return {"name": event.name}
-        case Team.MemberAdded():
-            return {f"members.{event.agent_id}": {"role": event.role, "skills": event.skills, "active": True}}
-        case Team.MemberChanged():
-            member = dict(old(f"members.{event.agent_id}") or {})
-            return {f"members.{event.agent_id}": {**member, "role": event.role, "skills": event.skills}}
-        case Team.MemberDeactivated() | Team.MemberReactivated():
-            member = dict(old(f"members.{event.agent_id}") or {})
-            return {f"members.{event.agent_id}": {**member, "active": isinstance(event, Team.MemberReactivated)}}
-    return {}
+    values_of = _field_values_of(type(event))
+    return {} if values_of is None else values_of(event, old)
+
+
+@cache
+def _names(event_class: type) -> tuple[str, str]:
+    """The object type and event type of an event class (``ticket``, ``Ticket.Opened``)."""
+    qualname = event_class.__qualname__
+    return qualname.split(".")[0].lower(), qualname
 
 
 def object_type(event: Event) -> str:
-    return type(event).__qualname__.split(".")[0].lower()
+    return _names(type(event))[0]
+
+
+def _ts(value: datetime) -> str | None:
+    """:func:`ts`, sooner for the UTC times events carry (the same text)."""
+    return value.isoformat(timespec="microseconds") if value.tzinfo is UTC else ts(value)
+
+
+_CREATED_OBJECT = (Ticket.Created, Customer.Created, Team.Created)
 
 
 class AuditView(View):
     name = "audit"
     purges_personal_data = True
     tables = (AUDIT, AUDIT_FIELDS, AUDIT_SUBJECTS)
+    #: 2: ``tf_audit_fields`` holds one row per object (its fields as a JSON object), not one per field;
+    #: on SQLite, ``tf_audit.position`` is the rowid (one B-tree, not a table and its key index) and the
+    #: key-value tables are WITHOUT ROWID (`ticketflow rebuild audit`).
+    version = 2
+
+    def ddl(self, dialect: Dialect) -> list[str]:
+        statements = super().ddl(dialect)
+        if dialect is not Dialect.SQLITE:
+            return statements
+        # SQLite makes an INTEGER (not BIGINT, though both are 64-bit there) primary key the rowid.
+        rowid = {AUDIT.ddl()[0]: AUDIT.ddl()[0].replace("position BIGINT NOT NULL", "position INTEGER NOT NULL")}
+        rowid.update({t.ddl()[0]: t.ddl()[0] + " WITHOUT ROWID" for t in (AUDIT_FIELDS, AUDIT_SUBJECTS)})
+        return [rowid.get(statement, statement) for statement in statements]
 
     def prepare(self, batch: Batch, events: Sequence[Positioned]) -> None:
         """Load the current field values of every object the batch touches, decoded once."""
-        touched = sorted({str(e.originator_id) for e, _ in events if not isinstance(e, Ticket.Created | Customer.Created | Team.Created)})
-        values: dict[tuple[str, str], Any] = {}
+        ids = {e.originator_id: str(e.originator_id) for e, _ in events}  # each id's text, made once
+        batch.__dict__["audit_ids"] = ids
+        # Only objects whose events set fields read their old values (a note or an SLA event does not).
+        touched = sorted({
+            ids[e.originator_id] for e, _ in events
+            if _field_values_of(type(e)) is not None and not isinstance(e, _CREATED_OBJECT)
+        })
+        values: dict[str, dict[str, Any]] = {}
         for start in range(0, len(touched), 500):
             chunk = touched[start : start + 500]
             for row in batch.db.all(
                 f"SELECT * FROM {{p}}tf_audit_fields WHERE object_id IN ({', '.join('?' * len(chunk))})", chunk
             ):
-                values[(row["object_id"], row["field"])] = loads(row["value"])
+                values[row["object_id"]] = loads(row["fields"])
         batch.__dict__["audit_values"] = values
 
     def apply(self, batch: Batch, event: Event, position: int) -> None:
-        object_id = str(event.originator_id)
-        values: dict[tuple[str, str], Any] = batch.__dict__.setdefault("audit_values", {})
+        state = batch.__dict__
+        ids: dict[Any, str] = state.setdefault("audit_ids", {})
+        object_id = ids.get(event.originator_id) or str(event.originator_id)
+        values: dict[str, dict[str, Any]] = state.setdefault("audit_values", {})
+        event_class = type(event)
 
-        def old(field: str) -> Any:
-            return values.get((object_id, field))
-
-        match event:
-            case Ticket.Opened():
-                batch.put(AUDIT_SUBJECTS, {"object_id": object_id, "customer_id": uid(event.requester_id)})
-            case Reminder.Scheduled() if event.customer_id is not None:
-                batch.put(AUDIT_SUBJECTS, {"object_id": object_id, "customer_id": uid(event.customer_id)})
-            case Customer.Erased():
-                _erase_objects(batch, object_id, values)
+        if _subject_or_erasure(event_class):
+            match event:
+                case Ticket.Opened():
+                    batch.put(AUDIT_SUBJECTS, {"object_id": object_id, "customer_id": uid(event.requester_id)})
+                case Reminder.Scheduled() if event.customer_id is not None:
+                    batch.put(AUDIT_SUBJECTS, {"object_id": object_id, "customer_id": uid(event.customer_id)})
+                case Customer.Erased():
+                    _erase_objects(batch, object_id, values)
 
         changes = []
-        dirty: set[tuple[str, str]] = batch.__dict__.setdefault("audit_dirty", set())
-        for field, new in field_values(event, old).items():
-            key = (object_id, field)
-            before = values.get(key)
-            if before != new:
-                changes.append({"field": field, "old": before, "new": new})
-                values[key] = new
-                dirty.add(key)  # written once per batch, with its last value (see _write_pending)
-        rows: list[tuple[Any, ...]] = batch.__dict__.setdefault("audit_rows", [])
+        values_of = _field_values_of(event_class)
+        if values_of is not None:
+            fields = values.get(object_id)
+            if fields is None:
+                fields = values[object_id] = {}
+            changed = False
+            for field, new in values_of(event, fields.get).items():
+                before = fields.get(field)
+                if before != new:
+                    changes.append({"field": field, "old": before, "new": new})
+                    fields[field] = new
+                    changed = True
+            if changed:  # written once per batch, with its last fields (see _write_pending)
+                dirty: set[str] = state.setdefault("audit_dirty", set())
+                dirty.add(object_id)
+        kind, event_type = _names(event_class)
+        rows: list[tuple[Any, ...]] = state.setdefault("audit_rows", [])
         rows.append((  # in AUDIT's column order; one row per event, only ever inserted
             position,
             object_id,
-            object_type(event),
+            kind,
             event.originator_version,
-            type(event).__qualname__,
-            ts(event.occurred_at),
-            ts(event.timestamp),
+            event_type,
+            _ts(event.occurred_at),
+            _ts(event.timestamp),
             event.actor_id,
             event.actor_role,
             event.via,
@@ -211,6 +268,12 @@ class AuditView(View):
         _write_pending(batch)
 
 
+@cache
+def _subject_or_erasure(event_class: type) -> bool:
+    """Whether events of ``event_class`` record whose data an object holds, or erase a customer."""
+    return issubclass(event_class, (Ticket.Opened, Reminder.Scheduled, Customer.Erased))
+
+
 _ROW_COLUMNS = (
     "position", "object_id", "object_type", "version", "event_type", "occurred_at", "recorded_at", "actor_id",
     "actor_role", "via", "correlation_id", "command_id", "imported", "changes", "summary",
@@ -219,12 +282,12 @@ assert AUDIT.column_names == _ROW_COLUMNS, "AuditView.apply builds rows in this 
 
 
 def _write_pending(batch: Batch) -> None:
-    """Write the batch's audit rows, and each field value it changed once, as it stands now."""
+    """Write the batch's audit rows, and the fields of each object it changed once, as they stand now."""
     db = batch.db
     db.executemany(AUDIT.upsert_sql, batch.__dict__.pop("audit_rows", []))
     dirty = batch.__dict__.pop("audit_dirty", set())
     values = batch.__dict__.get("audit_values", {})
-    db.executemany(AUDIT_FIELDS.upsert_sql, [(*key, dumps(values[key])) for key in sorted(dirty)])
+    db.executemany(AUDIT_FIELDS.upsert_sql, [(object_id, dumps(values[object_id])) for object_id in sorted(dirty)])
 
 
 def _erased(value: Any) -> Any:
@@ -238,18 +301,15 @@ def _erase_changes(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def _erase_objects(batch: Batch, customer_id: str, values: dict[tuple[str, str], Any]) -> None:
-    """Erase the personal values in the audit rows of the customer and of their tickets and reminders."""
+def _erase_objects(batch: Batch, customer_id: str, values: dict[str, dict[str, Any]]) -> None:
+    """Erase the personal values in the audit rows and remembered fields of the customer and of their
+    tickets and reminders."""
     batch.flush()  # the subjects and rows of this batch's earlier events are queried below
     _write_pending(batch)
     db = batch.db
     objects = {customer_id}
     objects.update(r["object_id"] for r in db.all(
         "SELECT object_id FROM {p}tf_audit_subjects WHERE customer_id = ?", (customer_id,)))
-    # Tickets audited before tf_audit_subjects existed: their requester is a remembered field.
-    objects.update(r["object_id"] for r in db.all(
-        "SELECT object_id FROM {p}tf_audit_fields WHERE field = 'requester_id' AND value = ?", (dumps(customer_id),)))
-    personal = sorted(PERSONAL_FIELDS)
     for chunk in chunks(objects):
         marks = ", ".join("?" * len(chunk))
         rows = db.all(f"SELECT position, event_type, changes, summary FROM {{p}}tf_audit WHERE object_id IN ({marks})", chunk)
@@ -261,15 +321,20 @@ def _erase_objects(batch: Batch, customer_id: str, values: dict[tuple[str, str],
             if erased != changes or summary != row["summary"]:
                 updates.append((dumps(erased), summary, row["position"]))
         db.executemany("UPDATE {p}tf_audit SET changes = ?, summary = ? WHERE position = ?", sorted(updates, key=lambda u: u[2]))
-        db.execute(
-            f"UPDATE {{p}}tf_audit_fields SET value = ? WHERE object_id IN ({marks})"
-            f" AND field IN ({', '.join('?' * len(personal))}) AND value IS NOT NULL AND value <> ? AND value <> ?",
-            [dumps(ERASED), *chunk, *personal, dumps(None), dumps("")],
-        )
-    for key, value in list(values.items()):
-        if key[0] in objects and key[1] in PERSONAL_FIELDS:
-            values[key] = _erased(value)
+        remembered = []
+        for row in db.all(f"SELECT object_id, fields FROM {{p}}tf_audit_fields WHERE object_id IN ({marks})", chunk):
+            fields = loads(row["fields"])
+            erased_fields = _erase_fields(fields)
+            if erased_fields != fields:
+                remembered.append((dumps(erased_fields), row["object_id"]))
+        db.executemany("UPDATE {p}tf_audit_fields SET fields = ? WHERE object_id = ?", sorted(remembered, key=lambda u: u[1]))
+    for object_id in objects & values.keys():
+        values[object_id] = _erase_fields(values[object_id])
     batch.evict(AUDIT, AUDIT_FIELDS)
+
+
+def _erase_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    return {name: _erased(value) if name in PERSONAL_FIELDS else value for name, value in fields.items()}
 
 
 def audit_trail(
