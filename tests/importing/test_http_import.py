@@ -145,6 +145,8 @@ def test_only_a_token_granted_import_may_post_history(iapi: Api) -> None:
         refused = _post(iapi, who, _batch(iapi))
         assert refused.status_code == 403, who
         assert refused.headers["content-type"].startswith("application/problem+json")
+        article = "an" if who in ("agent_a", "integration", "auditor") else "a"
+        assert refused.json()["detail"].startswith(f"{article} {who.removesuffix('_a')} token may not"), refused.text
     assert not any(n.topic.endswith("Ticket.Opened") for n in iapi.desk.recorder.select_notifications(1, 10_000))
     assert _post(iapi, "admin", _batch(iapi)).status_code == 200
     # An integration may name only its own teams.
