@@ -32,7 +32,7 @@ from ticketflow.application import CommandResult, TicketDesk
 from ticketflow.commands import ChangeCommand, Command, RecordDataAccess
 from ticketflow.config import Settings
 from ticketflow.domain.values import Channel, Role
-from ticketflow.errors import CustomerNotFound, NotFound, PermissionDenied, TeamNotFound, TicketNotFound
+from ticketflow.errors import CustomerNotFound, NotFound, TeamNotFound, TicketNotFound
 from ticketflow.whatif.jobs import WhatifJobs
 
 R = TypeVar("R")
