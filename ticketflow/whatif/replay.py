@@ -207,6 +207,7 @@ class History:
     horizon: datetime | None  # the latest business time in the log
     log_position: int
     events_read: int
+    opens_new: bool = True  # the desk's TICKETFLOW_ASSIGN_OPENS_NEW: does routing to an agent open a new ticket
 
 
 def read_history(desk: TicketDesk, since: datetime, until: datetime) -> History:
@@ -250,7 +251,7 @@ def read_history(desk: TicketDesk, since: datetime, until: datetime) -> History:
                     snapshot = -1 if event.imported else policies.current
                     recorded.steps.append(Step(event, notification.id, snapshot, tier, language))
         start = page[-1].id + 1
-    return History(policies, tickets, moves, horizon, end, read)
+    return History(policies, tickets, moves, horizon, end, read, desk.settings.assign_opens_new)
 
 
 def _customer(customers: dict[UUID, tuple[str | None, str]], event: Customer.Event) -> None:
@@ -470,6 +471,7 @@ class Scenario:
                 replayed.language,
                 last_assigned=self.rotation.get(team_id),
                 open_tickets=self.loads,
+                opens_new=self.history.opens_new,
             ),
         )
         for event in made:
