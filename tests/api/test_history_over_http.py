@@ -32,7 +32,12 @@ def import_token(api: Api) -> str:
 
 
 def opened(api: Api, who: str, **extra: Any) -> Any:
-    body = {"subject": "INC0010001 网络中断", "requester_id": str(api.customer), "team_id": str(api.team_a), **extra}
+    body = {
+        "subject": "INC0010001 网络中断",
+        "requester_id": str(api.customer),
+        "team_id": str(api.team_a),
+        **extra,
+    }
     return api.post(who, "/api/v1/tickets", body)
 
 
@@ -48,25 +53,47 @@ def test_ticket_commands_refuse_occurred_at_whatever_the_token_and_write_nothing
     before = api.desk.log_position()
     for who in ("agent_a", "supervisor_a", "admin", "migration"):
         assert refused_for_occurred_at(opened(api, who, occurred_at=THEN)), who
-        for route, body in (("assign", {"assignee_id": "li.wei"}), ("pend", {}), ("notes", {"body": "x"}),
-                            ("priority", {"priority": "urgent"})):
+        for route, body in (
+            ("assign", {"assignee_id": "li.wei"}),
+            ("pend", {}),
+            ("notes", {"body": "x"}),
+            ("priority", {"priority": "urgent"}),
+        ):
             response = api.post(who, f"/api/v1/tickets/{ticket}/{route}", {**body, "occurred_at": THEN})
             assert refused_for_occurred_at(response), (who, route, response.text)
     assert api.desk.log_position() == before
     schema = api.get("admin", "/openapi.json").json()["components"]["schemas"]
-    assert not [name for name, model in schema.items()
-                if name.endswith("Body") or name == "TicketCreate"
-                if "occurred_at" in model.get("properties", {})]
+    assert not [
+        name
+        for name, model in schema.items()
+        if name.endswith("Body") or name == "TicketCreate"
+        if "occurred_at" in model.get("properties", {})
+    ]
 
 
 def test_the_same_history_posted_to_imports_keeps_its_times_marked_imported(api: Api) -> None:
     who = import_token(api)
-    batch = {"source": "servicenow", "events": [
-        {"case_id": "INC0010001", "event_id": "1", "kind": "opened", "occurred_at": THEN,
-         "subject": "INC0010001 网络中断", "customer_id": str(api.customer), "team_id": str(api.team_a)},
-        {"case_id": "INC0010001", "event_id": "2", "kind": "assignee", "occurred_at": "2016-03-15T10:00:00+08:00",
-         "assignee_id": "li.wei"},
-    ]}
+    batch = {
+        "source": "servicenow",
+        "events": [
+            {
+                "case_id": "INC0010001",
+                "event_id": "1",
+                "kind": "opened",
+                "occurred_at": THEN,
+                "subject": "INC0010001 网络中断",
+                "customer_id": str(api.customer),
+                "team_id": str(api.team_a),
+            },
+            {
+                "case_id": "INC0010001",
+                "event_id": "2",
+                "kind": "assignee",
+                "occurred_at": "2016-03-15T10:00:00+08:00",
+                "assignee_id": "li.wei",
+            },
+        ],
+    }
     response = api.post(who, "/api/v1/imports", batch)
     assert response.status_code == 200, response.text
     ticket = UUID(response.json()["tickets"]["INC0010001"])
@@ -85,9 +112,19 @@ def test_a_future_or_ancient_or_naive_time_is_rejected_by_imports(api: Api) -> N
     who = import_token(api)
     before = api.desk.log_position()
     for value in ("2999-01-01T00:00:00Z", "1969-12-31T23:59:59Z", "2016-03-15T09:30:00"):
-        batch = {"source": "servicenow", "events": [
-            {"case_id": "INC1", "kind": "opened", "occurred_at": value, "subject": "网络中断",
-             "customer_id": str(api.customer), "team_id": str(api.team_a)}]}
+        batch = {
+            "source": "servicenow",
+            "events": [
+                {
+                    "case_id": "INC1",
+                    "kind": "opened",
+                    "occurred_at": value,
+                    "subject": "网络中断",
+                    "customer_id": str(api.customer),
+                    "team_id": str(api.team_a),
+                }
+            ],
+        }
         answer = api.post(who, "/api/v1/imports", batch).json()
         assert answer["counts"]["recorded"] == 0 and answer["rejects"][0]["row"] == 0, (value, answer)
     assert api.desk.log_position() == before

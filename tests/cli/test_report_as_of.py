@@ -33,15 +33,29 @@ def desk_log(data_dir: Path) -> Path:
     desk = TicketDesk(Settings(data_dir=data_dir), clock=clock)
     first = desk.register_customer(RegisterCustomer(name="王秀英"), ADMIN).object_id
     second = desk.register_customer(RegisterCustomer(name="李伟"), ADMIN).object_id
-    desk.record_data_access(RecordDataAccess(customer_id=first, fields=["name"], purpose="DSR-1",
-                                             request_id="r-1", resource="history"), ADMIN)
+    desk.record_data_access(
+        RecordDataAccess(
+            customer_id=first, fields=["name"], purpose="DSR-1", request_id="r-1", resource="history"
+        ),
+        ADMIN,
+    )
     clock.advance(timedelta(hours=2))
-    desk.record_data_access(RecordDataAccess(customer_id=second, fields=["name"], purpose="DSR-2",
-                                             request_id="r-2", resource="history"), ADMIN)
+    desk.record_data_access(
+        RecordDataAccess(
+            customer_id=second, fields=["name"], purpose="DSR-2", request_id="r-2", resource="history"
+        ),
+        ADMIN,
+    )
     clock.advance(timedelta(minutes=30))
     desk.erase_customer(EraseCustomer(customer_id=second, reference="DSR-2"), COMPLIANCE)
-    desk.open_ticket(OpenTicket(subject="INC0000001 打印机无法连接", requester_id=first,
-                                occurred_at=datetime(2016, 3, 1, 1, 0, tzinfo=UTC)), IMPORTER)
+    desk.open_ticket(
+        OpenTicket(
+            subject="INC0000001 打印机无法连接",
+            requester_id=first,
+            occurred_at=datetime(2016, 3, 1, 1, 0, tzinfo=UTC),
+        ),
+        IMPORTER,
+    )
     desk.close()
     return data_dir
 
@@ -55,11 +69,17 @@ def test_a_report_as_of_an_instant_counts_what_had_happened_by_then(
 ) -> None:
     code, out, err = run(["report", "data-access", "--csv", "-"], capsys)
     assert code == 0 and reads(out) == 2, err
-    code, out, err = run(["report", "data-access", "--csv", "-", "--as-of", BETWEEN, "--as-of-basis", "business"], capsys)
+    code, out, err = run(
+        ["report", "data-access", "--csv", "-", "--as-of", BETWEEN, "--as-of-basis", "business"], capsys
+    )
     assert code == 0 and reads(out) == 1 and "note:" not in err, err
-    code, out, err = run(["report", "erasures", "--csv", "-", "--as-of", BETWEEN, "--as-of-basis", "business"], capsys)
+    code, out, err = run(
+        ["report", "erasures", "--csv", "-", "--as-of", BETWEEN, "--as-of-basis", "business"], capsys
+    )
     assert code == 0 and out.splitlines()[1:] == [], err
-    code, out, err = run(["report", "erasures", "--csv", "-", "--as-of", LATER, "--as-of-basis", "business"], capsys)
+    code, out, err = run(
+        ["report", "erasures", "--csv", "-", "--as-of", LATER, "--as-of-basis", "business"], capsys
+    )
     assert code == 0 and len(out.splitlines()) == 2 and ",DSR-2," in out, err
     code, out, err = run(["report", "sla", "--as-of", LATER, "--as-of-basis", "business"], capsys)
     assert code == 0 and "as of 2026-11-02T12:00:00+00:00 (business time)" in out, err
@@ -71,7 +91,10 @@ def test_the_basis_comes_from_the_flag_else_from_TICKETFLOW_AS_OF_BASIS(
     # In 2016 the desk had recorded nothing; on business time the imported ticket had happened by then.
     argv = ["report", "sla", "--csv", "-", "--as-of", "2016-06-01"]
     code, _, err = run(argv, capsys)
-    assert code == 0 and "note: the log holds nothing at or before 2016-06-01T00:00:00+00:00 on recorded time" in err
+    assert (
+        code == 0
+        and "note: the log holds nothing at or before 2016-06-01T00:00:00+00:00 on recorded time" in err
+    )
     code, _, err = run([*argv, "--as-of-basis", "business"], capsys)
     assert code == 0 and "note:" not in err, err
     monkeypatch.setenv("TICKETFLOW_AS_OF_BASIS", "business")
@@ -87,9 +110,14 @@ def test_the_basis_comes_from_the_flag_else_from_TICKETFLOW_AS_OF_BASIS(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["report", "sla", "--as-of", "2026-11-02", "--as-of-basis", "bogus"],
-         "--as-of-basis 'bogus': expected recorded or business"),
-        (["report", "data-access", "--as-of", "yesterday"], "--as-of 'yesterday' is not an ISO 8601 date or time"),
+        (
+            ["report", "sla", "--as-of", "2026-11-02", "--as-of-basis", "bogus"],
+            "--as-of-basis 'bogus': expected recorded or business",
+        ),
+        (
+            ["report", "data-access", "--as-of", "yesterday"],
+            "--as-of 'yesterday' is not an ISO 8601 date or time",
+        ),
         (["report", "erasures", "--as-of-basis", "business"], "--as-of-basis goes with --as-of"),
     ],
 )
