@@ -24,13 +24,14 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ticketflow.access import Permission
 from ticketflow.application import TicketDesk
 from ticketflow.batch_import import BatchResult, Reject, record_batch, ticket_id_for
 from ticketflow.commands.base import HistoricalTime, Line, Name, OptionalBody
 from ticketflow.commands.imported import FactKind, SourceCounters
 from ticketflow.domain import Ticket
 from ticketflow.domain.values import Channel, Priority, Status, TicketType
-from ticketflow.errors import NotFound
+from ticketflow.errors import NotFound, PermissionDenied
 from ticketflow.importing.directory import DirectoryIds
 from ticketflow.importing.engine import Format
 from ticketflow.importing.mapping import ImportMapping, parse_mapping
@@ -129,6 +130,10 @@ def _seed(ticket: Ticket) -> dict[str, str]:
 
 def record_snapshots(desk: TicketDesk, source: str, rows: list[Any], caller: Caller) -> BatchResult:
     """Diff each case's snapshots with the import engine, then record them as :func:`record_batch` does."""
+    if (
+        not caller.may(Permission.IMPORT) or caller.via is not Channel.IMPORT
+    ):  # even when nothing is left to write
+        raise PermissionDenied("importing history needs the import permission")
     parsed: list[tuple[int, HistoricalSnapshot]] = []
     rejects: list[Reject] = []
     for index, raw in enumerate(rows):

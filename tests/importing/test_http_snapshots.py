@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+import pytest
+
 from tests.api.conftest import Api
 
 COUNTERS = ("reassignment_count", "reopen_count")
@@ -226,3 +228,16 @@ def test_a_batch_holds_either_events_or_snapshots(iapi: Api) -> None:
         assert response.status_code == 422 and response.headers["content-type"].startswith(
             "application/problem+json"
         )
+
+
+def test_only_a_token_granted_import_may_post_snapshots(iapi: Api) -> None:
+    from ticketflow.batch_snapshots import record_snapshots
+    from ticketflow.domain.values import Channel, Role
+    from ticketflow.errors import PermissionDenied
+    from ticketflow.metadata import Caller
+
+    for who in ("agent_a", "integration"):
+        response = iapi.post(who, "/api/v1/imports", {"source": "servicenow", "snapshots": _snapshots(iapi)})
+        assert response.status_code == 403, who
+    with pytest.raises(PermissionDenied):  # the desk's own check (not via import), even with nothing to write
+        record_snapshots(iapi.desk, "servicenow", [], Caller("li.wei", Role.AGENT, Channel.API))
