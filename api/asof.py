@@ -12,13 +12,13 @@ which basis it went by and ``X-As-Of-Note`` when the log holds nothing by then o
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 from fastapi import Depends, Query, Request, Response
 
-from projections.asof import Horizon, ViewsAsOf
+from projections.asof import ViewsAsOf, empty_note
 from projections.sql import Db
 from ticketflow.application import TicketDesk
 from ticketflow.errors import NotFound, ValidationFailed
@@ -94,19 +94,6 @@ class ListAsOf:
 
 
 ListAsOfDep = Annotated[ListAsOf, Depends(ListAsOf)]
-
-
-def empty_note(at: datetime, horizon: Horizon) -> str | None:
-    """A sentence when the view as of ``at`` holds nothing because the log holds nothing by then on its basis."""
-    if horizon.applied:
-        return None
-    when = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-    if horizon.earliest is None:
-        return "the log holds no events yet"
-    other = horizon.basis.other().value
-    return (f"the log holds nothing at or before {when.isoformat()} on {horizon.basis.value} time: its earliest event "
-            f"is at {horizon.earliest.isoformat()} on that basis (as_of_basis={other} goes by "
-            f"{'when events happened' if other == 'business' else 'when the desk recorded them'})")
 
 
 def views_as_of(request: Request, desk: TicketDesk) -> ViewsAsOf:

@@ -32,7 +32,7 @@ from ticketflow.application import CommandResult, TicketDesk
 from ticketflow.commands import ChangeCommand, Command, RecordDataAccess
 from ticketflow.config import Settings
 from ticketflow.domain.values import Channel, Role
-from ticketflow.errors import CustomerNotFound, NotFound, PermissionDenied, TeamNotFound, TicketNotFound
+from ticketflow.errors import CustomerNotFound, NotFound, TeamNotFound, TicketNotFound
 from ticketflow.whatif.jobs import WhatifJobs
 
 R = TypeVar("R")
@@ -146,7 +146,7 @@ async def authorize(request: Request) -> Principal | None:
         return None
     principal = authenticate(request, svc)
     if rule.permission is not None and not principal.may(rule.permission):
-        raise ApiProblem(403, "forbidden", f"a {principal.role} token may not {rule.permission.value.replace(':', ' ')}")
+        raise ApiProblem(403, "forbidden", f"{principal.role.a} token may not {rule.permission.value.replace(':', ' ')}")
     check_scope(svc, principal, rule.scope, request.path_params)
     return principal
 
@@ -240,12 +240,7 @@ class Commands:
         if issubclass(command_type, ChangeCommand):
             extra["expected_version"] = self.expected_version
         command = command_type(**fields, **extra)
-        via = self.via
-        if command.occurred_at is not None:  # history: only a token granted `import`, recorded as imported
-            if not self.principal.may(Permission.IMPORT):
-                raise PermissionDenied("occurred_at records history: it needs a token granted the import permission")
-            via = Channel.IMPORT
-        caller = self.principal.caller(via, self.correlation_id)
+        caller = self.principal.caller(self.via, self.correlation_id)  # history (occurred_at) only via /imports
         try:
             result = self.svc.desk.handle(command, caller)
         except Exception:
@@ -332,7 +327,7 @@ class Reads:
 
     def check_purpose(self) -> None:
         if self.purpose is not None and not (self.principal.may(Permission.PII_UNMASK) or self.text_scope):
-            raise ApiProblem(403, "forbidden", f"a {self.principal.role} token may not unmask personal data")
+            raise ApiProblem(403, "forbidden", f"{self.principal.role.a} token may not unmask personal data")
 
     def record_access(self, customer_id: UUID, fields: list[str], resource: str) -> None:
         purpose = self.purpose or (TICKET_TEXT_PURPOSE if self.text_scope else None)

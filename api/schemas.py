@@ -18,8 +18,8 @@ from ticketflow import commands as c
 from ticketflow.commands import workflow as wf
 from ticketflow.commands.access import IssueToken
 
-#: Fields a ticket command's body may carry for a token granted `import` (refused for any other).
-HISTORY_FIELDS = frozenset({"occurred_at"})
+#: Fields no command body carries: the URL or the server supplies them. ``occurred_at`` (history's business
+#: time) is taken only by ``POST /api/v1/imports``, for a token granted `import`; a command body refuses it.
 SERVER_FIELDS = {"command_id", "occurred_at", "expected_version", "ticket_id", "customer_id", "team_id", "token_id"}
 
 
@@ -31,8 +31,6 @@ def request_model(
 
     ``renamed`` maps a command field to the body's name for it; the command's name stays accepted as a
     deprecated alias (the route maps it back to the command's field)."""
-    if issubclass(command, (c.OpenTicket, c.TicketCommand)):
-        keep = keep | HISTORY_FIELDS  # a token granted `import` records history on tickets
     renamed = renamed or {}
     fields: dict[str, Any] = {}
     for field, info in command.model_fields.items():

@@ -202,6 +202,19 @@ class Horizon:
     earliest: datetime | None
 
 
+def empty_note(at: datetime, horizon: Horizon) -> str | None:
+    """A sentence when the view as of ``at`` holds nothing because the log holds nothing by then on its basis."""
+    if horizon.applied:
+        return None
+    when = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    if horizon.earliest is None:
+        return "the log holds no events yet"
+    other = horizon.basis.other().value
+    return (f"the log holds nothing at or before {when.isoformat()} on {horizon.basis.value} time: its earliest event "
+            f"is at {horizon.earliest.isoformat()} on that basis (as_of_basis={other} goes by "
+            f"{'when events happened' if other == 'business' else 'when the desk recorded them'})")
+
+
 class ViewsAsOf:
     """Temporary in-memory views, each caught up to one log position (a few kept, LRU).
 

@@ -758,27 +758,27 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         if cmd.role in PERSON_ROLES:
             person = cmd.agent_id or cmd.name  # a name given for an agent's token names the team member
             if person is None:
-                raise RuleViolation(f"a {cmd.role} token belongs to a team member: give the agent id", field="agent_id")
+                raise RuleViolation(f"{cmd.role.a} token belongs to a team member: give the agent id", field="agent_id")
             cmd = cmd.model_copy(update={"agent_id": person, "team_ids": []})
             teams = self._person_teams(person, cmd.role)
             what = "an active member" if cmd.role is Role.AGENT else "an active supervisor or lead"
             if not teams:
                 raise RuleViolation(f"{person} is not {what} of any team", field="agent_id")
             if outside := sorted(str(t) for t in set(given_teams) - teams):
-                raise RuleViolation(f"{person} is not {what} of team {', '.join(outside)}: a {cmd.role}'s teams"
+                raise RuleViolation(f"{person} is not {what} of team {', '.join(outside)}: {cmd.role.a}'s teams"
                                     " come from their team membership", field="agent_id")
         elif cmd.agent_id is not None:
             raise RuleViolation(f"only agent and supervisor tokens are bound to a team member, not {cmd.role}",
                                 field="agent_id")
         if cmd.permissions is not None:
             if cmd.role is not Role.INTEGRATION:
-                raise RuleViolation(f"a {cmd.role} token has its role's permissions; only integrations choose theirs",
+                raise RuleViolation(f"{cmd.role.a} token has its role's permissions; only integrations choose theirs",
                                     field="permissions")
             allowed = ROLE_PERMISSIONS[Role.INTEGRATION]  # what an integration may be given at most
             if extra := sorted(str(p) for p in set(cmd.permissions) - allowed):
                 raise RuleViolation(f"an integration token may not be given {', '.join(extra)}", field="permissions")
         if cmd.team_ids and cmd.role is not Role.INTEGRATION:
-            raise RuleViolation(f"a {cmd.role} token sees every team; only integrations are limited to teams",
+            raise RuleViolation(f"{cmd.role.a} token sees every team; only integrations are limited to teams",
                                 field="team_ids")
         if cmd.role is Role.INTEGRATION and not cmd.team_ids:
             if working := sorted(str(p) for p in granted(Role.INTEGRATION, cmd.permissions) & _TEAM_BOUND):
@@ -957,7 +957,7 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
             return
         permission = required_permission(cmd)
         if permission is not None and not caller.may(permission):
-            raise PermissionDenied(f"a {caller.role} token may not {permission.value.replace(':', ' ')}")
+            raise PermissionDenied(f"{caller.role.a} token may not {permission.value.replace(':', ' ')}")
 
     def _load(self, cls: type[A], object_id: UUID, version: int | None = None) -> A:
         try:
@@ -1196,7 +1196,7 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
     @staticmethod
     def _staff_only(caller: Caller, what: str) -> None:
         if caller.role in (Role.CUSTOMER, Role.AUDITOR, Role.COMPLIANCE):
-            raise PermissionDenied(f"a {caller.role} may not {what}")
+            raise PermissionDenied(f"{caller.role.a} may not {what}")
 
 
 _HANDLERS.update({

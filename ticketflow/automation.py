@@ -65,7 +65,7 @@ def survey_id_for(ticket_id: UUID) -> UUID:
 
 def _require(caller: Caller, roles: tuple[Role, ...], what: str) -> None:
     if caller.role not in roles:
-        raise PermissionDenied(f"a {caller.role} may not {what}")
+        raise PermissionDenied(f"{caller.role.a} may not {what}")
 
 
 class AutomationCommands(_Base):

@@ -2,7 +2,9 @@
 
 Each row is one thing that happened to one source case, at its own time (``occurred_at``):
 ``opened`` (the case begins: subject, requester, team...), ``status``, ``team`` (the group; none
-clears it), ``assignee`` (none clears it), ``priority``, ``category``, ``reply`` and ``note``.
+clears it), ``assignee`` (none clears it), ``placement`` (team and assignee together), ``priority``,
+``category``, ``counters`` (the source's counters alone), ``reply`` and ``note``. Snapshot rows
+(:mod:`ticketflow.batch_snapshots`) become such rows.
 The batch is recorded as imported facts (:class:`~ticketflow.commands.RecordImportedFacts`), never
 re-decided as commands, and is **idempotent by source ids**: a case's ticket id derives from
 ``(source, case_id)`` and each fact's id from ``(source, case_id, event_id)`` (a row without an
@@ -41,11 +43,12 @@ from ticketflow.metadata import Caller
 MAX_ROWS = MAX_FACTS
 BATCH_NAMESPACE = uuid5(NAMESPACE_URL, "https://ticketflow.dev/import/http")
 
-EventKind = Literal["opened", "status", "team", "assignee", "priority", "category", "reply", "note"]
+EventKind = Literal["opened", "status", "team", "assignee", "placement", "priority", "category", "counters", "reply",
+                    "note"]
 #: The value each kind of row must carry.
 _NEEDS: dict[str, tuple[str, ...]] = {
     "opened": ("subject", "customer_id"), "status": ("status",), "priority": ("priority",),
-    "category": ("category",), "reply": ("body",), "note": ("body",),
+    "category": ("category",), "reply": ("body",), "note": ("body",), "counters": ("source_counters",),
 }
 #: The values each kind of row may carry (besides case_id, event_id, kind, occurred_at, actor_id).
 _MAY: dict[str, frozenset[str]] = {
@@ -54,6 +57,8 @@ _MAY: dict[str, frozenset[str]] = {
     "status": frozenset({"status", "reason", "source_counters"}),
     "team": frozenset({"team_id", "reason", "source_counters"}),
     "assignee": frozenset({"assignee_id", "reason", "source_counters"}),
+    "placement": frozenset({"team_id", "assignee_id", "reason", "source_counters"}),
+    "counters": frozenset({"source_counters"}),
     "priority": frozenset({"priority", "reason", "source_counters"}),
     "category": frozenset({"category", "source_counters"}), "reply": frozenset({"body", "direction"}), "note": frozenset({"body"}),
 }
@@ -234,7 +239,7 @@ def _record_case(desk: TicketDesk, source: str, case_id: str, rows: list[tuple[i
             raise _CaseRefused(index, f"team {row.team_id} not found")
         if row.customer_id is not None and not _exists(desk, Customer, row.customer_id):
             raise _CaseRefused(index, f"customer {row.customer_id} not found")
-        if row.kind in ("opened", "team") and not caller.sees_team(row.team_id):
+        if row.kind in ("opened", "team", "placement") and not caller.sees_team(row.team_id):
             raise _CaseRefused(index, f"team {row.team_id} is not in this token's teams" if row.team_id is not None
                                else "a case without a team (triage) is not in this token's scope")
     if ticket is not None and not caller.sees_team(ticket.team_id):
@@ -256,9 +261,14 @@ def _record_case(desk: TicketDesk, source: str, case_id: str, rows: list[tuple[i
         match row.kind:
             case "status":
                 values = {"kind": "status", "status": row.status, "reason": row.reason}
-            case "team" | "assignee":
-                team, assignee = (row.team_id, assignee) if row.kind == "team" else (team, row.assignee_id)
+            case "team" | "assignee" | "placement":
+                if row.kind != "team":  # placement: both, as the source has them (either may be none)
+                    assignee = row.assignee_id
+                if row.kind != "assignee":
+                    team = row.team_id
                 values = {"kind": "placement", "team_id": team, "assignee_id": assignee, "reason": row.reason}
+            case "counters":
+                values = {"kind": "counters"}
             case "priority":
                 values = {"kind": "priority", "priority": row.priority, "reason": row.reason}
             case "category":

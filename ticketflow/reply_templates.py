@@ -157,7 +157,7 @@ class ReplyTemplateCommands:
         needed = set(placeholders_in(body))
         personal = sorted(needed & PERSONAL_PLACEHOLDERS)
         if personal and not caller.may(Permission.PII_UNMASK):
-            raise PermissionDenied(f"a {caller.role} may not fill in the customer's personal data ({personal[0]})")
+            raise PermissionDenied(f"{caller.role.a} may not fill in the customer's personal data ({personal[0]})")
         text = fill(body, self._placeholder_values(ticket, author, needed))
         if len(text) > MAX_BODY:
             raise ValidationFailed(f"the filled-in body is {len(text)} characters; at most {MAX_BODY}")
@@ -218,4 +218,4 @@ def _may_write(caller: Caller, team_id: UUID, missing: NotFound) -> None:
     if not caller.sees_team(team_id):
         raise missing
     if caller.role not in WRITER_ROLES:
-        raise PermissionDenied(f"a {caller.role} may not write reply templates; a supervisor of the team may")
+        raise PermissionDenied(f"{caller.role.a} may not write reply templates; a supervisor of the team may")

@@ -1,9 +1,14 @@
-"""``ticketflow report sla | data-access``: compliance reports as a table or as CSV.
+"""``ticketflow report sla | data-access | erasures``: compliance reports as a table or as CSV.
 
 Each report opens the desk and the one view it reads, brings that view up to the end
 of the log in this process, then queries it (the same queries as the API's
-``/api/v1/reports/sla`` and ``/api/v1/reports/data-access``). The erasure and retention
-log is not here yet: personal-data erasure is not built.
+``/api/v1/reports/sla`` and ``/api/v1/reports/data-access``); ``erasures`` reads the log.
+
+Every report takes ``--as-of TIME`` (the report as it stood then, from a temporary copy of its
+view, as the API's ``as_of``) and ``--as-of-basis recorded|business`` (what the desk had
+recorded by then, or what had happened by then: imported history; default
+``TICKETFLOW_AS_OF_BASIS``). When the log holds nothing by then on that basis, a note on
+standard error says so and names the earliest event.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import csv
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Annotated, Any, TypeVar
@@ -20,6 +26,7 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 
+from projections.asof import ViewsAsOf, empty_note
 from projections.compliance import data_access_report
 from projections.operations import team_names
 from projections.readside import ReadSide
@@ -29,6 +36,7 @@ from ticketflow.application import TicketDesk
 from ticketflow.config import Settings
 from ticketflow.errors import ValidationFailed
 from ticketflow.privacy.report import erasure_log
+from ticketflow.timetravel import TimeBasis, default_basis
 from ticketflow_cli import output
 from ticketflow_cli.history import parse_id
 
@@ -48,6 +56,13 @@ SinceOption = Annotated[str | None, typer.Option(
     "--since", "--from", help="From this time (ISO 8601; without an offset, in TICKETFLOW_TIME_ZONE).")]
 UntilOption = Annotated[str | None, typer.Option(
     "--until", "--to", help="Before this time (ISO 8601; without an offset, in TICKETFLOW_TIME_ZONE).")]
+AsOfOption = Annotated[str | None, typer.Option(
+    "--as-of", help="The report as it stood at this instant (ISO 8601; without an offset, in TICKETFLOW_TIME_ZONE), "
+                    "on --as-of-basis.")]
+BasisOption = Annotated[str | None, typer.Option(
+    "--as-of-basis", metavar="recorded|business",
+    help="What --as-of goes by: recorded (what the desk had stored by then) or business (what had happened by then: "
+         "imported history). Default: TICKETFLOW_AS_OF_BASIS (recorded unless set).")]
 CsvOption = Annotated[
     str | None, typer.Option("--csv", help="Write CSV to this file ('-': standard output).", metavar="FILE|-")
 ]
@@ -66,32 +81,69 @@ def parse_time(value: str | None, option: str, zone: str = "UTC") -> datetime | 
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=ZoneInfo(zone))
 
 
+@dataclass(frozen=True)
+class AsOf:
+    """A report's ``--as-of`` instant (None: now) and the basis it goes by."""
+
+    at: datetime | None
+    basis: TimeBasis
+
+
+def as_of_options(settings: Settings, as_of: str | None, basis: str | None) -> AsOf:
+    """``--as-of`` / ``--as-of-basis`` checked (one-line errors); the basis defaults to TICKETFLOW_AS_OF_BASIS."""
+    chosen = default_basis(settings)
+    if basis is not None:
+        try:
+            chosen = TimeBasis(basis.strip().lower())
+        except ValueError:
+            raise ValidationFailed(f"--as-of-basis {basis!r}: expected recorded or business") from None
+        if as_of is None:
+            raise ValidationFailed("--as-of-basis goes with --as-of (the instant the report is as of)")
+    return AsOf(parse_time(as_of, "--as-of", settings.time_zone), chosen)
+
+
+def _read(desk: TicketDesk, read_side: ReadSide, view: str, query: Callable[[Db], R], at: AsOf) -> R:
+    """``query`` on the view now, or as of ``at`` from a temporary copy (a note on stderr when it is empty)."""
+    if at.at is None:
+        read_side.catch_up([view])
+        return read_side.read(view, query)
+    views = ViewsAsOf(desk)
+    try:
+        result, horizon = views.read_as_of(at.at, at.basis, view, query)
+    finally:
+        views.close()
+    if (note := empty_note(at.at, horizon)) is not None:
+        output.console(stderr=True).print(f"note: {note}", soft_wrap=True, highlight=False, markup=False)
+    return result
+
+
 def _period(value: str) -> str:
     if value not in PERIODS:
         raise ValidationFailed(f"period {value!r}: expected one of {', '.join(PERIODS)}")
     return value
 
 
-def read_view(settings: Settings, view: str, query: Callable[[Db], R]) -> R:
-    """Open the desk and one view, catch the view up with the log, and run the query."""
+def read_view(settings: Settings, view: str, query: Callable[[Db], R], at: AsOf | None = None) -> R:
+    """Open the desk and one view, catch the view up with the log, and run the query (as of ``at`` when set)."""
     desk = TicketDesk(settings)
     read_side = ReadSide(desk, [view])
     try:
-        read_side.catch_up([view])
-        return read_side.read(view, query)
+        return _read(desk, read_side, view, query, at or AsOf(None, default_basis(settings)))
     finally:
         read_side.close()
         desk.close()
 
 
-def read_with_team_names(settings: Settings, view: str, query: Callable[[Db], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+def read_with_team_names(
+    settings: Settings, view: str, query: Callable[[Db], list[dict[str, Any]]], at: AsOf | None = None,
+) -> list[dict[str, Any]]:
     """Like :func:`read_view`, and each row's ``team_name`` beside its ``team_id`` (the team's name now, from
     the directory view; empty for no team), as the API's reports answer."""
     desk = TicketDesk(settings)
     read_side = ReadSide(desk, [view, "directory"])
     try:
-        read_side.catch_up([view, "directory"])
-        rows = read_side.read(view, query)
+        rows = _read(desk, read_side, view, query, at or AsOf(None, default_basis(settings)))
+        read_side.catch_up(["directory"])
         names = read_side.read("directory", team_names)
     finally:
         read_side.close()
@@ -147,17 +199,22 @@ def _emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str, ta
         _show(rows, columns, title)
 
 
+def _title(title: str, at: AsOf) -> str:
+    return title if at.at is None else f"{title}, as of {at.at.isoformat()} ({at.basis} time)"
+
+
 @report_app.command("sla")
 def sla(
     ctx: typer.Context, period: PeriodOption = "month", since: SinceOption = None, until: UntilOption = None,
-    csv_file: CsvOption = None,
+    csv_file: CsvOption = None, as_of: AsOfOption = None, as_of_basis: BasisOption = None,
 ) -> None:
     """Service-standard compliance: SLA targets met per period, team, priority and metric."""
     period = _period(period)
     zone = ctx.obj.time_zone
+    at = as_of_options(ctx.obj, as_of, as_of_basis)
     start, end = ts(parse_time(since, "--since", zone)), ts(parse_time(until, "--until", zone))
-    rows = read_with_team_names(ctx.obj, "workflow", lambda db: sla_compliance(db, period, start, end, zone=zone))
-    _emit(rows, SLA_COLUMNS, f"SLA compliance per {period} ({zone})", csv_file)
+    rows = read_with_team_names(ctx.obj, "workflow", lambda db: sla_compliance(db, period, start, end, zone=zone), at)
+    _emit(rows, SLA_COLUMNS, _title(f"SLA compliance per {period} ({zone})", at), csv_file)
 
 
 @report_app.command("data-access")
@@ -168,20 +225,21 @@ def data_access(
     customer: Annotated[
         str | None, typer.Option(help="Only reads of this customer's data (customer id).")
     ] = None,
-    csv_file: CsvOption = None,
+    csv_file: CsvOption = None, as_of: AsOfOption = None, as_of_basis: BasisOption = None,
 ) -> None:
     """Who read whose personal data: unmasked reads per period and actor, with fields and purposes."""
     period = _period(period)
     zone = ctx.obj.time_zone
+    at = as_of_options(ctx.obj, as_of, as_of_basis)
     start, end = ts(parse_time(since, "--since", zone)), ts(parse_time(until, "--until", zone))
     if customer is not None:
         customer = str(parse_id(customer, "customer"))
     rows = read_view(ctx.obj, "access", lambda db: data_access_report(
-        db, period, start, end, by_customer=by_customer, actor_id=actor, customer_id=customer, zone=zone))
+        db, period, start, end, by_customer=by_customer, actor_id=actor, customer_id=customer, zone=zone), at)
     columns = DATA_ACCESS_COLUMNS if by_customer else tuple(
         c for c in DATA_ACCESS_COLUMNS if c != "customer_id"
     )
-    _emit(rows, columns, f"unmasked reads of personal data per {period} ({zone})", csv_file)
+    _emit(rows, columns, _title(f"unmasked reads of personal data per {period} ({zone})", at), csv_file)
 
 
 
@@ -191,11 +249,13 @@ ERASURE_COLUMNS = (
 
 
 @report_app.command("erasures")
-def erasures(ctx: typer.Context, csv_file: CsvOption = None) -> None:
+def erasures(ctx: typer.Context, csv_file: CsvOption = None, as_of: AsOfOption = None,
+             as_of_basis: BasisOption = None) -> None:
     """The erasure and retention log: every erasure, its basis and case, who asked, when it completed."""
+    at = as_of_options(ctx.obj, as_of, as_of_basis)
     desk = TicketDesk(ctx.obj)
     try:
-        rows = erasure_log(desk)
+        rows = erasure_log(desk, as_of=at.at, business=at.basis is TimeBasis.BUSINESS)
     finally:
         desk.close()
-    _emit(rows, ERASURE_COLUMNS, "erasures (on request and by retention)", csv_file)
+    _emit(rows, ERASURE_COLUMNS, _title("erasures (on request and by retention)", at), csv_file)

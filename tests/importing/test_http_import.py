@@ -7,35 +7,11 @@ not written at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import pytest
-
-from tests.api.conftest import Api, build_api
-from tests.support import ADMIN
-from ticketflow.access import Permission
-from ticketflow.commands.access import IssueToken
-from ticketflow.config import Settings
-from ticketflow.domain.values import Role
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def iapi(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
-    extra: dict[str, Any] = {"rate_limit_burst": 10_000, "rate_limit_per_second": 10_000, "automation": False}
-    if request.param == "sqlite":
-        settings = Settings(data_dir=tmp_path / "data", **extra)
-    else:
-        settings = Settings(database_url=request.getfixturevalue("postgres_url"), embedded_projections=True, **extra)
-    for api in build_api(settings):
-        _, token = api.desk.issue_token(IssueToken(name="migrator", role=Role.INTEGRATION, team_ids=[api.team_a],
-                                                   permissions=[Permission.IMPORT, Permission.TICKETS_READ]), ADMIN)
-        assert token is not None
-        api.tokens["migrator"] = token
-        yield api
+from tests.api.conftest import Api
 
 
 def _batch(api: Api) -> dict[str, Any]:
@@ -145,6 +121,8 @@ def test_only_a_token_granted_import_may_post_history(iapi: Api) -> None:
         refused = _post(iapi, who, _batch(iapi))
         assert refused.status_code == 403, who
         assert refused.headers["content-type"].startswith("application/problem+json")
+        article = "an" if who in ("agent_a", "integration", "auditor") else "a"
+        assert refused.json()["detail"].startswith(f"{article} {who.removesuffix('_a')} token may not"), refused.text
     assert not any(n.topic.endswith("Ticket.Opened") for n in iapi.desk.recorder.select_notifications(1, 10_000))
     assert _post(iapi, "admin", _batch(iapi)).status_code == 200
     # An integration may name only its own teams.

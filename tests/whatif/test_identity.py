@@ -254,6 +254,17 @@ def test_the_identity_holds_on_each_store(shared_store_settings: Settings) -> No
         assert assert_taking_an_agent_out_of_rotation_moves_exactly_their_share(world, "chen.jie") > 0
 
 
+def test_the_replay_follows_the_desks_assign_opens_new_setting() -> None:
+    """A desk where assigning leaves a new ticket new (ServiceNow's way): the router's placements are
+    replayed that way too, so the recorded scenario still reproduces the log."""
+    with live_desk(FIXED, Settings(database_url="memory://", assign_opens_new=False)) as world:
+        routed_new = [e for t in world.tickets for e in world.desk.history(t)  # type: ignore[arg-type]
+                      if isinstance(e, Ticket.Routed) and e.assignee_id is not None]
+        assert routed_new, "the program routes tickets to agents"
+        assert_replay_reproduces_the_log(world)
+        assert run_whatif(world.desk, PERIOD, {})["fidelity"]["differing"] == []
+
+
 def test_the_same_inputs_give_byte_identical_json() -> None:
     from ticketflow.whatif import to_json
 

@@ -90,6 +90,11 @@ class Role(StrEnum):
     INTEGRATION = "integration"  # another system: a mail gateway, a BI export
     SYSTEM = "system"
 
+    @property
+    def a(self) -> str:
+        """The role with its article, for messages: "an integration", "a supervisor"."""
+        return f"{'an' if self.value[0] in 'aeiou' else 'a'} {self.value}"
+
 
 #: Roles that work tickets on behalf of the desk.
 STAFF_ROLES = frozenset({Role.AGENT, Role.SUPERVISOR, Role.ADMIN, Role.SYSTEM})

@@ -109,7 +109,8 @@ class TicketState:
 class TicketPlan:
     """The opening and the facts replaying one case on one ticket, and the rows that wrote nothing."""
 
-    def __init__(self, source: str, case_id: str, ids: DirectoryIds, actor: str = RESOURCE) -> None:
+    def __init__(self, source: str, case_id: str, ids: DirectoryIds, actor: str = RESOURCE,
+                 counters_sent: dict[str, int] | None = None) -> None:
         self.source = source
         self.actor = actor  # the column naming a row's person
         self.case_id = case_id
@@ -122,7 +123,8 @@ class TicketPlan:
         self._state: TicketState | None = None
         #: The source's counters at the row being planned (set by the format); each fact keeps them.
         self.counters: dict[str, int] = {}
-        self._counters_sent: dict[str, int] = {}
+        #: The counters the ticket has already (a case continued from the desk's state): not sent again alone.
+        self._counters_sent: dict[str, int] = dict(counters_sent or {})
 
     @property
     def state(self) -> TicketState:

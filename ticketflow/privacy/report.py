@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from ticketflow.domain import Customer
@@ -12,14 +13,19 @@ _TOPICS = [
 ]
 
 
-def erasure_log(desk: Any, limit: int = 10_000) -> list[dict[str, Any]]:
-    """One row per erasure: who asked, on what basis and case, when it was requested and completed."""
+def erasure_log(desk: Any, limit: int = 10_000, as_of: datetime | None = None, business: bool = False) -> list[dict[str, Any]]:
+    """One row per erasure: who asked, on what basis and case, when it was requested and completed.
+
+    With ``as_of``: the log as it stood then, from the events the desk had recorded by then (or, with
+    ``business``, that had happened by then): a later request is not listed, a later completion not shown."""
     rows: dict[str, dict[str, Any]] = {}
     start = 1
     while True:
         page = desk.recorder.select_notifications(start, 1000, topics=_TOPICS)
         for notification in page:
             event: Any = desk.mapper.to_domain_event(notification)
+            if as_of is not None and (event.occurred_at if business else event.timestamp) > as_of:
+                continue
             key = str(event.originator_id)
             if isinstance(event, Customer.ErasureRequested):
                 rows[key] = {

@@ -358,6 +358,7 @@ class History:
     horizon: datetime | None  # the latest business time in the log
     log_position: int
     events_read: int
+    opens_new: bool = True  # the desk's TICKETFLOW_ASSIGN_OPENS_NEW: does routing to an agent open a new ticket
 
 
 def read_history(
@@ -409,7 +410,7 @@ def read_history(
                     timeline.add_step(notification, event, notification.id, snapshot, tier, language)
                     recorded.steps += 1
         start = page[-1].id + 1
-    return History(policies, tickets, timeline, horizon, end, read)
+    return History(policies, tickets, timeline, horizon, end, read, desk.settings.assign_opens_new)
 
 
 def _customer(customers: dict[UUID, tuple[str | None, str]], event: Customer.Event) -> None:
@@ -660,6 +661,7 @@ class Scenario:
                 replayed.language,
                 last_assigned=self.rotation.get(team_id),
                 open_tickets=self.loads,
+                opens_new=self.history.opens_new,
             ),
         )
         for event in made:
