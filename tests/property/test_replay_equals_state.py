@@ -43,8 +43,13 @@ class RecordingDesk(TicketDesk):
 
     live: dict[uuid.UUID, TicketflowAggregate]
 
-    def _save(self, aggregate: TicketflowAggregate, others: Sequence[TicketflowAggregate]) -> CommandResult:
-        result = super()._save(aggregate, others)
+    def _save(
+        self,
+        aggregate: TicketflowAggregate,
+        others: Sequence[TicketflowAggregate],
+        cache_after: int | None = None,
+    ) -> CommandResult:
+        result = super()._save(aggregate, others, cache_after)
         self.live = getattr(self, "live", {})
         for saved in (aggregate, *others):
             self.live[saved.id] = copy.deepcopy(saved)
