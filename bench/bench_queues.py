@@ -228,8 +228,8 @@ def server_time(read_side: ReadSide, where: TicketFilter, sort: str) -> float | 
     return read_side.read("tickets", explain)
 
 
-def measure(read_side: ReadSide, data: Seed, rounds: int, kind: str) -> None:
-    combos = combinations(data)
+def measure(read_side: ReadSide, data: Seed, rounds: int, kind: str, only: str = "") -> None:
+    combos = {label: make for label, make in combinations(data).items() if only in label}
     results = []
     problems = []
     for label, make in combos.items():
@@ -269,7 +269,9 @@ def measure(read_side: ReadSide, data: Seed, rounds: int, kind: str) -> None:
     print("  plans scanning the whole table: " + ("none" if not problems else "\n    " + "\n    ".join(problems)))
 
 
-def run(settings: Settings, data: Seed, rounds: int, kind: str, vacuum: Callable[[], None] | None = None) -> None:
+def run(
+    settings: Settings, data: Seed, rounds: int, kind: str, vacuum: Callable[[], None] | None = None, only: str = "",
+) -> None:
     desk = TicketDesk(settings)
     read_side = ReadSide(desk, ["tickets"])
     try:
@@ -278,7 +280,7 @@ def run(settings: Settings, data: Seed, rounds: int, kind: str, vacuum: Callable
         if vacuum is not None:
             vacuum()
         print(f"{kind}: seeded {data.tickets:,} rows and indexed them in {time.perf_counter() - started:.0f} s")
-        measure(read_side, data, rounds, kind)
+        measure(read_side, data, rounds, kind, only)
     finally:
         read_side.close()
         desk.close()
@@ -291,12 +293,13 @@ def main() -> None:
     parser.add_argument("--postgres", default="", help="also run on this PostgreSQL database (a schema is made and dropped)")
     parser.add_argument("--only-postgres", action="store_true")
     parser.add_argument("--keep", default="", help="seed the SQLite desk in this (new) directory and keep it")
+    parser.add_argument("--only", default="", help="time only the combinations whose name contains this text")
     args = parser.parse_args()
     if not args.only_postgres:
         directory = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="tf-bench-queues-"))
         directory.mkdir(parents=True, exist_ok=True)
         try:
-            run(Settings(data_dir=directory), Seed(args.tickets, random.Random(7)), args.rounds, "SQLite")
+            run(Settings(data_dir=directory), Seed(args.tickets, random.Random(7)), args.rounds, "SQLite", only=args.only)
         finally:
             if not args.keep:
                 shutil.rmtree(directory, ignore_errors=True)
@@ -313,7 +316,7 @@ def main() -> None:
 
         try:
             run(Settings(database_url=f"{args.postgres}?schema={schema}"), Seed(args.tickets, random.Random(7)),
-                args.rounds, "PostgreSQL", vacuum)
+                args.rounds, "PostgreSQL", vacuum, args.only)
         finally:
             with psycopg.connect(args.postgres, autocommit=True) as conn:
                 conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
