@@ -20,7 +20,9 @@ PRIORITY_RANK = {Priority.URGENT: 0, Priority.HIGH: 1, Priority.NORMAL: 2, Prior
 
 #: The leading equality columns of the queue indexes: every queue query binds one of these (status
 #: always: an absent status filter reads one branch per status), then reads in sort order.
-QUEUE_LEADS: tuple[tuple[str, ...], ...] = (("status",), ("team_id", "status"), ("assignee_id", "status"))
+QUEUE_LEADS: tuple[tuple[str, ...], ...] = (
+    ("status",), ("team_id", "status"), ("assignee_id", "status"), ("sla_breached", "status"),
+)
 #: The columns a queue is sorted by (see SORTS).
 QUEUE_SORT_COLUMNS = ("created_at", "updated_at", "priority_rank")
 #: The filter columns each queue index carries after its sort column and ticket_id, so a branch checks
@@ -28,10 +30,13 @@ QUEUE_SORT_COLUMNS = ("created_at", "updated_at", "priority_rank")
 #: caller's teams) on the index entries it walks, never reading a table row: a queue page is read from
 #: its indexes alone, however few of the walked tickets match. (An index's columns change together on
 #: every ticket update, so carrying these costs bytes, not another index to write.)
-QUEUE_CHECKED = ("priority_rank", "ticket_type", "channel", "category")
+QUEUE_CHECKED = ("priority_rank", "ticket_type", "channel", "category", "sla_breached")
+#: The columns a lead leaves for its branches to check besides QUEUE_CHECKED: an assignee's branch the
+#: team; a breached branch (the SLA "breached" queue) the team and the assignee.
+_LEAD_CHECKED = {"assignee_id": ("team_id",), "sla_breached": ("team_id", "assignee_id")}
 QUEUE_INDEXES: tuple[tuple[str, ...], ...] = tuple(
     (*lead, column, "ticket_id",
-     *(c for c in (*(("team_id",) if lead[0] == "assignee_id" else ()), *QUEUE_CHECKED) if c != column))
+     *(c for c in (*_LEAD_CHECKED.get(lead[0], ()), *QUEUE_CHECKED) if c != column and c not in lead))
     for lead in QUEUE_LEADS for column in QUEUE_SORT_COLUMNS
 )
 
@@ -65,6 +70,8 @@ TICKETS = Table(
         "merged_into TEXT",
         "imported INTEGER",
         "source_counters TEXT",  # JSON: the source system's counters at the latest imported update (NULL: none)
+        "sla_breached INTEGER",  # 1 once any SLA target of the ticket was breached (Ticket.SlaBreached), else 0
+        "sla_breached_at TEXT",  # the latest breached target's due instant (NULL: none breached)
         "version INTEGER",
         "position BIGINT",
     ),
@@ -91,7 +98,7 @@ TICKETS = Table(
 #: entries of the tag's index alone. A tag taken off a ticket keeps its row with no status (no queue
 #: branch reads it).
 _TAG_COLUMNS = ("status", "created_at", "updated_at", "priority_rank", "team_id", "assignee_id", "ticket_type",
-                "channel", "category")
+                "channel", "category", "sla_breached")
 TICKET_TAGS = Table(
     "tf_ticket_tags",
     columns=(
@@ -106,6 +113,7 @@ TICKET_TAGS = Table(
         "ticket_type TEXT",
         "channel TEXT",
         "category TEXT",
+        "sla_breached INTEGER",
     ),
     key=("tag", "ticket_id"),
     indexes=tuple(("tag", "status", column, "ticket_id", *(c for c in _TAG_COLUMNS[1:] if c != column))
@@ -151,7 +159,9 @@ class TicketsView(View):
     #: 2: the tags table (a store built before it has no rows there: `ticketflow rebuild tickets`).
     #: 3: source_counters (imported history's counters; `ticketflow rebuild tickets`).
     #: 4: the queue indexes carry the filter columns (QUEUE_CHECKED), the tag rows too (`ticketflow rebuild tickets`).
-    version = 4
+    #: 5: sla_breached / sla_breached_at (from Ticket.SlaBreached) and the breached queue's indexes
+    #: (`ticketflow rebuild tickets`).
+    version = 5
 
     def prepare(self, batch: Batch, events: Sequence[Positioned]) -> None:
         preload(batch, TICKETS, "ticket_id", {str(e.originator_id) for e, _ in events if isinstance(e, Ticket.Event)})
@@ -194,6 +204,8 @@ class TicketsView(View):
                     "merged_into": None,
                     "imported": int(event.imported),
                     "source_counters": None,
+                    "sla_breached": 0,
+                    "sla_breached_at": None,
                     "version": event.originator_version,
                     "position": position,
                 },
@@ -263,6 +275,13 @@ class TicketsView(View):
                 row["work_minutes"] += event.minutes
             case Ticket.Rated():
                 row["satisfaction"] = event.score
+            case Ticket.SlaBreached():
+                # A breach stays (as the SLA outcomes keep it): the ticket is in the "breached" queue
+                # while it is worked; the latest breach instant is kept (ISO text in UTC sorts in time).
+                row["sla_breached"] = 1
+                breached_at = ts(event.due_at)
+                if row["sla_breached_at"] is None or breached_at > row["sla_breached_at"]:
+                    row["sla_breached_at"] = breached_at
         batch.touch(TICKETS, row)
         put_tags(batch, row, tags_before)
 
@@ -324,6 +343,7 @@ class TicketFilter:
     channel: str | None = None
     tag: str | None = None  # tickets carrying this tag
     ticket_ids: tuple[str, ...] | None = None  # only these tickets (a queue chosen elsewhere, e.g. by SLA clock)
+    sla_breached: bool = False  # only tickets with a breached SLA target (the console's "breached" queue)
     updated_since: datetime | None = None
     teams: tuple[str, ...] | None = None  # a caller's team scope: only these teams' tickets
     include_teamless: bool = False  # and the tickets no team owns yet (the supervisors' triage)
@@ -429,6 +449,8 @@ class TicketQueries:
             params.extend(where.teams)
         if where.unassigned and "unassigned" not in bound:
             clauses.append(f"{t}assignee_id IS NULL")
+        if where.sla_breached and "sla_breached" not in bound:
+            clauses.append(f"{t}sla_breached = 1")
         if where.updated_since is not None:
             # A range the queue's index walks when it is sorted by update; otherwise a check on each row
             # walked in order (`|| ''`: no index serves it, so no planner reads the range and sorts it).
@@ -448,6 +470,8 @@ class TicketQueries:
             return ("assignee_id", "status"), [(where.assignee_id, s) for s in statuses], frozenset({"assignee_id", "status"})
         if where.unassigned:
             return ("assignee_id", "status"), [(None, s) for s in statuses], frozenset({"unassigned", "status"})
+        if where.sla_breached:  # the breached tickets alone, however few; their entries carry team and assignee
+            return ("sla_breached", "status"), [(1, s) for s in statuses], frozenset({"sla_breached", "status"})
         if where.team_id is not None:
             return ("team_id", "status"), [(where.team_id, s) for s in statuses], frozenset({"team_id", "status"})
         if where.teams is not None:

@@ -79,7 +79,7 @@ SLA_CLOCKS = Table(
         "evaluated_at TEXT",
     ),
     key=("ticket_id", "metric", "cycle"),
-    indexes=(("state", "due_at"),),  # the console's "SLA due soon" and "breached" queues
+    indexes=(("state", "due_at"),),  # the console's "SLA due soon" queue
 )
 
 SLA_OUTCOMES = Table(

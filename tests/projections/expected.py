@@ -23,8 +23,11 @@ def expected_tickets(desk: TicketDesk) -> dict[str, dict[str, Any]]:
     events = all_events(desk)
     first_reply: dict[UUID, Any] = {}
     reassignments: dict[UUID, int] = {}
+    breaches: dict[UUID, list[str]] = {}
     for event, _ in events:
         tid = event.originator_id
+        if type(event).__qualname__ == "Ticket.SlaBreached":
+            breaches.setdefault(tid, []).append(ts(event.due_at))
         if type(event).__qualname__ == "Ticket.Replied" and event.direction == "outbound":
             first_reply.setdefault(tid, event.occurred_at)
         if type(event).__qualname__ == "Ticket.Assigned" and event.previous_assignee_id is not None:
@@ -59,6 +62,8 @@ def expected_tickets(desk: TicketDesk) -> dict[str, dict[str, Any]]:
             "solved_at": ts(ticket.solved_at),
             "closed_at": ts(ticket.closed_at),
             "first_reply_at": ts(first_reply.get(ticket.id)),
+            "sla_breached": int(ticket.id in breaches),
+            "sla_breached_at": max(breaches[ticket.id]) if ticket.id in breaches else None,
             "version": ticket.version,
         }
     return rows

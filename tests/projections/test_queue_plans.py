@@ -94,6 +94,7 @@ def filters() -> list[TicketFilter]:
         TicketFilter(**scope, unassigned=True, status=("new", "open", "on_hold")),
         TicketFilter(**scope, status=("pending",), priority=("urgent",), tag="vip"),
         TicketFilter(**scope, ticket_ids=values["ticket_ids"], status=("new", "open", "on_hold")),
+        TicketFilter(**scope, sla_breached=True, status=("new", "open", "on_hold")),
         TicketFilter(**scope, status=("new", "open"), tag="rare", channel="email", ticket_type="incident"),
     ]
     return chosen
@@ -101,10 +102,11 @@ def filters() -> list[TicketFilter]:
 
 def seed(read_side: ReadSide) -> None:
     """A deterministic desk: every status, team (and none), agent (and none), tag and priority."""
-    rng = random.Random(14)
+    rng, late = random.Random(14), random.Random(15)  # late: which tickets breached an SLA target
     tickets, tags = [], []
     for i in range(ROWS):
         status, priority = rng.choice(list(Status)).value, rng.choice(list(Priority))
+        breached_at = ts(datetime(2026, 1, 2 + late.randrange(20), tzinfo=UTC)) if late.random() < 0.3 else None
         chosen = [tag for tag in TAGS if rng.random() < {"billing": 0.2, "vip": 0.05, "rare": 0.005}[tag]]
         row = dict.fromkeys(TICKETS.column_names) | {
             "ticket_id": str(UUID(int=10_000 + i)), "subject": f"工单 {i}", "status": status,
@@ -115,6 +117,7 @@ def seed(read_side: ReadSide) -> None:
             # Opened in an order other than the rows' (as imported history is): no index is the heap's order.
             "created_at": ts(datetime(2026, 1, 1, tzinfo=UTC).replace(microsecond=rng.randrange(10**6))),
             "updated_at": ts(datetime(2026, 2, 1, tzinfo=UTC).replace(microsecond=rng.randrange(10**6))),
+            "sla_breached": int(breached_at is not None), "sla_breached_at": breached_at,
             "imported": 0, "version": 1, "position": i + 1,
         }
         tickets.append([row[c] for c in TICKETS.column_names])
@@ -253,7 +256,7 @@ def test_every_queue_filter_sort_and_cursor_reads_its_index_in_order(seeded: Rea
 #: The filters a queue checks on the entries of the index it walks (the lead's columns, QUEUE_CHECKED, a
 #: tag's rows' columns): the others read rows by key (ticket_ids, customer_id).
 _FROM_INDEX_ALONE = {"status", "teams", "include_teamless", "team_id", "assignee_id", "unassigned", "priority",
-                     "ticket_type", "channel", "category", "updated_since", "tag"}
+                     "ticket_type", "channel", "category", "updated_since", "tag", "sla_breached"}
 
 
 def test_a_queue_on_any_placement_priority_type_channel_or_category_is_read_from_its_indexes_alone(
@@ -314,6 +317,10 @@ def test_a_queue_merged_from_branches_pages_through_every_matching_ticket_once_i
         TicketFilter(teams=(TEAMS[0], TEAMS[1]), priority=("high", "normal"), status=("open", "closed")),
         TicketFilter(priority=("urgent",), category="login"),
         TicketFilter(team_id=TEAMS[1], teams=(TEAMS[0], TEAMS[1]), priority=("low", "urgent")),
+        # The breached queue: its own branches (any status), or checked on a tag's or an assignee's entries.
+        TicketFilter(sla_breached=True),
+        TicketFilter(sla_breached=True, teams=(TEAMS[0], TEAMS[1]), include_teamless=True, priority=("high", "low")),
+        TicketFilter(sla_breached=True, tag="billing"),
     ]
     for where in cases:
         for sort, (column, descending) in SORTS.items():
@@ -338,5 +345,6 @@ def matches(row: dict[str, Any], where: TicketFilter) -> bool:
         and (where.tag is None or where.tag in json.loads(row["tags"]))
         and (where.teams is None or row["team_id"] in scope)
         and (not where.unassigned or row["assignee_id"] is None)
+        and (not where.sla_breached or row["sla_breached"] == 1)
         and all(getattr(where, name) in (None, row[name]) for name in ("team_id", "ticket_type", "category", "channel"))
     )

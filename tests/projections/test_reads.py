@@ -9,6 +9,7 @@ import pytest
 from projections import reports
 from projections.customers import customer_overview
 from projections.readside import ReadSide
+from projections.sql import ts
 from projections.tickets import TicketFilter, TicketQueries
 from ticketflow.clock import FakeClock
 from ticketflow.commands import (
@@ -127,3 +128,41 @@ def test_reports_give_volume_backlog_times_and_satisfaction(setup: Desk, clock: 
     with pytest.raises(ValueError, match="volume by one of"):
         read_side.read("tickets", lambda db: reports.volume(db, "colour"))
     read_side.close()
+
+
+def test_the_breached_queue_holds_the_worked_tickets_with_a_breached_target_and_their_latest_breach(
+    any_setup: Desk, clock: FakeClock,
+) -> None:
+    from tests.workflow.test_workflow_commands import SYSTEM, define_policy
+    from ticketflow.commands.workflow import ApplySla, RecordSlaEvent
+
+    desk = any_setup.app
+    define_policy(desk)
+    late, solved, on_time = any_setup.open("迟了两次"), any_setup.open("迟了，已解决"), any_setup.open("按时")
+    for ticket_id in (late, solved, on_time):
+        desk.apply_sla(ApplySla(ticket_id=ticket_id), SYSTEM)
+    first = clock.now() + timedelta(hours=1)
+    breaches = [(late, "first_reply_time", first), (solved, "first_reply_time", first),
+                (late, "resolution_time", first + timedelta(days=1))]
+    for ticket_id, metric, moment in breaches:
+        desk.record_sla_event(
+            RecordSlaEvent(ticket_id=ticket_id, kind="breached", metric=metric, cycle="c1", moment=moment), SYSTEM)
+    desk.solve_ticket(SolveTicket(ticket_id=solved, resolution="已处理"), AGENT)
+    read_side = ReadSide(desk, ["tickets"])
+    read_side.catch_up()
+    try:
+        def queue(status: tuple[str, ...]) -> list[str]:
+            where = TicketFilter(sla_breached=True, status=status)
+            return [r["ticket_id"] for r in read_side.read("tickets", lambda db: TicketQueries.queue(db, where)).rows]
+
+        assert queue(("new", "open", "on_hold")) == [str(late)]
+        assert queue(("solved",)) == [str(solved)]
+        rows = {t: read_side.read("tickets", lambda db, t=t: TicketQueries.get(db, str(t))) for t in (late, on_time)}
+        assert (rows[late]["sla_breached"], rows[late]["sla_breached_at"]) == (1, ts(first + timedelta(days=1)))
+        assert (rows[on_time]["sla_breached"], rows[on_time]["sla_breached_at"]) == (0, None)
+        every = "SELECT * FROM {p}tf_tickets ORDER BY ticket_id"
+        live = read_side.read("tickets", lambda db: db.all(every))
+        read_side.rebuild("tickets")
+        assert read_side.read("tickets", lambda db: db.all(every)) == live
+    finally:
+        read_side.close()

@@ -46,12 +46,12 @@ def _scope(principal: Principal) -> tuple[tuple[str, ...] | None, bool]:
 
 
 def _sla_queue(page: Page, queue: str) -> tuple[str, ...]:
-    """The tickets of an SLA queue, read once per request (the list and its count both need them)."""
+    """The tickets of the "due soon" queue, read once per request (the list and its count both need them)."""
     cache: dict[str, tuple[str, ...]] = page.request.state.__dict__.setdefault("sla_queues", {})
     if queue not in cache:
         now = page.svc.desk.clock.now()
-        state, due_before = ("active", ts(now + DUE_SOON)) if queue == "due_soon" else ("breached", None)
-        cache[queue] = tuple(page.reads().read("workflow", lambda db: sla_attention(db, state, due_before)))
+        due_before = ts(now + DUE_SOON)
+        cache[queue] = tuple(page.reads().read("workflow", lambda db: sla_attention(db, "active", due_before)))
     return cache[queue]
 
 
@@ -68,8 +68,10 @@ def queue_filter(page: Page, queue: str, params: dict[str, Any]) -> TicketFilter
         base.update(unassigned=True, status=statuses or WORKING)
     elif queue == "pending":
         base.update(status=("pending",))
-    elif queue in ("due_soon", "breached"):
+    elif queue == "due_soon":
         base.update(ticket_ids=_sla_queue(page, queue), status=statuses or WORKING)
+    elif queue == "breached":  # every worked ticket with a breached target, read from the breached indexes
+        base.update(sla_breached=True, status=statuses or WORKING)
     else:  # team / all
         base.update(status=statuses or ACTIVE)
     for name in ("priority",):
