@@ -318,21 +318,12 @@ def sla_clocks(db: Db, ticket_id: str) -> list[dict[str, Any]]:
 ATTENTION_LIMIT = 2000
 
 
-def sla_attention(db: Db, state: str, due_before: str | None = None, limit: int = ATTENTION_LIMIT) -> list[str]:
-    """Tickets with an SLA clock in ``state``, read in index order (``state, due_at``) and bounded:
-
-    * ``active`` before ``due_before``: the soonest due first (the "due soon" queue);
-    * ``breached``: the most recent breaches first (a breached clock keeps its state after the
-      ticket is solved, so the newest are the ones still being worked).
-
-    At most ``limit`` clocks are read; the caller keeps the tickets still open in its scope."""
-    if due_before is not None:
-        sql = "SELECT ticket_id FROM {p}tf_sla_clocks WHERE state = ? AND due_at <= ? ORDER BY due_at LIMIT ?"
-        params: list[Any] = [state, due_before, limit]
-    else:
-        sql = "SELECT ticket_id FROM {p}tf_sla_clocks WHERE state = ? ORDER BY due_at DESC LIMIT ?"
-        params = [state, limit]
-    return list(dict.fromkeys(row["ticket_id"] for row in db.all(sql, params)))
+def sla_attention(db: Db, due_before: str, limit: int = ATTENTION_LIMIT) -> list[str]:
+    """Tickets with a running SLA clock due before ``due_before``, the soonest first, read in index
+    order (``state, due_at``) and bounded: at most ``limit`` clocks are read; the caller keeps the tickets
+    still open in its scope (the console's "due soon" queue; breached tickets are a tickets-view filter)."""
+    sql = "SELECT ticket_id FROM {p}tf_sla_clocks WHERE state = ? AND due_at <= ? ORDER BY due_at LIMIT ?"
+    return list(dict.fromkeys(row["ticket_id"] for row in db.all(sql, ["active", due_before, limit])))
 
 
 def sla_compliance(

@@ -51,7 +51,7 @@ def _sla_queue(page: Page, queue: str) -> tuple[str, ...]:
     if queue not in cache:
         now = page.svc.desk.clock.now()
         due_before = ts(now + DUE_SOON)
-        cache[queue] = tuple(page.reads().read("workflow", lambda db: sla_attention(db, "active", due_before)))
+        cache[queue] = tuple(page.reads().read("workflow", lambda db: sla_attention(db, due_before)))
     return cache[queue]
 
 
