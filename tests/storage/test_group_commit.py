@@ -23,7 +23,7 @@ from ticketflow.clock import FakeClock
 from ticketflow.commands import OpenTicket, PostReply
 from ticketflow.config import Settings
 from ticketflow.errors import ConcurrencyConflict
-from ticketflow.group_commit import GroupCommitRecorder
+from ticketflow.group_commit import GroupCommit, GroupCommitRecorder
 
 
 @pytest.fixture
@@ -58,8 +58,9 @@ def _bodies(events: Any) -> list[str]:
 
 def _together(app: TicketDesk, calls: list[Callable[[], Any]]) -> list[Any]:
     """Run each call in its own thread, their saves held until all are queued; each call's result
-    (or the exception it raised)."""
-    recorder = _recorder(app)
+    (or the exception it raised). Any store's group-commit recorder (SQLite's, PostgreSQL's)."""
+    recorder = app.recorder
+    assert isinstance(recorder, GroupCommit)
     outcomes: list[Any] = [None] * len(calls)
 
     def run(index: int) -> None:

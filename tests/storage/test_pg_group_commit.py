@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 
+from tests.storage.test_group_commit import _bodies, _together
 from tests.support import AGENT, Desk
 from ticketflow.application import CommandResult, TicketDesk
 from ticketflow.clock import FakeClock
@@ -69,32 +70,6 @@ def _transactions_after(app: TicketDesk, position: int) -> int:
 
 def _positions(app: TicketDesk) -> list[int]:
     return [row[0] for row in _sql(app.settings, f"SELECT notification_id FROM {_table(app)} ORDER BY 1")]
-
-
-def _bodies(events: Any) -> list[str]:
-    return [e.body for e in events if getattr(e, "body", None) is not None]
-
-
-def _together(app: TicketDesk, calls: list[Callable[[], Any]]) -> list[Any]:
-    """Run each call in its own thread, their saves held until all are queued; each call's result
-    (or the exception it raised)."""
-    recorder = _recorder(app)
-    outcomes: list[Any] = [None] * len(calls)
-
-    def run(index: int) -> None:
-        try:
-            outcomes[index] = calls[index]()
-        except Exception as exc:  # noqa: BLE001 - the outcome under test
-            outcomes[index] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    with recorder.held():
-        for thread in threads:
-            thread.start()
-        assert recorder.wait_for_queued(len(calls))
-    for thread in threads:
-        thread.join(30)
-    return outcomes
 
 
 def _event(app: TicketDesk, originator: UUID, version: int) -> list[StoredEvent]:
