@@ -159,4 +159,4 @@ def test_a_pasted_rotation_shows_each_agent_whose_share_changes_and_the_tickets_
     assert re.findall(r"<td>chen\.jie</td>", reassigned)  # the tickets chen.jie had, each with its new agent
     assert '<th scope="col">Agent</th>' in agents
     console.client.cookies.set("tf_lang", "zh-CN")
-    assert "各坐席工单数" in console.client.get(started.headers["location"]).text
+    assert "各客服工单数" in console.client.get(started.headers["location"]).text
