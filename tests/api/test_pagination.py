@@ -133,6 +133,7 @@ def filled(api: Api) -> dict[str, str]:
             "/api/v1/routing-rules", json={"default_team_id": str(team)}, headers=api.headers("admin")
         )
         assert published.status_code in (200, 201), published.text
+    api.caught_up()  # the customer is read from the customers view: let it see the registration first
     for _ in range(3):
         shown = api.get(
             "agent_a", f"/api/v1/customers/{api.customer}", headers={"X-Access-Purpose": "callback"}
