@@ -171,6 +171,10 @@ class Table:
     #: Indexes an earlier version of the code created and this one no longer reads: dropped when the
     #: store opens (as new indexes are created then), so they cost no writes.
     retired_indexes: tuple[tuple[str, ...], ...] = ()
+    #: Partial indexes: (columns, condition) pairs, each index holding only the rows that meet its condition
+    #: (``sla_breached = 1``), so the rows that do not cost it no write. A query uses one only when its WHERE
+    #: states the condition as written, with literals, not parameters (both planners prove it from the text).
+    partial_indexes: tuple[tuple[tuple[str, ...], str], ...] = ()
 
     @cached_property
     def column_names(self) -> tuple[str, ...]:
@@ -185,10 +189,11 @@ class Table:
         retired = [f"DROP INDEX IF EXISTS {{p}}{self.index_name(columns)}" for columns in self.retired_indexes]
         return statements + retired + [create for _, create in self.index_ddl()]
 
-    def index_name(self, columns: tuple[str, ...]) -> str:
-        """``<table>_<columns>_idx``; past PostgreSQL's 63-character identifiers (it would cut the name
-        short itself), the first 50 characters and a digest of the whole name, the same on both databases."""
-        name = f"{self.name}_{'_'.join(columns)}_idx"
+    def index_name(self, columns: tuple[str, ...], partial: bool = False) -> str:
+        """``<table>_<columns>_idx`` (a partial index: ``..._part_idx``); past PostgreSQL's 63-character
+        identifiers (it would cut the name short itself), the first 50 characters and a digest of the whole
+        name, the same on both databases."""
+        name = f"{self.name}_{'_'.join(columns)}{'_part' if partial else ''}_idx"
         if len(name) <= 63:
             return name
         return f"{name[:50]}_{hashlib.sha256(name.encode()).hexdigest()[:8]}_idx"
@@ -201,6 +206,12 @@ class Table:
             statements.append((
                 f"DROP INDEX IF EXISTS {{p}}{index}",
                 f"CREATE INDEX IF NOT EXISTS {index} ON {{p}}{self.name} ({', '.join(columns)})",
+            ))
+        for columns, condition in self.partial_indexes:
+            index = self.index_name(columns, partial=True)
+            statements.append((
+                f"DROP INDEX IF EXISTS {{p}}{index}",
+                f"CREATE INDEX IF NOT EXISTS {index} ON {{p}}{self.name} ({', '.join(columns)}) WHERE {condition}",
             ))
         return statements
 

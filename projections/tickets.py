@@ -34,11 +34,27 @@ QUEUE_CHECKED = ("priority_rank", "ticket_type", "channel", "category", "sla_bre
 #: The columns a lead leaves for its branches to check besides QUEUE_CHECKED: an assignee's branch the
 #: team; a breached branch (the SLA "breached" queue) the team and the assignee.
 _LEAD_CHECKED = {"assignee_id": ("team_id",), "sla_breached": ("team_id", "assignee_id")}
+#: The breached queue's lead: its indexes are partial (BREACHED), holding the breached tickets alone, so
+#: the tickets that never breached (most) cost them no write.
+BREACHED_LEAD = ("sla_breached", "status")
+#: The condition of the breached queue's partial indexes; a query states it as written (a literal).
+BREACHED = "sla_breached = 1"
+
+
+def _queue_index(lead: tuple[str, ...], column: str) -> tuple[str, ...]:
+    return (*lead, column, "ticket_id",
+            *(c for c in (*_LEAD_CHECKED.get(lead[0], ()), *QUEUE_CHECKED) if c != column and c not in lead))
+
+
 QUEUE_INDEXES: tuple[tuple[str, ...], ...] = tuple(
-    (*lead, column, "ticket_id",
-     *(c for c in (*_LEAD_CHECKED.get(lead[0], ()), *QUEUE_CHECKED) if c != column and c not in lead))
-    for lead in QUEUE_LEADS for column in QUEUE_SORT_COLUMNS
+    _queue_index(lead, column) for lead in QUEUE_LEADS if lead != BREACHED_LEAD for column in QUEUE_SORT_COLUMNS
 )
+BREACHED_INDEXES: tuple[tuple[str, ...], ...] = tuple(_queue_index(BREACHED_LEAD, c) for c in QUEUE_SORT_COLUMNS)
+#: A queue of tickets chosen elsewhere (the "SLA due soon" queue: at most ATTENTION_LIMIT tickets of the
+#: SLA clocks, by id) reads each ticket's entry here: every column its filters check and it sorts by, so
+#: it reads no table row (SQLite: a covering index; PostgreSQL: an index-only scan).
+BY_ID_COVERING = ("ticket_id", "status", "team_id", "assignee_id", "priority_rank", "ticket_type", "channel",
+                  "category", "created_at", "updated_at", "tags", "sla_breached")
 
 TICKETS = Table(
     "tf_tickets",
@@ -88,9 +104,12 @@ TICKETS = Table(
         # tickets are read from the index alone, however long the period.
         ("created_at", "team_id", "priority", "first_reply_at", "solved_at", "satisfaction"),
         ("status", "team_id"),  # covering the backlog of the statuses still being worked, desk-wide
+        BY_ID_COVERING,
     ),
-    # A desk-wide "updated since" queue reads the (status, updated_at, ticket_id) branches instead.
-    retired_indexes=(("updated_at", "ticket_id"),),
+    # A desk-wide "updated since" queue reads the (status, updated_at, ticket_id) branches instead; the
+    # breached queue's indexes were whole-table ones before version 6.
+    retired_indexes=(("updated_at", "ticket_id"), *BREACHED_INDEXES),
+    partial_indexes=tuple((columns, BREACHED) for columns in BREACHED_INDEXES),
 )
 
 #: One row per (tag, ticket) with the ticket's status, sort and filter columns, so a queue filtered on a
@@ -161,7 +180,9 @@ class TicketsView(View):
     #: 4: the queue indexes carry the filter columns (QUEUE_CHECKED), the tag rows too (`ticketflow rebuild tickets`).
     #: 5: sla_breached / sla_breached_at (from Ticket.SlaBreached) and the breached queue's indexes
     #: (`ticketflow rebuild tickets`).
-    version = 5
+    #: 6: the breached queue's indexes are partial (breached tickets only); a covering index by ticket id
+    #: for the "SLA due soon" queue (`ticketflow rebuild tickets`).
+    version = 6
 
     def prepare(self, batch: Batch, events: Sequence[Positioned]) -> None:
         preload(batch, TICKETS, "ticket_id", {str(e.originator_id) for e, _ in events if isinstance(e, Ticket.Event)})
@@ -404,11 +425,12 @@ class TicketQueries:
     @staticmethod
     def _where(
         where: TicketFilter, bound: frozenset[str] = frozenset(), t: str = "", sort_column: str = "updated_at",
+        by_key: bool = False,
     ) -> tuple[list[str], list[Any]] | None:
         """The filter's SQL conditions and parameters (None: it matches no ticket), leaving out the
         fields in ``bound`` (a queue branch binds them as its index's leading columns); ``t``: the
         tickets table's alias and a dot, when the statement joins another table; ``sort_column``: the
-        column the rows are read in order of."""
+        column the rows are read in order of; ``by_key``: the rows are read by key (ticket ids, customer)."""
         clauses: list[str] = []
         params: list[Any] = []
         if where.status and "status" not in bound:
@@ -450,7 +472,9 @@ class TicketQueries:
         if where.unassigned and "unassigned" not in bound:
             clauses.append(f"{t}assignee_id IS NULL")
         if where.sla_breached and "sla_breached" not in bound:
-            clauses.append(f"{t}sla_breached = 1")
+            # Read by key (given tickets, one customer's): checked on each (`+`: so no planner reads the
+            # breached queue's partial indexes whole instead). Otherwise as those indexes state it.
+            clauses.append(f"+{t}{BREACHED}" if by_key else f"{t}{BREACHED}")
         if where.updated_since is not None:
             # A range the queue's index walks when it is sorted by update; otherwise a check on each row
             # walked in order (`|| ''`: no index serves it, so no planner reads the range and sorts it).
@@ -503,7 +527,7 @@ class TicketQueries:
             after = [value, ticket_id]
         keyset = f"({column}, ticket_id) {'<' if descending else '>'} (?, ?)"
         if where.ticket_ids is not None or where.customer_id is not None:
-            found = TicketQueries._where(where)
+            found = TicketQueries._where(where, by_key=True)
             if found is None:
                 return None
             clauses, params = found
@@ -540,8 +564,10 @@ class TicketQueries:
         ordering = ", ".join(f"{g}{name} {order}" for name in dict.fromkeys((*lead, column, "ticket_id")))
         statements, params = [], []
         for values in branches:
-            equal = [f"{g}{name} = ?" if value is not None else f"{g}{name} IS NULL" for name, value in zip(lead, values)]
-            equal_params = [v for v in values if v is not None]
+            # The breached lead as its partial indexes state it (a literal: see BREACHED); the others bound.
+            equal = [f"{g}{BREACHED}" if name == "sla_breached" else f"{g}{name} = ?" if value is not None
+                     else f"{g}{name} IS NULL" for name, value in zip(lead, values)]
+            equal_params = [v for name, v in zip(lead, values) if v is not None and name != "sla_breached"]
             ranged: list[str] = []
             range_params: list[Any] = []
             if lead[-1] == column:

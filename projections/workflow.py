@@ -79,7 +79,9 @@ SLA_CLOCKS = Table(
         "evaluated_at TEXT",
     ),
     key=("ticket_id", "metric", "cycle"),
-    indexes=(("state", "due_at"),),  # the console's "SLA due soon" queue
+    # The console's "SLA due soon" queue: the running clocks soonest due, read from the index alone.
+    indexes=(("state", "due_at", "ticket_id"),),
+    retired_indexes=(("state", "due_at"),),
 )
 
 SLA_OUTCOMES = Table(
