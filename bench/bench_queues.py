@@ -9,7 +9,8 @@ indexes, filled in bulk, then indexed and analysed as a rebuild does), on SQLite
 combination (each console queue as an agent scoped to two teams and as an admin, each API filter
 alone and with a status pair) and each sort order, times ``--rounds`` first pages and as many second
 pages (from the first page's cursor), and prints p50/p99 in milliseconds, worst first, and any plan
-that scans the whole table. Also this process's CPU time per page (on SQLite, the query's whole cost;
+that scans the whole table. The SLA clocks are seeded too (one per ticket), so the "due soon" queues
+read them as the console does, and that read is part of their pages' time. Also this process's CPU time per page (on SQLite, the query's whole cost;
 on PostgreSQL only the client's share, so there the first page's key query is also timed by the server:
 EXPLAIN ANALYZE's execution time, "srv"): on a busy machine, wall times mostly measure the wait for a core. The data: 12 teams, 80 agents, 50,000 customers, two years of
 tickets, statuses weighted like a desk that keeps its history (64% closed, 15% solved, 21% being
@@ -34,6 +35,7 @@ from typing import Any
 from projections.readside import ReadSide
 from projections.sql import Db, Dialect, dumps, ts
 from projections.tickets import PRIORITY_RANK, SORTS, TICKET_TAGS, TICKETS, Page, TicketFilter, TicketQueries
+from projections.workflow import SLA_CLOCKS, sla_attention
 from ticketflow.application import TicketDesk
 from ticketflow.config import Settings
 from ticketflow.domain.values import Channel, Priority, TicketType
@@ -46,6 +48,8 @@ ACTIVE = ("new", "open", "pending", "on_hold")
 WORKING = ("new", "open", "on_hold")
 #: The share of tickets that breached an SLA target at some point (most of them long closed).
 BREACHED = 0.08
+#: "SLA due soon" (the console's DUE_SOON): a running clock due within this long.
+DUE_SOON = timedelta(hours=4)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -69,6 +73,11 @@ class Seed:
         #: Which tickets breached an SLA target (BREACHED of them), drawn apart from ``rng`` so the other
         #: columns are the same as a seed without breaches.
         self.late = random.Random(1414)
+        #: The SLA clocks (tf_sla_clocks rows): each ticket being worked has a resolution clock running
+        #: (due from an hour ago to five days on; past due: breached), a pending one a paused clock, and
+        #: a solved or closed ticket a fulfilled one. Drawn apart from ``rng`` too.
+        self.clocks: list[list[Any]] = []
+        self.clock_rng = random.Random(1415)
 
     def rows(self) -> Any:
         rng = self.rng
@@ -100,10 +109,35 @@ class Seed:
                 "position": i + 1,
             }
             self.tag_rows += [[{"tag": tag, **row}[c] for c in TICKET_TAGS.column_names] for tag in tags]
+            self.clocks.append(self.clock(ticket_id, status))
             yield [row[c] for c in TICKETS.column_names]
 
 
+    def clock(self, ticket_id: str, status: str) -> list[Any]:
+        due = self.now + timedelta(seconds=self.clock_rng.randrange(-3600, 5 * 86400))
+        state = {"pending": "paused", "solved": "fulfilled", "closed": "fulfilled"}.get(
+            status, "breached" if due < self.now else "active")
+        row = dict.fromkeys(SLA_CLOCKS.column_names) | {
+            "ticket_id": ticket_id, "metric": "resolution", "cycle": "0", "state": state, "target_minutes": 480,
+            "business_hours": 1, "elapsed_minutes": 0, "due_at": ts(due), "policy": "standard", "policy_version": 1}
+        return [row[c] for c in SLA_CLOCKS.column_names]
+
+
 def seed(read_side: ReadSide, data: Seed) -> None:
+    seed_tickets(read_side, data)
+    store = read_side.stores["workflow"]
+    with store._transaction(commit=True) as cursor:
+        if store.dialect is Dialect.POSTGRES:
+            columns = ", ".join(SLA_CLOCKS.column_names)
+            with cursor.copy(f"COPY {store.prefix}{SLA_CLOCKS.name} ({columns}) FROM STDIN") as copy:
+                for row in data.clocks:
+                    copy.write_row(row)
+        else:
+            Db(cursor, store.dialect, store.prefix).executemany(SLA_CLOCKS.upsert_sql, data.clocks)
+        cursor.execute(f"ANALYZE {store.prefix}{SLA_CLOCKS.name}")
+
+
+def seed_tickets(read_side: ReadSide, data: Seed) -> None:
     store = read_side.stores["tickets"]
     store.reset(read_side.desk.name, drop_indexes=True)
     with store._transaction(commit=True) as cursor:
@@ -126,8 +160,9 @@ def seed(read_side: ReadSide, data: Seed) -> None:
         cursor.execute(f"ANALYZE {store.prefix}tf_ticket_tags")
 
 
-def combinations(data: Seed) -> dict[str, Callable[[], TicketFilter]]:
-    """Each queue the console shows and each filter the API takes, with a parameter drawn per call."""
+def combinations(data: Seed, read_side: ReadSide) -> dict[str, Callable[[], TicketFilter]]:
+    """Each queue the console shows and each filter the API takes, with a parameter drawn per call.
+    The "due soon" queues read the SLA clocks as the console does (a timed part of their page)."""
     rng = data.rng
 
     def agent_scope() -> dict[str, Any]:
@@ -145,11 +180,12 @@ def combinations(data: Seed) -> dict[str, Callable[[], TicketFilter]]:
     def desk(**fixed: Any) -> Callable[[], TicketFilter]:
         return lambda: TicketFilter(**{k: (v() if callable(v) else v) for k, v in fixed.items()})
 
-    def sla() -> tuple[str, ...]:  # an SLA queue: at most ATTENTION_LIMIT (2,000) tickets chosen by their clocks
-        return tuple(rng.sample(data.sample_ids, min(2000, len(data.sample_ids))))
+    due_before = ts(data.now + DUE_SOON)
 
-    # The breached queue reads its own indexes (tickets view 5); a checkout before it, the SLA clocks' list.
-    breached = {"sla_breached": True} if "sla_breached" in TicketFilter.__dataclass_fields__ else {"ticket_ids": lambda a: sla()}
+    def sla(agent: str = "") -> tuple[str, ...]:  # the console's due-soon queue: its clocks' tickets (at most 2,000)
+        return tuple(read_side.read("workflow", lambda db: sla_attention(db, due_before)))
+
+    breached = {"sla_breached": True}
 
     combos: dict[str, Callable[[], TicketFilter]] = {
         # The console's queues (queues.py queue_filter): an agent scoped to their teams, an admin desk-wide.
@@ -157,8 +193,15 @@ def combinations(data: Seed) -> dict[str, Callable[[], TicketFilter]]:
         "console team (agent, 2 teams)": scoped(status=ACTIVE),
         "console unassigned (agent)": scoped(unassigned=True, status=WORKING),
         "console pending (agent)": scoped(status=("pending",)),
-        "console due soon (agent)": scoped(ticket_ids=lambda a: sla(), status=WORKING),
+        "console due soon (agent)": scoped(ticket_ids=sla, status=WORKING),
+        "console due soon (admin)": desk(ticket_ids=sla, status=WORKING),
+        "console due soon + urgent,high (agent)": scoped(ticket_ids=sla, status=WORKING, priority=("urgent", "high")),
+        "console due soon + tag vip (agent)": scoped(ticket_ids=sla, status=WORKING, tag="vip"),
         "console breached (agent)": scoped(**breached, status=WORKING),
+        "console breached (admin)": desk(**breached, status=WORKING),
+        "console breached + urgent,high (agent)": scoped(**breached, status=WORKING, priority=("urgent", "high")),
+        "console breached + channel (agent)": scoped(**breached, status=WORKING, channel=lambda a: rng.choice(CHANNELS).value),
+        "console team + category (agent)": scoped(status=ACTIVE, category=lambda a: rng.choice(CATEGORIES)),
         "console all (admin)": desk(status=ACTIVE),
         "console unassigned (admin)": desk(unassigned=True, status=WORKING),
         "console team + urgent,high (agent)": scoped(status=ACTIVE, priority=("urgent", "high")),
@@ -229,17 +272,20 @@ def server_time(read_side: ReadSide, where: TicketFilter, sort: str) -> float | 
 
 
 def measure(read_side: ReadSide, data: Seed, rounds: int, kind: str, only: str = "") -> None:
-    combos = {label: make for label, make in combinations(data).items() if only in label}
+    combos = {label: make for label, make in combinations(data, read_side).items() if only in label}
     results = []
     problems = []
     for label, make in combos.items():
         for sort in SORTS:
             first, second, cpu, server = [], [], [], []
             for _ in range(rounds):
-                where = make()
                 if "updated_since" in label and sort not in ("updated_at", "-updated_at"):
                     continue
+                # A due-soon page's time includes reading its clocks (made in ``make``), as the console's does.
                 started, cpu_started = time.perf_counter(), time.process_time()
+                where = make()
+                if "due soon" not in label:
+                    started, cpu_started = time.perf_counter(), time.process_time()
                 page = read_side.read("tickets", partial(read_page, where=where, sort=sort, cursor=None))
                 first.append((time.perf_counter() - started) * 1000)
                 cpu.append((time.process_time() - cpu_started) * 1000)
@@ -273,7 +319,7 @@ def run(
     settings: Settings, data: Seed, rounds: int, kind: str, vacuum: Callable[[], None] | None = None, only: str = "",
 ) -> None:
     desk = TicketDesk(settings)
-    read_side = ReadSide(desk, ["tickets"])
+    read_side = ReadSide(desk, ["tickets", "workflow"])
     try:
         started = time.perf_counter()
         seed(read_side, data)
@@ -313,6 +359,7 @@ def main() -> None:
             with psycopg.connect(args.postgres, autocommit=True) as conn:
                 conn.execute(f'VACUUM "{schema}".tf_tickets')
                 conn.execute(f'VACUUM "{schema}".tf_ticket_tags')
+                conn.execute(f'VACUUM "{schema}".tf_sla_clocks')
 
         try:
             run(Settings(database_url=f"{args.postgres}?schema={schema}"), Seed(args.tickets, random.Random(7)),
