@@ -168,7 +168,9 @@ class Automation:
         while not self._stopping.is_set():
             began = time.monotonic()
             try:
-                self.read_side.wait(self.desk.log_position(), timeout=2.0, names=["workflow"])
+                # The workflow view's next batch, not a hurried one: under load a pass every
+                # MIN_GAP_SECONDS would otherwise cut every batch of every view short.
+                self.read_side.wait(self.desk.log_position(), timeout=2.0, names=["workflow"], hurry=False)
                 self.run_once()
             except Exception:  # noqa: BLE001 - the loop survives a passing database error
                 log.exception("automation: pass failed; retrying")
