@@ -79,6 +79,9 @@ COALESCE_SECONDS = 0.05
 #: either wait short (read-your-writes answers no later than before).
 BUSY_EVENTS = 8
 BUSY_COALESCE_SECONDS = 0.25
+#: A reader waiting for a position the worker of this process will reach looks again after each of the
+#: worker's batches, and at the latest after this (another process, a rebuild, may move a view too).
+WAIT_POLL_SECONDS = 0.25
 
 
 @lru_cache(maxsize=1024)
@@ -262,6 +265,7 @@ class ReadSide:
         self.projections = {n: ViewProjection(view=store) for n, store in self.stores.items()}
         self.workers: dict[str, ViewWorker] = {}
         self._progress = threading.Condition()
+        self._steps = 0  # batches stepped in this process (under ``_progress``): a waiter sleeps until the next
         self._listener: threading.Thread | None = None
         self._listening = threading.Event()
 
@@ -281,6 +285,7 @@ class ReadSide:
                 raise  # nobody else moved the view: a real constraint failure, not a lost race
             return len(notifications)  # another worker committed this range first: nothing counted twice
         with self._progress:
+            self._steps += 1
             self._progress.notify_all()
         return len(notifications)
 
@@ -328,6 +333,7 @@ class ReadSide:
                 positions[name] = self.position(name)
                 failure = exc
         with self._progress:
+            self._steps += 1
             self._progress.notify_all()
         if failure is not None:
             raise failure
@@ -434,6 +440,8 @@ class ReadSide:
         deadline = time.monotonic() + timeout
         pending = set(names or self.stores)
         while True:
+            with self._progress:
+                steps = self._steps
             pending = {n for n in pending if self.position(n) < position}
             remaining = deadline - time.monotonic()
             if not pending:
@@ -443,8 +451,11 @@ class ReadSide:
             if hurry:
                 for worker in self.workers.values():
                     worker.hurry()
+            # This process's worker moves the positions and says so after each batch: sleep until then
+            # rather than read every position every 20 ms (views kept by another process: poll).
             with self._progress:
-                self._progress.wait(min(remaining, 0.02))
+                if self._steps == steps:
+                    self._progress.wait(min(remaining, WAIT_POLL_SECONDS if self.workers else 0.02))
 
     # ------------------------------------------------------------------ reads
     def read(self, name: str, query: Callable[[Db], R]) -> R:
