@@ -72,6 +72,16 @@ POLL_SECONDS = 0.2
 #: (a batch costs a tenth per event of a single event's commit). A reader waiting for a position
 #: (read-your-writes, automation) cuts the wait short.
 COALESCE_SECONDS = 0.05
+#: Under load (the batch just applied held at least BUSY_EVENTS events) the worker gathers longer: each
+#: view's transaction (connection, position check, prepare queries, commit) costs about as much as
+#: applying a dozen events, and a ticket changed several times in the window has its rows written once.
+#: An idle desk never waits more than COALESCE_SECONDS; a reader waiting for a position still cuts
+#: either wait short (read-your-writes answers no later than before).
+BUSY_EVENTS = 8
+BUSY_COALESCE_SECONDS = 0.25
+#: A reader waiting for a position the worker of this process will reach looks again after each of the
+#: worker's batches, and at the latest after this (another process, a rebuild, may move a view too).
+WAIT_POLL_SECONDS = 0.25
 
 
 @lru_cache(maxsize=1024)
@@ -226,7 +236,7 @@ class ViewWorker:
                 continue  # nothing rang: poll again (another process may have written)
             # Woken by a save, or under a steady load: let more land so one commit per view carries
             # them all, instead of a commit per view for every event; unless a reader is waiting.
-            self._hurry.wait(COALESCE_SECONDS)
+            self._hurry.wait(BUSY_COALESCE_SECONDS if done >= BUSY_EVENTS else COALESCE_SECONDS)
             self._hurry.clear()
 
 
@@ -255,6 +265,7 @@ class ReadSide:
         self.projections = {n: ViewProjection(view=store) for n, store in self.stores.items()}
         self.workers: dict[str, ViewWorker] = {}
         self._progress = threading.Condition()
+        self._steps = 0  # batches stepped in this process (under ``_progress``): a waiter sleeps until the next
         self._listener: threading.Thread | None = None
         self._listening = threading.Event()
 
@@ -274,6 +285,7 @@ class ReadSide:
                 raise  # nobody else moved the view: a real constraint failure, not a lost race
             return len(notifications)  # another worker committed this range first: nothing counted twice
         with self._progress:
+            self._steps += 1
             self._progress.notify_all()
         return len(notifications)
 
@@ -321,6 +333,7 @@ class ReadSide:
                 positions[name] = self.position(name)
                 failure = exc
         with self._progress:
+            self._steps += 1
             self._progress.notify_all()
         if failure is not None:
             raise failure
@@ -417,21 +430,32 @@ class ReadSide:
         log_position = self.desk.log_position()
         return [ViewStatus(name, self.position(name), log_position) for name in self.stores]
 
-    def wait(self, position: int, timeout: float = 5.0, names: Iterable[str] | None = None) -> bool:
-        """Block until the views (all, or ``names``) have reached ``position``; False on timeout."""
+    def wait(
+        self, position: int, timeout: float = 5.0, names: Iterable[str] | None = None, hurry: bool = True
+    ) -> bool:
+        """Block until the views (all, or ``names``) have reached ``position``; False on timeout.
+
+        ``hurry``: have the worker apply what is waiting at once (a reader answering its caller); False
+        lets it finish gathering its batch (the automation, which has nobody waiting on it)."""
         deadline = time.monotonic() + timeout
         pending = set(names or self.stores)
         while True:
+            with self._progress:
+                steps = self._steps
             pending = {n for n in pending if self.position(n) < position}
             remaining = deadline - time.monotonic()
             if not pending:
                 return True
             if remaining <= 0:
                 return False
-            for worker in self.workers.values():
-                worker.hurry()
+            if hurry:
+                for worker in self.workers.values():
+                    worker.hurry()
+            # This process's worker moves the positions and says so after each batch: sleep until then
+            # rather than read every position every 20 ms (views kept by another process: poll).
             with self._progress:
-                self._progress.wait(min(remaining, 0.02))
+                if self._steps == steps:
+                    self._progress.wait(min(remaining, WAIT_POLL_SECONDS if self.workers else 0.02))
 
     # ------------------------------------------------------------------ reads
     def read(self, name: str, query: Callable[[Db], R]) -> R:

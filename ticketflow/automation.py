@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -153,6 +155,9 @@ class AutomationCommands(_Base):
         batch = _BATCH.get()
         if batch is not None and any(isinstance(a, SlaPolicy | ServiceCalendar) for a in batch.aggregates.values()):
             return None
+        pinned = _PINNED_SNAPSHOT.get()
+        if pinned is not None:
+            return pinned
         lock: threading.Lock = self.__dict__.setdefault("_sla_snapshot_lock", threading.Lock())
         with lock:
             snapshot: _SlaSnapshot | None = self.__dict__.get("_sla_snapshot_cache")
@@ -164,6 +169,18 @@ class AutomationCommands(_Base):
                 snapshot = _SlaSnapshot(top, tuple(self._read_sla_policies()), {})
             self.__dict__["_sla_snapshot_cache"] = snapshot
             return snapshot
+
+    @contextmanager
+    def pinned_sla_snapshot(self) -> Iterator[None]:
+        """Read the SLA policies and calendars once for a run of looks (the SLA clock's pass over the
+        tickets due): inside, every look of this thread takes them as they were at the start instead of
+        asking the log, ticket after ticket, whether one changed (two queries a ticket). A change made
+        meanwhile is seen by the next run, as if this run had happened a moment earlier."""
+        token = _PINNED_SNAPSHOT.set(self._sla_snapshot())
+        try:
+            yield
+        finally:
+            _PINNED_SNAPSHOT.reset(token)
 
     def calendars(self) -> list[ServiceCalendar]:
         return sorted((self._peek(ServiceCalendar, i) for i in self._ids_of(ServiceCalendar)), key=lambda c: c.name)
@@ -235,6 +252,8 @@ class AutomationCommands(_Base):
         if snapshot is None:
             policy = self.matching_sla_policy(ticket)
             return self.sla_terms(policy) if policy is not None else None
+        if not snapshot.policies:
+            return None  # nothing to match: the customer (their tier) need not be loaded
         policy = first_matching_sla_policy(snapshot.policies, ticket, self._peek(Customer, ticket.requester_id).tier)
         if policy is None:
             return None
@@ -484,6 +503,10 @@ class _SlaSnapshot:
     position: int
     policies: tuple[SlaPolicy, ...]
     calendars: dict[UUID, ServiceCalendar]
+
+
+#: The snapshot pinned by :meth:`AutomationCommands.pinned_sla_snapshot` in this context (thread), if any.
+_PINNED_SNAPSHOT: ContextVar[_SlaSnapshot | None] = ContextVar("ticketflow_pinned_sla_snapshot", default=None)
 
 
 def _event_topics(*classes: type[TicketflowAggregate]) -> list[str]:

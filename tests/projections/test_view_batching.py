@@ -56,3 +56,46 @@ def test_events_saved_while_the_worker_gathers_are_applied_in_one_batch(
         assert all(row is not None for row in rows)
     finally:
         read_side.close()
+
+
+def test_a_wait_that_does_not_hurry_leaves_the_worker_gathering_its_batch(setup: Desk) -> None:
+    # The automation waits for the workflow view without cutting the batch short: only a reader does.
+    class Worker:
+        hurried = 0
+
+        def hurry(self) -> None:
+            self.hurried += 1
+
+    read_side = ReadSide(setup.app, ["tickets"])
+    worker = read_side.workers["views"] = Worker()  # type: ignore[assignment]  # a worker that never applies
+    try:
+        position = setup.app.log_position()
+        assert not read_side.wait(position, timeout=0.05, hurry=False)
+        assert worker.hurried == 0
+        assert not read_side.wait(position, timeout=0.05)
+        assert worker.hurried > 0
+    finally:
+        read_side.workers.clear()
+        read_side.close()
+
+
+def test_after_a_busy_batch_the_worker_gathers_longer_and_an_idle_one_does_not(
+    setup: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(readside, "COALESCE_SECONDS", 0.0)
+    monkeypatch.setattr(readside, "BUSY_COALESCE_SECONDS", 3600.0)
+    setup.open("第一张")
+    monkeypatch.setattr(readside, "BUSY_EVENTS", setup.app.log_position())  # the backlog is a busy batch
+    read_side = ReadSide(setup.app, ["tickets"])
+    read_side.start()
+    try:
+        assert read_side.wait(setup.app.log_position(), timeout=60, hurry=False)  # the backlog: at once
+        setup.open("第二张")
+        position = setup.app.log_position()
+        assert not read_side.wait(position, timeout=0.2, hurry=False)  # gathering after the busy batch
+        assert read_side.wait(position, timeout=60)  # a reader cuts it short
+        monkeypatch.setattr(readside, "BUSY_EVENTS", 10**9)  # from now on every batch is small: no gathering
+        setup.open("第三张")
+        assert read_side.wait(setup.app.log_position(), timeout=60, hurry=False)
+    finally:
+        read_side.close()

@@ -14,7 +14,7 @@ import pytest
 
 from projections.automation import Automation
 from projections.readside import ReadSide
-from projections.workflow import sla_clocks, sla_compliance
+from projections.workflow import due_work, failed_work, sla_clocks, sla_compliance
 from ticketflow.application import TicketDesk
 from ticketflow.clock import FakeClock
 from ticketflow.commands import (
@@ -91,6 +91,21 @@ def test_new_tickets_are_routed_by_rule_and_round_robin_inside_the_team(world: W
     assert assignees[:4] == ["emma.clark", "li.wei", "emma.clark", "li.wei"]
     assert world.desk.get_ticket(tickets[4]).team_id == world.setup.other_team_id
     assert all(len(world.events(t, Ticket.Routed)) == 1 for t in tickets)
+
+
+def test_a_desk_without_routing_rules_leaves_new_tickets_to_dispatch_by_hand_without_a_command_each(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_router(*_: object, **__: object) -> None:
+        raise AssertionError("the router ran a command on a desk without routing rules")
+
+    monkeypatch.setattr(world.desk, "route_ticket", no_router)
+    tickets = [world.open("登录失败") for _ in range(3)]
+    world.settle()
+    assert all(world.desk.get_ticket(t).assignee_id is None for t in tickets)
+    assert all(world.events(t, Ticket.Routed) == [] for t in tickets)
+    assert world.read_side.read("workflow", failed_work) == []  # not set aside: done
+    assert world.read_side.read("workflow", lambda db: due_work(db, "route", "9999")) == []
 
 
 def test_an_agent_on_leave_gets_no_new_tickets(world: World) -> None:

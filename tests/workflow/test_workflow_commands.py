@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -149,6 +150,29 @@ def test_inside_a_batch_the_sla_terms_follow_a_policy_revised_earlier_in_the_bat
         assert desk.matching_sla_terms(ticket)["policy_version"] == 2  # type: ignore[index]
         assert [p.version for p in desk.sla_policies()] == [2]
     assert desk.matching_sla_terms(ticket)["policy_version"] == 2  # type: ignore[index]
+
+
+def test_a_pinned_run_of_looks_takes_the_policies_as_they_were_at_its_start(desk: TicketDesk, setup: Desk) -> None:
+    # The SLA clock pins the policies for a pass: a change made meanwhile is seen by the next pass.
+    define_policy(desk)
+    ticket = desk.get_ticket(setup.open())
+    with desk.pinned_sla_snapshot():
+        define_policy(desk, minutes=30)
+        assert desk.matching_sla_terms(ticket)["policy_version"] == 1  # type: ignore[index]
+        assert [p.version for p in desk.sla_policies()] == [1]
+    assert desk.matching_sla_terms(ticket)["policy_version"] == 2  # type: ignore[index]
+
+
+def test_a_pin_holds_only_in_its_own_thread(desk: TicketDesk, setup: Desk) -> None:
+    define_policy(desk)
+    ticket = desk.get_ticket(setup.open())
+    seen: list[int] = []
+    with desk.pinned_sla_snapshot():
+        define_policy(desk, minutes=30)
+        other = threading.Thread(target=lambda: seen.append(desk.matching_sla_terms(ticket)["policy_version"]))  # type: ignore[index]
+        other.start()
+        other.join()
+    assert seen == [2]
 
 
 def test_an_sla_breach_is_recorded_once_and_escalates_the_priority(desk: TicketDesk, setup: Desk, clock: FakeClock) -> None:
