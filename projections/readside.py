@@ -37,7 +37,7 @@ from projections.problems import ProblemsView
 from projections.reminders import RemindersView
 from projections.reply_templates import ReplyTemplatesView
 from projections.search import SearchView
-from projections.sql import Db, Dialect
+from projections.sql import WORKFLOW_ALIAS, Db, Dialect
 from projections.tickets import TicketsView
 from projections.timeline import TimelineView
 from projections.view import View, ViewProjection, ViewStore, store_class
@@ -140,6 +140,9 @@ def open_store(settings: Settings, view_class: type[View], memory_tag: str = "",
             directory = views_dir(settings)
             directory.mkdir(parents=True, exist_ok=True)
             db_name = str(directory / f"{view_class.name}.sqlite")
+        # The tickets view's "SLA due soon" queue joins the workflow view's SLA clocks ({workflow}).
+        workflow_db = (f"file:tf_workflow_{memory_tag}?mode=memory&cache=shared" if settings.storage is StorageKind.MEMORY
+                       else str(views_dir(settings) / "workflow.sqlite"))
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": db_name,
@@ -149,6 +152,8 @@ def open_store(settings: Settings, view_class: type[View], memory_tag: str = "",
     factory = InfrastructureFactory.construct(Environment(f"view_{view_class.name}", env))
     store = factory.tracking_recorder(store_class(view_class, dialect))
     assert isinstance(store, ViewStore)
+    if dialect is Dialect.SQLITE and view_class.name == "tickets":
+        store.attached[WORKFLOW_ALIAS] = workflow_db  # type: ignore[attr-defined]
     return store
 
 

@@ -2,7 +2,12 @@
 
 Statements are written with ``?`` placeholders and ``{p}`` before table names;
 :class:`Db` turns them into the dialect's form (``%s`` and a schema-qualified
-name on PostgreSQL) once and caches the result. Values are stored portably:
+name on PostgreSQL) once and caches the result. ``{workflow}`` before a table of the
+workflow view names it from another view's statement (PostgreSQL: the same schema;
+SQLite: the workflow view's file, attached as ``workflow`` — see ``ViewStore.attached``).
+``x {in(}SELECT ...{)in}``: x among a subquery's rows, as keys an index is probed with
+(PostgreSQL: ``= ANY (ARRAY(...))``, the subquery run once; ``IN (...)`` there is a semi-join,
+which may walk another index whole to find the few matching rows in its order). Values are stored portably:
 ids and times as text (times as UTC ISO-8601, so text order is time order),
 lists and dicts as JSON text, booleans as 0/1.
 """
@@ -28,9 +33,18 @@ class Dialect(StrEnum):
     POSTGRES = "postgres"
 
 
+#: The name the workflow view's SQLite file is attached under by the views that read its tables.
+WORKFLOW_ALIAS = "workflow"
+
+
 @lru_cache(maxsize=4096)
 def render(template: str, dialect: Dialect, prefix: str) -> str:
     text = template.replace("{p}", prefix)
+    if "{workflow}" in text:
+        text = text.replace("{workflow}", prefix if dialect is Dialect.POSTGRES else f"{WORKFLOW_ALIAS}.")
+    if "{in(}" in text:
+        postgres = dialect is Dialect.POSTGRES
+        text = text.replace("{in(}", "= ANY (ARRAY(" if postgres else "IN (").replace("{)in}", "))" if postgres else ")")
     return text.replace("?", "%s") if dialect is Dialect.POSTGRES else text
 
 

@@ -50,8 +50,8 @@ QUEUE_INDEXES: tuple[tuple[str, ...], ...] = tuple(
     _queue_index(lead, column) for lead in QUEUE_LEADS if lead != BREACHED_LEAD for column in QUEUE_SORT_COLUMNS
 )
 BREACHED_INDEXES: tuple[tuple[str, ...], ...] = tuple(_queue_index(BREACHED_LEAD, c) for c in QUEUE_SORT_COLUMNS)
-#: A queue of tickets chosen elsewhere (the "SLA due soon" queue: at most ATTENTION_LIMIT tickets of the
-#: SLA clocks, by id) reads each ticket's entry here: every column its filters check and it sorts by, so
+#: A queue of tickets chosen elsewhere (the "SLA due soon" queue: at most SLA_ATTENTION_LIMIT tickets of
+#: the SLA clocks, by id) reads each ticket's entry here: every column its filters check and it sorts by, so
 #: it reads no table row (SQLite: a covering index; PostgreSQL: an index-only scan).
 BY_ID_COVERING = ("ticket_id", "status", "team_id", "assignee_id", "priority_rank", "ticket_type", "channel",
                   "category", "created_at", "updated_at", "tags", "sla_breached")
@@ -363,12 +363,22 @@ class TicketFilter:
     customer_id: str | None = None
     channel: str | None = None
     tag: str | None = None  # tickets carrying this tag
-    ticket_ids: tuple[str, ...] | None = None  # only these tickets (a queue chosen elsewhere, e.g. by SLA clock)
+    ticket_ids: tuple[str, ...] | None = None  # only these tickets (a queue chosen elsewhere)
+    #: Only tickets with a running SLA clock due at or before this (UTC ISO text): the console's "SLA due
+    #: soon" queue, read from the workflow view's clocks (the SLA_ATTENTION_LIMIT soonest) in the same statement.
+    sla_due_before: str | None = None
     sla_breached: bool = False  # only tickets with a breached SLA target (the console's "breached" queue)
     updated_since: datetime | None = None
     teams: tuple[str, ...] | None = None  # a caller's team scope: only these teams' tickets
     include_teamless: bool = False  # and the tickets no team owns yet (the supervisors' triage)
 
+
+#: How many running SLA clocks, the soonest due, the "SLA due soon" queue looks at (``sla_due_before``).
+SLA_ATTENTION_LIMIT = 2000
+#: The tickets of the running SLA clocks due by a bound, soonest first and bounded (the workflow view's
+#: ``tf_sla_clocks``, read from its (state, due_at, ticket_id) index alone).
+_DUE_SOON = ("SELECT ticket_id FROM {workflow}tf_sla_clocks WHERE state = 'active' AND due_at <= ?"
+             " ORDER BY due_at LIMIT ?")
 
 #: A LIMIT no set of rows reaches (it only keeps a subquery apart from its outer query).
 UNREACHED = 1 << 62
@@ -433,8 +443,12 @@ class TicketQueries:
         column the rows are read in order of; ``by_key``: the rows are read by key (ticket ids, customer)."""
         clauses: list[str] = []
         params: list[Any] = []
+        chosen = where.ticket_ids is not None or where.sla_due_before is not None
         if where.status and "status" not in bound:
-            clauses.append(f"{t}status IN ({', '.join('?' * len(where.status))})")
+            # Given tickets (ids, or the due-soon clocks'): `|| ''` so the statuses are checked on each
+            # ticket read by id, never walked in a status index with the ids as a filter (PostgreSQL did).
+            status = f"{t}status || ''" if chosen else f"{t}status"
+            clauses.append(f"{status} IN ({', '.join('?' * len(where.status))})")
             params.extend(where.status)
         if where.priority and "priority" not in bound:
             # On the rank, which every queue index carries (QUEUE_CHECKED); `+`: a check on each entry
@@ -449,6 +463,9 @@ class TicketQueries:
                 return None
             clauses.append(f"{t}ticket_id IN ({', '.join('?' * len(where.ticket_ids))})")
             params.extend(where.ticket_ids)
+        if where.sla_due_before is not None:
+            clauses.append(f"{t}ticket_id {{in(}}{_DUE_SOON}{{)in}}")
+            params.extend([where.sla_due_before, SLA_ATTENTION_LIMIT])
         if where.tag is not None and "tag" not in bound:
             clauses.append(f"{t}tags LIKE ? ESCAPE '\\'")  # tags: a JSON array of strings
             params.append("%" + json.dumps(where.tag, ensure_ascii=False).replace("\\", "\\\\").replace("%", "\\%")
@@ -512,8 +529,9 @@ class TicketQueries:
         """The statement selecting (sort value, ticket id) of a queue page's rows and one more, in order;
         None when the filter matches no ticket.
 
-        A queue chosen elsewhere (``ticket_ids``: at most a bounded SLA list) or one customer's tickets
-        is read by key and sorted: a set bounded by the filter, not by the desk. Any other queue reads
+        A queue chosen elsewhere (``ticket_ids``; ``sla_due_before``: the tickets of at most
+        SLA_ATTENTION_LIMIT clocks, joined in the statement) or one customer's tickets is read by key
+        and sorted: a set bounded by the filter, not by the desk. Any other queue reads
         one branch per status (and per team of a multi-team scope), each walking its index in sort
         order from the cursor and stopping after a page; the branches' pages are merged. The
         remaining filters (priority, type, tag, ...) are checked on the rows as each branch walks."""
@@ -526,7 +544,7 @@ class TicketQueries:
             value, ticket_id = decode_cursor(cursor, sort)
             after = [value, ticket_id]
         keyset = f"({column}, ticket_id) {'<' if descending else '>'} (?, ?)"
-        if where.ticket_ids is not None or where.customer_id is not None:
+        if where.ticket_ids is not None or where.sla_due_before is not None or where.customer_id is not None:
             found = TicketQueries._where(where, by_key=True)
             if found is None:
                 return None

@@ -253,7 +253,7 @@ class SQLiteViewStore(ViewStore, SQLiteTrackingRecorder):
     @contextmanager
     def _transaction(self, commit: bool) -> Iterator[Any]:
         with self.datastore.get_connection(commit=commit) as connection:
-            raw = connection._sqlite_conn  # noqa: SLF001 - per-connection setting, see below
+            raw = connection._sqlite_conn  # per-connection settings, see below
             if id(raw) not in self._tuned:
                 # A view is rebuildable and commits its rows with its position, so it does
                 # not need an fsync per commit: WAL + NORMAL stays consistent after a crash,
@@ -263,6 +263,13 @@ class SQLiteViewStore(ViewStore, SQLiteTrackingRecorder):
                 # content rather than leave the old text readable in free pages of the file.
                 raw.execute("PRAGMA secure_delete = ON")
                 self._tuned.add(id(raw))
+            if self.attached and not getattr(connection, "_tf_attached", False):
+                # Another view's file, read in this view's statements (``{workflow}``: the "SLA due
+                # soon" queue joins the SLA clocks). ATTACH is refused inside a transaction: here,
+                # once per connection (a new connection is a new object, whatever its id).
+                for alias, db_name in self.attached.items():
+                    raw.execute("ATTACH DATABASE ? AS " + alias, (db_name,))
+                connection._tf_attached = True
             register_functions(raw)  # each time: cheap, and a new connection may reuse an old one's id
             with connection.transaction(commit=commit) as cursor:
                 yield cursor
@@ -278,7 +285,7 @@ class SQLiteViewStore(ViewStore, SQLiteTrackingRecorder):
         deadline = time.monotonic() + ERASURE_CHECKPOINT_SECONDS
         while True:
             with self.datastore.get_connection(commit=True) as connection:
-                busy, _, _ = connection._sqlite_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()  # noqa: SLF001
+                busy, _, _ = connection._sqlite_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
             if not busy:
                 return
             if time.monotonic() > deadline:
@@ -286,6 +293,12 @@ class SQLiteViewStore(ViewStore, SQLiteTrackingRecorder):
                             "it will be at the next checkpoint", self.view.name)
                 return
             time.sleep(0.02)
+
+    @property
+    def attached(self) -> dict[str, str]:
+        """Other views' SQLite files this view's connections attach (alias -> database name)."""
+        attached: dict[str, str] = self.__dict__.setdefault("_attached", {})
+        return attached
 
     @property
     def _tuned(self) -> set[int]:

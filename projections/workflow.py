@@ -26,7 +26,7 @@ from typing import Any
 
 from projections.erasure import chunks
 from projections.sql import Batch, Db, Dialect, Table, local_period, ts, uid
-from projections.tickets import preload
+from projections.tickets import SLA_ATTENTION_LIMIT, preload
 from projections.view import Event, Positioned, View
 from ticketflow.domain import Reminder, Ticket
 from ticketflow.domain.values import Direction
@@ -316,8 +316,9 @@ def sla_clocks(db: Db, ticket_id: str) -> list[dict[str, Any]]:
     return db.all("SELECT * FROM {p}tf_sla_clocks WHERE ticket_id = ? ORDER BY cycle, metric", (ticket_id,))
 
 
-#: How many SLA clocks the console's SLA queues look at (see :func:`sla_attention`).
-ATTENTION_LIMIT = 2000
+#: How many SLA clocks the console's SLA queues look at (see :func:`sla_attention`; the console's "SLA due
+#: soon" queue reads them in its tickets statement: ``TicketFilter.sla_due_before``).
+ATTENTION_LIMIT = SLA_ATTENTION_LIMIT
 
 
 def sla_attention(db: Db, due_before: str, limit: int = ATTENTION_LIMIT) -> list[str]:

@@ -19,7 +19,7 @@ import random
 import re
 import typing
 from dataclasses import fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from operator import itemgetter
 from typing import Any
@@ -33,6 +33,7 @@ from projections.tickets import (
     BY_ID_COVERING,
     PRIORITY_RANK,
     QUEUE_INDEXES,
+    SLA_ATTENTION_LIMIT,
     SORTS,
     TICKET_TAGS,
     TICKETS,
@@ -40,6 +41,7 @@ from projections.tickets import (
     TicketQueries,
     encode_cursor,
 )
+from projections.workflow import SLA_CLOCKS
 from ticketflow.application import TicketDesk
 from ticketflow.clock import FakeClock
 from ticketflow.config import Settings
@@ -64,6 +66,7 @@ KNOWN: dict[str, Any] = {
     "category": "login",
     "tag": "rare",
     "ticket_ids": tuple(str(UUID(int=10_000 + i)) for i in range(0, 40, 2)),
+    "sla_due_before": ts(datetime(2026, 3, 1, 4, tzinfo=UTC)),
 }
 
 
@@ -96,6 +99,7 @@ def filters() -> list[TicketFilter]:
         TicketFilter(**scope, unassigned=True, status=("new", "open", "on_hold")),
         TicketFilter(**scope, status=("pending",), priority=("urgent",), tag="vip"),
         TicketFilter(**scope, ticket_ids=values["ticket_ids"], status=("new", "open", "on_hold")),
+        TicketFilter(**scope, sla_due_before=values["sla_due_before"], status=("new", "open", "on_hold")),
         TicketFilter(**scope, sla_breached=True, status=("new", "open", "on_hold")),
         TicketFilter(**scope, status=("new", "open"), tag="rare", channel="email", ticket_type="incident"),
     ]
@@ -134,6 +138,20 @@ def seed(read_side: ReadSide) -> None:
         db.executemany(TICKET_TAGS.upsert_sql, tags)
         cursor.execute(f"ANALYZE {store.prefix}tf_tickets")
         cursor.execute(f"ANALYZE {store.prefix}tf_ticket_tags")
+    # An SLA clock per ticket (the automation's bookkeeping in the workflow view): running, paused, met or
+    # breached, due from 2026-02-28 12:00 to 2026-03-02 12:00 (the "due soon" bound: 2026-03-01 04:00).
+    clock_rng = random.Random(17)
+    clocks = []
+    for i in range(ROWS):
+        due = datetime(2026, 2, 28, 12, tzinfo=UTC) + timedelta(minutes=clock_rng.randrange(2 * 24 * 60))
+        row = dict.fromkeys(SLA_CLOCKS.column_names) | {
+            "ticket_id": str(UUID(int=10_000 + i)), "metric": "resolution", "cycle": "0",
+            "state": clock_rng.choice(["active", "active", "paused", "fulfilled", "breached"]), "due_at": ts(due)}
+        clocks.append([row[c] for c in SLA_CLOCKS.column_names])
+    workflow = read_side.stores["workflow"]
+    with workflow._transaction(commit=True) as cursor:
+        Db(cursor, workflow.dialect, workflow.prefix).executemany(SLA_CLOCKS.upsert_sql, clocks)
+        cursor.execute(f"ANALYZE {workflow.prefix}tf_sla_clocks")
 
 
 def a_cursor(sort: str) -> str:
@@ -144,7 +162,7 @@ def a_cursor(sort: str) -> str:
     return encode_cursor(sort, {column: middle[column], "ticket_id": str(UUID(int=10_500))})
 
 
-_TABLE_SEARCH = re.compile(r"^(SEARCH|SCAN) (tf_tickets|tf_ticket_tags|t|g)\b")
+_TABLE_SEARCH = re.compile(r"^(SEARCH|SCAN) (tf_tickets|tf_ticket_tags|tf_sla_clocks|t|g)\b")
 _BOUNDED_SQLITE = re.compile(r"\((ticket_id|customer_id)=\?")
 
 
@@ -160,7 +178,7 @@ def sqlite_problems(plan: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
-_OUR_TABLES = {"tf_tickets", "tf_ticket_tags"}
+_OUR_TABLES = {"tf_tickets", "tf_ticket_tags", "tf_sla_clocks"}
 _BOUNDED_PG = re.compile(r"^\(+(\w+\.)?(ticket_id|customer_id) = ")
 
 
@@ -179,7 +197,7 @@ def postgres_problems(plan: dict[str, Any]) -> list[str]:
     problems = []
     for scan, _ in _scans(plan):
         index = scan.get("Index Name", "")
-        ours = scan.get("Relation Name") in _OUR_TABLES or index.startswith(("tf_tickets", "tf_ticket_tags"))
+        ours = scan.get("Relation Name") in _OUR_TABLES or index.startswith(("tf_tickets", "tf_ticket_tags", "tf_sla_clocks"))
         if ours and scan["Node Type"] == "Seq Scan":
             problems.append(f"full scan of {scan['Relation Name']}")
         if ours and scan["Node Type"] in ("Index Scan", "Index Only Scan", "Bitmap Index Scan") and "Index Cond" not in scan:
@@ -207,14 +225,14 @@ def vacuum(settings: Settings, prefix: str) -> None:
     env = settings.eventsourcing_env()
     with psycopg.connect(host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"], dbname=env["POSTGRES_DBNAME"],
                          user=env["POSTGRES_USER"], password=env["POSTGRES_PASSWORD"] or None, autocommit=True) as conn:
-        for table in ("tf_tickets", "tf_ticket_tags"):
+        for table in ("tf_tickets", "tf_ticket_tags", "tf_sla_clocks"):
             conn.execute(f"VACUUM ANALYZE {prefix}{table}")
 
 
 @pytest.fixture
 def seeded(shared_store_settings: Settings) -> Any:
     desk = TicketDesk(shared_store_settings, clock=FakeClock(datetime(2026, 3, 1, tzinfo=UTC)))
-    read_side = ReadSide(desk, ["tickets"])
+    read_side = ReadSide(desk, ["tickets", "workflow"])
     seed(read_side)
     if read_side.stores["tickets"].dialect is Dialect.POSTGRES:
         vacuum(shared_store_settings, read_side.stores["tickets"].prefix)
@@ -262,7 +280,8 @@ def test_every_queue_filter_sort_and_cursor_reads_its_index_in_order(seeded: Rea
 #: tag's rows' columns; a queue of given tickets, the "SLA due soon" one, on BY_ID_COVERING's): one
 #: customer's tickets are read by key.
 _FROM_INDEX_ALONE = {"status", "teams", "include_teamless", "team_id", "assignee_id", "unassigned", "priority",
-                     "ticket_type", "channel", "category", "updated_since", "tag", "sla_breached", "ticket_ids"}
+                     "ticket_type", "channel", "category", "updated_since", "tag", "sla_breached", "ticket_ids",
+                     "sla_due_before"}
 
 
 def test_a_queue_on_any_placement_priority_type_channel_category_or_sla_list_is_read_from_its_indexes_alone(
@@ -272,7 +291,10 @@ def test_a_queue_on_any_placement_priority_type_channel_category_or_sla_list_is_
     its index does not lead with is checked on the index entry (SQLite: a covering index; PostgreSQL:
     an index-only scan)."""
     dialect = seeded.stores["tickets"].dialect
-    chosen = [w for w in filters() if {n for n, v in vars(w).items() if v not in (None, (), False)} <= _FROM_INDEX_ALONE]
+    # Given ids and the due-soon clocks together (no caller combines them): two key sets, probed on
+    # whichever index (PostgreSQL picks the primary key); each alone is checked here.
+    chosen = [w for w in filters() if {n for n, v in vars(w).items() if v not in (None, (), False)} <= _FROM_INDEX_ALONE
+              and (w.ticket_ids is None or w.sla_due_before is None)]
     chosen.append(TicketFilter(teams=(TEAMS[0], TEAMS[1]), status=("new", "open", "pending", "on_hold"),
                                ticket_type="incident", channel="email", priority=("urgent", "high"), category="login"))
     chosen.append(TicketFilter(teams=(TEAMS[0], TEAMS[1]), include_teamless=True, tag="vip", ticket_type="incident",
@@ -405,3 +427,39 @@ def test_the_breached_queue_walks_partial_indexes_that_hold_only_breached_ticket
             "SELECT c.relname, c.reltuples FROM pg_class c WHERE c.relname = ANY(?)", (sorted(partial),)))
         breached = seeded.read("tickets", lambda db: db.scalar("SELECT COUNT(*) FROM {p}tf_tickets WHERE sla_breached = 1"))
         assert len(sizes) == 3 and all(0 < row["reltuples"] <= breached < ROWS for row in sizes)
+
+
+def test_the_due_soon_queue_pages_through_the_tickets_of_the_soonest_running_clocks_in_one_statement(
+    seeded: ReadSide,
+) -> None:
+    """``sla_due_before``: the tickets with a running SLA clock due by the bound, read from the workflow
+    view's clocks in the page's own statement, narrowed by the other filters, sorted and paged as any queue."""
+    bound = KNOWN["sla_due_before"]
+    clocks = seeded.read("workflow", lambda db: db.all("SELECT ticket_id, state, due_at FROM {p}tf_sla_clocks"))
+    due = {c["ticket_id"] for c in clocks if c["state"] == "active" and c["due_at"] <= bound}
+    assert 0 < len(due) < SLA_ATTENTION_LIMIT  # every due clock is looked at here
+    every = seeded.read("tickets", lambda db: db.all("SELECT * FROM {p}tf_tickets"))
+    working = ("new", "open", "on_hold")
+    cases = [
+        (TicketFilter(sla_due_before=bound, status=working), lambda r: r["status"] in working),
+        (TicketFilter(sla_due_before=bound, status=working, teams=(TEAMS[0],), include_teamless=True,
+                      priority=("urgent", "high")),
+         lambda r: r["status"] in working and r["team_id"] in (TEAMS[0], None) and r["priority"] in ("urgent", "high")),
+    ]
+    for where, keep in cases:
+        for sort in SORTS:
+            column, descending = SORTS[sort]
+            expected = sorted((r for r in every if r["ticket_id"] in due and keep(r)),
+                              key=itemgetter(column, "ticket_id"), reverse=descending)
+            seen: list[str] = []
+            cursor = None
+            while True:
+                page = seeded.read("tickets", lambda db, c=cursor, s=sort, w=where: TicketQueries.queue(db, w, s, 7, c))  # type: ignore[misc]
+                seen += [r["ticket_id"] for r in page.rows]
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
+            assert seen == [r["ticket_id"] for r in expected], (where, sort)
+            assert seen
+        counted = seeded.read("tickets", lambda db, w=where: TicketQueries.count(db, w))  # type: ignore[misc]
+        assert counted == sum(1 for r in every if r["ticket_id"] in due and keep(r))

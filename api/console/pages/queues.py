@@ -17,7 +17,6 @@ from api.console.page import Page, PageDep
 from api.routers.tickets import ticket_out
 from projections.sql import ts
 from projections.tickets import SORTS, TicketFilter, TicketQueries
-from projections.workflow import sla_attention
 from ticketflow.access import Principal
 from ticketflow.domain.values import CUSTOMER_CHANNELS, Channel, Priority, Status, TicketType
 
@@ -45,16 +44,6 @@ def _scope(principal: Principal) -> tuple[tuple[str, ...] | None, bool]:
     return tuple(sorted(str(t) for t in principal.team_ids)), principal.sees_team(None)
 
 
-def _sla_queue(page: Page, queue: str) -> tuple[str, ...]:
-    """The tickets of the "due soon" queue, read once per request (the list and its count both need them)."""
-    cache: dict[str, tuple[str, ...]] = page.request.state.__dict__.setdefault("sla_queues", {})
-    if queue not in cache:
-        now = page.svc.desk.clock.now()
-        due_before = ts(now + DUE_SOON)
-        cache[queue] = tuple(page.reads().read("workflow", lambda db: sla_attention(db, due_before)))
-    return cache[queue]
-
-
 def queue_filter(page: Page, queue: str, params: dict[str, Any]) -> TicketFilter:
     """The filter of a queue, narrowed by the form's filters, within the caller's teams."""
     principal = page.principal
@@ -69,7 +58,8 @@ def queue_filter(page: Page, queue: str, params: dict[str, Any]) -> TicketFilter
     elif queue == "pending":
         base.update(status=("pending",))
     elif queue == "due_soon":
-        base.update(ticket_ids=_sla_queue(page, queue), status=statuses or WORKING)
+        # The tickets of the soonest-due running SLA clocks, joined in the page's statement (one query).
+        base.update(sla_due_before=ts(page.svc.desk.clock.now() + DUE_SOON), status=statuses or WORKING)
     elif queue == "breached":  # every worked ticket with a breached target, read from the breached indexes
         base.update(sla_breached=True, status=statuses or WORKING)
     else:  # team / all
