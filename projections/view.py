@@ -269,7 +269,7 @@ class SQLiteViewStore(ViewStore, SQLiteTrackingRecorder):
                 # once per connection (a new connection is a new object, whatever its id).
                 for alias, db_name in self.attached.items():
                     raw.execute("ATTACH DATABASE ? AS " + alias, (db_name,))
-                connection._tf_attached = True
+                connection._tf_attached = True  # type: ignore[attr-defined]
             register_functions(raw)  # each time: cheap, and a new connection may reuse an old one's id
             with connection.transaction(commit=commit) as cursor:
                 yield cursor
