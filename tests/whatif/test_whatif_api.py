@@ -172,6 +172,8 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"candidate": {"sla_policies": [{"name": "标准", "position": 0, "calendar_id": str(UUID(int=9)),
                                       "targets": {"normal": {"first_reply_time": {"minutes": 5}}}}]}},
      "body.candidate.sla_policies[0].calendar"),  # neither in the file nor on the desk: refused at once
+    ({"candidate": {"calendars": [{"name": "火星", "timezone": "Mars/Base", "weekly": {"0": [["09:00", "18:00"]]}}]}},
+     "body.candidate.calendars[0].timezone"),  # refused by the desk's calendar check, not the request model
     ({"team": "无此团队"}, "body.team"),
     ({"period": {"from": BODY_PERIOD["to"], "to": BODY_PERIOD["from"]}}, "body.period.to"),
     ({"period": {"from": "2026-03-01T00:00:00", "to": BODY_PERIOD["to"]}}, "body.period.from"),

@@ -96,6 +96,10 @@ def test_the_table_names_teams_and_states_the_semantics(
         ('[routing]\ndefault_team_id = "无此团队"\nrules = []\n', "no team is called '无此团队'"),
         ('[[sla_policies]]\nname = "x"\nposition = 0\ntargets = {}\n', "sla_policies[0]"),
         ("[surprise]\n", "unknown section(s) surprise"),
+        (
+            '[[calendars]]\nname = "火星"\ntimezone = "Mars/Base"\nweekly = { "0" = [["09:00", "18:00"]] }\n',
+            "calendars[0].timezone: unknown timezone 'Mars/Base'",
+        ),
         ("not toml = = 1", "not valid TOML"),
     ],
 )

@@ -232,9 +232,12 @@ def build_candidate(
             )
         for n, spec in enumerate(_listed(data, "calendars")):
             cmd = _checked(DefineCalendar, spec, f"calendars[{n}]")
-            calendar = ServiceCalendar._create(
-                ServiceCalendar.Defined, id=calendar_id(cmd.name), **calendar_fields(cmd)
-            )
+            try:
+                fields = calendar_fields(cmd)  # the desk's check: a calendar that cannot run is refused
+            except ValidationFailed as exc:
+                field = "timezone" if "timezone" in str(exc) else "weekly"
+                raise ValidationFailed(f"calendars[{n}].{field}: {exc}") from None
+            calendar = ServiceCalendar._create(ServiceCalendar.Defined, id=calendar_id(cmd.name), **fields)
             candidate.calendars[calendar.id] = calendar
         for n, spec in enumerate(_listed(data, "sla_policies")):
             where = f"sla_policies[{n}]"
