@@ -17,8 +17,8 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -325,6 +325,26 @@ class ReadSide:
         if failure is not None:
             raise failure
         return len(notifications)
+
+    @contextmanager
+    def holding(self, names: Iterable[str]) -> Iterator[None]:
+        """Each of the views ``names`` in one transaction of this thread until the block ends, committed
+        then (see :meth:`ViewStore.holding`): for a writer that feeds them with :meth:`apply`."""
+        with ExitStack() as stack:
+            for name in names:
+                stack.enter_context(self.stores[name].holding())
+            yield
+
+    def apply(self, names: Iterable[str], events: Sequence[tuple[Any, int]], previous: int) -> None:
+        """Give views events, with the log positions they have or will have, without reading the log:
+        a writer holding the views (:meth:`holding`) feeds them what its batch is about to save, so a
+        reader in its thread sees the views as they will be once the batch and the views commit.
+        ``previous``: where each view must be now (the position before the first event)."""
+        if not events:
+            return
+        tracking = Tracking(self.desk.name, events[-1][1])
+        for name in names:
+            self.projections[name].process_batch(events, tracking, previous=previous)  # type: ignore[arg-type]
 
     def catch_up(
         self, names: Iterable[str] | None = None, batch: int = REBUILD_BATCH, progress: Callable[[int], None] | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -221,6 +222,26 @@ class ViewStore(TrackingRecorder):
                 for _, create in table.index_ddl():
                     cursor.execute(render(create, self.dialect, self.prefix))
 
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Every transaction this thread opens on the store until the block ends is one transaction,
+        committed when the block ends (rolled back when it raises): reads see the block's own writes,
+        and nothing of them is seen elsewhere before. For a writer that feeds a view events its
+        desk has not saved yet (``ticketflow demo``), so the view commits only after the events do."""
+        if self.__dict__.get("_holding") is not None:
+            raise RuntimeError(f"view {self.view.name}: already held")
+        with self._transaction(commit=True) as cursor:
+            self.__dict__["_holding"] = (threading.get_ident(), cursor)
+            try:
+                yield
+            finally:
+                self.__dict__["_holding"] = None
+
+    def _held(self) -> Any | None:
+        """The cursor of this thread's :meth:`holding` block, if it is in one."""
+        holding = self.__dict__.get("_holding")
+        return holding[1] if holding is not None and holding[0] == threading.get_ident() else None
+
     def read(self, query: Callable[[Db], R]) -> R:
         """Run a query in a read-only transaction."""
         with self._transaction(commit=False) as cursor:
@@ -252,6 +273,9 @@ class SQLiteViewStore(ViewStore, SQLiteTrackingRecorder):
 
     @contextmanager
     def _transaction(self, commit: bool) -> Iterator[Any]:
+        if (held := self._held()) is not None:
+            yield held
+            return
         with self.datastore.get_connection(commit=commit) as connection:
             raw = connection._sqlite_conn  # noqa: SLF001 - per-connection setting, see below
             if id(raw) not in self._tuned:
@@ -319,6 +343,9 @@ class PostgresViewStore(SerialisedTrackingDdl, ViewStore, PostgresTrackingRecord
 
     @contextmanager
     def _transaction(self, commit: bool) -> Iterator[Any]:
+        if (held := self._held()) is not None:
+            yield held
+            return
         with self.datastore.transaction(commit=commit) as cursor:
             yield cursor
 
