@@ -335,16 +335,21 @@ class ReadSide:
                 stack.enter_context(self.stores[name].holding())
             yield
 
-    def apply(self, names: Iterable[str], events: Sequence[tuple[Any, int]], previous: int) -> None:
-        """Give views events, with the log positions they have or will have, without reading the log:
-        a writer holding the views (:meth:`holding`) feeds them what its batch is about to save, so a
-        reader in its thread sees the views as they will be once the batch and the views commit.
-        ``previous``: where each view must be now (the position before the first event)."""
+    def apply(self, names: Iterable[str], events: Sequence[tuple[Any, int]]) -> None:
+        """Give views held by this thread (:meth:`holding`) events, with the log positions they have or
+        will have, without reading the log: a writer feeds them what its batch is about to save, so a
+        read in its thread sees the views as they will be once the batch and the views commit. The
+        views' positions do not move: :meth:`advance` records where the fed events end."""
         if not events:
             return
-        tracking = Tracking(self.desk.name, events[-1][1])
         for name in names:
-            self.projections[name].process_batch(events, tracking, previous=previous)  # type: ignore[arg-type]
+            self.stores[name].apply_held(events)
+
+    def advance(self, names: Iterable[str], position: int, previous: int) -> None:
+        """Record that views (held or not) now stand at ``position``, if each still stands at ``previous``
+        (else ``IntegrityError``): after :meth:`apply`, before the holding block commits."""
+        for name in names:
+            self.projections[name].process_batch([], Tracking(self.desk.name, position), previous=previous)
 
     def catch_up(
         self, names: Iterable[str] | None = None, batch: int = REBUILD_BATCH, progress: Callable[[int], None] | None = None

@@ -165,18 +165,34 @@ class ViewStore(TrackingRecorder):
                     raise IntegrityError(
                         f"view {self.view.name} is at {current}, not {previous}: batch not applied"
                     )
-            if self.view.event_types is not None:
-                wants = self.view.wants
-                events = [item for item in events if wants(type(item[0]))]
-            batch = Batch(Db(cursor, self.dialect, self.prefix))
-            self.view.prepare(batch, events)
-            for event, position in events:
-                self.view.apply(batch, event, position)
-            batch.flush()
-            self.view.finish(batch)
+            events = self._apply_in(cursor, events)
             self._insert_tracking_in(cursor, tracking)
         if self.view.purges_personal_data and any(erased_customer(event) for event, _ in events):
             self.compact_after_erasure()
+
+    def _apply_in(self, cursor: Any, events: Sequence[Positioned]) -> Sequence[Positioned]:
+        """Change the view's rows for the events it takes (returned), in the transaction of ``cursor``."""
+        if self.view.event_types is not None:
+            wants = self.view.wants
+            events = [item for item in events if wants(type(item[0]))]
+        batch = Batch(Db(cursor, self.dialect, self.prefix))
+        self.view.prepare(batch, events)
+        for event, position in events:
+            self.view.apply(batch, event, position)
+        batch.flush()
+        self.view.finish(batch)
+        return events
+
+    def apply_held(self, events: Sequence[Positioned]) -> None:
+        """Apply events in this thread's :meth:`holding` block without moving the view's position: the
+        holder records the position once (:meth:`process_batch` with the block's last events, or none)
+        before the block commits."""
+        cursor = self._held()
+        if cursor is None:
+            raise RuntimeError(f"view {self.view.name}: apply_held outside a holding block")
+        applied = self._apply_in(cursor, events)
+        if self.view.purges_personal_data and any(erased_customer(event) for event, _ in applied):
+            self.__dict__["_purged_while_held"] = True  # compacted once the block has committed
 
     def compact_after_erasure(self) -> None:
         """After a batch that purged an erased customer's data: leave no old copy of it in the
@@ -236,6 +252,8 @@ class ViewStore(TrackingRecorder):
                 yield
             finally:
                 self.__dict__["_holding"] = None
+        if self.__dict__.pop("_purged_while_held", False):
+            self.compact_after_erasure()
 
     def _held(self) -> Any | None:
         """The cursor of this thread's :meth:`holding` block, if it is in one."""

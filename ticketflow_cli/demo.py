@@ -155,8 +155,9 @@ class _Slices:
                     # The other views take the slice's events once, in one batch each (as a rebuild's).
                     events = self.desk.batched_events()
                     others = [name for name in views if name not in self.names]
-                    self.read_side.apply(
-                        others, [(event, self.base + i) for i, event in enumerate(events, 1)], previous=self.base)
+                    self.read_side.apply(others, [(event, self.base + i) for i, event in enumerate(events, 1)])
+                    if events:
+                        self.read_side.advance(views, self.base + len(events), previous=self.base)
                 if self.desk.log_position() != self.base + self.fed:
                     raise _Overtaken(self.base + self.fed, self.desk.log_position())
         except _Overtaken as exc:
@@ -174,8 +175,7 @@ class _Slices:
         if len(events) == self.fed:
             return
         previous = self.base + self.fed
-        positioned = [(event, previous + i) for i, event in enumerate(events[self.fed:], 1)]
-        self.read_side.apply(self.names, positioned, previous=previous)
+        self.read_side.apply(self.names, [(event, previous + i) for i, event in enumerate(events[self.fed:], 1)])
         self.fed = len(events)
 
 
