@@ -122,10 +122,11 @@ class _Slices:
     """The run written a slice at a time (see ``DeskSimulation.run``): each slice's commands in one batch
     of the desk (one transaction of the event store), and the views the automation reads fed the
     batch's events as it grows, at the log positions they will have, instead of being caught up from
-    the log after every save. The views hold one transaction each for the slice (their rows, the
-    automation's bookkeeping, their positions), committed right after the events are: a look in the
-    slice sees the views as they will be, and a crash leaves them behind the log (caught up later, as
-    after any crash), never ahead.
+    the log after every save; the other views take the slice's events once, at its end (nothing is
+    decoded from the log). Every view holds one transaction for the slice (its rows, the automation's
+    bookkeeping, its position), committed right after the events are: a look in the slice sees the
+    views as they will be, and a crash leaves them behind the log (caught up later, as after any
+    crash), never ahead.
 
     Should the log not end where the slice expected (another process wrote meanwhile), the views'
     transactions are rolled back and the next slice catches them up from the log first: what the
