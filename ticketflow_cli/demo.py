@@ -62,8 +62,8 @@ def demo(
         _start_over(settings, console)
     clock = FakeClock(demo_end(end, seed))
     desk = sealing_on_close(TicketDesk(settings, clock=clock))
-    # No view workers: the views the automation reads are fed each slice's events in this thread (see
-    # _Slices), the others caught up once at the end, in big batches.
+    # No view workers: every view is fed the run's events in this thread as it writes them (see _Slices),
+    # the views the automation reads before each of its looks, the others once per slice.
     read_side = ReadSide(desk)
     started = time.perf_counter()
     simulation = DeskSimulation(desk, clock, tickets=tickets, customers=customers, days=days, seed=seed, workflow=workflow)
