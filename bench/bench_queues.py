@@ -228,7 +228,8 @@ def server_time(read_side: ReadSide, where: TicketFilter, sort: str) -> float | 
     return read_side.read("tickets", explain)
 
 
-def measure(read_side: ReadSide, data: Seed, rounds: int, kind: str, only: str = "") -> None:
+def measure(read_side: ReadSide, data: Seed, rounds: int, kind: str, only: str = "") -> float:
+    """Print every combination's p50/p99 (worst first) and the plans that scan; the worst p99 in ms."""
     combos = {label: make for label, make in combinations(data).items() if only in label}
     results = []
     problems = []
@@ -267,11 +268,13 @@ def measure(read_side: ReadSide, data: Seed, rounds: int, kind: str, only: str =
     every = [r[0] for r in results]
     print(f"  worst p99 {max(every):.2f} ms; {sum(1 for t in every if t >= 20)} of {len(every)} combinations at or over 20 ms")
     print("  plans scanning the whole table: " + ("none" if not problems else "\n    " + "\n    ".join(problems)))
+    return max(every)
 
 
 def run(
     settings: Settings, data: Seed, rounds: int, kind: str, vacuum: Callable[[], None] | None = None, only: str = "",
-) -> None:
+) -> float:
+    """Seed ``data`` into the tickets view of ``settings``' store and time every combination; the worst p99 in ms."""
     desk = TicketDesk(settings)
     read_side = ReadSide(desk, ["tickets"])
     try:
@@ -280,7 +283,7 @@ def run(
         if vacuum is not None:
             vacuum()
         print(f"{kind}: seeded {data.tickets:,} rows and indexed them in {time.perf_counter() - started:.0f} s")
-        measure(read_side, data, rounds, kind, only)
+        return measure(read_side, data, rounds, kind, only)
     finally:
         read_side.close()
         desk.close()
