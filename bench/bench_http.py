@@ -1,7 +1,7 @@
 """HTTP command throughput and latency against a real ``ticketflow serve``, SQLite and PostgreSQL in one run.
 
     python bench/bench_http.py [--store sqlite|postgres|both] [--seconds 15] [--clients 1,8,32]
-                               [--warmup 3] [--postgres URL]
+                               [--warmup 3] [--postgres URL] [--fsyncs] [--profile]
 
 Each client is a thread with its own keep-alive ``httpx.Client``; it loops over a
 ticket's lifecycle: open, assign, reply, solve, close (5 commands, each one
@@ -35,6 +35,12 @@ command.
 ``--fsyncs`` (Linux, needs ``perf`` and the syscall tracepoints, i.e. root): each level also
 prints the fsync and fdatasync calls of the servers over the measured window, per command
 (counted by ``perf stat`` on the kernel's tracepoints, which costs the servers next to nothing).
+
+``--profile`` (Linux): each level also prints the CPU of every server process over the measured
+window (``serve``, each of its workers, ``project``) and, on PostgreSQL, of the backends connected to
+the ``--postgres`` database (sampled from ``pg_stat_activity`` at both ends of the window; a backend
+that ended inside it is missed): name a database only this bench uses, or the other users' backends
+are counted too. ``bench/throughput_table.py`` makes one for the run.
 
 Target: >= 500 commands/s at 32 clients on SQLite, with p99 < 100 ms.
 """
