@@ -219,12 +219,16 @@ def part_peer(args: argparse.Namespace) -> list[Row]:
         )
     ours, theirs = peer_helpdesk.NAMES
     cells = []
+    times, ratio = peer_helpdesk.times, peer_helpdesk.ratio
     for clients in args.peer_clients:
         a = next(r for r in results if r.system == ours and r.clients == clients)
         b = next(r for r in results if r.system == theirs and r.clients == clients)
+        # A level where django-helpdesk closed no lifecycle inside the window has no lifecycle ratio
+        # ("-"); its commands/s ratio still says how far apart the two are.
         cells.append(
-            f"{clients} clients {peer_helpdesk.times(peer_helpdesk.ratio(a.lifecycles_per_s, b.lifecycles_per_s))}"
-            f" ({a.lifecycles_per_s:,.1f} vs {b.lifecycles_per_s:,.1f}/s)"
+            f"{clients} clients: lifecycles {times(ratio(a.lifecycles_per_s, b.lifecycles_per_s))}"
+            f" ({a.lifecycles_per_s:,.1f} vs {b.lifecycles_per_s:,.1f}/s),"
+            f" commands {times(ratio(a.commands_per_s, b.commands_per_s))}"
         )
     return [Row(*PEER, "; ".join(cells), None)]
 
