@@ -395,6 +395,8 @@ def main() -> None:
                 f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
             )
         took.append(f"{part} {time.perf_counter() - started:.0f} s")
+        if part != args.only[-1]:  # the rows so far: a run stopped before its end still says them
+            print(f"\n(table so far, load average {load()})\n{markdown(rows)}", flush=True)
     print(
         f"\n## Issue #14 throughput table (one run, `{' '.join(['python', 'bench/throughput_table.py', *sys.argv[1:]])}`)\n"
     )
