@@ -378,6 +378,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    code = revision()  # the code that runs: HEAD may move during a long run
     began, load_start = datetime.now(UTC), load()
     print(f"issue #14 table: parts {', '.join(args.only)}; load average at start {load_start}", flush=True)
     rows: list[Row] = []
@@ -404,7 +405,7 @@ def main() -> None:
     print(f"\n- load average (1/5/15 min) at start {load_start}, at end {load()}")
     print(f"- machine {machine()}")
     print(
-        f"- date {began:%Y-%m-%d %H:%M} – {datetime.now(UTC):%H:%M} UTC, revision {revision()}; parts took {', '.join(took)}"
+        f"- date {began:%Y-%m-%d %H:%M} – {datetime.now(UTC):%H:%M} UTC, revision {code}; parts took {', '.join(took)}"
     )
 
 
