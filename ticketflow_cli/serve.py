@@ -27,6 +27,11 @@ from ticketflow_cli.teams import resolve_team
 
 token_app = output.group(help="API tokens.")
 
+#: How long a `serve --workers N` worker may take to answer uvicorn's liveness ping before it is killed
+#: and replaced: a starting worker answers only once its interpreter is up, which on a busy machine
+#: takes tens of seconds (a hung worker is then replaced this much later).
+WORKER_HEALTHCHECK_SECONDS = 120
+
 
 def serve(
     ctx: typer.Context,
@@ -74,6 +79,10 @@ def serve(
             http=protocol(settings.http_parser),
             log_config=logs.uvicorn_config(),  # uvicorn's lines in the same JSON as ours
             log_level="warning",
+            # uvicorn kills a worker that does not answer its supervisor's ping in time (5 s by default)
+            # and starts another; on a loaded machine a worker still starting (spawned, importing the
+            # app) misses it, and so does its replacement: `--workers 2` never came up under load.
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         )
     finally:
         if metrics_dir is not None:
