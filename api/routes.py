@@ -2,21 +2,32 @@
 
 FastAPI (0.165) keeps an included router whole: the app's router asks the included router whether
 it matches (a scan of its routes), then the included router matches again to pick the route, so
-every request was matched twice (18% of the request path's event-loop CPU). Registering each route
-of a router directly on the app, with what ``include_router`` would have combined (the include's
-dependencies first, the route's tags, responses and operation id), matches it once and serves the
-same OpenAPI document (``tests/api/test_openapi_document.py``).
+every request was matched twice (18% of the request path's event-loop CPU). Each route of a router
+is put on the app directly instead, as ``include_router`` would have served it (the include's
+dependencies first, its ``include_in_schema``, the app's operation ids): matched once, the same
+OpenAPI document (``tests/api/test_openapi_document.py``).
+
+A route is a copy of the router's (already built when its module was imported) with what the
+include changes: its dependant (the include's dependencies put first), its operation id, and its
+handler. Building every route again would cost start-up most of a second of CPU (a pydantic adapter
+for each error response of each route).
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, params
+from fastapi._body_limit import wrap_app_with_body_limit
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute, APIRouter
+from fastapi.dependencies.utils import _get_body_field, _get_flat_body_params, get_parameterless_sub_dependant
+from fastapi.routing import APIRoute, APIRouter, request_response
+from fastapi.utils import create_model_field
+from pydantic import BaseModel
 
 
 def serve(
@@ -37,39 +48,39 @@ def serve(
                 f"{type(route).__name__} {getattr(route, 'path', '')}: only API routes can be served flat"
             )
         covered = unless_depends_on is not None and depends_on(route.dependant, unless_depends_on)
-        own_id = route.generate_unique_id_function
-        app.router.add_api_route(
-            route.path,  # the router's prefix included
-            route.endpoint,
-            response_model=route.response_model,
-            status_code=route.status_code,
-            tags=list(route.tags),  # the router's tags included
-            dependencies=[*(() if covered else dependencies), *route.dependencies],  # the router's included
-            summary=route.summary,
-            description=route.description,
-            response_description=route.response_description,
-            responses=dict(route.responses),
-            deprecated=route.deprecated,
-            methods=set(route.methods or ()),
-            operation_id=route.operation_id,
-            response_model_include=route.response_model_include,
-            response_model_exclude=route.response_model_exclude,
-            response_model_by_alias=route.response_model_by_alias,
-            response_model_exclude_unset=route.response_model_exclude_unset,
-            response_model_exclude_defaults=route.response_model_exclude_defaults,
-            response_model_exclude_none=route.response_model_exclude_none,
-            include_in_schema=route.include_in_schema and include_in_schema,
-            response_class=route.response_class,
-            name=route.name,
-            callbacks=route.callbacks,
-            openapi_extra=route.openapi_extra,
-            # The route's own (its router's) function if it has one, else the app's (as an include picks).
-            generate_unique_id_function=own_id
-            if not isinstance(own_id, DefaultPlaceholder)
-            else app.router.generate_unique_id_function,
-            strict_content_type=route.strict_content_type,
-            max_body_size=route.max_body_size,
-        )
+        app.router.routes.append(_served(app, route, () if covered else dependencies, include_in_schema))
+    app.router._mark_routes_changed()
+
+
+def _served(app: FastAPI, route: APIRoute, dependencies: Sequence[params.Depends], include_in_schema: bool) -> APIRoute:
+    served = copy.copy(route)
+    served.include_in_schema = route.include_in_schema and include_in_schema
+    own_id = route.generate_unique_id_function
+    # The route's own (its router's) function if it has one, else the app's (as an include picks).
+    if isinstance(own_id, DefaultPlaceholder):
+        served.generate_unique_id_function = app.router.generate_unique_id_function
+    generate = served.generate_unique_id_function
+    served.unique_id = served.operation_id or (generate.value if isinstance(generate, DefaultPlaceholder) else generate)(served)
+    served.dependencies = [*dependencies, *route.dependencies]
+    served.dependant = dataclasses.replace(
+        route.dependant,
+        dependencies=[
+            *(get_parameterless_sub_dependant(depends=d, path=route.path_format) for d in dependencies),
+            *route.dependant.dependencies,
+        ],
+    )
+    if served.unique_id != route.unique_id:  # what FastAPI names after the operation id
+        if route.body_field is not None and route._embed_body_fields:
+            served.body_field = _get_body_field(
+                body_params=_get_flat_body_params(served.dependant), name=served.unique_id, embed_body_fields=True
+            )
+        model = route.response_model
+        if route.response_field is not None and not (isinstance(model, type) and issubclass(model, BaseModel)):
+            served.response_field = create_model_field(
+                name="Response_" + served.unique_id, type_=model, mode="serialization"
+            )
+    served.app = wrap_app_with_body_limit(request_response(served.get_route_handler()), served.max_body_size)
+    return served
 
 
 def depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
