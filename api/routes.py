@@ -52,7 +52,9 @@ def serve(
     app.router._mark_routes_changed()
 
 
-def _served(app: FastAPI, route: APIRoute, dependencies: Sequence[params.Depends], include_in_schema: bool) -> APIRoute:
+def _served(
+    app: FastAPI, route: APIRoute, dependencies: Sequence[params.Depends], include_in_schema: bool
+) -> APIRoute:
     served = copy.copy(route)
     served.include_in_schema = route.include_in_schema and include_in_schema
     own_id = route.generate_unique_id_function
@@ -60,7 +62,9 @@ def _served(app: FastAPI, route: APIRoute, dependencies: Sequence[params.Depends
     if isinstance(own_id, DefaultPlaceholder):
         served.generate_unique_id_function = app.router.generate_unique_id_function
     generate = served.generate_unique_id_function
-    served.unique_id = served.operation_id or (generate.value if isinstance(generate, DefaultPlaceholder) else generate)(served)
+    served.unique_id = served.operation_id or (
+        generate.value if isinstance(generate, DefaultPlaceholder) else generate
+    )(served)
     served.dependencies = [*dependencies, *route.dependencies]
     served.dependant = dataclasses.replace(
         route.dependant,
@@ -72,10 +76,14 @@ def _served(app: FastAPI, route: APIRoute, dependencies: Sequence[params.Depends
     if served.unique_id != route.unique_id:  # what FastAPI names after the operation id
         if route.body_field is not None and route._embed_body_fields:
             served.body_field = _get_body_field(
-                body_params=_get_flat_body_params(served.dependant), name=served.unique_id, embed_body_fields=True
+                body_params=_get_flat_body_params(served.dependant),
+                name=served.unique_id,
+                embed_body_fields=True,
             )
         model = route.response_model
-        if route.response_field is not None and not (isinstance(model, type) and issubclass(model, BaseModel)):
+        if route.response_field is not None and not (
+            isinstance(model, type) and issubclass(model, BaseModel)
+        ):
             served.response_field = create_model_field(
                 name="Response_" + served.unique_id, type_=model, mode="serialization"
             )
