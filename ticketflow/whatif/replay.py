@@ -28,11 +28,20 @@ The live log is never written.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import heapq
+import mmap
+import multiprocessing
+import os
 import pickle
+import select
+import shutil
+import signal
 import sqlite3
+import struct
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -225,8 +234,9 @@ class Timeline:
 
     Items come back ordered by business time, then log position, moves before steps, then as
     they were added, one at a time. Up to ``spill_after`` items are held in memory; past that,
-    all go to a private temporary SQLite database (SQLite deletes it when the connection
-    closes), so memory does not grow with the log. There, a step whose event class has personal
+    all go to a private temporary SQLite database (a file in a directory only this user can read,
+    its name removed once its readers have it open: the system frees it when they close it), so
+    memory does not grow with the log; a forked process can read it too (:meth:`share`). There, a step whose event class has personal
     fields is kept as the store keeps it (those fields sealed) and decoded again when it comes
     back; any other item is kept pickled. Iterating it consumes it: it is closed once read."""
 
@@ -236,6 +246,9 @@ class Timeline:
         self._held: list[tuple[int, int, int, int, Any]] = []  # (at, position, kind, seq, item)
         self._db: sqlite3.Connection | None = None
         self._rows: list[tuple[Any, ...]] = []
+        self._dir: str | None = None
+        self._path = ""
+        self._inherited: sqlite3.Connection | None = None
         self.size = 0
         self.closed = False
 
@@ -284,7 +297,11 @@ class Timeline:
         return (at, position, kind, *sealing, step.snapshot, step.tier, step.language)
 
     def _spill(self) -> None:
-        db = self._db = sqlite3.connect("")  # a private temporary database, on disk
+        # A private temporary database, on disk: a file in a directory only this user can read, unlinked as soon
+        # as every process that reads it has it open (see :meth:`share`), so nothing is left behind.
+        self._dir = tempfile.mkdtemp(prefix="ticketflow-whatif-")
+        self._path = os.path.join(self._dir, "timeline.sqlite")
+        db = self._db = sqlite3.connect(self._path)
         db.execute("PRAGMA journal_mode=OFF")
         db.execute("PRAGMA synchronous=OFF")
         db.execute(
@@ -324,9 +341,30 @@ class Timeline:
         finally:
             self.close()
 
+    def share(self) -> None:
+        """Ready a spilled timeline to be read by this process and a forked one (each with its own
+        connection, :meth:`reopen`): everything written and indexed, and committed."""
+        if self._db is not None:
+            self._flush()
+            self._db.execute("CREATE INDEX IF NOT EXISTS timeline ON items (at, position, kind)")
+            self._db.commit()
+
+    def reopen(self) -> None:
+        """In a forked process: read the spilled items through a connection of its own (a SQLite
+        connection must not cross a fork; the inherited one is kept, never used, never closed)."""
+        if self._db is not None:
+            self._inherited = self._db
+            self._db = sqlite3.connect(self._path)
+
+    def unlink(self) -> None:
+        """Remove the spilled file's name once every reader has it open (the open files stay readable)."""
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
     def _read(self, db: sqlite3.Connection) -> Iterator[Move | tuple[UUID, Step]]:
-        self._flush()
-        db.execute("CREATE INDEX timeline ON items (at, position, kind)")
+        self.share()
+        self.unlink()
         rows = db.execute(
             "SELECT kind, ticket, version, topic, sealed, data, position, snapshot, tier, language"
             " FROM items ORDER BY at, position, kind, rowid"
@@ -346,6 +384,7 @@ class Timeline:
         self._held, self._rows = [], []
         if self._db is not None:
             self._db.close()
+        self.unlink()
 
 
 @dataclass
@@ -358,7 +397,9 @@ class History:
     horizon: datetime | None  # the latest business time in the log
     log_position: int
     events_read: int
-    opens_new: bool = True  # the desk's TICKETFLOW_ASSIGN_OPENS_NEW: does routing to an agent open a new ticket
+    opens_new: bool = (
+        True  # the desk's TICKETFLOW_ASSIGN_OPENS_NEW: does routing to an agent open a new ticket
+    )
 
 
 def read_history(
@@ -501,7 +542,11 @@ class Replayed:
                 self.open_since = None
             if isinstance(event, Ticket.Opened):
                 self.opened_priority = event.priority
-            elif isinstance(event, Ticket.Routed) and event.priority is not None and self.routed_priority is None:
+            elif (
+                isinstance(event, Ticket.Routed)
+                and event.priority is not None
+                and self.routed_priority is None
+            ):
                 self.routed_priority = event.priority
             who = is_staff_work(event)
             if who is not None:
@@ -528,6 +573,45 @@ class Replayed:
         self.measured = {}
         if self.imported:
             self.decisions = []
+
+    #: What the comparison reads of a released ticket, as :meth:`outcome` gives it to another process.
+    OUTCOME = (
+        "runs",
+        "escalations",
+        "complete",
+        "imported",
+        "placed_team",
+        "placed_agent",
+        "rule",
+        "opened_priority",
+        "routed_priority",
+        "staff_work",
+        "closed_spans",
+        "open_since",
+    )
+
+    def outcome(self) -> tuple[Any, ...]:
+        """What the comparison reads of it (no ticket, no personal field, no decisions: plain values)."""
+        return tuple(getattr(self, name) for name in self.OUTCOME)
+
+    @classmethod
+    def from_outcome(cls, values: tuple[Any, ...]) -> Replayed:
+        """A released ticket with the :meth:`outcome` another process replayed."""
+        replayed = cls.__new__(cls)
+        for name in cls.__slots__:
+            if name not in ("ticket", "clock"):
+                setattr(replayed, name, None)
+        replayed.decisions, replayed.measured, replayed.next_due, replayed.tier, replayed.language = (
+            [],
+            {},
+            None,
+            None,
+            "",
+        )
+        replayed.snapshot = -1
+        for name, value in zip(cls.OUTCOME, values, strict=True):
+            setattr(replayed, name, value)
+        return replayed
 
     @property
     def open_spans(self) -> list[tuple[datetime, datetime | None]]:
@@ -925,3 +1009,128 @@ def is_staff_work(event: Ticket.Event) -> str | None:
     if isinstance(event, Ticket.WorkLogged):
         return event.performer_id
     return None
+
+
+# ------------------------------------------------------------------ two scenarios, two processes
+#: Recorded steps below which the two scenarios are replayed in this process (a fork costs more than it saves).
+APART_AFTER = 5_000
+_POLL_SECONDS = 0.5
+
+
+def can_fork() -> bool:
+    """True where the two scenarios can be replayed in two processes (a forked child shares the history read)."""
+    return hasattr(os, "fork") and "fork" in multiprocessing.get_all_start_methods()
+
+
+def replay_apart(
+    history: History,
+    here: Scenario,
+    there: Scenario,
+    progress: Callable[[int, int], None] | None = None,
+    in_child: Callable[[], None] | None = None,
+) -> None:
+    """:func:`replay` of two independent scenarios at once: ``here`` in this process, ``there`` in a
+    forked one, which shares the history read (the log is read and decoded once) and sends back
+    only each ticket's :meth:`Replayed.outcome` (plain values: no ticket, no personal field).
+
+    A spilled timeline is read by both through connections of their own (its sealed steps are
+    decoded again in each; ``in_child`` readies the child's decoding, e.g. a copy of the keys the
+    parent already holds, since the child must not use the parent's connections). ``progress``
+    tells the lesser of the two processes' progress. The child ends with ``os._exit`` (nothing
+    of the parent's, such as its database connections, is closed or flushed by it). If this
+    process stops (an exception, e.g. a job given back), the child is killed."""
+    history.timeline.share()
+    shared = mmap.mmap(-1, 16)  # the child's (opened, done): anonymous shared memory, nothing on disk
+    total = len(history.tickets)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child's coverage is not collected; the test checks its bytes
+        code = 1
+        try:
+            os.close(read_end)
+            if in_child is not None:
+                in_child()
+            history.timeline.reopen()
+            struct.pack_into("q", shared, 0, 1)
+
+            def child_progress(done: int, _total: int) -> None:
+                struct.pack_into("q", shared, 8, done)
+
+            replay(history, [there], child_progress)
+            payload = pickle.dumps(
+                ("ok", {i: r.outcome() for i, r in there.tickets.items()}), pickle.HIGHEST_PROTOCOL
+            )
+            code = 0
+        except BaseException as exc:  # noqa: BLE001 - told to the parent, which raises it
+            payload = pickle.dumps(("failed", f"{type(exc).__name__}: {exc}"))
+        try:
+            with os.fdopen(write_end, "wb") as out:
+                out.write(payload)
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    received = bytearray()
+    finished = False
+    try:
+
+        def opened() -> bool:
+            return bool(struct.unpack_from("q", shared, 0)[0] == 1)
+
+        def tell(done: int, _total: int) -> None:
+            if progress is not None:
+                progress(min(done, struct.unpack_from("q", shared, 8)[0]), total)
+
+        while not opened() and not _drain(read_end, received, 0.01):
+            pass  # the child opens the spilled timeline (if any) before this process may read it (and unlink it)
+        replay(history, [here], tell)
+        while not _drain(read_end, received, _POLL_SECONDS):
+            tell(total, total)
+        finished = True
+    finally:
+        os.close(read_end)
+        if not finished:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+        history.timeline.close()
+    answer: tuple[str, Any] = (
+        pickle.loads(bytes(received)) if received else ("failed", f"exit status {status}")
+    )
+    if answer[0] != "ok":
+        raise RuntimeError(f"the {there.name} scenario's replay failed in its process: {answer[1]}")
+    there.tickets = {ticket_id: Replayed.from_outcome(values) for ticket_id, values in answer[1].items()}
+    if progress is not None:
+        progress(total, total)
+
+
+def _drain(fd: int, into: bytearray, timeout: float) -> bool:
+    """Read what the child has sent within ``timeout``; True once it has closed its end (all is sent)."""
+    ready, _, _ = select.select([fd], [], [], timeout)
+    while ready:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return True
+        into += chunk
+        ready, _, _ = select.select([fd], [], [], 0)
+    return False
+
+
+class _KnownKeys:
+    """The keys a process has already read, for a forked child's decoding: a plain copy, no connection."""
+
+    def __init__(self, keys: dict[UUID, bytes | None]) -> None:
+        self._keys = keys
+
+    def key_for(self, subject: UUID, create: bool) -> bytes | None:
+        return self._keys.get(subject)
+
+
+def known_keys_only(desk: TicketDesk) -> None:
+    """In a forked child: the desk's mapper opens sealed fields with the keys the parent already read
+    (it read every sealed step once), never through the parent's key store connections or locks."""
+    keys = getattr(desk, "keys", None)
+    if keys is None or not hasattr(keys, "_store"):
+        return
+    store = keys._store
+    cache = dict(getattr(store, "_cache", {})) if store is not None else {}
+    keys._store = _KnownKeys({subject: key for subject, (_, key) in cache.items()})
