@@ -93,7 +93,9 @@ def replicate(source: Path, store: Path, events: int) -> None:
 
     for suffix in ("", "-keys"):
         src = source.with_name(f"{source.stem}{suffix}{source.suffix if not suffix else '.sqlite'}")
-        shutil.copyfile(src, store.with_name(f"{store.stem}{suffix}{store.suffix if not suffix else '.sqlite'}"))
+        shutil.copyfile(
+            src, store.with_name(f"{store.stem}{suffix}{store.suffix if not suffix else '.sqlite'}")
+        )
     desk = TicketDesk(Settings(database_url=f"sqlite:///{store}"))
     try:
         started = time.perf_counter()
@@ -119,7 +121,9 @@ def replicate(source: Path, store: Path, events: int) -> None:
                     batch = []
             if batch:
                 desk.recorder.insert_events(batch)
-        print(f"replicated {copy} times to {desk.log_position()} events in {time.perf_counter() - started:.1f} s")
+        print(
+            f"replicated {copy} times to {desk.log_position()} events in {time.perf_counter() - started:.1f} s"
+        )
     finally:
         desk.close()
 
@@ -167,7 +171,9 @@ def main() -> None:
     parser.add_argument(
         "--events", type=int, default=None, help="replicate the BPIC desk to this many events (e.g. 1000000)"
     )
-    parser.add_argument("--json-out", type=Path, default=None, help="write the report's JSON here (to compare bytes)")
+    parser.add_argument(
+        "--json-out", type=Path, default=None, help="write the report's JSON here (to compare bytes)"
+    )
     parser.add_argument("--run", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run:

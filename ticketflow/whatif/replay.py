@@ -102,6 +102,7 @@ QUIET = (
 )
 OPEN_STATUSES = frozenset({Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD})
 MAX_LOOKS = 20  # looks at one ticket in one pass (each look that changes it brings another)
+_CHECK_SKIPS = False  # True: run each skipped look and check that it decides nothing (tests)
 
 
 def is_decision(event: TicketflowAggregate.Event) -> bool:
@@ -531,6 +532,7 @@ class Replayed:
     staff_work: list[str] = field(default_factory=list)  # who did each piece of recorded staff work
     closed_spans: list[tuple[datetime, datetime]] = field(default_factory=list)  # open from, until
     open_since: datetime | None = None  # opened or reopened then, not solved, closed or merged since
+    quiet: tuple[Any, ...] | None = None  # (terms, clocks) at its latest look, if that look decided nothing
 
     def add(self, events: list[Ticket.Event]) -> None:
         for event in events:
@@ -706,6 +708,8 @@ class Scenario:
                 replayed.ticket = ticket = before
         self._load(ticket, +1)
         made = list(ticket.collect_events())
+        if made:
+            replayed.quiet = None
         for event in made:
             if isinstance(event, Ticket.Routed) and event.assignee_id is not None:
                 self.rotation[event.team_id] = event.assignee_id
@@ -777,10 +781,23 @@ class Scenario:
                 chosen = dict(matched)
                 made += self._decide(replayed, now, lambda t: t.apply_sla(chosen))
         ticket = replayed.ticket
-        replayed.next_due = None
         if ticket.sla is None:
+            replayed.next_due = None
             return made
         terms = ticket.sla
+        # A look that decided nothing, at the same terms and clocks, before anything falls due: no look in
+        # between decides anything either (warnings and breaches happen at due instants, which the due heap
+        # holds), and its next due instant stays the one already held. Skipped.
+        state = None if made else (_terms_key(terms), replayed.clock.state())
+        if (
+            state is not None
+            and state == replayed.quiet
+            and (replayed.next_due is None or now < replayed.next_due)
+        ):
+            if _CHECK_SKIPS:
+                self._check_skip(replayed, terms, now)
+            return made
+        replayed.next_due = None
         measurements = self._measure(
             replayed,
             self._targets(terms, replayed.clock.priority),
@@ -800,7 +817,21 @@ class Scenario:
         if replayed.ticket.status != Status.CLOSED and next_due is not None:
             replayed.next_due = next_due
             heapq.heappush(self.due, (_instant(next_due), self._order[ticket.id], ticket.id, next_due))
+        replayed.quiet = state if not made and replayed.ticket.status != Status.CLOSED else None
         return made
+
+    def _check_skip(self, replayed: Replayed, terms: dict[str, Any], now: datetime) -> None:
+        """(with ``_CHECK_SKIPS``, for tests) a skipped look decides nothing
+        and looks next when the look it repeats said."""
+        measurements = self._measure(
+            replayed,
+            self._targets(terms, replayed.clock.priority),
+            self._calendar(terms),
+            now,
+            terms["warn_at_percent"] / 100,
+        )
+        marks, next_due = marks_due(replayed.ticket, measurements, now)
+        assert not marks and next_due == replayed.next_due, (replayed.ticket.id, now, marks, next_due)
 
     @staticmethod
     def _measure(
