@@ -1043,7 +1043,7 @@ def is_staff_work(event: Ticket.Event) -> str | None:
 
 
 # ------------------------------------------------------------------ two scenarios, two processes
-#: Recorded steps below which the two scenarios are replayed in this process (a fork costs more than it saves).
+#: Timeline items (steps and load moves) below which both scenarios replay in this process (a fork costs more).
 APART_AFTER = 5_000
 _POLL_SECONDS = 0.5
 

@@ -96,7 +96,7 @@ def run_whatif(
     ``processes``: 2 replays the recorded and the candidate scenarios at once in two processes (this one
     and a forked one, :func:`~ticketflow.whatif.replay.replay_apart`), 1 both in this one; the report is
     the same, byte for byte. Default: the desk's ``TICKETFLOW_WHATIF_PROCESSES`` (2) for a period of at
-    least :data:`~ticketflow.whatif.replay.APART_AFTER` recorded steps, else 1; 1 wherever processes cannot fork."""
+    least :data:`~ticketflow.whatif.replay.APART_AFTER` timeline items (steps and load moves), else 1; 1 wherever processes cannot fork."""
     data = read_candidate_file(candidate_file) if isinstance(candidate_file, Path) else candidate_file
     history = read_history(desk, period.since, period.until)
     if as_of is not None:
