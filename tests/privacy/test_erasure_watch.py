@@ -93,3 +93,17 @@ def test_an_own_erasure_acknowledged_out_of_order_is_forgotten_before_its_positi
     watch.saw([note], [])
     assert watch.follow() == set()
     assert log.erasure_reads == 0
+
+
+def test_an_own_erasure_told_while_a_follow_runs_is_read_from_the_log_by_the_next_look() -> None:
+    log = FakeLog()
+    watch = log.watch()
+    watch.start()
+    customer = uuid4()
+    erasure = log.write(erased=customer)
+    with watch._lock:  # a follow of another thread is running
+        watch.saw([erasure], [customer])
+    assert log.forgotten == []
+    assert watch.follow() == {customer}
+    assert log.erasure_reads == 1
+    assert log.forgotten == [customer]

@@ -66,16 +66,23 @@ class ErasureWatch:
 
     def saw(self, positions: Sequence[int], erased: Sequence[UUID]) -> None:
         """This process just wrote the log positions ``positions`` (its erasures among them name
-        ``erased``, whose caches it emptied itself; they are forgotten again here, before the positions
-        count as seen). The positions are remembered as this process's own: a later :meth:`follow` that
+        ``erased``, whose caches it emptied itself; they are forgotten again here, under the watch's
+        lock, before the positions count as seen; while a follow holds that lock, the positions are not
+        remembered). The positions are remembered as this process's own: a later :meth:`follow` that
         finds only own positions between its last look and the log's end moves past them without reading
         the erasures, in whatever order the saves were notified (a group commit acknowledges its
         commands' threads in any order). A position written by anyone else in between (or a gap) makes
         :meth:`follow` read the log as before."""
         if not positions:
             return
-        for customer_id in erased:
-            self._forget(customer_id)
+        if erased:  # forgotten under the watch's lock, as a follow forgets (never two at once)
+            if not self._lock.acquire(blocking=False):
+                return  # a follow is running: the next one reads these erasures from the log
+            try:
+                for customer_id in erased:
+                    self._forget(customer_id)
+            finally:
+                self._lock.release()
         with self._own_lock:
             if self._position is not None and len(self._own) < _OWN_REMEMBERED:
                 self._own.update(p for p in positions if p > self._position)
