@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 
-from api import console, docs, logs, problems
+from api import console, docs, logs, problems, routes
 from api import openapi as openapi_extras
 from api.deps import Services, authenticate, authorize, bearer, commands
 from api.deps import reads as reads_dependency
@@ -134,7 +134,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     for router in (health.router, tickets.router, customers.router, teams.router, reads.router, policies.router,
                    reminders.router, surveys.router, problem_library.router, webhooks.router, mailboxes.router, privacy.router,
                    compliance.router, audit_router.router, reply_templates.router, imports.router, whatif.router):
-        app.include_router(router, dependencies=[Depends(authorize)])  # every route: its rule in ticketflow.access
+        # every route: its rule in ticketflow.access (a write route's: checked by api.deps.commands)
+        routes.serve(app, router, dependencies=[Depends(authorize)], unless_depends_on=commands)
     console.install(app)  # the web console at / (its pages' rules: ticketflow.access.CONSOLE_ROUTES)
 
     def openapi() -> dict[str, Any]:

@@ -12,11 +12,11 @@ import copy
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.utils import generate_unique_id
 
 from api.field_docs import describe_fields
+from api.routes import depends_on
 
 LICENSE = {"name": "Apache-2.0", "identifier": "Apache-2.0"}
 CONTACT = {
@@ -304,15 +304,11 @@ def _api_routes(routes: Iterable[Any], prefix: str) -> Iterable[tuple[str, APIRo
             yield prefix, route
 
 
-def _depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
-    return any(sub.call is call or _depends_on(sub, call) for sub in dependant.dependencies)
-
-
 def document_command_headers(spec: dict[str, Any], routes: Iterable[Any], commands: Callable[..., Any]) -> dict[str, Any]:
     """Document the command headers and the bearer scheme on each operation whose route depends on
     ``commands`` (after its own header parameters, where FastAPI would list a dependency's)."""
     for prefix, route in _api_routes(routes, ""):
-        if not route.include_in_schema or not _depends_on(route.dependant, commands):
+        if not route.include_in_schema or not depends_on(route.dependant, commands):
             continue
         for method in route.methods or ():
             operation = spec["paths"].get(prefix + route.path_format, {}).get(method.lower())
@@ -331,7 +327,7 @@ def document_read_security(
     """Document the bearer scheme on each operation whose route depends on ``reads`` (which takes the
     caller from the token itself), where FastAPI puts an operation's ``security``: after its operationId."""
     for prefix, route in _api_routes(routes, ""):
-        if not route.include_in_schema or not _depends_on(route.dependant, reads):
+        if not route.include_in_schema or not depends_on(route.dependant, reads):
             continue
         for method in route.methods or ():
             operation = spec["paths"].get(prefix + route.path_format, {}).get(method.lower())

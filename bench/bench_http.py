@@ -1,7 +1,7 @@
 """HTTP command throughput and latency against a real ``ticketflow serve``, SQLite and PostgreSQL in one run.
 
     python bench/bench_http.py [--store sqlite|postgres|both] [--seconds 15] [--clients 1,8,32]
-                               [--warmup 3] [--postgres URL]
+                               [--warmup 3] [--postgres URL] [--fsyncs] [--profile]
 
 Each client is a thread with its own keep-alive ``httpx.Client``; it loops over a
 ticket's lifecycle: open, assign, reply, solve, close (5 commands, each one
@@ -35,6 +35,12 @@ command.
 ``--fsyncs`` (Linux, needs ``perf`` and the syscall tracepoints, i.e. root): each level also
 prints the fsync and fdatasync calls of the servers over the measured window, per command
 (counted by ``perf stat`` on the kernel's tracepoints, which costs the servers next to nothing).
+
+``--profile`` (Linux): each level also prints the CPU of every server process over the measured
+window (``serve``, each of its workers, ``project``) and, on PostgreSQL, of the backends connected to
+the ``--postgres`` database (sampled from ``pg_stat_activity`` at both ends of the window; a backend
+that ended inside it is missed): name a database only this bench uses, or the other users' backends
+are counted too. ``bench/throughput_table.py`` makes one for the run.
 
 Target: >= 500 commands/s at 32 clients on SQLite, with p99 < 100 ms.
 """
@@ -302,6 +308,15 @@ class PgCommits:
             (syncs,) = conn.execute("SELECT wal_sync FROM pg_stat_wal").fetchone()  # type: ignore[misc]
         return int(position), int(commits), int(syncs)
 
+    def backends(self) -> list[int]:
+        """The server processes of every other session on this database (all of them this bench's
+        when the database is its own)."""
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchall()
+        return [int(pid) for (pid,) in rows]
+
     def describe(self, start: tuple[int, int, int], end: tuple[int, int, int], done: int) -> str:
         with psycopg.connect(self.url, autocommit=True) as conn:
             (store,) = conn.execute(  # type: ignore[misc]
@@ -345,21 +360,110 @@ class FsyncCounter:
             self.output.unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class LevelResult:
+    """One concurrency level's figures: the 2xx answers inside the measured window and what the servers
+    used meanwhile (``processes``: CPU seconds per server process and PostgreSQL backend, by label)."""
+
+    clients: int
+    seconds: float
+    commands: int
+    p50: float
+    p99: float
+    errors: int
+    cpu_seconds: float | None = None
+    fsyncs: int | None = None
+    processes: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def commands_per_s(self) -> float:
+        return self.commands / self.seconds
+
+    @property
+    def cpu_ms_per_command(self) -> float | None:
+        return self.cpu_seconds / self.commands * 1000 if self.cpu_seconds is not None and self.commands else None
+
+    @property
+    def fsyncs_per_command(self) -> float | None:
+        return self.fsyncs / self.commands if self.fsyncs is not None and self.commands else None
+
+
+def process_cpu(roots: list[int], backends: list[int]) -> dict[int, tuple[str, float]]:
+    """pid -> (label, CPU seconds so far) for these processes, their descendants and the given
+    PostgreSQL backends (Linux /proc; empty elsewhere)."""
+    if not Path("/proc").is_dir():
+        return {}
+    stats = _proc_stats()
+    found: dict[int, tuple[str, float]] = {}
+    for pid in sorted(_tree(roots, stats)):
+        if pid in stats:
+            found[pid] = (_label(pid, "server"), stats[pid][1])
+    for pid in backends:
+        if pid in stats:
+            found[pid] = ("postgres backend", stats[pid][1])
+    return found
+
+
+def _label(pid: int, default: str) -> str:
+    """``ticketflow serve`` / ``ticketflow project`` / the process's command name."""
+    try:
+        argv = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return default
+    words = [Path(a.decode(errors="replace")).name for a in argv if a]
+    for verb in ("serve", "project"):
+        if verb in words:
+            return f"ticketflow {verb}"
+    text = " ".join(words)
+    if "multiprocessing.spawn" in text:
+        return "serve worker"  # one of uvicorn's `--workers` processes
+    if "multiprocessing.resource_tracker" in text:
+        return "resource tracker"
+    return " ".join(words[:2])[:40] or default
+
+
+def cpu_profile(start: dict[int, tuple[str, float]], end: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """CPU seconds per process over a window, labelled ``label [pid]``: a process that appeared during
+    the window counts all its CPU; one that ended during it is missing (its share is lost)."""
+    return {f"{label} [{pid}]": used - (start[pid][1] if pid in start else 0.0) for pid, (label, used) in end.items()}
+
+
+def profile_lines(processes: dict[str, float], done: int) -> list[str]:
+    """The per-process CPU of a level, most first, per command, with the PostgreSQL backends summed."""
+    if not processes or not done:
+        return []
+    backends = [v for k, v in processes.items() if k.startswith("postgres backend")]
+    rows = [(name, used) for name, used in processes.items() if not name.startswith("postgres backend")]
+    if backends:
+        busiest = max(backends)
+        rows.append((f"{len(backends)} postgres backends (busiest {busiest:.2f} s)", sum(backends)))
+    total = sum(processes.values())
+    rows.sort(key=lambda row: -row[1])
+    return [
+        f"{name:<44} {used:7.2f} s  {used / done * 1000:6.2f} ms/command  {used / total if total else 0:4.0%}"
+        for name, used in rows
+    ]
+
+
 def run_level(
     base: str, token: str, customer: str, team: str, clients: int, warmup: float, seconds: float,
     server_pids: list[int] | None = None, count_fsyncs: bool = False, pg: PgCommits | None = None,
-) -> None:
+    profile: bool = False,
+) -> LevelResult:
     tally = Tally()
     window: dict[str, float] = {}
     cpu: list[float | None] = []
     fsyncs: list[int | None] = []
     pg_samples: list[tuple[int, int, int]] = []
+    per_process: list[dict[int, tuple[str, float]]] = []
 
     def sample_cpu() -> None:  # the servers' CPU (and fsyncs) at the start and the end of the measured window
         counter: FsyncCounter | None = None
         for edge in ("start", "end"):
             time.sleep(max(0.0, window[edge] - time.perf_counter()))
             cpu.append(tree_cpu_seconds(server_pids or []))
+            if profile:
+                per_process.append(process_cpu(server_pids or [], pg.backends() if pg is not None else []))
             if pg is not None:
                 pg_samples.append(pg.sample())
             if count_fsyncs and edge == "start":
@@ -406,6 +510,12 @@ def run_level(
         print(f"        {count:>6} x {text}", flush=True)
     if len(tally.errors) > PRINT_ERRORS:
         print(f"        ... and {len(tally.errors) - PRINT_ERRORS} more kinds of error", flush=True)
+    processes = cpu_profile(per_process[0], per_process[1]) if len(per_process) == 2 else {}
+    if processes:
+        print("        CPU per process over the window:", flush=True)
+        for line in profile_lines(processes, done):
+            print(f"          {line}", flush=True)
+    return LevelResult(clients, seconds, done, p50, p99, errors, used, fsyncs[0] if fsyncs else None, processes)
 
 
 PASSED_THROUGH = {"TICKETFLOW_AUTOMATION", "TICKETFLOW_SEAL", "TICKETFLOW_ENCRYPT_PERSONAL_DATA", "TICKETFLOW_HTTP_PARSER", "TICKETFLOW_GROUP_COMMIT_WAIT_MS"}
@@ -414,7 +524,9 @@ PASSED_THROUGH = {"TICKETFLOW_AUTOMATION", "TICKETFLOW_SEAL", "TICKETFLOW_ENCRYP
 def bench_store(
     label: str, env: dict[str, str], workers: int, project: bool, args: argparse.Namespace,
     pg: PgCommits | None = None,
-) -> None:
+) -> list[LevelResult]:
+    """Start the server(s), run each of ``args.clients`` levels, stop; the levels' figures."""
+    results: list[LevelResult] = []
     env = {
         # a clean configuration, but the switches one may compare (e.g. TICKETFLOW_SEAL=0)
         **{k: v for k, v in os.environ.items() if not k.startswith("TICKETFLOW_") or k in PASSED_THROUGH},
@@ -433,11 +545,13 @@ def bench_store(
                 flush=True,
             )
             for clients in args.clients:
-                run_level(server.url, token, customer, team, clients, args.warmup, args.seconds,
-                          [proc.pid for _, proc in server.procs], args.fsyncs, pg)
+                results.append(run_level(server.url, token, customer, team, clients, args.warmup, args.seconds,
+                                         [proc.pid for _, proc in server.procs], args.fsyncs, pg,
+                                         getattr(args, "profile", False)))
             for name, proc in server.procs:
                 if proc.poll() is not None:
                     print(f"  `ticketflow {name}` died ({proc.returncode}):\n{server.log_tail(name)}")
+    return results
 
 
 def main() -> None:
@@ -464,6 +578,11 @@ def main() -> None:
         "--fsyncs", action="store_true",
         help="also count the servers' fsync/fdatasync calls per command (Linux `perf stat`, needs root)",
     )
+    parser.add_argument(
+        "--profile", action="store_true",
+        help="also print each level's CPU per process: every server process and (PostgreSQL) every backend of the "
+        "--postgres database (Linux /proc; name a database only this bench uses to count only its backends)",
+    )
     args = parser.parse_args()
     print(
         f"HTTP lifecycle mix (open, assign, reply, solve, close), {args.warmup:g} s warm-up + "
@@ -472,11 +591,7 @@ def main() -> None:
         flush=True,
     )
     if args.store in ("sqlite", "both"):
-        data = Path(tempfile.mkdtemp(prefix="tf-http-"))
-        try:
-            bench_store("SQLite", {"TICKETFLOW_DATA_DIR": str(data)}, 1, False, args)
-        finally:
-            shutil.rmtree(data, ignore_errors=True)
+        bench_sqlite(args)
     if args.sqlite_standalone and args.store in ("sqlite", "both"):
         data = Path(tempfile.mkdtemp(prefix="tf-http-"))
         try:
@@ -485,15 +600,29 @@ def main() -> None:
         finally:
             shutil.rmtree(data, ignore_errors=True)
     if args.store in ("postgres", "both"):
-        schema = f"bench_http_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(args.postgres, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-        try:
-            url = f"{args.postgres}?schema={schema}"
-            bench_store("PostgreSQL", {"TICKETFLOW_DATABASE_URL": url}, 2, True, args, PgCommits(args.postgres, schema))
-        finally:
-            with psycopg.connect(args.postgres, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        bench_postgres(args.postgres, args)
+
+
+def bench_sqlite(args: argparse.Namespace) -> list[LevelResult]:
+    """``serve`` (1 API worker, views in-process: the embedded default) on a fresh temporary data dir."""
+    data = Path(tempfile.mkdtemp(prefix="tf-http-"))
+    try:
+        return bench_store("SQLite", {"TICKETFLOW_DATA_DIR": str(data)}, 1, False, args)
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def bench_postgres(postgres: str, args: argparse.Namespace) -> list[LevelResult]:
+    """``serve --workers 2`` + ``project`` on a fresh schema of ``postgres`` (dropped at the end)."""
+    schema = f"bench_http_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        url = f"{postgres}?schema={schema}"
+        return bench_store("PostgreSQL", {"TICKETFLOW_DATABASE_URL": url}, 2, True, args, PgCommits(postgres, schema))
+    finally:
+        with psycopg.connect(postgres, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 if __name__ == "__main__":

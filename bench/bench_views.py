@@ -72,9 +72,11 @@ def raw_read(desk: TicketDesk) -> tuple[float, float]:
     return count / (time.perf_counter() - started), time.process_time() - cpu
 
 
-def rebuild(settings: Settings) -> None:
+def rebuild(settings: Settings) -> dict[str, tuple[float, float]]:
     """Each ratio twice: wall-clock throughput against the raw read's (what the target names), and CPU
-    seconds of the raw read over CPU seconds of the rebuild (steady on a machine others load too)."""
+    seconds of the raw read over CPU seconds of the rebuild (steady on a machine others load too).
+    Answers view name -> (wall ratio, CPU ratio)."""
+    ratios: dict[str, tuple[float, float]] = {}
     desk = TicketDesk(settings)
     events = desk.log_position()
     raw, raw_cpu = raw_read(desk)
@@ -89,6 +91,7 @@ def rebuild(settings: Settings) -> None:
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         total += elapsed
         total_cpu += cpu
+        ratios[name] = (events / elapsed / raw, raw_cpu / cpu)
         print(
             f"  {name:<16} {events / elapsed:10,.0f} events/s  ratio to raw {events / elapsed / raw:.2f}x"
             f"  CPU {cpu:6.2f} s, CPU ratio {raw_cpu / cpu:.2f}x"
@@ -104,6 +107,7 @@ def rebuild(settings: Settings) -> None:
     read_side.close()
     desk.close()
     shutil.rmtree(views_settings.data_dir, ignore_errors=True)
+    return ratios
 
 
 def live_lag(seconds: float, rate: float) -> None:

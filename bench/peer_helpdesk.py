@@ -742,6 +742,37 @@ def differences(workers: int) -> list[str]:
     ]
 
 
+def lifecycles(
+    python: Path, workers: int, clients: list[int], warmup: float, seconds: float, logs: Path
+) -> list[LevelResult]:
+    """The lifecycle workload at each level, ticketflow then django-helpdesk (each on a fresh store),
+    printed as it goes and then as a table with the ratios; every level's figures."""
+    print(f"\nLifecycle (open, assign, internal note, public reply, solve, close): "
+          f"{warmup:g} s warm-up + {seconds:g} s per level", flush=True)
+    results: list[LevelResult] = []
+    starts: list[Callable[[], Any]] = [lambda: run_ticketflow(logs), lambda: run_helpdesk(python, workers)]
+    for start in starts:
+        with start() as running:
+            for level in clients:
+                result, tally = run_level(running.desk, level, warmup, seconds, running.pids)
+                results.append(result)
+                print(f"  {result.system:<16}{level:>3} clients: {result.commands_per_s:,.1f} commands/s,"
+                      f" {result.lifecycles_per_s:,.1f} lifecycles/s", flush=True)
+                for text, count in tally.errors.most_common(PRINT_ERRORS):
+                    print(f"        {count:>6} x {text}", flush=True)
+            print(f"  {running.desk.name}: journal_mode={journal_mode(running.database)}", flush=True)
+    print(lifecycle_table(results, *NAMES), flush=True)
+    return results
+
+
+NAMES = ("ticketflow", "django-helpdesk")
+
+
+def helpdesk_version(python: Path) -> str:
+    return subprocess.run([str(python), "-m", "pip", "show", "django-helpdesk"], capture_output=True,
+                          text=True, check=False).stdout.split("Version: ")[-1].split()[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per level")
@@ -757,13 +788,12 @@ def main() -> None:
     parser.add_argument("--skip-queue", action="store_true")
     args = parser.parse_args()
     python = ensure_helpdesk_venv(args.venv)
-    version = subprocess.run([str(python), "-m", "pip", "show", "django-helpdesk"], capture_output=True,
-                             text=True, check=False).stdout.split("Version: ")[-1].split()[0]
+    version = helpdesk_version(python)
     print(f"ticketflow vs django-helpdesk {version}; {os.cpu_count()} cores; load average before: "
           + " ".join(f"{x:.2f}" for x in os.getloadavg()), flush=True)
     for line in differences(args.workers):
         print(f"* {line}")
-    names = ("ticketflow", "django-helpdesk")
+    names = NAMES
     with tempfile.TemporaryDirectory(prefix="peer-logs-") as logs_dir:
         logs = Path(logs_dir)
 
@@ -771,20 +801,7 @@ def main() -> None:
             return [lambda: run_ticketflow(logs, tickets), lambda: run_helpdesk(python, args.workers, tickets)]
 
         if not args.skip_lifecycle:
-            print(f"\nLifecycle (open, assign, internal note, public reply, solve, close): "
-                  f"{args.warmup:g} s warm-up + {args.seconds:g} s per level", flush=True)
-            results: list[LevelResult] = []
-            for start in both():
-                with start() as running:
-                    for clients in args.clients:
-                        result, tally = run_level(running.desk, clients, args.warmup, args.seconds, running.pids)
-                        results.append(result)
-                        print(f"  {result.system:<16}{clients:>3} clients: {result.commands_per_s:,.1f} commands/s,"
-                              f" {result.lifecycles_per_s:,.1f} lifecycles/s", flush=True)
-                        for text, count in tally.errors.most_common(PRINT_ERRORS):
-                            print(f"        {count:>6} x {text}", flush=True)
-                    print(f"  {running.desk.name}: journal_mode={journal_mode(running.database)}", flush=True)
-            print(lifecycle_table(results, *names), flush=True)
+            lifecycles(python, args.workers, args.clients, args.warmup, args.seconds, logs)
         if not args.skip_queue:
             print(f"\nOpen queue, first page of {PAGE}, up to {args.queue_reads} reads by one client "
                   f"(after one unmeasured read)", flush=True)

@@ -17,8 +17,8 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -343,6 +343,31 @@ class ReadSide:
         if failure is not None:
             raise failure
         return len(notifications)
+
+    @contextmanager
+    def holding(self, names: Iterable[str]) -> Iterator[None]:
+        """Each of the views ``names`` in one transaction of this thread until the block ends, committed
+        then (see :meth:`ViewStore.holding`): for a writer that feeds them with :meth:`apply`."""
+        with ExitStack() as stack:
+            for name in names:
+                stack.enter_context(self.stores[name].holding())
+            yield
+
+    def apply(self, names: Iterable[str], events: Sequence[tuple[Any, int]]) -> None:
+        """Give views held by this thread (:meth:`holding`) events, with the log positions they have or
+        will have, without reading the log: a writer feeds them what its batch is about to save, so a
+        read in its thread sees the views as they will be once the batch and the views commit. The
+        views' positions do not move: :meth:`advance` records where the fed events end."""
+        if not events:
+            return
+        for name in names:
+            self.stores[name].apply_held(events)
+
+    def advance(self, names: Iterable[str], position: int, previous: int) -> None:
+        """Record that views (held or not) now stand at ``position``, if each still stands at ``previous``
+        (else ``IntegrityError``): after :meth:`apply`, before the holding block commits."""
+        for name in names:
+            self.projections[name].process_batch([], Tracking(self.desk.name, position), previous=previous)
 
     def catch_up(
         self, names: Iterable[str] | None = None, batch: int = REBUILD_BATCH, progress: Callable[[int], None] | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -164,18 +165,34 @@ class ViewStore(TrackingRecorder):
                     raise IntegrityError(
                         f"view {self.view.name} is at {current}, not {previous}: batch not applied"
                     )
-            if self.view.event_types is not None:
-                wants = self.view.wants
-                events = [item for item in events if wants(type(item[0]))]
-            batch = Batch(Db(cursor, self.dialect, self.prefix))
-            self.view.prepare(batch, events)
-            for event, position in events:
-                self.view.apply(batch, event, position)
-            batch.flush()
-            self.view.finish(batch)
+            events = self._apply_in(cursor, events)
             self._insert_tracking_in(cursor, tracking)
         if self.view.purges_personal_data and any(erased_customer(event) for event, _ in events):
             self.compact_after_erasure()
+
+    def _apply_in(self, cursor: Any, events: Sequence[Positioned]) -> Sequence[Positioned]:
+        """Change the view's rows for the events it takes (returned), in the transaction of ``cursor``."""
+        if self.view.event_types is not None:
+            wants = self.view.wants
+            events = [item for item in events if wants(type(item[0]))]
+        batch = Batch(Db(cursor, self.dialect, self.prefix))
+        self.view.prepare(batch, events)
+        for event, position in events:
+            self.view.apply(batch, event, position)
+        batch.flush()
+        self.view.finish(batch)
+        return events
+
+    def apply_held(self, events: Sequence[Positioned]) -> None:
+        """Apply events in this thread's :meth:`holding` block without moving the view's position: the
+        holder records the position once (:meth:`process_batch` with the block's last events, or none)
+        before the block commits."""
+        cursor = self._held()
+        if cursor is None:
+            raise RuntimeError(f"view {self.view.name}: apply_held outside a holding block")
+        applied = self._apply_in(cursor, events)
+        if self.view.purges_personal_data and any(erased_customer(event) for event, _ in applied):
+            self.__dict__["_purged_while_held"] = True  # compacted once the block has committed
 
     def compact_after_erasure(self) -> None:
         """After a batch that purged an erased customer's data: leave no old copy of it in the
@@ -221,6 +238,28 @@ class ViewStore(TrackingRecorder):
                 for _, create in table.index_ddl():
                     cursor.execute(render(create, self.dialect, self.prefix))
 
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Every transaction this thread opens on the store until the block ends is one transaction,
+        committed when the block ends (rolled back when it raises): reads see the block's own writes,
+        and nothing of them is seen elsewhere before. For a writer that feeds a view events its
+        desk has not saved yet (``ticketflow demo``), so the view commits only after the events do."""
+        if self.__dict__.get("_holding") is not None:
+            raise RuntimeError(f"view {self.view.name}: already held")
+        with self._transaction(commit=True) as cursor:
+            self.__dict__["_holding"] = (threading.get_ident(), cursor)
+            try:
+                yield
+            finally:
+                self.__dict__["_holding"] = None
+        if self.__dict__.pop("_purged_while_held", False):
+            self.compact_after_erasure()
+
+    def _held(self) -> Any | None:
+        """The cursor of this thread's :meth:`holding` block, if it is in one."""
+        holding = self.__dict__.get("_holding")
+        return holding[1] if holding is not None and holding[0] == threading.get_ident() else None
+
     def read(self, query: Callable[[Db], R]) -> R:
         """Run a query in a read-only transaction."""
         with self._transaction(commit=False) as cursor:
@@ -252,6 +291,9 @@ class SQLiteViewStore(ViewStore, SQLiteTrackingRecorder):
 
     @contextmanager
     def _transaction(self, commit: bool) -> Iterator[Any]:
+        if (held := self._held()) is not None:
+            yield held
+            return
         with self.datastore.get_connection(commit=commit) as connection:
             raw = connection._sqlite_conn  # per-connection settings, see below
             if id(raw) not in self._tuned:
@@ -332,6 +374,9 @@ class PostgresViewStore(SerialisedTrackingDdl, ViewStore, PostgresTrackingRecord
 
     @contextmanager
     def _transaction(self, commit: bool) -> Iterator[Any]:
+        if (held := self._held()) is not None:
+            yield held
+            return
         with self.datastore.transaction(commit=commit) as cursor:
             yield cursor
 

@@ -289,10 +289,26 @@ def due_work(db: Db, kind: str, until: str, limit: int = 500) -> list[dict[str, 
 def next_due(db: Db, after: str, before: str) -> str | None:
     """The earliest instant strictly between ``after`` and ``before`` (UTC ISO text) at which some work
     falls due: where an automation stepping a simulated clock must look next (``ticketflow demo``)."""
+    # The effective rows (see _EFFECTIVE) in two parts, each read without visiting every due row: a row
+    # the automation marked for its current stamp is due when its mark says so; an unmarked one when the
+    # view says so, found in the (kind, state, due_at) index (an SLA row queued "now", due_at "", never
+    # falls inside the range, so the rows of every ticket ever measured are not walked and joined).
+    # SQLite would walk every due row of tf_work first and look its mark up: marks first (CROSS JOIN keeps
+    # SQLite's join order as written), a plain scan of the small mark rows, each due one looked up by key.
+    kinds = ", ".join("?" * len(WORK_KINDS))
+    join = "CROSS JOIN" if db.dialect is Dialect.SQLITE else "JOIN"
     row = db.one(
-        f"SELECT MIN(e.due_at) AS due_at FROM ({_EFFECTIVE} WHERE w.state = 'due') e"
-        " WHERE e.state = 'due' AND e.due_at > ? AND e.due_at < ?",
-        (after, before),
+        "SELECT MIN(due_at) AS due_at FROM ("
+        f" SELECT m.due_at FROM {{p}}tf_work_marks m {join} {{p}}tf_work w"
+        " ON w.kind = m.kind AND w.object_id = m.object_id AND w.stamp = m.stamp AND w.state = 'due'"
+        " WHERE m.state = 'due' AND m.due_at > ? AND m.due_at < ?"
+        " UNION ALL"
+        " SELECT w.due_at FROM {p}tf_work w"
+        f" WHERE w.kind IN ({kinds}) AND w.state = 'due' AND w.due_at > ? AND w.due_at < ?"
+        " AND NOT EXISTS (SELECT 1 FROM {p}tf_work_marks m"
+        " WHERE m.kind = w.kind AND m.object_id = w.object_id AND m.stamp = w.stamp)"
+        ") found",
+        (after, before, *WORK_KINDS, after, before),
     )
     return row["due_at"] if row and row["due_at"] else None
 

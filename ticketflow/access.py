@@ -23,6 +23,7 @@ Decisions (README "Access rules" says the same):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -155,10 +156,17 @@ class Principal:
     def caller(self, via: Channel = Channel.API, correlation_id: str | None = None) -> Caller:
         return Caller(
             self.name, self.role, via, correlation_id,
-            permissions=frozenset(str(p) for p in self.permissions),
+            permissions=_permission_names(self.permissions),
             team_ids=None if self.all_teams else self.team_ids,
             triage=self.sees_team(None),
         )
+
+
+@functools.lru_cache(maxsize=256)
+def _permission_names(permissions: frozenset[Permission]) -> frozenset[str]:
+    """A permission set as the names a :class:`Caller` carries (one set per role or grant: asked for
+    every command, so worked out once)."""
+    return frozenset(str(p) for p in permissions)
 
 
 # ------------------------------------------------------------------ route rules

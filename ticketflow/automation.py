@@ -153,7 +153,7 @@ class AutomationCommands(_Base):
         from ticketflow.application import _BATCH
 
         batch = _BATCH.get()
-        if batch is not None and any(isinstance(a, SlaPolicy | ServiceCalendar) for a in batch.aggregates.values()):
+        if batch is not None and any(issubclass(kind, SlaPolicy | ServiceCalendar) for kind in batch.kinds):
             return None
         pinned = _PINNED_SNAPSHOT.get()
         if pinned is not None:
@@ -274,7 +274,7 @@ class AutomationCommands(_Base):
         batch = _BATCH.get()
         pending: list[Ticket.Event] = []
         if batch is not None and ticket_id in batch.aggregates:
-            pending = [e for e in batch.events if e.originator_id == ticket_id and e.originator_version > version]
+            pending = [e for e in batch.events_of(ticket_id) if e.originator_version > version]
         newest_stored = pending[0].originator_version - 1 if pending else current
         if newest_stored <= version:
             return [], pending

@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     as_of_basis: Literal["recorded", "business"] = "recorded"
     #: Assigning a new ticket opens it (Zendesk's way); off: it stays new until marked open (ServiceNow's).
     assign_opens_new: bool = True
+    #: What-if: 2 replays the recorded and the candidate scenarios in two processes at once, 1 in one.
+    whatif_processes: int = Field(default=2, ge=1, le=2)
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     session_idle_minutes: float = Field(default=120.0, gt=0)
     sign_in_burst: int = Field(default=5, ge=1)

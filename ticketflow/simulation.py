@@ -18,6 +18,7 @@ import heapq
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
@@ -42,8 +43,10 @@ from ticketflow.domain.values import (
 from ticketflow.errors import TicketflowError
 from ticketflow.metadata import Caller
 
-#: Most scripted steps saved in one transaction (with the automation on, a tick's worth is far fewer).
+#: Most scripted steps saved in one transaction without the automation.
 STEPS_PER_WRITE = 500
+#: Scripted steps per transaction with the automation on (with the automation's own writes among them).
+STEPS_PER_SLICE = 200
 
 DEMO_NAMESPACE = uuid5(NAMESPACE_URL, "https://ticketflow.dev/demo")
 
@@ -269,13 +272,17 @@ class DeskSimulation:
     def run(
         self, progress: Callable[[int], None] = lambda n: None, tick: Callable[[], None] | None = None,
         next_due: Callable[[datetime, datetime], datetime | None] | None = None,
+        transaction: Callable[[], AbstractContextManager[None]] | None = None,
     ) -> DemoSummary:
         """Run every scripted step in time order; ``progress`` gets the steps done so far.
 
-        ``tick`` (the automation) looks as a live desk's does: right after each step is saved, and at
-        every instant ``next_due(after, before)`` names where work falls due between two steps (and
-        up to the end). Each step, and each look, is saved in its own transaction, so the next look
-        (and its views) sees it, as a live automation sees each save."""
+        ``tick`` (the automation) looks as a live desk's does: right after each step, and at every
+        instant ``next_due(after, before)`` names where work falls due between two steps (and up to
+        the end); each look sees every step and look before it. The run is written a slice at a
+        time, each slice in one ``transaction`` (default: the desk's :meth:`~TicketDesk.batch`):
+        :data:`STEPS_PER_SLICE` steps and the looks among them with the automation (whose caller
+        shows each look what the slice wrote so far, see ``ticketflow_cli/demo.py``), up to
+        :data:`STEPS_PER_WRITE` steps without (nothing reads between steps)."""
         steps: list[_Step] = []
         seq = 0
         for n in range(self.ticket_count):
@@ -283,32 +290,33 @@ class DeskSimulation:
                 if at <= self.end:
                     heapq.heappush(steps, _Step(at, seq, n, build))
                     seq += 1
+        in_slice = transaction or self.desk.batch
         ticket_ids: dict[int, UUID] = {}
         merged: set[int] = set()
         done = 0
         if tick is not None:
-            self.clock.set(self.start)
-            tick()
+            with in_slice():
+                self.clock.set(self.start)
+                tick()
         while steps:
-            if tick is not None:
-                self._look_until(steps[0].at, tick, next_due)
-            # With the automation, one step per transaction (it looks after each); without, nothing reads
-            # between steps: up to STEPS_PER_WRITE of them per transaction.
-            with self.desk.batch():
-                for _ in range(1 if tick is not None else STEPS_PER_WRITE):
+            with in_slice():
+                for _ in range(STEPS_PER_SLICE if tick is not None else STEPS_PER_WRITE):
                     if not steps:
                         break
+                    if tick is not None:
+                        self._look_until(steps[0].at, tick, next_due)
                     step = heapq.heappop(steps)
                     done += 1
                     if step.ticket not in merged:
                         self._step(step, ticket_ids, merged)
                     progress(done)
-            if tick is not None:
-                tick()
+                    if tick is not None:
+                        tick()
         if tick is not None:
-            self._look_until(self.end, tick, next_due)
-            self.clock.set(self.end)
-            tick()
+            with in_slice():
+                self._look_until(self.end, tick, next_due)
+                self.clock.set(self.end)
+                tick()
         self.clock.set(self.end)
         self.summary.last_position = self.desk.log_position()
         return self.summary

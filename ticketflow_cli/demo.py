@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
@@ -32,6 +35,8 @@ from ticketflow.simulation import DemoSummary, DeskSimulation
 from ticketflow_cli import output
 from ticketflow_cli.history import as_of_example
 
+log = logging.getLogger("ticketflow.demo")
+
 
 def demo(
     ctx: typer.Context,
@@ -57,24 +62,29 @@ def demo(
         _start_over(settings, console)
     clock = FakeClock(demo_end(end, seed))
     desk = sealing_on_close(TicketDesk(settings, clock=clock))
-    # No view workers: the views the automation reads are caught up before each of its looks (in this
-    # thread), the others once at the end, in big batches. Workers beside this thread would race it for
-    # the same views and apply the log a few events at a time.
+    # No view workers: every view is fed the run's events in this thread as it writes them (see _Slices),
+    # the views the automation reads before each of its looks, the others once per slice.
     read_side = ReadSide(desk)
     started = time.perf_counter()
     simulation = DeskSimulation(desk, clock, tickets=tickets, customers=customers, days=days, seed=seed, workflow=workflow)
     automation = Automation(desk, read_side, clock)
+    slices = _Slices(desk, read_side, AUTOMATION_VIEWS)
     done: Counter[str] = Counter()
 
     def tick() -> None:
         """The automation looks as a live desk's does after a save: passes until one finds nothing to do
         (a routing changes the ticket, whose SLA is then measured), each pass seeing the last one's writes."""
         for _ in range(SETTLE_PASSES):
-            read_side.catch_up(["tickets", "workflow"])
+            slices.feed()
+            written = len(desk.batched_events())
             with desk.batch():
                 acted = automation.run_once()
             done.update(acted)
             if not any(acted.values()):
+                return
+            if slices.base is not None and len(desk.batched_events()) == written:
+                # It acted but wrote nothing (an SLA look that found no mark due): the views are as the
+                # pass found them, so the next pass would find nothing to do at this instant.
                 return
 
     def next_due(after: datetime, before: datetime) -> datetime | None:
@@ -89,7 +99,8 @@ def demo(
     ) as progress:
         task = progress.add_task("tickets", total=total)
         summary = simulation.run(
-            lambda n: progress.update(task, completed=n), tick=tick if workflow else None, next_due=next_due
+            lambda n: progress.update(task, completed=n), tick=tick if workflow else None, next_due=next_due,
+            transaction=slices.slice if workflow else None,
         )
     elapsed = time.perf_counter() - started
     with console.status("views catching up..."):
@@ -103,6 +114,75 @@ def demo(
 
 #: Most automation passes at one instant (each sees the previous one's writes; two or three are usual).
 SETTLE_PASSES = 10
+#: The views the automation reads (work rows, round-robin, agents' loads): fed as the run writes.
+AUTOMATION_VIEWS = ("tickets", "workflow")
+
+
+class _Slices:
+    """The run written a slice at a time (see ``DeskSimulation.run``): each slice's commands in one batch
+    of the desk (one transaction of the event store), and the views the automation reads fed the
+    batch's events as it grows, at the log positions they will have, instead of being caught up from
+    the log after every save; the other views take the slice's events once, at its end (nothing is
+    decoded from the log). Every view holds one transaction for the slice (its rows, the automation's
+    bookkeeping, its position), committed right after the events are: a look in the slice sees the
+    views as they will be, and a crash leaves them behind the log (caught up later, as after any
+    crash), never ahead.
+
+    Should the log not end where the slice expected (another process wrote meanwhile), the views'
+    transactions are rolled back and the next slice catches them up from the log first: what the
+    automation marked done in that slice is looked at again, and found done (each of its commands is
+    recognised by its id, and each work row the log settles is settled)."""
+
+    def __init__(self, desk: TicketDesk, read_side: ReadSide, names: tuple[str, ...]) -> None:
+        self.desk = desk
+        self.read_side = read_side
+        self.names = names
+        self.base: int | None = None  # the log position the slice's first event follows (None: no slice)
+        self.fed = 0  # how many of the batch's events the views were given
+
+    @contextmanager
+    def slice(self) -> Iterator[None]:
+        views = list(self.read_side.stores)
+        self.read_side.catch_up(views)
+        positions = {self.read_side.position(name) for name in views}
+        if len(positions) != 1:  # pragma: no cover - catch_up ends every view at the same position
+            raise RuntimeError(f"views {', '.join(views)} are not at one position: {sorted(positions)}")
+        self.base, self.fed = positions.pop(), 0
+        try:
+            with self.read_side.holding(views):
+                with self.desk.batch():
+                    yield
+                    self.feed()  # the slice's last events, for the views to commit with them
+                    # The other views take the slice's events once, in one batch each (as a rebuild's).
+                    events = self.desk.batched_events()
+                    others = [name for name in views if name not in self.names]
+                    self.read_side.apply(others, [(event, self.base + i) for i, event in enumerate(events, 1)])
+                    if events:
+                        self.read_side.advance(views, self.base + len(events), previous=self.base)
+                if self.desk.log_position() != self.base + self.fed:
+                    raise _Overtaken(self.base + self.fed, self.desk.log_position())
+        except _Overtaken as exc:
+            log.warning("demo: %s; the views are caught up from the log", exc)
+        finally:
+            self.base = None
+
+    def feed(self) -> None:
+        """Give the views what the slice's batch holds beyond what they were given (outside a slice:
+        catch them up from the log)."""
+        if self.base is None:
+            self.read_side.catch_up(self.names)
+            return
+        events = self.desk.batched_events()
+        if len(events) == self.fed:
+            return
+        previous = self.base + self.fed
+        self.read_side.apply(self.names, [(event, previous + i) for i, event in enumerate(events[self.fed:], 1)])
+        self.fed = len(events)
+
+
+class _Overtaken(Exception):
+    def __init__(self, expected: int, found: int) -> None:
+        super().__init__(f"the log ends at {found}, not at {expected}: another process wrote during the slice")
 
 #: Where a seeded demo's simulated days end: the SLA calendar's business hours and holidays (the demo's
 #: month takes in October's Golden Week) then fall on the same instants in every run.

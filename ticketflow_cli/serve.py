@@ -7,7 +7,7 @@ import os
 import shutil
 import sys
 import tempfile
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import typer
@@ -27,6 +27,11 @@ from ticketflow_cli.teams import resolve_team
 
 token_app = output.group(help="API tokens.")
 
+#: How long a `serve --workers N` worker may take to answer uvicorn's liveness ping before it is killed
+#: and replaced: a starting worker answers only once its interpreter is up, which on a busy machine
+#: takes tens of seconds (a hung worker is then replaced this much later).
+WORKER_HEALTHCHECK_SECONDS = 120
+
 
 def serve(
     ctx: typer.Context,
@@ -39,7 +44,7 @@ def serve(
 
     from api import logs
     from api.metrics import MULTIPROC_VARIABLE
-    from api.server import protocol
+    from api.server import ReusePortWorkers, protocol
 
     settings: Settings = ctx.obj
     if workers > 1 and settings.storage is not StorageKind.POSTGRES:
@@ -68,13 +73,21 @@ def serve(
     if metrics_dir is not None:
         os.environ[MULTIPROC_VARIABLE] = metrics_dir  # read by prometheus_client in each worker
     try:
-        uvicorn.run(
-            "api.app:create_served_app", factory=True, host=host, port=port, workers=workers,
-            access_log=False,  # our own JSON access log leaves out query strings and tokens
-            http=protocol(settings.http_parser),
-            log_config=logs.uvicorn_config(),  # uvicorn's lines in the same JSON as ours
-            log_level="warning",
-        )
+        options: dict[str, Any] = {
+            "access_log": False,  # our own JSON access log leaves out query strings and tokens
+            "http": protocol(settings.http_parser),
+            "log_config": logs.uvicorn_config(),  # uvicorn's lines in the same JSON as ours
+            "log_level": "warning",
+            # uvicorn kills a worker that does not answer its supervisor's ping in time (5 s by default)
+            # and starts another; on a loaded machine a worker still starting (spawned, importing the
+            # app) misses it, and so does its replacement: `--workers 2` never came up under load.
+            "timeout_worker_healthcheck": WORKER_HEALTHCHECK_SECONDS,
+        }
+        if workers == 1:
+            uvicorn.run("api.app:create_served_app", factory=True, host=host, port=port, **options)
+        else:  # a listening socket per worker (SO_REUSEPORT), so connections spread over them: api/server.py
+            ReusePortWorkers(uvicorn.Config("api.app:create_served_app", factory=True, host=host, port=port,
+                                            workers=workers, **options)).run()
     finally:
         if metrics_dir is not None:
             os.environ.pop(MULTIPROC_VARIABLE, None)

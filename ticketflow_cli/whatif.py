@@ -138,6 +138,9 @@ def _tables(report: dict[str, Any]) -> None:
         for row in agents:
             per_agent.add_row(row["agent"], str(row["recorded"]), str(row["candidate"]), f"{row['difference']:+d}")
         console.print(per_agent)
+    _breach_changes(console, report)
+    _changed_routes(console, report["routing"]["changed"])
+    _open_load(console, report["routing"]["open_load"])
     outside = report["routing"]["work_outside_new_team"]
     escalations = report["escalations"]
     console.print(
@@ -147,3 +150,67 @@ def _tables(report: dict[str, Any]) -> None:
         f" ({outside['tickets']} with recorded work by {outside['actions']} actions of people outside the new team)"
     )
     console.print("semantics: " + " ".join(report["semantics"]))
+
+
+#: Rows of each ticket list the table shows (all of them are in ``--json``).
+LIST_ROWS = 100
+
+
+def _more(console: Any, rows: int) -> None:
+    if rows > LIST_ROWS:
+        console.print(f"... and {rows - LIST_ROWS} more (all of them with --json)")
+
+
+def _breach_changes(console: Any, report: dict[str, Any]) -> None:
+    """The SLA clock runs that newly breach or no longer breach, with their tickets."""
+    rows = [("newly breaching", e) for e in report["newly_breaching"]] + [
+        ("no longer breaching", e) for e in report["no_longer_breaching"]
+    ]
+    if not rows:
+        return
+    table = Table(title="SLA clock runs whose outcome changes")
+    for column in ("ticket", "metric", "clock started", "under the candidate"):
+        table.add_column(column)
+    for change, entry in rows[:LIST_ROWS]:
+        table.add_row(entry["ticket"], entry["metric"], entry["cycle"], change)
+    console.print(table)
+    _more(console, len(rows))
+
+
+def _changed_routes(console: Any, changed: list[dict[str, Any]]) -> None:
+    """Each ticket placed differently: team, agent and the rule that matched, recorded and candidate."""
+    if not changed:
+        return
+    table = Table(title="tickets placed differently (team, agent, the rule that would have matched)")
+    for column in ("ticket", "recorded", "candidate"):
+        table.add_column(column)
+
+    def place(side: dict[str, Any]) -> str:
+        rule = f"rule {side['rule']}" if side["rule"] else "no rule matched"
+        return f"{side['team']} / {side['agent'] or '(no agent)'} / {rule}"
+
+    for entry in changed[:LIST_ROWS]:
+        table.add_row(entry["ticket"], place(entry["recorded"]), place(entry["candidate"]))
+    console.print(table)
+    _more(console, len(changed))
+
+
+SPARKS = " ▁▂▃▄▅▆▇█"
+
+
+def _spark(values: list[int], top: int) -> str:
+    return "".join(SPARKS[0 if v <= 0 else max(1, round(v / top * (len(SPARKS) - 1)))] for v in values)
+
+
+def _open_load(console: Any, load: dict[str, Any]) -> None:
+    """Open tickets per team over the period, recorded and candidate: the peak and a line of bars."""
+    if not load["teams"] or not load["at"]:
+        return
+    top = max([1, *(v for row in load["teams"] for side in ("recorded", "candidate") for v in row[side])])
+    table = Table(title=f"open tickets over time ({len(load['at'])} instants, {load['at'][0]} .. {load['at'][-1]})")
+    for column in ("team", "side", "peak", "over time"):
+        table.add_column(column, justify="right" if column == "peak" else "left", no_wrap=column == "over time")
+    for row in load["teams"]:
+        for side in ("recorded", "candidate"):
+            table.add_row(row["team"] if side == "recorded" else "", side, str(max(row[side])), _spark(row[side], top))
+    console.print(table)

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from urllib.parse import quote
 
+from api import routes
 from api.console import i18n
 from api.console.page import SECURITY_HEADERS, ConsoleRefusal, Page, SignInRequired
 from api.console.pages import (
@@ -27,7 +28,7 @@ def install(app: FastAPI) -> None:
     for router in (signin.router, queues.router, ticket.router, customer.router, search.router, dashboard.router,
                    audit.router, compliance.router, admin_teams.router, admin_policies.router, accounts.router, tokens.router, webhooks.router,
                    whatif.router):
-        app.include_router(router, include_in_schema=False)
+        routes.serve(app, router, include_in_schema=False)  # each route matched once (api.routes)
     app.mount("/static", StaticFiles(directory=STATIC), name="console-static")
     app.state.sign_in_buckets = signin.make_sign_in_buckets(app.state.services.settings)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Collection
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -126,7 +127,8 @@ def _invalid(field: str, message: str) -> FieldInvalid:
 
 def check_request(principal: Principal, teams: dict[UUID, str], since: Any, until: Any, team: str | None,
                   candidate: dict[str, Any], prefix: str = "body.",
-                  members: dict[UUID, list[str]] | None = None) -> list[str] | None:
+                  members: dict[UUID, list[str]] | None = None,
+                  calendars: Collection[UUID] | None = None) -> list[str] | None:
     """The request checked as a worker would run it; the teams the job covers (None: the whole desk).
 
     Raises ApiProblem 403 for a team outside a supervisor's (or a desk-wide what-if by a supervisor),
@@ -142,7 +144,7 @@ def check_request(principal: Principal, teams: dict[UUID, str], since: Any, unti
         except ValidationFailed as exc:
             raise _invalid(f"{prefix}team", str(exc).removeprefix("--team: ")) from None
     try:
-        build_candidate(candidate, teams, members)
+        build_candidate(candidate, teams, members, calendars)
     except ValidationFailed as exc:
         parts = str(exc).split(": ")
         path = list(itertools.takewhile(lambda part: re.fullmatch(r"[\w\[\].]+", part) is not None, parts[:-1]))
@@ -162,7 +164,8 @@ def check_request(principal: Principal, teams: dict[UUID, str], since: Any, unti
 def submit(svc: Any, principal: Principal, since: Any, until: Any, team: str | None,
            candidate: dict[str, Any], prefix: str = "body.") -> Job:
     names = team_names(svc)
-    covered = check_request(principal, names, since, until, team, candidate, prefix, members_of_teams(svc))
+    calendars = {c.id for c in svc.desk.calendars()}
+    covered = check_request(principal, names, since, until, team, candidate, prefix, members_of_teams(svc), calendars)
     request = {"period": {"from": since.isoformat(), "to": until.isoformat()}, "team": team, "candidate": candidate}
     job = svc.whatif.store.submit(request, principal.name, str(principal.role), covered, svc.desk.clock.now())
     svc.whatif.submitted()

@@ -16,7 +16,7 @@ from ticketflow.domain import Ticket
 from ticketflow.domain.values import Channel, Priority, Role, Status
 from ticketflow.errors import RuleViolation
 from ticketflow.metadata import Caller
-from ticketflow.simulation import DeskSimulation
+from ticketflow.simulation import STEPS_PER_SLICE, DeskSimulation
 
 
 def test_commands_in_a_batch_read_each_other_and_are_saved_together_when_it_ends(setup: Desk) -> None:
@@ -93,7 +93,9 @@ def test_a_batch_that_raises_writes_nothing(setup: Desk) -> None:
     assert app.log_position() == before
 
 
-def test_the_simulated_desk_saves_each_step_alone_and_the_automation_looks_after_each_save(clock: FakeClock) -> None:
+def test_the_simulated_desk_saves_a_slice_of_steps_at_once_and_the_automation_looks_after_each_step(
+    clock: FakeClock,
+) -> None:
     desk = TicketDesk(Settings(database_url="memory://"), clock=clock)
     try:
         saves: list[int] = []
@@ -101,14 +103,15 @@ def test_the_simulated_desk_saves_each_step_alone_and_the_automation_looks_after
         simulation = DeskSimulation(desk, clock, tickets=40, customers=5, days=2, seed=7)
         simulation.setup()
         assert len(saves) == 1  # the directory and policies in one transaction
-        ticks: list[int] = []
-        summary = simulation.run(tick=lambda: ticks.append(desk.log_position()))
+        happened: list[str] = []
+        summary = simulation.run(progress=lambda n: happened.append("step"), tick=lambda: happened.append("look"))
         assert len(summary.tickets) == 40 and summary.refused == {}
-        steps = saves[1:]
-        assert len(steps) > 40  # each step its own transaction (opening, replies, solving ...)
-        # a live automation wakes on every save: each step's save is looked at before the next is made
-        looked = set(ticks)
-        assert all(position in looked for position in steps)
+        steps = happened.count("step")
+        assert steps > 40  # openings, replies, solving ...
+        # a live automation looks after every step, before the next step is made
+        assert all(after == "look" for before, after in zip(happened, happened[1:], strict=False) if before == "step")
+        # ... while the steps are written a slice at a time (the looks see the slice so far)
+        assert 1 <= len(saves) - 1 <= -(-steps // STEPS_PER_SLICE) + 2
     finally:
         desk.close()
 

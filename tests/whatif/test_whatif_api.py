@@ -169,6 +169,11 @@ INVALID: list[tuple[dict[str, Any], str]] = [
      "body.candidate.assignment[0].strategy"),
     ({"candidate": {"rotation": [{"team_id": "技术支持", "agent_id": "wang.fang", "active": False}]}},
      "body.candidate.rotation[0].agent_id"),  # a member of 账务, not of 技术支持 (the directory view says)
+    ({"candidate": {"sla_policies": [{"name": "标准", "position": 0, "calendar_id": str(UUID(int=9)),
+                                      "targets": {"normal": {"first_reply_time": {"minutes": 5}}}}]}},
+     "body.candidate.sla_policies[0].calendar"),  # neither in the file nor on the desk: refused at once
+    ({"candidate": {"calendars": [{"name": "火星", "timezone": "Mars/Base", "weekly": {"0": [["09:00", "18:00"]]}}]}},
+     "body.candidate.calendars[0].timezone"),  # refused by the desk's calendar check, not the request model
     ({"team": "无此团队"}, "body.team"),
     ({"period": {"from": BODY_PERIOD["to"], "to": BODY_PERIOD["from"]}}, "body.period.to"),
     ({"period": {"from": "2026-03-01T00:00:00", "to": BODY_PERIOD["to"]}}, "body.period.from"),
@@ -201,14 +206,17 @@ def test_jobs_are_listed_newest_first_in_pages_each_only_to_whom_it_covers(api: 
 
 
 def test_a_job_that_fails_in_the_worker_shows_why(api: WhatifApi) -> None:
-    # a calendar named by id that neither the file nor the desk has: found only once the log is read
+    # a calendar named by id that neither the file nor the desk has: POST refuses it (422), so the job is
+    # put in the store as an older desk might have queued it, and the worker's replay refuses it
     policy = {"name": "标准", "position": 0, "calendar_id": str(UUID(int=9)),
               "targets": {"normal": {"first_reply_time": {"minutes": 5}}}}
-    job = api.start("admin", candidate={"sla_policies": [policy]}).json()
+    request = {"period": BODY_PERIOD, "team": None, "candidate": {"sla_policies": [policy]}}
+    services = api.client.app.state.services  # type: ignore[attr-defined]
+    job = services.whatif.store.submit(request, "root", "admin", None, api.desk.clock.now())
     api.work()
-    failed = api.get("admin", f"/api/v1/whatif/{job['id']}").json()
+    failed = api.get("admin", f"/api/v1/whatif/{job.id}").json()
     assert failed["status"] == "failed" and failed["report"] is None
-    assert "its calendar is neither in the file nor on the desk" in failed["error"]
+    assert "sla_policies[0].calendar: no calendar" in failed["error"]
 
 
 # ------------------------------------------------------------------ the store: restarts, leases, both databases

@@ -96,6 +96,10 @@ def test_the_table_names_teams_and_states_the_semantics(
         ('[routing]\ndefault_team_id = "无此团队"\nrules = []\n', "no team is called '无此团队'"),
         ('[[sla_policies]]\nname = "x"\nposition = 0\ntargets = {}\n', "sla_policies[0]"),
         ("[surprise]\n", "unknown section(s) surprise"),
+        (
+            '[[calendars]]\nname = "火星"\ntimezone = "Mars/Base"\nweekly = { "0" = [["09:00", "18:00"]] }\n',
+            "calendars[0].timezone: unknown timezone 'Mars/Base'",
+        ),
         ("not toml = = 1", "not valid TOML"),
     ],
 )
@@ -150,3 +154,48 @@ def test_a_member_put_out_of_rotation_must_be_one_of_the_teams(store: Path, caps
     assert code != 0
     assert "rotation[0].agent_id: wang.fang is not a member of team '技术支持'" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_the_table_lists_the_runs_whose_outcome_changes_the_tickets_placed_differently_and_the_open_load(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(["whatif", *PERIOD, str(store), "--json"], capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    code, table, err = run(["whatif", *PERIOD, str(store)], capsys)
+    assert code == 0, err
+    assert "SLA clock runs whose outcome changes" in table
+    changed_runs = report["newly_breaching"] + report["no_longer_breaching"]
+    assert changed_runs and all(e["ticket"] in table for e in changed_runs)
+    moved = [c for c in report["routing"]["changed"] if c["recorded"]["team"] != c["candidate"]["team"]]
+    assert moved and all(c["ticket"] in table for c in moved)
+    assert "rule 发票" in table  # the rule that would have matched
+    assert "open tickets over time" in table
+    for row in report["routing"]["open_load"]["teams"]:
+        assert row["team"] in table
+
+
+def test_a_bad_candidate_or_team_is_refused_before_the_log_is_read(
+    store: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def read_history(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the log was read before the input was checked")
+
+    monkeypatch.setattr("ticketflow.whatif.report.read_history", read_history)
+    for content, team, message in [
+        ('[[assignment]]\nteam_id = "无此团队"\nstrategy = "least_loaded"\n', None, "no team is called '无此团队'"),
+        (ROTATION.replace("chen.jie", "wang.fang"), None, "wang.fang is not a member of team '技术支持'"),
+        (
+            (
+                '[[sla_policies]]\nname = "标准"\nposition = 0\ncalendar = "无此日历"\n'
+                "targets = { normal = { first_reply_time = { minutes = 5 } } }\n"
+            ),
+            None,
+            "sla_policies[0].calendar: no calendar '无此日历' in the file or on the desk",
+        ),
+        ("", "无此团队", "--team: no team is called '无此团队'"),
+    ]:
+        store.write_text(content, encoding="utf-8")
+        code, _, err = run(["whatif", *PERIOD, *(["--team", team] if team else []), str(store)], capsys)
+        assert code != 0
+        assert message in err and len(err.strip().splitlines()) == 1, err

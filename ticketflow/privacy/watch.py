@@ -5,7 +5,8 @@ for a few seconds (:mod:`ticketflow.privacy.keys`). An erasure run by this proce
 once; one run by another process (``ticketflow erase``, another ``serve`` worker, the automation's
 retention) is only in the log. :class:`ErasureWatch` reads the log's erasure events written since its
 last look: before every command, and before a read answered from the cache, it asks the log's end
-position (one indexed query) and, when the log moved, the erasures in between (a second one). Each
+position (one indexed query) and, when the log moved by anything but this process's own saves (which
+it remembers, :meth:`ErasureWatch.saw`), the erasures in between (a second one). Each
 erased customer is handed to ``forget`` before the caller goes on, so no command decides on, returns,
 or writes from what was decrypted before an erasure it could see.
 """
@@ -26,6 +27,9 @@ from ticketflow.domain import Customer
 #: completion makes it forget that copy too.
 ERASURE_TOPICS = [get_topic(Customer.ErasureRequested), get_topic(Customer.Erased)]
 _PAGE = 500
+#: At most this many own positions wait for a :meth:`ErasureWatch.follow` (a process that only writes
+#: and never follows stops remembering; its next follow reads the log once).
+_OWN_REMEMBERED = 100_000
 
 
 class ErasureWatch:
@@ -45,6 +49,9 @@ class ErasureWatch:
         self._select_erasures, self._log_position, self._forget = select_erasures, log_position, forget
         self._position: int | None = None  # the log position up to which erasures were read
         self._lock = threading.Lock()
+        #: Log positions past ``_position`` this process wrote itself (see :meth:`saw`).
+        self._own: set[int] = set()
+        self._own_lock = threading.Lock()
 
     @property
     def position(self) -> int | None:
@@ -58,26 +65,33 @@ class ErasureWatch:
                     self._position = self._log_position()
 
     def saw(self, positions: Sequence[int], erased: Sequence[UUID]) -> None:
-        """This process just wrote the log positions ``positions`` (ascending; its erasures among them
-        name ``erased``, whose caches it emptied itself). When they follow on from where the watch is, the
-        watch moves past them without reading the log: a process's own writes cost its next command no
-        query. Otherwise (another process wrote in between, or a follow is running) nothing changes and
-        the next :meth:`follow` reads the log as usual."""
-        if not positions or not self._lock.acquire(blocking=False):
+        """This process just wrote the log positions ``positions`` (its erasures among them name
+        ``erased``, whose caches it emptied itself; they are forgotten again here, under the watch's
+        lock, before the positions count as seen; while a follow holds that lock, the positions are not
+        remembered). The positions are remembered as this process's own: a later :meth:`follow` that
+        finds only own positions between its last look and the log's end moves past them without reading
+        the erasures, in whatever order the saves were notified (a group commit acknowledges its
+        commands' threads in any order). A position written by anyone else in between (or a gap) makes
+        :meth:`follow` read the log as before."""
+        if not positions:
             return
-        try:
-            if self._position is None or positions[0] != self._position + 1:
-                return
-            if positions[-1] - positions[0] != len(positions) - 1:
-                return  # not contiguous: something else was written in between
-            for customer_id in erased:
-                self._forget(customer_id)
-            self._position = positions[-1]
-        finally:
-            self._lock.release()
+        if erased:  # forgotten under the watch's lock, as a follow forgets (never two at once)
+            if not self._lock.acquire(blocking=False):
+                return  # a follow is running: the next one reads these erasures from the log
+            try:
+                for customer_id in erased:
+                    self._forget(customer_id)
+            finally:
+                self._lock.release()
+        with self._own_lock:
+            if self._position is not None and len(self._own) < _OWN_REMEMBERED:
+                self._own.update(p for p in positions if p > self._position)
 
     def follow(self) -> set[UUID]:
-        """Forget every customer erased since the last look; returns them (empty when the log has none)."""
+        """Forget every customer erased since the last look; returns them (empty when the log has none).
+
+        One query (the log's end) when only this process wrote since the last look; a second one (the
+        erasures in between) when another process did."""
         with self._lock:
             if self._position is None:
                 self._position = self._log_position()
@@ -85,6 +99,12 @@ class ErasureWatch:
             top = self._log_position()
             if top <= self._position:
                 return set()
+            with self._own_lock:
+                own = self._own
+                if all(p in own for p in range(self._position + 1, top + 1)):
+                    self._position = top
+                    self._own = {p for p in own if p > top}
+                    return set()
             erased: set[UUID] = set()
             start = self._position + 1
             while True:
@@ -96,4 +116,6 @@ class ErasureWatch:
             for customer_id in erased:
                 self._forget(customer_id)
             self._position = top
+            with self._own_lock:
+                self._own = {p for p in self._own if p > top}
             return erased

@@ -115,6 +115,24 @@ class ClockRun:
         self.replied = False
         self.paused = False
 
+    def state(self) -> tuple[object, ...]:
+        """What its measurement depends on besides the instant: equal states measure alike at any instant."""
+        return (
+            self.priority,
+            tuple(
+                (
+                    c.metric,
+                    c.started_at,
+                    len(c.segments),
+                    c.segments[-1][0] if c.segments else None,
+                    c.segments[-1][1] if c.segments else None,
+                    c.fulfilled_at,
+                    c.stopped,
+                )
+                for c in self.clocks
+            ),
+        )
+
     def feed(self, event: Ticket.Event) -> None:
         at = event.occurred_at
         current = self.current

@@ -187,10 +187,12 @@ def build_candidate(
     data: Mapping[str, Any],
     teams: Mapping[UUID, str],
     members: Mapping[UUID, Collection[str]] | None = None,
+    calendars: Collection[UUID] | None = None,
 ) -> Candidate:
     """Validate the file's sections against the desk's teams and build the policies in memory.
 
-    ``members``: each team's members (ever added); given, an agent put in or out of rotation must be one."""
+    ``members``: each team's members (ever added); given, an agent put in or out of rotation must be one.
+    ``calendars``: the desk's calendars; given, an SLA policy's calendar must be one or in the file."""
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
         raise ValidationFailed(
@@ -230,14 +232,19 @@ def build_candidate(
             )
         for n, spec in enumerate(_listed(data, "calendars")):
             cmd = _checked(DefineCalendar, spec, f"calendars[{n}]")
-            calendar = ServiceCalendar._create(
-                ServiceCalendar.Defined, id=calendar_id(cmd.name), **calendar_fields(cmd)
-            )
+            try:
+                fields = calendar_fields(cmd)  # the desk's check: a calendar that cannot run is refused
+            except ValidationFailed as exc:
+                field = "timezone" if "timezone" in str(exc) else "weekly"
+                raise ValidationFailed(f"calendars[{n}].{field}: {exc}") from None
+            calendar = ServiceCalendar._create(ServiceCalendar.Defined, id=calendar_id(cmd.name), **fields)
             candidate.calendars[calendar.id] = calendar
         for n, spec in enumerate(_listed(data, "sla_policies")):
             where = f"sla_policies[{n}]"
             spec = dict(spec) if isinstance(spec, dict) else spec
+            named = None
             if isinstance(spec, dict):
+                named = spec.get("calendar", spec.get("calendar_id"))
                 if "calendar" in spec:
                     spec["calendar_id"] = str(calendar_id(str(spec.pop("calendar"))))
                 escalation = spec.get("escalation")
@@ -247,6 +254,15 @@ def build_candidate(
                         "team_id": _team(escalation["team_id"], teams, f"{where}.escalation"),
                     }
             cmd = _checked(DefineSlaPolicy, spec, where)
+            if (
+                calendars is not None
+                and cmd.calendar_id is not None
+                and cmd.calendar_id not in candidate.calendars
+                and cmd.calendar_id not in calendars
+            ):
+                raise ValidationFailed(
+                    f"{where}.calendar: no calendar {named!r} in the file or on the desk"
+                )
             policy = SlaPolicy._create(
                 SlaPolicy.Defined, id=sla_policy_id(cmd.name), **sla_policy_fields(cmd)
             )

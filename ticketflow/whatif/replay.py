@@ -28,11 +28,20 @@ The live log is never written.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import heapq
+import mmap
+import multiprocessing
+import os
 import pickle
+import select
+import shutil
+import signal
 import sqlite3
+import struct
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -93,6 +102,7 @@ QUIET = (
 )
 OPEN_STATUSES = frozenset({Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD})
 MAX_LOOKS = 20  # looks at one ticket in one pass (each look that changes it brings another)
+_CHECK_SKIPS = False  # True: run each skipped look and check that it decides nothing (tests)
 
 
 def is_decision(event: TicketflowAggregate.Event) -> bool:
@@ -225,8 +235,9 @@ class Timeline:
 
     Items come back ordered by business time, then log position, moves before steps, then as
     they were added, one at a time. Up to ``spill_after`` items are held in memory; past that,
-    all go to a private temporary SQLite database (SQLite deletes it when the connection
-    closes), so memory does not grow with the log. There, a step whose event class has personal
+    all go to a private temporary SQLite database (a file in a directory only this user can read,
+    its name removed once its readers have it open: the system frees it when they close it), so
+    memory does not grow with the log; a forked process can read it too (:meth:`share`). There, a step whose event class has personal
     fields is kept as the store keeps it (those fields sealed) and decoded again when it comes
     back; any other item is kept pickled. Iterating it consumes it: it is closed once read."""
 
@@ -236,6 +247,9 @@ class Timeline:
         self._held: list[tuple[int, int, int, int, Any]] = []  # (at, position, kind, seq, item)
         self._db: sqlite3.Connection | None = None
         self._rows: list[tuple[Any, ...]] = []
+        self._dir: str | None = None
+        self._path = ""
+        self._inherited: sqlite3.Connection | None = None
         self.size = 0
         self.closed = False
 
@@ -284,7 +298,11 @@ class Timeline:
         return (at, position, kind, *sealing, step.snapshot, step.tier, step.language)
 
     def _spill(self) -> None:
-        db = self._db = sqlite3.connect("")  # a private temporary database, on disk
+        # A private temporary database, on disk: a file in a directory only this user can read, unlinked as soon
+        # as every process that reads it has it open (see :meth:`share`), so nothing is left behind.
+        self._dir = tempfile.mkdtemp(prefix="ticketflow-whatif-")
+        self._path = os.path.join(self._dir, "timeline.sqlite")
+        db = self._db = sqlite3.connect(self._path)
         db.execute("PRAGMA journal_mode=OFF")
         db.execute("PRAGMA synchronous=OFF")
         db.execute(
@@ -324,9 +342,30 @@ class Timeline:
         finally:
             self.close()
 
+    def share(self) -> None:
+        """Ready a spilled timeline to be read by this process and a forked one (each with its own
+        connection, :meth:`reopen`): everything written and indexed, and committed."""
+        if self._db is not None:
+            self._flush()
+            self._db.execute("CREATE INDEX IF NOT EXISTS timeline ON items (at, position, kind)")
+            self._db.commit()
+
+    def reopen(self) -> None:
+        """In a forked process: read the spilled items through a connection of its own (a SQLite
+        connection must not cross a fork; the inherited one is kept, never used, never closed)."""
+        if self._db is not None:
+            self._inherited = self._db
+            self._db = sqlite3.connect(self._path)
+
+    def unlink(self) -> None:
+        """Remove the spilled file's name once every reader has it open (the open files stay readable)."""
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
     def _read(self, db: sqlite3.Connection) -> Iterator[Move | tuple[UUID, Step]]:
-        self._flush()
-        db.execute("CREATE INDEX timeline ON items (at, position, kind)")
+        self.share()
+        self.unlink()
         rows = db.execute(
             "SELECT kind, ticket, version, topic, sealed, data, position, snapshot, tier, language"
             " FROM items ORDER BY at, position, kind, rowid"
@@ -346,6 +385,7 @@ class Timeline:
         self._held, self._rows = [], []
         if self._db is not None:
             self._db.close()
+        self.unlink()
 
 
 @dataclass
@@ -358,7 +398,9 @@ class History:
     horizon: datetime | None  # the latest business time in the log
     log_position: int
     events_read: int
-    opens_new: bool = True  # the desk's TICKETFLOW_ASSIGN_OPENS_NEW: does routing to an agent open a new ticket
+    opens_new: bool = (
+        True  # the desk's TICKETFLOW_ASSIGN_OPENS_NEW: does routing to an agent open a new ticket
+    )
 
 
 def read_history(
@@ -490,6 +532,7 @@ class Replayed:
     staff_work: list[str] = field(default_factory=list)  # who did each piece of recorded staff work
     closed_spans: list[tuple[datetime, datetime]] = field(default_factory=list)  # open from, until
     open_since: datetime | None = None  # opened or reopened then, not solved, closed or merged since
+    quiet: tuple[Any, ...] | None = None  # (terms, clocks) at its latest look, if that look decided nothing
 
     def add(self, events: list[Ticket.Event]) -> None:
         for event in events:
@@ -501,7 +544,11 @@ class Replayed:
                 self.open_since = None
             if isinstance(event, Ticket.Opened):
                 self.opened_priority = event.priority
-            elif isinstance(event, Ticket.Routed) and event.priority is not None and self.routed_priority is None:
+            elif (
+                isinstance(event, Ticket.Routed)
+                and event.priority is not None
+                and self.routed_priority is None
+            ):
                 self.routed_priority = event.priority
             who = is_staff_work(event)
             if who is not None:
@@ -528,6 +575,45 @@ class Replayed:
         self.measured = {}
         if self.imported:
             self.decisions = []
+
+    #: What the comparison reads of a released ticket, as :meth:`outcome` gives it to another process.
+    OUTCOME = (
+        "runs",
+        "escalations",
+        "complete",
+        "imported",
+        "placed_team",
+        "placed_agent",
+        "rule",
+        "opened_priority",
+        "routed_priority",
+        "staff_work",
+        "closed_spans",
+        "open_since",
+    )
+
+    def outcome(self) -> tuple[Any, ...]:
+        """What the comparison reads of it (no ticket, no personal field, no decisions: plain values)."""
+        return tuple(getattr(self, name) for name in self.OUTCOME)
+
+    @classmethod
+    def from_outcome(cls, values: tuple[Any, ...]) -> Replayed:
+        """A released ticket with the :meth:`outcome` another process replayed."""
+        replayed = cls.__new__(cls)
+        for name in cls.__slots__:
+            if name not in ("ticket", "clock"):
+                setattr(replayed, name, None)
+        replayed.decisions, replayed.measured, replayed.next_due, replayed.tier, replayed.language = (
+            [],
+            {},
+            None,
+            None,
+            "",
+        )
+        replayed.snapshot = -1
+        for name, value in zip(cls.OUTCOME, values, strict=True):
+            setattr(replayed, name, value)
+        return replayed
 
     @property
     def open_spans(self) -> list[tuple[datetime, datetime | None]]:
@@ -622,6 +708,8 @@ class Scenario:
                 replayed.ticket = ticket = before
         self._load(ticket, +1)
         made = list(ticket.collect_events())
+        if made:
+            replayed.quiet = None
         for event in made:
             if isinstance(event, Ticket.Routed) and event.assignee_id is not None:
                 self.rotation[event.team_id] = event.assignee_id
@@ -693,10 +781,23 @@ class Scenario:
                 chosen = dict(matched)
                 made += self._decide(replayed, now, lambda t: t.apply_sla(chosen))
         ticket = replayed.ticket
-        replayed.next_due = None
         if ticket.sla is None:
+            replayed.next_due = None
             return made
         terms = ticket.sla
+        # A look that decided nothing, at the same terms and clocks, before anything falls due: no look in
+        # between decides anything either (warnings and breaches happen at due instants, which the due heap
+        # holds), and its next due instant stays the one already held. Skipped.
+        state = None if made else (_terms_key(terms), replayed.clock.state())
+        if (
+            state is not None
+            and state == replayed.quiet
+            and (replayed.next_due is None or now < replayed.next_due)
+        ):
+            if _CHECK_SKIPS:
+                self._check_skip(replayed, terms, now)
+            return made
+        replayed.next_due = None
         measurements = self._measure(
             replayed,
             self._targets(terms, replayed.clock.priority),
@@ -716,7 +817,21 @@ class Scenario:
         if replayed.ticket.status != Status.CLOSED and next_due is not None:
             replayed.next_due = next_due
             heapq.heappush(self.due, (_instant(next_due), self._order[ticket.id], ticket.id, next_due))
+        replayed.quiet = state if not made and replayed.ticket.status != Status.CLOSED else None
         return made
+
+    def _check_skip(self, replayed: Replayed, terms: dict[str, Any], now: datetime) -> None:
+        """(with ``_CHECK_SKIPS``, for tests) a skipped look decides nothing
+        and looks next when the look it repeats said."""
+        measurements = self._measure(
+            replayed,
+            self._targets(terms, replayed.clock.priority),
+            self._calendar(terms),
+            now,
+            terms["warn_at_percent"] / 100,
+        )
+        marks, next_due = marks_due(replayed.ticket, measurements, now)
+        assert not marks and next_due == replayed.next_due, (replayed.ticket.id, now, marks, next_due)
 
     @staticmethod
     def _measure(
@@ -925,3 +1040,128 @@ def is_staff_work(event: Ticket.Event) -> str | None:
     if isinstance(event, Ticket.WorkLogged):
         return event.performer_id
     return None
+
+
+# ------------------------------------------------------------------ two scenarios, two processes
+#: Timeline items (steps and load moves) below which both scenarios replay in this process (a fork costs more).
+APART_AFTER = 5_000
+_POLL_SECONDS = 0.5
+
+
+def can_fork() -> bool:
+    """True where the two scenarios can be replayed in two processes (a forked child shares the history read)."""
+    return hasattr(os, "fork") and "fork" in multiprocessing.get_all_start_methods()
+
+
+def replay_apart(
+    history: History,
+    here: Scenario,
+    there: Scenario,
+    progress: Callable[[int, int], None] | None = None,
+    in_child: Callable[[], None] | None = None,
+) -> None:
+    """:func:`replay` of two independent scenarios at once: ``here`` in this process, ``there`` in a
+    forked one, which shares the history read (the log is read and decoded once) and sends back
+    only each ticket's :meth:`Replayed.outcome` (plain values: no ticket, no personal field).
+
+    A spilled timeline is read by both through connections of their own (its sealed steps are
+    decoded again in each; ``in_child`` readies the child's decoding, e.g. a copy of the keys the
+    parent already holds, since the child must not use the parent's connections). ``progress``
+    tells the lesser of the two processes' progress. The child ends with ``os._exit`` (nothing
+    of the parent's, such as its database connections, is closed or flushed by it). If this
+    process stops (an exception, e.g. a job given back), the child is killed."""
+    history.timeline.share()
+    shared = mmap.mmap(-1, 16)  # the child's (opened, done): anonymous shared memory, nothing on disk
+    total = len(history.tickets)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child's coverage is not collected; the test checks its bytes
+        code = 1
+        try:
+            os.close(read_end)
+            if in_child is not None:
+                in_child()
+            history.timeline.reopen()
+            struct.pack_into("q", shared, 0, 1)
+
+            def child_progress(done: int, _total: int) -> None:
+                struct.pack_into("q", shared, 8, done)
+
+            replay(history, [there], child_progress)
+            payload = pickle.dumps(
+                ("ok", {i: r.outcome() for i, r in there.tickets.items()}), pickle.HIGHEST_PROTOCOL
+            )
+            code = 0
+        except BaseException as exc:  # noqa: BLE001 - told to the parent, which raises it
+            payload = pickle.dumps(("failed", f"{type(exc).__name__}: {exc}"))
+        try:
+            with os.fdopen(write_end, "wb") as out:
+                out.write(payload)
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    received = bytearray()
+    finished = False
+    try:
+
+        def opened() -> bool:
+            return bool(struct.unpack_from("q", shared, 0)[0] == 1)
+
+        def tell(done: int, _total: int) -> None:
+            if progress is not None:
+                progress(min(done, struct.unpack_from("q", shared, 8)[0]), total)
+
+        while not opened() and not _drain(read_end, received, 0.01):
+            pass  # the child opens the spilled timeline (if any) before this process may read it (and unlink it)
+        replay(history, [here], tell)
+        while not _drain(read_end, received, _POLL_SECONDS):
+            tell(total, total)
+        finished = True
+    finally:
+        os.close(read_end)
+        if not finished:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+        history.timeline.close()
+    answer: tuple[str, Any] = (
+        pickle.loads(bytes(received)) if received else ("failed", f"exit status {status}")
+    )
+    if answer[0] != "ok":
+        raise RuntimeError(f"the {there.name} scenario's replay failed in its process: {answer[1]}")
+    there.tickets = {ticket_id: Replayed.from_outcome(values) for ticket_id, values in answer[1].items()}
+    if progress is not None:
+        progress(total, total)
+
+
+def _drain(fd: int, into: bytearray, timeout: float) -> bool:
+    """Read what the child has sent within ``timeout``; True once it has closed its end (all is sent)."""
+    ready, _, _ = select.select([fd], [], [], timeout)
+    while ready:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return True
+        into += chunk
+        ready, _, _ = select.select([fd], [], [], 0)
+    return False
+
+
+class _KnownKeys:
+    """The keys a process has already read, for a forked child's decoding: a plain copy, no connection."""
+
+    def __init__(self, keys: dict[UUID, bytes | None]) -> None:
+        self._keys = keys
+
+    def key_for(self, subject: UUID, create: bool) -> bytes | None:
+        return self._keys.get(subject)
+
+
+def known_keys_only(desk: TicketDesk) -> None:
+    """In a forked child: the desk's mapper opens sealed fields with the keys the parent already read
+    (it read every sealed step once), never through the parent's key store connections or locks."""
+    keys = getattr(desk, "keys", None)
+    if keys is None or not hasattr(keys, "_store"):
+        return
+    store = keys._store
+    cache = dict(getattr(store, "_cache", {})) if store is not None else {}
+    keys._store = _KnownKeys({subject: key for subject, (_, key) in cache.items()})

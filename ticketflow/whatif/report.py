@@ -20,11 +20,21 @@ from typing import Any
 from uuid import UUID
 
 from ticketflow.application import TicketDesk
-from ticketflow.domain import Ticket
+from ticketflow.domain import Team, Ticket
 from ticketflow.errors import ValidationFailed
 from ticketflow.sla.measure import Metric
 from ticketflow.whatif.candidate import Candidate, build_candidate, read_candidate_file
-from ticketflow.whatif.replay import History, Replayed, Scenario, read_history, replay
+from ticketflow.whatif.replay import (
+    APART_AFTER,
+    History,
+    Replayed,
+    Scenario,
+    can_fork,
+    known_keys_only,
+    read_history,
+    replay,
+    replay_apart,
+)
 
 SEMANTICS = (
     "Customer and staff actions stay as recorded, at their recorded business time (replies are not moved).",
@@ -45,6 +55,10 @@ SEMANTICS = (
     (
         "Only tickets the router placed are placed again; a ticket placed by hand stays where staff put it. "
         "Recorded staff work on a re-routed ticket by someone outside its new team is counted, not moved."
+    ),
+    (
+        "Reminders, follow-ups and auto-closes depend on neither routing nor SLA policies: they stay as recorded, "
+        "the same on both sides."
     ),
     (
         "Attainment: SLA clock runs met in time over runs decided (met or breached); runs still open are left out. "
@@ -74,6 +88,7 @@ def run_whatif(
     progress: Callable[[int, int], None] | None = None,
     as_of: datetime | None = None,
     teams: Collection[str] | None = None,
+    processes: int | None = None,
 ) -> dict[str, Any]:
     """Replay the period under the recorded and the candidate policies; the comparison as plain data.
 
@@ -81,31 +96,52 @@ def run_whatif(
     first once the log is read (0 done), last when all are.
 
     ``as_of``: the instant the SLA clocks are looked at last (default: the latest business time in the log).
-    ``teams``: like ``team``, several teams at once (a supervisor's what-if covers all their teams)."""
+    ``teams``: like ``team``, several teams at once (a supervisor's what-if covers all their teams).
+    ``processes``: 2 replays the recorded and the candidate scenarios at once in two processes (this one
+    and a forked one, :func:`~ticketflow.whatif.replay.replay_apart`), 1 both in this one; the report is
+    the same, byte for byte. Default: the desk's ``TICKETFLOW_WHATIF_PROCESSES`` (2) for a period of at
+    least :data:`~ticketflow.whatif.replay.APART_AFTER` timeline items (steps and load moves), else 1; 1 wherever processes cannot fork."""
     data = read_candidate_file(candidate_file) if isinstance(candidate_file, Path) else candidate_file
+    wanted = [*(teams or ()), *([team] if team is not None else [])]
+    if as_of is not None and as_of.tzinfo is None:
+        raise ValidationFailed("--as-of needs a time zone")
+    check_inputs(desk, data, wanted)  # bad input is refused at once, not after the log is read
     history = read_history(desk, period.since, period.until)
     if as_of is not None:
-        if as_of.tzinfo is None:
-            raise ValidationFailed("--as-of needs a time zone")
         history.horizon = as_of
     final_teams = history.policies.snapshots[-1].teams
     teams_by_id = {i: t.name for i, t in final_teams.items()}
-    candidate = build_candidate(data, teams_by_id, {i: set(t.members) for i, t in final_teams.items()})
-    wanted = [*(teams or ()), *([team] if team is not None else [])]
+    candidate = build_candidate(
+        data,
+        teams_by_id,
+        {i: set(t.members) for i, t in final_teams.items()},
+        history.policies.snapshots[-1].calendars,
+    )
     team_ids = {t for t in (team_filter(name, teams_by_id) for name in wanted) if t is not None} or None
-    for policy in candidate.sla_policies.values():
-        if (
-            policy.calendar_id is not None
-            and policy.calendar_id not in candidate.calendars
-            and (policy.calendar_id not in history.policies.snapshots[-1].calendars)
-        ):
-            raise ValidationFailed(
-                f"SLA policy {policy.name!r}: its calendar is neither in the file nor on the desk"
-            )
     recorded = Scenario("recorded", history, None)
     proposed = Scenario("candidate", history, candidate)
-    replay(history, [recorded, proposed], progress)
+    if processes is None:
+        processes = desk.settings.whatif_processes if history.timeline.size >= APART_AFTER else 1
+    if processes >= 2 and can_fork():
+        replay_apart(history, recorded, proposed, progress, in_child=lambda: known_keys_only(desk))
+    else:
+        replay(history, [recorded, proposed], progress)
     return compare(history, recorded, proposed, candidate, teams_by_id, period, team_ids)
+
+
+def check_inputs(desk: TicketDesk, data: dict[str, Any], teams: Collection[str] = ()) -> Candidate:
+    """The candidate and the team filter checked against the desk as it is now (its teams, their members,
+    its calendars): the same checks the replay makes once it has read the log, made before reading it."""
+    formed = f"{Team.Formed.__module__}:{Team.Formed.__qualname__}"
+    found = [desk.get_team(UUID(str(n.originator_id)))
+             for n in desk.recorder.select_notifications(1, 10**9, topics=[formed])]
+    names = {t.id: t.name for t in found}
+    candidate = build_candidate(
+        data, names, {t.id: set(t.members) for t in found}, {c.id for c in desk.calendars()}
+    )
+    for name in teams:
+        team_filter(name, names)
+    return candidate
 
 
 def team_filter(team: str | None, teams: dict[UUID, str]) -> UUID | None:
@@ -227,9 +263,7 @@ def compare(
             )
         if now.placed_team is not None and now.placed_team != was.placed_team:
             members = set(final_teams[now.placed_team].members) if now.placed_team in final_teams else set()
-            done_by = [
-                who for who in now.staff_work if who not in members
-            ]
+            done_by = [who for who in now.staff_work if who not in members]
             if done_by:
                 outside_work["tickets"] += 1
                 outside_work["actions"] += len(done_by)
@@ -298,7 +332,9 @@ LOAD_SAMPLES = 48
 
 
 def _open_load(
-    spans: dict[str, dict[str, list[tuple[datetime, datetime | None]]]], period: Period, horizon: datetime | None
+    spans: dict[str, dict[str, list[tuple[datetime, datetime | None]]]],
+    period: Period,
+    horizon: datetime | None,
 ) -> dict[str, Any]:
     """Open tickets per team (the team each was placed in) at evenly spaced instants, recorded and candidate."""
     end = period.until if horizon is None else max(period.since, min(period.until, horizon))

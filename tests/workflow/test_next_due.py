@@ -1,0 +1,66 @@
+"""Where a stepped automation looks next (the demo's ``next_due``): the earliest instant work falls due,
+as the work rows and the automation's marks together say, found without walking every due row."""
+
+from __future__ import annotations
+
+from itertools import combinations
+from typing import Any
+
+from projections.readside import ReadSide
+from projections.sql import Db
+from projections.workflow import _EFFECTIVE, MARKS, WORK, next_due
+from ticketflow.application import TicketDesk
+
+T = [f"2026-10-0{d}T09:00:00+00:00" for d in range(1, 8)]
+
+#: (kind, object, due_at, state, stamp) work rows and (kind, object, stamp, state, due_at) marks.
+ROWS = [
+    ("sla", "a", "", "due", 5),
+    ("sla", "b", "", "due", 7),
+    ("follow_up", "c", T[1], "due", 8),
+    ("auto_close", "d", T[3], "due", 9),
+    ("reminder", "e", T[0], "done", 10),
+    ("route", "f", "", "done", 11),
+    ("survey", "g", "", "due", 12),
+]
+MARKED = [
+    ("sla", "a", 5, "due", T[2]),  # looked at, due again at T[2]
+    ("sla", "b", 6, "due", T[0]),  # an older mark: the row changed since (stamp 7), so it is due now
+    ("auto_close", "d", 9, "done", T[3]),  # done
+    ("route", "f", 11, "due", T[4]),  # the view settled the row: the mark is moot
+]
+
+
+def fill(db: Db) -> None:
+    for kind, object_id, due_at, state, stamp in ROWS:
+        db.execute(WORK.upsert_sql, (kind, object_id, due_at, state, stamp, None, None))
+    for mark in MARKED:
+        db.execute(MARKS.upsert_sql, mark)
+
+
+def as_the_automation_reads_it(db: Db, after: str, before: str) -> Any:
+    """The effective rows, every one of them walked (what the automation's own queries read)."""
+    row = db.one(
+        f"SELECT MIN(e.due_at) AS due_at FROM ({_EFFECTIVE} WHERE w.state = 'due') e"
+        " WHERE e.state = 'due' AND e.due_at > ? AND e.due_at < ?",
+        (after, before),
+    )
+    return row["due_at"] if row and row["due_at"] else None
+
+
+def test_the_next_instant_work_falls_due_is_the_effective_rows_earliest_in_every_window(
+    desk: TicketDesk,
+) -> None:
+    read_side = ReadSide(desk, ["workflow"])
+    try:
+        read_side.stores["workflow"].write(fill)
+        instants = ["2026-09-30T00:00:00+00:00", *T, "2026-10-09T00:00:00+00:00"]
+        for after, before in combinations(instants, 2):
+            expected = read_side.read(
+                "workflow", lambda db, a=after, b=before: as_the_automation_reads_it(db, a, b)
+            )
+            assert read_side.read("workflow", lambda db, a=after, b=before: next_due(db, a, b)) == expected
+        assert read_side.read("workflow", lambda db: next_due(db, instants[0], instants[-1])) == T[1]
+        assert read_side.read("workflow", lambda db: next_due(db, T[1], instants[-1])) == T[2]
+    finally:
+        read_side.close()
