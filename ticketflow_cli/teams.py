@@ -45,7 +45,9 @@ def resolve_team(desk: TicketDesk, value: str) -> UUID:
         return named[0]
     if len(named) > 1:
         listed = "; ".join(f"{teams[team]} {team}" for team in named)
-        raise ValidationFailed(f"{len(named)} teams are named {text!r} ({listed}): give the id of the one you mean")
+        raise ValidationFailed(
+            f"{len(named)} teams are named {text!r} ({listed}): give the id of the one you mean"
+        )
     raise ValidationFailed(f"no team is named {text!r}; `ticketflow team list` shows each team's name and id")
 
 

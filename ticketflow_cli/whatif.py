@@ -42,8 +42,7 @@ def whatif(
         str | None,
         typer.Option(
             "--as-of",
-            help="Look at the SLA clocks last at this instant "
-            "(default: the latest ticket event in the log).",
+            help="Look at the SLA clocks last at this instant (default: the latest ticket event in the log).",
         ),
     ] = None,
     json_out: Annotated[
@@ -153,12 +152,18 @@ def _tables(report: dict[str, Any]) -> None:
     console.print("semantics: " + " ".join(report["semantics"]))
 
 
-AUTOMATION_KINDS = (("auto_closes", "auto-closes"), ("follow_ups", "follow-ups scheduled"), ("reminders_fired", "reminders fired"))
+AUTOMATION_KINDS = (
+    ("auto_closes", "auto-closes"),
+    ("follow_ups", "follow-ups scheduled"),
+    ("reminders_fired", "reminders fired"),
+)
 
 
 def _automation(console: Any, kept: dict[str, Any]) -> None:
     """Auto-closes, follow-ups and reminders fired per team (and per agent where that changes)."""
-    table = Table(title="auto-closes, follow-ups and reminders (same timing on both sides; whose they are can change)")
+    table = Table(
+        title="auto-closes, follow-ups and reminders (same timing on both sides; whose they are can change)"
+    )
     for column in ("what", "team", "recorded", "candidate"):
         table.add_column(column, justify="right" if column in ("recorded", "candidate") else "left")
     for key, label in AUTOMATION_KINDS:

@@ -25,7 +25,9 @@ def _later(world: LiveDesk) -> None:
     assert ticket is not None
     staff = ADMIN
     world.desk.schedule_reminder(
-        ScheduleReminder(ticket_id=ticket, agent_id="emma.clark", due_at=START + timedelta(days=1), note="回电"),
+        ScheduleReminder(
+            ticket_id=ticket, agent_id="emma.clark", due_at=START + timedelta(days=1), note="回电"
+        ),
         staff,
     )
     for days in (1, 4, 8):
@@ -64,8 +66,12 @@ def test_auto_closes_follow_ups_and_reminders_follow_the_ticket_to_its_candidate
         assert sum(candidate_teams.values()) == closes
         agents = {r["agent"]: r["recorded"] for r in kept["follow_ups"]["per_agent"] if r["recorded"]}
         assert agents == dict(follow_ups)
-        assert {r["agent"]: r["recorded"] for r in kept["reminders_fired"]["per_agent"] if r["recorded"]} == dict(fired)
-        assert kept["reminders_fired"]["candidate"] == kept["reminders_fired"]["recorded"] == sum(fired.values())
+        assert {
+            r["agent"]: r["recorded"] for r in kept["reminders_fired"]["per_agent"] if r["recorded"]
+        } == dict(fired)
+        assert (
+            kept["reminders_fired"]["candidate"] == kept["reminders_fired"]["recorded"] == sum(fired.values())
+        )
         moved = {r["team"]: (r["recorded"], r["candidate"]) for r in kept["follow_ups"]["per_team"]}
         assert moved["账务"][1] < moved["账务"][0] and moved["技术支持"][1] > moved["技术支持"][0]
         by_agent = {r["agent"]: (r["recorded"], r["candidate"]) for r in kept["follow_ups"]["per_agent"]}
@@ -79,7 +85,9 @@ def test_a_policy_defined_long_after_the_tickets_does_not_stretch_their_clocks()
     with live_desk(FIXED) as world:
         before = run_whatif(world.desk, PERIOD, {}, processes=1)
         world.clock.set(START + timedelta(days=400))
-        sla = Sla({"first_reply_time": 5, "next_reply_time": 5, "resolution_time": 5}, False, 70, False, False)
+        sla = Sla(
+            {"first_reply_time": 5, "next_reply_time": 5, "resolution_time": 5}, False, 70, False, False
+        )
         policy = sla_policy(sla, None, None)
         policy["name"] = "later"
         world.desk.define_sla_policy(DefineSlaPolicy.model_validate(policy), ADMIN)

@@ -217,7 +217,9 @@ def compare(
     fidelity_differs: list[str] = []
     spans: dict[str, dict[str, list[tuple[datetime, datetime | None]]]] = {}  # team -> side -> open spans
     automation: dict[str, dict[Any, Counter[str]]] = {
-        "auto_closes": {}, "follow_ups": {}, "reminders_fired": {}
+        "auto_closes": {},
+        "follow_ups": {},
+        "reminders_fired": {},
     }  # what -> team, or (team, agent) -> side -> count
     late = 0  # same decisions, written later than the replay's ideal automation would (a pass's lag)
     live = imported = 0
@@ -337,7 +339,9 @@ def compare(
             "work_outside_new_team": {"tickets": outside_work["tickets"], "actions": outside_work["actions"]},
             "open_load": _open_load(spans, period, history.horizon),
         },
-        "automation": {what: _kept(counts, agents=what != "auto_closes") for what, counts in automation.items()},
+        "automation": {
+            what: _kept(counts, agents=what != "auto_closes") for what, counts in automation.items()
+        },
     }
 
 
@@ -361,7 +365,11 @@ def _automation_kept(
             automation["follow_ups"].setdefault(recipient(team, agent, replayed), Counter())[side] += 1
     for kind, team, agent in source.fired:
         for side, replayed in (("recorded", was), ("candidate", now)):
-            who = recipient(team, agent, replayed) if kind == "follow_up" else (team_name(team), agent or "(unassigned)")
+            who = (
+                recipient(team, agent, replayed)
+                if kind == "follow_up"
+                else (team_name(team), agent or "(unassigned)")
+            )
             automation["reminders_fired"].setdefault(who, Counter())[side] += 1
 
 
@@ -378,7 +386,8 @@ def _kept(counts: dict[Any, Counter[str]], agents: bool) -> dict[str, Any]:
         "recorded": sum(c["recorded"] for c in per_team.values()),
         "candidate": sum(c["candidate"] for c in per_team.values()),
         "per_team": [
-            {"team": t, "recorded": c["recorded"], "candidate": c["candidate"]} for t, c in sorted(per_team.items())
+            {"team": t, "recorded": c["recorded"], "candidate": c["candidate"]}
+            for t, c in sorted(per_team.items())
         ],
     }
     if agents:
