@@ -7,7 +7,7 @@ strategy``, ``whatif``), the what-if's candidate file and ``POST /api/v1/whatif`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from uuid import UUID
 
 
@@ -17,11 +17,12 @@ def teams_named(teams: Mapping[UUID, str], value: str) -> list[UUID]:
     An id is not looked at here (the caller tries ``UUID(value)`` first)."""
     text = value.strip()
     wanted = text.casefold()
-    for matches in (
+    rules: tuple[Callable[[str], bool], ...] = (
         lambda name: name == text,
         lambda name: name.casefold() == wanted,
         lambda name: name.casefold().startswith(wanted + " ") or name.casefold().endswith(" " + wanted),
-    ):
+    )
+    for matches in rules:
         named = [team for team, name in teams.items() if matches(name)]
         if named:
             return named
