@@ -27,7 +27,7 @@ from api.problems import ApiProblem
 from projections.readside import ReadSide
 from projections.sql import Db
 from projections.tickets import TicketQueries
-from ticketflow.access import MASK, TICKET_TEXT_PURPOSE, Permission, Principal, Scope, route_rule
+from ticketflow.access import MASK, TICKET_TEXT_PURPOSE, Permission, Principal, Scope, refusal, route_rule
 from ticketflow.application import CommandResult, TicketDesk
 from ticketflow.commands import ChangeCommand, Command, RecordDataAccess
 from ticketflow.config import Settings
@@ -146,7 +146,7 @@ async def authorize(request: Request) -> Principal | None:
         return None
     principal = authenticate(request, svc)
     if rule.permission is not None and not principal.may(rule.permission):
-        raise ApiProblem(403, "forbidden", f"{principal.role.a} token may not {rule.permission.value.replace(':', ' ')}")
+        raise ApiProblem(403, "forbidden", refusal(principal.role.a, rule.permission))
     check_scope(svc, principal, rule.scope, request.path_params)
     return principal
 

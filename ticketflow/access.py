@@ -65,6 +65,42 @@ class Permission(StrEnum):
     WHATIF_RUN = "whatif:run"
 
 
+#: What each permission lets a token do, as the end of "a ... token may not ..." (a 403's detail).
+DOING: dict[Permission, str] = {
+    Permission.TICKETS_READ: "read tickets",
+    Permission.TICKETS_OPEN: "open tickets",
+    Permission.TICKETS_MESSAGE: "post customers' messages on tickets",
+    Permission.TICKETS_WRITE: "work tickets",
+    Permission.CUSTOMERS_READ: "read customers",
+    Permission.CUSTOMERS_REGISTER: "register customers",
+    Permission.CUSTOMERS_WRITE: "change customers",
+    Permission.TEAMS_READ: "read teams",
+    Permission.TEAMS_WRITE: "change teams",
+    Permission.REPORTS_READ: "read reports",
+    Permission.AUDIT_READ: "read the audit trail",
+    Permission.EVENTS_READ: "read the event log",
+    Permission.PII_UNMASK: "unmask personal data",
+    Permission.TICKETS_TEXT: "read ticket text unmasked",
+    Permission.ACCESS_LOG_READ: "read the access log",
+    Permission.IMPORT: "import history",
+    Permission.POLICIES_READ: "read routing rules, SLA policies or calendars",
+    Permission.POLICIES_WRITE: "change routing rules, SLA policies or calendars",
+    Permission.REMINDERS_READ: "read reminders",
+    Permission.REMINDERS_WRITE: "set or change reminders",
+    Permission.WEBHOOKS_MANAGE: "manage webhooks",
+    Permission.MAILBOXES_MANAGE: "manage mailboxes",
+    Permission.PII_ERASE: "erase personal data",
+    Permission.METRICS_READ: "read metrics",
+    Permission.ACCOUNTS_MANAGE: "manage console accounts",
+    Permission.WHATIF_RUN: "run what-if replays (supervisors may, for their own teams; admins may, desk-wide)",
+}
+
+
+def refusal(role_a: str, permission: Permission) -> str:
+    """The detail of a 403 for a token whose role lacks ``permission``: "an auditor token may not run what-if ..."."""
+    return f"{role_a} token may not {DOING.get(permission, permission.value.replace(':', ' '))}"
+
+
 P = Permission
 _READ_ALL = {
     P.TICKETS_READ, P.CUSTOMERS_READ, P.TEAMS_READ, P.REPORTS_READ, P.AUDIT_READ, P.EVENTS_READ, P.POLICIES_READ,

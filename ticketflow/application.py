@@ -45,7 +45,7 @@ from ticketflow.commands.imported import FactKind, ImportedFact
 from ticketflow.commands.access import IssueToken, RecordDataAccess, RevokeToken
 from ticketflow.config import Settings, StorageKind, postgres_refusal
 from ticketflow.access import (
-    PERSON_ROLES, ROLE_PERMISSIONS, SUPERVISING_MEMBER_ROLES, TOKEN_ROLES, Permission, Principal, granted,
+    PERSON_ROLES, ROLE_PERMISSIONS, SUPERVISING_MEMBER_ROLES, TOKEN_ROLES, Permission, Principal, granted, refusal,
 )
 from ticketflow.authorization import required_permission
 from ticketflow.membership import TOPICS as MEMBERSHIP_TOPICS, Membership
@@ -985,7 +985,7 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
             return
         permission = required_permission(cmd)
         if permission is not None and not caller.may(permission):
-            raise PermissionDenied(f"{caller.role.a} token may not {permission.value.replace(':', ' ')}")
+            raise PermissionDenied(refusal(caller.role.a, permission))
 
     def _load(self, cls: type[A], object_id: UUID, version: int | None = None) -> A:
         try:

@@ -14,6 +14,7 @@ from rich.table import Table
 from ticketflow.application import TicketDesk
 from ticketflow.domain import Team
 from ticketflow.errors import NotFound, ValidationFailed
+from ticketflow.team_names import teams_named
 from ticketflow_cli import output
 
 TEAM_FORMED = "ticketflow.domain.team:Team.Formed"
@@ -38,23 +39,15 @@ def resolve_team(desk: TicketDesk, value: str) -> UUID:
         if not any(team.id == team_id for team in all_teams(desk)):
             raise NotFound("team", team_id)
         return team_id
-    teams = all_teams(desk)
-    wanted = text.casefold()
-    # The exact name; else in any case; else the part before or after a space of a bilingual name
-    # ("技术支持" or "Technical Support" for "技术支持 Technical Support").
-    for matches in (
-        lambda name: name == text,
-        lambda name: name.casefold() == wanted,
-        lambda name: name.casefold().startswith(wanted + " ") or name.casefold().endswith(" " + wanted),
-    ):
-        named = [team for team in teams if matches(team.name)]
-        if len(named) == 1:
-            return named[0].id
-        if len(named) > 1:
-            listed = "; ".join(f"{team.name} {team.id}" for team in named)
-            raise ValidationFailed(
-                f"{len(named)} teams are named {text!r} ({listed}): give the id of the one you mean"
-            )
+    teams = {team.id: team.name for team in all_teams(desk)}
+    named = teams_named(teams, text)
+    if len(named) == 1:
+        return named[0]
+    if len(named) > 1:
+        listed = "; ".join(f"{teams[team]} {team}" for team in named)
+        raise ValidationFailed(
+            f"{len(named)} teams are named {text!r} ({listed}): give the id of the one you mean"
+        )
     raise ValidationFailed(f"no team is named {text!r}; `ticketflow team list` shows each team's name and id")
 
 

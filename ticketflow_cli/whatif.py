@@ -42,8 +42,7 @@ def whatif(
         str | None,
         typer.Option(
             "--as-of",
-            help="Look at the SLA clocks last at this instant "
-            "(default: the latest business time in the log).",
+            help="Look at the SLA clocks last at this instant (default: the latest ticket event in the log).",
         ),
     ] = None,
     json_out: Annotated[
@@ -141,6 +140,7 @@ def _tables(report: dict[str, Any]) -> None:
     _breach_changes(console, report)
     _changed_routes(console, report["routing"]["changed"])
     _open_load(console, report["routing"]["open_load"])
+    _automation(console, report["automation"])
     outside = report["routing"]["work_outside_new_team"]
     escalations = report["escalations"]
     console.print(
@@ -150,6 +150,40 @@ def _tables(report: dict[str, Any]) -> None:
         f" ({outside['tickets']} with recorded work by {outside['actions']} actions of people outside the new team)"
     )
     console.print("semantics: " + " ".join(report["semantics"]))
+
+
+AUTOMATION_KINDS = (
+    ("auto_closes", "auto-closes"),
+    ("follow_ups", "follow-ups scheduled"),
+    ("reminders_fired", "reminders fired"),
+)
+
+
+def _automation(console: Any, kept: dict[str, Any]) -> None:
+    """Auto-closes, follow-ups and reminders fired per team (and per agent where that changes)."""
+    table = Table(
+        title="auto-closes, follow-ups and reminders (same timing on both sides; whose they are can change)"
+    )
+    for column in ("what", "team", "recorded", "candidate"):
+        table.add_column(column, justify="right" if column in ("recorded", "candidate") else "left")
+    for key, label in AUTOMATION_KINDS:
+        table.add_row(label, "(all)", str(kept[key]["recorded"]), str(kept[key]["candidate"]))
+        for row in kept[key]["per_team"]:
+            table.add_row("", row["team"], str(row["recorded"]), str(row["candidate"]))
+    console.print(table)
+    changed = [
+        (label, row)
+        for key, label in AUTOMATION_KINDS
+        for row in kept[key].get("per_agent", [])
+        if row["recorded"] != row["candidate"]
+    ]
+    if changed:
+        agents = Table(title="follow-ups and reminders per agent (agents whose share changes)")
+        for column in ("what", "agent", "recorded", "candidate"):
+            agents.add_column(column, justify="right" if column in ("recorded", "candidate") else "left")
+        for label, row in changed:
+            agents.add_row(label, row["agent"], str(row["recorded"]), str(row["candidate"]))
+        console.print(agents)
 
 
 #: Rows of each ticket list the table shows (all of them are in ``--json``).

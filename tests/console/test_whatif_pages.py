@@ -91,9 +91,11 @@ def test_a_supervisor_starts_a_whatif_sees_it_refresh_and_then_the_comparison_wi
     newly = re.findall(r'<a href="/tickets/([0-9a-f-]{36})">', done.split('id="breaches"')[1].split("</section>")[0])
     assert newly, "the newly / no longer breached tickets link to their pages"
     assert "技术支持" in done and "Resolution time" in done
+    kept = done.split('id="automation"')[1].split("</section>")[0]
+    assert "Auto-closes" in kept and "Follow-ups scheduled" in kept and "Reminders fired" in kept
     console.client.cookies.set("tf_lang", "zh-CN")
     chinese = console.client.get(job_page).text
-    for term in ("假设分析", "服务标准达成率", "新增超时", "不再超时", "未结工单随时间变化", "已完成"):
+    for term in ("假设分析", "服务标准达成率", "新增超时", "不再超时", "未结工单随时间变化", "已完成", "自动关闭", "回访", "提醒"):
         assert term in chinese, term
 
 

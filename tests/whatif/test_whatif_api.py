@@ -160,6 +160,13 @@ def test_a_supervisor_is_refused_another_teams_whatif_and_agents_and_auditors_an
     assert api.get("admin", "/api/v1/whatif").json() == []  # nothing was queued
 
 
+def test_an_auditors_refusal_says_in_a_sentence_who_may_run_a_whatif(api: WhatifApi) -> None:
+    detail = api.start("auditor", team=None).json()["detail"]
+    assert detail == (
+        "an auditor token may not run what-if replays (supervisors may, for their own teams; admins may, desk-wide)"
+    )
+
+
 INVALID: list[tuple[dict[str, Any], str]] = [
     ({"candidate": {"routing": {"default_team_id": "无此团队", "rules": []}}}, "body.candidate.routing.default_team_id"),
     ({"candidate": {"sla_policies": [{"name": "x", "position": 0, "targets": {"normal": {"first_reply_time": 5}}}]}},

@@ -171,6 +171,8 @@ def test_the_table_lists_the_runs_whose_outcome_changes_the_tickets_placed_diffe
     assert moved and all(c["ticket"] in table for c in moved)
     assert "rule 发票" in table  # the rule that would have matched
     assert "open tickets over time" in table
+    assert "auto-closes, follow-ups and reminders" in table and "reminders fired" in table
+    assert set(report["automation"]) == {"auto_closes", "follow_ups", "reminders_fired"}
     for row in report["routing"]["open_load"]["teams"]:
         assert row["team"] in table
 
@@ -199,3 +201,18 @@ def test_a_bad_candidate_or_team_is_refused_before_the_log_is_read(
         code, _, err = run(["whatif", *PERIOD, *(["--team", team] if team else []), str(store)], capsys)
         assert code != 0
         assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_the_whatif_team_filter_answers_to_either_half_of_a_bilingual_name_as_the_team_command_does() -> None:
+    from uuid import uuid4
+
+    from ticketflow.team_names import teams_named
+    from ticketflow.whatif.report import team_filter
+
+    support, billing = uuid4(), uuid4()
+    names = {support: "技术支持 Technical Support", billing: "账务 Billing"}
+    for given in ("Technical Support", "technical support", "技术支持", "技术支持 Technical Support", str(support)):
+        assert team_filter(given, names) == support, given
+    assert teams_named(names, "Technical Support") == [support]  # the resolver `ticketflow team …` uses
+    with pytest.raises(Exception, match="no team is called 'Technical'"):
+        team_filter("Technical", names)

@@ -65,6 +65,7 @@ from ticketflow.commands.workflow import (
 from ticketflow.domain import ROUTING_POLICY_ID, RoutingPolicy, ServiceCalendar, SlaPolicy, Team
 from ticketflow.domain.policy import calendar_id, sla_policy_id
 from ticketflow.errors import ValidationFailed
+from ticketflow.team_names import teams_named
 
 #: Candidate policies are in force from the start of time: every replayed ticket sees them.
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
@@ -157,7 +158,7 @@ def read_candidate_file(path: Path) -> dict[str, Any]:
 
 
 def _team(value: Any, teams: Mapping[UUID, str], where: str) -> str | None:
-    """A team id given as an id or as a team's name (exact, or the unique name starting with it)."""
+    """A team id given as an id or as a team's name (or half of a bilingual one, :mod:`ticketflow.team_names`)."""
     if value is None:
         return None
     text = str(value).strip()
@@ -165,8 +166,7 @@ def _team(value: Any, teams: Mapping[UUID, str], where: str) -> str | None:
         return str(UUID(text))
     except ValueError:
         pass
-    exact = [i for i, name in teams.items() if name == text]
-    found = exact or [i for i, name in teams.items() if name.startswith(text)]
+    found = teams_named(teams, text)  # as every --team of the CLI: a name, or half of a bilingual one
     if len(found) != 1:
         raise ValidationFailed(f"{where}: {'no' if not found else 'more than one'} team is called {text!r}")
     return str(found[0])

@@ -64,6 +64,7 @@ from ticketflow.automation import (
 )
 from ticketflow.domain import (
     Customer,
+    Reminder,
     RoutingPolicy,
     ServiceCalendar,
     SlaPolicy,
@@ -202,6 +203,10 @@ class Recorded:
     steps: int = 0  # recorded steps (in the history's timeline)
     decisions: list[Ticket.Event] = field(default_factory=list)  # what the live automation decided
     imported: bool = False
+    #: The automation's follow-ups (回访) scheduled on it, by recipient: (team, agent), as recorded.
+    follow_ups: list[tuple[UUID | None, str | None]] = field(default_factory=list)
+    #: Reminders fired on it: (kind, team, agent), as recorded ("reminder" set by staff, or "follow_up").
+    fired: list[tuple[str, UUID | None, str | None]] = field(default_factory=list)
 
 
 @dataclass(order=True)
@@ -395,7 +400,7 @@ class History:
     policies: PolicyLog
     tickets: dict[UUID, Recorded]
     timeline: Timeline
-    horizon: datetime | None  # the latest business time in the log
+    horizon: datetime | None  # the latest business time of a ticket event in the log (the last look)
     log_position: int
     events_read: int
     opens_new: bool = (
@@ -426,11 +431,13 @@ def read_history(
             event: Any = desk.mapper.to_domain_event(notification)
             read += 1
             occurred = event.occurred_at
-            if horizon is None or occurred > horizon:
-                horizon = occurred
+            if isinstance(event, Ticket.Event) and (horizon is None or occurred > horizon):
+                horizon = occurred  # not a policy or team defined after the tickets (imported history)
             if policies.apply(event):
                 continue
-            if isinstance(event, Customer.Event):
+            if isinstance(event, Reminder.Event):
+                _reminder(tickets, event)
+            elif isinstance(event, Customer.Event):
                 _customer(customers, event)
             elif isinstance(event, Ticket.Event):
                 ticket_id = event.originator_id
@@ -453,6 +460,18 @@ def read_history(
                     recorded.steps += 1
         start = page[-1].id + 1
     return History(policies, tickets, timeline, horizon, end, read, desk.settings.assign_opens_new)
+
+
+def _reminder(tickets: dict[UUID, Recorded], event: Reminder.Event) -> None:
+    """Note a follow-up scheduled, or a reminder fired, on a ticket of the period."""
+    if isinstance(event, Reminder.Scheduled) and event.kind == "follow_up" and event.actor_id == AUTOMATION:
+        recorded = tickets.get(event.ticket_id) if event.ticket_id is not None else None
+        if recorded is not None:
+            recorded.follow_ups.append((event.team_id, event.agent_id))
+    elif isinstance(event, Reminder.Fired):
+        recorded = tickets.get(event.ticket_id) if event.ticket_id is not None else None
+        if recorded is not None:
+            recorded.fired.append((event.kind, event.team_id, event.agent_id))
 
 
 def _customer(customers: dict[UUID, tuple[str | None, str]], event: Customer.Event) -> None:
@@ -533,6 +552,8 @@ class Replayed:
     closed_spans: list[tuple[datetime, datetime]] = field(default_factory=list)  # open from, until
     open_since: datetime | None = None  # opened or reopened then, not solved, closed or merged since
     quiet: tuple[Any, ...] | None = None  # (terms, clocks) at its latest look, if that look decided nothing
+    auto_closes: list[UUID | None] = field(default_factory=list)  # its team at each close the automation made
+    holder: tuple[UUID | None, str | None] | None = None  # (team, agent) it had when last solved
 
     def add(self, events: list[Ticket.Event]) -> None:
         for event in events:
@@ -550,6 +571,10 @@ class Replayed:
                 and self.routed_priority is None
             ):
                 self.routed_priority = event.priority
+            if isinstance(event, Ticket.Closed) and event.actor_id == AUTOMATION:
+                self.auto_closes.append(self.ticket.team_id)  # auto-close: elapsed days after solving
+            elif isinstance(event, Ticket.Solved):
+                self.holder = (self.ticket.team_id, self.ticket.assignee_id)  # whom a follow-up goes to
             who = is_staff_work(event)
             if who is not None:
                 self.staff_work.append(sys.intern(who))  # one string per person, not per action
@@ -590,6 +615,8 @@ class Replayed:
         "staff_work",
         "closed_spans",
         "open_since",
+        "auto_closes",
+        "holder",
     )
 
     def outcome(self) -> tuple[Any, ...]:

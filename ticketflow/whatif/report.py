@@ -23,6 +23,7 @@ from ticketflow.application import TicketDesk
 from ticketflow.domain import Team, Ticket
 from ticketflow.errors import ValidationFailed
 from ticketflow.sla.measure import Metric
+from ticketflow.team_names import teams_named
 from ticketflow.whatif.candidate import Candidate, build_candidate, read_candidate_file
 from ticketflow.whatif.replay import (
     APART_AFTER,
@@ -57,8 +58,15 @@ SEMANTICS = (
         "Recorded staff work on a re-routed ticket by someone outside its new team is counted, not moved."
     ),
     (
-        "Reminders, follow-ups and auto-closes depend on neither routing nor SLA policies: they stay as recorded, "
-        "the same on both sides."
+        "Auto-closes, follow-ups (回访) and reminders are timed by elapsed days after solving or by the time staff "
+        "set (settings, not candidate policies): their counts are the same on both sides; what a candidate routing "
+        "changes is whose they are. An auto-close counts for the ticket's team; a follow-up, and a follow-up "
+        "reminder fired, for the team and agent that held the ticket when it was solved; a reminder staff set, for "
+        "the team and agent it was set for."
+    ),
+    (
+        "The SLA clocks are looked at last (as_of, unless given) at the latest ticket event in the log, not at a "
+        "policy or team defined after the tickets: imported history's open cases are measured to the end of its record."
     ),
     (
         "Attainment: SLA clock runs met in time over runs decided (met or breached); runs still open are left out. "
@@ -95,7 +103,8 @@ def run_whatif(
     ``progress(done, total)``: called as tickets of the period are replayed (done, out of total),
     first once the log is read (0 done), last when all are.
 
-    ``as_of``: the instant the SLA clocks are looked at last (default: the latest business time in the log).
+    ``as_of``: the instant the SLA clocks are looked at last (default: the business time of the latest ticket
+    event in the log: a policy defined after imported history does not stretch its open cases' clocks to today).
     ``teams``: like ``team``, several teams at once (a supervisor's what-if covers all their teams).
     ``processes``: 2 replays the recorded and the candidate scenarios at once in two processes (this one
     and a forked one, :func:`~ticketflow.whatif.replay.replay_apart`), 1 both in this one; the report is
@@ -150,9 +159,7 @@ def team_filter(team: str | None, teams: dict[UUID, str]) -> UUID | None:
     try:
         found = UUID(team)
     except ValueError:
-        matches = [i for i, name in teams.items() if name == team] or [
-            i for i, name in teams.items() if name.startswith(team)
-        ]
+        matches = teams_named(teams, team)  # as every --team of the CLI: a name, or half of a bilingual one
         if len(matches) != 1:
             raise ValidationFailed(
                 f"--team: {'no' if not matches else 'more than one'} team is called {team!r}"
@@ -209,6 +216,11 @@ def compare(
     outside_work = Counter[str]()
     fidelity_differs: list[str] = []
     spans: dict[str, dict[str, list[tuple[datetime, datetime | None]]]] = {}  # team -> side -> open spans
+    automation: dict[str, dict[Any, Counter[str]]] = {
+        "auto_closes": {},
+        "follow_ups": {},
+        "reminders_fired": {},
+    }  # what -> team, or (team, agent) -> side -> count
     late = 0  # same decisions, written later than the replay's ideal automation would (a pass's lag)
     live = imported = 0
     final_teams = history.policies.snapshots[-1].teams
@@ -238,6 +250,9 @@ def compare(
             per_agent.setdefault(replayed.placed_agent or "(unassigned)", Counter())[side] += 1
             for start, end in replayed.open_spans:
                 spans.setdefault(team, {}).setdefault(side, []).append((start, end))
+            for closed_in in replayed.auto_closes:
+                automation["auto_closes"].setdefault(team_name(closed_in), Counter())[side] += 1
+        _automation_kept(source, was, now, automation, team_name)
         before, after = _runs(was), _runs(now)
         for run in sorted(set(before) | set(after)):
             entry = {"ticket": key, "metric": run[0], "cycle": run[1]}
@@ -324,7 +339,63 @@ def compare(
             "work_outside_new_team": {"tickets": outside_work["tickets"], "actions": outside_work["actions"]},
             "open_load": _open_load(spans, period, history.horizon),
         },
+        "automation": {
+            what: _kept(counts, agents=what != "auto_closes") for what, counts in automation.items()
+        },
     }
+
+
+def _automation_kept(
+    source: Any,
+    was: Replayed,
+    now: Replayed,
+    automation: dict[str, dict[Any, Counter[str]]],
+    team_name: Callable[[UUID | None], str],
+) -> None:
+    """Count a ticket's follow-ups and fired reminders on each side: as recorded, but a follow-up that went to
+    whoever held the ticket when it was solved goes, in the candidate, to whoever held it there."""
+
+    def recipient(team: UUID | None, agent: str | None, side: Replayed) -> tuple[str, str]:
+        if was.holder is not None and (team, agent) == was.holder and side.holder is not None:
+            team, agent = side.holder
+        return team_name(team), agent or "(unassigned)"
+
+    for team, agent in source.follow_ups:
+        for side, replayed in (("recorded", was), ("candidate", now)):
+            automation["follow_ups"].setdefault(recipient(team, agent, replayed), Counter())[side] += 1
+    for kind, team, agent in source.fired:
+        for side, replayed in (("recorded", was), ("candidate", now)):
+            who = (
+                recipient(team, agent, replayed)
+                if kind == "follow_up"
+                else (team_name(team), agent or "(unassigned)")
+            )
+            automation["reminders_fired"].setdefault(who, Counter())[side] += 1
+
+
+def _kept(counts: dict[Any, Counter[str]], agents: bool) -> dict[str, Any]:
+    """One kind of the automation's kept actions: totals, per team and (where it has one) per agent."""
+    per_team: dict[str, Counter[str]] = {}
+    per_agent: dict[str, Counter[str]] = {}
+    for key, sides in counts.items():
+        team = key if isinstance(key, str) else key[0]
+        per_team.setdefault(team, Counter()).update(sides)
+        if not isinstance(key, str):
+            per_agent.setdefault(key[1], Counter()).update(sides)
+    out: dict[str, Any] = {
+        "recorded": sum(c["recorded"] for c in per_team.values()),
+        "candidate": sum(c["candidate"] for c in per_team.values()),
+        "per_team": [
+            {"team": t, "recorded": c["recorded"], "candidate": c["candidate"]}
+            for t, c in sorted(per_team.items())
+        ],
+    }
+    if agents:
+        out["per_agent"] = [
+            {"agent": a, "recorded": c["recorded"], "candidate": c["candidate"]}
+            for a, c in sorted(per_agent.items())
+        ]
+    return out
 
 
 #: Instants the open-ticket load is sampled at, over the period (or up to the log's last business time).
