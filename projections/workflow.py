@@ -305,9 +305,10 @@ def todo_at(row: dict[str, Any], mark: dict[str, Any] | None) -> str | None:
     else the row's own. What ``_EFFECTIVE`` joins, kept in the row so the index holds only work to do."""
     if row["state"] != "due":
         return None
+    due: str | None = row["due_at"]
     if mark is not None and mark["stamp"] == row["stamp"]:
-        return mark["due_at"] if mark["state"] == "due" else None
-    return row["due_at"]
+        due = mark["due_at"] if mark["state"] == "due" else None
+    return due
 
 
 # ------------------------------------------------------------------ queries
