@@ -102,7 +102,7 @@ class Automation:
         # mail server never holds up routing or the SLA clock).
         self.imap = ImapPoller(desk)
         self._last_write = 0
-        self._deferred: list[Callable[[Db], None]] | None = None  # see _writes_per_step
+        self._deferred: list[tuple[tuple[str, str], Callable[[Db], None]]] | None = None  # see _writes_per_step
         self._calendars: dict[str, BusinessCalendar] = {}
         self.clock_cache = _ClockCache(clock_cache_tickets)
         self._erasures_seen = desk.log_position()  # erasures before this process started: nothing cached yet
@@ -141,7 +141,10 @@ class Automation:
         finally:
             deferred, self._deferred = self._deferred, None
             if deferred:
-                self._write_now(lambda db: [change(db) for change in deferred])
+                # In work-row key order, as a view batch writes its rows (the marks move the rows' todo_at):
+                # two PostgreSQL transactions then lock the rows they share in the same order.
+                deferred.sort(key=lambda item: item[0])
+                self._write_now(lambda db: [change(db) for _, change in deferred])
 
     def start(self) -> None:
         if self._thread is not None:
@@ -238,7 +241,7 @@ class Automation:
                     clocks(db)
                 _mark_in(db, row, state, due)
 
-            self._write(save)  # the clocks and the row's next look, in one transaction
+            self._write(save, row)  # the clocks and the row's next look, in one transaction
             count += 1
         return count
 
@@ -438,11 +441,12 @@ class Automation:
             self._last_write = max(self._last_write, position)
 
     def _mark(self, row: dict[str, Any], state: str, due_at: str | None) -> None:
-        self._write(lambda db: _mark_in(db, row, state, due_at))
+        self._write(lambda db: _mark_in(db, row, state, due_at), row)
 
-    def _write(self, change: Callable[[Db], None]) -> None:
+    def _write(self, change: Callable[[Db], None], row: dict[str, Any]) -> None:
+        """Write a work row's bookkeeping (its mark, and for an SLA row the clocks): now, or with the step's."""
         if self._deferred is not None:
-            self._deferred.append(change)
+            self._deferred.append(((row["kind"], row["object_id"]), change))
         else:
             self._write_now(change)
 

@@ -54,6 +54,9 @@ class View(ABC):
     #: (a rebuild of the team directory decodes the team events, not the whole log). A view that
     #: purges personal data lists ``Customer.Erased``.
     event_types: ClassVar[tuple[type, ...] | None] = None
+    #: Tables kept beside the view's own in its store for another writer (the automation's marks): not
+    #: cleared by a rebuild, and kept when a new version of the view drops and recreates its tables.
+    bookkeeping: ClassVar[tuple[Table, ...]] = ()
 
     def wants(self, event_class: type) -> bool:
         """Whether events of ``event_class`` change the view (see :attr:`event_types`)."""
@@ -219,8 +222,10 @@ class ViewStore(TrackingRecorder):
             db = Db(cursor, self.dialect, self.prefix)
             if self._version_in(db) != self.view.version:
                 # Built by another version of the view: its tables may differ, so make them anew.
+                kept = {table.name for table in self.view.bookkeeping}
                 for name in self.view.table_names(self.dialect):
-                    cursor.execute(f"DROP TABLE IF EXISTS {self.prefix}{name}")
+                    if name not in kept:
+                        cursor.execute(f"DROP TABLE IF EXISTS {self.prefix}{name}")
                 for statement in self.view.ddl(self.dialect):
                     cursor.execute(render(statement, self.dialect, self.prefix))
                 db.execute(_STAMP, (self.view.name, self.view.version))

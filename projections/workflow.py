@@ -16,7 +16,10 @@ live one. What the automation itself writes — how far it got with each work ro
 (``tf_work_marks``: done, failed, or due again later, for the row as of its ``stamp``) and
 each ticket's SLA clocks as last measured (``tf_sla_clocks``) — is its bookkeeping, kept in
 the same database but outside the view: a rebuild neither empties it nor compares it, so a
-rebuilt desk does not repeat work it already did.
+rebuilt desk does not repeat work it already did. One column of the view follows the marks too:
+a work row's ``todo_at``, when the automation is to do it (NULL when nothing is left), which the
+mark moves in the mark's own transaction and a rebuild takes from the same marks, so the live and
+the rebuilt rows are equal, and the automation's looks read only the rows still to do.
 """
 
 from __future__ import annotations
@@ -46,9 +49,13 @@ WORK = Table(
         "stamp BIGINT",  # log position of the last event that changed the row (the automation's compare-and-set)
         "team_id TEXT",
         "agent_id TEXT",
+        # When the automation is to do the row: the view's due_at, or its mark's for the row's stamp (done or
+        # failed: NULL). Only rows still to do are in the (kind, todo_at, stamp) index, so a look reads the
+        # rows due, not every ticket's SLA row (see :func:`todo_at`, :func:`due_work`).
+        "todo_at TEXT",
     ),
     key=("kind", "object_id"),
-    indexes=(("kind", "state", "due_at"),),
+    partial_indexes=((("kind", "todo_at", "stamp"), "todo_at IS NOT NULL"),),
 )
 
 #: The automation's progress on a work row: applies while the row's ``stamp`` is unchanged (a new
@@ -116,9 +123,13 @@ _QUIET = (Ticket.SlaApplied, Ticket.SlaWarned, Ticket.SlaBreached, Ticket.SlaFul
 
 class WorkflowView(View):
     name = "workflow"
+    #: 2: work rows carry ``todo_at`` (the view's due instant moved on by the automation's mark), indexed
+    #: for the rows still to do.
+    version = 2
     tables = (WORK, ROTATION, SLA_OUTCOMES, TICKET_FACTS)
     event_types = (Ticket.Event, Reminder.Event)
-    #: The automation's bookkeeping (see the module docstring): created with the view, never cleared.
+    #: The automation's bookkeeping (see the module docstring): created with the view, never cleared, and
+    #: kept when a new version of the view drops and rebuilds its tables.
     bookkeeping = (MARKS, SLA_CLOCKS)
 
     def ddl(self, dialect: Any) -> list[str]:
@@ -140,6 +151,22 @@ class WorkflowView(View):
             for object_id in chunk:
                 for kind in WORK_KINDS:
                     cache.setdefault((kind, object_id), found.get((kind, object_id)))
+        # The automation's marks of these rows, for todo_at (see _changed): on a live desk none is for the
+        # stamp an event gives a row; in a rebuild, the marks of the rows' last stamps are.
+        marks = batch.cache(MARKS)
+        kinds = ", ".join("?" * len(WORK_KINDS))
+        for chunk in chunks(objects):
+            found = {
+                (row["kind"], row["object_id"]): row
+                for row in batch.db.all(
+                    f"SELECT * FROM {{p}}tf_work_marks WHERE kind IN ({kinds})"
+                    f" AND object_id IN ({', '.join('?' * len(chunk))})",
+                    (*WORK_KINDS, *chunk),
+                )
+            }
+            for object_id in chunk:
+                for kind in WORK_KINDS:
+                    marks.setdefault((kind, object_id), found.get((kind, object_id)))
 
     def apply(self, batch: Batch, event: Event, position: int) -> None:
         if isinstance(event, Ticket.Event):
@@ -190,7 +217,7 @@ class WorkflowView(View):
                 closing = batch.get(WORK, "auto_close", key)
                 if closing is not None and closing["state"] == "due":
                     closing.update(due_at=ts(event.occurred_at), stamp=position)  # the customer answered: wait again
-                    batch.touch(WORK, closing)
+                    _changed(batch, closing)
         if not isinstance(event, _QUIET):
             _queue(batch, "sla", key, position)
 
@@ -253,9 +280,9 @@ def _queue(
     row = batch.get(WORK, kind, object_id)
     if row is not None and kind == "sla":
         row.update(due_at=NOW, state="due", stamp=position)
-        batch.touch(WORK, row)
+        _changed(batch, row)
         return
-    batch.put(WORK, {"kind": kind, "object_id": object_id, "due_at": due_at, "state": "due", "stamp": position,
+    _changed(batch, {"kind": kind, "object_id": object_id, "due_at": due_at, "state": "due", "stamp": position,
                      "team_id": team_id, "agent_id": agent_id})
 
 
@@ -263,7 +290,25 @@ def _settle(batch: Batch, kind: str, object_id: str, position: int) -> None:
     row = batch.get(WORK, kind, object_id)
     if row is not None and row["state"] != "done":
         row.update(state="done", stamp=position)
-        batch.touch(WORK, row)
+        _changed(batch, row)
+
+
+def _changed(batch: Batch, row: dict[str, Any]) -> None:
+    """Write a work row the batch changed, with its ``todo_at`` as the automation's mark for its stamp says."""
+    row["todo_at"] = todo_at(row, batch.get(MARKS, row["kind"], row["object_id"]))
+    batch.put(WORK, row)
+
+
+def todo_at(row: dict[str, Any], mark: dict[str, Any] | None) -> str | None:
+    """When the automation is to do a work row: NULL once settled by the log, done or set aside; the mark's
+    due instant if the automation put it off (a mark holds while the row's stamp is the one it was made for);
+    else the row's own. What ``_EFFECTIVE`` joins, kept in the row so the index holds only work to do."""
+    if row["state"] != "due":
+        return None
+    due: str | None = row["due_at"]
+    if mark is not None and mark["stamp"] == row["stamp"]:
+        due = mark["due_at"] if mark["state"] == "due" else None
+    return due
 
 
 # ------------------------------------------------------------------ queries
@@ -278,10 +323,12 @@ _EFFECTIVE = (
 
 
 def due_work(db: Db, kind: str, until: str, limit: int = 500) -> list[dict[str, Any]]:
-    """Rows of a kind due at or before ``until`` (UTC ISO text), oldest first."""
+    """Rows of a kind due at or before ``until`` (UTC ISO text), oldest first: the effective rows (see
+    ``_EFFECTIVE``), read from the (kind, todo_at, stamp) index, which holds only the rows still to do, in
+    its order: the cost follows the rows due, not every row ever queued."""
     return db.all(
-        f"SELECT * FROM ({_EFFECTIVE} WHERE w.kind = ? AND w.state = 'due') e"
-        " WHERE e.state = 'due' AND e.due_at <= ? ORDER BY e.due_at, e.stamp LIMIT ?",
+        "SELECT kind, object_id, stamp, team_id, agent_id, 'due' AS state, todo_at AS due_at FROM {p}tf_work"
+        " WHERE kind = ? AND todo_at IS NOT NULL AND todo_at <= ? ORDER BY todo_at, stamp LIMIT ?",
         (kind, until, limit),
     )
 
@@ -289,26 +336,17 @@ def due_work(db: Db, kind: str, until: str, limit: int = 500) -> list[dict[str, 
 def next_due(db: Db, after: str, before: str) -> str | None:
     """The earliest instant strictly between ``after`` and ``before`` (UTC ISO text) at which some work
     falls due: where an automation stepping a simulated clock must look next (``ticketflow demo``)."""
-    # The effective rows (see _EFFECTIVE) in two parts, each read without visiting every due row: a row
-    # the automation marked for its current stamp is due when its mark says so; an unmarked one when the
-    # view says so, found in the (kind, state, due_at) index (an SLA row queued "now", due_at "", never
-    # falls inside the range, so the rows of every ticket ever measured are not walked and joined).
-    # SQLite would walk every due row of tf_work first and look its mark up: marks first (CROSS JOIN keeps
-    # SQLite's join order as written), a plain scan of the small mark rows, each due one looked up by key.
-    kinds = ", ".join("?" * len(WORK_KINDS))
-    join = "CROSS JOIN" if db.dialect is Dialect.SQLITE else "JOIN"
+    # One index seek per kind: the first row still to do after ``after`` (an SLA row queued "now", todo_at
+    # "", never falls inside the range).
+    first = (
+        "(SELECT todo_at FROM {p}tf_work WHERE kind = ? AND todo_at IS NOT NULL AND todo_at > ? AND todo_at < ?"
+        " ORDER BY todo_at LIMIT 1)"
+    )
     row = db.one(
         "SELECT MIN(due_at) AS due_at FROM ("
-        f" SELECT m.due_at FROM {{p}}tf_work_marks m {join} {{p}}tf_work w"
-        " ON w.kind = m.kind AND w.object_id = m.object_id AND w.stamp = m.stamp AND w.state = 'due'"
-        " WHERE m.state = 'due' AND m.due_at > ? AND m.due_at < ?"
-        " UNION ALL"
-        " SELECT w.due_at FROM {p}tf_work w"
-        f" WHERE w.kind IN ({kinds}) AND w.state = 'due' AND w.due_at > ? AND w.due_at < ?"
-        " AND NOT EXISTS (SELECT 1 FROM {p}tf_work_marks m"
-        " WHERE m.kind = w.kind AND m.object_id = w.object_id AND m.stamp = w.stamp)"
-        ") found",
-        (after, before, *WORK_KINDS, after, before),
+        + " UNION ALL ".join(f"SELECT {first} AS due_at" for _ in WORK_KINDS)
+        + ") found",
+        [value for kind in WORK_KINDS for value in (kind, after, before)],
     )
     return row["due_at"] if row and row["due_at"] else None
 
@@ -322,6 +360,12 @@ def mark_work(db: Db, row: dict[str, Any], state: str, due_at: str | None) -> No
     """The automation moves a work row on (done, failed, or due again at ``due_at``), for the row as
     it read it: an event that changed the row since (a new ``stamp``) makes the mark moot."""
     db.execute(MARKS.upsert_sql, (row["kind"], row["object_id"], row["stamp"], state, due_at))
+    # The row's todo_at as the mark makes it (what a rebuild computes from the same mark), unless the row
+    # changed since it was read (an event's new stamp, or settled): then the row stays as the view wrote it.
+    db.execute(
+        "UPDATE {p}tf_work SET todo_at = ? WHERE kind = ? AND object_id = ? AND stamp = ? AND state = 'due'",
+        (due_at if state == "due" else None, row["kind"], row["object_id"], row["stamp"]),
+    )
 
 
 def rotation(db: Db) -> dict[str, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -500,4 +501,32 @@ def test_after_the_automation_worked_every_view_equals_a_rebuild_and_a_rebuilt_d
         world.read_side.rebuild(name)
     assert dump_all(world.read_side) == live  # every column of every view is a function of the log
     assert sum(world.automation.run_once().values()) == 0  # nothing already done is done again
+    assert world.desk.log_position() == written
+
+
+def test_a_workflow_view_built_by_an_older_version_is_rebuilt_with_the_automations_marks_kept(world: World) -> None:
+    """A new version of the view drops and rebuilds its tables, not the automation's marks: the rebuilt rows
+    still to do are those the live desk had, and nothing already done is done again."""
+    publish_rules(world)
+    define_sla(world)
+    tickets = [world.open("登录失败"), world.open("网络中断")]
+    world.settle()
+    world.desk.solve_ticket(SolveTicket(ticket_id=tickets[0], resolution="重置密码"), AGENT)
+    world.clock.advance(timedelta(days=2))
+    world.settle()
+
+    def to_do(db: Any) -> Any:
+        return db.all("SELECT kind, object_id, todo_at FROM {p}tf_work WHERE todo_at IS NOT NULL ORDER BY 1, 2")
+
+    live = world.read_side.read("workflow", to_do)
+    marks = world.read_side.read("workflow", lambda db: db.all("SELECT * FROM {p}tf_work_marks ORDER BY 1, 2"))
+    assert marks and len(live) < len(world.read_side.read("workflow", lambda db: db.all("SELECT * FROM {p}tf_work")))
+    store = world.read_side.stores["workflow"]
+    store.write(lambda db: db.execute("UPDATE {p}tf_view_versions SET version = 1 WHERE view = 'workflow'"))
+    written = world.desk.log_position()
+    world.read_side.rebuild("workflow")
+    assert store.stored_version() == store.view.version
+    assert world.read_side.read("workflow", lambda db: db.all("SELECT * FROM {p}tf_work_marks ORDER BY 1, 2")) == marks
+    assert world.read_side.read("workflow", to_do) == live
+    assert sum(world.automation.run_once().values()) == 0
     assert world.desk.log_position() == written

@@ -1,5 +1,6 @@
-"""Where a stepped automation looks next (the demo's ``next_due``): the earliest instant work falls due,
-as the work rows and the automation's marks together say, found without walking every due row."""
+"""Where a stepped automation looks next (the demo's ``next_due``) and what a look finds due (``due_work``):
+as the work rows and the automation's marks together say (the effective rows), found without walking
+every due row."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from projections.readside import ReadSide
 from projections.sql import Db
-from projections.workflow import _EFFECTIVE, MARKS, WORK, next_due
+from projections.workflow import _EFFECTIVE, WORK, WORK_KINDS, due_work, mark_work, next_due
 from ticketflow.application import TicketDesk
 
 T = [f"2026-10-0{d}T09:00:00+00:00" for d in range(1, 8)]
@@ -32,10 +33,14 @@ MARKED = [
 
 
 def fill(db: Db) -> None:
+    """The rows as the view writes them (todo_at: the due ones' due_at), then marked as the automation does."""
     for kind, object_id, due_at, state, stamp in ROWS:
-        db.execute(WORK.upsert_sql, (kind, object_id, due_at, state, stamp, None, None))
-    for mark in MARKED:
-        db.execute(MARKS.upsert_sql, mark)
+        db.execute(
+            WORK.upsert_sql,
+            (kind, object_id, due_at, state, stamp, None, None, due_at if state == "due" else None),
+        )
+    for kind, object_id, stamp, state, due_at in MARKED:
+        mark_work(db, {"kind": kind, "object_id": object_id, "stamp": stamp}, state, due_at)
 
 
 def as_the_automation_reads_it(db: Db, after: str, before: str) -> Any:
@@ -62,5 +67,36 @@ def test_the_next_instant_work_falls_due_is_the_effective_rows_earliest_in_every
             assert read_side.read("workflow", lambda db, a=after, b=before: next_due(db, a, b)) == expected
         assert read_side.read("workflow", lambda db: next_due(db, instants[0], instants[-1])) == T[1]
         assert read_side.read("workflow", lambda db: next_due(db, T[1], instants[-1])) == T[2]
+    finally:
+        read_side.close()
+
+
+def effective_due(db: Db, kind: str, until: str) -> Any:
+    """The effective rows of a kind due by ``until``, every row walked and joined with its mark."""
+    return db.all(
+        f"SELECT e.kind, e.object_id, e.stamp, e.due_at FROM ({_EFFECTIVE} WHERE w.kind = ? AND w.state = 'due') e"
+        " WHERE e.state = 'due' AND e.due_at <= ? ORDER BY e.due_at, e.stamp",
+        (kind, until),
+    )
+
+
+def test_a_look_finds_the_effective_rows_due_by_any_instant_in_their_order(desk: TicketDesk) -> None:
+    read_side = ReadSide(desk, ["workflow"])
+    try:
+        read_side.stores["workflow"].write(fill)
+        found = {}
+        for kind in WORK_KINDS:
+            for until in ["", *T, "9999"]:
+                expected = read_side.read("workflow", lambda db, k=kind, u=until: effective_due(db, k, u))
+                rows = read_side.read("workflow", lambda db, k=kind, u=until: due_work(db, k, u))
+                assert [(r["kind"], r["object_id"], r["stamp"], r["due_at"]) for r in rows] == [
+                    (r["kind"], r["object_id"], r["stamp"], r["due_at"]) for r in expected
+                ]
+                found[kind, until] = [r["object_id"] for r in rows]
+        # a: put off to T[2]; b: changed since its mark, due now; d: done; f: settled; e: a reminder done.
+        assert found["sla", ""] == ["b"]
+        assert found["sla", T[2]] == ["b", "a"]
+        assert found["auto_close", "9999"] == found["reminder", "9999"] == found["route", "9999"] == []
+        assert found["survey", ""] == ["g"]
     finally:
         read_side.close()
