@@ -73,7 +73,7 @@ def test_agents_and_auditors_may_read_but_not_change_policies(api: Api) -> None:
     for who in ("agent_a", "auditor"):
         refused = put(api, who, "/api/v1/routing-rules", rules(api))
         assert refused.status_code == 403, refused.text
-        assert "may not policies write" in refused.json()["detail"]
+        assert "may not change routing rules, SLA policies or calendars" in refused.json()["detail"]
         assert api.post(who, "/api/v1/calendars", CALENDAR_EXAMPLE).status_code == 403
     assert api.get("agent_a", "/api/v1/calendars").status_code == 200
     assert api.get("integration", "/api/v1/sla-policies").status_code == 403
