@@ -216,6 +216,13 @@ def test_a_replaced_worker_listens_on_a_new_socket_and_the_dead_ones_is_closed(s
     while (now := served_pids(served)) == before or len(now) < 2:
         assert time.monotonic() < deadline, f"no worker replaced {killed}: {served.stderr.read_text()}"
         time.sleep(0.2)
+    # The supervisor closes its copy of the new socket right after the step that started the worker: on a
+    # busy machine that may come a moment after the worker answers, so the sockets are read once settled
+    # (or at the deadline, where the assertions below say what is wrong).
+    while time.monotonic() < deadline and (
+        len(listening := _tcp_sockets(port)[0]) != 2 or _socket_inodes(served.process.pid) & listening
+    ):
+        time.sleep(0.2)
     listening, _ = _tcp_sockets(port)
     assert dead_socket not in listening and len(listening) == 2
     assert not _socket_inodes(served.process.pid) & listening  # the supervisor holds none of them
