@@ -28,6 +28,8 @@ import pstats
 import shutil
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -114,9 +116,10 @@ async def lifecycles(
     return done
 
 
-async def run_round(
-    tickets: int, clients: int, profiler: cProfile.Profile | None
-) -> tuple[float, float, int]:
+@asynccontextmanager
+async def bench_desk() -> AsyncIterator[tuple[Any, str, str, str]]:
+    """A fresh desk behind the app (no view workers, no rate limit) with a team, a customer and an admin
+    token: the app, the token, the customer's and the team's ids; its files removed after."""
     data = Path(tempfile.mkdtemp(prefix="tf-reqpath-"))
     try:
         settings = Settings(
@@ -130,63 +133,54 @@ async def run_round(
             customer = desk.register_customer(RegisterCustomer(name="压测客户"), ADMIN).object_id
             _, token = desk.issue_token(IssueToken(name="bench", role=Role.ADMIN), ADMIN)
             assert token is not None
-            await lifecycles(
-                app, token, str(customer), str(team), 2
-            )  # warm-up: first-call costs out of the way
-            per_client = max(1, tickets // clients)
-            cpu, wall = time.process_time(), time.perf_counter()
-            if profiler is not None:
-                profiler.enable()
-            counts = await asyncio.gather(
-                *(lifecycles(app, token, str(customer), str(team), per_client) for _ in range(clients))
-            )
-            if profiler is not None:
-                profiler.disable()
-            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        return cpu, wall, sum(counts)
+            yield app, token, str(customer), str(team)
     finally:
         shutil.rmtree(data, ignore_errors=True)
+
+
+async def run_round(
+    tickets: int, clients: int, profiler: cProfile.Profile | None
+) -> tuple[float, float, int]:
+    async with bench_desk() as (app, token, customer, team):
+        await lifecycles(app, token, customer, team, 2)  # warm-up: first-call costs out of the way
+        per_client = max(1, tickets // clients)
+        cpu, wall = time.process_time(), time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
+        counts = await asyncio.gather(
+            *(lifecycles(app, token, customer, team, per_client) for _ in range(clients))
+        )
+        if profiler is not None:
+            profiler.disable()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    return cpu, wall, sum(counts)
 
 
 async def read_round(tickets: int, clients: int, reads: int) -> tuple[float, float, int]:
     """CPU per ``GET /api/v1/tickets/{id}`` (the read path: api.deps.reads, the view, the response):
     ``tickets`` lifecycles are run and the views caught up first (not measured), then each caller
     reads its tickets ``reads`` times."""
-    data = Path(tempfile.mkdtemp(prefix="tf-reqpath-"))
-    try:
-        settings = Settings(
-            data_dir=data, embedded_projections=False, rate_limit_per_second=1e6, rate_limit_burst=1_000_000
+    async with bench_desk() as (app, token, customer, team):
+        per_client = max(1, tickets // clients)
+        opened: list[list[str]] = [[] for _ in range(clients)]
+        await asyncio.gather(
+            *(lifecycles(app, token, customer, team, per_client, opened[i]) for i in range(clients))
         )
-        app = create_app(settings)
-        async with app.router.lifespan_context(app):
-            desk = app.state.services.desk
-            team = desk.form_team(FormTeam(name="bench"), ADMIN).object_id
-            desk.add_team_member(AddTeamMember(team_id=team, agent_id="a1"), ADMIN)
-            customer = desk.register_customer(RegisterCustomer(name="压测客户"), ADMIN).object_id
-            _, token = desk.issue_token(IssueToken(name="bench", role=Role.ADMIN), ADMIN)
-            assert token is not None
-            per_client = max(1, tickets // clients)
-            opened: list[list[str]] = [[] for _ in range(clients)]
-            await asyncio.gather(
-                *(lifecycles(app, token, str(customer), str(team), per_client, opened[i]) for i in range(clients))
-            )
-            app.state.services.read_side.catch_up()
+        app.state.services.read_side.catch_up()
 
-            async def reader(ids: list[str]) -> int:
-                for _ in range(reads):
-                    for ticket in ids:
-                        status, body = await call(app, token, f"/api/v1/tickets/{ticket}", None)
-                        if status != 200:
-                            raise SystemExit(f"GET -> {status} {body[:300]!r}")
-                return reads * len(ids)
+        async def reader(ids: list[str]) -> int:
+            for _ in range(reads):
+                for ticket in ids:
+                    status, body = await call(app, token, f"/api/v1/tickets/{ticket}", None)
+                    if status != 200:
+                        raise SystemExit(f"GET -> {status} {body[:300]!r}")
+            return reads * len(ids)
 
-            await reader(opened[0][:2])  # warm-up
-            cpu, wall = time.process_time(), time.perf_counter()
-            counts = await asyncio.gather(*(reader(ids) for ids in opened))
-            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        return cpu, wall, sum(counts)
-    finally:
-        shutil.rmtree(data, ignore_errors=True)
+        await reader(opened[0][:2])  # warm-up
+        cpu, wall = time.process_time(), time.perf_counter()
+        counts = await asyncio.gather(*(reader(ids) for ids in opened))
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    return cpu, wall, sum(counts)
 
 
 def main() -> None:

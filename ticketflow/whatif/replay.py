@@ -75,7 +75,7 @@ from ticketflow.domain import (
 from ticketflow.domain.values import Direction, Status
 from ticketflow.errors import TicketflowError
 from ticketflow.sla.calendar import BusinessCalendar
-from ticketflow.sla.decide import marks_due, targets_of
+from ticketflow.sla.decide import SlaMark, marks_due, targets_of
 from ticketflow.sla.measure import ClockRun, Measurement, Metric, Target, measure_clocks
 from ticketflow.whatif.candidate import Candidate
 
@@ -825,14 +825,7 @@ class Scenario:
                 self._check_skip(replayed, terms, now)
             return made
         replayed.next_due = None
-        measurements = self._measure(
-            replayed,
-            self._targets(terms, replayed.clock.priority),
-            self._calendar(terms),
-            now,
-            terms["warn_at_percent"] / 100,
-        )
-        marks, next_due = marks_due(ticket, measurements, now)
+        marks, next_due = self._marks_due(replayed, terms, now)
         for mark in marks:
 
             def act(t: Ticket, k: Any = mark) -> None:
@@ -850,6 +843,13 @@ class Scenario:
     def _check_skip(self, replayed: Replayed, terms: dict[str, Any], now: datetime) -> None:
         """(with ``_CHECK_SKIPS``, for tests) a skipped look decides nothing
         and looks next when the look it repeats said."""
+        marks, next_due = self._marks_due(replayed, terms, now)
+        assert not marks and next_due == replayed.next_due, (replayed.ticket.id, now, marks, next_due)
+
+    def _marks_due(
+        self, replayed: Replayed, terms: dict[str, Any], now: datetime
+    ) -> tuple[list[SlaMark], datetime | None]:
+        """What a look at ``now`` under ``terms`` marks on the ticket's clocks, and when it looks next."""
         measurements = self._measure(
             replayed,
             self._targets(terms, replayed.clock.priority),
@@ -857,8 +857,7 @@ class Scenario:
             now,
             terms["warn_at_percent"] / 100,
         )
-        marks, next_due = marks_due(replayed.ticket, measurements, now)
-        assert not marks and next_due == replayed.next_due, (replayed.ticket.id, now, marks, next_due)
+        return marks_due(replayed.ticket, measurements, now)
 
     @staticmethod
     def _measure(
