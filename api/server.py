@@ -19,14 +19,17 @@ to one of the listening sockets, so connections spread over the workers whatever
 from __future__ import annotations
 
 import logging
+import pickle
 import socket
 import sys
+import time
 from asyncio import BaseTransport
 
 from uvicorn.config import STARTUP_FAILURE, Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
+from uvicorn.supervisors.multiprocess import Process
 
 logger = logging.getLogger("uvicorn.error")
 
@@ -89,6 +92,31 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+PING_SLICE = 0.25  # seconds between looks at whether a pinged worker still lives
+
+
+def answers(process: Process, timeout: float) -> bool:
+    """Whether a worker lives and answers the supervisor's ping within ``timeout`` seconds.
+
+    uvicorn's own ping waits the whole timeout for an answer, and a worker killed while a ping is out
+    never closes the pipe (the supervisor holds both of its ends), so the dead worker was replaced
+    only when the timeout ran out: with the 120 s ``serve`` gives a starting worker, two minutes
+    with one worker serving. Here the wait is cut into slices and ends as soon as the worker is gone.
+    """
+    if not process.process.is_alive():
+        return False
+    try:
+        process.parent_conn.send(b"ping")
+        deadline = time.monotonic() + timeout
+        while not process.parent_conn.poll(max(0.0, min(PING_SLICE, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline or not process.process.is_alive():
+                return False
+        process.parent_conn.recv()
+        return True
+    except (OSError, EOFError, pickle.UnpicklingError):
+        return False
+
+
 class ReusePortWorkers(Multiprocess):
     """uvicorn's supervisor (restart of a dead or hung worker, graceful stop on SIGTERM/SIGINT, SIGHUP
     restart, SIGTTIN/SIGTTOU), where every worker it starts gets a socket of its own.
@@ -136,8 +164,26 @@ class ReusePortWorkers(Multiprocess):
             self._close_handed()
 
     def keep_subprocess_alive(self) -> None:
+        """uvicorn's step (replace each worker that is dead or does not answer a ping within the
+        healthcheck timeout), with :func:`answers` as the ping."""
         try:
-            super().keep_subprocess_alive()
+            if self.should_exit.is_set():
+                return
+            for idx, process in enumerate(self.processes):
+                if answers(process, self.config.timeout_worker_healthcheck):
+                    continue
+                process.kill()  # hung or dead
+                process.join()
+                if process.exitcode == STARTUP_FAILURE:  # the app or socket is broken: a restart fails alike
+                    logger.error(f"Child process [{process.pid}] failed to start, stopping the parent process.")
+                    self.should_exit.set()
+                    return
+                if self.should_exit.is_set():
+                    return
+                logger.info(f"Child process [{process.pid}] died")
+                process = Process(self.config, self.sockets)
+                process.start()
+                self.processes[idx] = process
         finally:
             self._close_handed()
 
