@@ -530,3 +530,61 @@ def test_a_workflow_view_built_by_an_older_version_is_rebuilt_with_the_automatio
     assert world.read_side.read("workflow", to_do) == live
     assert sum(world.automation.run_once().values()) == 0
     assert world.desk.log_position() == written
+
+
+def _due_soon(world: World, hours: int = 4, **narrow: Any) -> list[str]:
+    """The console's "SLA due soon" queue as an admin sees it (every working status)."""
+    from projections.sql import ts
+    from projections.tickets import TicketFilter, TicketQueries
+
+    where = TicketFilter(sla_due_before=ts(world.clock.now() + timedelta(hours=hours)),
+                         status=("new", "open", "on_hold"), **narrow)
+    return [r["ticket_id"] for r in world.read_side.read("tickets", lambda db: TicketQueries.queue(db, where).rows)]
+
+
+def test_a_running_clock_carries_its_tickets_queue_columns_as_the_tickets_view_holds_them(world: World) -> None:
+    """The automation writes each running clock's ``tf_sla_due`` row with the ticket's queue columns (what
+    the "SLA due soon" queue filters and sorts on): equal to the tickets view's; a ticket solved leaves it."""
+    from projections.workflow import SLA_DUE_QUEUE_COLUMNS
+
+    define_sla(world)
+    ticket_id = world.open(team=True)
+    other = world.open(team=True)
+    world.desk.assign_ticket(AssignTicket(ticket_id=other, assignee_id="li.wei"), AGENT)
+    world.settle()
+    for key in (ticket_id, other):
+        carried = world.read_side.read("workflow", lambda db, k=key: db.all(
+            "SELECT * FROM {p}tf_sla_due WHERE ticket_id = ?", (str(k),)))
+        row = world.read_side.read("tickets", lambda db, k=key: db.one(
+            "SELECT * FROM {p}tf_tickets WHERE ticket_id = ?", (str(k),)))
+        assert carried and row is not None
+        assert all({c: due[c] for c in SLA_DUE_QUEUE_COLUMNS} == {c: row[c] for c in SLA_DUE_QUEUE_COLUMNS}
+                   for due in carried)
+    assert sorted(_due_soon(world)) == sorted([str(ticket_id), str(other)])
+    assert _due_soon(world, assignee_id="li.wei") == [str(other)]
+    world.desk.solve_ticket(SolveTicket(ticket_id=other, resolution="重置密码"), AGENT)
+    world.settle()
+    assert _due_soon(world) == [str(ticket_id)]
+    assert world.read_side.read("workflow", lambda db: db.all(
+        "SELECT * FROM {p}tf_sla_due WHERE ticket_id = ?", (str(other),))) == []
+
+
+def test_a_desk_upgraded_from_clocks_without_queue_rows_has_its_running_clocks_measured_again(world: World) -> None:
+    """Version 2 of the workflow view had no ``tf_sla_due``: after the upgrade's rebuild the automation
+    measures every ticket with a running clock again (their marks forgotten), which writes the rows, and
+    records nothing twice."""
+    define_sla(world)
+    running, solved = world.open(team=True), world.open(team=True)
+    world.desk.solve_ticket(SolveTicket(ticket_id=solved, resolution="重置密码"), AGENT)
+    world.settle()
+    assert _due_soon(world) == [str(running)]
+    store = world.read_side.stores["workflow"]
+    store.write(lambda db: db.execute("DELETE FROM {p}tf_sla_due"))  # as version 2 left it
+    store.write(lambda db: db.execute("UPDATE {p}tf_view_versions SET version = 2 WHERE view = 'workflow'"))
+    assert _due_soon(world) == []
+    events = world.desk.log_position()
+    world.read_side.rebuild("workflow")
+    assert [r["object_id"] for r in world.read_side.read("workflow", lambda db: due_work(db, "sla", ""))] == [str(running)]
+    world.settle()
+    assert _due_soon(world) == [str(running)]
+    assert world.desk.log_position() == events
