@@ -31,6 +31,7 @@ from ticketflow.whatif.replay import (
     Replayed,
     Scenario,
     can_fork,
+    fewer_collections,
     known_keys_only,
     read_history,
     replay,
@@ -115,27 +116,28 @@ def run_whatif(
     if as_of is not None and as_of.tzinfo is None:
         raise ValidationFailed("--as-of needs a time zone")
     check_inputs(desk, data, wanted)  # bad input is refused at once, not after the log is read
-    history = read_history(desk, period.since, period.until)
-    if as_of is not None:
-        history.horizon = as_of
-    final_teams = history.policies.snapshots[-1].teams
-    teams_by_id = {i: t.name for i, t in final_teams.items()}
-    candidate = build_candidate(
-        data,
-        teams_by_id,
-        {i: set(t.members) for i, t in final_teams.items()},
-        history.policies.snapshots[-1].calendars,
-    )
-    team_ids = {t for t in (team_filter(name, teams_by_id) for name in wanted) if t is not None} or None
-    recorded = Scenario("recorded", history, None)
-    proposed = Scenario("candidate", history, candidate)
-    if processes is None:
-        processes = desk.settings.whatif_processes if history.timeline.size >= APART_AFTER else 1
-    if processes >= 2 and can_fork():
-        replay_apart(history, recorded, proposed, progress, in_child=lambda: known_keys_only(desk))
-    else:
-        replay(history, [recorded, proposed], progress)
-    return compare(history, recorded, proposed, candidate, teams_by_id, period, team_ids)
+    with fewer_collections():
+        history = read_history(desk, period.since, period.until)
+        if as_of is not None:
+            history.horizon = as_of
+        final_teams = history.policies.snapshots[-1].teams
+        teams_by_id = {i: t.name for i, t in final_teams.items()}
+        candidate = build_candidate(
+            data,
+            teams_by_id,
+            {i: set(t.members) for i, t in final_teams.items()},
+            history.policies.snapshots[-1].calendars,
+        )
+        team_ids = {t for t in (team_filter(name, teams_by_id) for name in wanted) if t is not None} or None
+        recorded = Scenario("recorded", history, None)
+        proposed = Scenario("candidate", history, candidate)
+        if processes is None:
+            processes = desk.settings.whatif_processes if history.timeline.size >= APART_AFTER else 1
+        if processes >= 2 and can_fork():
+            replay_apart(history, recorded, proposed, progress, in_child=lambda: known_keys_only(desk))
+        else:
+            replay(history, [recorded, proposed], progress)
+        return compare(history, recorded, proposed, candidate, teams_by_id, period, team_ids)
 
 
 def check_inputs(desk: TicketDesk, data: dict[str, Any], teams: Collection[str] = ()) -> Candidate:
