@@ -14,7 +14,6 @@ on a fake clock and never sleep.
 
 from __future__ import annotations
 
-import copy
 import logging
 import threading
 import time
@@ -303,7 +302,7 @@ class Automation:
             self.clock_cache.put(ticket.id, cached)
         if not pending or blocked:
             return cached.run
-        unsaved = copy.deepcopy(cached)
+        unsaved = cached.copy()
         unsaved.feed(pending, now)
         return unsaved.run
 
@@ -471,6 +470,10 @@ class _Clocks:
     run: ClockRun = field(default_factory=ClockRun)
     version: int = 0
     latest: datetime | None = None
+
+    def copy(self) -> _Clocks:
+        """An independent copy (``copy.deepcopy``'s result, cheaper: see :meth:`ClockRun.copy`)."""
+        return _Clocks(self.requester_id, self.run.copy(), self.version, self.latest)
 
     def feed(self, events: list[Any], now: datetime) -> bool:
         """Feed events in version order up to ``now``; True when one after ``now`` stopped the feeding."""

@@ -325,12 +325,17 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
             return
         batch = _Batch()
         token = _BATCH.set(batch)
+        erasures = self._erasures
         try:
             yield
         finally:
             _BATCH.reset(token)
         if batch.events:
             retry_dead_connections(lambda: self._save_batch(batch))
+            # As a single command's save does: the saved aggregates replace their older copies in the cache,
+            # so the next batch's commands do not read back and decode (decrypt) what this one wrote. Not
+            # after an erasure began during the batch (what its commands loaded may hold erased data).
+            self._keep_cached(list(batch.aggregates.values()), erasures)
 
     def batched_events(self) -> Sequence[Any]:
         """The events the current :meth:`batch` of this thread holds, not saved yet, in the order they

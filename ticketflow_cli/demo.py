@@ -61,6 +61,11 @@ def demo(
     if fresh:
         _start_over(settings, console)
     clock = FakeClock(demo_end(end, seed))
+    held = demo_cache_size(tickets, customers)
+    if 0 < settings.aggregate_cache_size < held:
+        # The run is the store's only writer: its aggregate cache holds everything it writes, so no command
+        # loads (decodes, decrypts) again a ticket, customer or reminder the LRU cache had let go.
+        settings = settings.model_copy(update={"aggregate_cache_size": held})
     desk = sealing_on_close(TicketDesk(settings, clock=clock))
     # No view workers: every view is fed the run's events in this thread as it writes them (see _Slices),
     # the views the automation reads before each of its looks, the others once per slice.
@@ -110,6 +115,12 @@ def demo(
         _print_workflow(console, read_side, summary, done)
     read_side.close()
     desk.close()
+
+
+def demo_cache_size(tickets: int, customers: int) -> int:
+    """Aggregates the demo's cache holds: every ticket and its reminders (follow-ups, fired reminders),
+    every customer, and the teams, policies and calendars."""
+    return 3 * tickets + customers + 500
 
 
 #: Most automation passes at one instant (each sees the previous one's writes; two or three are usual).

@@ -96,3 +96,33 @@ def test_a_ticket_loaded_before_an_erasure_is_not_put_back_in_the_cache(setup: D
         cached = None
     assert cached is not loaded
     assert "王小明" not in str(desk.get_ticket(ticket_id).subject)
+
+
+def test_the_next_command_after_a_batch_starts_from_what_the_batch_saved_without_reading_it_back(
+    any_setup: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk = any_setup.app
+    ticket_id = any_setup.open()
+    with desk.batch():
+        desk.assign_ticket(AssignTicket(ticket_id=ticket_id, assignee_id="li.wei"), AGENT)
+        desk.add_note(AddNote(ticket_id=ticket_id, body="批量写入"), AGENT)
+    saved = len(desk.history(ticket_id))
+    decoded = DecodeCounter(desk, monkeypatch)
+    result = desk.solve_ticket(SolveTicket(ticket_id=ticket_id, resolution="已重置密码"), AGENT)
+    assert decoded.count == 0  # the cache held the batch's version already: nothing read back
+    assert result.version == saved + 1  # Solved on top of the batch's last event
+    assert [type(e).__name__ for e in desk.history(ticket_id)][-2:] == ["NoteAdded", "Solved"]
+
+
+def test_a_batch_during_which_an_erasure_began_leaves_nothing_it_loaded_in_the_cache(setup: Desk) -> None:
+    desk = setup.app
+    ticket_id = setup.open(subject="王小明的账户无法登录")
+    with desk.batch():
+        desk.add_note(AddNote(ticket_id=ticket_id, body="批量写入"), AGENT)  # loads the decrypted ticket
+        desk._erasures += 1  # an erasure began meanwhile (as _forget_customer marks it)
+    saved = len(desk.history(ticket_id))
+    try:
+        cached = desk.repository.cache.get(ticket_id)  # type: ignore[union-attr]
+    except KeyError:
+        cached = None
+    assert cached is None or cached.version < saved  # the batch's ticket was not put back

@@ -60,3 +60,13 @@ def test_two_runs_with_the_same_seed_write_the_same_events(
     assert first == second
     # The seeded month ends at a fixed instant, not at the wall clock's now.
     assert f"'occurred_at', datetime.datetime({SEEDED_END.year}, 10, " in "".join(text for _, text in sla)
+
+
+def test_the_demo_writes_the_same_events_with_its_aggregate_cache_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], data_dir: Path
+) -> None:
+    """The demo keeps every aggregate it writes in its cache (and a batch's saved aggregates replace the
+    cached ones): what is decided from the cache is what is decided from the log."""
+    cached = demo(tmp_path / "cached", monkeypatch, capsys)
+    monkeypatch.setenv("TICKETFLOW_AGGREGATE_CACHE_SIZE", "0")  # 0 is kept: no cache at all
+    assert demo(tmp_path / "uncached", monkeypatch, capsys) == cached

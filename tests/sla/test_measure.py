@@ -129,3 +129,38 @@ def test_closing_stops_every_clock_and_as_of_ignores_later_events(setup: Desk, c
     assert now[Metric.RESOLUTION].state is State.FULFILLED
     then = by_metric(setup, ticket, monday + 30 * timedelta(minutes=1))
     assert then[Metric.RESOLUTION].state is State.ACTIVE and then[Metric.RESOLUTION].elapsed == timedelta(minutes=30)
+
+
+def test_a_copied_clock_run_goes_on_alone_and_measures_as_a_fresh_one_fed_the_same(
+    setup: Desk, clock: FakeClock, monday: datetime
+) -> None:
+    from ticketflow.sla.measure import ClockRun
+
+    ticket = setup.open()
+    clock.advance(HOURS)
+    setup.app.post_reply(PostReply(ticket_id=ticket, body="hello"), AGENT)
+    clock.advance(HOURS)
+    setup.app.pend_ticket(PendTicket(ticket_id=ticket), AGENT)
+    clock.advance(HOURS)
+    setup.app.solve_ticket(SolveTicket(ticket_id=ticket), AGENT)
+    clock.advance(HOURS)
+    setup.app.reopen_ticket(ReopenTicket(ticket_id=ticket, reason="not fixed"), AGENT)
+    history = setup.app.history(ticket)
+    half = len(history) // 2
+
+    def fed(events: list[object]) -> ClockRun:
+        run = ClockRun()
+        for event in events:
+            run.feed(event)  # type: ignore[arg-type]
+        return run
+
+    original = fed(history[:half])
+    copied = original.copy()
+    for event in history[half:]:
+        copied.feed(event)
+    assert original.state() == fed(history[:half]).state()  # the copy's events left the original as it was
+    assert (original.replied, original.paused) == (fed(history[:half]).replied, fed(history[:half]).paused)
+    whole = fed(history)
+    assert (copied.state(), copied.replied, copied.paused) == (whole.state(), whole.replied, whole.paused)
+    assert all(copied.current[m] in copied.clocks for m in copied.current)  # the copy's clocks, not the original's
+    assert not {id(c) for c in copied.clocks} & {id(c) for c in original.clocks}

@@ -115,6 +115,24 @@ class ClockRun:
         self.replied = False
         self.paused = False
 
+    def copy(self) -> ClockRun:
+        """An independent copy (what ``copy.deepcopy`` gives, at a fraction of its cost: the automation
+        copies a ticket's run at every look that feeds it events not saved yet). Instants, metrics and
+        the priority are immutable and shared; the clocks and their segments are copied, and ``current``
+        names the copies of the clocks it named."""
+        copies = {
+            id(c): Clock(c.metric, c.started_at, [list(s) for s in c.segments], c.fulfilled_at, c.stopped)
+            for c in self.clocks
+        }
+        other = ClockRun()
+        other.clocks = [copies[id(c)] for c in self.clocks]
+        other.current = {
+            metric: copies.get(id(c)) or Clock(c.metric, c.started_at, [list(s) for s in c.segments], c.fulfilled_at, c.stopped)
+            for metric, c in self.current.items()
+        }
+        other.priority, other.replied, other.paused = self.priority, self.replied, self.paused
+        return other
+
     def state(self) -> tuple[object, ...]:
         """What its measurement depends on besides the instant: equal states measure alike at any instant."""
         return (
