@@ -137,6 +137,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         # every route: its rule in ticketflow.access (a write route's: checked by api.deps.commands)
         routes.serve(app, router, dependencies=[Depends(authorize)], unless_depends_on=commands)
     console.install(app)  # the web console at / (its pages' rules: ticketflow.access.CONSOLE_ROUTES)
+    routes.RouteIndex(app.router).install()  # a request tries only the routes its path's start can match
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -14,10 +14,12 @@ own loggers (configured by ``dictConfig``) and ours share one format without a s
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
@@ -41,7 +43,36 @@ class RequestContext(logging.Filter):
         return True
 
 
+#: Values json encodes as themselves: a line whose fields are all of these needs none of python-json-logger's
+#: conversions (dates, enums, exceptions, dataclasses...).
+_PLAIN = (str, int, float, bool, type(None))
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+
+
 class _Formatter(JsonFormatter):
+    def format(self, record: logging.LogRecord) -> str:
+        """The line python-json-logger writes, built directly when the record is plain (a str message,
+        no exception or stack, extras of JSON's own types: the access log's line, every request): its
+        generic path (defaults, renames, a dict message, an encoder per line) is a third of what a
+        request's access log line costs the event loop. Anything else goes through it."""
+        if (type(record.msg) is not str or record.exc_info or record.exc_text or record.stack_info
+                or self.defaults or self.static_fields or self.prefix):
+            return super().format(record)
+        record.message = record.getMessage()
+        skip = self._skip_fields
+        line: dict[str, Any] = {
+            "timestamp": datetime.fromtimestamp(record.created, tz=UTC).isoformat(),
+            "level": record.levelname, "logger": record.name, "message": record.message,
+            "request_id": record.__dict__.get("request_id"),
+        }
+        for key, value in record.__dict__.items():
+            if key in skip or key.startswith("_"):
+                continue
+            if type(value) not in _PLAIN or key in line:
+                return super().format(record)
+            line[key] = value
+        return _ENCODE(line)
+
     def add_fields(
         self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
     ) -> None:

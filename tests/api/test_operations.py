@@ -74,6 +74,38 @@ def test_access_logs_are_json_without_tokens_queries_or_personal_data(api: Api, 
     assert "王小明" not in text and api.tokens["agent_a"] not in text and "q=" not in text
 
 
+def test_a_log_line_is_what_python_json_logger_writes_for_plain_and_other_records() -> None:
+    from enum import Enum
+
+    from pythonjsonlogger.json import JsonFormatter
+
+    class Colour(Enum):
+        RED = "red"
+
+    formatter = logs.formatter()
+    assert isinstance(formatter, JsonFormatter)
+    records = []
+    for message, args, extra in [
+        ("request", None, {"request_id": "r-1", "method": "POST", "route": "/api/v1/tickets/{ticket_id}/assign",
+                           "status": 200, "ms": 1.25, "caller": "0123456789ab", "role": None, "replayed": False}),
+        ("opened %s in %s", ("工单", "queue"), {}),
+        ("with a value python-json-logger converts", None, {"colour": Colour.RED, "when": datetime(2026, 1, 2)}),
+        ("odd values", None, {"ratio": float("nan"), "text": '中文 "quoted"\n'}),
+    ]:
+        record = logging.LogRecord("ticketflow.access", logging.INFO, __file__, 1, message, args, None)
+        record.__dict__.update(extra)
+        logs.RequestContext().filter(record)
+        records.append(record)
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        import sys
+        records.append(logging.LogRecord("ticketflow", logging.ERROR, __file__, 1, "failed", None, sys.exc_info()))
+
+    for record in records:
+        assert formatter.format(record) == JsonFormatter.format(formatter, record)
+
+
 def test_a_chunked_body_over_the_limit_is_413_too(api: Api) -> None:
     def chunks() -> Iterator[bytes]:
         yield b'{"subject": "x", "description": "'
