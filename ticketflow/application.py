@@ -20,6 +20,7 @@ import random
 import time
 import secrets
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
@@ -209,6 +210,11 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         #: of what other writers changed: a command that loaded before it never puts what it loaded back
         #: into the cache (see :meth:`_keep_cached`), nor a read what it loaded (:meth:`_get`).
         self._erasures = 0
+        #: Cached aggregates :meth:`_peek` handed out as they are (readers may keep them): a command
+        #: changes a copy of one of these, never the object itself (:meth:`_borrow`).
+        #: By ``id()``; weak, so an aggregate no reader holds any more goes (aggregates compare by value).
+        self._shared: weakref.WeakValueDictionary[int, TicketflowAggregate] = weakref.WeakValueDictionary()
+        self._shared_lock = threading.Lock()
         # Objects found in the store, by kind: an event store only grows, so what existed exists
         # (bulk imports check the same teams and requesters for every ticket).
         self._existing: set[tuple[type[TicketflowAggregate], UUID]] = set()
@@ -1031,6 +1037,9 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         erasures = self._erasures
         with self._read_locks[hash(object_id) % len(self._read_locks)]:
             aggregate = retry_dead_connections(lambda: self.repository.get(object_id, **options))
+            if options.get("deepcopy_from_cache") is False and cache is not None:
+                with self._shared_lock:
+                    self._shared[id(aggregate)] = aggregate  # handed out as it is: never lent to a command (_borrow)
         if erasures != self._erasures and cache is not None:
             self._evict(object_id)  # loaded while an erasure or eviction ran: never kept after it
         return aggregate
@@ -1092,11 +1101,11 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         for attempt in range(1, attempts + 1):
             with metadata.recording(ctx):
                 try:
-                    return self._decide(cls, object_id, cmd, caller, act, expected_version, borrow=True)
-                except _BorrowedRefused:
-                    pass  # decided on the cache's aggregate, which may lag the store: decide again on the store's
-                try:
-                    return self._decide(cls, object_id, cmd, caller, act, expected_version, borrow=False)
+                    try:
+                        return self._decide(cls, object_id, cmd, caller, act, expected_version, borrow=True)
+                    except _BorrowedRefused:
+                        # decided on the cache's aggregate, which may lag the store: decide again on the store's
+                        return self._decide(cls, object_id, cmd, caller, act, expected_version, borrow=False)
                 except IntegrityError:
                     if attempt == attempts:
                         raise ConcurrencyConflict(object_id, expected_version, None) from None
@@ -1152,15 +1161,22 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         command just drops it (the next load reads the store). It is as fresh as the cache: this
         process's own saves, the eviction of what other writers changed up to the last look at the
         log (the command's :meth:`_context` looked, see :meth:`_forget_written`), and the optimistic
-        concurrency check of the save for whatever was written since."""
+        concurrency check of the save for whatever was written since. One that :meth:`_peek` handed out
+        (its reader may hold it: an SLA pass pins policies) stays in the cache; the command gets a copy."""
         cache: Any = self.repository.cache
         if cache is None or _BATCH.get() is not None:
             return None
         with self._read_locks[hash(object_id) % len(self._read_locks)]:
             try:
-                return cache.get(object_id, evict=True)  # type: ignore[no-any-return]
+                cached = cache.get(object_id)
             except KeyError:
                 return None
+            with self._shared_lock:
+                shared = self._shared.get(id(cached)) is cached
+            if shared:  # a reader holds it (:meth:`_peek`): the command changes a copy, the cache keeps it
+                return copy.deepcopy(cached)  # type: ignore[no-any-return]
+            self._evict_held(cache, object_id)
+            return cached  # type: ignore[no-any-return]
 
     @contextmanager
     def _lent(self, object_id: UUID) -> Iterator[TicketflowAggregate | None]:
@@ -1296,10 +1312,15 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         if cache is None:
             return
         with self._read_locks[hash(object_id) % len(self._read_locks)]:
-            try:
-                cache.get(object_id, evict=True)
-            except KeyError:
-                pass
+            self._evict_held(cache, object_id)
+
+    @staticmethod
+    def _evict_held(cache: Any, object_id: UUID) -> None:
+        """Out of the cache; the caller holds the object's read lock."""
+        try:
+            cache.get(object_id, evict=True)
+        except KeyError:
+            pass
 
     def _require_active_member(self, team_id: UUID, agent_id: str, team: Team | None = None) -> None:
         team = team or self._peek(Team, team_id)
