@@ -313,7 +313,8 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
     def _cache_env(self) -> dict[str, str]:
         """Hot aggregates stay in memory. Every read still fetches the events written since
         (fast-forward), so writes from other processes are never missed, and readers get a
-        deep copy, so a refused command cannot leave a half-changed aggregate behind."""
+        deep copy. A changing command borrows the cached aggregate itself instead (:meth:`_borrow`):
+        kept current by evicting what other writers changed, checked by the save's version."""
         size = self.settings.aggregate_cache_size
         if size == 0:
             return {}
