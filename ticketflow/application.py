@@ -20,6 +20,7 @@ import random
 import time
 import secrets
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
@@ -73,13 +74,19 @@ from ticketflow.domain.reply_template import ReplyKind
 from ticketflow.domain.values import Channel, Direction, InteractionKind, Role
 from ticketflow.errors import (
     ConcurrencyConflict, CustomerNotFound, NotFound, PermissionDenied, RuleViolation,
-    StorageUnavailable, TeamNotFound, TicketNotFound,
+    StorageUnavailable, TeamNotFound, TicketflowError, TicketNotFound,
 )
 from ticketflow.opening import opened_ticket
 from ticketflow.metadata import Caller
 from ticketflow.tokens import REVOKED_TOPICS, TokenCache, TokenRecord, token_record
 
 A = TypeVar("A", bound=TicketflowAggregate)
+
+
+class _BorrowedRefused(Exception):
+    """A command that borrowed its aggregate from the cache was refused or lost its save's race: it is
+    decided again on the store's aggregate (see :meth:`TicketDesk._decide`)."""
+
 _ERASURE_EVENTS = (Customer.ErasureRequested, Customer.Erased)
 
 #: Namespace of ids derived from command ids, so a retried create finds its first result.
@@ -199,9 +206,15 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         # The library fast-forwards a cached aggregate in place, then copies it outside its lock:
         # reads of one aggregate take turns here so no reader copies one that is being updated.
         self._read_locks = [threading.Lock() for _ in range(64)]
-        #: Bumped by an erasure (before its keys go, after its holders leave the cache): a command that
-        #: loaded before it never puts what it decrypted back into the cache (see :meth:`_keep_cached`).
+        #: Bumped by an erasure (before its keys go, after its holders leave the cache) and by the eviction
+        #: of what other writers changed: a command that loaded before it never puts what it loaded back
+        #: into the cache (see :meth:`_keep_cached`), nor a read what it loaded (:meth:`_get`).
         self._erasures = 0
+        #: Cached aggregates :meth:`_peek` handed out as they are (readers may keep them): a command
+        #: changes a copy of one of these, never the object itself (:meth:`_borrow`).
+        #: By ``id()``; weak, so an aggregate no reader holds any more goes (aggregates compare by value).
+        self._shared: weakref.WeakValueDictionary[int, TicketflowAggregate] = weakref.WeakValueDictionary()
+        self._shared_lock = threading.Lock()
         # Objects found in the store, by kind: an event store only grows, so what existed exists
         # (bulk imports check the same teams and requesters for every ticket).
         self._existing: set[tuple[type[TicketflowAggregate], UUID]] = set()
@@ -241,6 +254,8 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
             select_erasures=self._select_erasures,
             log_position=lambda: retry_dead_connections(self.log_position),
             forget=self._forget_customer,
+            select_written=self._select_written,
+            forget_written=self._forget_written,
         )
 
     # ------------------------------------------------------------------ observers
@@ -298,7 +313,8 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
     def _cache_env(self) -> dict[str, str]:
         """Hot aggregates stay in memory. Every read still fetches the events written since
         (fast-forward), so writes from other processes are never missed, and readers get a
-        deep copy, so a refused command cannot leave a half-changed aggregate behind."""
+        deep copy. A changing command borrows the cached aggregate itself instead (:meth:`_borrow`):
+        kept current by evicting what other writers changed, checked by the save's version."""
         size = self.settings.aggregate_cache_size
         if size == 0:
             return {}
@@ -1027,8 +1043,11 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         erasures = self._erasures
         with self._read_locks[hash(object_id) % len(self._read_locks)]:
             aggregate = retry_dead_connections(lambda: self.repository.get(object_id, **options))
+            if options.get("deepcopy_from_cache") is False and cache is not None:
+                with self._shared_lock:
+                    self._shared[id(aggregate)] = aggregate  # handed out as it is: never lent to a command (_borrow)
         if erasures != self._erasures and cache is not None:
-            self._evict(cache, object_id)  # loaded while an erasure emptied the cache: never kept after it
+            self._evict(object_id)  # loaded while an erasure or eviction ran: never kept after it
         return aggregate
 
     def _require_exists(self, cls: type[TicketflowAggregate], object_id: UUID) -> None:
@@ -1086,25 +1105,84 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         expected_version: int | None = getattr(cmd, "expected_version", None)
         attempts = 1 if expected_version is not None else RACE_RETRIES
         for attempt in range(1, attempts + 1):
-            with metadata.recording(ctx), self._lent(object_id) as lent:
-                erasures = self._erasures
-                aggregate = self._load(cls, object_id) if lent is None else self._checked(cls, object_id, lent)
-                if isinstance(aggregate, Ticket) and not caller.sees_team(aggregate.team_id):
-                    raise TicketNotFound(object_id)  # another team's ticket does not exist for this caller
-                if isinstance(aggregate, Team) and caller.team_ids is not None and object_id not in caller.team_ids:
-                    raise TeamNotFound(object_id)
-                if aggregate.has_handled(cmd.command_id):
-                    return CommandResult(aggregate.id, aggregate.version, None, (), replayed=True)
-                if expected_version is not None and expected_version != aggregate.version:
-                    raise ConcurrencyConflict(object_id, expected_version, aggregate.version)
-                others = tuple(act(aggregate) or ())
+            with metadata.recording(ctx):
                 try:
-                    return self._save(aggregate, others, cache_after=erasures)
+                    try:
+                        return self._decide(cls, object_id, cmd, caller, act, expected_version, borrow=True)
+                    except _BorrowedRefused:
+                        # decided on the cache's aggregate, which may lag the store: decide again on the store's
+                        return self._decide(cls, object_id, cmd, caller, act, expected_version, borrow=False)
                 except IntegrityError:
                     if attempt == attempts:
                         raise ConcurrencyConflict(object_id, expected_version, None) from None
             time.sleep(random.uniform(0, 0.002 * attempt))  # de-synchronise the writers that collided
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _decide(
+        self,
+        cls: type[A],
+        object_id: UUID,
+        cmd: Command,
+        caller: Caller,
+        act: Callable[[A], Iterable[TicketflowAggregate] | None],
+        expected_version: int | None,
+        borrow: bool,
+    ) -> CommandResult:
+        """One attempt of :meth:`_change`. With ``borrow``, the command takes the cached aggregate itself
+        (:meth:`_borrow`: no read of the store, no copy) when the cache holds it; should the command then
+        be refused or its save lose a race, :class:`_BorrowedRefused` asks the caller to decide again
+        on the store's aggregate (the cached one may lag a write by another process that the last look
+        at the log did not cover yet), so a stale cache costs a second attempt, never a wrong answer."""
+        with self._lent(object_id) as lent:
+            erasures = self._erasures  # before the borrow: an erasure or eviction from now on keeps it out
+            borrowed = self._borrow(object_id) if borrow and lent is None else None
+            try:
+                if lent is not None:
+                    aggregate = self._checked(cls, object_id, lent)
+                elif borrowed is not None:
+                    aggregate = self._checked(cls, object_id, borrowed)
+                else:
+                    aggregate = self._load(cls, object_id)
+                if isinstance(aggregate, Ticket) and not caller.sees_team(aggregate.team_id):
+                    raise TicketNotFound(object_id)  # another team's ticket does not exist for this caller
+                if isinstance(aggregate, Team) and caller.team_ids is not None and object_id not in caller.team_ids:
+                    raise TeamNotFound(object_id)
+                if aggregate.has_handled(cmd.command_id):
+                    if borrowed is not None:
+                        self._keep_cached((aggregate,), erasures)  # unchanged: back in the cache
+                    return CommandResult(aggregate.id, aggregate.version, None, (), replayed=True)
+                if expected_version is not None and expected_version != aggregate.version:
+                    raise ConcurrencyConflict(object_id, expected_version, aggregate.version)
+                others = tuple(act(aggregate) or ())
+                return self._save(aggregate, others, cache_after=erasures)
+            except (TicketflowError, IntegrityError) as exc:
+                if borrowed is None:
+                    raise
+                raise _BorrowedRefused from exc  # the borrowed aggregate is dropped (it may be half-changed)
+
+    def _borrow(self, object_id: UUID) -> TicketflowAggregate | None:
+        """The cached aggregate itself, taken out of the cache (None when not cached): no fast-forward
+        read of the store and no defensive copy. Taken out, no other command or read can see it while
+        this command changes it; a successful save puts it back (:meth:`_keep_cached`), a failed
+        command just drops it (the next load reads the store). It is as fresh as the cache: this
+        process's own saves, the eviction of what other writers changed up to the last look at the
+        log (the command's :meth:`_context` looked, see :meth:`_forget_written`), and the optimistic
+        concurrency check of the save for whatever was written since. One that :meth:`_peek` handed out
+        (its reader may hold it: an SLA pass pins policies) stays in the cache; the command gets a copy."""
+        cache: Any = self.repository.cache
+        if cache is None or _BATCH.get() is not None:
+            return None
+        with self._read_locks[hash(object_id) % len(self._read_locks)]:
+            try:
+                cached = cache.get(object_id)
+            except KeyError:
+                return None
+            with self._shared_lock:
+                shared = self._shared.get(id(cached)) is cached
+            if shared:  # a reader holds it (:meth:`_peek`): the command changes a copy, the cache keeps it
+                return copy.deepcopy(cached)  # type: ignore[no-any-return]
+            self._evict_held(cache, object_id)
+            return cached  # type: ignore[no-any-return]
 
     @contextmanager
     def _lent(self, object_id: UUID) -> Iterator[TicketflowAggregate | None]:
@@ -1189,6 +1267,22 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         select = self.recorder.select_notifications
         return retry_dead_connections(lambda: list(select(start, limit, stop=stop, topics=ERASURE_TOPICS)))
 
+    def _select_written(self, start: int, limit: int, stop: int) -> list[Any]:
+        select = self.recorder.select_notifications
+        return retry_dead_connections(lambda: list(select(start, limit, stop=stop)))
+
+    def _forget_written(self, object_ids: set[UUID]) -> None:
+        """Other writers changed these objects (:class:`~ticketflow.privacy.watch.ErasureWatch` found them
+        in the log): out of the aggregate cache, so no command borrows a copy they moved past; a command
+        or read that loaded before this puts nothing back (``_erasures``)."""
+        cache: Any = self.repository.cache
+        if cache is None:
+            return
+        self._erasures += 1
+        for object_id in object_ids:
+            self._evict(object_id)
+        self._erasures += 1
+
     def _forget_customer(self, customer_id: UUID) -> None:
         """Drop everything this process holds of a customer erased (by any process, see
         :class:`~ticketflow.privacy.watch.ErasureWatch`): their key's cached copy, and the customer,
@@ -1199,7 +1293,7 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         cache: Any = self.repository.cache
         if cache is not None:
             for object_id in self._cached_of(cache, customer_id):
-                self._evict(cache, object_id)
+                self._evict(object_id)
         self._erasures += 1
 
     @staticmethod
@@ -1217,8 +1311,18 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
                 found.append(object_id)
         return found
 
+    def _evict(self, object_id: UUID) -> None:
+        """Out of the aggregate cache, under the object's read lock: a :meth:`_keep_cached` that checked
+        the eviction count before it was bumped has put its aggregate back already, and is evicted here."""
+        cache: Any = self.repository.cache
+        if cache is None:
+            return
+        with self._read_locks[hash(object_id) % len(self._read_locks)]:
+            self._evict_held(cache, object_id)
+
     @staticmethod
-    def _evict(cache: Any, object_id: UUID) -> None:
+    def _evict_held(cache: Any, object_id: UUID) -> None:
+        """Out of the cache; the caller holds the object's read lock."""
         try:
             cache.get(object_id, evict=True)
         except KeyError:

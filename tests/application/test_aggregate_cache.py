@@ -17,6 +17,7 @@ from ticketflow.commands.privacy import EraseCustomer
 from ticketflow.config import Settings
 from ticketflow.domain import Ticket
 from ticketflow.domain.values import Role, Status
+from ticketflow.errors import ConcurrencyConflict, RuleViolation
 from ticketflow.metadata import Caller
 
 COMPLIANCE = Caller("comp.lee", Role.COMPLIANCE, ADMIN.via)
@@ -126,3 +127,121 @@ def test_a_batch_during_which_an_erasure_began_leaves_nothing_it_loaded_in_the_c
     except KeyError:
         cached = None
     assert cached is None or cached.version < saved  # the batch's ticket was not put back
+
+
+# ---------------------------------------------------------------- the cached aggregate lent to a command
+
+
+def _cached(desk: TicketDesk, object_id: Any) -> Any:
+    try:
+        return desk.repository.cache.get(object_id)  # type: ignore[union-attr]
+    except KeyError:
+        return None
+
+
+def _lifecycle(setup: Desk) -> tuple[list[tuple[str, int]], tuple[Any, ...]]:
+    """One ticket through assign, note, solve, and a note refused for its stale version: its events and its final state."""
+    desk = setup.app
+    ticket_id = setup.open()
+    desk.assign_ticket(AssignTicket(ticket_id=ticket_id, assignee_id="li.wei"), AGENT)
+    desk.add_note(AddNote(ticket_id=ticket_id, body="已联系客户"), AGENT)
+    desk.solve_ticket(SolveTicket(ticket_id=ticket_id, resolution="已重置密码"), AGENT)
+    with pytest.raises(ConcurrencyConflict):
+        desk.add_note(AddNote(ticket_id=ticket_id, body="过时", expected_version=2), AGENT)
+    events = [(type(e).__name__, e.originator_version) for e in desk.history(ticket_id)]
+    ticket = desk.get_ticket(ticket_id)
+    return events, (ticket.status, ticket.assignee_id, ticket.version, ticket.note_count, ticket.subject)
+
+
+def test_commands_on_the_cached_ticket_write_what_commands_without_a_cache_write(
+    store_settings: Settings, clock: FakeClock
+) -> None:
+    cached_desk = TicketDesk(store_settings, clock=clock)
+    try:
+        with_cache = _lifecycle(Desk(cached_desk))
+    finally:
+        cached_desk.close()
+    uncached = TicketDesk(store_settings.model_copy(update={"aggregate_cache_size": 0}), clock=clock)
+    try:
+        without_cache = _lifecycle(Desk(uncached))
+    finally:
+        uncached.close()
+    assert with_cache == without_cache
+    assert with_cache[0][-1] == ("Solved", 5)
+
+
+def test_a_command_changes_the_cached_ticket_itself_and_puts_it_back_saved(any_setup: Desk) -> None:
+    desk = any_setup.app
+    ticket_id = any_setup.open()
+    desk.assign_ticket(AssignTicket(ticket_id=ticket_id, assignee_id="li.wei"), AGENT)
+    before = _cached(desk, ticket_id)
+    desk.add_note(AddNote(ticket_id=ticket_id, body="客户已回电"), AGENT)
+    after = _cached(desk, ticket_id)
+    assert after is before  # borrowed, changed and put back: not read from the store, not copied
+    assert after.version == 4 and not after._pending_events
+
+
+def test_a_refused_command_leaves_no_changed_ticket_in_the_cache(any_setup: Desk) -> None:
+    desk = any_setup.app
+    ticket_id = any_setup.open()
+    desk.assign_ticket(AssignTicket(ticket_id=ticket_id, assignee_id="li.wei"), AGENT)
+
+    def note_then_refuse(ticket: Ticket) -> None:
+        ticket.solve("半途")  # changes the borrowed ticket, then the command is refused
+        raise RuleViolation("refused after changing the ticket")
+
+    with pytest.raises(RuleViolation):
+        desk._change(Ticket, ticket_id, SolveTicket(ticket_id=ticket_id), AGENT, note_then_refuse)
+    cached = _cached(desk, ticket_id)
+    assert cached is None or (cached.version == 3 and cached.status is not Status.SOLVED)
+    ticket = desk.get_ticket(ticket_id)
+    assert ticket.version == 3 and ticket.status is not Status.SOLVED
+    result = desk.add_note(AddNote(ticket_id=ticket_id, body="继续处理"), AGENT)
+    assert result.version == 4
+    assert [type(e).__name__ for e in desk.history(ticket_id)][-1] == "NoteAdded"
+
+
+def test_another_process_writing_a_cached_ticket_evicts_it_at_the_next_look(
+    two_desks: tuple[TicketDesk, TicketDesk],
+) -> None:
+    here, elsewhere = two_desks
+    ticket_id = Desk(here).open()
+    here.assign_ticket(AssignTicket(ticket_id=ticket_id, assignee_id="li.wei"), AGENT)
+    assert _cached(here, ticket_id) is not None
+    elsewhere.add_note(AddNote(ticket_id=ticket_id, body="另一进程的备注"), AGENT)
+    here.erasure_watch.follow()  # what every command does first
+    assert _cached(here, ticket_id) is None
+
+
+@pytest.mark.parametrize("expected_version", [None, 4])
+def test_a_stale_cached_ticket_costs_a_second_attempt_never_a_wrong_answer(
+    two_desks: tuple[TicketDesk, TicketDesk], expected_version: int | None
+) -> None:
+    here, elsewhere = two_desks
+    ticket_id = Desk(here).open()
+    here.assign_ticket(AssignTicket(ticket_id=ticket_id, assignee_id="li.wei"), AGENT)
+    stale = _cached(here, ticket_id)  # version 3
+    elsewhere.add_note(AddNote(ticket_id=ticket_id, body="另一进程的备注"), AGENT)  # version 4
+    here.erasure_watch.follow()
+    # a save of version 3 landing after that look (the race the watch cannot close) puts it back
+    here.repository.cache.put(ticket_id, stale)  # type: ignore[union-attr]
+    result = here.solve_ticket(
+        SolveTicket(ticket_id=ticket_id, resolution="已重置密码", expected_version=expected_version), AGENT
+    )
+    assert result.version == 5  # the borrowed version 3 lost its save (or its version check): decided again on 4
+    assert [type(e).__name__ for e in here.history(ticket_id)][3:] == ["NoteAdded", "Solved"]
+    assert here.get_ticket(ticket_id).status is Status.SOLVED
+
+
+def test_a_ticket_another_process_erased_the_requester_of_leaves_the_cache(
+    two_desks: tuple[TicketDesk, TicketDesk],
+) -> None:
+    here, elsewhere = two_desks
+    setup = Desk(here)
+    ticket_id = setup.open(subject="王小明的账户无法登录")
+    here.assign_ticket(AssignTicket(ticket_id=ticket_id, assignee_id="li.wei"), AGENT)
+    assert "王小明" in str(_cached(here, ticket_id).subject)
+    elsewhere.erase_customer(EraseCustomer(customer_id=setup.customer_id, reference="DSR-2"), COMPLIANCE)
+    here.erasure_watch.follow()
+    assert _cached(here, ticket_id) is None and _cached(here, setup.customer_id) is None
+    assert "王小明" not in str(here.get_ticket(ticket_id).subject)

@@ -66,13 +66,8 @@ class ErasureCommands(_Base):
         self.mail_store.forget(cmd.customer_id)  # their address's blind index entry and their raw mails
         holders = [cmd.customer_id, *self._holders_of(cmd.customer_id)]
         self._drop_snapshots(holders)
-        cache: Any = self.repository.cache
-        if cache is not None:  # nothing decrypted before the erasure stays in memory
-            for object_id in holders:
-                try:
-                    cache.get(object_id, evict=True)
-                except KeyError:
-                    pass
+        for object_id in holders:  # nothing decrypted before the erasure stays in memory
+            self._evict(object_id)
         self._erasures += 1  # and nor do those that loaded from the cache before the holders left it
         tickets = sum(1 for h in holders[1:] if self._is(h, Ticket))
         with metadata.recording(self._context(cmd, caller)):

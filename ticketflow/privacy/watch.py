@@ -9,6 +9,12 @@ position (one indexed query) and, when the log moved by anything but this proces
 it remembers, :meth:`ErasureWatch.saw`), the erasures in between (a second one). Each
 erased customer is handed to ``forget`` before the caller goes on, so no command decides on, returns,
 or writes from what was decrypted before an erasure it could see.
+
+Given ``select_written`` and ``forget_written``, the watch also follows everything other writers appended:
+the second query then reads every notification in between (not only the erasures: each foreign position
+once per process, whatever the number of commands) and hands the objects they changed to
+``forget_written``, so the desk's aggregate cache never lends a command an aggregate another process has
+moved past without evicting it first (see ``TicketDesk._borrow``).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from ticketflow.domain import Customer
 #: Both are followed: a process that reloads a ticket between the two decrypts it again, and the
 #: completion makes it forget that copy too.
 ERASURE_TOPICS = [get_topic(Customer.ErasureRequested), get_topic(Customer.Erased)]
+_ERASURE_TOPIC_SET = frozenset(ERASURE_TOPICS)
 _PAGE = 500
 #: At most this many own positions wait for a :meth:`ErasureWatch.follow` (a process that only writes
 #: and never follows stops remembering; its next follow reads the log once).
@@ -45,8 +52,12 @@ class ErasureWatch:
         select_erasures: Callable[[int, int, int], Sequence[Any]],
         log_position: Callable[[], int],
         forget: Callable[[UUID], None],
+        select_written: Callable[[int, int, int], Sequence[Any]] | None = None,
+        forget_written: Callable[[set[UUID]], None] | None = None,
     ) -> None:
         self._select_erasures, self._log_position, self._forget = select_erasures, log_position, forget
+        #: Every notification of a range (any topic), and what to do with the objects others changed.
+        self._select_written, self._forget_written = select_written, forget_written
         self._position: int | None = None  # the log position up to which erasures were read
         self._lock = threading.Lock()
         #: Log positions past ``_position`` this process wrote itself (see :meth:`saw`).
@@ -91,7 +102,7 @@ class ErasureWatch:
         """Forget every customer erased since the last look; returns them (empty when the log has none).
 
         One query (the log's end) when only this process wrote since the last look; a second one (the
-        erasures in between) when another process did."""
+        erasures in between, or every notification with ``select_written``) when another process did."""
         with self._lock:
             if self._position is None:
                 self._position = self._log_position()
@@ -105,14 +116,26 @@ class ErasureWatch:
                     self._position = top
                     self._own = {p for p in own if p > top}
                     return set()
+                own = set(own)  # the positions told so far (one told later counts as another writer's)
             erased: set[UUID] = set()
+            written: set[UUID] = set()
             start = self._position + 1
+            select = self._select_written or self._select_erasures
             while True:
-                page = self._select_erasures(start, _PAGE, top)
-                erased.update(UUID(str(n.originator_id)) for n in page)
+                page = select(start, _PAGE, top)
+                if self._select_written is None:
+                    erased.update(UUID(str(n.originator_id)) for n in page)
+                else:
+                    for n in page:
+                        if n.topic in _ERASURE_TOPIC_SET:
+                            erased.add(UUID(str(n.originator_id)))
+                        if n.id not in own:
+                            written.add(UUID(str(n.originator_id)))
                 if len(page) < _PAGE:
                     break
                 start = page[-1].id + 1
+            if written and self._forget_written is not None:
+                self._forget_written(written)
             for customer_id in erased:
                 self._forget(customer_id)
             self._position = top
