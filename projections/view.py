@@ -161,7 +161,10 @@ class ViewStore(TrackingRecorder):
         (compare-and-set): a rebuild that reset the view, or another worker that got
         there first, makes this batch roll back instead of skipping or repeating events.
         """
+        own_transaction = self._held() is None
         with self._transaction(commit=True) as cursor:
+            if own_transaction:
+                self._batch_begun(cursor)
             if previous is not None:
                 current = self._locked_position(cursor, tracking.application_name)
                 if current != previous:
@@ -172,6 +175,9 @@ class ViewStore(TrackingRecorder):
             self._insert_tracking_in(cursor, tracking)
         if self.view.purges_personal_data and any(erased_customer(event) for event, _ in events):
             self.compact_after_erasure()
+
+    def _batch_begun(self, cursor: Any) -> None:
+        """At the start of a batch's own transaction (its rows and its tracking position, nothing else)."""
 
     def _apply_in(self, cursor: Any, events: Sequence[Positioned]) -> Sequence[Positioned]:
         """Change the view's rows for the events it takes (returned), in the transaction of ``cursor``."""
@@ -353,6 +359,10 @@ class SQLiteViewStore(ViewStore, SQLiteTrackingRecorder):
         return tuned
 
 
+#: A view batch's transaction does not wait for its WAL flush (see PostgresViewStore._batch_begun).
+_BATCH_ASYNC_COMMIT = "SET LOCAL synchronous_commit = off"
+
+
 class PostgresViewStore(SerialisedTrackingDdl, ViewStore, PostgresTrackingRecorder):
     dialect = Dialect.POSTGRES
 
@@ -384,6 +394,17 @@ class PostgresViewStore(SerialisedTrackingDdl, ViewStore, PostgresTrackingRecord
             return
         with self.datastore.transaction(commit=commit) as cursor:
             yield cursor
+
+    def _batch_begun(self, cursor: Any) -> None:
+        """A view batch's COMMIT does not wait for its WAL to reach the disk (``synchronous_commit =
+        off`` for this transaction alone; the automation's marks, the sealer's checkpoints and the
+        events keep the server's setting). Safe because of what the transaction holds: the rows made
+        from events already durable in the log, and the position they reach, together. A crash may lose
+        the last such commits (never a part of one); the view then restarts from the position that
+        survived and makes the same rows again from the log. Nothing durable can depend on a lost batch:
+        PostgreSQL's WAL is one sequence, and any durable COMMIT written after the batch was visible
+        (the automation acting on the workflow view, say) flushes the batch's WAL with its own."""
+        cursor.execute(_BATCH_ASYNC_COMMIT)
 
     def read(self, query: Callable[[Db], R]) -> R:
         """A read, retried on a pooled connection that died with a database restart."""
