@@ -210,6 +210,7 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         #: of what other writers changed: a command that loaded before it never puts what it loaded back
         #: into the cache (see :meth:`_keep_cached`), nor a read what it loaded (:meth:`_get`).
         self._erasures = 0
+        self._erasures_lock = threading.Lock()  # `+=` is no atomic step: two bumps must never count as one
         #: Cached aggregates :meth:`_peek` handed out as they are (readers may keep them): a command
         #: changes a copy of one of these, never the object itself (:meth:`_borrow`).
         #: By ``id()``; weak, so an aggregate no reader holds any more goes (aggregates compare by value).
@@ -1278,10 +1279,10 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         cache: Any = self.repository.cache
         if cache is None:
             return
-        self._erasures += 1
+        self._bump_erasures()
         for object_id in object_ids:
             self._evict(object_id)
-        self._erasures += 1
+        self._bump_erasures()
 
     def _forget_customer(self, customer_id: UUID) -> None:
         """Drop everything this process holds of a customer erased (by any process, see
@@ -1289,12 +1290,19 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         their tickets and their reminders from the aggregate cache. Commands that loaded before this
         put nothing back in the cache, nor do reads that loaded while it ran (``_erasures``)."""
         self.keys.forget(customer_id)
-        self._erasures += 1
+        self._bump_erasures()
         cache: Any = self.repository.cache
         if cache is not None:
             for object_id in self._cached_of(cache, customer_id):
                 self._evict(object_id)
-        self._erasures += 1
+        self._bump_erasures()
+
+    def _bump_erasures(self) -> None:
+        """Count one more erasure or eviction step (see ``_erasures``), under a lock: threads bump it at once
+        (every command's look at the log may evict what other writers changed), and a lost bump could let a
+        command that loaded before an eviction put what it loaded back."""
+        with self._erasures_lock:
+            self._erasures += 1
 
     @staticmethod
     def _cached_of(cache: Any, customer_id: UUID) -> list[UUID]:

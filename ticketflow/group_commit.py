@@ -224,29 +224,26 @@ class GroupCommitRecorder(GroupCommit, SQLiteApplicationRecorder):
         # The library's own writers in this process (snapshots) take this lock: take turns with them
         # here rather than in SQLite's busy handler, which sleeps.
         self._writer_lock: Any = getattr(self.datastore.pool, "_writer_lock", None) or threading.Lock()
-        self._readers = threading.local()  # each thread's connection for the log's end (max_notification_id)
-        self._reader_connections: list[SQLiteConnection] = []
-        self._readers_lock = threading.Lock()
+        self._reader: SQLiteConnection | None = None  # kept open for the log's end (max_notification_id)
+        self._reader_lock = threading.Lock()
 
     def max_notification_id(self) -> int:
-        """The log's end, asked before every command (``ErasureWatch.follow``): on a connection of this
-        thread's own kept open, one statement (the pool's check-out, transaction and check-in cost ten
-        times the query). A file store only: an in-memory one takes the pool's reader-writer turns."""
+        """The log's end, asked before every command (``ErasureWatch.follow``): one statement on one
+        connection kept open for it, threads taking turns (the pool's check-out, transaction and
+        check-in cost ten times the query; one connection per thread would pile up as the server's
+        worker threads come and go). A file store only: an in-memory one takes the pool's turns."""
         pool = self.datastore.pool
         if pool.is_sqlite_memory_mode:
             return super().max_notification_id()
-        reader: SQLiteConnection | None = getattr(self._readers, "connection", None)
-        if reader is None or reader.closed:
-            reader = pool._create_connection()
-            with self._readers_lock:
-                self._reader_connections.append(reader)
-            self._readers.connection = reader
-        try:
-            row = reader._sqlite_conn.execute(self.select_max_notification_id_statement).fetchone()
-        except sqlite3.Error as exc:
-            self._readers.connection = None
-            reader.close()
-            raise _as_persistence_error(exc) from exc
+        with self._reader_lock:
+            if self._reader is None or self._reader.closed:
+                self._reader = pool._create_connection()
+            try:
+                row = self._reader._sqlite_conn.execute(self.select_max_notification_id_statement).fetchone()
+            except sqlite3.Error as exc:
+                self._reader.close()
+                self._reader = None
+                raise _as_persistence_error(exc) from exc
         return row[0]  # type: ignore[no-any-return]
 
     def _connection(self) -> SQLiteConnection:
@@ -259,14 +256,14 @@ class GroupCommitRecorder(GroupCommit, SQLiteApplicationRecorder):
         return self._writer
 
     def close_writer(self) -> None:
-        """Close the leader's connection and the threads' log-end readers (the desk calls this when it closes)."""
+        """Close the leader's connection and the log-end reader (the desk calls this when it closes)."""
         with self._writer_lock:
             writer, self._writer = self._writer, None
             if writer is not None:
                 writer.close()  # an open transaction on it is rolled back
-        with self._readers_lock:
-            readers, self._reader_connections = self._reader_connections, []
-        for reader in readers:
+        with self._reader_lock:
+            reader, self._reader = self._reader, None
+        if reader is not None:
             reader.close()
 
     def _commit_group(self, group: list[_Batch]) -> None:

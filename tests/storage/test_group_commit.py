@@ -6,6 +6,7 @@ batch, then released: what is counted is the event store's COMMITs, never time.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -309,3 +310,18 @@ def test_the_event_store_commits_with_synchronous_full(sqlite_desk: TicketDesk) 
 
 
 # A SIGKILL of serve under 32 clients (saves committed in groups): tests/faults/test_crash_trials.py.
+
+
+def test_threads_asking_for_the_log_end_share_one_kept_connection_so_none_piles_up(sqlite_desk: TicketDesk) -> None:
+    """The server's worker threads come and go (AnyIO retires idle ones): asking for the log's end from
+    many short-lived threads opens one connection, not one per thread kept until the desk closes."""
+    recorder = _recorder(sqlite_desk)
+    recorder.max_notification_id()
+    fds = len(os.listdir("/proc/self/fd"))
+    ends: list[int] = []
+    for _ in range(40):
+        thread = threading.Thread(target=lambda: ends.append(recorder.max_notification_id()))
+        thread.start()
+        thread.join()
+    assert ends == [ends[0]] * 40
+    assert len(os.listdir("/proc/self/fd")) < fds + 10  # one connection per thread kept would be 80 more

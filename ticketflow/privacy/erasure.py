@@ -61,14 +61,14 @@ class ErasureCommands(_Base):
         if caller.role not in (Role.COMPLIANCE, Role.ADMIN, Role.SYSTEM):
             raise PermissionDenied(f"a {caller.role} may not erase a customer's personal data")
         self._change(Customer, cmd.customer_id, cmd, caller, lambda c: c.request_erasure(cmd.basis, cmd.reference))
-        self._erasures += 1  # commands that loaded before now put nothing in the cache (application._keep_cached)
+        self._bump_erasures()  # commands that loaded before now put nothing in the cache (application._keep_cached)
         self.keys.destroy(cmd.customer_id)
         self.mail_store.forget(cmd.customer_id)  # their address's blind index entry and their raw mails
         holders = [cmd.customer_id, *self._holders_of(cmd.customer_id)]
         self._drop_snapshots(holders)
         for object_id in holders:  # nothing decrypted before the erasure stays in memory
             self._evict(object_id)
-        self._erasures += 1  # and nor do those that loaded from the cache before the holders left it
+        self._bump_erasures()  # and nor do those that loaded from the cache before the holders left it
         tickets = sum(1 for h in holders[1:] if self._is(h, Ticket))
         with metadata.recording(self._context(cmd, caller)):
             customer = self._load(Customer, cmd.customer_id)
