@@ -251,55 +251,10 @@ class Table:
         )
         return f"INSERT INTO {{p}}{self.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})" + on_conflict
 
-    def update_sql(self, changed: tuple[int, ...]) -> str:
-        """An UPDATE of the columns at positions ``changed`` (never key columns) of one row by its key: its
-        parameters are the changed values, then the key's. Only the indexes holding a changed column are
-        written (an upsert sets every column, so it rewrites every index entry of the row)."""
-        found = self._updates.get(changed)
-        if found is None:
-            names = self.column_names
-            sets = ", ".join(f"{names[i]} = ?" for i in changed)
-            where = " AND ".join(f"{k} = ?" for k in self.key)
-            found = self._updates[changed] = f"UPDATE {{p}}{self.name} SET {sets} WHERE {where}"
-        return found
-
-    @cached_property
-    def _updates(self) -> dict[tuple[int, ...], str]:
-        return {}
-
-    @cached_property
-    def key_positions(self) -> tuple[int, ...]:
-        return tuple(self.column_names.index(k) for k in self.key)
-
     def select_by_key(self) -> str:
         where = " AND ".join(f"{k} = ?" for k in self.key)
         return f"SELECT * FROM {{p}}{self.name} WHERE {where}"
 
-
-
-class _Rows(dict[tuple[Any, ...], "dict[str, Any] | None"]):
-    """A table's rows cached by a batch, by key, remembering each stored row's values as it was read
-    (``loaded``): :meth:`Batch.flush` writes only the columns that changed since."""
-
-    def __init__(self, table: Table) -> None:
-        super().__init__()
-        self.table = table
-        self.loaded: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-
-    def __setitem__(self, key: tuple[Any, ...], row: dict[str, Any] | None) -> None:
-        """A row read from the database (None: known to be absent)."""
-        if row is not None:
-            try:
-                self.loaded[key] = tuple(self.table.values(row))
-            except KeyError:  # some columns only: written whole, as a new row is
-                self.loaded.pop(key, None)
-        super().__setitem__(key, row)
-
-    def setdefault(self, key: tuple[Any, ...], row: dict[str, Any] | None = None) -> dict[str, Any] | None:
-        if key in self:
-            return self[key]
-        self[key] = row
-        return row
 
 
 class Batch:
@@ -307,46 +262,37 @@ class Batch:
 
     Applying many events to cached rows and writing each changed row once per
     batch is what makes a rebuild fast; the whole batch commits with the
-    view's tracking position in one transaction. A row read from the database is written back
-    as an UPDATE of the columns that changed (only the indexes holding them are written); a new
-    row, or one put without being read, as an upsert of every column.
+    view's tracking position in one transaction.
     """
 
     def __init__(self, db: Db) -> None:
         self.db = db
-        self._rows: dict[str, _Rows] = {}
+        self._rows: dict[str, dict[tuple[Any, ...], dict[str, Any] | None]] = {}
         self._dirty: dict[str, set[tuple[Any, ...]]] = {}
         self._tables: dict[str, Table] = {}
 
-    def _table_rows(self, table: Table) -> _Rows:
-        rows = self._rows.get(table.name)
-        if rows is None:
-            rows = self._rows[table.name] = _Rows(table)
-        return rows
-
     def get(self, table: Table, *key: Any) -> dict[str, Any] | None:
-        rows = self._table_rows(table)
+        rows = self._rows.setdefault(table.name, {})
         if key not in rows:
             rows[key] = self.db.one(table.select_by_key(), key)
         return rows[key]
 
     def cache(self, table: Table) -> dict[tuple[Any, ...], dict[str, Any] | None]:
         """The table's cached rows by key (None: known to be absent), for a view's ``prepare`` to
-        fill with the rows a batch will read, loaded in a few queries (rows set here count as read
-        from the database: set them as read, change them after)."""
-        return self._table_rows(table)
+        fill with the rows a batch will read, loaded in a few queries."""
+        return self._rows.setdefault(table.name, {})
 
     def put(self, table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
         name = table.name
         dirty = self._dirty.get(name)
         if dirty is None:
             self._tables[name] = table
+            self._rows.setdefault(name, {})
             dirty = self._dirty[name] = set()
-        rows = self._table_rows(table)
         key_columns = table.key
         key = (row[key_columns[0]],) if len(key_columns) == 1 else tuple(row[k] for k in key_columns)
         stored = row if type(row) is dict else dict(row)
-        dict.__setitem__(rows, key, stored)  # a change, not a read: ``loaded`` keeps what the database holds
+        self._rows[name][key] = stored
         dirty.add(key)
         return stored
 
@@ -359,45 +305,15 @@ class Batch:
         changed those tables with a set-based statement, so later reads see the stored rows."""
         self.flush()
         for table in tables:
-            self._rows[table.name] = _Rows(table)
+            self._rows[table.name] = {}
 
     def flush(self) -> None:
-        # Keys in sorted order: concurrent writers of one view take row locks in the same order (on
-        # PostgreSQL the statements follow the keys' order, consecutive rows of one statement in one
-        # executemany; SQLite has one writer at a time, so there each statement takes all its rows at once).
-        in_key_order = self.db.dialect is not Dialect.SQLITE
+        # Keys in sorted order: concurrent writers of one view take row locks in the same order.
         for name, keys in self._dirty.items():
-            if not keys:
-                continue
             table = self._tables[name]
             rows = self._rows[name]
-            loaded = rows.loaded
             values = table.values
-            key_positions = table.key_positions
-            statements: dict[str, list[tuple[Any, ...]]] = {}
-            for k in sorted(keys):
-                row = rows.get(k)
-                if row is None:
-                    continue
-                now = tuple(values(row))
-                before = loaded.get(k)
-                if before is None or any(before[i] != now[i] for i in key_positions):
-                    sql, args = table.upsert_sql, now
-                else:
-                    changed = tuple(i for i, (old, new) in enumerate(zip(before, now))
-                                    if old != new or type(old) is not type(new))
-                    if not changed:
-                        continue  # the database holds the row as it is
-                    sql = table.update_sql(changed)
-                    args = (*(now[i] for i in changed), *(now[i] for i in key_positions))
-                loaded[k] = now
-                if in_key_order and statements and sql not in statements:  # the run of the statement before ends
-                    for statement, params in statements.items():
-                        self.db.executemany(statement, params)
-                    statements = {}
-                statements.setdefault(sql, []).append(args)
-            for statement, params in statements.items():
-                self.db.executemany(statement, params)
+            self.db.executemany(table.upsert_sql, [values(row) for k in sorted(keys) if (row := rows[k]) is not None])
             keys.clear()
 
 
