@@ -440,9 +440,9 @@ class TicketQueries:
         column the rows are read in order of; ``by_key``: the rows are read by key (ticket ids, customer)."""
         clauses: list[str] = []
         params: list[Any] = []
-        chosen = where.ticket_ids is not None
+        chosen = where.ticket_ids is not None or where.sla_due_before is not None
         if where.status and "status" not in bound:
-            # Given tickets (ids): `|| ''` so the statuses are checked on each
+            # Given tickets (ids, or the due-soon clocks'): `|| ''` so the statuses are checked on each
             # ticket read by id, never walked in a status index with the ids as a filter (PostgreSQL did).
             status = f"{t}status || ''" if chosen else f"{t}status"
             clauses.append(f"{status} IN ({', '.join('?' * len(where.status))})")
@@ -540,9 +540,8 @@ class TicketQueries:
         """The statement selecting (sort value, ticket id) of a queue page's rows and one more, in order;
         None when the filter matches no ticket.
 
-        The "SLA due soon" queue (``sla_due_before``) is read from the running clocks' rows, which carry
-        the queue columns (see :meth:`_due_soon`): at most SLA_ATTENTION_LIMIT of them, sorted. A queue
-        chosen elsewhere (``ticket_ids``) or one customer's tickets is read by key
+        A queue chosen elsewhere (``ticket_ids``; ``sla_due_before``: the tickets of at most
+        SLA_ATTENTION_LIMIT clocks, joined in the statement) or one customer's tickets is read by key
         and sorted: a set bounded by the filter, not by the desk. Any other queue reads
         one branch per status (and per team of a multi-team scope), each walking its index in sort
         order from the cursor and stopping after a page; the branches' pages are merged. The

@@ -425,7 +425,7 @@ def sla_clocks(db: Db, ticket_id: str) -> list[dict[str, Any]]:
 
 
 #: How many SLA clocks the console's SLA queues look at (see :func:`sla_attention`; the console's "SLA due
-#: soon" queue reads the running clocks' ``tf_sla_due`` rows: ``TicketFilter.sla_due_before``).
+#: soon" queue reads them in its tickets statement: ``TicketFilter.sla_due_before``).
 ATTENTION_LIMIT = SLA_ATTENTION_LIMIT
 
 
