@@ -33,7 +33,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from api.app import create_app  # noqa: E402
 from projections.sql import Db, ts  # noqa: E402
 from projections.tickets import PRIORITY_RANK, TICKETS  # noqa: E402
-from projections.workflow import SLA_CLOCKS, SLA_DUE, SLA_OUTCOMES  # noqa: E402
+from projections.workflow import SLA_CLOCKS, SLA_OUTCOMES  # noqa: E402
 from ticketflow.commands import AddTeamMember, FormTeam  # noqa: E402
 from ticketflow.commands.accounts import CreateAccount  # noqa: E402
 from ticketflow.config import Settings  # noqa: E402
@@ -64,7 +64,7 @@ def seed(app: object, tickets: int) -> None:
     now = datetime.now(UTC)
     statuses = [s.value for s in Status]
     weights = [3, 10, 5, 3, 15, 64]
-    rows, clocks, running, outcomes = [], [], [], []
+    rows, clocks, outcomes = [], [], []
     for i in range(tickets):
         created = now - timedelta(minutes=rng.randrange(0, 365 * 24 * 60))
         status = rng.choices(statuses, weights)[0]
@@ -102,11 +102,8 @@ def seed(app: object, tickets: int) -> None:
             clock.update(ticket_id=ticket_id, metric="resolution", cycle="0", state=state, target_minutes=480,
                          business_hours=1, elapsed_minutes=0, due_at=ts(due), policy="standard", policy_version=1)
             clocks.append([clock[c] for c in SLA_CLOCKS.column_names])
-            if state == "active":  # the "SLA due soon" queue's row: the clock with its ticket's queue columns
-                carried = {**row, "metric": "resolution", "cycle": "0", "due_at": ts(due)}
-                running.append([carried[c] for c in SLA_DUE.column_names])
     for view, table, batch in (("tickets", TICKETS, rows), ("workflow", SLA_CLOCKS, clocks),
-                               ("workflow", SLA_DUE, running), ("workflow", SLA_OUTCOMES, outcomes)):
+                               ("workflow", SLA_OUTCOMES, outcomes)):
         store = services.read_side.stores[view]
         with store._transaction(commit=True) as cursor:  # noqa: SLF001 - bench fixture data
             Db(cursor, store.dialect, store.prefix).executemany(table.upsert(), batch)

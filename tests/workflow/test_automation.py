@@ -553,9 +553,9 @@ def test_a_running_clock_carries_its_tickets_queue_columns_as_the_tickets_view_h
     world.desk.assign_ticket(AssignTicket(ticket_id=other, assignee_id="li.wei"), AGENT)
     world.settle()
     for key in (ticket_id, other):
-        carried = world.read_side.read("workflow", lambda db, k=key: db.all(  # type: ignore[misc]
+        carried = world.read_side.read("workflow", lambda db, k=key: db.all(
             "SELECT * FROM {p}tf_sla_due WHERE ticket_id = ?", (str(k),)))
-        row = world.read_side.read("tickets", lambda db, k=key: db.one(  # type: ignore[misc]
+        row = world.read_side.read("tickets", lambda db, k=key: db.one(
             "SELECT * FROM {p}tf_tickets WHERE ticket_id = ?", (str(k),)))
         assert carried and row is not None
         assert all({c: due[c] for c in SLA_DUE_QUEUE_COLUMNS} == {c: row[c] for c in SLA_DUE_QUEUE_COLUMNS}
