@@ -35,7 +35,7 @@ from typing import Any
 from projections.readside import ReadSide
 from projections.sql import Db, Dialect, dumps, ts
 from projections.tickets import PRIORITY_RANK, SORTS, TICKET_TAGS, TICKETS, Page, TicketFilter, TicketQueries
-from projections.workflow import SLA_CLOCKS, SLA_DUE
+from projections.workflow import SLA_CLOCKS
 from ticketflow.application import TicketDesk
 from ticketflow.config import Settings
 from ticketflow.domain.values import Channel, Priority, TicketType
@@ -78,8 +78,6 @@ class Seed:
         #: a solved or closed ticket a fulfilled one. Drawn apart from ``rng`` too.
         self.clocks: list[list[Any]] = []
         self.clock_rng = random.Random(1415)
-        #: The running clocks' tf_sla_due rows (the clock with its ticket's queue columns).
-        self.due: list[list[Any]] = []
 
     def rows(self) -> Any:
         rng = self.rng
@@ -112,10 +110,6 @@ class Seed:
             }
             self.tag_rows += [[{"tag": tag, **row}[c] for c in TICKET_TAGS.column_names] for tag in tags]
             self.clocks.append(self.clock(ticket_id, status))
-            if self.clocks[-1][SLA_CLOCKS.column_names.index("state")] == "active":  # the due-soon queue's row
-                clock = dict(zip(SLA_CLOCKS.column_names, self.clocks[-1], strict=True))
-                due = {**row, **{c: clock[c] for c in ("metric", "cycle", "due_at")}}
-                self.due.append([due[c] for c in SLA_DUE.column_names])
             yield [row[c] for c in TICKETS.column_names]
 
 
@@ -137,15 +131,14 @@ def seed(read_side: ReadSide, data: Seed) -> None:
         return
     store = read_side.stores["workflow"]
     with store._transaction(commit=True) as cursor:
-        for table, rows in ((SLA_CLOCKS, data.clocks), (SLA_DUE, data.due)):
-            if store.dialect is Dialect.POSTGRES:
-                columns = ", ".join(table.column_names)
-                with cursor.copy(f"COPY {store.prefix}{table.name} ({columns}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-            else:
-                Db(cursor, store.dialect, store.prefix).executemany(table.upsert_sql, rows)
-            cursor.execute(f"ANALYZE {store.prefix}{table.name}")
+        if store.dialect is Dialect.POSTGRES:
+            columns = ", ".join(SLA_CLOCKS.column_names)
+            with cursor.copy(f"COPY {store.prefix}{SLA_CLOCKS.name} ({columns}) FROM STDIN") as copy:
+                for row in data.clocks:
+                    copy.write_row(row)
+        else:
+            Db(cursor, store.dialect, store.prefix).executemany(SLA_CLOCKS.upsert_sql, data.clocks)
+        cursor.execute(f"ANALYZE {store.prefix}{SLA_CLOCKS.name}")
 
 
 def seed_tickets(read_side: ReadSide, data: Seed) -> None:
@@ -327,24 +320,17 @@ def measure(read_side: ReadSide, data: Seed, rounds: int, kind: str, only: str =
 
 def run(
     settings: Settings, data: Seed, rounds: int, kind: str, vacuum: Callable[[], None] | None = None, only: str = "",
-    reuse: bool = False,
 ) -> tuple[float, float]:
     """Seed ``data`` into the tickets view of ``settings``' store and time every combination; the worst
-    wall-clock and CPU p99 in ms (see :func:`measure`). ``reuse``: the store holds this seed already
-    (the rows are drawn again, not written, for the parameters the combinations pick from)."""
+    wall-clock and CPU p99 in ms (see :func:`measure`)."""
     desk = TicketDesk(settings)
     read_side = ReadSide(desk, ["tickets", "workflow"])
     try:
         started = time.perf_counter()
-        if reuse:
-            for _ in data.rows():
-                pass
-            print(f"{kind}: {data.tickets:,} rows seeded before")
-        else:
-            seed(read_side, data)
-            if vacuum is not None:
-                vacuum()
-            print(f"{kind}: seeded {data.tickets:,} rows and indexed them in {time.perf_counter() - started:.0f} s")
+        seed(read_side, data)
+        if vacuum is not None:
+            vacuum()
+        print(f"{kind}: seeded {data.tickets:,} rows and indexed them in {time.perf_counter() - started:.0f} s")
         return measure(read_side, data, rounds, kind, only)
     finally:
         read_side.close()
@@ -359,8 +345,6 @@ def main() -> None:
     parser.add_argument("--only-postgres", action="store_true")
     parser.add_argument("--keep", default="", help="seed the SQLite desk in this (new) directory and keep it")
     parser.add_argument("--only", default="", help="time only the combinations whose name contains this text")
-    parser.add_argument("--schema", default="", help="PostgreSQL: seed this schema and keep it; a schema this seeded"
-                        " with as many tickets before is timed as it is (seeding 1,000,000 takes minutes)")
     args = parser.parse_args()
     if not args.only_postgres:
         directory = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="tf-bench-queues-"))
@@ -373,27 +357,21 @@ def main() -> None:
     if args.postgres:
         import psycopg
 
-        schema = args.schema or f"tf_bench_queues_{uuid.uuid4().hex[:8]}"
+        schema = f"tf_bench_queues_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(args.postgres, autocommit=True) as conn:
-            seeded = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".tf_sla_due',)).fetchone()
-            if seeded and seeded[0]:
-                count = conn.execute(f'SELECT COUNT(*) FROM "{schema}".tf_tickets').fetchone()
-                seeded = (count[0] == args.tickets,) if count else (False,)
-            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            conn.execute(f'CREATE SCHEMA "{schema}"')
         def vacuum() -> None:  # the visibility map autovacuum keeps: index-only scans then skip the heap
             with psycopg.connect(args.postgres, autocommit=True) as conn:
                 conn.execute(f'VACUUM "{schema}".tf_tickets')
                 conn.execute(f'VACUUM "{schema}".tf_ticket_tags')
                 conn.execute(f'VACUUM "{schema}".tf_sla_clocks')
-                conn.execute(f'VACUUM "{schema}".tf_sla_due')
 
         try:
             run(Settings(database_url=f"{args.postgres}?schema={schema}"), Seed(args.tickets, random.Random(7)),
-                args.rounds, "PostgreSQL", vacuum, args.only, reuse=bool(seeded and seeded[0]))
+                args.rounds, "PostgreSQL", vacuum, args.only)
         finally:
-            if not args.schema:
-                with psycopg.connect(args.postgres, autocommit=True) as conn:
-                    conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+            with psycopg.connect(args.postgres, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 if __name__ == "__main__":

@@ -29,10 +29,9 @@ from eventsourcing.utils import get_topic
 
 from projections.customers import inactive_customers
 from projections.readside import ReadSide
-from projections.sql import Db, dumps, ts, uid
-from projections.tickets import PRIORITY_RANK
+from projections.sql import Db, ts
 from projections.webhook_sender import WebhookSender
-from projections.workflow import SLA_CLOCKS, SLA_DUE, due_work, mark_work, rotation
+from projections.workflow import SLA_CLOCKS, due_work, mark_work, rotation
 from ticketflow.application import TicketDesk
 from ticketflow.automation import calendar_from_spec
 from ticketflow.clock import Clock
@@ -42,7 +41,7 @@ from ticketflow.commands.workflow import (
     ApplySla, FireReminder, IssueSurvey, RecordSlaEvent, RouteTicket, ScheduleReminder,
 )
 from ticketflow.domain import Customer
-from ticketflow.domain.values import Channel, Priority, Role, Status, TicketType
+from ticketflow.domain.values import Channel, Role, Status
 from ticketflow.email.imap import ImapPoller
 from ticketflow.errors import ConcurrencyConflict, NotFound, StorageUnavailable, TicketflowError
 from ticketflow.metadata import Caller
@@ -279,11 +278,7 @@ class Automation:
                 elapsed_minutes=k.elapsed_minutes,
                 command_id=command_id("sla-event", ticket_id, k.kind, k.metric, k.cycle),
             ), SYSTEM))
-        if marks:  # the ticket as the marks left it (its breach, its update time)
-            ticket = self.desk.peek_ticket(ticket_id)
-        queue = queue_columns(ticket)
-        return next_due, ticket.status == Status.CLOSED, lambda db: _store_clocks(
-            db, ticket_id, terms, measurements, now, queue)
+        return next_due, ticket.status == Status.CLOSED, lambda db: _store_clocks(db, ticket_id, terms, measurements, now)
 
     def clock_run(self, ticket: Any, now: datetime) -> ClockRun:
         """The ticket's metric clocks fed its events up to ``now``: what ``measure`` replays from the whole
@@ -554,23 +549,7 @@ class _Workload(Mapping[str, int]):
         return len(self._known)
 
 
-def queue_columns(ticket: Any) -> dict[str, Any]:
-    """A ticket's queue columns (SLA_DUE_QUEUE_COLUMNS) as the tickets view holds them, for its running
-    clocks' ``tf_sla_due`` rows."""
-    return {
-        "status": Status(ticket.status).value, "team_id": uid(ticket.team_id), "assignee_id": ticket.assignee_id,
-        "priority_rank": PRIORITY_RANK[Priority(ticket.priority)], "ticket_type": str(TicketType(ticket.ticket_type).value),
-        "channel": str(Channel(ticket.channel).value), "category": ticket.category, "customer_id": uid(ticket.requester_id),
-        "created_at": ts(ticket.created_at), "updated_at": ts(ticket.updated_at),
-        "sla_breached": int(any(mark.startswith("breached:") for mark in getattr(ticket, "sla_marks", ()))),
-        "tags": dumps(sorted(ticket.tags)),
-    }
-
-
-def _store_clocks(
-    db: Db, ticket_id: UUID, terms: Mapping[str, Any], measurements: list[Measurement], now: datetime,
-    queue: Mapping[str, Any],
-) -> None:
+def _store_clocks(db: Db, ticket_id: UUID, terms: Mapping[str, Any], measurements: list[Measurement], now: datetime) -> None:
     rows = [
         [str(ticket_id), m.metric.value, m.started_at.isoformat(), m.state.value,
          m.target.total_seconds() / 60, int(m.business_hours), round(m.elapsed.total_seconds() / 60, 2),
@@ -579,9 +558,3 @@ def _store_clocks(
     ]
     db.execute("DELETE FROM {p}tf_sla_clocks WHERE ticket_id = ?", (str(ticket_id),))
     db.executemany(SLA_CLOCKS.upsert_sql, rows)
-    # The running clocks again, with the ticket's queue columns: the "SLA due soon" queue's rows.
-    db.execute("DELETE FROM {p}tf_sla_due WHERE ticket_id = ?", (str(ticket_id),))
-    due = [{"ticket_id": str(ticket_id), "metric": m.metric.value, "cycle": m.started_at.isoformat(), "due_at": ts(m.due_at),
-            **queue} for m in measurements if m.state.value == "active"]
-    if due:
-        db.executemany(SLA_DUE.upsert_sql, [[row[c] for c in SLA_DUE.column_names] for row in due])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, ClassVar
@@ -373,9 +373,12 @@ class TicketFilter:
     include_teamless: bool = False  # and the tickets no team owns yet (the supervisors' triage)
 
 
-#: How many running SLA clocks, the soonest due of those the filter keeps, the "SLA due soon" queue looks
-#: at (``sla_due_before``).
+#: How many running SLA clocks, the soonest due, the "SLA due soon" queue looks at (``sla_due_before``).
 SLA_ATTENTION_LIMIT = 2000
+#: The tickets of the running SLA clocks due by a bound, soonest first and bounded (the workflow view's
+#: ``tf_sla_clocks``, read from its (state, due_at, ticket_id) index alone).
+_DUE_SOON = ("SELECT ticket_id FROM {workflow}tf_sla_clocks WHERE state = 'active' AND due_at <= ?"
+             " ORDER BY due_at LIMIT ?")
 
 #: A LIMIT no set of rows reaches (it only keeps a subquery apart from its outer query).
 UNREACHED = 1 << 62
@@ -460,8 +463,9 @@ class TicketQueries:
                 return None
             clauses.append(f"{t}ticket_id IN ({', '.join('?' * len(where.ticket_ids))})")
             params.extend(where.ticket_ids)
-        if where.sla_due_before is not None:  # read from the running clocks' rows (see _due_soon)
-            raise ValueError("sla_due_before is read by TicketQueries._due_soon")
+        if where.sla_due_before is not None:
+            clauses.append(f"{t}ticket_id {{in(}}{_DUE_SOON}{{)in}}")
+            params.extend([where.sla_due_before, SLA_ATTENTION_LIMIT])
         if where.tag is not None and "tag" not in bound:
             clauses.append(f"{t}tags LIKE ? ESCAPE '\\'")  # tags: a JSON array of strings
             params.append("%" + json.dumps(where.tag, ensure_ascii=False).replace("\\", "\\\\").replace("%", "\\%")
@@ -519,21 +523,6 @@ class TicketQueries:
         return ("status",), [(s,) for s in statuses], frozenset({"status"})
 
     @staticmethod
-    def _due_soon(where: TicketFilter, columns: str) -> tuple[str, list[Any]] | None:
-        """The "SLA due soon" queue's rows (``sla_due_before``): the running SLA clocks due by the bound
-        that the other filters keep, soonest first and at most SLA_ATTENTION_LIMIT of them, read from the
-        workflow view's ``tf_sla_due`` in its (due_at, ...) index's order, every filter checked on the index
-        entries (the clocks carry their ticket's queue columns): no probe of the tickets view per clock.
-        ``columns``: what the statement selects of each row (a ticket with two clocks due is there twice)."""
-        found = TicketQueries._where(replace(where, sla_due_before=None), by_key=True)
-        if found is None:
-            return None
-        clauses, params = found
-        sql = (f"SELECT {columns} FROM {{workflow}}tf_sla_due WHERE {' AND '.join(['due_at <= ?', *clauses])}"
-               " ORDER BY due_at LIMIT ?")
-        return sql, [where.sla_due_before, *params, SLA_ATTENTION_LIMIT]
-
-    @staticmethod
     def page_query(
         where: TicketFilter, sort: str = "created_at", limit: int = 50, cursor: str | None = None,
     ) -> tuple[str, list[Any]] | None:
@@ -555,15 +544,6 @@ class TicketQueries:
             value, ticket_id = decode_cursor(cursor, sort)
             after = [value, ticket_id]
         keyset = f"({column}, ticket_id) {'<' if descending else '>'} (?, ?)"
-        if where.sla_due_before is not None:
-            due = TicketQueries._due_soon(where, f"{column} AS sort_value, ticket_id")
-            if due is None:
-                return None
-            sql, params = due
-            past = f" WHERE (sort_value, ticket_id) {'<' if descending else '>'} (?, ?)" if after else ""
-            statement = (f"SELECT DISTINCT sort_value, ticket_id FROM ({sql}) AS due{past}"
-                         f" ORDER BY sort_value {order}, ticket_id {order} LIMIT ?")
-            return statement, [*params, *after, limit + 1]
         if where.ticket_ids is not None or where.sla_due_before is not None or where.customer_id is not None:
             found = TicketQueries._where(where, by_key=True)
             if found is None:
@@ -655,13 +635,6 @@ class TicketQueries:
     def count(db: Db, where: TicketFilter, cap: int | None = None) -> int:
         """How many tickets the filter matches; with ``cap``, counting stops past it (a queue shows
         "10,000+", and its count costs at most ``cap`` index entries however big the desk grows)."""
-        if where.sla_due_before is not None:  # at most SLA_ATTENTION_LIMIT clocks: counted whole
-            due = TicketQueries._due_soon(where, "ticket_id")
-            if due is None:
-                return 0
-            row = db.one(f"SELECT COUNT(DISTINCT ticket_id) AS n FROM ({due[0]}) AS due", due[1])
-            n = int(row["n"]) if row else 0
-            return n if cap is None else min(n, cap + 1)
         found = TicketQueries._where(where)
         if found is None:
             return 0

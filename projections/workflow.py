@@ -91,41 +91,6 @@ SLA_CLOCKS = Table(
     retired_indexes=(("state", "due_at"),),
 )
 
-#: The ticket's queue columns each running clock carries (as the automation measured the ticket), so the
-#: "SLA due soon" queue reads and filters the running clocks in due order from one index, probing no
-#: other table (the tickets view's columns of the same names and meaning).
-SLA_DUE_QUEUE_COLUMNS = ("status", "team_id", "assignee_id", "priority_rank", "ticket_type", "channel", "category",
-                         "customer_id", "created_at", "updated_at", "sla_breached", "tags")
-
-#: The running SLA clocks (state active) with their ticket's queue columns: the console's "SLA due soon"
-#: queue (``TicketFilter.sla_due_before``). Written with ``tf_sla_clocks`` by the automation (its
-#: bookkeeping too), so it is exactly as fresh as the clocks it lists.
-SLA_DUE = Table(
-    "tf_sla_due",
-    columns=(
-        "ticket_id TEXT NOT NULL",
-        "metric TEXT NOT NULL",
-        "cycle TEXT NOT NULL",
-        "due_at TEXT",
-        "status TEXT",
-        "team_id TEXT",
-        "assignee_id TEXT",
-        "priority_rank INTEGER",
-        "ticket_type TEXT",
-        "channel TEXT",
-        "category TEXT",
-        "customer_id TEXT",
-        "created_at TEXT",
-        "updated_at TEXT",
-        "sla_breached INTEGER",
-        "tags TEXT",
-    ),
-    key=("ticket_id", "metric", "cycle"),
-    # Read in due order, every filter and sort column checked on the index entries (SQLite: covering;
-    # PostgreSQL: an index-only scan).
-    indexes=(("due_at", "ticket_id", *SLA_DUE_QUEUE_COLUMNS),),
-)
-
 SLA_OUTCOMES = Table(
     "tf_sla_outcomes",
     columns=(
@@ -160,23 +125,15 @@ class WorkflowView(View):
     name = "workflow"
     #: 2: work rows carry ``todo_at`` (the view's due instant moved on by the automation's mark), indexed
     #: for the rows still to do.
-    #: 3: ``tf_sla_due`` (the running clocks with their ticket's queue columns); the upgrade has the
-    #: automation measure every ticket with a running clock again, which writes its rows.
-    version = 3
+    version = 2
     tables = (WORK, ROTATION, SLA_OUTCOMES, TICKET_FACTS)
     event_types = (Ticket.Event, Reminder.Event)
     #: The automation's bookkeeping (see the module docstring): created with the view, never cleared, and
     #: kept when a new version of the view drops and rebuilds its tables.
-    bookkeeping = (MARKS, SLA_CLOCKS, SLA_DUE)
+    bookkeeping = (MARKS, SLA_CLOCKS)
 
     def ddl(self, dialect: Any) -> list[str]:
-        return super().ddl(dialect) + [statement for table in self.bookkeeping for statement in table.ddl()] + [
-            # Clocks measured before tf_sla_due existed (an upgrade from version 2): forget the automation's
-            # marks of their tickets' SLA rows, so the rebuilt rows are due now and the automation measures
-            # those tickets again, writing their tf_sla_due rows. Nothing to do once any row is there.
-            ("DELETE FROM {p}tf_work_marks WHERE kind = 'sla' AND object_id IN (SELECT ticket_id FROM"
-             " {p}tf_sla_clocks WHERE state = 'active') AND NOT EXISTS (SELECT 1 FROM {p}tf_sla_due)"),
-        ]
+        return super().ddl(dialect) + [statement for table in self.bookkeeping for statement in table.ddl()]
 
     def prepare(self, batch: Batch, events: Sequence[Positioned]) -> None:
         """Load, in a few queries, the ticket facts and work rows the batch reads (one query per

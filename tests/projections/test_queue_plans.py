@@ -41,7 +41,7 @@ from projections.tickets import (
     TicketQueries,
     encode_cursor,
 )
-from projections.workflow import SLA_CLOCKS, SLA_DUE
+from projections.workflow import SLA_CLOCKS
 from ticketflow.application import TicketDesk
 from ticketflow.clock import FakeClock
 from ticketflow.config import Settings
@@ -140,25 +140,18 @@ def seed(read_side: ReadSide) -> None:
         cursor.execute(f"ANALYZE {store.prefix}tf_ticket_tags")
     # An SLA clock per ticket (the automation's bookkeeping in the workflow view): running, paused, met or
     # breached, due from 2026-02-28 12:00 to 2026-03-02 12:00 (the "due soon" bound: 2026-03-01 04:00).
-    # A running clock's tf_sla_due row carries its ticket's queue columns (as the automation writes it).
     clock_rng = random.Random(17)
-    clocks, running = [], []
-    by_id = {row[0]: dict(zip(TICKETS.column_names, row, strict=True)) for row in tickets}
+    clocks = []
     for i in range(ROWS):
         due = datetime(2026, 2, 28, 12, tzinfo=UTC) + timedelta(minutes=clock_rng.randrange(2 * 24 * 60))
         row = dict.fromkeys(SLA_CLOCKS.column_names) | {
             "ticket_id": str(UUID(int=10_000 + i)), "metric": "resolution", "cycle": "0",
             "state": clock_rng.choice(["active", "active", "paused", "fulfilled", "breached"]), "due_at": ts(due)}
         clocks.append([row[c] for c in SLA_CLOCKS.column_names])
-        if row["state"] == "active":
-            carried = by_id[row["ticket_id"]] | {c: row[c] for c in ("metric", "cycle", "due_at")}
-            running.append([carried[c] for c in SLA_DUE.column_names])
     workflow = read_side.stores["workflow"]
     with workflow._transaction(commit=True) as cursor:
         Db(cursor, workflow.dialect, workflow.prefix).executemany(SLA_CLOCKS.upsert_sql, clocks)
-        Db(cursor, workflow.dialect, workflow.prefix).executemany(SLA_DUE.upsert_sql, running)
         cursor.execute(f"ANALYZE {workflow.prefix}tf_sla_clocks")
-        cursor.execute(f"ANALYZE {workflow.prefix}tf_sla_due")
 
 
 def a_cursor(sort: str) -> str:
@@ -169,7 +162,7 @@ def a_cursor(sort: str) -> str:
     return encode_cursor(sort, {column: middle[column], "ticket_id": str(UUID(int=10_500))})
 
 
-_TABLE_SEARCH = re.compile(r"^(SEARCH|SCAN) (workflow\.)?(tf_tickets|tf_ticket_tags|tf_sla_clocks|tf_sla_due|t|g)\b")
+_TABLE_SEARCH = re.compile(r"^(SEARCH|SCAN) (tf_tickets|tf_ticket_tags|tf_sla_clocks|t|g)\b")
 _BOUNDED_SQLITE = re.compile(r"\((ticket_id|customer_id)=\?")
 
 
@@ -185,7 +178,7 @@ def sqlite_problems(plan: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
-_OUR_TABLES = {"tf_tickets", "tf_ticket_tags", "tf_sla_clocks", "tf_sla_due"}
+_OUR_TABLES = {"tf_tickets", "tf_ticket_tags", "tf_sla_clocks"}
 _BOUNDED_PG = re.compile(r"^\(+(\w+\.)?(ticket_id|customer_id) = ")
 
 
@@ -204,7 +197,7 @@ def postgres_problems(plan: dict[str, Any]) -> list[str]:
     problems = []
     for scan, _ in _scans(plan):
         index = scan.get("Index Name", "")
-        ours = scan.get("Relation Name") in _OUR_TABLES or index.startswith(("tf_tickets", "tf_ticket_tags", "tf_sla_clocks", "tf_sla_due"))
+        ours = scan.get("Relation Name") in _OUR_TABLES or index.startswith(("tf_tickets", "tf_ticket_tags", "tf_sla_clocks"))
         if ours and scan["Node Type"] == "Seq Scan":
             problems.append(f"full scan of {scan['Relation Name']}")
         if ours and scan["Node Type"] in ("Index Scan", "Index Only Scan", "Bitmap Index Scan") and "Index Cond" not in scan:
@@ -232,7 +225,7 @@ def vacuum(settings: Settings, prefix: str) -> None:
     env = settings.eventsourcing_env()
     with psycopg.connect(host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"], dbname=env["POSTGRES_DBNAME"],
                          user=env["POSTGRES_USER"], password=env["POSTGRES_PASSWORD"] or None, autocommit=True) as conn:
-        for table in ("tf_tickets", "tf_ticket_tags", "tf_sla_clocks", "tf_sla_due"):
+        for table in ("tf_tickets", "tf_ticket_tags", "tf_sla_clocks"):
             conn.execute(f"VACUUM ANALYZE {prefix}{table}")
 
 
