@@ -3,13 +3,17 @@ sealed as in the store), and a ticket done with is let go, its outcomes counted.
 
 from __future__ import annotations
 
+import os
+import random
 from datetime import timedelta
 
 import pytest
 
 from tests.whatif.desks import START
 from tests.whatif.test_identity import FIXED, PERIOD, live_desk
-from ticketflow.whatif.replay import Move, Scenario, is_decision, read_history, replay
+from ticketflow.domain import Ticket
+from ticketflow.whatif import replay as replay_module
+from ticketflow.whatif.replay import Move, Scenario, Timeline, is_decision, read_history, replay
 from ticketflow.whatif.report import signature
 
 
@@ -77,3 +81,73 @@ def test_a_ticket_done_with_is_let_go_and_its_sla_runs_and_escalations_stay_coun
                 type(e).__name__ in ("PriorityChanged", "Transferred") for e in replayed.decisions
             )
         assert sum(r.escalations for r in recorded.tickets.values()) > 0
+
+
+def _items_as_values(timeline: Timeline) -> list[tuple[object, ...]]:
+    """The timeline's items, in the order it gives them back, as plain comparable values."""
+    out: list[tuple[object, ...]] = []
+    for item in timeline:
+        if isinstance(item, Move):
+            out.append(("move", item.at, item.position, item.agent, item.delta, item.team))
+        else:
+            ticket_id, step = item
+            out.append(
+                (
+                    "step",
+                    ticket_id,
+                    step.position,
+                    step.snapshot,
+                    step.tier,
+                    step.language,
+                    getattr(step.event, "subject", None),
+                    *signature([step.event]),
+                )
+            )
+    return out
+
+
+@pytest.mark.parametrize(("spill_after", "block"), [(0, 512), (3, 2), (7, 512), (40, 3)])
+def test_a_timeline_spilled_in_sorted_runs_gives_the_same_items_in_the_same_order_as_one_held(
+    spill_after: int, block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(replay_module, "_BLOCK", block)  # runs read back over several blocks
+    with live_desk(FIXED) as world:
+        desk = world.desk
+        added: list[tuple[str, object]] = []
+        for notification in desk.recorder.select_notifications(1, 10_000):
+            event = desk.mapper.to_domain_event(notification)
+            if isinstance(event, Ticket.Event):
+                added.append(
+                    ("step", (notification, event, notification.id, notification.id % 3, "gold", "zh"))
+                )
+                added.append(("move", Move(event.occurred_at, notification.id, "agent", +1)))
+                added.append(("move", Move(event.occurred_at, notification.id, "other", -1)))
+        random.Random(16).shuffle(added)  # added out of business-time order, with ties on time and position
+        timelines = [Timeline(desk.mapper.to_domain_event, n) for n in (len(added), spill_after)]
+        for timeline in timelines:
+            for kind, args in added:
+                if kind == "move":
+                    timeline.add_move(args)  # type: ignore[arg-type]
+                else:
+                    timeline.add_step(*args)  # type: ignore[misc]
+        held, spilled = timelines
+        assert not held.spilled and spilled.spilled and len(spilled._runs) > 1
+        expected = _items_as_values(held)
+        assert _items_as_values(spilled) == expected
+        positions = [args.position if isinstance(args, Move) else args[2] for _, args in added]  # type: ignore[index]
+        assert positions != [
+            v[2] for v in expected
+        ]  # they were added out of order: the runs had sorting to do
+        assert "发票金额不对" in [v[6] for v in expected if v[0] == "step"]  # a sealed subject, opened again
+
+
+def test_a_spilled_timeline_has_no_name_on_disk_even_while_it_is_read() -> None:
+    with live_desk(FIXED) as world:
+        history = read_history(world.desk, PERIOD.since, PERIOD.until, spill_after=5)
+        path = history.timeline._path
+        assert history.timeline.spilled and path
+        assert not os.path.exists(path) and not os.path.exists(os.path.dirname(path))
+        items = iter(history.timeline)
+        next(items)
+        assert not os.path.exists(os.path.dirname(path))
+        assert sum(1 for _ in items) == history.timeline.size - 1

@@ -37,9 +37,7 @@ import multiprocessing
 import os
 import pickle
 import select
-import shutil
 import signal
-import sqlite3
 import struct
 import sys
 import tempfile
@@ -246,7 +244,8 @@ class Move:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _MOVE, _STEP = 0, 1
-_FLUSH = 5000
+#: Items of a spilled run pickled together in one block (a run is read back a block at a time).
+_BLOCK = 512
 
 
 def _instant(at: datetime) -> int:
@@ -254,7 +253,7 @@ def _instant(at: datetime) -> int:
     return (at - _EPOCH) // _MICROSECOND
 
 
-#: Items a timeline holds in memory; past this it spills them to disk (about 2 kB each).
+#: Items a timeline holds in memory; past this it writes them, sorted, to disk (about 2 kB each).
 SPILL_AFTER = 100_000
 
 
@@ -262,28 +261,32 @@ class Timeline:
     """The period's recorded steps and the others' load moves, given back in business-time order.
 
     Items come back ordered by business time, then log position, moves before steps, then as
-    they were added, one at a time. Up to ``spill_after`` items are held in memory; past that,
-    all go to a private temporary SQLite database (a file in a directory only this user can read,
-    its name removed once its readers have it open: the system frees it when they close it), so
-    memory does not grow with the log; a forked process can read it too (:meth:`share`). There, a step whose event class has personal
-    fields is kept as the store keeps it (those fields sealed) and decoded again when it comes
-    back; any other item is kept pickled. Iterating it consumes it: it is closed once read."""
+    they were added, one at a time. Up to ``spill_after`` items are held in memory; each time more
+    are, they are sorted and written to disk as one *run*, and the timeline is read back by merging
+    the runs and the items still held (an external merge sort: each run is read in order, one block
+    at a time, so memory does not grow with the log, and nothing is sorted again on disk). The runs
+    go to a private temporary file, opened in a directory only this user can read and whose name is
+    removed at once (the system frees it when the last process holding it closes it; nothing is left
+    behind); a forked process reads it through the descriptor it inherits (``os.pread``: no shared
+    file offset), see :meth:`share`. There, a step whose event class has personal fields is kept as
+    the store keeps it (those fields sealed) and decoded again when it comes back; any other item is
+    kept pickled. Iterating it consumes it: it is closed once read."""
 
     def __init__(self, decode: Callable[[StoredEvent], Any], spill_after: int = SPILL_AFTER) -> None:
         self._decode = decode
         self.spill_after = spill_after
         self._held: list[tuple[int, int, int, int, Any]] = []  # (at, position, kind, seq, item)
-        self._db: sqlite3.Connection | None = None
-        self._rows: list[tuple[Any, ...]] = []
-        self._dir: str | None = None
-        self._path = ""
-        self._inherited: sqlite3.Connection | None = None
+        self._held_ordered = False  # held sorted, last first (popped from the end)
+        self._fd: int | None = None
+        self._path = ""  # the file's name while it had one
+        self._written = 0  # bytes written to the file
+        self._runs: list[list[tuple[int, int]]] = []  # each run's blocks: (offset, length), in order
         self.size = 0
         self.closed = False
 
     @property
     def spilled(self) -> bool:
-        return self._db is not None
+        return bool(self._runs)
 
     def add_step(
         self,
@@ -303,117 +306,110 @@ class Timeline:
 
     def _add(self, at: int, position: int, kind: int, item: Any) -> None:
         self.size += 1
-        if self._db is None:
-            self._held.append((at, position, kind, self.size, item))
-            if len(self._held) > self.spill_after:
-                self._spill()
-        else:
-            self._rows.append(self._row(at, position, kind, item))
-            if len(self._rows) >= _FLUSH:
-                self._flush()
+        self._held.append((at, position, kind, self.size, item))  # seq (self.size) is unique: never ties
+        if len(self._held) > self.spill_after:
+            self._spill()
 
     @staticmethod
-    def _row(at: int, position: int, kind: int, item: Any) -> tuple[Any, ...]:
-        if kind == _MOVE:
-            data = pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
-            return (at, position, kind, None, None, None, False, data, None, None, None)
-        ticket_id, step, sealed = item
-        if sealed is not None:
-            state, version, topic = sealed.state, sealed.originator_version, sealed.topic
-        else:
-            state, version, topic = pickle.dumps(step, pickle.HIGHEST_PROTOCOL), None, None
-        sealing = (ticket_id.bytes, version, topic, sealed is not None, state)
-        return (at, position, kind, *sealing, step.snapshot, step.tier, step.language)
+    def _row(entry: tuple[int, int, int, int, Any]) -> tuple[int, int, int, int, Any]:
+        """An item as a run keeps it: a step with personal fields as the store has it (sealed)."""
+        at, position, kind, seq, item = entry
+        if kind == _STEP:
+            ticket_id, step, sealed = item
+            if sealed is None:
+                item = (ticket_id, step)
+            else:
+                item = (
+                    ticket_id,
+                    None,
+                    sealed.state,
+                    sealed.originator_version,
+                    sealed.topic,
+                    step.snapshot,
+                    step.tier,
+                    step.language,
+                )
+        return at, position, kind, seq, item
 
     def _spill(self) -> None:
-        # A private temporary database, on disk: a file in a directory only this user can read, unlinked as soon
-        # as every process that reads it has it open (see :meth:`share`), so nothing is left behind.
-        self._dir = tempfile.mkdtemp(prefix="ticketflow-whatif-")
-        self._path = os.path.join(self._dir, "timeline.sqlite")
-        db = self._db = sqlite3.connect(self._path)
-        db.execute("PRAGMA journal_mode=OFF")
-        db.execute("PRAGMA synchronous=OFF")
-        db.execute(
-            "CREATE TABLE items (at INTEGER NOT NULL, position INTEGER NOT NULL, kind INTEGER NOT NULL,"
-            " ticket BLOB, version INTEGER, topic TEXT, sealed INTEGER NOT NULL, data BLOB NOT NULL,"
-            " snapshot INTEGER, tier TEXT, language TEXT)"
-        )
+        """Write the items held, sorted, as one more run."""
+        if self._fd is None:
+            directory = tempfile.mkdtemp(prefix="ticketflow-whatif-")
+            self._path = os.path.join(directory, "timeline")
+            try:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(self._path)
+                os.rmdir(directory)
         held, self._held = self._held, []
-        for at, position, kind, _, item in held:  # in the order added: their rowids keep it
-            self._rows.append(self._row(at, position, kind, item))
-            if len(self._rows) >= _FLUSH:
-                self._flush()
-        self._flush()
+        held.sort()
+        blocks: list[tuple[int, int]] = []
+        for start in range(0, len(held), _BLOCK):
+            data = pickle.dumps([self._row(e) for e in held[start : start + _BLOCK]], pickle.HIGHEST_PROTOCOL)
+            view = memoryview(data)
+            while view:
+                view = view[os.pwrite(self._fd, view, self._written + len(data) - len(view)) :]
+            blocks.append((self._written, len(data)))
+            self._written += len(data)
+        self._runs.append(blocks)
 
-    def _flush(self) -> None:
-        if self._rows and self._db is not None:
-            self._db.executemany(
-                "INSERT INTO items (at, position, kind, ticket, version, topic, sealed, data, snapshot, tier,"
-                " language) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                self._rows,
-            )
-            self._rows = []
+    def _order_held(self) -> None:
+        if not self._held_ordered:
+            self._held.sort(reverse=True)  # popped from the end: in order, and each let go as it goes
+            self._held_ordered = True
+
+    def share(self) -> None:
+        """Ready the timeline to be read by this process and a forked one: the items held are put in
+        order once, here (each process then reads its own copy of them; the runs, through the file
+        descriptor both hold)."""
+        self._order_held()
 
     def __iter__(self) -> Iterator[Move | tuple[UUID, Step]]:
         if self.closed:
             raise ValueError("a timeline is read once")
         try:
-            if self._db is None:
-                held, self._held = self._held, []
-                held.sort(key=lambda i: (i[0], i[1], i[2], i[3]))
-                held.reverse()  # popped from the end: in order, and each let go as it goes
+            self._order_held()
+            if not self._runs:
+                held = self._held
                 while held:
-                    item = held.pop()[4]
-                    yield item if isinstance(item, Move) else (item[0], item[1])
+                    yield self._item(held.pop())
             else:
-                yield from self._read(self._db)
+                for entry in heapq.merge(self._drain_held(), *(self._read(run) for run in self._runs)):
+                    yield self._item(entry)
         finally:
             self.close()
 
-    def share(self) -> None:
-        """Ready a spilled timeline to be read by this process and a forked one (each with its own
-        connection, :meth:`reopen`): everything written and indexed, and committed."""
-        if self._db is not None:
-            self._flush()
-            self._db.execute("CREATE INDEX IF NOT EXISTS timeline ON items (at, position, kind)")
-            self._db.commit()
+    def _drain_held(self) -> Iterator[tuple[int, int, int, int, Any]]:
+        held = self._held
+        while held:
+            yield held.pop()
 
-    def reopen(self) -> None:
-        """In a forked process: read the spilled items through a connection of its own (a SQLite
-        connection must not cross a fork; the inherited one is kept, never used, never closed)."""
-        if self._db is not None:
-            self._inherited = self._db
-            self._db = sqlite3.connect(self._path)
+    def _read(self, blocks: list[tuple[int, int]]) -> Iterator[tuple[int, int, int, int, Any]]:
+        """One run's entries, in order: a block read and unpickled at a time."""
+        for offset, length in blocks:
+            assert self._fd is not None
+            data = os.pread(self._fd, length, offset)
+            while len(data) < length:
+                data += os.pread(self._fd, length - len(data), offset + len(data))
+            yield from pickle.loads(data)
 
-    def unlink(self) -> None:
-        """Remove the spilled file's name once every reader has it open (the open files stay readable)."""
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
-
-    def _read(self, db: sqlite3.Connection) -> Iterator[Move | tuple[UUID, Step]]:
-        self.share()
-        self.unlink()
-        rows = db.execute(
-            "SELECT kind, ticket, version, topic, sealed, data, position, snapshot, tier, language"
-            " FROM items ORDER BY at, position, kind, rowid"
-        )
-        for kind, ticket, version, topic, sealed, data, position, snapshot, tier, language in rows:
-            if kind == _MOVE:
-                yield pickle.loads(data)
-            elif sealed:
-                ticket_id = UUID(bytes=ticket)
-                event = self._decode(StoredEvent(ticket_id, version, topic, data))
-                yield ticket_id, Step(event, position, snapshot, tier, language)
-            else:
-                yield UUID(bytes=ticket), pickle.loads(data)
+    def _item(self, entry: tuple[int, int, int, int, Any]) -> Move | tuple[UUID, Step]:
+        item = entry[4]
+        if entry[2] == _MOVE:
+            return item  # type: ignore[no-any-return]
+        if item[1] is not None:
+            return item[0], item[1]
+        ticket_id, _, state, version, topic, snapshot, tier, language = item
+        event = self._decode(StoredEvent(ticket_id, version, topic, state))
+        return ticket_id, Step(event, entry[1], snapshot, tier, language)
 
     def close(self) -> None:
         self.closed = True
-        self._held, self._rows = [], []
-        if self._db is not None:
-            self._db.close()
-        self.unlink()
+        self._held, self._runs = [], []
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 @dataclass
@@ -1113,14 +1109,17 @@ def replay_apart(
     forked one, which shares the history read (the log is read and decoded once) and sends back
     only each ticket's :meth:`Replayed.outcome` (plain values: no ticket, no personal field).
 
-    A spilled timeline is read by both through connections of their own (its sealed steps are
-    decoded again in each; ``in_child`` readies the child's decoding, e.g. a copy of the keys the
-    parent already holds, since the child must not use the parent's connections). ``progress``
+    A spilled timeline is read by both through the file descriptor they share (:meth:`Timeline.share`;
+    its sealed steps are decoded again in each; ``in_child`` readies the child's decoding, e.g. a copy
+    of the keys the parent already holds, since the child must not use the parent's connections).
+    While it replays, this process keeps what it held before (the history read) out of the garbage
+    collector's reach too (``gc.freeze``, undone after): it is not garbage, and traversing it at each
+    full collection costs more as the log grows. ``progress``
     tells the lesser of the two processes' progress. The child ends with ``os._exit`` (nothing
     of the parent's, such as its database connections, is closed or flushed by it). If this
     process stops (an exception, e.g. a job given back), the child is killed."""
     history.timeline.share()
-    shared = mmap.mmap(-1, 16)  # the child's (opened, done): anonymous shared memory, nothing on disk
+    shared = mmap.mmap(-1, 8)  # the child's progress (done): anonymous shared memory, nothing on disk
     total = len(history.tickets)
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -1134,11 +1133,9 @@ def replay_apart(
             gc.freeze()
             if in_child is not None:
                 in_child()
-            history.timeline.reopen()
-            struct.pack_into("q", shared, 0, 1)
 
             def child_progress(done: int, _total: int) -> None:
-                struct.pack_into("q", shared, 8, done)
+                struct.pack_into("q", shared, 0, done)
 
             replay(history, [there], child_progress)
             payload = pickle.dumps(
@@ -1157,16 +1154,15 @@ def replay_apart(
     finished = False
     try:
 
-        def opened() -> bool:
-            return bool(struct.unpack_from("q", shared, 0)[0] == 1)
-
         def tell(done: int, _total: int) -> None:
             if progress is not None:
-                progress(min(done, struct.unpack_from("q", shared, 8)[0]), total)
+                progress(min(done, struct.unpack_from("q", shared, 0)[0]), total)
 
-        while not opened() and not _drain(read_end, received, 0.01):
-            pass  # the child opens the spilled timeline (if any) before this process may read it (and unlink it)
-        replay(history, [here], tell)
+        gc.freeze()
+        try:
+            replay(history, [here], tell)
+        finally:
+            gc.unfreeze()
         while not _drain(read_end, received, _POLL_SECONDS):
             tell(total, total)
         finished = True
