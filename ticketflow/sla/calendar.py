@@ -9,6 +9,7 @@ changes and offsets are handled by ``zoneinfo``.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -39,6 +40,14 @@ class BusinessCalendar:
     #: Open time from the first day asked about to the start of each local day (filled outward on demand).
     _prefix: dict[date, timedelta] = field(default_factory=dict, init=False, repr=False, compare=False)
     _open: dict[date, timedelta] = field(default_factory=dict, init=False, repr=False, compare=False)  # per day
+    #: Each local day's (open intervals in UTC, open time), for :meth:`add`'s walk: one look-up a day.
+    _spans: dict[date, tuple[tuple[tuple[datetime, datetime], ...], timedelta]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    #: (the ordinal of a day, open time of that day and the days before each later one), for :meth:`add`.
+    _cumulative: tuple[int, list[timedelta]] = field(
+        default_factory=lambda: (0, []), init=False, repr=False, compare=False
+    )
     #: Open every minute of every day (each weekday 00:00-24:00, no holidays): business time is elapsed time.
     _always: bool = field(default=False, init=False, repr=False, compare=False)
 
@@ -127,10 +136,21 @@ class BusinessCalendar:
         day = start.astimezone(zone).date() - one  # as open_intervals: from the previous day
         last = day + timedelta(days=HORIZON_DAYS)
         remaining = duration
+        spans = self._spans
+        # From this day on, every day's hours are after start (a local day two days later than start's).
+        after = day + 3 * one
         while day <= last:
-            intervals = self._utc_intervals(day, zone)
-            if intervals and intervals[0][0] >= start and self._day_open(day, zone) < remaining:
-                remaining -= self._day_open(day, zone)  # the whole day is after start, and too short
+            if day == after:
+                # Whole days too short for what remains: stepped over by their open time.
+                day, remaining = self._skip_days(day, remaining, zone)
+                if day > last:
+                    break
+            found = spans.get(day)
+            if found is None:
+                found = spans[day] = (self._utc_intervals(day, zone), self._day_open(day, zone))
+            intervals, open_time = found
+            if intervals and intervals[0][0] >= start and open_time < remaining:
+                remaining -= open_time  # the whole day is after start, and too short
             else:
                 for a, b in intervals:
                     a = max(a, start)
@@ -140,6 +160,32 @@ class BusinessCalendar:
                         remaining -= b - a
             day += one
         raise ValidationFailed(f"the calendar has no open hours within {HORIZON_DAYS} days of {start.isoformat()}")
+
+    def _skip_days(self, day: date, remaining: timedelta, zone: ZoneInfo) -> tuple[date, timedelta]:
+        """The first day from ``day`` on whose open time holds what remains of ``remaining`` after the days
+        before it, and that rest: the days :meth:`add` would step over one by one (each wholly after its start,
+        and too short), found by bisecting a running sum of open time by day (:attr:`_cumulative`: a list
+        never changed once set, so a thread reading it meanwhile reads a whole one; a longer one replaces it)."""
+        ordinal = day.toordinal()
+        base, cumulative = self._cumulative
+        first = ordinal - base
+        if not cumulative or first < 0:
+            base, cumulative, first = ordinal - 31, [timedelta(0)], 31  # (again) from a month before
+        grown: list[timedelta] | None = None
+        while first >= len(cumulative) or cumulative[-1] < cumulative[first] + remaining:
+            if len(cumulative) - 1 - first > HORIZON_DAYS:  # not within the horizon: add refuses
+                return date.fromordinal(ordinal + HORIZON_DAYS + 1), remaining
+            if grown is None:
+                grown = cumulative = list(cumulative)
+            for _ in range(64):  # a few weeks at a time
+                day_open = self._day_open(date.fromordinal(base + len(cumulative) - 1), zone)
+                cumulative.append(cumulative[-1] + day_open)
+        if grown is not None or base != self._cumulative[0]:
+            object.__setattr__(self, "_cumulative", (base, cumulative))
+        # cumulative[j]: open time of the days before base + j; the first j past ``first`` that reaches the
+        # goal is the end of day j - 1: the day where what remains runs out.
+        found = bisect_left(cumulative, cumulative[first] + remaining, first + 1) - 1
+        return date.fromordinal(base + found), remaining - (cumulative[found] - cumulative[first])
 
     def between(self, start: datetime, end: datetime) -> timedelta:
         """Business time elapsed from ``start`` to ``end`` (zero if ``end`` is not after ``start``)."""

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from ticketflow.domain import Ticket
 from ticketflow.domain.values import Direction
@@ -56,6 +57,8 @@ class Clock:
     segments: list[list[datetime | None]] = field(default_factory=list)  # [start, end or None while running]
     fulfilled_at: datetime | None = None
     stopped: bool = False
+    #: What :func:`_measure` worked out of its ended runs last time (see :func:`_ended_runs`).
+    _ended: list[Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     def run(self, at: datetime) -> None:
         if not self.stopped and (not self.segments or self.segments[-1][1] is not None):
@@ -152,57 +155,95 @@ class ClockRun:
         )
 
     def feed(self, event: Ticket.Event) -> None:
+        kind = _KINDS.get(type(event))
+        if kind is None:
+            kind = _KINDS[type(event)] = _kind_of(type(event))
+        if kind is _INERT:
+            return  # an event that runs, pauses or ends no clock and sets no priority (assigned, transferred...)
         at = event.occurred_at
         current = self.current
-        if isinstance(event, Ticket.Opened):
-            self.priority = event.priority
+        if kind is _OPENED:
+            self.priority = event.priority  # type: ignore[attr-defined]
             for metric in (Metric.FIRST_REPLY, Metric.RESOLUTION):
                 clock = current[metric] = Clock(metric, at)
                 clock.run(at)
                 self.clocks.append(clock)
             return
-        if isinstance(event, Ticket.PriorityChanged):
-            self.priority = event.priority
-        elif isinstance(event, Ticket.Routed) and event.priority is not None:
-            self.priority = event.priority  # a routing rule set it
-        if _is_desk_reply(event):
-            self.replied = True
-            for metric in (Metric.FIRST_REPLY, Metric.NEXT_REPLY):
-                replying = current.get(metric)
-                if replying is not None and not replying.stopped:
-                    replying.fulfil(at)
-        elif _is_customer_message(event) and self.replied:
-            waiting = current.get(Metric.NEXT_REPLY)
-            if waiting is None or waiting.stopped:
-                waiting = current[Metric.NEXT_REPLY] = Clock(Metric.NEXT_REPLY, at)
-                self.clocks.append(waiting)
-                if not self.paused:
-                    waiting.run(at)
-        if isinstance(event, Ticket.Pended | Ticket.PutOnHold):
+        if kind is _PRIORITY:
+            self.priority = event.priority  # type: ignore[attr-defined]
+            return
+        if kind is _ROUTED:
+            if event.priority is not None:  # type: ignore[attr-defined]
+                self.priority = event.priority  # type: ignore[attr-defined]  # a routing rule set it
+            return
+        if kind is _MESSAGE:
+            if _is_desk_reply(event):
+                self.replied = True
+                for metric in (Metric.FIRST_REPLY, Metric.NEXT_REPLY):
+                    replying = current.get(metric)
+                    if replying is not None and not replying.stopped:
+                        replying.fulfil(at)
+            elif _is_customer_message(event) and self.replied:
+                waiting = current.get(Metric.NEXT_REPLY)
+                if waiting is None or waiting.stopped:
+                    waiting = current[Metric.NEXT_REPLY] = Clock(Metric.NEXT_REPLY, at)
+                    self.clocks.append(waiting)
+                    if not self.paused:
+                        waiting.run(at)
+            return
+        if kind is _PAUSING:
             self.paused = True
             for clock in current.values():
                 clock.pause(at)
-        elif isinstance(event, Ticket.MarkedOpen):
+        elif kind is _RUNNING:
             self.paused = False
             for clock in current.values():
                 clock.run(at)
-        elif isinstance(event, Ticket.Solved):
+        elif kind is _SOLVING:
             self.paused = True
             resolution = current.get(Metric.RESOLUTION)
             if resolution is not None:
                 resolution.fulfil(at)
             for clock in current.values():
                 clock.pause(at)
-        elif isinstance(event, Ticket.Reopened):
+        elif kind is _REOPENING:
             self.paused = False
             resolution = current.get(Metric.RESOLUTION)
             if resolution is not None:
                 resolution.fulfilled_at, resolution.stopped = None, False
             for clock in current.values():
                 clock.run(at)
-        elif isinstance(event, Ticket.Closed | Ticket.MergedInto):
+        elif kind is _ENDING:
             for clock in current.values():
                 clock.stop(at)
+
+
+# What :meth:`ClockRun.feed` does with an event, by its class (worked out once per class, by ``isinstance``).
+_INERT, _OPENED, _PRIORITY, _ROUTED, _MESSAGE = "inert", "opened", "priority", "routed", "message"
+_PAUSING, _RUNNING, _SOLVING, _REOPENING, _ENDING = "pausing", "running", "solving", "reopening", "ending"
+_KINDS: dict[type, str] = {}
+
+
+def _kind_of(cls: type) -> str:
+    """The one thing an event class does to the clocks (each ticket event class is at most one of these)."""
+    kinds = [
+        kind
+        for kind, classes in (
+            (_OPENED, Ticket.Opened),
+            (_PRIORITY, Ticket.PriorityChanged),
+            (_ROUTED, Ticket.Routed),
+            (_MESSAGE, Ticket.Interaction),
+            (_PAUSING, Ticket.Pended | Ticket.PutOnHold),
+            (_RUNNING, Ticket.MarkedOpen),
+            (_SOLVING, Ticket.Solved),
+            (_REOPENING, Ticket.Reopened),
+            (_ENDING, Ticket.Closed | Ticket.MergedInto),
+        )
+        if issubclass(cls, classes)
+    ]
+    if len(kinds) > 1:
+        raise TypeError(f"{cls.__qualname__} would both {kinds}: the clocks cannot tell")
+    return kinds[0] if kinds else _INERT
 
 
 def clocks_of(events: Iterable[Ticket.Event], until: datetime) -> tuple[list[Clock], str]:
@@ -227,6 +268,39 @@ def measure(
     return measure_clocks(clocks, targets_for(priority), calendar, now, warn_ratio)
 
 
+def _ended_runs(
+    clock: Clock, target: Target, hours: BusinessCalendar, warning: timedelta, ended: int
+) -> list[Any]:
+    """The clock's first ``ended`` runs (segments with an end) measured against a target: [hours, target,
+    warning, ended, elapsed, breached_at, warned_at, then where the running segment after them passes
+    the target and the warning share, once known]. Ended runs never change (a clock only adds runs and
+    ends its latest), so this is kept on the clock and worked out again only when one more run has ended,
+    or for other targets or hours: a running clock looked at again and again measures each ended run once."""
+    kept = clock._ended
+    if (
+        kept is not None
+        and kept[0] is hours
+        and kept[3] == ended
+        and kept[1] == target
+        and kept[2] == warning
+    ):
+        return kept
+    elapsed = timedelta(0)
+    breached_at: datetime | None = None
+    warned_at: datetime | None = None
+    for start, end in clock.segments[:ended]:
+        assert start is not None and end is not None
+        span = hours.between(start, end)
+        # Strictly more than the target: a reply exactly at the deadline is on time.
+        if breached_at is None and elapsed + span > target.duration:
+            breached_at = hours.add(start, target.duration - elapsed)
+        if warned_at is None and elapsed + span > warning:
+            warned_at = hours.add(start, warning - elapsed)
+        elapsed += span
+    kept = clock._ended = [hours, target, warning, ended, elapsed, breached_at, warned_at, None, None]
+    return kept
+
+
 def measure_clocks(
     clocks: Iterable[Clock], targets: Targets, calendar: BusinessCalendar, now: datetime, warn_ratio: float = 0.8
 ) -> list[Measurement]:
@@ -242,18 +316,24 @@ def measure_clocks(
 
 
 def _measure(clock: Clock, target: Target, hours: BusinessCalendar, now: datetime, warn_ratio: float) -> Measurement:
-    elapsed = timedelta(0)
-    breached_at: datetime | None = None
-    warned_at: datetime | None = None
     warning = target.duration * warn_ratio
-    for start, end in clock.segments:
+    segments = clock.segments
+    running = bool(segments) and segments[-1][1] is None
+    ended = _ended_runs(clock, target, hours, warning, len(segments) - running)
+    elapsed, breached_at, warned_at = ended[4], ended[5], ended[6]
+    if running:
+        start = segments[-1][0]
         assert start is not None
-        span = hours.between(start, end or now)
+        span = hours.between(start, now)
         # Strictly more than the target: a reply exactly at the deadline is on time.
         if breached_at is None and elapsed + span > target.duration:
-            breached_at = hours.add(start, target.duration - elapsed)
+            if ended[7] is None:  # the moment it passes the target in this run: the same at every look
+                ended[7] = hours.add(start, target.duration - elapsed)
+            breached_at = ended[7]
         if warned_at is None and elapsed + span > warning:
-            warned_at = hours.add(start, warning - elapsed)
+            if ended[8] is None:
+                ended[8] = hours.add(start, warning - elapsed)
+            warned_at = ended[8]
         elapsed += span
     if breached_at is not None:
         state = State.BREACHED

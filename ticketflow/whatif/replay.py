@@ -58,7 +58,6 @@ from ticketflow.automation import (
     first_matching_sla_policy,
     placement_team,
     route_by_policy,
-    sla_facts,
     sla_terms_of,
 )
 from ticketflow.domain import (
@@ -539,6 +538,27 @@ def _outside(
 _CLOSING = (Ticket.Solved, Ticket.Closed, Ticket.MergedInto)
 
 
+# What :meth:`Replayed.add` notes of an event, by its class (bits worked out once per class, by ``isinstance``).
+_OPENS, _CLOSES, _OPENED, _ROUTED, _CLOSED, _SOLVED, _WORK = 1, 2, 4, 8, 16, 32, 64
+_NOTED: dict[type, int] = {}
+
+
+def _noted_of(cls: type) -> int:
+    bits = 0
+    for bit, classes in (
+        (_OPENS, Ticket.Opened | Ticket.Reopened),
+        (_CLOSES, _CLOSING),
+        (_OPENED, Ticket.Opened),
+        (_ROUTED, Ticket.Routed),
+        (_CLOSED, Ticket.Closed),
+        (_SOLVED, Ticket.Solved),
+        (_WORK, Ticket.Interaction | Ticket.WorkLogged),  # may be staff work (:func:`is_staff_work`)
+    ):
+        if issubclass(cls, classes):
+            bits |= bit
+    return bits
+
+
 @dataclass(slots=True)  # one per ticket and scenario, kept to the end: slots keep it small
 class Replayed:
     """One ticket as a scenario replayed it.
@@ -571,32 +591,36 @@ class Replayed:
     closed_spans: list[tuple[datetime, datetime]] = field(default_factory=list)  # open from, until
     open_since: datetime | None = None  # opened or reopened then, not solved, closed or merged since
     quiet: tuple[Any, ...] | None = None  # (terms, clocks) at its latest look, if that look decided nothing
+    #: ((terms, clocks), instant) of its latest measured look, and the measurements it made.
+    measured_at: tuple[tuple[Any, ...], list[Measurement]] | None = None
     auto_closes: list[UUID | None] = field(default_factory=list)  # its team at each close the automation made
     holder: tuple[UUID | None, str | None] | None = None  # (team, agent) it had when last solved
 
     def add(self, events: list[Ticket.Event]) -> None:
         for event in events:
             self.clock.feed(event)
-            if isinstance(event, Ticket.Opened | Ticket.Reopened) and self.open_since is None:
+            kind = _NOTED.get(type(event))
+            if kind is None:
+                kind = _NOTED[type(event)] = _noted_of(type(event))
+            if not kind:
+                continue  # nothing the comparison notes (assigned, transferred, ...)
+            if kind & _OPENS and self.open_since is None:
                 self.open_since = event.occurred_at
-            elif isinstance(event, _CLOSING) and self.open_since is not None:
+            elif kind & _CLOSES and self.open_since is not None:
                 self.closed_spans.append((self.open_since, event.occurred_at))
                 self.open_since = None
-            if isinstance(event, Ticket.Opened):
-                self.opened_priority = event.priority
-            elif (
-                isinstance(event, Ticket.Routed)
-                and event.priority is not None
-                and self.routed_priority is None
-            ):
-                self.routed_priority = event.priority
-            if isinstance(event, Ticket.Closed) and event.actor_id == AUTOMATION:
+            if kind & _OPENED:
+                self.opened_priority = event.priority  # type: ignore[attr-defined]
+            elif kind & _ROUTED and event.priority is not None and self.routed_priority is None:  # type: ignore[attr-defined]
+                self.routed_priority = event.priority  # type: ignore[attr-defined]
+            if kind & _CLOSED and event.actor_id == AUTOMATION:
                 self.auto_closes.append(self.ticket.team_id)  # auto-close: elapsed days after solving
-            elif isinstance(event, Ticket.Solved):
+            elif kind & _SOLVED:
                 self.holder = (self.ticket.team_id, self.ticket.assignee_id)  # whom a follow-up goes to
-            who = is_staff_work(event)
-            if who is not None:
-                self.staff_work.append(sys.intern(who))  # one string per person, not per action
+            if kind & _WORK:
+                who = is_staff_work(event)
+                if who is not None:
+                    self.staff_work.append(sys.intern(who))  # one string per person, not per action
 
     def decided(self, events: list[Ticket.Event]) -> None:
         """Note this scenario's decisions: kept, and counted as SLA runs and escalations."""
@@ -617,6 +641,7 @@ class Replayed:
         """Let go of what the replay no longer needs (see the class)."""
         del self.ticket, self.clock
         self.measured = {}
+        self.measured_at = None
         if self.imported:
             self.decisions = []
 
@@ -810,7 +835,7 @@ class Scenario:
         """The SLA clock's look at a ticket, repeated while its own decisions change the ticket."""
         for _ in range(MAX_LOOKS):
             made = self._evaluate(replayed, snapshot, now, changed)
-            if all(isinstance(e, QUIET) for e in made):
+            if not made or all(isinstance(e, QUIET) for e in made):
                 return
             changed = True
 
@@ -834,7 +859,8 @@ class Scenario:
         # A look that decided nothing, at the same terms and clocks, before anything falls due: no look in
         # between decides anything either (warnings and breaches happen at due instants, which the due heap
         # holds), and its next due instant stays the one already held. Skipped.
-        state = None if made else (_terms_key(terms), replayed.clock.state())
+        looked = (_terms_key(terms), replayed.clock.state())
+        state = None if made else looked
         if (
             state is not None
             and state == replayed.quiet
@@ -844,7 +870,7 @@ class Scenario:
                 self._check_skip(replayed, terms, now)
             return made
         replayed.next_due = None
-        marks, next_due = self._marks_due(replayed, terms, now)
+        marks, next_due = self._marks_due(replayed, terms, now, looked)
         for mark in marks:
 
             def act(t: Ticket, k: Any = mark) -> None:
@@ -866,16 +892,26 @@ class Scenario:
         assert not marks and next_due == replayed.next_due, (replayed.ticket.id, now, marks, next_due)
 
     def _marks_due(
-        self, replayed: Replayed, terms: dict[str, Any], now: datetime
+        self, replayed: Replayed, terms: dict[str, Any], now: datetime, looked: tuple[Any, ...] | None = None
     ) -> tuple[list[SlaMark], datetime | None]:
-        """What a look at ``now`` under ``terms`` marks on the ticket's clocks, and when it looks next."""
-        measurements = self._measure(
-            replayed,
-            self._targets(terms, replayed.clock.priority),
-            self._calendar(terms),
-            now,
-            terms["warn_at_percent"] / 100,
-        )
+        """What a look at ``now`` under ``terms`` marks on the ticket's clocks, and when it looks next.
+
+        ``looked``: the terms and clocks' state (as the quiet memo has them). A look again at the same
+        instant, terms and clocks (the look after one that recorded a mark: a mark runs no clock) measures
+        the same: its measurements are those of the look before (only the marks recorded since differ)."""
+        key = None if looked is None else (looked, now)
+        kept = replayed.measured_at
+        if key is not None and kept is not None and kept[0] == key:
+            measurements = kept[1]
+        else:
+            measurements = self._measure(
+                replayed,
+                self._targets(terms, replayed.clock.priority),
+                self._calendar(terms),
+                now,
+                terms["warn_at_percent"] / 100,
+            )
+            replayed.measured_at = None if key is None else (key, measurements)
         return marks_due(replayed.ticket, measurements, now)
 
     @staticmethod
@@ -916,7 +952,8 @@ class Scenario:
         """The terms of the SLA policy that matches the ticket (None: none does), decided once per
         policies in force and facts the match reads (:func:`ticketflow.automation.sla_facts`)."""
         index = snapshot if snapshot >= 0 else len(self.history.policies.snapshots) - 1
-        key = (index, *sla_facts(ticket, tier).items())
+        # What sla_facts(ticket, tier) holds, as a key (str() of an enum value is the value: equal, same hash).
+        key = (index, ticket.ticket_type, ticket.category, ticket.channel, ticket.priority, tier)
         if key in self._terms:
             return self._terms[key]
         view = self.policies(snapshot)
@@ -947,6 +984,8 @@ class Scenario:
 
     def fire_due(self, until: datetime, inclusive: bool, snapshot_of: Callable[[UUID], int]) -> None:
         """Look at every ticket whose warning or breach falls due before ``until`` (or at it)."""
+        if not self.due or self.due[0][3] > until:
+            return  # nothing falls due yet (most calls: one before and one after each recorded step)
         bound = _instant(until)
         while self.due and (self.due[0][0] < bound or inclusive and self.due[0][0] == bound):
             key, moment = self.due[0][0], self.due[0][3]
