@@ -31,7 +31,7 @@ from projections.customers import inactive_customers
 from projections.readside import ReadSide
 from projections.sql import Db, ts
 from projections.webhook_sender import WebhookSender
-from projections.workflow import SLA_CLOCKS, due_work, mark_work, rotation
+from projections.workflow import SLA_CLOCKS, due_work, earliest_todo, mark_work, rotation
 from ticketflow.application import TicketDesk
 from ticketflow.automation import calendar_from_spec
 from ticketflow.clock import Clock
@@ -102,6 +102,7 @@ class Automation:
         self.imap = ImapPoller(desk)
         self._last_write = 0
         self._deferred: list[tuple[tuple[str, str], Callable[[Db], None]]] | None = None  # see _writes_per_step
+        self._earliest: dict[str, str | None] | None = None  # see _due
         self._calendars: dict[str, BusinessCalendar] = {}
         self.clock_cache = _ClockCache(clock_cache_tickets)
         self._erasures_seen = desk.log_position()  # erasures before this process started: nothing cached yet
@@ -114,8 +115,18 @@ class Automation:
         """Do everything due now; returns how many actions of each kind were taken."""
         now = self.clock.now()
         done: Counter[str] = Counter()
+        self._earliest = None
+        try:
+            return self._run_steps(now, done)
+        finally:
+            self._earliest = None
+
+    def _run_steps(self, now: datetime, done: Counter[str]) -> Counter[str]:
+        self._read_earliest()
         with self._writes_per_step():
             done["routed"] = self.route()
+        if done["routed"]:
+            self._read_earliest()  # routing caught the views up (see _settle_views)
         self._forget_erased()
         steps: list[tuple[str, Callable[[], int]]] = [
             ("sla", lambda: self.sla(now)), ("surveys", self.surveys), ("follow_ups", lambda: self.follow_ups(now)),
@@ -408,7 +419,18 @@ class Automation:
         return count
 
     # ------------------------------------------------------------------ plumbing
+    def _read_earliest(self) -> None:
+        """With no view workers (the views move only when this thread catches them up or feeds them:
+        tests, ``ticketflow demo``), read once when each kind's work falls due, so that a step with
+        nothing due does not ask (:meth:`_due`). The pass's own marks move only the rows of the step
+        that writes them. With workers the views move under the pass: every step asks."""
+        self._earliest = None if self.read_side.workers else self.read_side.read("workflow", earliest_todo)
+
     def _due(self, kind: str, until: str) -> Iterator[dict[str, Any]]:
+        if self._earliest is not None and kind in self._earliest:
+            earliest = self._earliest[kind]
+            if earliest is None or earliest > until:
+                return
         yield from self.read_side.read("workflow", lambda db: due_work(db, kind, until))
 
     def _act(self, row: dict[str, Any], action: Callable[[], Any]) -> None:

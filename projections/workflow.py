@@ -356,6 +356,15 @@ def next_due(db: Db, after: str, before: str) -> str | None:
     return row["due_at"] if row and row["due_at"] else None
 
 
+def earliest_todo(db: Db) -> dict[str, str | None]:
+    """Per kind, the earliest ``todo_at`` of the rows still to do (None: none): :func:`due_work` of a kind
+    finds rows until ``until`` exactly when this is at or before it. One index seek per kind."""
+    first = "(SELECT todo_at FROM {p}tf_work WHERE kind = ? AND todo_at IS NOT NULL ORDER BY todo_at LIMIT 1)"
+    rows = db.all(" UNION ALL ".join(f"SELECT ? AS kind, {first} AS todo_at" for _ in WORK_KINDS),
+                  [value for kind in WORK_KINDS for value in (kind, kind)])
+    return {row["kind"]: row["todo_at"] for row in rows}
+
+
 def failed_work(db: Db) -> list[dict[str, Any]]:
     """Work the automation set aside after an unexpected error (an operator looks at these)."""
     return db.all(f"SELECT * FROM ({_EFFECTIVE}) e WHERE e.state = 'failed' ORDER BY e.kind, e.object_id")

@@ -6,10 +6,10 @@ import logging
 import shutil
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -21,9 +21,11 @@ from rich.table import Table
 from projections import reports
 from projections.automation import Automation
 from projections.integrity.sealer import sealing_on_close
+from projections.outbox import DELIVERIES, SUBSCRIPTIONS
 from projections.readside import ReadSide, views_dir
-from projections.sql import ts
+from projections.sql import Db, ts
 from projections.tickets import TicketQueries
+from projections.webhook_sender import WebhookSender
 from projections.workflow import next_due as next_due_work
 from projections.workflow import sla_compliance
 from ticketflow.application import TicketDesk
@@ -36,6 +38,7 @@ from ticketflow_cli import output
 from ticketflow_cli.history import as_of_example
 
 log = logging.getLogger("ticketflow.demo")
+R = TypeVar("R")
 
 
 def demo(
@@ -69,18 +72,21 @@ def demo(
     desk = sealing_on_close(TicketDesk(settings, clock=clock))
     # No view workers: every view is fed the run's events in this thread as it writes them (see _Slices),
     # the views the automation reads before each of its looks, the others once per slice.
-    read_side = ReadSide(desk)
+    read_side = _FedReadSide(desk)
     started = time.perf_counter()
     simulation = DeskSimulation(desk, clock, tickets=tickets, customers=customers, days=days, seed=seed, workflow=workflow)
-    automation = Automation(desk, read_side, clock)
     slices = _Slices(desk, read_side, AUTOMATION_VIEWS)
+    extra_steps = {}
+    if "outbox" in read_side.stores:  # as the automation would send them, but not looked for in vain
+        extra_steps["webhooks"] = slices.unless_no_deliveries(WebhookSender(read_side, desk, clock))
+    automation = Automation(desk, read_side, clock, extra_steps=extra_steps)
     done: Counter[str] = Counter()
 
     def tick() -> None:
         """The automation looks as a live desk's does after a save: passes until one finds nothing to do
         (a routing changes the ticket, whose SLA is then measured), each pass seeing the last one's writes."""
         for _ in range(SETTLE_PASSES):
-            slices.feed()
+            slices.feed(LOOKED_AT_VIEWS)  # the others are fed when the automation reads them (_FedReadSide)
             written = len(desk.batched_events())
             with desk.batch():
                 acted = automation.run_once()
@@ -127,6 +133,22 @@ def demo_cache_size(tickets: int, customers: int) -> int:
 SETTLE_PASSES = 10
 #: The views the automation reads (work rows, round-robin, agents' loads): fed as the run writes.
 AUTOMATION_VIEWS = ("tickets", "workflow")
+#: The automation's views that every look reads (its work rows): fed before each pass. The others of
+#: AUTOMATION_VIEWS (agents' loads, read only to route a ticket) are fed what they lack when read.
+LOOKED_AT_VIEWS = ("workflow",)
+
+
+class _FedReadSide(ReadSide):
+    """The demo's read side: a read of a view first gives it what the slice wrote that it lacks
+    (``on_read``, see :meth:`_Slices.feed`), so a view read only now and then (the tickets view: agents'
+    loads, read to route a ticket) takes the events written since in one batch, not one batch a look."""
+
+    on_read: Callable[[str], None] | None = None
+
+    def read(self, name: str, query: Callable[[Db], R]) -> R:
+        if self.on_read is not None:
+            self.on_read(name)
+        return super().read(name, query)
 
 
 class _Slices:
@@ -149,7 +171,11 @@ class _Slices:
         self.read_side = read_side
         self.names = names
         self.base: int | None = None  # the log position the slice's first event follows (None: no slice)
-        self.fed = 0  # how many of the batch's events the views were given
+        self.fed = dict.fromkeys(names, 0)  # how many of the batch's events each view was given
+        self.shown = 0  # how many of the batch's events the last feed showed the views
+        self.no_deliveries: bool | None = None  # no webhook delivery pending in this slice (None: not asked)
+        if isinstance(read_side, _FedReadSide):
+            read_side.on_read = self._on_read
 
     @contextmanager
     def slice(self) -> Iterator[None]:
@@ -158,7 +184,8 @@ class _Slices:
         positions = {self.read_side.position(name) for name in views}
         if len(positions) != 1:  # pragma: no cover - catch_up ends every view at the same position
             raise RuntimeError(f"views {', '.join(views)} are not at one position: {sorted(positions)}")
-        self.base, self.fed = positions.pop(), 0
+        self.base, self.fed, self.shown = positions.pop(), dict.fromkeys(self.names, 0), 0
+        self.no_deliveries = None
         try:
             with self.read_side.holding(views):
                 with self.desk.batch():
@@ -170,25 +197,62 @@ class _Slices:
                     self.read_side.apply(others, [(event, self.base + i) for i, event in enumerate(events, 1)])
                     if events:
                         self.read_side.advance(views, self.base + len(events), previous=self.base)
-                if self.desk.log_position() != self.base + self.fed:
-                    raise _Overtaken(self.base + self.fed, self.desk.log_position())
+                if self.desk.log_position() != self.base + len(events):
+                    raise _Overtaken(self.base + len(events), self.desk.log_position())
         except _Overtaken as exc:
             log.warning("demo: %s; the views are caught up from the log", exc)
         finally:
             self.base = None
 
-    def feed(self) -> None:
-        """Give the views what the slice's batch holds beyond what they were given (outside a slice:
-        catch them up from the log)."""
+    def feed(self, names: tuple[str, ...] | None = None) -> None:
+        """Show the automation's views what the slice's batch holds now (outside a slice: catch them all
+        up from the log): ``names`` (default all of them) are given at once what each lacks, the others
+        when next read (:meth:`_on_read`): the same events, up to the same point, in log order."""
         if self.base is None:
             self.read_side.catch_up(self.names)
             return
-        events = self.desk.batched_events()
-        if len(events) == self.fed:
+        self.shown = len(self.desk.batched_events())
+        for name in names if names is not None else self.names:
+            self._give(name)
+
+    def unless_no_deliveries(self, sender: WebhookSender) -> Callable[[], int]:
+        """The webhook sender's pass, skipped in a slice that began with no delivery pending: the outbox
+        view takes the slice's events only at its end, so none can fall due in it (the sender's query
+        would find nothing at every look of the slice)."""
+
+        def run() -> int:
+            if self.base is not None:
+                if self.no_deliveries is None:
+                    self.no_deliveries = not sender.store.read(_any_pending_delivery)
+                if self.no_deliveries:
+                    return 0
+            return sender.run_once()
+
+        return run
+
+    def _on_read(self, name: str) -> None:
+        """A view about to be read is given what it lacks of what :meth:`feed` last showed (not what
+        was written since: the automation's pass sees its views as they were when it began)."""
+        if self.base is not None and name in self.fed:
+            self._give(name)
+
+    def _give(self, name: str) -> None:
+        fed = self.fed[name]
+        if fed >= self.shown:
             return
-        previous = self.base + self.fed
-        self.read_side.apply(self.names, [(event, previous + i) for i, event in enumerate(events[self.fed:], 1)])
-        self.fed = len(events)
+        assert self.base is not None
+        events = self.desk.batched_events()[fed:self.shown]
+        previous = self.base + fed
+        self.read_side.apply((name,), [(event, previous + i) for i, event in enumerate(events, 1)])
+        self.fed[name] = self.shown
+
+
+def _any_pending_delivery(db: Db) -> bool:
+    """Whether a delivery of an active webhook is pending, however late its next attempt is due."""
+    return db.scalar(
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM {{p}}{DELIVERIES.name} d JOIN {{p}}{SUBSCRIPTIONS.name} w"
+        " ON w.webhook_id = d.webhook_id WHERE d.state = 'pending' AND w.active = 1 LIMIT 1) pending"
+    ) not in (None, 0)
 
 
 class _Overtaken(Exception):

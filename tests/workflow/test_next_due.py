@@ -9,7 +9,7 @@ from typing import Any
 
 from projections.readside import ReadSide
 from projections.sql import Db
-from projections.workflow import _EFFECTIVE, WORK, WORK_KINDS, due_work, mark_work, next_due
+from projections.workflow import _EFFECTIVE, WORK, WORK_KINDS, due_work, earliest_todo, mark_work, next_due
 from ticketflow.application import TicketDesk
 
 T = [f"2026-10-0{d}T09:00:00+00:00" for d in range(1, 8)]
@@ -98,5 +98,26 @@ def test_a_look_finds_the_effective_rows_due_by_any_instant_in_their_order(desk:
         assert found["sla", T[2]] == ["b", "a"]
         assert found["auto_close", "9999"] == found["reminder", "9999"] == found["route", "9999"] == []
         assert found["survey", ""] == ["g"]
+    finally:
+        read_side.close()
+
+
+def test_a_kind_has_work_due_by_an_instant_exactly_when_its_earliest_work_still_to_do_is_at_or_before_it(
+    desk: TicketDesk,
+) -> None:
+    """What lets an automation without view workers skip a step's query (``Automation._due``): the earliest
+    ``todo_at`` per kind says, for every ``until``, whether ``due_work`` finds anything."""
+    read_side = ReadSide(desk, ["workflow"])
+    try:
+        read_side.stores["workflow"].write(fill)
+        earliest = read_side.read("workflow", earliest_todo)
+        assert set(earliest) == set(WORK_KINDS)
+        assert earliest["sla"] == ""  # b: changed since its mark, due now
+        assert earliest["route"] is None and earliest["auto_close"] is None and earliest["reminder"] is None
+        for kind in WORK_KINDS:
+            for until in ["", "2026-09-30T00:00:00+00:00", *T, "9999-12-31"]:
+                found = read_side.read("workflow", lambda db, k=kind, u=until: due_work(db, k, u))
+                first = earliest[kind]
+                assert bool(found) == (first is not None and first <= until), (kind, until)
     finally:
         read_side.close()
