@@ -83,8 +83,16 @@ class WriterMac:
         state = bytes(stored.state)
         if not state.startswith(MAGIC):
             return stored
-        return StoredEvent(stored.originator_id, stored.originator_version, stored.topic,
-                           state[len(MAGIC) + MAC_BYTES:])
+        return StoredEvent(stored.originator_id, stored.originator_version, stored.topic, inner_state(state))
+
+
+def inner_state(state: bytes) -> bytes:
+    """What the mapper made of a stored state: its writer MAC, if it has one, stripped (not judged, as
+    :meth:`WriterMac.unwrap`); a legacy state as it is."""
+    return state[_INNER:] if state.startswith(MAGIC) else state
+
+
+_INNER = len(MAGIC) + MAC_BYTES
 
 
 def with_writer_mac(mapper_class: type[Mapper[Any]]) -> type[Mapper[Any]]:
@@ -100,4 +108,5 @@ def with_writer_mac(mapper_class: type[Mapper[Any]]) -> type[Mapper[Any]]:
             return super().to_domain_event(self.writer_mac.unwrap(stored_event))
 
     MacMapper.__name__ = MacMapper.__qualname__ = f"WriterMac{mapper_class.__name__}"
+    MacMapper.inner_class = mapper_class  # the mapper of the bytes within the MAC
     return MacMapper

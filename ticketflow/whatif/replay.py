@@ -76,6 +76,7 @@ from ticketflow.sla.calendar import BusinessCalendar
 from ticketflow.sla.decide import SlaMark, marks_due, targets_of
 from ticketflow.sla.measure import ClockRun, Measurement, Metric, Target, measure_clocks
 from ticketflow.whatif.candidate import Candidate
+from ticketflow.whatif.reading import LogReader
 
 PAGE = 1000
 AUTOMATION = "automation"
@@ -426,58 +427,66 @@ class History:
     )
 
 
+#: The events :func:`read_history` uses, by kind: policies and teams, follow-ups and reminders fired,
+#: customers' tiers and languages, tickets. Any other is counted, not decoded.
+_POLICY, _REMINDER, _CUSTOMER, _TICKET = range(4)
+USED_EVENTS: tuple[tuple[type, ...], ...] = (
+    (RoutingPolicy.Event, SlaPolicy.Event, ServiceCalendar.Event, Team.Event),
+    (Reminder.Scheduled, Reminder.Fired),
+    (Customer.Registered, Customer.TierChanged, Customer.LanguageChanged),
+    (Ticket.Event,),
+)
+
+
 def read_history(
     desk: TicketDesk, since: datetime, until: datetime, spill_after: int = SPILL_AFTER
 ) -> History:
     """Stream the log once: policies as they change, the period's tickets, the others' loads
-    (``spill_after``: steps and moves held in memory before the timeline goes to disk)."""
+    (``spill_after``: steps and moves held in memory before the timeline goes to disk).
+
+    Only the events it uses are decoded, and of their personal fields only those the replay reads are
+    opened (:mod:`ticketflow.whatif.reading`)."""
     policies = PolicyLog()
     customers: dict[UUID, tuple[str | None, str]] = {}
     tickets: dict[UUID, Recorded] = {}
     requester: dict[UUID, UUID] = {}
     outside: dict[UUID, tuple[str | None, bool]] = {}  # ticket -> (assignee, open)
-    timeline = Timeline(desk.mapper.to_domain_event, spill_after)
+    reader = LogReader(desk, USED_EVENTS, PAGE)
+    timeline = Timeline(reader.decode, spill_after)
     moves: list[Move] = []
     horizon: datetime | None = None
     end = desk.log_position()
-    start, read = 1, 0
-    while start <= end:
-        page = desk.recorder.select_notifications(start, PAGE, stop=end)
-        if not page:
-            break
-        for notification in page:
-            event: Any = desk.mapper.to_domain_event(notification)
-            read += 1
+    event: Any
+    for kind, position, stored, event in reader.events(end):
+        if kind == _POLICY:
+            policies.apply(event)
+        elif kind == _REMINDER:
+            _reminder(tickets, event)
+        elif kind == _CUSTOMER:
+            _customer(customers, event)
+        else:
             occurred = event.occurred_at
-            if isinstance(event, Ticket.Event) and (horizon is None or occurred > horizon):
+            if horizon is None or occurred > horizon:
                 horizon = occurred  # not a policy or team defined after the tickets (imported history)
-            if policies.apply(event):
-                continue
-            if isinstance(event, Reminder.Event):
-                _reminder(tickets, event)
-            elif isinstance(event, Customer.Event):
-                _customer(customers, event)
-            elif isinstance(event, Ticket.Event):
-                ticket_id = event.originator_id
-                if isinstance(event, Ticket.Opened):
-                    requester[ticket_id] = event.requester_id
-                    if since <= occurred < until:
-                        tickets[ticket_id] = Recorded(ticket_id, imported=event.imported)
-                recorded = tickets.get(ticket_id)
-                if recorded is None:
-                    _outside(outside, moves, event, notification.id)
-                    for move in moves:
-                        timeline.add_move(move)
-                    moves.clear()
-                elif is_decision(event):
-                    recorded.decisions.append(event)
-                else:
-                    tier, language = customers.get(requester.get(ticket_id, ticket_id), (None, ""))
-                    snapshot = -1 if event.imported else policies.current
-                    timeline.add_step(notification, event, notification.id, snapshot, tier, language)
-                    recorded.steps += 1
-        start = page[-1].id + 1
-    return History(policies, tickets, timeline, horizon, end, read, desk.settings.assign_opens_new)
+            ticket_id = event.originator_id
+            if isinstance(event, Ticket.Opened):
+                requester[ticket_id] = event.requester_id
+                if since <= occurred < until:
+                    tickets[ticket_id] = Recorded(ticket_id, imported=event.imported)
+            recorded = tickets.get(ticket_id)
+            if recorded is None:
+                _outside(outside, moves, event, position)
+                for move in moves:
+                    timeline.add_move(move)
+                moves.clear()
+            elif is_decision(event):
+                recorded.decisions.append(event)
+            else:
+                tier, language = customers.get(requester.get(ticket_id, ticket_id), (None, ""))
+                snapshot = -1 if event.imported else policies.current
+                timeline.add_step(stored, event, position, snapshot, tier, language)
+                recorded.steps += 1
+    return History(policies, tickets, timeline, horizon, end, reader.read, desk.settings.assign_opens_new)
 
 
 def _reminder(tickets: dict[UUID, Recorded], event: Reminder.Event) -> None:
