@@ -103,13 +103,14 @@ def run(settings: Settings, clients: int, seconds: float, profile: cProfile.Prof
             thread.join()
         read_side.wait(desk.log_position(), timeout=30)
         time.sleep(1.5)  # the automation's last passes over what the views showed last
+        held = f"feed {len(automation.feed)} tickets, {automation.feed.held()} events held"
         automation.stop()
         read_side.stop()
         process = time.process_time() - began
         commands = sum(counts)
         print(f"{commands} commands, {automation.passes} automation passes: automation CPU "
               f"{automation.spent / commands * 1000:.3f} ms/command ({automation.spent:.2f} s); process CPU "
-              f"{process / commands * 1000:.2f} ms/command; load average {load:.1f} -> {os.getloadavg()[0]:.1f}")
+              f"{process / commands * 1000:.2f} ms/command; {held}; load average {load:.1f} -> {os.getloadavg()[0]:.1f}")
     finally:
         read_side.close()
         desk.close()

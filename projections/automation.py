@@ -67,8 +67,12 @@ CLOCK_CACHE_TICKETS = 10_000
 _ERASURE_TOPICS = [get_topic(Customer.ErasureRequested), get_topic(Customer.Erased)]
 _ERASURE_TOPIC_SET = frozenset(_ERASURE_TOPICS)
 #: Tickets the SLA clock keeps built from the log between looks (see :class:`_TicketFeed`), the least
-#: recently changed out first. An entry is the ticket (its text too) and its events not yet looked at.
+#: recently changed out first. An entry is the built ticket (its text too) and the events its clocks have
+#: not taken yet (none for a ticket without SLA terms or done with, once looked at).
 FEED_TICKETS = 2_000
+#: At most this many events held by the feed in all (the tickets' decoded events, their text too): the
+#: least recently changed tickets go first. A few KB an event at most: 20,000 stay under ~60 MB of text.
+FEED_EVENTS = 20_000
 _TICKET_TOPIC = f"{Ticket.__module__}:{Ticket.__qualname__}."
 _PAGE = 500
 #: At most this many log positions read past the views' batches at a pass (more: the feed starts over).
@@ -112,8 +116,9 @@ class Automation:
         self._deferred: list[tuple[tuple[str, str], Callable[[Db], None]]] | None = None  # see _writes_per_step
         self._calendars: dict[str, BusinessCalendar] = {}
         self.clock_cache = _ClockCache(clock_cache_tickets)
-        self.feed = _TicketFeed(desk, FEED_TICKETS if clock_cache_tickets else 0)
-        read_side.on_batch(self.feed.take)
+        # Follows the views' batches from its first use (a pass, or start()) until stop(): an automation
+        # built but never run (a server with the automation off) has no follower, holds nothing.
+        self.feed = _TicketFeed(desk, FEED_TICKETS if clock_cache_tickets else 0, read_side=read_side)
         self._erasures_seen = desk.log_position()  # erasures before this process started: nothing cached yet
         self._stopping = threading.Event()
         self._wake = threading.Event()
@@ -159,6 +164,7 @@ class Automation:
         if self._thread is not None:
             return
         self._stopping.clear()
+        self.feed.follow()
         self.desk.on_saved(self._ring)
         self._thread = threading.Thread(target=self._run, name="automation", daemon=True)
         self._thread.start()
@@ -172,6 +178,7 @@ class Automation:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        self.feed.close()
 
     def _ring(self, *_: Any) -> None:
         self._wake.set()
@@ -244,6 +251,8 @@ class Automation:
                 self._mark(row, "failed", row["due_at"])
                 continue
             state = "done" if finished or next_due is None else "due"
+            if state == "done":  # no SLA terms, or done with: the clocks read the store if they ever look again
+                self.feed.settled(ticket_id)
 
             def save(db: Db, row: dict[str, Any] = row, clocks: Any = clocks, state: str = state,
                      due: str | None = ts(next_due) if next_due else row["due_at"]) -> None:
@@ -599,27 +608,63 @@ class _TicketFeed:
     the views took since, as a look that reloads it would. A ticket enters with its first event (older
     tickets are loaded as before); a gap in its versions drops it.
 
+    An entry keeps the built ticket and the events its clocks have not taken yet (:meth:`taken`); a
+    ticket the clock is done with (no SLA terms, closed: :meth:`settled`) keeps the built ticket only,
+    its clocks read the store if they ever need older events. At most ``size`` tickets and ``events``
+    events in all are held, the least recently changed tickets out first.
+
     The entries hold the ticket's text: an erased customer's tickets are dropped when the erasure shows
     in the log (fed here, or found by :meth:`Automation._forget_erased`), before the next look.
     Shared by the views' thread (:meth:`take`) and the automation's (the rest), under one lock; a built
-    ticket is only ever changed by the automation's thread. ``size`` 0: off (every look reloads)."""
+    ticket is only ever changed by the automation's thread. ``size`` 0: off (every look reloads).
 
-    def __init__(self, desk: TicketDesk, size: int) -> None:
+    It follows ``read_side``'s batches (:meth:`follow`) from its first use on, not from its making, and
+    lets go of them and of what it holds at :meth:`close`."""
+
+    def __init__(
+        self, desk: TicketDesk, size: int, events: int | None = None, read_side: ReadSide | None = None,
+    ) -> None:
         self.desk = desk
         self.size = size
+        self.max_events = FEED_EVENTS if events is None else events
+        self.read_side = read_side
         self.position = desk.log_position()  # fed up to here: the tickets opened before are not held
         self._entries: OrderedDict[UUID, _Fed] = OrderedDict()
+        self._held = 0  # events held in all the entries
+        self._following = False
         self._lock = threading.Lock()
         self._current = False
         self._tail: dict[UUID, list[Any]] = {}  # the log past ``position`` at the pass's start, per ticket
+
+    def follow(self) -> None:
+        """Be given the views' batches from now on (once; :meth:`close` undoes it). The tickets opened
+        before are not held (their looks load them)."""
+        if self._following or self.size <= 0 or self.read_side is None:
+            return
+        top = self.desk.log_position()
+        with self._lock:
+            self._clear()
+            self.position = top
+            self._following = True
+        self.read_side.on_batch(self.take)
+
+    def close(self) -> None:
+        """No more batches; nothing held (the next use follows again)."""
+        if self.read_side is not None:
+            self.read_side.remove_on_batch(self.take)
+        with self._lock:
+            self._following = False  # a batch the views' thread is handing over now is not taken
+            self._clear()
 
     def take(self, notifications: Sequence[Any], decoded: Mapping[int, Any]) -> None:
         """A batch of the log (consecutive positions), with the events some view decoded."""
         if self.size <= 0 or not notifications:
             return
         with self._lock:
+            if not self._following:
+                return
             if notifications[0].id > self.position + 1:  # the views moved past a range (a rebuild elsewhere)
-                self._entries.clear()
+                self._clear()
             self._take(notifications, decoded)
 
     @contextmanager
@@ -659,7 +704,7 @@ class _TicketFeed:
             log.exception("automation: ticket %s could not be built from the log's events; loaded instead", ticket_id)
             with self._lock:
                 if self._entries.get(ticket_id) is entry:
-                    del self._entries[ticket_id]
+                    self._drop(ticket_id)
             return None
         if ticket is None:
             return None
@@ -680,10 +725,19 @@ class _TicketFeed:
             entry = self._entries.get(ticket_id)
             if entry is None or entry.ticket is None:
                 return
-            upto = min(version, entry.ticket.version)
-            if upto > entry.base:
-                entry.events = [e for e in entry.events if e.originator_version > upto]
-                entry.base = upto
+            self._trim(entry, min(version, entry.ticket.version))
+
+    def settled(self, ticket_id: UUID) -> None:
+        """The clocks are done with the ticket for now (no SLA terms, or closed): keep it built, without
+        the events it was built from (the clocks read the store if they ever look again)."""
+        with self._lock:
+            entry = self._entries.get(ticket_id)
+            if entry is not None and entry.ticket is not None:
+                self._trim(entry, entry.ticket.version)
+
+    def held(self) -> int:
+        """The events held in all."""
+        return self._held
 
     def forget_customer(self, customer_id: UUID) -> None:
         with self._lock:
@@ -707,11 +761,12 @@ class _TicketFeed:
         self._tail = {}
         if self.size <= 0 or self.desk.in_batch():  # a batch's looks load from the desk (see :meth:`look`)
             return
+        self.follow()  # first use: from now on
         top = self.desk.log_position()
         with self._lock:
             start = self.position + 1
             if top - self.position > TAIL_LIMIT:
-                self._entries.clear()
+                self._clear()
                 self.position = top
                 return
         tail: dict[UUID, list[Any]] = {}
@@ -746,20 +801,36 @@ class _TicketFeed:
         version = event.originator_version
         if entry is None:
             self._entries[ticket_id] = _Fed(event.requester_id, [event])
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+        elif version <= entry.last:
             return
-        if version <= entry.last:
+        elif version != entry.last + 1:  # a gap (never in a log read in order): the ticket is loaded instead
+            self._drop(ticket_id)
             return
-        if version != entry.last + 1:  # a gap (never in a log read in order): the ticket is loaded instead
-            del self._entries[ticket_id]
-            return
-        entry.events.append(event)
-        self._entries.move_to_end(ticket_id)
+        else:
+            entry.events.append(event)
+            self._entries.move_to_end(ticket_id)
+        self._held += 1
+        while self._entries and (len(self._entries) > self.size or self._held > self.max_events):
+            _, oldest = self._entries.popitem(last=False)  # the least recently changed
+            self._held -= len(oldest.events)
+
+    def _trim(self, entry: _Fed, upto: int) -> None:
+        if upto > entry.base:
+            kept = [e for e in entry.events if e.originator_version > upto]
+            self._held -= len(entry.events) - len(kept)
+            entry.events = kept
+            entry.base = upto
+
+    def _drop(self, ticket_id: UUID) -> None:
+        self._held -= len(self._entries.pop(ticket_id).events)
+
+    def _clear(self) -> None:
+        self._entries.clear()
+        self._held = 0
 
     def _forget(self, customer_id: UUID) -> None:
         for ticket_id in [t for t, e in self._entries.items() if e.requester_id == customer_id]:
-            del self._entries[ticket_id]
+            self._drop(ticket_id)
 
 
 class _TryAgain(Exception):

@@ -288,6 +288,10 @@ class ReadSide:
         if callback in self._batch_callbacks:
             self._batch_callbacks.remove(callback)
 
+    def batch_followers(self) -> list[Callable[[Sequence[Any], Mapping[int, Any]], None]]:
+        """The callbacks :meth:`step_all` tells each batch (:meth:`on_batch`)."""
+        return list(self._batch_callbacks)
+
     def step(self, name: str, limit: int) -> int:
         """Process the next batch of at most ``limit`` events into one view; 0 when caught up."""
         store = self.stores[name]
