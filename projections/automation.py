@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,7 +40,7 @@ from ticketflow.commands.privacy import EraseCustomer
 from ticketflow.commands.workflow import (
     ApplySla, FireReminder, IssueSurvey, RecordSlaEvent, RouteTicket, ScheduleReminder,
 )
-from ticketflow.domain import Customer
+from ticketflow.domain import Customer, Ticket
 from ticketflow.domain.values import Channel, Role, Status
 from ticketflow.email.imap import ImapPoller
 from ticketflow.errors import ConcurrencyConflict, NotFound, StorageUnavailable, TicketflowError
@@ -65,6 +65,18 @@ MAX_CALENDARS = 256
 CLOCK_CACHE_TICKETS = 10_000
 #: A customer's erasure (the cache forgets their tickets when it sees one in the log).
 _ERASURE_TOPICS = [get_topic(Customer.ErasureRequested), get_topic(Customer.Erased)]
+_ERASURE_TOPIC_SET = frozenset(_ERASURE_TOPICS)
+#: Tickets the SLA clock keeps built from the log between looks (see :class:`_TicketFeed`), the least
+#: recently changed out first. An entry is the built ticket (its text too) and the events its clocks have
+#: not taken yet (none for a ticket without SLA terms or done with, once looked at).
+FEED_TICKETS = 2_000
+#: At most this many events held by the feed in all (the tickets' decoded events, their text too): the
+#: least recently changed tickets go first. A few KB an event at most: 20,000 stay under ~60 MB of text.
+FEED_EVENTS = 20_000
+_TICKET_TOPIC = f"{Ticket.__module__}:{Ticket.__qualname__}."
+_PAGE = 500
+#: At most this many log positions read past the views' batches at a pass (more: the feed starts over).
+TAIL_LIMIT = 5_000
 
 
 def command_id(*parts: object) -> UUID:
@@ -105,6 +117,9 @@ class Automation:
         self._earliest: dict[str, str | None] | None = None  # see _due
         self._calendars: dict[str, BusinessCalendar] = {}
         self.clock_cache = _ClockCache(clock_cache_tickets)
+        # Follows the views' batches from its first use (a pass, or start()) until stop(): an automation
+        # built but never run (a server with the automation off) has no follower, holds nothing.
+        self.feed = _TicketFeed(desk, FEED_TICKETS if clock_cache_tickets else 0, read_side=read_side)
         self._erasures_seen = desk.log_position()  # erasures before this process started: nothing cached yet
         self._stopping = threading.Event()
         self._wake = threading.Event()
@@ -160,6 +175,7 @@ class Automation:
         if self._thread is not None:
             return
         self._stopping.clear()
+        self.feed.follow()
         self.desk.on_saved(self._ring)
         self._thread = threading.Thread(target=self._run, name="automation", daemon=True)
         self._thread.start()
@@ -173,6 +189,7 @@ class Automation:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        self.feed.close()
 
     def _ring(self, *_: Any) -> None:
         self._wake.set()
@@ -226,7 +243,8 @@ class Automation:
 
     # ---------------------------------------------------------------------- SLA
     def sla(self, now: datetime) -> int:
-        with self.desk.pinned_sla_snapshot():  # the policies read once for the pass, not once a ticket
+        # The policies read once for the pass, and the log's end once (the feed), not once a ticket.
+        with self.desk.pinned_sla_snapshot(), self.feed.current():
             return self._sla(now)
 
     def _sla(self, now: datetime) -> int:
@@ -244,6 +262,8 @@ class Automation:
                 self._mark(row, "failed", row["due_at"])
                 continue
             state = "done" if finished or next_due is None else "due"
+            if state == "done":  # no SLA terms, or done with: the clocks read the store if they ever look again
+                self.feed.settled(ticket_id)
 
             def save(db: Db, row: dict[str, Any] = row, clocks: Any = clocks, state: str = state,
                      due: str | None = ts(next_due) if next_due else row["due_at"]) -> None:
@@ -264,7 +284,8 @@ class Automation:
         (or a first policy) applies from now on. Returns when to look again and whether
         the ticket is finished with (closed), and how to store the clocks as measured.
         """
-        ticket = self.desk.peek_ticket(ticket_id)  # read only: no copy
+        fed = self.feed.look(ticket_id)
+        ticket = fed.ticket if fed is not None else self.desk.peek_ticket(ticket_id)  # read only: no copy
         if changed and ticket.status != Status.CLOSED:
             terms = self.desk.matching_sla_terms(ticket)
             current = ticket.sla and self.desk.sla_terms_key(ticket.sla)
@@ -273,11 +294,11 @@ class Automation:
                 self._command(lambda: self.desk.apply_sla(ApplySla(
                     ticket_id=ticket_id, command_id=command_id("sla", ticket_id, *wanted),
                 ), SYSTEM))
-                ticket = self.desk.peek_ticket(ticket_id)
+                ticket, fed = self.desk.peek_ticket(ticket_id), None
         if ticket.sla is None:
             return None, ticket.status == Status.CLOSED, None
         terms = ticket.sla
-        run = self.clock_run(ticket, now)
+        run = self.clock_run(ticket, now, fed)
         measurements = measure_clocks(
             run.clocks, targets_of(terms)(run.priority), self._calendar(terms["calendar"]), now,
             terms["warn_at_percent"] / 100,
@@ -291,21 +312,31 @@ class Automation:
             ), SYSTEM))
         return next_due, ticket.status == Status.CLOSED, lambda db: _store_clocks(db, ticket_id, terms, measurements, now)
 
-    def clock_run(self, ticket: Any, now: datetime) -> ClockRun:
+    def clock_run(self, ticket: Any, now: datetime, fed: _Look | None = None) -> ClockRun:
         """The ticket's metric clocks fed its events up to ``now``: what ``measure`` replays from the whole
         history, here kept per ticket and fed only the events written since the last look.
 
         Exactly :func:`ticketflow.sla.measure.clocks_of` of the history: feeding stops at the first event
         after ``now`` (it is fed at a later look), and a look at an instant before an event already fed
         starts the ticket over. Only stored events are kept: what the current batch holds, not saved yet
-        (the demo's tick), is fed to a copy, so a batch that fails to save leaves the cache as the log is."""
+        (the demo's tick), is fed to a copy, so a batch that fails to save leaves the cache as the log is.
+        ``fed``: the ticket as the automation's feed built it, whose events since the clocks' last look
+        it holds (else they are read from the store)."""
         cached = self.clock_cache.get(ticket.id)
         if cached is None or cached.latest is not None and now < cached.latest:
             cached = _Clocks(ticket.requester_id)
-        stored, pending = self.desk.ticket_events_after(ticket.id, cached.version, ticket.version)
+        after = fed.events_after(cached.version) if fed is not None else None
+        stored: list[Any]
+        pending: list[Any]
+        if after is not None:
+            stored, pending = after, []
+        else:
+            stored, pending = self.desk.ticket_events_after(ticket.id, cached.version, ticket.version)
         blocked = cached.feed(stored, now)
         if cached.version > 0:
             self.clock_cache.put(ticket.id, cached)
+            if fed is not None:
+                self.feed.taken(ticket.id, cached.version)
         if not pending or blocked:
             return cached.run
         unsaved = cached.copy()
@@ -322,6 +353,7 @@ class Automation:
             self._erasures_seen + 1, top - self._erasures_seen, stop=top, topics=_ERASURE_TOPICS)}
         for customer_id in erased:
             self.clock_cache.forget_customer(customer_id)
+            self.feed.forget_customer(customer_id)
         self._erasures_seen = top
 
     def _calendar(self, spec: Mapping[str, Any] | None) -> BusinessCalendar:
@@ -339,10 +371,25 @@ class Automation:
         count = 0
         for row in self._due("survey", ALWAYS):
             ticket_id = UUID(row["object_id"])
+            if not self._consents_to_surveys(ticket_id):
+                # The command would be refused (writing nothing): the row is done as after its refusal.
+                log.info("automation: the customer of ticket %s has not consented to surveys", ticket_id)
+                self._mark(row, "done", row["due_at"])
+                count += 1
+                continue
             self._act(row, lambda: self.desk.issue_survey(
                 IssueSurvey(ticket_id=ticket_id, command_id=command_id("survey", ticket_id)), SYSTEM))
             count += 1
         return count
+
+    def _consents_to_surveys(self, ticket_id: UUID) -> bool:
+        """Whether the ticket's customer consented to surveys; True when that cannot be told here (the
+        command then decides, and refuses with its reason)."""
+        try:
+            requester = self.feed.requester(ticket_id) or self.desk.ticket_requester(ticket_id)
+            return self.desk.consents_to_surveys(requester)
+        except TicketflowError:
+            return True
 
     def follow_ups(self, now: datetime) -> int:
         """A follow-up (回访) for the agent (or team) N days after a ticket was solved."""
@@ -538,6 +585,274 @@ class _ClockCache:
 
     def entries(self) -> dict[UUID, _Clocks]:
         return dict(self._entries)
+
+
+@dataclass
+class _Fed:
+    """One ticket as the feed holds it: built up to ``ticket``'s version (None: not built yet), and its
+    events after ``base`` (consecutive versions), those the clocks have not taken yet among them."""
+
+    requester_id: UUID
+    events: list[Any]
+    base: int = 0
+    ticket: Any = None
+
+    @property
+    def last(self) -> int:
+        return self.events[-1].originator_version if self.events else self.base
+
+
+@dataclass
+class _Look:
+    """A ticket as a look sees it, and the events after ``base`` it was built from (see :meth:`events_after`)."""
+
+    ticket: Any
+    base: int
+    events: list[Any]
+
+    def events_after(self, version: int) -> list[Any] | None:
+        """The ticket's events after ``version`` (None: some are not held)."""
+        if version < self.base:
+            return None
+        return [e for e in self.events if e.originator_version > version]
+
+
+class _TicketFeed:
+    """Tickets kept built from the log's events for the SLA clock's looks, so a look neither reloads the
+    ticket (the aggregate cache's fast-forward: a query and the decoding of its new events, or the whole
+    history when another command had the ticket out of the cache) nor reads the new events again for
+    the clocks, nor asks the log's end once a ticket.
+
+    Fed in log order: the views' batches give it the events they decoded (:meth:`ReadSide.on_batch`),
+    and :meth:`current`, once per pass, reads what the views have not taken yet (the log's end, one
+    query; the notifications past the views, a second one when there are some, decoded only for the
+    tickets looked at), so a look sees the ticket as the log's end at the start of the pass plus what
+    the views took since, as a look that reloads it would. A ticket enters with its first event (older
+    tickets are loaded as before); a gap in its versions drops it.
+
+    An entry keeps the built ticket and the events its clocks have not taken yet (:meth:`taken`); a
+    ticket the clock is done with (no SLA terms, closed: :meth:`settled`) keeps the built ticket only,
+    its clocks read the store if they ever need older events. At most ``size`` tickets and ``events``
+    events in all are held, the least recently changed tickets out first.
+
+    The entries hold the ticket's text: an erased customer's tickets are dropped when the erasure shows
+    in the log (fed here, or found by :meth:`Automation._forget_erased`), before the next look.
+    Shared by the views' thread (:meth:`take`) and the automation's (the rest), under one lock; a built
+    ticket is only ever changed by the automation's thread. ``size`` 0: off (every look reloads).
+
+    It follows ``read_side``'s batches (:meth:`follow`) from its first use on, not from its making, and
+    lets go of them and of what it holds at :meth:`close`."""
+
+    def __init__(
+        self, desk: TicketDesk, size: int, events: int | None = None, read_side: ReadSide | None = None,
+    ) -> None:
+        self.desk = desk
+        self.size = size
+        self.max_events = FEED_EVENTS if events is None else events
+        self.read_side = read_side
+        self.position = desk.log_position()  # fed up to here: the tickets opened before are not held
+        self._entries: OrderedDict[UUID, _Fed] = OrderedDict()
+        self._held = 0  # events held in all the entries
+        self._following = False
+        self._lock = threading.Lock()
+        self._current = False
+        self._tail: dict[UUID, list[Any]] = {}  # the log past ``position`` at the pass's start, per ticket
+
+    def follow(self) -> None:
+        """Be given the views' batches from now on (once; :meth:`close` undoes it). The tickets opened
+        before are not held (their looks load them)."""
+        if self._following or self.size <= 0 or self.read_side is None:
+            return
+        top = self.desk.log_position()
+        with self._lock:
+            self._clear()
+            self.position = top
+            self._following = True
+        self.read_side.on_batch(self.take)
+
+    def close(self) -> None:
+        """No more batches; nothing held (the next use follows again)."""
+        if self.read_side is not None:
+            self.read_side.remove_on_batch(self.take)
+        with self._lock:
+            self._following = False  # a batch the views' thread is handing over now is not taken
+            self._clear()
+
+    def take(self, notifications: Sequence[Any], decoded: Mapping[int, Any]) -> None:
+        """A batch of the log (consecutive positions), with the events some view decoded."""
+        if self.size <= 0 or not notifications:
+            return
+        with self._lock:
+            if not self._following:
+                return
+            if notifications[0].id > self.position + 1:  # the views moved past a range (a rebuild elsewhere)
+                self._clear()
+            self._take(notifications, decoded)
+
+    @contextmanager
+    def current(self) -> Iterator[None]:
+        """The log's end read once for a run of looks (a pass of the SLA clock), not once a look."""
+        self._read_tail()
+        self._current = True
+        try:
+            yield
+        finally:
+            self._current = False
+            self._tail = {}
+
+    def look(self, ticket_id: UUID) -> _Look | None:
+        """The ticket as the log leaves it, built from the fed events and the tail's (None: not held, or
+        inside a batch of the desk, whose unsaved events only the desk's own load sees)."""
+        if self.size <= 0 or self.desk.in_batch():
+            return None
+        if not self._current:
+            self._read_tail()
+        tail = self._tail.get(ticket_id, ())
+        decode = self.desk.mapper.to_domain_event
+        with self._lock:
+            entry = self._entries.get(ticket_id)
+            for n in tail:  # the events the views have not taken yet, decoded for the tickets looked at only
+                if entry is None and n.originator_version == 1 or entry is not None and n.originator_version > entry.last:
+                    self._add(ticket_id, entry, decode(n))
+                    entry = self._entries.get(ticket_id)
+            if entry is None:
+                return None
+            ticket, base, events = entry.ticket, entry.base, list(entry.events)
+        try:
+            for event in events:  # built outside the lock: only this thread changes a built ticket
+                if ticket is None or event.originator_version > ticket.version:
+                    ticket = event.mutate(ticket)
+        except Exception:  # a half-built ticket is never looked at: dropped, the look loads it instead
+            log.exception("automation: ticket %s could not be built from the log's events; loaded instead", ticket_id)
+            with self._lock:
+                if self._entries.get(ticket_id) is entry:
+                    self._drop(ticket_id)
+            return None
+        if ticket is None:
+            return None
+        with self._lock:
+            if self._entries.get(ticket_id) is entry and (entry.ticket is None or entry.ticket.version < ticket.version):
+                entry.ticket = ticket
+        return _Look(ticket, base, events)
+
+    def requester(self, ticket_id: UUID) -> UUID | None:
+        """The customer whose ticket it is, when the feed holds it (a ticket's requester never changes)."""
+        with self._lock:
+            entry = self._entries.get(ticket_id)
+            return entry.requester_id if entry is not None else None
+
+    def taken(self, ticket_id: UUID, version: int) -> None:
+        """The clocks were fed the ticket's events up to ``version``: those need not be kept for them."""
+        with self._lock:
+            entry = self._entries.get(ticket_id)
+            if entry is None or entry.ticket is None:
+                return
+            self._trim(entry, min(version, entry.ticket.version))
+
+    def settled(self, ticket_id: UUID) -> None:
+        """The clocks are done with the ticket for now (no SLA terms, or closed): keep it built, without
+        the events it was built from (the clocks read the store if they ever look again)."""
+        with self._lock:
+            entry = self._entries.get(ticket_id)
+            if entry is not None and entry.ticket is not None:
+                self._trim(entry, entry.ticket.version)
+
+    def held(self) -> int:
+        """The events held in all."""
+        return self._held
+
+    def forget_customer(self, customer_id: UUID) -> None:
+        with self._lock:
+            self._forget(customer_id)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, ticket_id: object) -> bool:
+        return ticket_id in self._entries
+
+    def entries(self) -> dict[UUID, _Fed]:
+        with self._lock:
+            return dict(self._entries)
+
+    # ------------------------------------------------------------------ under the lock
+    def _read_tail(self) -> None:
+        """What the log holds past what the views gave the feed: the log's end (one query) and, when it is
+        further, the notifications in between (one more; decoded only for the tickets looked at). A tail
+        longer than ``TAIL_LIMIT`` (nobody steps the views here) empties the feed: the looks load instead."""
+        self._tail = {}
+        if self.size <= 0 or self.desk.in_batch():  # a batch's looks load from the desk (see :meth:`look`)
+            return
+        self.follow()  # first use: from now on
+        top = self.desk.log_position()
+        with self._lock:
+            start = self.position + 1
+            if top - self.position > TAIL_LIMIT:
+                self._clear()
+                self.position = top
+                return
+        tail: dict[UUID, list[Any]] = {}
+        while start <= top:
+            page = self.desk.recorder.select_notifications(start, _PAGE, stop=top)
+            for n in page:
+                if n.topic.startswith(_TICKET_TOPIC):
+                    tail.setdefault(UUID(str(n.originator_id)), []).append(n)
+                elif n.topic in _ERASURE_TOPIC_SET:
+                    self.forget_customer(UUID(str(n.originator_id)))
+            if len(page) < _PAGE:
+                break
+            start = page[-1].id + 1
+        self._tail = tail
+
+    def _take(self, notifications: Sequence[Any], decoded: Mapping[int, Any]) -> None:
+        decode = self.desk.mapper.to_domain_event
+        for n in notifications:
+            if n.id <= self.position:
+                continue
+            if n.topic.startswith(_TICKET_TOPIC):
+                ticket_id = UUID(str(n.originator_id))
+                entry = self._entries.get(ticket_id)
+                if entry is not None or n.originator_version == 1:
+                    event = decoded.get(n.id)
+                    self._add(ticket_id, entry, event if event is not None else decode(n))
+            elif n.topic in _ERASURE_TOPIC_SET:
+                self._forget(UUID(str(n.originator_id)))
+        self.position = max(self.position, notifications[-1].id)
+
+    def _add(self, ticket_id: UUID, entry: _Fed | None, event: Any) -> None:
+        version = event.originator_version
+        if entry is None:
+            self._entries[ticket_id] = _Fed(event.requester_id, [event])
+        elif version <= entry.last:
+            return
+        elif version != entry.last + 1:  # a gap (never in a log read in order): the ticket is loaded instead
+            self._drop(ticket_id)
+            return
+        else:
+            entry.events.append(event)
+            self._entries.move_to_end(ticket_id)
+        self._held += 1
+        while self._entries and (len(self._entries) > self.size or self._held > self.max_events):
+            _, oldest = self._entries.popitem(last=False)  # the least recently changed
+            self._held -= len(oldest.events)
+
+    def _trim(self, entry: _Fed, upto: int) -> None:
+        if upto > entry.base:
+            kept = [e for e in entry.events if e.originator_version > upto]
+            self._held -= len(entry.events) - len(kept)
+            entry.events = kept
+            entry.base = upto
+
+    def _drop(self, ticket_id: UUID) -> None:
+        self._held -= len(self._entries.pop(ticket_id).events)
+
+    def _clear(self) -> None:
+        self._entries.clear()
+        self._held = 0
+
+    def _forget(self, customer_id: UUID) -> None:
+        for ticket_id in [t for t, e in self._entries.items() if e.requester_id == customer_id]:
+            self._drop(ticket_id)
 
 
 class _TryAgain(Exception):

@@ -17,7 +17,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -273,8 +273,25 @@ class ReadSide:
         self._steps = 0  # batches stepped in this process (under ``_progress``): a waiter sleeps until the next
         self._listener: threading.Thread | None = None
         self._listening = threading.Event()
+        #: Told each batch of the log the views were given (see :meth:`on_batch`).
+        self._batch_callbacks: list[Callable[[Sequence[Any], Mapping[int, Any]], None]] = []
 
     # ------------------------------------------------------------------ following
+    def on_batch(self, callback: Callable[[Sequence[Any], Mapping[int, Any]], None]) -> None:
+        """Call ``callback(notifications, decoded)`` with each batch of the log :meth:`step_all` read (a run
+        of consecutive positions), in log order, after the views took it: ``decoded`` maps a position to
+        its event, for those some view decoded. The automation keeps its tickets with it instead of
+        reading and decoding their events again. A failing callback is logged, never the views' failure."""
+        self._batch_callbacks.append(callback)
+
+    def remove_on_batch(self, callback: Callable[[Sequence[Any], Mapping[int, Any]], None]) -> None:
+        if callback in self._batch_callbacks:
+            self._batch_callbacks.remove(callback)
+
+    def batch_followers(self) -> list[Callable[[Sequence[Any], Mapping[int, Any]], None]]:
+        """The callbacks :meth:`step_all` tells each batch (:meth:`on_batch`)."""
+        return list(self._batch_callbacks)
+
     def step(self, name: str, limit: int) -> int:
         """Process the next batch of at most ``limit`` events into one view; 0 when caught up."""
         store = self.stores[name]
@@ -337,6 +354,13 @@ class ReadSide:
                 log.exception("view %s: batch failed", name)
                 positions[name] = self.position(name)
                 failure = exc
+        if self._batch_callbacks:
+            decoded = {p: e for e, p, _ in events}
+            for callback in list(self._batch_callbacks):
+                try:
+                    callback(notifications, decoded)
+                except Exception:  # a follower's failure must not stop the views
+                    log.exception("views: a batch follower failed")
         with self._progress:
             self._steps += 1
             self._progress.notify_all()

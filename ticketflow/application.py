@@ -360,6 +360,10 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         batch = _BATCH.get()
         return batch.events if batch is not None else ()
 
+    def in_batch(self) -> bool:
+        """Whether this thread is inside a :meth:`batch` (its reads then see what the batch holds, unsaved)."""
+        return _BATCH.get() is not None
+
     def _save_batch(self, batch: _Batch) -> None:
         processing = ProcessingEvent[UUID]()
         processing.events.extend(batch.events)
