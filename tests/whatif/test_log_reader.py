@@ -75,3 +75,32 @@ def test_the_reader_leaves_the_garbage_collector_as_it_found_it() -> None:
             assert gc.get_freeze_count() == frozen  # left as they were: neither unfrozen nor more frozen
         finally:
             gc.unfreeze()
+
+
+def test_the_report_is_the_same_byte_for_byte_when_every_personal_field_is_opened(
+    monkeypatch: Any,
+) -> None:
+    """The what-if opens only the personal fields of :data:`OPENED`: if its replay or report ever read
+    another (a rule matching a reply's text, say), it would see a sealed envelope and decide otherwise
+    than with the field opened. The same candidates, with every event class opened, give the same bytes."""
+    from tests.whatif.desks import routing_rules, sla_policy
+    from tests.whatif.test_identity import PERIOD
+    from ticketflow.whatif import reading, run_whatif, to_json
+
+    with live_desk(FIXED) as world:
+        candidates = [
+            {"routing": routing_rules(world.teams)},
+            {"sla_policies": [sla_policy(FIXED.sla, world.calendar_id, world.teams["账务"])]},
+        ]
+        as_read = [to_json(run_whatif(world.desk, PERIOD, c, processes=1)) for c in candidates]
+        every_class = frozenset(_event_classes(Ticket.Event) | _event_classes(Customer.Event))
+        monkeypatch.setattr(reading, "OPENED", every_class)
+        opened = [to_json(run_whatif(world.desk, PERIOD, c, processes=1)) for c in candidates]
+    assert opened == as_read
+
+
+def _event_classes(base: type) -> set[type]:
+    found = set()
+    for cls in base.__subclasses__():
+        found |= {cls, *_event_classes(cls)}
+    return found
