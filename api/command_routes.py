@@ -13,13 +13,19 @@ work directly for a well-formed request:
 * the path parameters: each by the route's own field (``ModelField.validate``, what FastAPI calls);
 * then, in ONE worker-thread hop, the route's access rule and caller (:func:`api.deps.commands_now`,
   the body of the ``commands`` dependency) and the endpoint. The hop is asyncio's own
-  (``run_in_executor`` on a pool of :data:`WORKERS` threads, the context copied along as anyio does):
-  anyio's ``to_thread`` (capacity limiter, cancel scope, checkpoints) cost 50 us more CPU per hop
-  here. Unlike anyio's, a cancelled request does not wait for its thread; the command still
-  finishes (or not) in it, exactly as it would have, and its answer is dropped.
+  (``run_in_executor`` on the app's :class:`CommandThreads`, the context copied along as anyio does):
+  anyio's ``to_thread`` (cancel scope, checkpoints) cost 50 us more CPU per hop here. A command
+  still borrows a token of anyio's default thread limiter, the one the reads' and the middleware's
+  thread hops borrow: at most 40 threads (anyio's default) work at once, commands and reads
+  together, as when commands ran in anyio's threads. Unlike anyio's hop, a cancelled request does
+  not wait for its thread: a command not yet started is dropped, one running finishes in its
+  thread (and gives its token back then), and its answer is dropped. The threads are the app's,
+  made when its lifespan starts and shut down, after their last command, when it ends (before the
+  desk closes).
 
 Anything else (an empty or non-JSON body, a body or path parameter that does not validate, a
-dependency override) is handed, untouched, to the handler FastAPI built for the route, so every
+dependency override, a route-level body size limit, an app whose lifespan is not running) is
+handed, untouched, to the handler FastAPI built for the route, so every
 error answer (the 400/422 problem documents with their field list, their order against 401/403)
 is FastAPI's own. The route is declared as before, so the OpenAPI document does not change.
 """
@@ -31,11 +37,12 @@ import contextvars
 import email.message
 import inspect
 from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
-from functools import cache, lru_cache
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import lru_cache
 from typing import Any, cast
 
-from fastapi._body_limit import get_body_limit_error
+from anyio import WouldBlock
+from anyio.to_thread import current_default_thread_limiter
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
@@ -47,14 +54,29 @@ from api.deps import commands, commands_now
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
-#: Threads commands run in (anyio's default for the thread pool it lends run_in_threadpool: 40).
+#: Threads an app's commands run in: anyio's default thread limiter's tokens (40), which every command
+#: borrows one of, so more would never all work at once.
 WORKERS = 40
 
 
-@cache
-def workers() -> ThreadPoolExecutor:
-    """The command threads of this process (made at the first command: after a server's fork)."""
-    return ThreadPoolExecutor(WORKERS, thread_name_prefix="ticketflow-command")
+class CommandThreads:
+    """The threads an app's commands run in while the app runs: its lifespan opens them (in a served
+    worker process: after the fork) and closes them before the desk closes."""
+
+    def __init__(self, workers: int = WORKERS) -> None:
+        self.workers = workers
+        self.pool: ThreadPoolExecutor | None = None
+
+    def open(self) -> None:
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="ticketflow-command")
+
+    def close(self) -> None:
+        """Stop taking commands and wait for those running (a request cancelled at a forced shutdown
+        leaves its command running: it finishes before the desk closes)."""
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 @lru_cache(maxsize=64)
@@ -67,6 +89,14 @@ def json_content_type(value: str) -> bool:
         return False
     subtype = message.get_content_subtype()
     return subtype == "json" or subtype.endswith("+json")
+
+
+def give_back(loop: asyncio.AbstractEventLoop, release: Callable[[object], None], borrower: object) -> None:
+    """Return a thread limiter token from a worker thread (the limiter is the event loop's)."""
+    try:
+        loop.call_soon_threadsafe(release, borrower)
+    except RuntimeError:  # the loop is closed: so is its limiter
+        pass
 
 
 class CommandRoute(APIRoute):
@@ -90,13 +120,17 @@ class CommandRoute(APIRoute):
         async def handle(request: Request) -> Response:
             if overrides is not None and getattr(overrides, "dependency_overrides", None):
                 return await general(request)
+            pool = getattr(request.app.state, "command_threads", None)
+            pool = pool.pool if isinstance(pool, CommandThreads) else None
+            if pool is None or MAX_BODY_SIZE_SCOPE_KEY in request.scope:
+                # Not running (no lifespan), or a body limit of Starlette's, whose errors only
+                # FastAPI's handler tells apart: FastAPI serves it.
+                return await general(request)
             try:
                 raw = await request.body()
             except HTTPException:
                 raise
             except Exception as exc:  # what FastAPI's handler answers when the body cannot be read
-                if MAX_BODY_SIZE_SCOPE_KEY in request.scope and (error := get_body_limit_error(exc)):
-                    raise error from exc
                 raise HTTPException(status_code=400, detail="There was an error parsing the body") from exc
             content_type = request.headers.get("content-type")
             if not raw or not content_type or not json_content_type(content_type):
@@ -113,9 +147,25 @@ class CommandRoute(APIRoute):
                     return await general(request)
                 arguments[field.name] = value
             context = contextvars.copy_context()  # the request id the logs carry, as anyio copies it
-            response: Response = await asyncio.get_running_loop().run_in_executor(
-                workers(), context.run, run, request, arguments)
-            return response
+            limiter = current_default_thread_limiter()  # the event loop's: reads and middleware borrow it too
+            borrower = object()
+            try:
+                limiter.acquire_on_behalf_of_nowait(borrower)
+            except WouldBlock:
+                await limiter.acquire_on_behalf_of(borrower)
+            try:
+                work: Future[Response] = pool.submit(context.run, run, request, arguments)
+            except BaseException:
+                limiter.release_on_behalf_of(borrower)
+                raise
+            try:
+                return await asyncio.wrap_future(work)
+            finally:
+                if work.done():  # (done, failed, or cancelled before it started)
+                    limiter.release_on_behalf_of(borrower)
+                else:  # cancelled while running: its thread keeps the token until the command ends
+                    loop = asyncio.get_running_loop()
+                    work.add_done_callback(lambda _: give_back(loop, limiter.release_on_behalf_of, borrower))
 
         return handle
 
@@ -124,7 +174,8 @@ class CommandRoute(APIRoute):
         route this class can serve directly, else None."""
         dependant, field = self.dependant, self.body_field
         call = dependant.call
-        if call is None or inspect.iscoroutinefunction(call) or self._embed_body_fields or field is None:
+        embedded = getattr(self, "_embed_body_fields", True)  # FastAPI's own flag (private: absent -> not served)
+        if call is None or inspect.iscoroutinefunction(call) or embedded or field is None:
             return None
         returns = inspect.signature(call).return_annotation
         if not (isinstance(returns, type) and issubclass(returns, Response)):

@@ -11,14 +11,22 @@ against their expected shape as well.
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import fastapi
 import pytest
+import starlette
 from fastapi import FastAPI
 from fastapi._body_limit import wrap_app_with_body_limit
 from fastapi.routing import APIRoute, request_response
+from fastapi.testclient import TestClient
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY, RequestBodyLimitMiddleware
+from starlette.responses import PlainTextResponse
+from starlette.types import Receive, Scope, Send
 
 from api.command_routes import CommandRoute, json_content_type
 from api.routers import tickets
@@ -241,3 +249,93 @@ def test_idempotent_replays_answer_as_before(desks: tuple[Desk, Desk]) -> None:
 ])
 def test_the_json_content_types_are_fastapis(value: str, json: bool) -> None:
     assert json_content_type(value) is json
+
+
+def test_each_app_runs_its_commands_in_threads_of_its_own_until_its_lifespan_ends(tmp_path: Any) -> None:
+    runs = [build_api(Settings(data_dir=tmp_path / name, rate_limit_burst=10_000, rate_limit_per_second=10_000,
+                               embedded_projections=False)) for name in ("one", "two")]
+    before = set(threading.enumerate())
+    apis = [next(run) for run in runs]
+    pools = [api.client.app.state.command_threads.pool for api in apis]  # type: ignore[attr-defined]
+    assert all(isinstance(pool, ThreadPoolExecutor) for pool in pools) and pools[0] is not pools[1]
+    for api in apis:
+        desk = Desk(api)
+        status, _, body = desk.request("/api/v1/tickets", {"subject": "打印机卡纸", "customer_id": "{customer}"},
+                                       remember="t1")
+        assert status == 201, body
+        status, _, body = desk.request("/api/v1/tickets/{t1}/notes", {"body": "内部备注"})
+        assert status == 200, body
+    workers = [t for t in set(threading.enumerate()) - before if t.name.startswith("ticketflow-command")]
+    assert len(workers) >= 2  # each app's commands ran in its own pool's threads (the direct path was taken)
+    next(runs[0], None)  # the first app's lifespan ends
+    with pytest.raises(RuntimeError):
+        pools[0].submit(int)  # shut down
+    assert pools[1].submit(int, "7").result() == 7  # the other app's threads still work
+    next(runs[1], None)
+    assert not [t for t in workers if t.is_alive()]  # every command thread ended with its app
+
+
+def test_an_app_whose_lifespan_is_not_running_answers_through_fastapis_handler(tmp_path: Any) -> None:
+    from api.app import create_app
+    app = create_app(Settings(data_dir=tmp_path / "idle", embedded_projections=False))
+    assert app.state.command_threads.pool is None
+    client = TestClient(app)  # no lifespan: no command threads
+    response = client.post(f"/api/v1/tickets/{UNKNOWN}/notes", json={"body": "备注"})
+    assert response.status_code == 401 and app.state.command_threads.pool is None
+    app.state.services.desk.close()
+
+
+def test_the_fastapi_and_starlette_internals_command_routes_rely_on_are_unchanged() -> None:
+    """api.command_routes reads FastAPI internals (checked with fastapi 0.165.0, starlette 1.10.0); if an
+    upgrade changes them, this fails with what changed (else the direct path would silently be off, or wrong)."""
+    versions = f"fastapi {fastapi.__version__}, starlette {starlette.__version__}"
+    route = next(r for r in tickets.router.routes if isinstance(r, APIRoute) and r.path.endswith("/{ticket_id}/notes"))
+    missing = [name for name in ("_embed_body_fields", "body_field", "dependant", "dependency_overrides_provider")
+               if not hasattr(route, name)]
+    assert not missing, f"{versions}: APIRoute no longer has {missing}; review api.command_routes._command_shape"
+    assert route._embed_body_fields is False, f"{versions}: APIRoute._embed_body_fields changed meaning"
+    field = route.dependant.path_params[0]
+    value, errors = field.validate(UNKNOWN, {}, loc=("path", field.alias))
+    assert value == uuid.UUID(UNKNOWN) and not errors, f"{versions}: ModelField.validate answers {value!r}, {errors!r}"
+    value, errors = field.validate("not-a-ticket", {}, loc=("path", field.alias))
+    assert errors, f"{versions}: ModelField.validate no longer answers a list of errors for a bad value"
+    seen: dict[str, Any] = {}
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.update(scope)
+        await PlainTextResponse("ok")(scope, receive, send)
+
+    TestClient(RequestBodyLimitMiddleware(inner, max_body_size=10)).post("/", content=b"x")
+    assert MAX_BODY_SIZE_SCOPE_KEY in seen, (
+        f"{versions}: Starlette's body limit no longer marks the scope with {MAX_BODY_SIZE_SCOPE_KEY!r}; "
+        "api.command_routes would read limited bodies itself instead of leaving them to FastAPI")
+
+
+def test_commands_borrow_the_thread_tokens_reads_borrow(desks: tuple[Desk, Desk]) -> None:
+    """Commands and the app's other thread hops share anyio's default limiter: with its tokens all
+    lent, a command waits for one instead of starting in a thread of its own."""
+    from anyio.to_thread import current_default_thread_limiter
+    served = desks[0]
+    open_tickets(desks, "t1")
+    portal = served.api.client.portal
+    assert portal is not None
+    limiter = portal.call(current_default_thread_limiter)
+    holder = object()
+    tokens = portal.call(lambda: limiter.total_tokens)
+    portal.call(setattr, limiter, "total_tokens", 1)
+    portal.call(limiter.acquire_on_behalf_of_nowait, holder)  # a read's hop holds the only token
+    answers: list[tuple[int, dict[str, str], str]] = []
+    sender = threading.Thread(target=lambda: answers.append(served.request("/api/v1/tickets/{t1}/notes", {"body": "等"})))
+    try:
+        sender.start()
+        for _ in range(10_000):  # until the command waits for the token (no time limit asserted)
+            if portal.call(lambda: limiter.statistics().tasks_waiting) == 1:
+                break
+            threading.Event().wait(0.005)
+        assert portal.call(lambda: limiter.statistics().tasks_waiting) == 1 and not answers
+    finally:
+        portal.call(limiter.release_on_behalf_of, holder)
+        sender.join()
+        portal.call(setattr, limiter, "total_tokens", tokens)
+    assert answers and answers[0][0] == 200, answers
+    assert portal.call(lambda: limiter.borrowed_tokens) == 0  # the command gave its token back
