@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 
 from api import console, docs, logs, problems, routes
 from api import openapi as openapi_extras
+from api.command_routes import CommandThreads
 from api.deps import Services, authenticate, authorize, bearer, commands
 from api.deps import reads as reads_dependency
 from api.problems import ApiProblem
@@ -79,12 +80,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         whatif=WhatifJobs(desk),
     )
 
+    command_threads = CommandThreads()  # the threads ticket commands run in, while the app runs
     sealer: list[Sealer | None] = [None]  # the embedded sealer, while the app runs
     running = [0]  # lifespans entered (a test client and a contract checker may both enter one)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         running[0] += 1
+        if running[0] == 1:
+            command_threads.open()
         if running[0] == 1 and settings.runs_embedded_projections:
             read_side.start()
             if settings.automation:
@@ -103,6 +107,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         finally:
             running[0] -= 1
             if running[0] == 0:
+                command_threads.close()  # the commands still running finish first, while the desk is open
                 automation.stop()
                 services.whatif.close()  # a job still running goes back to the queue
                 if sealer[0] is not None:
@@ -118,6 +123,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     app = FastAPI(title="ticketflow", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
                   docs_url=None, redoc_url=None, generate_unique_id_function=openapi_extras.operation_id)  # FastAPI's pages load from CDNs: api/docs.py serves them
     app.state.services = services
+    app.state.command_threads = command_threads
     docs.install(app)  # /docs, /redoc and their assets, from this server (desks run offline)
     problems.install(app)
     def authenticated(request: Request) -> bool:

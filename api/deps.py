@@ -136,6 +136,11 @@ PrincipalDep = Annotated[Principal, Depends(current_principal)]
 async def authorize(request: Request) -> Principal | None:
     """Every route's access rule, from the one table (:data:`ticketflow.access.ROUTES`): the
     permission (else 403), then the object its path names (another team's: 404)."""
+    return authorize_now(request)
+
+
+def authorize_now(request: Request) -> Principal | None:
+    """:func:`authorize`'s check, callable from a worker thread (it may read the ticket's team)."""
     svc = services_of(request)
     route = request.scope.get("route")
     path = route.path if route is not None and hasattr(route, "path") else request.url.path  # the URL only if unrouted
@@ -284,6 +289,12 @@ async def commands(request: Request) -> Commands:
     ``X-Correlation-Id``) and the bearer scheme are read here, not declared as parameters: FastAPI
     would solve and validate each on every request (a fifth of a command's request-path CPU);
     api.openapi.document_command_headers documents them on every route that depends on this."""
+    return commands_now(request)
+
+
+def commands_now(request: Request) -> Commands:
+    """:func:`commands`' work, callable from a worker thread: api.command_routes runs it in the same
+    thread hop as the endpoint."""
     headers = request.headers
     if_match, idempotency_key = headers.get("if-match"), headers.get("idempotency-key")
     x_correlation_id = headers.get("x-correlation-id")
@@ -294,7 +305,7 @@ async def commands(request: Request) -> Commands:
     svc = services_of(request)  # the services and the caller without dependencies of their own to solve
     # The route's access rule, checked here rather than by a dependency of its own (api.app serves the
     # routes that depend on this one without one): one dependency fewer for FastAPI to solve per command.
-    principal = await authorize(request) or authenticate(request, svc)
+    principal = authorize_now(request) or authenticate(request, svc)
     return Commands(request, svc, principal, parse_if_match(if_match), command_id, correlation_id)
 
 

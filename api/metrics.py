@@ -247,6 +247,7 @@ class Metrics:
         )
         self.workers.set(1)
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._command_children: dict[tuple[str, str], Any] = {}
         self.desk_facts = desk_facts
         if directory is None:
             ProcessCollector(registry=self.registry)
@@ -263,7 +264,11 @@ class Metrics:
         children[1].observe(seconds)
 
     def command(self, name: str, outcome: str) -> None:
-        self.commands.labels(name, outcome).inc()
+        # As observe_request: the child looked up once per (command, outcome), bounded by the command types.
+        child = self._command_children.get((name, outcome))
+        if child is None:
+            child = self._command_children[(name, outcome)] = self.commands.labels(name, outcome)
+        child.inc()
 
     def render(self) -> bytes:
         if self.directory is None:

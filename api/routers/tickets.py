@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from api import schemas as s
 from api.asof import AsOfDep, ListAsOfDep
+from api.command_routes import CommandRoute
 from api.deps import CommandsDep, Reads, ReadsDep, encode
 from api.pagination import PagerDep, link_headers, position_cursor, position_page
 from api.problems import ApiProblem, responses
@@ -32,7 +33,9 @@ from ticketflow.domain.values import Channel, Priority, Status, TicketType
 from ticketflow.errors import PermissionDenied, TicketNotFound
 from ticketflow.timetravel import latest_version
 
-router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
+# Its command routes (open, the command loop, merge, links) skip FastAPI's dependency solving
+# (api.command_routes); its reads are served as any APIRoute.
+router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"], route_class=CommandRoute)
 WRITE_ERRORS = responses(403, 404, 409, 412, 422)
 
 TICKET_TEXT_FIELDS = {"subject", "description", "resolution", "satisfaction_comment"}

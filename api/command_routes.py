@@ -1,0 +1,198 @@
+"""Command routes served without FastAPI's per-request dependency solving.
+
+A command route (``POST /api/v1/tickets/{ticket_id}/assign`` and its kind: path parameters, one JSON
+body model, :class:`~api.deps.Commands`, a sync endpoint answering a ``Response``) spent about half
+of its event-loop CPU in FastAPI's generic machinery: reading its dependant tree
+(``solve_dependencies``: the sub-dependency, its cache key, the path parameters, the body through
+``request_body_to_args``), then a thread hop for the endpoint. :class:`CommandRoute` is an
+``APIRoute`` whose handler (FastAPI's own extension point, ``get_route_handler``) does the same
+work directly for a well-formed request:
+
+* the body: what FastAPI would parse as JSON (the same ``Content-Type`` rule) is validated by the
+  route's own body model straight from the bytes (``model_validate_json``);
+* the path parameters: each by the route's own field (``ModelField.validate``, what FastAPI calls);
+* then, in ONE worker-thread hop, the route's access rule and caller (:func:`api.deps.commands_now`,
+  the body of the ``commands`` dependency) and the endpoint. The hop is asyncio's own
+  (``run_in_executor`` on the app's :class:`CommandThreads`, the context copied along as anyio does):
+  anyio's ``to_thread`` (cancel scope, checkpoints) cost 50 us more CPU per hop here. A command
+  still borrows a token of anyio's default thread limiter, the one the reads' and the middleware's
+  thread hops borrow: at most 40 threads (anyio's default) work at once, commands and reads
+  together, as when commands ran in anyio's threads. Unlike anyio's hop, a cancelled request does
+  not wait for its thread: a command not yet started is dropped, one running finishes in its
+  thread (and gives its token back then), and its answer is dropped. The threads are the app's,
+  made when its lifespan starts and shut down, after their last command, when it ends (before the
+  desk closes).
+
+Anything else (an empty or non-JSON body, a body or path parameter that does not validate, a
+dependency override, a route-level body size limit, an app whose lifespan is not running) is
+handed, untouched, to the handler FastAPI built for the route, so every
+error answer (the 400/422 problem documents with their field list, their order against 401/403)
+is FastAPI's own. The route is declared as before, so the OpenAPI document does not change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import email.message
+import inspect
+from collections.abc import Callable, Coroutine
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import lru_cache
+from typing import Any, cast
+
+from anyio import WouldBlock
+from anyio.to_thread import current_default_thread_limiter
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.deps import commands, commands_now
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+#: Threads an app's commands run in: anyio's default thread limiter's tokens (40), which every command
+#: borrows one of, so more would never all work at once.
+WORKERS = 40
+
+
+class CommandThreads:
+    """The threads an app's commands run in while the app runs: its lifespan opens them (in a served
+    worker process: after the fork) and closes them before the desk closes."""
+
+    def __init__(self, workers: int = WORKERS) -> None:
+        self.workers = workers
+        self.pool: ThreadPoolExecutor | None = None
+
+    def open(self) -> None:
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="ticketflow-command")
+
+    def close(self) -> None:
+        """Stop taking commands and wait for those running (a request cancelled at a forced shutdown
+        leaves its command running: it finishes before the desk closes)."""
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+@lru_cache(maxsize=64)
+def json_content_type(value: str) -> bool:
+    """Whether FastAPI reads a body sent with this ``Content-Type`` as JSON (its rule: ``application/json``
+    or ``application/*+json``, parameters ignored)."""
+    message = email.message.Message()
+    message["content-type"] = value
+    if message.get_content_maintype() != "application":
+        return False
+    subtype = message.get_content_subtype()
+    return subtype == "json" or subtype.endswith("+json")
+
+
+def give_back(loop: asyncio.AbstractEventLoop, release: Callable[[object], None], borrower: object) -> None:
+    """Return a thread limiter token from a worker thread (the limiter is the event loop's)."""
+    try:
+        loop.call_soon_threadsafe(release, borrower)
+    except RuntimeError:  # the loop is closed: so is its limiter
+        pass
+
+
+class CommandRoute(APIRoute):
+    """An API route whose command requests skip FastAPI's dependency solving (see the module's doc);
+    a route of another shape (a read, an async endpoint, other dependencies) is served as by APIRoute."""
+
+    def get_route_handler(self) -> Handler:
+        general = super().get_route_handler()
+        shape = self._command_shape()
+        if shape is None:
+            return general
+        body_model, body_name, commands_name = shape
+        call = self.dependant.call
+        path_fields = list(self.dependant.path_params)
+        overrides = self.dependency_overrides_provider
+
+        def run(request: Request, arguments: dict[str, Any]) -> Response:
+            arguments[commands_name] = commands_now(request)
+            return call(**arguments)  # type: ignore[misc,no-any-return]
+
+        async def handle(request: Request) -> Response:
+            if overrides is not None and getattr(overrides, "dependency_overrides", None):
+                return await general(request)
+            pool = getattr(request.app.state, "command_threads", None)
+            pool = pool.pool if isinstance(pool, CommandThreads) else None
+            if pool is None or MAX_BODY_SIZE_SCOPE_KEY in request.scope:
+                # Not running (no lifespan), or a body limit of Starlette's, whose errors only
+                # FastAPI's handler tells apart: FastAPI serves it.
+                return await general(request)
+            try:
+                raw = await request.body()
+            except HTTPException:
+                raise
+            except Exception as exc:  # what FastAPI's handler answers when the body cannot be read
+                raise HTTPException(status_code=400, detail="There was an error parsing the body") from exc
+            content_type = request.headers.get("content-type")
+            if not raw or not content_type or not json_content_type(content_type):
+                return await general(request)  # (the body stays read: FastAPI's handler gets it again)
+            try:
+                body = body_model.model_validate_json(raw)
+            except ValidationError:
+                return await general(request)  # FastAPI lists the errors, in its shape and order
+            arguments: dict[str, Any] = {body_name: body}
+            params = request.path_params
+            for field in path_fields:
+                value, errors = field.validate(params.get(field.alias), {}, loc=("path", field.alias))
+                if errors:
+                    return await general(request)
+                arguments[field.name] = value
+            context = contextvars.copy_context()  # the request id the logs carry, as anyio copies it
+            limiter = current_default_thread_limiter()  # the event loop's: reads and middleware borrow it too
+            borrower = object()
+            try:
+                limiter.acquire_on_behalf_of_nowait(borrower)
+            except WouldBlock:
+                await limiter.acquire_on_behalf_of(borrower)
+            try:
+                work: Future[Response] = pool.submit(context.run, run, request, arguments)
+            except BaseException:
+                limiter.release_on_behalf_of(borrower)
+                raise
+            try:
+                return await asyncio.wrap_future(work)
+            finally:
+                if work.done():  # (done, failed, or cancelled before it started)
+                    limiter.release_on_behalf_of(borrower)
+                else:  # cancelled while running: its thread keeps the token until the command ends
+                    loop = asyncio.get_running_loop()
+                    work.add_done_callback(lambda _: give_back(loop, limiter.release_on_behalf_of, borrower))
+
+        return handle
+
+    def _command_shape(self) -> tuple[type[BaseModel], str, str] | None:
+        """(the body model, the body's and the Commands' parameter names) when this route is a command
+        route this class can serve directly, else None."""
+        dependant, field = self.dependant, self.body_field
+        call = dependant.call
+        embedded = getattr(self, "_embed_body_fields", True)  # FastAPI's own flag (private: absent -> not served)
+        if call is None or inspect.iscoroutinefunction(call) or embedded or field is None:
+            return None
+        returns = inspect.signature(call).return_annotation
+        if not (isinstance(returns, type) and issubclass(returns, Response)):
+            return None  # FastAPI would serialise what it returns
+        if (dependant.query_params or dependant.header_params or dependant.cookie_params
+                or len(dependant.body_params) != 1 or len(dependant.dependencies) != 1):
+            return None
+        if (dependant.request_param_name or dependant.websocket_param_name or dependant.http_connection_param_name
+                or dependant.response_param_name or dependant.background_tasks_param_name
+                or dependant.security_scopes_param_name):
+            return None
+        sub = dependant.dependencies[0]
+        if sub.call is not commands or sub.name is None or sub.dependencies:
+            return None
+        model = field.field_info.annotation
+        declared = dependant.body_params[0].field_info.annotation
+        if not (isinstance(model, type) and issubclass(model, BaseModel) and declared == model):
+            return None
+        return cast(type[BaseModel], model), dependant.body_params[0].name, sub.name
+
