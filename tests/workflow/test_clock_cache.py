@@ -9,7 +9,6 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 
 from projections.automation import Automation
@@ -25,17 +24,6 @@ from ticketflow.config import Settings
 from ticketflow.domain.values import Channel, Direction, Role
 from ticketflow.metadata import Caller
 from ticketflow.sla.measure import clocks_of
-
-
-@pytest.fixture
-def world(store_settings: Settings) -> Iterator[World]:
-    clock = FakeClock(MONDAY_9_SHANGHAI)
-    desk = TicketDesk(store_settings, clock=clock)
-    w = World(desk, clock)
-    yield w
-    w.read_side.close()
-    desk.close()
-
 
 UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 

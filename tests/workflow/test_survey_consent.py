@@ -5,31 +5,15 @@ the command refuse), not how the scheduler gets there."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from uuid import UUID
-
-import pytest
 
 from projections.automation import ALWAYS
 from projections.workflow import due_work, failed_work
 from tests.support import AGENT
-from tests.workflow.test_automation import MONDAY_9_SHANGHAI, World
-from ticketflow.application import TicketDesk
-from ticketflow.clock import FakeClock
+from tests.workflow.test_automation import World
 from ticketflow.commands import AssignTicket, GiveConsent, SolveTicket
-from ticketflow.config import Settings
 from ticketflow.domain import Ticket
 from ticketflow.domain.values import Consent
-
-
-@pytest.fixture
-def world(store_settings: Settings) -> Iterator[World]:
-    clock = FakeClock(MONDAY_9_SHANGHAI)
-    desk = TicketDesk(store_settings, clock=clock)
-    w = World(desk, clock)
-    yield w
-    w.read_side.close()
-    desk.close()
 
 
 def solved(world: World) -> UUID:

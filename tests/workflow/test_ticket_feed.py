@@ -5,7 +5,6 @@ only, a bounded number of them, and follows the views only while the automation 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID
 
@@ -24,16 +23,6 @@ from ticketflow.commands.privacy import EraseCustomer
 from ticketflow.config import Settings
 from ticketflow.domain.values import Channel, Role
 from ticketflow.metadata import Caller
-
-
-@pytest.fixture
-def world(store_settings: Settings) -> Iterator[World]:
-    clock = FakeClock(MONDAY_9_SHANGHAI)
-    desk = TicketDesk(store_settings, clock=clock)
-    w = World(desk, clock)
-    yield w
-    w.read_side.close()
-    desk.close()
 
 
 def open_for_other(world: World, desk: TicketDesk) -> UUID:
