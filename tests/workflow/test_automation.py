@@ -6,7 +6,6 @@ views catch up, the automation does what is due, until nothing is left to do.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -53,15 +52,6 @@ class World:
     def events(self, ticket_id: UUID, cls: type) -> list:
         return [e for e in self.desk.history(ticket_id) if isinstance(e, cls)]
 
-
-@pytest.fixture
-def world(store_settings: Settings) -> Iterator[World]:
-    clock = FakeClock(MONDAY_9_SHANGHAI)
-    desk = TicketDesk(store_settings, clock=clock)
-    w = World(desk, clock)
-    yield w
-    w.read_side.close()
-    desk.close()
 
 
 def publish_rules(w: World) -> None:
