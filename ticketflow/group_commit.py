@@ -58,6 +58,12 @@ MAX_WAIT_SECONDS = 0.025
 MIN_SIBLINGS = 1
 
 
+def _held_lock() -> Any:
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
+
+
 @dataclass(eq=False)
 class _Batch:
     stored_events: Sequence[StoredEvent]
@@ -65,6 +71,10 @@ class _Batch:
     done: bool = False
     ids: Sequence[int] | None = None
     error: BaseException | None = None
+    #: Held while the batch's caller sleeps; released exactly once: when the batch is done, or to hand
+    #: its caller the lead. Each caller sleeps on its own lock, so a commit wakes only its own callers
+    #: (and the next leader), never every thread queued behind it.
+    wake: Any = field(default_factory=_held_lock)
 
 
 @dataclass
@@ -96,11 +106,15 @@ class GroupCommit:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._turn = threading.Condition()
+        # Guards the queue and the counts below. Only a leader waiting for siblings and a test's
+        # ``wait_for_queued`` ever wait on it (and are notified only when one of them waits):
+        # callers waiting for their commit sleep on their batch's own lock.
+        self._turn = threading.Condition(threading.Lock())
         self._waiting: deque[_Batch] = deque()
         self._leading = False
         self._held = 0
         self._preparing = 0  # commands inside preparing() that have not queued their save yet
+        self._watchers = 0  # threads waiting on _turn: a leader in _wait_for_siblings, wait_for_queued
         self._local = threading.local()
         self.group_stats = GroupStats()
 
@@ -122,25 +136,53 @@ class GroupCommit:
             if getattr(self._local, "counted", False):
                 self._local.counted = False
                 self._preparing -= 1
-            self._turn.notify_all()  # a waiting leader or a held test counts the queue
-            while True:
-                while not batch.done and (self._leading or self._held):
-                    self._turn.wait()
+            if self._watchers:
+                self._turn.notify_all()  # a leader waiting for siblings, or a test, counts the queue
+            leading = not self._leading and not self._held
+            if leading:
+                self._leading = True
+        while not batch.done:
+            if not leading:
+                batch.wake.acquire()  # released when the batch is done, or to hand this caller the lead
                 if batch.done:
                     break
-                self._leading = True
-                self._wait_for_siblings()
-                group = [self._waiting.popleft() for _ in range(min(MAX_BATCHES, len(self._waiting)))]
-                self._turn.release()
-                try:
-                    self._lead(group)
-                finally:
-                    self._turn.acquire()
-                    self._leading = False
-                    self._turn.notify_all()
+            leading = self._lead_next_group(batch)
         if batch.error is not None:
             raise batch.error
         return batch.ids
+
+    def _lead_next_group(self, own: _Batch) -> bool:
+        """As the leader: commit the next group, wake its callers, then hand the lead on to the caller
+        of the first batch still waiting (or give it up when none is). Whether the lead stays with
+        this caller: its own batch is still queued (more than MAX_BATCHES were waiting) and next."""
+        with self._turn:
+            if self._held:  # saves held (a test) since the lead was handed here: the hold's end hands it on
+                self._leading = False
+                return False
+            self._wait_for_siblings()
+            group = [self._waiting.popleft() for _ in range(min(MAX_BATCHES, len(self._waiting)))]
+        try:
+            self._lead(group)
+        finally:
+            for batch in group:
+                if batch is not own:
+                    batch.wake.release()
+            with self._turn:
+                keeps = self._hand_on(own)
+        return keeps
+
+    def _hand_on(self, own: _Batch) -> bool:
+        """Called holding ``_turn`` by a leader done with its group: hand the lead to the caller of the
+        first batch waiting (True when that is the leader's own), or, with none waiting or saves held,
+        give it up (a hold's end hands it on then)."""
+        if not self._waiting or self._held:
+            self._leading = False
+            return False
+        first = self._waiting[0]
+        if first is own:
+            return True
+        first.wake.release()
+        return False
 
     def _lead(self, group: list[_Batch]) -> None:
         try:
@@ -164,14 +206,18 @@ class GroupCommit:
         if self._preparing < self.min_siblings:
             return
         deadline: float | None = None
-        while self._preparing > 0 and len(self._waiting) < MAX_BATCHES:
-            now = time.monotonic()
-            if deadline is None:
-                deadline = now + self.max_wait
-            if now >= deadline:
-                self.group_stats.waits_cut_short += 1
-                return
-            self._turn.wait(deadline - now)
+        self._watchers += 1
+        try:
+            while self._preparing > 0 and len(self._waiting) < MAX_BATCHES:
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + self.max_wait
+                if now >= deadline:
+                    self.group_stats.waits_cut_short += 1
+                    return
+                self._turn.wait(deadline - now)
+        finally:
+            self._watchers -= 1
 
     # ------------------------------------------------------------------ commands being prepared
     @contextmanager
@@ -194,7 +240,8 @@ class GroupCommit:
                 local.counted = False
                 with self._turn:
                     self._preparing -= 1
-                    self._turn.notify_all()
+                    if self._watchers:
+                        self._turn.notify_all()
 
     # ------------------------------------------------------------------ for tests and the bench
     @contextmanager
@@ -207,12 +254,20 @@ class GroupCommit:
         finally:
             with self._turn:
                 self._held -= 1
-                self._turn.notify_all()
+                if not self._held and not self._leading and self._waiting:
+                    self._leading = True
+                    self._waiting[0].wake.release()  # its caller leads the saves that queued meanwhile
+                if self._watchers:
+                    self._turn.notify_all()
 
     def wait_for_queued(self, count: int, timeout: float = 30.0) -> bool:
         """Wait until ``count`` saves are queued (use inside :meth:`held`)."""
         with self._turn:
-            return self._turn.wait_for(lambda: len(self._waiting) >= count, timeout)
+            self._watchers += 1
+            try:
+                return self._turn.wait_for(lambda: len(self._waiting) >= count, timeout)
+            finally:
+                self._watchers -= 1
 
 
 class GroupCommitRecorder(GroupCommit, SQLiteApplicationRecorder):

@@ -329,3 +329,50 @@ def test_threads_asking_for_the_log_end_share_one_kept_connection_so_none_piles_
         thread.join()
     assert ends == [ends[0]] * 40
     assert len(os.listdir("/proc/self/fd")) < fds + 10  # one connection per thread kept would be 80 more
+
+
+def test_more_saves_than_one_group_takes_commit_in_turn_each_answered_with_its_own_events(
+    sqlite_desk: TicketDesk, commits: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ticketflow.group_commit.MAX_BATCHES", 3)
+    setup = Desk(sqlite_desk)
+    tickets = [setup.open(f"工单 {n}") for n in range(8)]
+    del commits[:]
+
+    def reply(ticket_id: UUID) -> Callable[[], CommandResult]:
+        return lambda: sqlite_desk.post_reply(PostReply(ticket_id=ticket_id, body=f"回复 {ticket_id}"), AGENT)
+
+    results = _together(sqlite_desk, [reply(t) for t in tickets])
+
+    assert all(isinstance(r, CommandResult) for r in results), results
+    assert len(commits) == 3  # 3 + 3 + 2: each leader took at most MAX_BATCHES, then handed the lead on
+    assert _recorder(sqlite_desk).group_stats.groups[-3:] == [3, 3, 2]
+    for ticket_id, result in zip(tickets, results, strict=True):
+        history = sqlite_desk.history(ticket_id)
+        assert f"回复 {ticket_id}" in _bodies(history) and result.version == len(history)
+
+
+def test_callers_waiting_for_their_commit_sleep_on_their_own_batch_not_on_the_shared_condition(
+    sqlite_desk: TicketDesk,
+) -> None:
+    """A commit wakes its own group's callers and the next leader, not every queued thread: queued
+    callers never wait on the recorder's condition (which only a leader counting its siblings and a
+    test's ``wait_for_queued`` wait on)."""
+    setup = Desk(sqlite_desk)
+    tickets = [setup.open(f"工单 {n}") for n in range(6)]
+    recorder = _recorder(sqlite_desk)
+    before = {t: len(sqlite_desk.history(t)) for t in tickets}
+    threads = [
+        threading.Thread(target=lambda t=t: sqlite_desk.post_reply(PostReply(ticket_id=t, body="好"), AGENT))
+        for t in tickets
+    ]
+    with recorder.held():
+        for thread in threads:
+            thread.start()
+        assert recorder.wait_for_queued(len(threads))
+        with recorder._turn:
+            assert len(recorder._turn._waiters) == 0  # type: ignore[attr-defined]  # CPython's Condition
+    for thread in threads:
+        thread.join(30)
+    assert not any(thread.is_alive() for thread in threads)
+    assert all(len(sqlite_desk.history(t)) > before[t] for t in tickets)  # every reply written
