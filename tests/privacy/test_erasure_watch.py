@@ -5,6 +5,7 @@ handed to the watch's ``saw`` as a group commit acknowledges them: in any order.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
@@ -107,3 +108,69 @@ def test_an_own_erasure_told_while_a_follow_runs_is_read_from_the_log_by_the_nex
     assert watch.follow() == {customer}
     assert log.erasure_reads == 1
     assert log.forgotten == [customer]
+
+
+class _EntryCountingLock:
+    """The watch's lock, counting the callers that reached it (each has read the look counter first)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reached = threading.Semaphore(0)
+
+    def __enter__(self) -> bool:
+        self.reached.release()
+        return self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+    def acquire(self, blocking: bool = True) -> bool:
+        return self._lock.acquire(blocking)
+
+    def release(self) -> None:
+        self._lock.release()
+
+
+def test_callers_that_waited_while_a_look_ran_share_the_next_look_and_each_erasure_is_forgotten_first() -> None:
+    log = FakeLog()
+    looks: list[int] = []
+    in_look, go_on = threading.Event(), threading.Event()
+
+    def end() -> int:
+        looks.append(1)
+        top = log.end()
+        if len(looks) == 2:  # the first follow's look, answered as of its start: held until the others wait
+            in_look.set()
+            assert go_on.wait(30)
+        return top
+
+    watch = ErasureWatch(log.select_erasures, end, log.forgotten.append)
+    watch.start()  # the first look (the log's end, nothing to read)
+    lock = _EntryCountingLock()
+    watch._lock = lock  # type: ignore[assignment]
+    customer = uuid4()
+    log.write(erased=customer)  # another process's erasure
+    results: dict[str, set[UUID]] = {}
+
+    def follow(name: str) -> None:
+        results[name] = watch.follow()
+
+    first = threading.Thread(target=follow, args=("first",))
+    first.start()
+    assert lock.reached.acquire(timeout=30) and in_look.wait(30)
+    later = [threading.Thread(target=follow, args=(f"later{i}",)) for i in range(3)]
+    for thread in later:
+        thread.start()
+    for _ in later:
+        assert lock.reached.acquire(timeout=30)  # each read the counter and waits at the lock
+    log.write(erased=uuid4())  # erased after the first look started: the later callers must see it
+    go_on.set()
+    for thread in [first, *later]:
+        thread.join(30)
+
+    # The first look began before the later callers arrived: one more look serves all three of them.
+    assert len(looks) == 3
+    assert results["first"] == {customer}
+    assert sorted(len(results[f"later{i}"]) for i in range(3)) == [0, 0, 1]
+    assert set(log.forgotten) == {customer, *(c for c in log.entries if c is not None)}
+    assert len(log.forgotten) == 2

@@ -63,6 +63,10 @@ class ErasureWatch:
         #: Log positions past ``_position`` this process wrote itself (see :meth:`saw`).
         self._own: set[int] = set()
         self._own_lock = threading.Lock()
+        #: Looks at the log numbered as they start (under ``_lock``), and the last one finished: a caller
+        #: that waited for the lock while a look that started after it arrived ran needs no look of its own.
+        self._looks_started = 0
+        self._looks_finished = 0
 
     @property
     def position(self) -> int | None:
@@ -102,43 +106,56 @@ class ErasureWatch:
         """Forget every customer erased since the last look; returns them (empty when the log has none).
 
         One query (the log's end) when only this process wrote since the last look; a second one (the
-        erasures in between, or every notification with ``select_written``) when another process did."""
+        erasures in between, or every notification with ``select_written``) when another process did.
+        Concurrent callers share looks: one whose wait for the watch ended after a look that started
+        after it arrived returns at once (that look saw everything committed before it arrived, and
+        forgot it before returning), so under load the threads of many commands make one query."""
+        arrived = self._looks_started  # looks numbered from here on start after this call did
         with self._lock:
-            if self._position is None:
-                self._position = self._log_position()
+            if self._looks_finished > arrived:
                 return set()
-            top = self._log_position()
-            if top <= self._position:
-                return set()
-            with self._own_lock:
-                own = self._own
-                if all(p in own for p in range(self._position + 1, top + 1)):
-                    self._position = top
-                    self._own = {p for p in own if p > top}
-                    return set()
-                own = set(own)  # the positions told so far (one told later counts as another writer's)
-            erased: set[UUID] = set()
-            written: set[UUID] = set()
-            start = self._position + 1
-            select = self._select_written or self._select_erasures
-            while True:
-                page = select(start, _PAGE, top)
-                if self._select_written is None:
-                    erased.update(UUID(str(n.originator_id)) for n in page)
-                else:
-                    for n in page:
-                        if n.topic in _ERASURE_TOPIC_SET:
-                            erased.add(UUID(str(n.originator_id)))
-                        if n.id not in own:
-                            written.add(UUID(str(n.originator_id)))
-                if len(page) < _PAGE:
-                    break
-                start = page[-1].id + 1
-            if written and self._forget_written is not None:
-                self._forget_written(written)
-            for customer_id in erased:
-                self._forget(customer_id)
-            self._position = top
-            with self._own_lock:
-                self._own = {p for p in self._own if p > top}
+            self._looks_started += 1
+            erased = self._look()
+            self._looks_finished = self._looks_started  # only a look that ended well stands for others
             return erased
+
+    def _look(self) -> set[UUID]:
+        """:meth:`follow`'s look at the log, holding ``_lock``."""
+        if self._position is None:
+            self._position = self._log_position()
+            return set()
+        top = self._log_position()
+        if top <= self._position:
+            return set()
+        with self._own_lock:
+            own = self._own
+            if all(p in own for p in range(self._position + 1, top + 1)):
+                self._position = top
+                self._own = {p for p in own if p > top}
+                return set()
+            own = set(own)  # the positions told so far (one told later counts as another writer's)
+        erased: set[UUID] = set()
+        written: set[UUID] = set()
+        start = self._position + 1
+        select = self._select_written or self._select_erasures
+        while True:
+            page = select(start, _PAGE, top)
+            if self._select_written is None:
+                erased.update(UUID(str(n.originator_id)) for n in page)
+            else:
+                for n in page:
+                    if n.topic in _ERASURE_TOPIC_SET:
+                        erased.add(UUID(str(n.originator_id)))
+                    if n.id not in own:
+                        written.add(UUID(str(n.originator_id)))
+            if len(page) < _PAGE:
+                break
+            start = page[-1].id + 1
+        if written and self._forget_written is not None:
+            self._forget_written(written)
+        for customer_id in erased:
+            self._forget(customer_id)
+        self._position = top
+        with self._own_lock:
+            self._own = {p for p in self._own if p > top}
+        return erased
