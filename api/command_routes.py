@@ -54,9 +54,13 @@ from api.deps import commands, commands_now
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
-#: Threads an app's commands run in: anyio's default thread limiter's tokens (40), which every command
-#: borrows one of, so more would never all work at once.
-WORKERS = 40
+#: Threads an app's commands run in. Every command also borrows one of anyio's default thread limiter's
+#: 40 tokens; commands past these threads wait in the pool's queue. Fewer threads than tokens on
+#: purpose: a process runs one thread's Python at a time, and 40 commands deciding at once only take
+#: turns at the GIL (each SQLite call hands it over) and cost the CPU more (bench_request_path, 32
+#: clients, interleaved at load 12-18: 40 threads 0.92-1.07 ms CPU per command, 16 threads 0.75, 12 threads
+#: 0.73-0.80, 8 threads 0.72-0.81, 6 threads 0.85-0.92). 16 still lets a group commit take 16 saves at once.
+WORKERS = 16
 
 
 class CommandThreads:
