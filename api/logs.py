@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import sys
 from contextvars import ContextVar
@@ -46,7 +47,34 @@ class RequestContext(logging.Filter):
 #: Values json encodes as themselves: a line whose fields are all of these needs none of python-json-logger's
 #: conversions (dates, enums, exceptions, dataclasses...).
 _PLAIN = (str, int, float, bool, type(None))
-_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
+#: What ``_ENCODER.encode`` runs for a dict, made once instead of per line (no circular check: the
+#: values are plain); pure Python's where the C encoder is missing.
+_C_ENCODE = json.encoder.c_make_encoder and json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+    None, _ENCODER.default, json.encoder.encode_basestring, None,
+    _ENCODER.key_separator, _ENCODER.item_separator, False, False, True)
+
+
+def _encode(line: dict[str, Any]) -> str:
+    return "".join(_C_ENCODE(line, 0)) if _C_ENCODE else _ENCODER.encode(line)
+
+
+#: The last second a line was written in, and its text (replaced whole: threads may log at once).
+_SECOND: list[Any] = [None, ""]
+
+
+def _timestamp(created: float) -> str:
+    """``datetime.fromtimestamp(created, tz=UTC).isoformat()``: its second's text made once per second.
+    The microseconds are rounded as datetime rounds them (half to even, a carry moves to the next second)."""
+    fraction, whole = math.modf(created)
+    micro = round(fraction * 1e6)
+    if micro >= 1_000_000:
+        micro, whole = micro - 1_000_000, whole + 1.0
+    second, text = _SECOND
+    if second != whole:
+        text = datetime.fromtimestamp(whole, tz=UTC).isoformat()[:-6]  # "YYYY-MM-DDTHH:MM:SS"
+        _SECOND[:] = whole, text
+    return f"{text}.{micro:06d}+00:00" if micro else text + "+00:00"
 
 
 class _Formatter(JsonFormatter):
@@ -61,7 +89,7 @@ class _Formatter(JsonFormatter):
         record.message = record.getMessage()
         skip = self._skip_fields
         line: dict[str, Any] = {
-            "timestamp": datetime.fromtimestamp(record.created, tz=UTC).isoformat(),
+            "timestamp": _timestamp(record.created),
             "level": record.levelname, "logger": record.name, "message": record.message,
             "request_id": record.__dict__.get("request_id"),
         }
@@ -71,7 +99,7 @@ class _Formatter(JsonFormatter):
             if type(value) not in _PLAIN or key in line:
                 return super().format(record)
             line[key] = value
-        return _ENCODE(line)
+        return _encode(line)
 
     def add_fields(
         self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
