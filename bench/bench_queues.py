@@ -320,17 +320,23 @@ def measure(read_side: ReadSide, data: Seed, rounds: int, kind: str, only: str =
 
 def run(
     settings: Settings, data: Seed, rounds: int, kind: str, vacuum: Callable[[], None] | None = None, only: str = "",
+    reuse: bool = False,
 ) -> tuple[float, float]:
     """Seed ``data`` into the tickets view of ``settings``' store and time every combination; the worst
-    wall-clock and CPU p99 in ms (see :func:`measure`)."""
+    wall-clock and CPU p99 in ms (see :func:`measure`). ``reuse``: the store was seeded by an earlier run
+    (``--schema``): time it as it is."""
     desk = TicketDesk(settings)
     read_side = ReadSide(desk, ["tickets", "workflow"])
     try:
         started = time.perf_counter()
-        seed(read_side, data)
-        if vacuum is not None:
-            vacuum()
-        print(f"{kind}: seeded {data.tickets:,} rows and indexed them in {time.perf_counter() - started:.0f} s")
+        if reuse:
+            for _ in data.rows():  # the same draws as a seeding run (the combinations draw after them)
+                pass
+        else:
+            seed(read_side, data)
+            if vacuum is not None:
+                vacuum()
+            print(f"{kind}: seeded {data.tickets:,} rows and indexed them in {time.perf_counter() - started:.0f} s")
         return measure(read_side, data, rounds, kind, only)
     finally:
         read_side.close()
@@ -344,6 +350,8 @@ def main() -> None:
     parser.add_argument("--postgres", default="", help="also run on this PostgreSQL database (a schema is made and dropped)")
     parser.add_argument("--only-postgres", action="store_true")
     parser.add_argument("--keep", default="", help="seed the SQLite desk in this (new) directory and keep it")
+    parser.add_argument("--schema", default="", help="PostgreSQL: seed this schema (made if missing) and keep it;"
+                        " if it was seeded already (same --tickets), time it as it is (A/B runs on one seed)")
     parser.add_argument("--only", default="", help="time only the combinations whose name contains this text")
     args = parser.parse_args()
     if not args.only_postgres:
@@ -357,9 +365,13 @@ def main() -> None:
     if args.postgres:
         import psycopg
 
-        schema = f"tf_bench_queues_{uuid.uuid4().hex[:8]}"
+        schema = args.schema or f"tf_bench_queues_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(args.postgres, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
+            seeded = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = %s AND tablename = 'tf_sla_clocks'",
+                                  (schema,)).fetchone()
+            reuse = bool(args.schema and seeded and seeded[0] and conn.execute(
+                f'SELECT count(*) FROM "{schema}".tf_sla_clocks').fetchone() == (args.tickets,))
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         def vacuum() -> None:  # the visibility map autovacuum keeps: index-only scans then skip the heap
             with psycopg.connect(args.postgres, autocommit=True) as conn:
                 conn.execute(f'VACUUM "{schema}".tf_tickets')
@@ -368,10 +380,11 @@ def main() -> None:
 
         try:
             run(Settings(database_url=f"{args.postgres}?schema={schema}"), Seed(args.tickets, random.Random(7)),
-                args.rounds, "PostgreSQL", vacuum, args.only)
+                args.rounds, "PostgreSQL", vacuum, args.only, reuse)
         finally:
-            with psycopg.connect(args.postgres, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+            if not args.schema:
+                with psycopg.connect(args.postgres, autocommit=True) as conn:
+                    conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 if __name__ == "__main__":

@@ -189,6 +189,8 @@ class Table:
     #: (``sla_breached = 1``), so the rows that do not cost it no write. A query uses one only when its WHERE
     #: states the condition as written, with literals, not parameters (both planners prove it from the text).
     partial_indexes: tuple[tuple[tuple[str, ...], str], ...] = ()
+    #: Partial indexes an earlier version created (by their columns), dropped as ``retired_indexes`` are.
+    retired_partial_indexes: tuple[tuple[str, ...], ...] = ()
 
     @cached_property
     def column_names(self) -> tuple[str, ...]:
@@ -201,6 +203,8 @@ class Table:
             + f", PRIMARY KEY ({', '.join(self.key)}))"
         ]
         retired = [f"DROP INDEX IF EXISTS {{p}}{self.index_name(columns)}" for columns in self.retired_indexes]
+        retired += [f"DROP INDEX IF EXISTS {{p}}{self.index_name(columns, partial=True)}"
+                    for columns in self.retired_partial_indexes]
         return statements + retired + [create for _, create in self.index_ddl()]
 
     def index_name(self, columns: tuple[str, ...], partial: bool = False) -> str:

@@ -18,7 +18,7 @@ import json
 import random
 import re
 import typing
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from operator import itemgetter
@@ -30,9 +30,11 @@ import pytest
 from projections.readside import ReadSide
 from projections.sql import Db, Dialect, dumps, ts
 from projections.tickets import (
+    BREACHED,
     BY_ID_COVERING,
+    LIVE,
+    LIVE_STATUSES,
     PRIORITY_RANK,
-    QUEUE_INDEXES,
     SLA_ATTENTION_LIMIT,
     SORTS,
     TICKET_TAGS,
@@ -180,6 +182,12 @@ def sqlite_problems(plan: list[dict[str, Any]]) -> list[str]:
 
 _OUR_TABLES = {"tf_tickets", "tf_ticket_tags", "tf_sla_clocks"}
 _BOUNDED_PG = re.compile(r"^\(+(\w+\.)?(ticket_id|customer_id) = ")
+#: The leading column of each index of the queues' tables, by its name (PostgreSQL names its keys ..._pkey).
+_LEADING = {
+    **{table.index_name(columns, partial): columns[0] for table in (TICKETS, TICKET_TAGS, SLA_CLOCKS)
+       for columns, partial in (*((c, False) for c in table.indexes), *((c, True) for c, _ in table.partial_indexes))},
+    **{f"{table.name}_pkey": table.key[0] for table in (TICKETS, TICKET_TAGS, SLA_CLOCKS)},
+}
 
 
 def _scans(node: dict[str, Any], limited: bool = False) -> list[tuple[dict[str, Any], bool]]:
@@ -202,6 +210,11 @@ def postgres_problems(plan: dict[str, Any]) -> list[str]:
             problems.append(f"full scan of {scan['Relation Name']}")
         if ours and scan["Node Type"] in ("Index Scan", "Index Only Scan", "Bitmap Index Scan") and "Index Cond" not in scan:
             problems.append(f"whole index {index} read")
+        elif ours and index and not re.search(rf"\b{_LEADING[index]}\b", scan.get("Index Cond", "")):
+            # A condition on a later column only: PostgreSQL cannot seek with it, so it reads the index from
+            # its start (a partial index led by the column its condition fixes did: the condition is left
+            # out of the index conditions, as the index's own implies it).
+            problems.append(f"index {index} read from its start (no condition on {_LEADING[index]})")
 
     def sorts(node: dict[str, Any]) -> None:
         if node["Node Type"] in ("Sort", "Incremental Sort"):
@@ -277,7 +290,8 @@ def test_every_queue_filter_sort_and_cursor_reads_its_index_in_order(seeded: Rea
 
 
 #: The filters a queue checks on the entries of the index it walks (the lead's columns, QUEUE_CHECKED, a
-#: tag's rows' columns; a queue of given tickets, the "SLA due soon" one, on BY_ID_COVERING's): one
+#: tag's rows' columns; a queue of given tickets, the "SLA due soon" one, on BY_ID_COVERING's, which holds
+#: the live tickets alone, so such a queue is asked for live statuses here, as the console does): one
 #: customer's tickets are read by key.
 _FROM_INDEX_ALONE = {"status", "teams", "include_teamless", "team_id", "assignee_id", "unassigned", "priority",
                      "ticket_type", "channel", "category", "updated_since", "tag", "sla_breached", "ticket_ids",
@@ -295,6 +309,9 @@ def test_a_queue_on_any_placement_priority_type_channel_category_or_sla_list_is_
     # whichever index (PostgreSQL picks the primary key); each alone is checked here.
     chosen = [w for w in filters() if {n for n, v in vars(w).items() if v not in (None, (), False)} <= _FROM_INDEX_ALONE
               and (w.ticket_ids is None or w.sla_due_before is None)]
+    chosen = [replace(w, status=w.status or LIVE_STATUSES) if (w.ticket_ids is not None or w.sla_due_before is not None)
+              and not set(w.status or LIVE_STATUSES) - set(LIVE_STATUSES) else w for w in chosen]
+    chosen = [w for w in chosen if (w.ticket_ids is None and w.sla_due_before is None) or w.status]
     chosen.append(TicketFilter(teams=(TEAMS[0], TEAMS[1]), status=("new", "open", "pending", "on_hold"),
                                ticket_type="incident", channel="email", priority=("urgent", "high"), category="login"))
     chosen.append(TicketFilter(teams=(TEAMS[0], TEAMS[1]), include_teamless=True, tag="vip", ticket_type="incident",
@@ -382,7 +399,8 @@ def test_the_breached_queue_walks_partial_indexes_that_hold_only_breached_ticket
     """The breached queue's indexes hold the breached tickets alone (the others cost them no write), and
     its pages, sorted any way, walk them: the statement states their condition as they do."""
     dialect = seeded.stores["tickets"].dialect
-    partial = {TICKETS.index_name(columns, partial=True) for columns, _ in TICKETS.partial_indexes}
+    partial = {TICKETS.index_name(columns, partial=True) for columns, condition in TICKETS.partial_indexes
+               if condition == BREACHED}
     assert len(partial) == 3
     scope: dict[str, Any] = {"teams": (TEAMS[0], TEAMS[1]), "include_teamless": True}
 
@@ -480,3 +498,39 @@ def test_the_due_soon_queue_pages_through_the_tickets_of_the_soonest_running_clo
             assert seen
         counted = seeded.read("tickets", lambda db, w=where: TicketQueries.count(db, w))  # type: ignore[misc]
         assert counted == sum(1 for r in every if r["ticket_id"] in due and keep(r))
+
+
+def test_the_due_soon_queue_probes_the_live_tickets_covering_index_by_id(seeded: ReadSide) -> None:
+    """The console's due-soon queue (live statuses) probes each clock's ticket in BY_ID_COVERING's partial
+    index of the live tickets, by ticket id, reading no table row; asked for other statuses, it reads the
+    tickets by key (still at most SLA_ATTENTION_LIMIT of them)."""
+    dialect = seeded.stores["tickets"].dialect
+    live = TICKETS.index_name(BY_ID_COVERING, partial=True)
+    assert (BY_ID_COVERING, LIVE) in TICKETS.partial_indexes
+    scope: dict[str, Any] = {"teams": (TEAMS[0], TEAMS[1]), "include_teamless": True}
+    bound = KNOWN["sla_due_before"]
+
+    def reads(db: Db, where: TicketFilter, sort: str) -> list[str]:
+        query = TicketQueries.page_query(where, sort, 50)
+        assert query is not None
+        if dialect is Dialect.POSTGRES:
+            row = db.one("EXPLAIN (FORMAT JSON) " + query[0], query[1])
+            assert row is not None
+            document = next(iter(row.values()))
+            plan = (json.loads(document) if isinstance(document, str) else document)[0]["Plan"]
+            return [f"{scan['Node Type']} {scan.get('Index Name', scan.get('Relation Name'))} {scan.get('Index Cond', '')}"
+                    for scan, _ in _scans(plan) if "tf_sla_clocks" not in scan.get("Index Name", "tf_sla_clocks")]
+        return [r["detail"] for r in db.all("EXPLAIN QUERY PLAN " + query[0], query[1])
+                if _TABLE_SEARCH.match(r["detail"]) and "tf_sla_clocks" not in r["detail"]]
+
+    for statuses in (("new", "open", "on_hold"), ("pending",), LIVE_STATUSES):
+        for sort in SORTS:
+            where = TicketFilter(**scope, sla_due_before=bound, status=statuses, priority=("urgent", "high"))
+            found = seeded.read("tickets", partial(reads, where=where, sort=sort))
+            if dialect is Dialect.POSTGRES:
+                assert found and all(r.startswith(f"Index Only Scan {live} ") and "ticket_id = ANY" in r for r in found), found
+            else:
+                assert found and all(f"USING COVERING INDEX {live} (ticket_id=?)" in r for r in found), found
+    # Solved tickets are not in it: read by key (the primary key), bounded by the clocks all the same.
+    found = seeded.read("tickets", partial(reads, where=TicketFilter(sla_due_before=bound, status=("solved",)), sort="created_at"))
+    assert found and not any(live in r for r in found), found
