@@ -6,10 +6,10 @@ import logging
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -84,6 +84,7 @@ def demo(
     if "outbox" in read_side.stores:  # as the automation would send them, but not looked for in vain
         extra_steps["webhooks"] = slices.unless_no_deliveries(WebhookSender(read_side, desk, clock))
     automation = Automation(desk, read_side, clock, extra_steps=extra_steps)
+    slices.saved = automation.saved  # the SLA clocks take each slice's events once saved (not read back)
     done: Counter[str] = Counter()
 
     def tick() -> None:
@@ -188,6 +189,8 @@ class _Slices:
         self.fed = dict.fromkeys(names, 0)  # how many of the batch's events each view was given
         self.shown = 0  # how many of the batch's events the last feed showed the views
         self.no_deliveries: bool | None = None  # no webhook delivery pending in this slice (None: not asked)
+        #: Told each slice's events once the desk saved them (the automation's SLA clocks take them).
+        self.saved: Callable[[Sequence[Any]], None] | None = None
         if isinstance(read_side, _FedReadSide):
             read_side.on_read = self._on_read
 
@@ -211,6 +214,8 @@ class _Slices:
                     self.read_side.apply(others, [(event, self.base + i) for i, event in enumerate(events, 1)])
                     if events:
                         self.read_side.advance(views, self.base + len(events), previous=self.base)
+                if self.saved is not None:
+                    self.saved(events)
                 if self.desk.log_position() != self.base + len(events):
                     raise _Overtaken(self.base + len(events), self.desk.log_position())
         except _Overtaken as exc:
