@@ -343,6 +343,36 @@ class Automation:
         unsaved.feed(pending, now)
         return unsaved.run
 
+    def saved(self, events: Sequence[Any]) -> None:
+        """Events this process has just saved (a batch of the desk: the demo's slice), in log order. The SLA
+        clocks kept for their tickets take them now, as the tickets' next looks would after reading them
+        back from the store and decoding them (a look in a batch feeds the batch's unsaved events to a copy
+        of the clocks only, see :meth:`clock_run`): fed in version order, from the version the clocks stand
+        at, up to the clock's now, as a look does."""
+        if self.clock_cache.size <= 0 or not events:
+            return
+        now = self.clock.now()
+        by_ticket: dict[UUID, list[Any]] = {}
+        for event in events:
+            if isinstance(event, Ticket.Event):
+                by_ticket.setdefault(event.originator_id, []).append(event)
+        for ticket_id, ticket_events in by_ticket.items():
+            cached = self.clock_cache.peek(ticket_id)
+            if cached is None:
+                first = ticket_events[0]
+                if first.originator_version != 1:
+                    continue  # an older ticket not kept: its next look reads it from the store
+                cached = _Clocks(first.requester_id)  # opened in the batch: kept from its first event on
+                cached.feed(ticket_events, now)
+                if cached.version > 0:
+                    self.clock_cache.put(ticket_id, cached)
+                continue
+            if cached.latest is not None and now < cached.latest:
+                continue
+            after = [e for e in ticket_events if e.originator_version > cached.version]
+            if after and after[0].originator_version == cached.version + 1:
+                cached.feed(after, now)
+
     def _forget_erased(self) -> None:
         """Drop the cached clocks of every ticket of a customer erased since the last look (by any process:
         found in the log). The clocks hold no personal data; the cache forgets the tickets all the same."""
@@ -558,6 +588,10 @@ class _ClockCache:
     def __init__(self, size: int) -> None:
         self.size = size
         self._entries: OrderedDict[UUID, _Clocks] = OrderedDict()
+
+    def peek(self, ticket_id: UUID) -> _Clocks | None:
+        """The ticket's clocks, if kept, leaving the order of use as it is."""
+        return self._entries.get(ticket_id)
 
     def get(self, ticket_id: UUID) -> _Clocks | None:
         entry = self._entries.get(ticket_id)

@@ -38,6 +38,8 @@ from ticketflow.domain.values import Direction
 WORK_KINDS = ("route", "sla", "survey", "follow_up", "auto_close", "reminder")
 #: A row queued by an event is due "now": the empty text sorts before every time.
 NOW = ""
+#: At most this many rows of a kind read by one look (:func:`due_work`); the rest at the next.
+DUE_LIMIT = 500
 
 WORK = Table(
     "tf_work",
@@ -278,6 +280,20 @@ class WorkflowView(View):
             _settle(batch, "reminder", key, position)
 
 
+def makes_work(event: Any) -> bool:
+    """Whether the view, given ``event``, may have work for the automation that it had not before: queue a
+    row, or put one back to be done (or date one anew, or give the round-robin a new last agent). The
+    others (SLA marks and applied terms, a survey issued, a reminder fired, done or cancelled) only record
+    facts and SLA outcomes or settle rows: a look right after them finds what a look before them found,
+    less what they settled. An event of any other aggregate counts as making work (not this view's to
+    tell). See :meth:`WorkflowView._ticket` and :meth:`WorkflowView._reminder`."""
+    if isinstance(event, Ticket.Event):
+        return not isinstance(event, _QUIET)
+    if isinstance(event, Reminder.Event):
+        return not isinstance(event, Reminder.Fired | Reminder.Done | Reminder.Cancelled)
+    return True
+
+
 def _queue(
     batch: Batch, kind: str, object_id: str, position: int, due_at: str | None = NOW,
     team_id: str | None = None, agent_id: str | None = None,
@@ -327,7 +343,7 @@ _EFFECTIVE = (
 )
 
 
-def due_work(db: Db, kind: str, until: str, limit: int = 500) -> list[dict[str, Any]]:
+def due_work(db: Db, kind: str, until: str, limit: int = DUE_LIMIT) -> list[dict[str, Any]]:
     """Rows of a kind due at or before ``until`` (UTC ISO text), oldest first: the effective rows (see
     ``_EFFECTIVE``), read from the (kind, todo_at, stamp) index, which holds only the rows still to do, in
     its order: the cost follows the rows due, not every row ever queued."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,49 @@ def test_the_demo_writes_the_same_events_with_its_aggregate_cache_off(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], data_dir: Path
 ) -> None:
     """The demo keeps every aggregate it writes in its cache (and a batch's saved aggregates replace the
-    cached ones): what is decided from the cache is what is decided from the log."""
+    cached ones), and trusts it without the library's fast-forward (a query per load): what is decided from
+    the cache is what is decided from the log."""
     cached = demo(tmp_path / "cached", monkeypatch, capsys)
     monkeypatch.setenv("TICKETFLOW_AGGREGATE_CACHE_SIZE", "0")  # 0 is kept: no cache at all
     assert demo(tmp_path / "uncached", monkeypatch, capsys) == cached
+
+
+def test_a_pass_after_one_that_wrote_only_events_making_no_work_would_find_nothing_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], data_dir: Path
+) -> None:
+    """The demo's tick stops at an instant after a pass that wrote only events making no work (SLA marks, a
+    survey issued, a reminder fired: ``makes_work``): run with that stop off, every pass it saves acts on
+    nothing and writes nothing, and the log is the same either way."""
+    from projections.automation import Automation
+    from projections.workflow import DUE_LIMIT, makes_work
+    from ticketflow.simulation import DeskSimulation
+    from ticketflow_cli import demo as demo_cmd
+
+    with_stop = demo(tmp_path / "stop", monkeypatch, capsys)
+    passes: list[tuple[Any, int, int, bool, int]] = []  # (instant, steps done, actions, workless, events written)
+    steps = [0]
+    run_once, step = Automation.run_once, DeskSimulation._step
+
+    def recording_run_once(self: Automation) -> Counter[str]:
+        written = len(self.desk.batched_events())
+        acted = run_once(self)
+        events = list(self.desk.batched_events()[written:])
+        workless = max(acted.values()) < DUE_LIMIT and not any(makes_work(e) for e in events)
+        passes.append((self.clock.now(), steps[0], sum(acted.values()), workless, len(events)))
+        return acted
+
+    def counting_step(self: DeskSimulation, *args: Any) -> None:
+        steps[0] += 1
+        step(self, *args)
+
+    monkeypatch.setattr(Automation, "run_once", recording_run_once)
+    monkeypatch.setattr(DeskSimulation, "_step", counting_step)
+    monkeypatch.setattr(demo_cmd, "SKIP_AFTER_WORKLESS", False)
+    without_stop = demo(tmp_path / "no-stop", monkeypatch, capsys)
+    saved = [
+        after for before, after in pairwise(passes)
+        if before[:2] == after[:2] and before[3] and before[4] > 0
+    ]
+    assert len(saved) > 20  # the run has many (SLA marks, surveys, reminders fired)
+    assert all(actions == 0 and written == 0 for _, _, actions, _, written in saved)
+    assert without_stop == with_stop

@@ -183,3 +183,37 @@ def strings_in(value: Any, seen: set[int] | None = None) -> Iterator[str]:
             yield from strings_in(v, seen)
     elif hasattr(value, "__dict__") and not isinstance(value, type | UUID):
         yield from strings_in(vars(value), seen)
+
+
+def test_clocks_given_a_batchs_saved_events_equal_a_replay_and_read_nothing_back(
+    world: World, monkeypatch: Any
+) -> None:
+    """The demo hands each saved slice's events to the automation (``Automation.saved``): a ticket opened in
+    the batch is kept from its first event, a kept one takes the events after its version, and the next
+    look reads nothing back from the store, measuring as a replay of the history does."""
+    define_sla(world)
+    kept = world.open(team=True)
+    world.automation.clock_run(world.desk.peek_ticket(kept), world.clock.now())  # kept at version 1
+    assert world.automation.clock_cache.peek(kept) is not None
+    with world.desk.batch():
+        world.clock.advance(timedelta(minutes=30))
+        opened = world.open(team=True)
+        world.desk.post_reply(PostReply(ticket_id=kept, body="您好"), AGENT)
+        world.clock.advance(timedelta(minutes=40))
+        world.desk.post_reply(PostReply(ticket_id=opened, body="您好"), AGENT)
+        world.desk.pend_ticket(PendTicket(ticket_id=kept, reason="等截图"), AGENT)
+        events = list(world.desk.batched_events())
+    world.automation.saved(events)
+
+    def no_read_back(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("read back from the store")
+
+    for ticket_id in (kept, opened):
+        ticket = world.desk.peek_ticket(ticket_id)
+        assert world.automation.clock_cache.peek(ticket_id).version == ticket.version  # type: ignore[union-attr]
+        now = world.clock.now() + timedelta(minutes=90)
+        with monkeypatch.context() as patch:
+            patch.setattr(world.desk.events, "get", no_read_back)
+            run = world.automation.clock_run(ticket, now)
+        clocks, priority = clocks_of(world.desk.history(ticket_id), now)
+        assert (repr(run.clocks), run.priority) == (repr(clocks), priority)

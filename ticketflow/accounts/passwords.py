@@ -3,6 +3,8 @@ implementation, with OWASP's recommended parameters as its defaults) and the pas
 
 from __future__ import annotations
 
+import threading
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -12,8 +14,19 @@ MIN_LENGTH = 10
 MAX_LENGTH = 256
 
 _hasher = PasswordHasher()  # argon2id, t=3, m=64 MiB, p=4
-#: Verified against when the account does not exist, so an unknown name costs as long as a wrong password.
-_DECOY = _hasher.hash("ticketflow decoy password")
+_decoy: str | None = None
+_decoy_lock = threading.Lock()
+
+
+def _decoy_hash() -> str:
+    """Verified against when the account does not exist, so an unknown name costs as long as a wrong password.
+    Hashed at the first sign-in, not at import (every CLI command imports this module: ~0.2 s of CPU each)."""
+    global _decoy
+    if _decoy is None:
+        with _decoy_lock:
+            if _decoy is None:
+                _decoy = _hasher.hash("ticketflow decoy password")
+    return _decoy
 
 
 class WeakPassword(RuleViolation):
@@ -50,8 +63,9 @@ def hash_password(password: str) -> str:
 
 def verify(stored_hash: str | None, password: str) -> bool:
     """Whether ``password`` matches; with no stored hash, spends the same time and answers no."""
+    decoy = _decoy_hash()  # made at the first sign-in whatever the name: it takes no longer for an unknown one
     try:
-        return _hasher.verify(stored_hash or _DECOY, password) and stored_hash is not None
+        return _hasher.verify(stored_hash or decoy, password) and stored_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
