@@ -258,6 +258,8 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
             select_written=self._select_written,
             forget_written=self._forget_written,
         )
+        if hasattr(self.recorder, "on_committed"):  # a group commit: own positions known as they commit
+            self.recorder.on_committed = self.erasure_watch.committed
 
     # ------------------------------------------------------------------ observers
     def on_saved(self, callback: Callable[[int], None]) -> None:

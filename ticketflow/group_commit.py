@@ -39,7 +39,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,6 +103,10 @@ class GroupCommit:
     max_wait: float = MAX_WAIT_SECONDS
     #: A leader waits only when at least this many other commands are being prepared.
     min_siblings: int = MIN_SIBLINGS
+    #: Told by the leader, for each batch a group wrote, its log positions and its events' topics, once
+    #: the group committed and before any of its callers is woken (the desk's erasure watch: positions
+    #: this process wrote, known as its own from the moment they are in the log).
+    on_committed: Callable[[Sequence[int], Sequence[str]], None] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -187,6 +191,10 @@ class GroupCommit:
     def _lead(self, group: list[_Batch]) -> None:
         try:
             self._commit_group(group)
+            if self.on_committed is not None:
+                for batch in group:
+                    if batch.error is None and batch.ids:
+                        self.on_committed(batch.ids, [stored.topic for stored in batch.stored_events])
         except BaseException as exc:  # noqa: BLE001 - the transaction failed: nothing of it was written, every waiter gets the error
             error = self._group_failed(exc)
             for batch in group:

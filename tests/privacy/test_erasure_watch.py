@@ -174,3 +174,32 @@ def test_callers_that_waited_while_a_look_ran_share_the_next_look_and_each_erasu
     assert sorted(len(results[f"later{i}"]) for i in range(3)) == [0, 0, 1]
     assert set(log.forgotten) == {customer, *(c for c in log.entries if c is not None)}
     assert len(log.forgotten) == 2
+
+
+def test_positions_a_group_commit_wrote_are_own_before_their_threads_are_told() -> None:
+    """The group commit tells the watch what it wrote as it commits: a look by another thread's command
+    before the saving thread's ``saw`` neither reads the log nor takes the positions for another writer's."""
+    log = FakeLog()
+    watch = log.watch()
+    watch.start()
+    first, second = log.write(), log.write()
+    watch.committed([first, second], ["ticketflow.domain.ticket:Ticket.Replied", "ticketflow.domain.ticket:Ticket.Solved"])
+    assert watch.follow() == set()
+    assert log.erasure_reads == 0 and watch.position == second
+    watch.saw([first, second], [])  # the saving thread, told later: nothing left to do
+    assert watch.follow() == set() and log.erasure_reads == 0
+
+
+def test_a_committed_erasure_counts_as_seen_only_once_its_thread_forgot_the_customer() -> None:
+    from ticketflow.domain import Customer
+    from ticketflow.privacy.watch import ERASURE_TOPICS
+
+    log = FakeLog()
+    watch = log.watch()
+    watch.start()
+    customer = uuid4()
+    erasure = log.write(erased=customer)
+    watch.committed([erasure], [ERASURE_TOPICS[1]])
+    assert ERASURE_TOPICS[1].endswith(Customer.Erased.__qualname__)
+    assert watch.follow() == {customer}  # a look before the thread's saw reads it from the log
+    assert log.erasure_reads == 1 and log.forgotten == [customer]

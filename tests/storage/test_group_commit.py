@@ -376,3 +376,43 @@ def test_callers_waiting_for_their_commit_sleep_on_their_own_batch_not_on_the_sh
         thread.join(30)
     assert not any(thread.is_alive() for thread in threads)
     assert all(len(sqlite_desk.history(t)) > before[t] for t in tickets)  # every reply written
+
+
+def test_the_erasure_watch_learns_each_committed_save_before_its_caller_wakes_and_never_a_refused_one(
+    sqlite_desk: TicketDesk,
+) -> None:
+    setup = Desk(sqlite_desk)
+    contested, other = setup.open("争用"), setup.open("旁观")
+    version = sqlite_desk.get_ticket(contested).version
+    recorder = _recorder(sqlite_desk)
+    told: list[tuple[list[int], list[str], bool]] = []
+    watch_committed = recorder.on_committed
+    assert watch_committed is not None  # the desk wires its erasure watch in
+    waking: list[int] = []
+
+    def committed(positions: Any, topics: Any) -> None:
+        told.append((list(positions), list(topics), bool(waking)))
+        watch_committed(positions, topics)
+
+    recorder.on_committed = committed
+    original_notify = sqlite_desk._notify
+
+    def notify(recordings: Any) -> None:
+        waking.append(1)  # a caller runs again (its save's notification)
+        original_notify(recordings)
+
+    sqlite_desk._notify = notify  # type: ignore[method-assign]
+    results = _together(sqlite_desk, [
+        lambda: sqlite_desk.post_reply(PostReply(ticket_id=contested, body="甲", expected_version=version), AGENT),
+        lambda: sqlite_desk.post_reply(PostReply(ticket_id=contested, body="乙", expected_version=version), AGENT),
+        lambda: sqlite_desk.post_reply(PostReply(ticket_id=other, body="丙"), AGENT),
+    ])
+
+    landed = [r for r in results if isinstance(r, CommandResult)]
+    assert len(landed) == 2  # one of the contested replies was refused
+    assert len(told) == 2 and not any(woken for _, _, woken in told)  # told before any caller ran on
+    assert sorted(p for positions, _, _ in told for p in positions) == sorted(
+        p for r in landed for p in range(r.position - len(r.events) + 1, r.position + 1)
+    )
+    assert all(topic.endswith(name) for positions, topics, _ in told for topic, name in zip(
+        topics, ("Ticket.Replied", "Ticket.MarkedOpen"), strict=False))

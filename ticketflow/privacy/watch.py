@@ -102,6 +102,17 @@ class ErasureWatch:
             if self._position is not None and len(self._own) < _OWN_REMEMBERED:
                 self._own.update(p for p in positions if p > self._position)
 
+    def committed(self, positions: Sequence[int], topics: Sequence[str]) -> None:
+        """This process's group commit just wrote ``positions`` (one save's events, of ``topics``), before
+        the save's caller heard of it: remembered as own at once, so a look in between (another thread's
+        command) does not take them for another writer's and evict what they changed. A save holding an
+        erasure is left to :meth:`saw`, which forgets the customer before its positions count as seen."""
+        if any(topic in _ERASURE_TOPIC_SET for topic in topics):
+            return
+        with self._own_lock:
+            if self._position is not None and len(self._own) < _OWN_REMEMBERED:
+                self._own.update(p for p in positions if p > self._position)
+
     def follow(self) -> set[UUID]:
         """Forget every customer erased since the last look; returns them (empty when the log has none).
 
