@@ -319,7 +319,7 @@ class ReadSide:
     def _keep_recorded(self, recordings: Sequence[Any]) -> None:
         """Keep the events this process just saved, by position, for the live worker: it takes them
         instead of decoding their stored form again (a tenth of the views' CPU per event). They are the
-        objects the mapper encoded, equal to what it decodes (tests/projections/test_view_feeding.py).
+        objects the mapper encoded, equal to what it decodes (tests/projections/test_view_recorded_events.py).
         Past RECENT_EVENTS waiting (the views far behind), the rest are decoded as before."""
         recent = self._recent
         if len(recent) >= RECENT_EVENTS:
@@ -334,7 +334,9 @@ class ReadSide:
         decode = self.desk.mapper.to_domain_event
         if not recent:
             return decode
-        if len(recent) >= RECENT_EVENTS // 2:  # some left behind (a rebuild took their range): drop them
+        if len(recent) > 2 * LIVE_BATCH:
+            # Some may be left behind, read before their save had kept them (or a rebuild took their
+            # range): drop those before the batch, so none is held long.
             for position in [p for p in list(recent) if p < start]:
                 recent.pop(position, None)
         kept = {n.id: event for n in notifications if (event := recent.pop(n.id, None)) is not None}

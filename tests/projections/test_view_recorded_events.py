@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from projections import readside
 from projections.readside import ReadSide
 from tests.projections.support import dump, dump_all
 from tests.projections.test_rebuild_and_crash import simulate
@@ -62,6 +63,27 @@ def test_a_kept_event_that_is_not_the_notifications_is_decoded_instead(store_set
         rows = dump(read_side, "tickets")
         read_side.rebuild("tickets")
         assert dump(read_side, "tickets") == rows
+    finally:
+        read_side.close()
+        desk.close()
+
+
+def test_kept_events_the_worker_read_past_are_dropped(store_settings: Settings) -> None:
+    clock = FakeClock()
+    desk = TicketDesk(store_settings, clock=clock)
+    simulate(desk, clock, 3, seed=7)
+    read_side = ReadSide(desk, ["tickets"])
+    try:
+        read_side.catch_up()
+        start = read_side.position("tickets")
+        event = desk.mapper.to_domain_event(desk.recorder.select_notifications(1, 1)[0])
+        # Saves that were kept after the worker had read past them (their batch decoded them).
+        read_side._recent.update({p: event for p in range(1, 2 * readside.LIVE_BATCH + 2)})
+        setup_ticket = desk.log_position()
+        simulate(desk, clock, 1, seed=8)
+        assert desk.log_position() > setup_ticket
+        read_side.step_all({"tickets": start}, 1000, recent=True)
+        assert all(p > start for p in read_side._recent)
     finally:
         read_side.close()
         desk.close()
