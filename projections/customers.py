@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from projections.erasure import erased_customer, overwrite
-from projections.sql import Batch, Db, Table, dumps, loads, parse_ts, ts, uid
-from projections.tickets import is_first_reply_candidate, preload, status_after
+from projections.sql import Batch, Db, Table, dumps, loads, parse_ts, preload, ts, uid
+from projections.tickets import is_first_reply_candidate, status_after
 from projections.view import Event, Positioned, View
 from ticketflow.domain import Customer, Ticket
 from ticketflow.domain.customer import ERASED

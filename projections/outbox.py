@@ -45,7 +45,7 @@ from weakref import WeakKeyDictionary
 
 from pydantic_core import to_jsonable_python
 
-from projections.sql import Batch, Db, Table, dumps, loads, ts
+from projections.sql import Batch, Db, Table, dumps, loads, preload, ts
 from projections.view import Event, Positioned, View
 from ticketflow.access import MASK
 from ticketflow.domain import (
@@ -194,6 +194,9 @@ class OutboxView(View):
     def prepare(self, batch: Batch, events: Sequence[Positioned]) -> None:
         rows = batch.db.all(f"SELECT * FROM {{p}}{SUBSCRIPTIONS.name}")
         self._pending[batch] = _Pending({r["webhook_id"]: r for r in rows})
+        # Whether the tickets of the batch's outbound replies came by email (see _mail): one query, not one a reply.
+        replied = {str(e.originator_id) for e, _ in events if isinstance(e, Ticket.Replied) and e.direction == "outbound"}
+        preload(batch, MAIL_TICKETS, "ticket_id", replied)
 
     def apply(self, batch: Batch, event: Event, position: int) -> None:
         pending = self._pending[batch]

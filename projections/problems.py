@@ -10,12 +10,13 @@ PostgreSQL), so a two-character Chinese query finds its problems.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from projections.erasure import erased_customer, optimize_fts, overwrite
-from projections.sql import Batch, Db, Dialect, Table, ts
+from projections.sql import Batch, Db, Dialect, Table, preload, ts
 from projections.text import index_terms, parse_query
-from projections.view import Event, View
+from projections.view import Event, Positioned, View
 from ticketflow.domain import Customer, Ticket
 
 PROBLEMS = Table(
@@ -47,6 +48,10 @@ CATEGORIES = Table(
 SUGGESTION_TERMS = 64
 
 
+#: The events whose rows the view reads (see ProblemsView.prepare).
+_READS_ROWS = (Ticket.Recategorised, Ticket.Solved, Ticket.Reopened, Ticket.ResolutionRecorded)
+
+
 class ProblemsView(View):
     name = "problems"
     purges_personal_data = True
@@ -70,6 +75,12 @@ class ProblemsView(View):
     def clear(self, db: Db) -> None:
         super().clear(db)
         db.execute("DELETE FROM {p}tf_problems_fts" if db.dialect is Dialect.SQLITE else "DELETE FROM {p}tf_problems_terms")
+
+    def prepare(self, batch: Batch, events: Sequence[Positioned]) -> None:
+        """The library's and the categories' rows of the tickets whose events read them: one query each."""
+        tickets = {str(e.originator_id) for e, _ in events if isinstance(e, _READS_ROWS)}
+        preload(batch, PROBLEMS, "ticket_id", tickets)
+        preload(batch, CATEGORIES, "ticket_id", tickets)
 
     def apply(self, batch: Batch, event: Event, position: int) -> None:
         if (customer_id := erased_customer(event)) is not None:

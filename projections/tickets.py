@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any, ClassVar
 
 from projections.erasure import erased_customer, overwrite
-from projections.sql import Batch, Db, Table, dumps, ts, uid
+from projections.sql import Batch, Db, Table, dumps, preload, ts, uid
 from projections.view import Event, Positioned, View
 from ticketflow.domain import Customer, Ticket
 from ticketflow.domain.values import Direction, Priority, Status
@@ -342,20 +342,6 @@ def put_tags(batch: Batch, row: dict[str, Any], tags_before: str) -> None:
 def _tag_set(tags: str) -> frozenset[str]:
     """The tags of a row's ``tags`` JSON (a few distinct lists recur across every ticket)."""
     return frozenset(json.loads(tags))
-
-
-def preload(batch: Batch, table: Table, column: str, keys: set[str]) -> None:
-    """Fetch many rows by a single-column key in a few IN queries (rebuilds touch thousands)."""
-    missing = sorted(keys)
-    for start in range(0, len(missing), 500):
-        chunk = missing[start : start + 500]
-        rows = batch.db.all(
-            f"SELECT * FROM {{p}}{table.name} WHERE {column} IN ({', '.join('?' * len(chunk))})", chunk
-        )
-        found = {row[column]: row for row in rows}
-        cache = batch.cache(table)
-        for key in chunk:
-            cache.setdefault((key,), found.get(key))
 
 
 # ------------------------------------------------------------------ queue queries

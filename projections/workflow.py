@@ -28,8 +28,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from projections.erasure import chunks
-from projections.sql import Batch, Db, Dialect, Table, local_period, ts, uid
-from projections.tickets import SLA_ATTENTION_LIMIT, preload
+from projections.sql import Batch, Db, Dialect, Table, local_period, preload, ts, uid
+from projections.tickets import SLA_ATTENTION_LIMIT
 from projections.view import Event, Positioned, View
 from ticketflow.domain import Reminder, Ticket
 from ticketflow.domain.values import Direction

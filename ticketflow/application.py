@@ -203,6 +203,7 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         self.settings = settings or Settings()
         self.clock: Clock = clock or SystemClock()
         self._saved_callbacks: list[Callable[[int], None]] = []
+        self._recorded_callbacks: list[Callable[[Sequence[Recording[UUID]]], None]] = []
         # The library fast-forwards a cached aggregate in place, then copies it outside its lock:
         # reads of one aggregate take turns here so no reader copies one that is being updated.
         self._read_locks = [threading.Lock() for _ in range(64)]
@@ -271,8 +272,20 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         if callback in self._saved_callbacks:
             self._saved_callbacks.remove(callback)
 
+    def on_recorded(self, callback: Callable[[Sequence[Recording[UUID]]], None]) -> None:
+        """Call ``callback(recordings)`` with the events of every save in this process and their log
+        positions, after the save, before the :meth:`on_saved` callbacks (the read side keeps them, so
+        its worker need not decode again the events this process just encoded)."""
+        self._recorded_callbacks.append(callback)
+
+    def remove_on_recorded(self, callback: Callable[[Sequence[Recording[UUID]]], None]) -> None:
+        if callback in self._recorded_callbacks:
+            self._recorded_callbacks.remove(callback)
+
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         super()._notify(recordings)
+        for recorded in list(self._recorded_callbacks):
+            recorded(recordings)
         self.tokens.saw(r.domain_event for r in recordings)
         self.erasure_watch.saw(
             [r.notification.id for r in recordings],

@@ -38,8 +38,8 @@ def test_events_saved_while_the_worker_gathers_are_applied_in_one_batch(
     batches: list[int] = []
     step_all = read_side.step_all
 
-    def counting(positions: dict[str, int], limit: int) -> int:
-        done = step_all(positions, limit)
+    def counting(positions: dict[str, int], limit: int, recent: bool = False) -> int:
+        done = step_all(positions, limit, recent)
         if done:
             batches.append(done)
         return done
