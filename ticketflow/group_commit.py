@@ -35,6 +35,7 @@ recorder mixes them in and writes a group in ``_commit_group``. SQLite's is
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -47,6 +48,8 @@ from typing import Any
 from eventsourcing import persistence
 from eventsourcing.persistence import PersistenceError, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteConnection
+
+log = logging.getLogger(__name__)
 
 #: The most batches (saves) one transaction takes; the rest wait for the next leader.
 MAX_BATCHES = 128
@@ -191,19 +194,33 @@ class GroupCommit:
     def _lead(self, group: list[_Batch]) -> None:
         try:
             self._commit_group(group)
-            if self.on_committed is not None:
-                for batch in group:
-                    if batch.error is None and batch.ids:
-                        self.on_committed(batch.ids, [stored.topic for stored in batch.stored_events])
         except BaseException as exc:  # noqa: BLE001 - the transaction failed: nothing of it was written, every waiter gets the error
-            error = self._group_failed(exc)
+            try:
+                error = self._group_failed(exc)
+            except BaseException:  # noqa: BLE001 - cleaning up failed too: the commit's own error is the answer
+                error = exc
             for batch in group:
                 batch.error = batch.error or error
                 batch.ids = None
+        else:
+            self._tell_committed(group)
         finally:
             for batch in group:
                 batch.done = True
         self.group_stats.record(len(group))
+
+    def _tell_committed(self, group: list[_Batch]) -> None:
+        """``on_committed`` for each batch the group wrote. The saves are in the log whatever it does:
+        an error of the observer is logged, never answered to them."""
+        observer = self.on_committed
+        if observer is None:
+            return
+        for batch in group:
+            if batch.error is None and batch.ids:
+                try:
+                    observer(batch.ids, [stored.topic for stored in batch.stored_events])
+                except Exception:  # the saves are written: see above
+                    log.exception("group commit: the observer of committed saves failed")
 
     def _wait_for_siblings(self) -> None:
         """Called holding ``_turn``: when ``min_siblings`` commands or more are being prepared, give

@@ -58,8 +58,9 @@ def _bodies(events: Any) -> list[str]:
 
 
 def _together(app: TicketDesk, calls: list[Callable[[], Any]]) -> list[Any]:
-    """Run each call in its own thread, their saves held until all are queued; each call's result
-    (or the exception it raised). Any store's group-commit recorder (SQLite's, PostgreSQL's)."""
+    """Run each call in its own thread, their saves held until all are queued (in the order of
+    ``calls``); each call's result (or the exception it raised). Any store's group-commit recorder
+    (SQLite's, PostgreSQL's)."""
     recorder = app.recorder
     assert isinstance(recorder, GroupCommit)
     outcomes: list[Any] = [None] * len(calls)
@@ -72,9 +73,9 @@ def _together(app: TicketDesk, calls: list[Callable[[], Any]]) -> list[Any]:
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
     with recorder.held():
-        for thread in threads:
+        for queued, thread in enumerate(threads, start=1):
             thread.start()
-        assert recorder.wait_for_queued(len(calls))
+            assert recorder.wait_for_queued(queued)  # one at a time: the queue holds the calls in order
     for thread in threads:
         thread.join(30)
     return outcomes
@@ -416,3 +417,52 @@ def test_the_erasure_watch_learns_each_committed_save_before_its_caller_wakes_an
     )
     assert all(topic.endswith(name) for positions, topics, _ in told for topic, name in zip(
         topics, ("Ticket.Replied", "Ticket.MarkedOpen"), strict=False))
+
+
+def test_a_failing_cleanup_after_a_failed_commit_still_answers_every_save_with_the_error(
+    sqlite_desk: TicketDesk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = _recorder(sqlite_desk)
+    tickets = [Desk(sqlite_desk).open() for _ in range(3)]
+    topic = recorder.select_events(tickets[0], limit=1)[0].topic
+    start = recorder.max_notification_id()
+    original, failures = SQLiteConnection.commit, [sqlite3.OperationalError("disk I/O error")]
+
+    def failing_once(self: SQLiteConnection) -> None:
+        if failures:
+            raise failures.pop()
+        original(self)
+
+    def cleanup_fails(exc: BaseException) -> BaseException:
+        raise OSError("cannot close the writer")
+
+    monkeypatch.setattr(SQLiteConnection, "commit", failing_once)
+    monkeypatch.setattr(recorder, "_group_failed", cleanup_fails)
+
+    outcomes = _together(sqlite_desk, [
+        (lambda t=t: recorder.insert_events(
+            [StoredEvent(originator_id=t, originator_version=50, topic=topic, state=b"{}")])) for t in tickets
+    ])
+
+    assert all(isinstance(o, OperationalError) for o in outcomes), outcomes  # none told it was saved
+    assert recorder.max_notification_id() == start
+
+
+def test_an_observer_of_committed_saves_that_fails_never_turns_written_saves_into_errors(
+    sqlite_desk: TicketDesk, caplog: pytest.LogCaptureFixture
+) -> None:
+    setup = Desk(sqlite_desk)
+    tickets = [setup.open(f"工单 {n}") for n in range(3)]
+    recorder = _recorder(sqlite_desk)
+
+    def failing(positions: Any, topics: Any) -> None:
+        raise RuntimeError("observer broke")
+
+    recorder.on_committed = failing
+    results = _together(sqlite_desk, [
+        (lambda t=t: sqlite_desk.post_reply(PostReply(ticket_id=t, body="已处理"), AGENT)) for t in tickets
+    ])
+
+    assert all(isinstance(r, CommandResult) for r in results), results
+    assert all("已处理" in _bodies(sqlite_desk.history(t)) for t in tickets)
+    assert "the observer of committed saves failed" in caplog.text
