@@ -93,6 +93,8 @@ class _Formatter(JsonFormatter):
             "level": record.levelname, "logger": record.name, "message": record.message,
             "request_id": record.__dict__.get("request_id"),
         }
+        if type(line["request_id"]) not in _PLAIN:
+            return super().format(record)
         for key, value in record.__dict__.items():
             if key in skip or key.startswith("_"):
                 continue

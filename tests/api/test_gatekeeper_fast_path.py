@@ -107,3 +107,13 @@ def test_telemetry_is_asked_once_a_second(monkeypatch: pytest.MonkeyPatch) -> No
     assert [telemetry.enabled() for _ in range(100)] == [True] * 100  # asked once
     telemetry._asked_at -= SteadyTelemetry.RECHECK_SECONDS
     assert telemetry.enabled() is False  # a second later: asked again
+
+
+@pytest.mark.parametrize("request_id", ["r-1", None, uuid.UUID(int=7), ["nested", {"x": 1}]])
+def test_a_log_line_is_what_python_json_logger_writes_whatever_the_request_id(request_id: Any) -> None:
+    formatter = logs.formatter()
+    record = logging.LogRecord("ticketflow.access", logging.INFO, __file__, 1, "request", None, None)
+    record.request_id, record.status = request_id, 200
+    fast = formatter.format(record)
+    general = super(type(formatter), formatter).format(record)
+    assert fast == general
