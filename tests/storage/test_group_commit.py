@@ -53,6 +53,18 @@ def _recorder(app: TicketDesk) -> GroupCommitRecorder:
     return app.recorder
 
 
+def _fail_the_next_commit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next COMMIT of an eventsourcing SQLite connection fails (a disk error); later ones work."""
+    original, failures = SQLiteConnection.commit, [sqlite3.OperationalError("disk I/O error")]
+
+    def failing_once(self: SQLiteConnection) -> None:
+        if failures:
+            raise failures.pop()
+        original(self)
+
+    monkeypatch.setattr(SQLiteConnection, "commit", failing_once)
+
+
 def _bodies(events: Any) -> list[str]:
     return [e.body for e in events if getattr(e, "body", None) is not None]
 
@@ -166,14 +178,7 @@ def test_a_failed_commit_answers_every_save_of_its_group_and_the_next_commit_wor
     tickets = [Desk(sqlite_desk).open() for _ in range(3)]
     topic = recorder.select_events(tickets[0], limit=1)[0].topic
     start = recorder.max_notification_id()
-    original, failures = SQLiteConnection.commit, [sqlite3.OperationalError("disk I/O error")]
-
-    def failing_once(self: SQLiteConnection) -> None:
-        if failures:
-            raise failures.pop()
-        original(self)
-
-    monkeypatch.setattr(SQLiteConnection, "commit", failing_once)
+    _fail_the_next_commit(monkeypatch)
 
     def insert(ticket_id: UUID) -> Callable[[], Any]:
         return lambda: recorder.insert_events(
@@ -426,17 +431,10 @@ def test_a_failing_cleanup_after_a_failed_commit_still_answers_every_save_with_t
     tickets = [Desk(sqlite_desk).open() for _ in range(3)]
     topic = recorder.select_events(tickets[0], limit=1)[0].topic
     start = recorder.max_notification_id()
-    original, failures = SQLiteConnection.commit, [sqlite3.OperationalError("disk I/O error")]
-
-    def failing_once(self: SQLiteConnection) -> None:
-        if failures:
-            raise failures.pop()
-        original(self)
-
     def cleanup_fails(exc: BaseException) -> BaseException:
         raise OSError("cannot close the writer")
 
-    monkeypatch.setattr(SQLiteConnection, "commit", failing_once)
+    _fail_the_next_commit(monkeypatch)
     monkeypatch.setattr(recorder, "_group_failed", cleanup_fails)
 
     outcomes = _together(sqlite_desk, [
