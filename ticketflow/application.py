@@ -206,7 +206,9 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         self._recorded_callbacks: list[Callable[[Sequence[Recording[UUID]]], None]] = []
         # The library fast-forwards a cached aggregate in place, then copies it outside its lock:
         # reads of one aggregate take turns here so no reader copies one that is being updated.
-        self._read_locks = [threading.Lock() for _ in range(64)]
+        # Re-entrant: 64 stripes for every object, so a thread holding one (a load) that evicts others
+        # (the erasure watch's look, should it run inside the load) may need the same stripe again.
+        self._read_locks = [threading.RLock() for _ in range(64)]
         #: Bumped by an erasure (before its keys go, after its holders leave the cache) and by the eviction
         #: of what other writers changed: a command that loaded before it never puts what it loaded back
         #: into the cache (see :meth:`_keep_cached`), nor a read what it loaded (:meth:`_get`).
