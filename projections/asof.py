@@ -15,6 +15,7 @@ queues rebuilt up to a log position.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -24,7 +25,6 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent, Tracking
-from eventsourcing.postgres import PostgresAggregateRecorder
 from eventsourcing.sqlite import SQLiteAggregateRecorder
 
 from projections.audit import field_values
@@ -68,7 +68,9 @@ def _stored_of_kinds(
             cursor.execute(sql, [object_id.hex, gt, version, *likes, limit])
             rows = cursor.fetchall()
         return [StoredEvent(object_id, r["originator_version"], r["topic"], r["state"]) for r in rows]
-    if isinstance(recorder, PostgresAggregateRecorder):
+    # A PostgreSQL recorder's module is loaded; SQLite does not import it (it pulls in psycopg).
+    postgres: Any = sys.modules.get("eventsourcing.postgres")
+    if postgres is not None and isinstance(recorder, postgres.PostgresAggregateRecorder):
         from psycopg.sql import SQL, Identifier
 
         statement = SQL(

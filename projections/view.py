@@ -18,16 +18,12 @@ from functools import cache, lru_cache
 from typing import Any, ClassVar, TypeVar
 
 from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
-from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from projections.erasure import erased_customer
 from projections.sql import Batch, Db, Dialect, Table, register_functions, render
 from ticketflow.domain import TicketflowAggregate
-from ticketflow.pg_ddl import SerialisedTrackingDdl
-from ticketflow.privacy.pg_rewrite import rewrite_tables
-from ticketflow.reconnect import retry_dead_connections
 
 Event = TicketflowAggregate.Event
 Positioned = tuple[Event, int]  # an event and its global log position
@@ -359,75 +355,15 @@ class SQLiteViewStore(ViewStore, SQLiteTrackingRecorder):
         return tuned
 
 
-#: A view batch's transaction does not wait for its WAL flush (see PostgresViewStore._batch_begun).
-_BATCH_ASYNC_COMMIT = "SET LOCAL synchronous_commit = off"
-
-
-class PostgresViewStore(SerialisedTrackingDdl, ViewStore, PostgresTrackingRecorder):
-    dialect = Dialect.POSTGRES
-
-    def __init__(self, datastore: Any, **kwargs: Any) -> None:
-        super().__init__(datastore, **kwargs)
-        table = '"' + self.tracking_table_name.replace('"', '""') + '"'
-        self._reset_tracking_sql = f"UPDATE {{p}}{table} SET notification_id = 0 WHERE application_name = ?"  # type: ignore[misc]
-        self._select_tracking_sql = (  # type: ignore[misc]
-            f"SELECT notification_id FROM {{p}}{table} WHERE application_name = ? FOR UPDATE"
-        )
-
-    @property
-    def prefix(self) -> str:
-        return '"' + self.datastore.schema.replace('"', '""') + '".'
-
-    def _create_table(self, curs: Any) -> None:
-        """The tracking table, under the same lock as the view's tables (see :meth:`create_table`)."""
-        curs.execute(_DDL_LOCK)
-        super()._create_table(curs)
-
-    def _has_table(self, db: Db, name: str) -> bool:
-        found = db.one("SELECT to_regclass(?) IS NOT NULL AS found", (f"{self.prefix}{name}",))
-        return bool(found and found["found"])
-
-    @contextmanager
-    def _transaction(self, commit: bool) -> Iterator[Any]:
-        if (held := self._held()) is not None:
-            yield held
-            return
-        with self.datastore.transaction(commit=commit) as cursor:
-            yield cursor
-
-    def _batch_begun(self, cursor: Any) -> None:
-        """A view batch's COMMIT does not wait for its WAL to reach the disk (``synchronous_commit =
-        off`` for this transaction alone; the automation's marks, the sealer's checkpoints and the
-        events keep the server's setting). Safe because of what the transaction holds: the rows made
-        from events already durable in the log, and the position they reach, together. A crash may lose
-        the last such commits (never a part of one); the view then restarts from the position that
-        survived and makes the same rows again from the log. Nothing durable can depend on a lost batch:
-        PostgreSQL's WAL is one sequence, and any durable COMMIT written after the batch was visible
-        (the automation acting on the workflow view, say) flushes the batch's WAL with its own."""
-        cursor.execute(_BATCH_ASYNC_COMMIT)
-
-    def read(self, query: Callable[[Db], R]) -> R:
-        """A read, retried on a pooled connection that died with a database restart."""
-        return retry_dead_connections(lambda: ViewStore.read(self, query))
-
-    def _insert_tracking_in(self, cursor: Any, tracking: Tracking) -> None:
-        self._insert_tracking(cursor, tracking)
-
-    def compact_after_erasure(self) -> None:
-        """Rewrite the view's tables (``VACUUM FULL``): the purge's UPDATEs left the old row
-        versions as dead tuples, and a plain VACUUM only marks their space free, it does not
-        zero it. The rewrite copies the live rows into new files and drops the old ones (and
-        rebuilds the indexes, whose entries held the old text too), once the transactions that
-        could still see the old rows have ended. It locks each table for its duration (short for
-        a view's size); see README "Erasure" for WAL and backups."""
-        with self.datastore.get_connection() as connection:
-            rewrite_tables(connection, [f"{self.prefix}{name}" for name in self.view.table_names(Dialect.POSTGRES)])
-
-
 @cache
 def store_class(view_class: type[View], dialect: Dialect) -> type[ViewStore]:
     """The store class of a view on a database (what the eventsourcing factory instantiates)."""
-    base: type[ViewStore] = SQLiteViewStore if dialect is Dialect.SQLITE else PostgresViewStore
+    if dialect is Dialect.SQLITE:
+        base: type[ViewStore] = SQLiteViewStore
+    else:  # imported here: eventsourcing.postgres pulls in psycopg, ~0.1 s a process that SQLite never needs
+        from projections.view_pg import PostgresViewStore
+
+        base = PostgresViewStore
     return type(f"{base.__name__}[{view_class.name}]", (base,), {"view": view_class()})
 
 
@@ -442,3 +378,12 @@ class ViewProjection(Projection[ViewStore]):
     def process_batch(self, events: Sequence[Positioned], tracking: Tracking, previous: int | None = None) -> None:
         """Many events in one transaction (what the workers and rebuilds use)."""
         self.view.process_batch(events, tracking, previous)
+
+
+def __getattr__(name: str) -> Any:
+    """``PostgresViewStore`` still importable from here (it lives in projections/view_pg.py)."""
+    if name == "PostgresViewStore":
+        from projections.view_pg import PostgresViewStore
+
+        return PostgresViewStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

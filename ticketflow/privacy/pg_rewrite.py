@@ -17,8 +17,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from psycopg.rows import tuple_row
-
 #: How long a rewrite waits for the transactions begun before the purge to end.
 WAIT_SECONDS = 10.0
 log = logging.getLogger("ticketflow.privacy")
@@ -38,6 +36,9 @@ def rewrite_tables(connection: Any, tables: Sequence[str], wait_seconds: float =
     is open (``connection`` in autocommit), again while PostgreSQL says it had to keep dead row
     versions. False when some were still kept after ``wait_seconds``: a warning says which tables
     to rewrite again once the transactions that hold them have ended."""
+    # Imported here: keys.py imports this module, and SQLite must not pull in psycopg.
+    from psycopg.rows import tuple_row
+
     deadline = time.monotonic() + wait_seconds
     kept: list[str] = []
     notices: list[str] = []
