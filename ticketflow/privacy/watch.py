@@ -98,9 +98,7 @@ class ErasureWatch:
                     self._forget(customer_id)
             finally:
                 self._lock.release()
-        with self._own_lock:
-            if self._position is not None and len(self._own) < _OWN_REMEMBERED:
-                self._own.update(p for p in positions if p > self._position)
+        self._remember_own(positions)
 
     def committed(self, positions: Sequence[int], topics: Sequence[str]) -> None:
         """This process's group commit just wrote ``positions`` (one save's events, of ``topics``), before
@@ -109,6 +107,10 @@ class ErasureWatch:
         erasure is left to :meth:`saw`, which forgets the customer before its positions count as seen."""
         if any(topic in _ERASURE_TOPIC_SET for topic in topics):
             return
+        self._remember_own(positions)
+
+    def _remember_own(self, positions: Sequence[int]) -> None:
+        """Count ``positions`` as written by this process (those past the last look; while few enough)."""
         with self._own_lock:
             if self._position is not None and len(self._own) < _OWN_REMEMBERED:
                 self._own.update(p for p in positions if p > self._position)
