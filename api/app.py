@@ -30,6 +30,7 @@ from api.routers import reminders, reply_templates, surveys
 from api.routers import audit as audit_router
 from api.routers import compliance, imports, whatif
 from projections.automation import Automation
+from projections.doorbell import Doorbell
 from projections.integrity.sealer import Sealer, open_seal_store
 from projections.readside import ReadSide
 from ticketflow.application import TicketDesk
@@ -74,16 +75,25 @@ class SteadyTelemetry(NativeTelemetry):
         return self._answer
 
 
-def create_served_app() -> FastAPI:
-    """The app ``ticketflow serve`` runs (uvicorn's factory): the collector skips what start-up built."""
-    return create_app(freeze_gc=True)
+def create_served_app(settings: Settings | None = None, doorbell: Doorbell | None = None) -> FastAPI:
+    """The app ``ticketflow serve`` runs (uvicorn's factory): the collector skips what start-up built.
+    ``doorbell``: the view process ``serve`` runs beside it (SQLite), rung after each save."""
+    return create_app(settings, freeze_gc=True, doorbell=doorbell)
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None, freeze_gc: bool = False) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, freeze_gc: bool = False,
+    doorbell: Doorbell | None = None,
+) -> FastAPI:
+    """``doorbell``: the views are kept by another process listening on it (``serve``'s view process on
+    SQLite): every save rings it, and a read waiting for its own write has it apply what is waiting."""
     settings = settings or Settings()
     logs.install()
     desk = TicketDesk(settings, clock=clock)
     read_side = ReadSide(desk)
+    if doorbell is not None:
+        desk.on_saved(doorbell.saved)
+        read_side.hurry_elsewhere = doorbell.hurry
     automation = Automation(desk, read_side)
     tag = uuid4().hex[:12]
     # Embedded: one seal store for the sealer and the metrics (an in-memory store is private to its opener).

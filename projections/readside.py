@@ -280,6 +280,9 @@ class ReadSide:
         #: The events this process saved, by log position, until the live worker takes them (see
         #: :meth:`_keep_recorded`); filled from :meth:`start` to :meth:`stop`.
         self._recent: dict[int, Any] = {}
+        #: Asks the views' own process to apply what is waiting now, when they are kept by another process
+        #: that listens for it (``serve``'s view process on SQLite: :mod:`projections.doorbell`).
+        self.hurry_elsewhere: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ following
     def on_batch(self, callback: Callable[[Sequence[Any], Mapping[int, Any]], None]) -> None:
@@ -553,6 +556,8 @@ class ReadSide:
             if hurry:
                 for worker in self.workers.values():
                     worker.hurry()
+                if not self.workers and self.hurry_elsewhere is not None:
+                    self.hurry_elsewhere()
             # This process's worker moves the positions and says so after each batch: sleep until then
             # rather than read every position every 20 ms (views kept by another process: poll).
             with self._progress:

@@ -11,6 +11,7 @@
 | ``TICKETFLOW_POOL_SIZE`` | ``5`` | PostgreSQL connections per process |
 | ``TICKETFLOW_AGGREGATE_CACHE_SIZE`` | ``1000`` | recently used tickets/customers/teams kept in memory (0 turns it off) |
 | ``TICKETFLOW_EMBEDDED_PROJECTIONS`` | SQLite: on, PostgreSQL: off | run the view workers inside ``serve`` |
+| ``TICKETFLOW_VIEWS_PROCESS`` | on | SQLite: ``serve`` runs its view workers (and the automation and sealer) in a child process, on another core than the API; off: in threads of the API process |
 | ``TICKETFLOW_RATE_LIMIT_PER_SECOND`` / ``_BURST`` | ``50`` / ``200`` | requests per token (per API process) |
 | ``TICKETFLOW_MAX_BODY_BYTES`` | ``1048576`` | largest request body accepted |
 | ``TICKETFLOW_READ_WAIT_SECONDS`` | ``5`` | longest a read waits for ``min_position`` |
@@ -77,6 +78,7 @@ class Settings(BaseSettings):
     pool_size: int = Field(default=5, ge=1)
     aggregate_cache_size: int = Field(default=1000, ge=0)
     embedded_projections: bool | None = None  # default: on for SQLite and memory, off for PostgreSQL
+    views_process: bool = True  # SQLite serve: the embedded view workers in a child process
     rate_limit_per_second: float = Field(default=50.0, gt=0)
     rate_limit_burst: int = Field(default=200, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
@@ -180,6 +182,12 @@ class Settings(BaseSettings):
         if self.embedded_projections is not None:
             return self.embedded_projections
         return self.storage is not StorageKind.POSTGRES
+
+    @property
+    def runs_view_process(self) -> bool:
+        """Whether ``serve`` runs its view workers in a child process: embedded, on SQLite (a memory store
+        is private to its process), unless turned off."""
+        return self.views_process and self.runs_embedded_projections and self.storage is StorageKind.SQLITE
 
     @field_validator("database_url")
     @classmethod

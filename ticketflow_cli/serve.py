@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import tempfile
+from functools import partial
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -24,6 +25,7 @@ from ticketflow.errors import ValidationFailed
 from ticketflow.metadata import Caller
 from ticketflow_cli import output
 from ticketflow_cli.teams import resolve_team
+from ticketflow_cli.view_process import ViewProcess
 
 token_app = output.group(help="API tokens.")
 
@@ -43,6 +45,7 @@ def serve(
     import uvicorn
 
     from api import logs
+    from api.app import create_served_app
     from api.metrics import MULTIPROC_VARIABLE
     from api.server import ReusePortWorkers, protocol
 
@@ -63,7 +66,9 @@ def serve(
         _create_tables(settings)
     if settings.seal and settings.runs_embedded_projections and settings.anchor_file is not None:
         check_anchor_file(settings.anchor_file)  # and when the embedded sealer could not anchor its checkpoints
-    mode = "views in-process" if settings.runs_embedded_projections else "views by `ticketflow project`"
+    view_process = ViewProcess() if workers == 1 and settings.runs_view_process else None
+    mode = ("views in a child process" if view_process is not None else
+            "views in-process" if settings.runs_embedded_projections else "views by `ticketflow project`")
     output.console(stderr=True).print(
         f"serving http://{host}:{port} (console at /, API at /api/v1, {workers} worker(s), {mode}) on {settings.describe_store()}",
         markup=False)
@@ -83,12 +88,19 @@ def serve(
             # app) misses it, and so does its replacement: `--workers 2` never came up under load.
             "timeout_worker_healthcheck": WORKER_HEALTHCHECK_SECONDS,
         }
-        if workers == 1:
+        if view_process is not None:  # the API process keeps no view workers; the child does, rung by it
+            view_process.start()
+            served = settings.model_copy(update={"embedded_projections": False})
+            uvicorn.run(partial(create_served_app, served, view_process.doorbell), factory=True, host=host, port=port,
+                        **options)
+        elif workers == 1:
             uvicorn.run("api.app:create_served_app", factory=True, host=host, port=port, **options)
         else:  # a listening socket per worker (SO_REUSEPORT), so connections spread over them: api/server.py
             ReusePortWorkers(uvicorn.Config("api.app:create_served_app", factory=True, host=host, port=port,
                                             workers=workers, **options)).run()
     finally:
+        if view_process is not None:
+            view_process.stop()  # after the API stopped: the sealer's last checkpoint covers its last command
         if metrics_dir is not None:
             os.environ.pop(MULTIPROC_VARIABLE, None)
             shutil.rmtree(metrics_dir, ignore_errors=True)

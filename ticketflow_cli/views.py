@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from api import logs
+from projections import doorbell
 from projections.automation import Automation
 from projections.integrity.sealer import Sealer
 from projections.readside import VIEWS, ReadSide
@@ -105,6 +106,10 @@ def project(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     read_side.start()
+    fd = doorbell.doorbell_fd()
+    if fd is not None:  # run by `serve` beside its API process (SQLite): woken by its saves, stopped by its end
+        worker = read_side.workers["views"]
+        doorbell.answer(fd, worker.wakeup.ring, worker.hurry, stop.set)
     automation = Automation(desk, read_side) if ctx.obj.automation and "workflow" in read_side.stores else None
     jobs = WhatifJobs(desk) if automation is not None else None
     if automation is not None:

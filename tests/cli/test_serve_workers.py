@@ -19,6 +19,7 @@ def test_serve_gives_a_starting_worker_far_more_than_uvicorns_five_seconds_to_an
     up. The server itself is not started here: uvicorn.run is replaced by a recorder of what serve asks."""
     asked: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: asked.append({"app": app, **options}))
+    monkeypatch.setenv("TICKETFLOW_VIEWS_PROCESS", "0")  # the views in threads: serve starts no child here
     code, _out, err = run(["serve", "--port", "8765"], capsys)
     assert code == 0, err
     (options,) = asked

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,7 @@ def test_a_failed_check_keeps_each_process_log_with_its_stacks_and_the_view_posi
     desk.start()
     try:
         assert desk.exited() == []
+        assert desk.caught_up(time.monotonic()) is not None  # the views (serve's view process) have positions
         desk.diagnose("a check failed")
     finally:
         desk.kill()

@@ -1,0 +1,92 @@
+"""The doorbell between ``ticketflow serve`` and the view process it runs beside itself on SQLite.
+
+On SQLite ``serve`` keeps the views (and the automation and the sealer, which follow them) in a
+child process, ``ticketflow project``, so they run on another core than the API (see
+``ticketflow_cli/view_process.py``). SQLite has no ``NOTIFY``: alone, that process would find new
+events only at its next poll (``POLL_SECONDS``), and a read waiting for its own write
+(``min_position``) could not ask it to apply what is waiting at once. The doorbell is a pipe from
+the API process to the view process, one byte a message:
+
+* :data:`SAVED` after every save: the view worker wakes at once, as an in-process worker does;
+* :data:`HURRY` when a reader waits for a position: the worker applies what is waiting without
+  gathering more (``ViewWorker.hurry``).
+
+The view process reads the pipe in a thread (:func:`answer`); the end of the pipe (the API
+process is gone, killed or not) stops it: a view process never outlives its ``serve``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+SAVED = b"s"
+HURRY = b"h"
+#: The environment variable that hands the view process the pipe's reading end (a file descriptor
+#: number); set by ``serve`` for its child only.
+FD_VARIABLE = "_TICKETFLOW_DOORBELL_FD"  # (not a setting: no TICKETFLOW_ prefix, no unknown-variable warning)
+
+
+class Doorbell:
+    """The API process's end: rings without ever blocking. A full pipe (the view process is busy and
+    has not read yet) already holds a ring it will read, so a byte that does not fit is dropped."""
+
+    def __init__(self, fd: int) -> None:
+        os.set_blocking(fd, False)
+        self.fd = fd
+
+    def saved(self, *_: object) -> None:
+        self._send(SAVED)
+
+    def hurry(self) -> None:
+        self._send(HURRY)
+
+    def _send(self, message: bytes) -> None:
+        try:
+            os.write(self.fd, message)
+        except BlockingIOError:
+            pass  # the pipe is full of unread rings: the view process wakes anyway
+        except OSError:  # closed: serve is stopping (a restarted view process catches up from its positions)
+            pass
+
+
+def answer(fd: int, ring: Callable[[], None], hurry: Callable[[], None], gone: Callable[[], None]) -> threading.Thread:
+    """The view process's end: a thread that calls ``ring`` for saves and ``hurry`` for waiting
+    readers (one call per read of the pipe, however many bytes it held), and ``gone`` once the pipe
+    ends (the API process exited)."""
+
+    def run() -> None:
+        while True:
+            try:
+                data = os.read(fd, 4096)
+            except InterruptedError:
+                continue
+            except OSError:
+                log.warning("views: the doorbell from serve failed; stopping", exc_info=True)
+                data = b""
+            if not data:
+                gone()
+                return
+            if HURRY in data:
+                hurry()
+            else:
+                ring()
+
+    thread = threading.Thread(target=run, name="views-doorbell", daemon=True)
+    thread.start()
+    return thread
+
+
+def doorbell_fd() -> int | None:
+    """The pipe's reading end this process was given by ``serve`` (None: started by hand)."""
+    value = os.environ.get(FD_VARIABLE)
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
