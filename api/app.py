@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,6 +33,7 @@ from projections.doorbell import Doorbell
 from projections.integrity.sealer import Sealer, open_seal_store
 from projections.readside import ReadSide
 from ticketflow.application import TicketDesk
+from ticketflow import collector
 from ticketflow.clock import Clock
 from ticketflow.config import Settings
 from ticketflow.whatif.jobs import WhatifJobs
@@ -131,10 +131,7 @@ def create_app(
                 sealer[0] = Sealer(desk, anchor=settings.anchor_file, store=seal_store)
                 sealer[0].start()
         if running[0] == 1 and freeze_gc:
-            # What start-up built (routes, templates, caches) lives as long as the process: move it out
-            # of the collector's reach, so a full collection no longer pauses requests for tens of ms.
-            gc.collect()
-            gc.freeze()
+            collector.settle()  # what start-up built, out of the collector's reach; full collections rarer
         try:
             yield
         finally:
