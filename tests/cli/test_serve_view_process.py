@@ -4,6 +4,7 @@ API, and a ``serve`` killed outright leaves no view process behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,7 +18,9 @@ import httpx
 import pytest
 
 from projections.doorbell import FD_VARIABLE
+from projections.integrity.sealer import Sealer, load_checkpoints
 from tests.api.test_e2e_serve import REPO, cli, free_port, stop
+from ticketflow.application import TicketDesk
 from ticketflow.config import Settings
 from ticketflow_cli import view_process
 from ticketflow_cli.view_process import ViewProcess
@@ -134,9 +137,10 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[str]]]:
 
 
 def test_serve_keeps_its_views_in_a_child_process_and_a_read_sees_its_own_write(
-    served: tuple[str, str, subprocess.Popen[str]],
+    served: tuple[str, str, subprocess.Popen[str]], tmp_path: Path,
 ) -> None:
     base, token, process = served
+    data = tmp_path / "served"  # the fixture's data dir
     (child,) = children(process.pid)
     assert "project" in Path(f"/proc/{child}/cmdline").read_text()
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
@@ -149,6 +153,13 @@ def test_serve_keeps_its_views_in_a_child_process_and_a_read_sees_its_own_write(
         assert row.status_code == 200 and row.json()["subject"] == "发票开错了", row.text
     stop(process)
     eventually(lambda: not alive(child))
+    desk = TicketDesk(Settings(data_dir=data))  # stopped after the API, the child sealed its last command
+    sealer = Sealer(desk)
+    try:
+        assert json.loads(sealer.read(load_checkpoints)[-1].body)["log_position"] == desk.log_position()
+    finally:
+        sealer.close()
+        desk.close()
 
 
 def test_serve_killed_outright_leaves_no_view_process_behind(served: tuple[str, str, subprocess.Popen[str]]) -> None:
