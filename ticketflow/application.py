@@ -260,6 +260,7 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
             forget=self._forget_customer,
             select_written=self._select_written,
             forget_written=self._forget_written,
+            settle=getattr(self.recorder, "settle", None),  # a group commit: see GroupCommit.settle
         )
         if hasattr(self.recorder, "on_committed"):  # a group commit: own positions known as they commit
             self.recorder.on_committed = self.erasure_watch.committed

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -514,3 +514,24 @@ def test_an_observer_of_committed_saves_that_fails_never_turns_written_saves_int
     assert all("已处理" in _bodies(sqlite_desk.history(t)) for t in tickets)
     assert "the observer of committed saves failed" in caplog.text
 
+
+def test_a_leader_holds_its_commit_unsettled_until_the_observer_was_told(sqlite_desk: TicketDesk) -> None:
+    """``settle`` returns only once no committed group waits for ``on_committed``: the leader holds the
+    lock ``settle`` takes from before its commit until the observer was told."""
+    recorder = _recorder(sqlite_desk)
+    told: list[tuple[bool, Sequence[int]]] = []
+    observer = recorder.on_committed
+    assert observer is not None
+
+    def telling(positions: Sequence[int], topics: Sequence[str]) -> None:
+        told.append((recorder._telling.locked(), positions))
+        observer(positions, topics)
+
+    recorder.on_committed = telling
+    try:
+        Desk(sqlite_desk).open()
+    finally:
+        recorder.on_committed = observer
+    assert told and all(locked for locked, _ in told)
+    assert not recorder._telling.locked()
+    recorder.settle()  # (returns at once: nothing committing)
