@@ -92,16 +92,20 @@ bearer = HTTPBearer(auto_error=False, description="A token from `ticketflow toke
 def authenticate(request: Request, svc: Services) -> Principal:
     """The caller of this request (once per request). Failed attempts are throttled per client
     address: past the burst, that address gets 429 until its bucket refills."""
-    known: Principal | None = getattr(request.state, "principal", None)
+    # The dict behind request.state (Starlette's State keeps its attributes in the scope's "state"), read
+    # directly: getattr(request.state, ...) builds a State and raises and catches an AttributeError for
+    # each name not set yet, twice per command.
+    state: dict[str, Any] = request.scope.setdefault("state", {})
+    known: Principal | None = state.get("principal")
     if known is not None:
         return known
-    refused: ApiProblem | None = getattr(request.state, "auth_refused", None)
+    refused: ApiProblem | None = state.get("auth_refused")
     if refused is not None:
         raise refused  # judged once per request (the middleware may have asked first)
     try:
         return _authenticate(request, svc)
     except ApiProblem as problem:
-        request.state.auth_refused = problem
+        state["auth_refused"] = problem
         raise
 
 

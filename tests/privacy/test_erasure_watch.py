@@ -203,3 +203,34 @@ def test_a_committed_erasure_counts_as_seen_only_once_its_thread_forgot_the_cust
     assert ERASURE_TOPICS[1].endswith(Customer.Erased.__qualname__)
     assert watch.follow() == {customer}  # a look before the thread's saw reads it from the log
     assert log.erasure_reads == 1 and log.forgotten == [customer]
+
+
+def test_a_look_that_finds_positions_it_was_not_told_of_lets_own_commits_settle_before_reading_the_log() -> None:
+    """A group commit's rows are in the log a moment before the watch is told of them (``committed``):
+    a look in between waits for the commit to settle, and then needs no read of the log."""
+    log = FakeLog()
+    in_flight: list[int] = []
+
+    def settle() -> None:  # the leader between its COMMIT and on_committed, finishing
+        watch.committed(list(in_flight), ["ticketflow.domain.ticket:Ticket.Replied"])
+        in_flight.clear()
+
+    watch = ErasureWatch(log.select_erasures, log.end, log.forgotten.append, settle=settle)
+    watch.start()
+    in_flight.extend([log.write(), log.write()])  # committed, not told yet
+    assert watch.follow() == set()
+    assert log.erasure_reads == 0 and watch.position == 2
+
+
+def test_positions_still_not_told_once_own_commits_settled_are_read_from_the_log() -> None:
+    log = FakeLog()
+    settled: list[int] = []
+    watch = ErasureWatch(log.select_erasures, log.end, log.forgotten.append, settle=lambda: settled.append(1))
+    watch.start()
+    customer = uuid4()
+    own = log.write()
+    watch.committed([own], ["ticketflow.domain.ticket:Ticket.Replied"])
+    log.write(erased=customer)  # another process's erasure
+    assert watch.follow() == {customer}
+    assert settled == [1] and log.erasure_reads == 1 and log.forgotten == [customer]
+    assert watch.follow() == set() and settled == [1]  # nothing new: no settling either

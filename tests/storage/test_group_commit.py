@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -256,6 +256,55 @@ def test_a_leader_waits_for_the_commands_in_flight_and_commits_them_with_its_own
     assert _bodies(sqlite_desk.history(quick_ticket)) == ["快"]
 
 
+def test_a_leader_waiting_for_its_siblings_is_woken_only_once_none_is_in_flight(
+    sqlite_desk: TicketDesk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each sibling that queues its save, or ends without one, while others are still in flight leaves
+    the waiting leader asleep: it is woken when the last one is done (or by a test counting the queue)."""
+    setup = Desk(sqlite_desk)
+    slow_tickets, quick_ticket = [setup.open("慢一"), setup.open("慢二"), setup.open("慢三")], setup.open("快")
+    recorder = _recorder(sqlite_desk)
+    monkeypatch.setattr(recorder, "max_wait", 60.0)
+    woken_for_nothing: list[tuple[int, int]] = []
+    notify_all = recorder._turn.notify_all
+
+    def counting_notify_all() -> None:
+        if not recorder._queue_watchers and recorder._preparing > 0:
+            woken_for_nothing.append((recorder._preparing, len(recorder._waiting)))
+        notify_all()
+
+    monkeypatch.setattr(recorder._turn, "notify_all", counting_notify_all)
+    in_flight = threading.Barrier(4)
+    turns = [threading.Event() for _ in slow_tickets]
+
+    def slow(index: int) -> None:
+        with recorder.preparing():
+            in_flight.wait(30)
+            turns[index].wait(30)
+            if index > 0:
+                sqlite_desk.post_reply(PostReply(ticket_id=slow_tickets[index], body="慢"), AGENT)
+            # the first ends without a save, as a refused command does
+
+    slow_threads = [threading.Thread(target=slow, args=(i,)) for i in range(len(slow_tickets))]
+    for thread in slow_threads:
+        thread.start()
+    in_flight.wait(30)
+    quick = threading.Thread(target=lambda: sqlite_desk.post_reply(PostReply(ticket_id=quick_ticket, body="快"), AGENT))
+    quick.start()
+    assert recorder.wait_for_queued(1)
+    turns[0].set()
+    slow_threads[0].join(30)  # ended, two still in flight
+    turns[1].set()
+    assert recorder.wait_for_queued(2)  # (a test counting the queue is woken by each save)
+    turns[2].set()
+    for thread in [*slow_threads, quick]:
+        thread.join(30)
+
+    assert woken_for_nothing == []
+    assert recorder.group_stats.groups[-1] == 3 and recorder.group_stats.waits_cut_short == 0
+    assert [_bodies(sqlite_desk.history(t)) for t in slow_tickets] == [[], ["慢"], ["慢"]]
+
+
 def test_commands_that_end_without_saving_stop_the_leader_waiting_for_them(
     sqlite_desk: TicketDesk, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -464,3 +513,25 @@ def test_an_observer_of_committed_saves_that_fails_never_turns_written_saves_int
     assert all(isinstance(r, CommandResult) for r in results), results
     assert all("已处理" in _bodies(sqlite_desk.history(t)) for t in tickets)
     assert "the observer of committed saves failed" in caplog.text
+
+
+def test_a_leader_holds_its_commit_unsettled_until_the_observer_was_told(sqlite_desk: TicketDesk) -> None:
+    """``settle`` returns only once no committed group waits for ``on_committed``: the leader holds the
+    lock ``settle`` takes from before its commit until the observer was told."""
+    recorder = _recorder(sqlite_desk)
+    told: list[tuple[bool, Sequence[int]]] = []
+    observer = recorder.on_committed
+    assert observer is not None
+
+    def telling(positions: Sequence[int], topics: Sequence[str]) -> None:
+        told.append((recorder._telling.locked(), positions))
+        observer(positions, topics)
+
+    recorder.on_committed = telling
+    try:
+        Desk(sqlite_desk).open()
+    finally:
+        recorder.on_committed = observer
+    assert told and all(locked for locked, _ in told)
+    assert not recorder._telling.locked()
+    recorder.settle()  # (returns at once: nothing committing)

@@ -54,8 +54,12 @@ class ErasureWatch:
         forget: Callable[[UUID], None],
         select_written: Callable[[int, int, int], Sequence[Any]] | None = None,
         forget_written: Callable[[set[UUID]], None] | None = None,
+        settle: Callable[[], None] | None = None,
     ) -> None:
         self._select_erasures, self._log_position, self._forget = select_erasures, log_position, forget
+        #: Returns once every save of this process that is in the log was told (``committed``/``saw``): a
+        #: group commit's ``settle``. Called before positions not told of are taken for another writer's.
+        self._settle = settle
         #: Every notification of a range (any topic), and what to do with the objects others changed.
         self._select_written, self._forget_written = select_written, forget_written
         self._position: int | None = None  # the log position up to which erasures were read
@@ -132,6 +136,18 @@ class ErasureWatch:
             self._looks_finished = self._looks_started  # only a look that ended well stands for others
             return erased
 
+    def _only_own(self, top: int) -> bool:
+        """Whether every position after the last look up to ``top`` is this process's own: if so, the
+        look moves past them (called holding ``_lock``)."""
+        assert self._position is not None
+        with self._own_lock:
+            own = self._own
+            if not own.issuperset(range(self._position + 1, top + 1)):
+                return False
+            self._position = top
+            self._own = {p for p in own if p > top}
+            return True
+
     def _look(self) -> set[UUID]:
         """:meth:`follow`'s look at the log, holding ``_lock``."""
         if self._position is None:
@@ -140,13 +156,14 @@ class ErasureWatch:
         top = self._log_position()
         if top <= self._position:
             return set()
-        with self._own_lock:
-            own = self._own
-            if all(p in own for p in range(self._position + 1, top + 1)):
-                self._position = top
-                self._own = {p for p in own if p > top}
+        if self._only_own(top):
+            return set()
+        if self._settle is not None:
+            self._settle()  # a save of this process may be in the log, its positions not told yet
+            if self._only_own(top):
                 return set()
-            own = set(own)  # the positions told so far (one told later counts as another writer's)
+        with self._own_lock:
+            own = set(self._own)  # the positions told so far (one told later counts as another writer's)
         erased: set[UUID] = set()
         written: set[UUID] = set()
         start = self._position + 1
