@@ -43,7 +43,7 @@ from projections.timeline import TimelineView
 from projections.view import View, ViewProjection, ViewStore, store_class
 from projections.workflow import WorkflowView
 from ticketflow.application import TicketDesk
-from ticketflow.config import Settings, StorageKind
+from ticketflow.config import SQLITE_FACTORY_TOPIC, Settings, StorageKind
 from ticketflow.errors import ValidationFailed
 
 log = logging.getLogger("ticketflow.projections")
@@ -146,7 +146,7 @@ def open_store(settings: Settings, view_class: type[View], memory_tag: str = "",
         workflow_db = (f"file:tf_workflow_{memory_tag}?mode=memory&cache=shared" if settings.storage is StorageKind.MEMORY
                        else str(views_dir(settings) / "workflow.sqlite"))
         env = {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "PERSISTENCE_MODULE": SQLITE_FACTORY_TOPIC,  # connections keeping compiled statements
             "SQLITE_DBNAME": db_name,
             "SQLITE_LOCK_TIMEOUT": str(settings.lock_timeout),
         }

@@ -52,6 +52,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from ticketflow.errors import ValidationFailed
 
 SQLITE_FILENAME = "ticketflow.sqlite"
+#: The eventsourcing factory of a SQLite store and its views: the library's, with connections that keep
+#: their compiled statements (see ticketflow/sqlite_store.py). A topic, not an import: loaded with the store.
+SQLITE_FACTORY_TOPIC = "ticketflow.sqlite_store:SQLiteFactory"
 ENV_PREFIX = "TICKETFLOW_"
 #: Variables with this prefix belong to the test suite (``TICKETFLOW_TEST_POSTGRES_URL``), not the desk.
 TEST_ENV_PREFIX = "TICKETFLOW_TEST_"
@@ -230,7 +233,8 @@ class Settings(BaseSettings):
             return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
         if self.storage is StorageKind.SQLITE:
             return {
-                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                # eventsourcing's SQLite factory, its connections keeping their compiled statements.
+                "PERSISTENCE_MODULE": SQLITE_FACTORY_TOPIC,
                 "SQLITE_DBNAME": str(self.sqlite_path),
                 "SQLITE_LOCK_TIMEOUT": str(self.lock_timeout),
                 # Concurrent saves commit together, one fsync per group (ticketflow/group_commit.py).
