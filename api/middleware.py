@@ -204,7 +204,7 @@ class Gatekeeper:
             template = route_template(scope)
             elapsed = time.perf_counter() - started
             self.metrics.observe_request(method, template, int(code), elapsed)
-            access_log.info("request", extra={
+            logs.info(access_log, "request", {
                 "request_id": request_id, "method": method, "route": template, "status": code,
                 "ms": round(elapsed * 1000, 2), "caller": who[:12],
                 "role": scope["state"].get("role"), "replayed": replayed,

@@ -339,3 +339,22 @@ def test_commands_borrow_the_thread_tokens_reads_borrow(desks: tuple[Desk, Desk]
         portal.call(setattr, limiter, "total_tokens", tokens)
     assert answers and answers[0][0] == 200, answers
     assert portal.call(lambda: limiter.borrowed_tokens) == 0  # the command gave its token back
+
+
+def test_the_remembered_thread_limiter_is_each_event_loops_own() -> None:
+    import asyncio
+
+    from anyio.to_thread import current_default_thread_limiter
+
+    from api.command_routes import loop_thread_limiter
+
+    async def both() -> tuple[object, object, object]:
+        return loop_thread_limiter(), current_default_thread_limiter(), loop_thread_limiter()
+
+    seen = [asyncio.run(both()) for _ in range(3)]  # a new loop each time, each with its own limiter
+    assert all(remembered is own is again for remembered, own, again in seen)
+    assert len({id(limiter) for limiter, _, _ in seen}) == 3
+    with asyncio.Runner() as first, asyncio.Runner() as second:  # two live loops taking turns
+        turns = [first.run(both()), second.run(both()), first.run(both()), second.run(both())]
+    assert all(remembered is own is again for remembered, own, again in turns)
+    assert turns[0][0] is turns[2][0] and turns[1][0] is turns[3][0] and turns[0][0] is not turns[1][0]
