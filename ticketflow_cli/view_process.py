@@ -11,9 +11,12 @@ processes): 776 -> 1,003 commands/s, p99 83 -> 63 ms, server CPU 1.19 -> 1.03 ms
 
 The child is ``serve``'s: started with it, in its own session (a Ctrl-C at the terminal reaches
 ``serve`` only, which stops its API first, then the child: the sealer's last checkpoint covers the
-last command), restarted if it dies (an error is logged; its views resume from their positions),
-and stopped when ``serve`` stops; killed with ``serve`` (``kill -9``), it sees the doorbell's pipe
-end and stops by itself. ``TICKETFLOW_VIEWS_PROCESS=0`` keeps them in threads of the API process.
+last command), restarted if it dies (an error is logged; its views resume from their positions).
+However ``serve`` ends, the child stops after the API: told by :meth:`ViewProcess.stop`, or, when
+``serve`` does not get that far (uvicorn re-raises a SIGTERM once its graceful shutdown is done, and
+the signal ends the process; ``kill -9``), by the end of the doorbell's pipe, which closes with the
+last process holding its writing end. ``TICKETFLOW_VIEWS_PROCESS=0`` keeps them in threads of the API
+process.
 """
 
 from __future__ import annotations
