@@ -81,13 +81,29 @@ class ViewProcess:
             wait = RESTART_SECONDS if time.monotonic() - started >= STEADY_SECONDS else wait
             log.error("the view process (views, automation, sealer) exited with status %s; starting it again in %g s",
                       code, wait, extra={"exit_status": code})
-            if self._stopping.wait(wait):
+            if not self._restart(wait):
                 return
             wait = min(wait * 2, RESTART_MAX_SECONDS)
+
+    def _restart(self, wait: float) -> bool:
+        """Start the view process again after ``wait`` (doubled after each failed start), until it
+        started (True) or serve is stopping (False). A start that fails (``fork`` refused: no memory,
+        too many processes; the interpreter gone) is logged and tried again: an error escaping here
+        would end this thread, and with it the supervision, the views then never moving again while
+        the API answers (each read with ``min_position`` waiting its whole time out)."""
+        while not self._stopping.wait(wait):
             with self._lock:
                 if self._stopping.is_set():
-                    return
-                self._spawn()
+                    return False
+                try:
+                    self._spawn()
+                except OSError:
+                    log.exception("the view process could not be started; trying again in %g s",
+                                  min(wait * 2, RESTART_MAX_SECONDS))
+                else:
+                    return True
+            wait = min(wait * 2, RESTART_MAX_SECONDS)
+        return False
 
     def stop(self) -> None:
         """Stop the view process (SIGTERM: it finishes its batch and seals up to the end of the log),

@@ -83,6 +83,33 @@ def test_a_view_process_that_dies_is_started_again(tmp_path: Path, monkeypatch: 
         process.stop()
 
 
+def test_a_restart_that_fails_to_start_is_tried_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed start of the replacement (fork refused, ...) must not end the supervision: the views
+    would then never move again while the API answers."""
+    monkeypatch.setattr(view_process, "RESTART_SECONDS", 0.01)
+    monkeypatch.setenv("FAIL_FIRST", "1")
+    command, out = fake(tmp_path)
+    popen = subprocess.Popen
+    calls: list[int] = []
+
+    def refused_once(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 2:  # the first replacement
+            raise BlockingIOError(11, "Resource temporarily unavailable")  # fork's EAGAIN
+        return popen(*args, **kwargs)
+
+    monkeypatch.setattr(view_process.subprocess, "Popen", refused_once)
+    process = ViewProcess(command)
+    process.start()
+    try:
+        eventually(lambda: process.starts == 2 and out.exists())
+        process.doorbell.saved()
+        eventually(lambda: out.read_bytes() == b"started;s")
+        assert len(calls) == 3
+    finally:
+        process.stop()
+
+
 def test_turned_off_or_on_another_store_serve_keeps_the_views_as_before(tmp_path: Path) -> None:
     assert Settings(data_dir=tmp_path).runs_view_process
     assert not Settings(data_dir=tmp_path, views_process=False).runs_view_process
