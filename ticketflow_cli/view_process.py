@@ -9,11 +9,12 @@ the API process rings it after every save and when a reader waits for its own wr
 ``python bench/bench_http.py --store sqlite --sqlite-standalone --clients 32`` (the same two
 processes): 776 -> 1,003 commands/s, p99 83 -> 63 ms, server CPU 1.19 -> 1.03 ms/command (load ~2).
 
-The child is ``serve``'s: started with it, in its own session (a Ctrl-C at the terminal reaches
-``serve`` only, which stops its API first, then the child: the sealer's last checkpoint covers the
-last command), restarted if it dies (an error is logged; its views resume from their positions),
-and stopped when ``serve`` stops; killed with ``serve`` (``kill -9``), it sees the doorbell's pipe
-end and stops by itself. ``TICKETFLOW_VIEWS_PROCESS=0`` keeps them in threads of the API process.
+The child is ``serve``'s: started with it, in its process group, stopped by the end of the doorbell's
+pipe only (``serve`` closes it after its API stopped, or exits: a Ctrl-C at the terminal or a SIGTERM
+to the whole group, as systemd sends, stops the API first, then the child: the sealer's last
+checkpoint covers the last command), restarted if it dies (an error is logged; its views resume
+from their positions); a SIGKILL to the group kills both, as it killed the views' threads, and
+``serve`` killed alone (``kill -9 PID``) leaves the pipe's end to stop the child. ``TICKETFLOW_VIEWS_PROCESS=0`` keeps them in threads of the API process.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class ViewProcess:
     def _spawn(self) -> None:
         env = {**os.environ, FD_VARIABLE: str(self._read)}
         self._process = subprocess.Popen(
-            self.command, env=env, pass_fds=(self._read,), stdin=subprocess.DEVNULL, start_new_session=True)
+            self.command, env=env, pass_fds=(self._read,), stdin=subprocess.DEVNULL)
         self.starts += 1
 
     def _supervise(self) -> None:
@@ -106,13 +107,14 @@ class ViewProcess:
         return False
 
     def stop(self) -> None:
-        """Stop the view process (SIGTERM: it finishes its batch and seals up to the end of the log),
-        killing it if it has not stopped in STOP_SECONDS; then close the doorbell."""
+        """Stop the view process: close the doorbell (the pipe's end stops it: it finishes its batch and
+        seals up to the end of the log; it takes no signal that stops serve), killing it if it has not
+        stopped in STOP_SECONDS."""
         with self._lock:
             self._stopping.set()
             process = self._process
+        self.doorbell.close()
         if process is not None and process.poll() is None:
-            process.terminate()
             try:
                 process.wait(STOP_SECONDS)
             except subprocess.TimeoutExpired:
@@ -121,8 +123,7 @@ class ViewProcess:
                 process.wait()
         if self._watcher.is_alive():
             self._watcher.join(timeout=5)
-        for fd in (self._write, self._read):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        try:
+            os.close(self._read)
+        except OSError:
+            pass
