@@ -45,6 +45,13 @@ class Doorbell:
     def hurry(self) -> None:
         self._send(HURRY)
 
+    def close(self) -> None:
+        """Close the API process's end: the view process reads the pipe's end and stops. Later rings do
+        nothing (the descriptor's number, free again, may name another file by then)."""
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
+
     def _send(self, message: bytes) -> None:
         try:
             os.write(self.fd, message)

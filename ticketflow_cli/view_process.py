@@ -9,14 +9,14 @@ the API process rings it after every save and when a reader waits for its own wr
 ``python bench/bench_http.py --store sqlite --sqlite-standalone --clients 32`` (the same two
 processes): 776 -> 1,003 commands/s, p99 83 -> 63 ms, server CPU 1.19 -> 1.03 ms/command (load ~2).
 
-The child is ``serve``'s: started with it, in its own session (a Ctrl-C at the terminal reaches
-``serve`` only, which stops its API first, then the child: the sealer's last checkpoint covers the
-last command), restarted if it dies (an error is logged; its views resume from their positions).
-However ``serve`` ends, the child stops after the API: told by :meth:`ViewProcess.stop`, or, when
-``serve`` does not get that far (uvicorn re-raises a SIGTERM once its graceful shutdown is done, and
-the signal ends the process; ``kill -9``), by the end of the doorbell's pipe, which closes with the
-last process holding its writing end. ``TICKETFLOW_VIEWS_PROCESS=0`` keeps them in threads of the API
-process.
+The child is ``serve``'s: started with it, in its process group, stopped by the end of the doorbell's
+pipe only (``serve`` closes it after its API stopped, or exits: a Ctrl-C at the terminal or a SIGTERM
+to the whole group, as systemd sends, stops the API first, then the child: the sealer's last
+checkpoint covers the last command), restarted if it dies (an error is logged; its views resume
+from their positions); a SIGKILL to the group kills both, as it killed the views' threads, and
+``serve`` killed alone (``kill -9 PID``) leaves the pipe's end to stop the child (which ignores the
+stopping signals from its first instant: ``ticketflow_cli/__main__.py``). ``TICKETFLOW_VIEWS_PROCESS=0``
+keeps them in threads of the API process.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class ViewProcess:
     def _spawn(self) -> None:
         env = {**os.environ, FD_VARIABLE: str(self._read)}
         self._process = subprocess.Popen(
-            self.command, env=env, pass_fds=(self._read,), stdin=subprocess.DEVNULL, start_new_session=True)
+            self.command, env=env, pass_fds=(self._read,), stdin=subprocess.DEVNULL)
         self.starts += 1
 
     def _supervise(self) -> None:
@@ -84,22 +84,39 @@ class ViewProcess:
             wait = RESTART_SECONDS if time.monotonic() - started >= STEADY_SECONDS else wait
             log.error("the view process (views, automation, sealer) exited with status %s; starting it again in %g s",
                       code, wait, extra={"exit_status": code})
-            if self._stopping.wait(wait):
+            if not self._restart(wait):
                 return
             wait = min(wait * 2, RESTART_MAX_SECONDS)
+
+    def _restart(self, wait: float) -> bool:
+        """Start the view process again after ``wait`` (doubled after each failed start), until it
+        started (True) or serve is stopping (False). A start that fails (``fork`` refused: no memory,
+        too many processes; the interpreter gone) is logged and tried again: an error escaping here
+        would end this thread, and with it the supervision, the views then never moving again while
+        the API answers (each read with ``min_position`` waiting its whole time out)."""
+        while not self._stopping.wait(wait):
             with self._lock:
                 if self._stopping.is_set():
-                    return
-                self._spawn()
+                    return False
+                try:
+                    self._spawn()
+                except OSError:
+                    log.exception("the view process could not be started; trying again in %g s",
+                                  min(wait * 2, RESTART_MAX_SECONDS))
+                else:
+                    return True
+            wait = min(wait * 2, RESTART_MAX_SECONDS)
+        return False
 
     def stop(self) -> None:
-        """Stop the view process (SIGTERM: it finishes its batch and seals up to the end of the log),
-        killing it if it has not stopped in STOP_SECONDS; then close the doorbell."""
+        """Stop the view process: close the doorbell (the pipe's end stops it: it finishes its batch and
+        seals up to the end of the log; it takes no signal that stops serve), killing it if it has not
+        stopped in STOP_SECONDS."""
         with self._lock:
             self._stopping.set()
             process = self._process
+        self.doorbell.close()
         if process is not None and process.poll() is None:
-            process.terminate()
             try:
                 process.wait(STOP_SECONDS)
             except subprocess.TimeoutExpired:
@@ -108,8 +125,7 @@ class ViewProcess:
                 process.wait()
         if self._watcher.is_alive():
             self._watcher.join(timeout=5)
-        for fd in (self._write, self._read):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        try:
+            os.close(self._read)
+        except OSError:
+            pass

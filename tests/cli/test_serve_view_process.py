@@ -83,6 +83,33 @@ def test_a_view_process_that_dies_is_started_again(tmp_path: Path, monkeypatch: 
         process.stop()
 
 
+def test_a_restart_that_fails_to_start_is_tried_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed start of the replacement (fork refused, ...) must not end the supervision: the views
+    would then never move again while the API answers."""
+    monkeypatch.setattr(view_process, "RESTART_SECONDS", 0.01)
+    monkeypatch.setenv("FAIL_FIRST", "1")
+    command, out = fake(tmp_path)
+    popen = subprocess.Popen
+    calls: list[int] = []
+
+    def refused_once(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 2:  # the first replacement
+            raise BlockingIOError(11, "Resource temporarily unavailable")  # fork's EAGAIN
+        return popen(*args, **kwargs)
+
+    monkeypatch.setattr(view_process.subprocess, "Popen", refused_once)
+    process = ViewProcess(command)
+    process.start()
+    try:
+        eventually(lambda: process.starts == 2 and out.exists())
+        process.doorbell.saved()
+        eventually(lambda: out.read_bytes() == b"started;s")
+        assert len(calls) == 3
+    finally:
+        process.stop()
+
+
 def test_turned_off_or_on_another_store_serve_keeps_the_views_as_before(tmp_path: Path) -> None:
     assert Settings(data_dir=tmp_path).runs_view_process
     assert not Settings(data_dir=tmp_path, views_process=False).runs_view_process
@@ -117,7 +144,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[str]]]:
     assert created.returncode == 0, created.stderr
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "ticketflow_cli", "serve", "--port", str(port)],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)  # its own process group, as under systemd
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -168,3 +196,37 @@ def test_serve_killed_outright_leaves_no_view_process_behind(served: tuple[str, 
     process.send_signal(signal.SIGKILL)
     process.wait()
     eventually(lambda: not alive(child))  # the doorbell's pipe ended: the view process stopped by itself
+
+
+def test_a_signal_that_stops_serve_reaching_its_view_process_too_leaves_it_to_the_pipes_end(
+    served: tuple[str, str, subprocess.Popen[str]], tmp_path: Path,
+) -> None:
+    """systemd stops a unit with SIGTERM to every process of it, a terminal's Ctrl-C reaches the whole
+    foreground group: the view process stops only once serve's API stopped (the pipe's end), so what the
+    API committed while it drained is sealed; and it is in serve's process group, so a SIGKILL to the
+    group (the crash trials) or SIGUSR1 (their stack dumps) reaches it as it reached the views' threads."""
+    base, token, process = served
+    (child,) = children(process.pid)
+    assert os.getpgid(child) == os.getpgid(process.pid) == process.pid
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+
+        def projected(name: str) -> None:
+            opened = client.post("/api/v1/teams", json={"name": name})
+            assert opened.status_code == 201, opened.text
+            row = client.get(f"/api/v1/teams/{opened.json()['id']}", params={"min_position": opened.headers["X-Log-Position"]})
+            assert row.status_code == 200 and row.json()["name"] == name, row.text
+
+        projected("一线支持")  # the view process projects: its signal handlers are in place (set before)
+        os.kill(child, signal.SIGTERM)  # as systemd's SIGTERM to the unit reaches it
+        projected("二线支持")
+    assert alive(child) and children(process.pid) == [child]  # the same view process: it did not stop
+    os.killpg(process.pid, signal.SIGTERM)  # serve and its view process at once
+    process.wait(60)
+    eventually(lambda: not alive(child))
+    desk = TicketDesk(Settings(data_dir=tmp_path / "served"))
+    sealer = Sealer(desk)
+    try:
+        assert json.loads(sealer.read(load_checkpoints)[-1].body)["log_position"] == desk.log_position()
+    finally:
+        sealer.close()
+        desk.close()
