@@ -39,6 +39,19 @@ def stop(process: subprocess.Popen[str]) -> None:
         process.wait()
 
 
+def wait_until_up(base: str, process: subprocess.Popen[str], seconds: float = 60) -> None:
+    """Until ``serve`` at ``base`` answers /healthz; else stop it and fail with what it wrote."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    stop(process)  # first: its stderr ends only when it (and any view process of its) exited
+    pytest.fail("ticketflow serve did not come up: " + (process.stderr.read() if process.stderr else ""))
+
+
 @pytest.fixture
 def served(shared_store_settings: Settings, tmp_path: Path) -> Iterator[tuple[str, str]]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "TICKETFLOW_DATA_DIR": str(tmp_path / "served")}
@@ -58,16 +71,7 @@ def served(shared_store_settings: Settings, tmp_path: Path) -> Iterator[tuple[st
                                           stderr=subprocess.PIPE, text=True))
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60  # serve --workers 2 creates the tables, then starts both workers
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            stop(processes[0])  # first: its stderr ends only when it has exited
-            pytest.fail("ticketflow serve did not come up: " + (processes[0].stderr.read() if processes[0].stderr else ""))
+        wait_until_up(base, processes[0])  # serve --workers 2 creates the tables, then starts both workers
         yield base, token.stdout.strip()
     finally:
         for process in processes:

@@ -19,7 +19,7 @@ import pytest
 
 from projections.doorbell import FD_VARIABLE
 from projections.integrity.sealer import Sealer, load_checkpoints
-from tests.api.test_e2e_serve import REPO, cli, free_port, stop
+from tests.api.test_e2e_serve import REPO, cli, free_port, stop, wait_until_up
 from ticketflow.application import TicketDesk
 from ticketflow.config import Settings
 from ticketflow_cli import view_process
@@ -133,6 +133,17 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def assert_sealed_to_the_end(data: Path) -> None:
+    """A signed checkpoint covers the last event of the store in ``data``."""
+    desk = TicketDesk(Settings(data_dir=data))
+    sealer = Sealer(desk)
+    try:
+        assert json.loads(sealer.read(load_checkpoints)[-1].body)["log_position"] == desk.log_position()
+    finally:
+        sealer.close()
+        desk.close()
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[str]]]:
     if not Path("/proc/self/task").exists():
@@ -148,16 +159,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[str]]]:
                                start_new_session=True)  # its own process group, as under systemd
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            stop(process)  # first: its stderr ends only when it (and its view process) exited
-            pytest.fail("ticketflow serve did not come up: " + (process.stderr.read() if process.stderr else ""))
+        wait_until_up(base, process)
         yield base, created.stdout.strip(), process
     finally:
         if process.poll() is None:
@@ -181,13 +183,7 @@ def test_serve_keeps_its_views_in_a_child_process_and_a_read_sees_its_own_write(
         assert row.status_code == 200 and row.json()["subject"] == "发票开错了", row.text
     stop(process)
     eventually(lambda: not alive(child))
-    desk = TicketDesk(Settings(data_dir=data))  # stopped after the API, the child sealed its last command
-    sealer = Sealer(desk)
-    try:
-        assert json.loads(sealer.read(load_checkpoints)[-1].body)["log_position"] == desk.log_position()
-    finally:
-        sealer.close()
-        desk.close()
+    assert_sealed_to_the_end(data)  # stopped after the API, the child sealed its last command
 
 
 def test_serve_killed_outright_leaves_no_view_process_behind(served: tuple[str, str, subprocess.Popen[str]]) -> None:
@@ -223,10 +219,4 @@ def test_a_signal_that_stops_serve_reaching_its_view_process_too_leaves_it_to_th
     os.killpg(process.pid, signal.SIGTERM)  # serve and its view process at once
     process.wait(60)
     eventually(lambda: not alive(child))
-    desk = TicketDesk(Settings(data_dir=tmp_path / "served"))
-    sealer = Sealer(desk)
-    try:
-        assert json.loads(sealer.read(load_checkpoints)[-1].body)["log_position"] == desk.log_position()
-    finally:
-        sealer.close()
-        desk.close()
+    assert_sealed_to_the_end(tmp_path / "served")
