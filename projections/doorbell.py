@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 from collections.abc import Callable
 
@@ -55,9 +56,7 @@ class Doorbell:
     def _send(self, message: bytes) -> None:
         try:
             os.write(self.fd, message)
-        except BlockingIOError:
-            pass  # the pipe is full of unread rings: the view process wakes anyway
-        except OSError:  # closed: serve is stopping (a restarted view process catches up from its positions)
+        except OSError:  # full of unread rings (it wakes anyway), or closed: serve is stopping
             pass
 
 
@@ -69,9 +68,7 @@ def answer(fd: int, ring: Callable[[], None], hurry: Callable[[], None], gone: C
     def run() -> None:
         while True:
             try:
-                data = os.read(fd, 4096)
-            except InterruptedError:
-                continue
+                data = os.read(fd, 4096)  # (a signal's EINTR is retried by Python itself)
             except OSError:
                 log.warning("views: the doorbell from serve failed; stopping", exc_info=True)
                 data = b""
@@ -86,6 +83,16 @@ def answer(fd: int, ring: Callable[[], None], hurry: Callable[[], None], gone: C
     thread = threading.Thread(target=run, name="views-doorbell", daemon=True)
     thread.start()
     return thread
+
+
+def ignore_stopping_signals() -> None:
+    """In the view process: only the end of the pipe stops it (``serve`` stopped, however: Ctrl-C, SIGTERM,
+    killed), so what serve's API commits while it drains is sealed. A signal that stops serve (a
+    terminal's Ctrl-C, systemd's SIGTERM to the whole unit, a hang-up) reaches this process too and
+    does nothing; SIGKILL to the group kills both, as it killed the views' threads. A handler that does
+    nothing, not SIG_IGN, which a process this one starts would inherit."""
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, lambda *_: None)
 
 
 def doorbell_fd() -> int | None:

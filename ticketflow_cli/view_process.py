@@ -54,11 +54,6 @@ class ViewProcess:
         self._watcher = threading.Thread(target=self._supervise, name="view-process", daemon=True)
         self.starts = 0
 
-    @property
-    def pid(self) -> int | None:
-        with self._lock:
-            return self._process.pid if self._process is not None else None
-
     def start(self) -> None:
         with self._lock:
             self._spawn()

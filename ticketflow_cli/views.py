@@ -107,14 +107,8 @@ def project(
     fd = doorbell.doorbell_fd()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    if fd is not None:
-        # Run by `serve`, in its process group: the end of the doorbell's pipe alone stops it (serve stopped,
-        # however: Ctrl-C, SIGTERM, killed), so what serve's API commits while it drains is sealed. A signal
-        # that stops serve (a terminal's Ctrl-C, systemd's SIGTERM to the whole unit, a hang-up) only reaches
-        # this process too; SIGKILL to the group kills both, as it killed the views' threads. (A handler that
-        # does nothing, not SIG_IGN, which a process this one starts would inherit.)
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, lambda *_: None)
+    if fd is not None:  # run by `serve`, in its process group: the end of the doorbell's pipe alone stops it
+        doorbell.ignore_stopping_signals()
     read_side.start()
     if fd is not None:  # run by `serve` beside its API process (SQLite): woken by its saves, stopped by its end
         worker = read_side.workers["views"]
