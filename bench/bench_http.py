@@ -3,8 +3,10 @@
     python bench/bench_http.py [--store sqlite|postgres|both] [--seconds 15] [--clients 1,8,32]
                                [--warmup 3] [--postgres URL] [--fsyncs] [--profile]
 
-Each client is a thread with its own keep-alive ``httpx.Client``; it loops over a
-ticket's lifecycle: open, assign, reply, solve, close (5 commands, each one
+Each client is a task with its own keep-alive connection (``bench/load_client.py``: every client
+on one asyncio loop, a tenth of the CPU per request of a thread with an ``httpx.Client`` each, which
+took as much CPU as the server it measured and added its own GIL queue to the latencies); it loops
+over a ticket's lifecycle: open, assign, reply, solve, close (5 commands, each one
 request). Every request counts as one command; its latency is measured from send
 to the full response. Each concurrency level runs ``--warmup`` seconds unmeasured,
 then ``--seconds`` measured (only requests that start and end inside that window
@@ -24,7 +26,7 @@ The bench client shares this 2-core machine with the server, so figures are a
 floor, and only figures printed by the same run compare. On Linux each level also
 prints the servers' CPU per command (the serve and project processes and their
 children, from /proc, over the measured window): the figure that says where a
-configuration's cost is, whatever else the machine is doing.
+configuration's cost is, whatever else the machine is doing; and the client's own (this process).
 
 On PostgreSQL each level also prints what the server committed over the measured window:
 ``store commits`` (the event store's transactions: distinct ``xmin`` of the events written, so
@@ -50,6 +52,7 @@ Target (issue #14): >= 1,000 commands/s at 32 clients on SQLite, with p99 < 50 m
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import re
 import shutil
@@ -67,7 +70,9 @@ from pathlib import Path
 from typing import Any, Self
 
 import httpx
+import load_client
 import psycopg
+from load_client import Answer, ClientError, Connection
 
 TARGET_RATE = 1000.0  # issue #14: >= 1,000 acknowledged commands/s at 32 clients, p99 < 50 ms
 TARGET_P99_MS = 50.0
@@ -102,6 +107,23 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def listening_sockets(port: int) -> int | None:
+    """How many TCP sockets listen on ``port`` (``serve --workers N`` binds one per worker), from
+    /proc/net/tcp and tcp6; None where there is no /proc/net."""
+    count, found = 0, False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        found = True
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                count += 1
+    return count if found else None
 
 
 class Server:
@@ -161,10 +183,13 @@ class Server:
                         f"`ticketflow {name}` exited with {proc.returncode}:\n{self.log_tail(name)}"
                     )
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
+                answered = httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
             except httpx.TransportError:
-                pass
+                answered = False
+            # Every worker's own socket listening too (Linux): the clients connect at once, and a worker
+            # whose socket did not exist yet would be given none of their connections.
+            if answered and listening_sockets(self.port) in (None, self.workers):
+                return
             time.sleep(0.1)
         raise SystemExit(
             f"the server did not answer /healthz within {timeout:g} s:\n{self.log_tail('serve')}"
@@ -193,41 +218,45 @@ class Tally:
             self.errors[TICKET_ID.sub("{id}", text)] += 1
 
 
-def client_loop(
+async def client_loop(
     base: str,
     token: str,
     customer: str,
     team: str,
     window: dict[str, float],
     tally: Tally,
-    go: threading.Barrier,
+    ready: asyncio.Barrier,
+    go: asyncio.Event,
 ) -> None:
+    """One simulated client: ticket lifecycles over one keep-alive connection until the window ends."""
     latencies: list[float] = []
-    headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
-        go.wait()
+    client = Connection(base, {"Authorization": f"Bearer {token}"})
+    try:
+        await client.connect()
+        await ready.wait()
+        await go.wait()
         start, end = window["start"], window["end"]
 
-        def call(path: str, body: dict[str, Any]) -> httpx.Response | None:
+        async def call(path: str, body: dict[str, Any]) -> Answer | None:
             began = time.perf_counter()
             try:
-                response = client.post(path, json=body)
-            except httpx.HTTPError as exc:
+                answer = await client.request("POST", path, body)
+            except ClientError as exc:
                 if start <= began < end:
-                    tally.error(f"POST {path}: {type(exc).__name__}: {exc}")
+                    tally.error(f"POST {path}: {exc}")
                 return None
             finished = time.perf_counter()
             measured = began >= start and finished <= end
-            if not response.is_success:
+            if not answer.is_success:
                 if measured:
-                    tally.error(f"POST {path} -> {response.status_code} {response.text[:300]}")
+                    tally.error(f"POST {path} -> {answer.status} {answer.text[:300]}")
                 return None
             if measured:
                 latencies.append((finished - began) * 1000)
-            return response
+            return answer
 
         while time.perf_counter() < end:
-            opened = call(
+            opened = await call(
                 "/api/v1/tickets", {"subject": "bench 压测", "customer_id": customer, "team_id": team}
             )
             if opened is None:
@@ -239,10 +268,11 @@ def client_loop(
                 ("/solve", {}),
                 ("/close", {}),
             ):
-                if time.perf_counter() >= end or call(f"/api/v1/tickets/{ticket}{path}", body) is None:
+                if time.perf_counter() >= end or await call(f"/api/v1/tickets/{ticket}{path}", body) is None:
                     break
-    with tally.lock:
-        tally.latencies.extend(latencies)
+    finally:
+        await client.close()
+    tally.latencies.extend(latencies)
 
 
 def setup(base: str, token: str) -> tuple[str, str]:
@@ -455,6 +485,7 @@ def run_level(
     tally = Tally()
     window: dict[str, float] = {}
     cpu: list[float | None] = []
+    client_cpu: list[float] = []
     fsyncs: list[int | None] = []
     pg_samples: list[tuple[int, int, int]] = []
     per_process: list[dict[int, tuple[str, float]]] = []
@@ -464,6 +495,7 @@ def run_level(
         for edge in ("start", "end"):
             time.sleep(max(0.0, window[edge] - time.perf_counter()))
             cpu.append(tree_cpu_seconds(server_pids or []))
+            client_cpu.append(time.process_time())  # this process: the load client (the sampler only sleeps)
             if profile:
                 per_process.append(process_cpu(server_pids or [], pg.backends() if pg is not None else []))
             if pg is not None:
@@ -479,17 +511,19 @@ def run_level(
         sampler.start()
 
     sampler = threading.Thread(target=sample_cpu, daemon=True)
-    go = threading.Barrier(clients, action=open_window)
-    threads = [
-        threading.Thread(
-            target=client_loop, args=(base, token, customer, team, window, tally, go), daemon=True
-        )
-        for _ in range(clients)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(warmup + seconds + 120)
+
+    async def level() -> None:
+        ready, go = asyncio.Barrier(clients + 1), asyncio.Event()
+        tasks = [
+            asyncio.create_task(client_loop(base, token, customer, team, window, tally, ready, go))
+            for _ in range(clients)
+        ]
+        await ready.wait()  # every client connected: the window opens, then all are released at once
+        open_window()
+        go.set()
+        await asyncio.wait(tasks, timeout=warmup + seconds + 120)
+
+    load_client.run(level)
     if window:  # the sampler was started with it
         sampler.join(5)
     done = len(tally.latencies)
@@ -502,6 +536,7 @@ def run_level(
         f"  {clients:>3} clients  {rate:8,.0f} commands/s  p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  "
         f"errors {errors}  [{done:,} commands answered 2xx in {seconds:g} s]"
         + (f"  server CPU {used / done * 1000:.2f} ms/command ({used / seconds:.0%} of a core)" if used and done else "")
+        + (f"  client CPU {(client_cpu[1] - client_cpu[0]) / done * 1000:.2f} ms/command" if len(client_cpu) == 2 and done else "")
         + (f"  fsyncs {fsyncs[0]:,} ({fsyncs[0] / done:.3f}/command)" if fsyncs and fsyncs[0] is not None and done else "")
         + (pg.describe(pg_samples[0], pg_samples[1], done) if pg is not None and len(pg_samples) == 2 and done else ""),
         flush=True,
