@@ -13,7 +13,8 @@ under gunicorn with one sync worker per core. ticketflow runs as ``ticketflow se
 worker, views, automation, sealer and personal-data encryption in-process: its defaults) on a
 temporary SQLite data dir, through ``bench_http``'s ``Server``.
 
-One client (a thread per simulated agent, each with its own keep-alive ``httpx.Client``) drives
+One client (``bench/load_client.py``: every simulated agent a task with its own keep-alive
+connection, all on one event loop, so the client's own CPU stays small beside either server) drives
 both with one workload, a ticket's lifecycle of six commands, each one request:
 
 =============  ====================================  ==============================================
@@ -62,6 +63,7 @@ figures from the same run compare. What differs between the two is printed befor
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
 import os
@@ -74,17 +76,19 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Protocol, Self
+from urllib.parse import urlencode
 from uuid import uuid4, uuid5
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_http, beside this file
+import load_client
 from bench_http import (
     PASSED_THROUGH,
     TICKET_ID,
@@ -96,6 +100,7 @@ from bench_http import (
 )
 from bench_http import setup as ticketflow_setup
 from bench_recovery import _like  # a stored event copied as another ticket's
+from load_client import Answer, ClientError, Connection
 
 from ticketflow.application import ID_NAMESPACE, TicketDesk
 from ticketflow.commands import FormTeam, OpenTicket, RegisterCustomer
@@ -112,6 +117,23 @@ HELPDESK_OPEN_STATUSES = "1,2"  # Open, Reopened
 
 Request = tuple[str, str, dict[str, Any] | None]  # method, path, JSON body
 Params = list[tuple[str, str | int | float | bool | None]]  # query parameters, repeatable
+
+
+class Sender(Protocol):
+    """What the workload sends through: ``load_client.Connection`` (the tests give a fake)."""
+
+    async def request(self, method: str, path: str, body: Any = None) -> Answer: ...
+
+    async def close(self) -> None: ...
+
+
+def open_connection(desk: Desk, timeout: float) -> Sender:
+    """A keep-alive connection to ``desk`` carrying its headers (``bench/load_client.py``)."""
+    return Connection(desk.url, desk.headers, timeout=timeout)
+
+
+def with_query(path: str, params: Params) -> str:
+    return f"{path}?{urlencode([(k, '' if v is None else v) for k, v in params])}" if params else path
 
 
 # --- the two systems: one workload, mapped to each one's API -----------------------------------
@@ -219,68 +241,71 @@ class Tally:
             self.errors[TICKET_ID.sub("{id}", text)] += 1
 
 
-def run_lifecycle(
-    desk: Desk, n: int, call: Callable[[str, Request], tuple[httpx.Response, float, float] | None]
+async def run_lifecycle(
+    desk: Desk, n: int, call: Callable[[str, Request], Awaitable[tuple[Answer, float, float] | None]]
 ) -> tuple[float, float] | None:
     """Open ticket ``n`` and take it through every step; when all six succeeded, the last one's
     ``(began, finished)``: a lifecycle is counted when its close is.
 
-    ``call(step, request)`` sends one request and answers ``(response, began, finished)`` for a 2xx
+    ``call(step, request)`` sends one request and answers ``(answer, began, finished)`` for a 2xx
     answer, None otherwise (it tallies the failure); a failed step ends the lifecycle."""
-    opened = call("open", desk.open(n))
+    opened = await call("open", desk.open(n))
     if opened is None:
         return None
-    response, began, finished = opened
-    ticket = desk.ticket_id(response.json())
+    answer, began, finished = opened
+    ticket = desk.ticket_id(answer.json())
     for step, request in desk.steps(ticket):
-        done = call(step, request)
+        done = await call(step, request)
         if done is None:
             return None
         _, began, finished = done
     return began, finished
 
 
-def client_loop(
-    desk: Desk, first: int, window: dict[str, float], tally: Tally, go: threading.Barrier,
-    transport: httpx.BaseTransport | None = None, clock: Callable[[], float] = time.perf_counter,
+async def client_loop(
+    desk: Desk, first: int, window: dict[str, float], tally: Tally, go: asyncio.Event,
+    connect: Callable[[Desk, float], Sender] = open_connection, clock: Callable[[], float] = time.perf_counter,
 ) -> None:
-    """One simulated agent: lifecycles numbered from ``first + 1`` until ``window["end"]`` (on ``clock``)."""
+    """One simulated agent: lifecycles numbered from ``first + 1`` until ``window["end"]`` (on ``clock``),
+    once ``go`` is set."""
     latencies: list[float] = []
     lifecycles = 0
-    with httpx.Client(base_url=desk.url, headers=desk.headers, timeout=120, transport=transport) as client:
-        go.wait()
-        start, end = window["start"], window["end"]
+    client = connect(desk, 120.0)
+    await go.wait()
+    start, end = window["start"], window["end"]
 
-        def call(step: str, request: Request) -> tuple[httpx.Response, float, float] | None:
-            method, path, body = request
-            began = clock()
-            if began >= end:  # the level is over: the lifecycle stops here, nothing sent
-                return None
-            try:
-                response = client.request(method, path, json=body)
-            except httpx.HTTPError as exc:
-                if start <= clock() <= end:
-                    tally.error(f"{step}: {method} {path}: {type(exc).__name__}: {exc}")
-                return None
-            finished = clock()
-            measured = start <= finished <= end  # completions: unbiased however long a command takes
-            if not response.is_success:
-                if measured:
-                    tally.error(f"{step}: {method} {path} -> {response.status_code} {response.text[:200]}")
-                return None
+    async def call(step: str, request: Request) -> tuple[Answer, float, float] | None:
+        method, path, body = request
+        began = clock()
+        if began >= end:  # the level is over: the lifecycle stops here, nothing sent
+            return None
+        try:
+            answer = await client.request(method, path, body)
+        except ClientError as exc:
+            if start <= clock() <= end:
+                tally.error(f"{step}: {method} {path}: {exc}")
+            return None
+        finished = clock()
+        measured = start <= finished <= end  # completions: unbiased however long a command takes
+        if not answer.is_success:
             if measured:
-                latencies.append((finished - began) * 1000)
-            return response, began, finished
+                tally.error(f"{step}: {method} {path} -> {answer.status} {answer.text[:200]}")
+            return None
+        if measured:
+            latencies.append((finished - began) * 1000)
+        return answer, began, finished
 
+    try:
         n = first
         while clock() < end:
             n += 1
-            closed = run_lifecycle(desk, n, call)
+            closed = await run_lifecycle(desk, n, call)
             if closed is not None and start <= closed[1] <= end:
                 lifecycles += 1
-    with tally.lock:
-        tally.latencies.extend(latencies)
-        tally.lifecycles += lifecycles
+    finally:
+        await client.close()
+    tally.latencies.extend(latencies)
+    tally.lifecycles += lifecycles
 
 
 @dataclass(frozen=True)
@@ -334,7 +359,7 @@ def ratio(ours: float, theirs: float) -> float:
 
 def run_level(
     desk: Desk, clients: int, warmup: float, seconds: float, pids: list[int],
-    transport: httpx.BaseTransport | None = None,
+    connect: Callable[[Desk, float], Sender] = open_connection,
 ) -> tuple[LevelResult, Tally]:
     tally = Tally()
     window: dict[str, float] = {}
@@ -347,20 +372,19 @@ def run_level(
 
     sampler = threading.Thread(target=sample_cpu, daemon=True)
 
-    def open_window() -> None:
+    async def level() -> None:  # every agent a task on one event loop (bench/load_client.py says why)
+        go = asyncio.Event()
+        tasks = [
+            asyncio.create_task(client_loop(desk, i * 1_000_000, window, tally, go, connect))
+            for i in range(clients)
+        ]
         began = time.perf_counter()
         window.update(start=began + warmup, end=began + warmup + seconds)
         sampler.start()
+        go.set()
+        await asyncio.wait(tasks, timeout=warmup + seconds + 300)
 
-    go = threading.Barrier(clients, action=open_window)
-    threads = [
-        threading.Thread(target=client_loop, args=(desk, i * 1_000_000, window, tally, go, transport), daemon=True)
-        for i in range(clients)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(warmup + seconds + 300)
+    load_client.run(level)
     if window:
         sampler.join(5)
     used = cpu[1] - cpu[0] if len(cpu) == 2 and cpu[0] is not None and cpu[1] is not None else None
@@ -425,34 +449,45 @@ def queue_table(results: list[QueueResult], ours: str, theirs: str) -> str:
 
 
 def read_queue(
-    desk: Desk, tickets: int, reads: int, min_position: int = 0, transport: httpx.BaseTransport | None = None,
+    desk: Desk, tickets: int, reads: int, min_position: int = 0,
+    connect: Callable[[Desk, float], Sender] = open_connection,
     budget: float = float("inf"), catch_up: float = 900.0,
 ) -> QueueResult:
     """Read the open queue ``reads`` times after one unmeasured read (which waits for ``min_position``,
     retried on 503 for up to ``catch_up`` seconds); fewer (3 at least) once the reads took ``budget`` seconds."""
     path, params = desk.queue()
-    latencies: list[float] = []
-    rows = 0
-    with httpx.Client(base_url=desk.url, headers=desk.headers, timeout=300, transport=transport) as client:
-        caught_up = time.monotonic() + catch_up
-        while True:  # the views may still be projecting the seeded log: each try waits a few seconds
-            first = client.get(path, params=[*params, *([("min_position", min_position)] if min_position else [])])
-            if first.status_code != 503 or time.monotonic() > caught_up:
-                break
-        if not first.is_success:
-            raise SystemExit(f"{desk.name}: GET {path} -> {first.status_code} {first.text[:300]}")
-        spent = 0.0
-        for _ in range(reads):
-            if len(latencies) >= 3 and spent >= budget:
-                break
-            began = time.perf_counter()
-            response = client.get(path, params=params)
-            latencies.append((time.perf_counter() - began) * 1000)
-            spent += latencies[-1] / 1000
-            if not response.is_success:
-                raise SystemExit(f"{desk.name}: GET {path} -> {response.status_code} {response.text[:300]}")
-            rows = desk.queue_rows(response.json())
-    return QueueResult(desk.name, tickets, len(latencies), rows, percentile(latencies, 0.5), percentile(latencies, 0.99))
+
+    async def reading() -> QueueResult:
+        latencies: list[float] = []
+        rows = 0
+        client = connect(desk, 300.0)
+        try:
+            caught_up = time.monotonic() + catch_up
+            first_path = with_query(path, [*params, *([("min_position", min_position)] if min_position else [])])
+            while True:  # the views may still be projecting the seeded log: each try waits a few seconds
+                first = await client.request("GET", first_path)
+                if first.status != 503 or time.monotonic() > caught_up:
+                    break
+            if not first.is_success:
+                raise SystemExit(f"{desk.name}: GET {path} -> {first.status} {first.text[:300]}")
+            spent = 0.0
+            for _ in range(reads):
+                if len(latencies) >= 3 and spent >= budget:
+                    break
+                began = time.perf_counter()
+                answer = await client.request("GET", with_query(path, params))
+                latencies.append((time.perf_counter() - began) * 1000)
+                spent += latencies[-1] / 1000
+                if not answer.is_success:
+                    raise SystemExit(f"{desk.name}: GET {path} -> {answer.status} {answer.text[:300]}")
+                rows = desk.queue_rows(answer.json())
+        finally:
+            await client.close()
+        return QueueResult(
+            desk.name, tickets, len(latencies), rows, percentile(latencies, 0.5), percentile(latencies, 0.99)
+        )
+
+    return load_client.run(reading)
 
 
 # --- django-helpdesk: its own venv, a generated project, gunicorn -------------------------------

@@ -1,20 +1,20 @@
 """bench/peer_helpdesk.py without a network or django-helpdesk: the lifecycle each system is sent, the
 measured window, the ratios and tables, seeding, the queue read, and the generated Django settings.
 
-The servers are fakes on ``httpx.MockTransport``; time is a fake clock that moves only when a fake
+The servers are fakes behind a fake connection (what ``load_client.Connection`` is to the real ones);
+time is a fake clock that moves only when a fake
 server answers (every request takes 10 ms of it), so every count below is exact."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import runpy
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from ticketflow.application import TicketDesk
@@ -26,6 +26,7 @@ assert spec is not None and spec.loader is not None
 peer = importlib.util.module_from_spec(spec)
 sys.modules["peer_helpdesk"] = peer  # dataclasses look their module up
 spec.loader.exec_module(peer)
+Answer = peer.Answer  # load_client's, as the bench imported it
 
 TICKET = "6457ba06-1c2d-4e5f-8a9b-0123456789ab"
 STEP_MS = 10
@@ -37,36 +38,56 @@ class FakeServer:
     def __init__(self, fail: dict[str, int] | None = None, fail_status: int = 500) -> None:
         self.now_ms = 0  # whole milliseconds: the window edges compare exactly
         self.sent: list[tuple[str, str, Any]] = []
+        self.queries: list[str] = []
         self.fail = dict(fail or {})  # path fragment -> how many of its requests fail, with fail_status
         self.fail_status = fail_status
-        self.lock = threading.Lock()
         self.opened = 0
+        self.closed = 0  # connections the client closed
 
     def clock(self) -> float:
         return self.now_ms / 1000
 
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        with self.lock:
-            self.now_ms += STEP_MS
-            body = json.loads(request.content) if request.content else None
-            path = request.url.path
-            self.sent.append((request.method, path, body))
-            for fragment, left in self.fail.items():
-                if left and fragment in path:
-                    self.fail[fragment] = left - 1
-                    return httpx.Response(self.fail_status, text="boom")
-            if request.method == "GET":
-                return self.page(request)
-            if path in ("/api/tickets/", "/api/v1/tickets"):
-                self.opened += 1
-                ticket: Any = self.opened if path == "/api/tickets/" else TICKET
-                return httpx.Response(201, json={"id": ticket}, headers={"X-Log-Position": str(100 + self.opened)})
-            return httpx.Response(201 if request.method == "POST" else 200, json={})
+    def connect(self, desk: Any, timeout: float) -> FakeConnection:
+        return FakeConnection(self, desk)
 
-    def page(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/api/tickets/":
-            return httpx.Response(200, json={"count": 3, "results": [{}, {}, {}]})
-        return httpx.Response(200, json={"items": [{}, {}], "next_cursor": None})
+    def handle(self, method: str, target: str, body: Any) -> Answer:
+        self.now_ms += STEP_MS
+        path, _, query = target.partition("?")
+        self.sent.append((method, path, body))
+        self.queries.append(query)
+        for fragment, left in self.fail.items():
+            if left and fragment in path:
+                self.fail[fragment] = left - 1
+                return Answer(self.fail_status, b"boom", {})
+        if method == "GET":
+            return self.page(path)
+        if path in ("/api/tickets/", "/api/v1/tickets"):
+            self.opened += 1
+            ticket: Any = self.opened if path == "/api/tickets/" else TICKET
+            return json_answer(201, {"id": ticket})
+        return json_answer(201 if method == "POST" else 200, {})
+
+    def page(self, path: str) -> Answer:
+        if path == "/api/tickets/":
+            return json_answer(200, {"count": 3, "results": [{}, {}, {}]})
+        return json_answer(200, {"items": [{}, {}], "next_cursor": None})
+
+
+class FakeConnection:
+    """The client's side: what ``peer.open_connection`` gives, over a ``FakeServer``."""
+
+    def __init__(self, server: FakeServer, desk: Any) -> None:
+        self.server, self.desk = server, desk
+
+    async def request(self, method: str, path: str, body: Any = None) -> Answer:
+        return self.server.handle(method, path, body)
+
+    async def close(self) -> None:
+        self.server.closed += 1
+
+
+def json_answer(status: int, value: Any) -> Answer:
+    return Answer(status, json.dumps(value).encode(), {"content-type": "application/json"})
 
 
 def helpdesk(url: str = "http://helpdesk") -> Any:
@@ -80,8 +101,14 @@ def ticketflow(url: str = "http://ticketflow") -> Any:
 def drive(desk: Any, server: FakeServer, start: float, end: float) -> Any:
     """One simulated agent over the fake server, measured between ``start`` and ``end`` (seconds)."""
     tally = peer.Tally()
-    peer.client_loop(desk, 0, {"start": start, "end": end}, tally, threading.Barrier(1),
-                     httpx.MockTransport(server.handle), server.clock)
+
+    async def agent() -> None:
+        go = asyncio.Event()
+        go.set()
+        await peer.client_loop(desk, 0, {"start": start, "end": end}, tally, go, server.connect, server.clock)
+
+    asyncio.run(agent())
+    assert server.closed == 1  # the agent's connection, closed when it stops
     return tally
 
 
@@ -189,40 +216,32 @@ def test_a_seeded_ticketflow_store_holds_exactly_that_many_distinct_opened_ticke
 
 def test_the_first_queue_read_is_retried_while_the_views_are_behind() -> None:
     server = FakeServer(fail={"/api/v1/tickets": 2}, fail_status=503)
-    result = peer.read_queue(ticketflow(), 20_000, 2, min_position=20_002, transport=httpx.MockTransport(server.handle))
+    result = peer.read_queue(ticketflow(), 20_000, 2, min_position=20_002, connect=server.connect)
     assert len(server.sent) == 2 + 1 + 2
     assert (result.reads, result.rows) == (2, 2)
 
 
 def test_queue_reads_stop_at_three_once_the_time_budget_is_spent() -> None:
     server = FakeServer()
-    result = peer.read_queue(ticketflow(), 20_000, 50, transport=httpx.MockTransport(server.handle), budget=0.0)
+    result = peer.read_queue(ticketflow(), 20_000, 50, connect=server.connect, budget=0.0)
     assert result.reads == 3
     assert len(server.sent) == 4  # and the unmeasured first read
 
 
 def test_the_queue_read_asks_each_system_for_its_open_statuses_and_waits_only_on_the_first() -> None:
     server = FakeServer()
-    transport = httpx.MockTransport(server.handle)
-    tf = peer.read_queue(ticketflow(), 2000, 3, min_position=77, transport=transport)
-    hd = peer.read_queue(helpdesk(), 2000, 2, transport=transport)
+    tf = peer.read_queue(ticketflow(), 2000, 3, min_position=77, connect=server.connect)
+    hd = peer.read_queue(helpdesk(), 2000, 2, connect=server.connect)
     assert [(m, p) for m, p, _ in server.sent] == [("GET", "/api/v1/tickets")] * 4 + [("GET", "/api/tickets/")] * 3
     assert (tf.system, tf.tickets, tf.reads, tf.rows) == ("ticketflow", 2000, 3, 2)
     assert (hd.system, hd.reads, hd.rows) == ("django-helpdesk", 2, 3)
 
 
 def test_the_queue_reads_carry_the_open_status_filters() -> None:
-    seen: list[str] = []
-
-    def handle(request: httpx.Request) -> httpx.Response:
-        seen.append(str(request.url.params))
-        key = "results" if request.url.path == "/api/tickets/" else "items"
-        return httpx.Response(200, json={key: []})
-
-    transport = httpx.MockTransport(handle)
-    peer.read_queue(ticketflow(), 1, 1, min_position=9, transport=transport)
-    peer.read_queue(helpdesk(), 1, 1, transport=transport)
-    assert seen == [
+    server = FakeServer()
+    peer.read_queue(ticketflow(), 1, 1, min_position=9, connect=server.connect)
+    peer.read_queue(helpdesk(), 1, 1, connect=server.connect)
+    assert server.queries == [
         "status=new&status=open&limit=25&min_position=9", "status=new&status=open&limit=25",
         "status=1%2C2&page_size=25", "status=1%2C2&page_size=25",
     ]
