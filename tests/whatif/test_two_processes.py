@@ -94,3 +94,32 @@ def test_a_failure_in_the_other_process_is_raised_here() -> None:
             RuntimeError, match="candidate scenario's replay failed in its process: OSError: no more room"
         ):
             replay_apart(history, recorded, proposed, in_child=fail)
+
+
+def test_the_childs_answer_is_read_through_a_descriptor_numbered_above_1023() -> None:
+    """A server holding many connections hands out descriptors past select()'s 1024 limit."""
+    import resource
+
+    from ticketflow.whatif.replay import _drain
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    high = 1500
+    if hard != resource.RLIM_INFINITY and hard <= high:
+        pytest.skip(f"the descriptor limit ({hard}) is below {high + 1}")
+    if soft != resource.RLIM_INFINITY and soft <= high:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (high + 1, hard))
+    read_end, write_end = os.pipe()
+    try:
+        os.dup2(read_end, high)
+        os.write(write_end, b"the report")
+        received = bytearray()
+        assert _drain(high, received, 1.0) is False  # all there is so far; the child has not closed its end
+        os.close(write_end)
+        write_end = -1
+        assert _drain(high, received, 1.0) is True
+        assert bytes(received) == b"the report"
+    finally:
+        for fd in (read_end, write_end, high):
+            if fd >= 0:
+                os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -36,7 +36,7 @@ import mmap
 import multiprocessing
 import os
 import pickle
-import select
+import selectors
 import signal
 import struct
 import sys
@@ -1245,14 +1245,19 @@ def replay_apart(
 
 
 def _drain(fd: int, into: bytearray, timeout: float) -> bool:
-    """Read what the child has sent within ``timeout``; True once it has closed its end (all is sent)."""
-    ready, _, _ = select.select([fd], [], [], timeout)
-    while ready:
-        chunk = os.read(fd, 1 << 20)
-        if not chunk:
-            return True
-        into += chunk
-        ready, _, _ = select.select([fd], [], [], 0)
+    """Read what the child has sent within ``timeout``; True once it has closed its end (all is sent).
+
+    A selector, not ``select.select``: that one refuses descriptors numbered 1024 and above ("filedescriptor
+    out of range in select()"), which a server holding many connections and files hands out."""
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        ready = selector.select(timeout)
+        while ready:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return True
+            into += chunk
+            ready = selector.select(0)
     return False
 
 
