@@ -406,6 +406,7 @@ class LevelResult:
     cpu_seconds: float | None = None
     fsyncs: int | None = None
     processes: dict[str, float] = field(default_factory=dict)
+    client_cpu_seconds: float | None = None  # the load client's (this process), over the same window
 
     @property
     def commands_per_s(self) -> float:
@@ -552,7 +553,10 @@ def run_level(
         print("        CPU per process over the window:", flush=True)
         for line in profile_lines(processes, done):
             print(f"          {line}", flush=True)
-    return LevelResult(clients, seconds, done, p50, p99, errors, used, fsyncs[0] if fsyncs else None, processes)
+    client = client_cpu[1] - client_cpu[0] if len(client_cpu) == 2 else None
+    return LevelResult(
+        clients, seconds, done, p50, p99, errors, used, fsyncs[0] if fsyncs else None, processes, client
+    )
 
 
 PASSED_THROUGH = {"TICKETFLOW_AUTOMATION", "TICKETFLOW_SEAL", "TICKETFLOW_VIEWS_PROCESS", "TICKETFLOW_ENCRYPT_PERSONAL_DATA", "TICKETFLOW_HTTP_PARSER", "TICKETFLOW_GROUP_COMMIT_WAIT_MS"}
