@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from projections import reports
@@ -117,7 +117,7 @@ def demo(
     with console.status("registering teams, agents and customers..."):
         simulation.setup()
     total = simulation.step_count()
-    with Progress(
+    with output.progress(
         TextColumn("simulating tickets", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     ) as progress:
         task = progress.add_task("tickets", total=total)

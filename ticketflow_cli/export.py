@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
 from ticketflow.application import TicketDesk
 from ticketflow.config import Settings
@@ -40,7 +40,7 @@ def xes(
     console = output.console(stderr=True)
     started = time.perf_counter()
     try:
-        with Progress(
+        with output.progress(
             TextColumn("exporting tickets (log position)", markup=False), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), console=console,
         ) as progress:

@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
-    Progress,
     ProgressColumn,
     Task,
     TaskID,
@@ -86,7 +85,7 @@ def import_(
             TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
             TaskProgressColumn(), RateColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
         )
-        with Progress(*columns, console=console) as progress:
+        with output.progress(*columns, console=console) as progress:
             tasks: dict[str, TaskID] = {}
 
             def report(stage: str, done: int, total: int) -> None:

@@ -9,7 +9,7 @@ import time
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from api import logs
@@ -69,7 +69,7 @@ def rebuild(
     total = desk.log_position()
     label = view or "all views"
     started = time.perf_counter()
-    with Progress(
+    with output.progress(
         TextColumn(f"rebuilding {label}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     ) as progress:
         task = progress.add_task(label, total=total)
