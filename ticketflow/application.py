@@ -267,7 +267,10 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
             forget_written=self._forget_written,
             settle=getattr(self.recorder, "settle", None),  # a group commit: see GroupCommit.settle
         )
-        if hasattr(self.recorder, "on_committed"):  # a group commit: own positions known as they commit
+        #: A group commit tells the watch this process's positions as they commit (``ErasureWatch.committed``),
+        #: every save's but an erasure's: :meth:`_notify` then tells it only of erasures, not of every save twice.
+        self._told_on_commit = hasattr(self.recorder, "on_committed")
+        if self._told_on_commit:
             self.recorder.on_committed = self.erasure_watch.committed
 
     # ------------------------------------------------------------------ observers
@@ -295,10 +298,9 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         for recorded in list(self._recorded_callbacks):
             recorded(recordings)
         self.tokens.saw(r.domain_event for r in recordings)
-        self.erasure_watch.saw(
-            [r.notification.id for r in recordings],
-            [r.domain_event.originator_id for r in recordings if isinstance(r.domain_event, _ERASURE_EVENTS)],
-        )
+        erased = [r.domain_event.originator_id for r in recordings if isinstance(r.domain_event, _ERASURE_EVENTS)]
+        if erased or not self._told_on_commit:
+            self.erasure_watch.saw([r.notification.id for r in recordings], erased)
         if recordings:
             position = recordings[-1].notification.id
             for callback in list(self._saved_callbacks):

@@ -336,6 +336,7 @@ class GroupCommitRecorder(GroupCommit, SQLiteApplicationRecorder):
         # here rather than in SQLite's busy handler, which sleeps.
         self._writer_lock: Any = getattr(self.datastore.pool, "_writer_lock", None) or threading.Lock()
         self._reader: SQLiteConnection | None = None  # kept open for the log's end (max_notification_id)
+        self._reader_cursor: sqlite3.Cursor | None = None  # the reader's one cursor
         self._reader_lock = threading.Lock()
 
     def max_notification_id(self) -> int:
@@ -347,13 +348,17 @@ class GroupCommitRecorder(GroupCommit, SQLiteApplicationRecorder):
         if pool.is_sqlite_memory_mode:
             return super().max_notification_id()
         with self._reader_lock:
-            if self._reader is None or self._reader.closed:
+            cursor = self._reader_cursor
+            if self._reader is None or self._reader.closed or cursor is None:
                 self._reader = pool._create_connection()
+                # One cursor kept, not one made per call; its one-row result is read to the end, so SQLite
+                # resets the statement and no read snapshot stays open between calls.
+                cursor = self._reader_cursor = self._reader._sqlite_conn.cursor()
             try:
-                row = self._reader._sqlite_conn.execute(self.select_max_notification_id_statement).fetchone()
+                row = cursor.execute(self.select_max_notification_id_statement).fetchone()
             except sqlite3.Error as exc:
                 self._reader.close()
-                self._reader = None
+                self._reader = self._reader_cursor = None
                 raise _as_persistence_error(exc) from exc
         return row[0]  # type: ignore[no-any-return]
 
@@ -373,7 +378,7 @@ class GroupCommitRecorder(GroupCommit, SQLiteApplicationRecorder):
             if writer is not None:
                 writer.close()  # an open transaction on it is rolled back
         with self._reader_lock:
-            reader, self._reader = self._reader, None
+            reader, self._reader, self._reader_cursor = self._reader, None, None
         if reader is not None:
             reader.close()
 

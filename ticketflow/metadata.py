@@ -110,12 +110,13 @@ def context_for(
     imported: bool = False,
     source_counters: dict[str, int] | None = None,
 ) -> RecordingContext:
+    command = str(command_id)
     return RecordingContext(
         actor_id=caller.actor_id,
         actor_role=str(caller.role),
         via=str(caller.via),
-        correlation_id=caller.correlation_id or str(command_id),
-        command_id=str(command_id),
+        correlation_id=caller.correlation_id or command,
+        command_id=command,
         occurred_at=occurred_at,
         imported=imported,
         source_counters=source_counters,

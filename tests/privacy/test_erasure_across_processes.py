@@ -205,3 +205,38 @@ def test_a_process_own_writes_cost_its_next_command_no_erasure_query(
     assert len(reads) == 1  # another process wrote: what it wrote in between is read, once
     assert personal_in(cached(server)) == []
     assert other_ticket in cached(server)
+
+
+def test_a_group_commit_tells_the_watch_of_each_own_save_once(
+    two_processes: tuple[TicketDesk, TicketDesk],
+) -> None:
+    """The group commit tells the watch of a save's positions as it commits (``ErasureWatch.committed``); the
+    desk's notification after the save tells it again only of an erasure (which ``committed`` leaves to it, to
+    forget the customer first). Either way the process's own positions cost its next command no read."""
+    _, server = two_processes
+    customer, ticket, _ = seed(server)
+    told: list[tuple[list[int], list[UUID]]] = []
+    saw = server.erasure_watch.saw
+
+    def counted_saw(positions: Any, erased: Any) -> None:
+        told.append((list(positions), list(erased)))
+        saw(positions, erased)
+
+    reads: list[int] = []
+    select = server.erasure_watch._select_written
+    assert select is not None
+
+    def counted_select(start: int, limit: int, stop: int) -> Any:
+        reads.append(start)
+        return select(start, limit, stop)
+
+    server.erasure_watch.saw = counted_saw  # type: ignore[method-assign]
+    server.erasure_watch._select_written = counted_select
+    server.add_customer_note(AddCustomerNote(customer_id=customer, note="一"), AGENT)
+    assert told == []  # told once, as it committed
+    erase(server, customer)
+    assert told and all(erased == [customer] for _, erased in told)  # an erasure: told after the save
+    assert max(p for positions, _ in told for p in positions) == server.log_position()
+    server.add_customer_note(AddCustomerNote(customer_id=customer, note="二"), AGENT)  # its command looks at the log first
+    assert reads == []  # every position since the last look was the process's own
+    assert ticket not in cached(server)  # the erased customer's ticket left the cache
