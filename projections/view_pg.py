@@ -50,8 +50,29 @@ class PostgresViewStore(SerialisedTrackingDdl, ViewStore, PostgresTrackingRecord
         if (held := self._held()) is not None:
             yield held
             return
+        if not commit:
+            with self._read_only() as cursor:
+                yield cursor
+            return
         with self.datastore.transaction(commit=commit) as cursor:
             yield cursor
+
+    @contextmanager
+    def _read_only(self) -> Iterator[Any]:
+        """A read's transaction: ``BEGIN READ ONLY`` ... ``COMMIT``, not the library's ``BEGIN`` ...
+        ``ROLLBACK``. The same for a read (nothing to keep or undo; a write fails instead of being
+        undone), but psycopg empties a connection's prepared statements after every ``ROLLBACK``
+        (``DEALLOCATE ALL``): each statement then ran unprepared five more times (parsed and planned
+        on the server) before being prepared again, on every pooled connection the read had borrowed.
+        The automation's due-work reads did that to ``project``'s connections several times a second."""
+        with self.datastore.get_connection() as conn:
+            conn.read_only = True
+            try:
+                with conn.transaction():
+                    yield conn.cursor()
+            finally:
+                if not conn.closed:
+                    conn.read_only = None
 
     def _batch_begun(self, cursor: Any) -> None:
         """A view batch's COMMIT does not wait for its WAL to reach the disk (``synchronous_commit =
