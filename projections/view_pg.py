@@ -53,6 +53,24 @@ class PostgresViewStore(SerialisedTrackingDdl, ViewStore, PostgresTrackingRecord
         with self.datastore.transaction(commit=commit) as cursor:
             yield cursor
 
+    @contextmanager
+    def _read_only(self) -> Iterator[Any]:
+        """A read's transaction (:meth:`read`; ``_transaction(commit=False)`` still rolls back whatever it
+        did): ``BEGIN READ ONLY`` ... ``COMMIT``, not the library's ``BEGIN`` ...
+        ``ROLLBACK``. The same for a read (nothing to keep or undo; a write fails instead of being
+        undone), but psycopg empties a connection's prepared statements after every ``ROLLBACK``
+        (``DEALLOCATE ALL``): each statement then ran unprepared five more times (parsed and planned
+        on the server) before being prepared again, on every pooled connection the read had borrowed.
+        The automation's due-work reads did that to ``project``'s connections several times a second."""
+        with self.datastore.get_connection() as conn:
+            conn.read_only = True
+            try:
+                with conn.transaction():
+                    yield conn.cursor()
+            finally:
+                if not conn.closed:
+                    conn.read_only = None
+
     def _batch_begun(self, cursor: Any) -> None:
         """A view batch's COMMIT does not wait for its WAL to reach the disk (``synchronous_commit =
         off`` for this transaction alone; the automation's marks, the sealer's checkpoints and the
@@ -66,7 +84,13 @@ class PostgresViewStore(SerialisedTrackingDdl, ViewStore, PostgresTrackingRecord
 
     def read(self, query: Callable[[Db], R]) -> R:
         """A read, retried on a pooled connection that died with a database restart."""
-        return retry_dead_connections(lambda: ViewStore.read(self, query))
+        return retry_dead_connections(lambda: self._read(query))
+
+    def _read(self, query: Callable[[Db], R]) -> R:
+        if (held := self._held()) is not None:
+            return query(Db(held, self.dialect, self.prefix))
+        with self._read_only() as cursor:
+            return query(Db(cursor, self.dialect, self.prefix))
 
     def _insert_tracking_in(self, cursor: Any, tracking: Tracking) -> None:
         self._insert_tracking(cursor, tracking)

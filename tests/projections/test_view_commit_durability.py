@@ -108,3 +108,30 @@ def test_a_view_fed_inside_a_holding_block_keeps_the_servers_setting(
     finally:
         read_side.close()
     assert seen == [server]
+
+
+def test_a_view_read_is_read_only_and_keeps_its_connections_prepared_statements(pg_desk: TicketDesk) -> None:
+    # A read ends in COMMIT, not ROLLBACK: psycopg forgets (DEALLOCATE ALL) a connection's prepared
+    # statements after a ROLLBACK, and every statement then ran unprepared again on that connection.
+    Desk(pg_desk).open("只读")
+    read_side = ReadSide(pg_desk, ["tickets"])
+    try:
+        read_side.step_all({"tickets": 0}, 100)
+        store = read_side.stores["tickets"]
+
+        def prepare_and_look(db: Db) -> tuple[Any, str]:
+            db.cursor.execute("SELECT 1 AS one", prepare=True)
+            mode = db.one("SELECT current_setting('transaction_read_only') AS mode")
+            assert mode is not None
+            return db.cursor.connection, str(mode["mode"])
+
+        connection, mode = store.read(prepare_and_look)
+        with connection.cursor() as cursor:  # after the read: the statement it prepared is still there
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            prepared = [row["statement"] for row in cursor.fetchall()]
+        with pytest.raises(Exception, match="read-only transaction"):
+            store.read(lambda db: db.execute("UPDATE {p}tf_tickets SET subject = subject"))
+    finally:
+        read_side.close()
+    assert mode == "on"
+    assert "SELECT 1 AS one" in prepared

@@ -340,3 +340,25 @@ def test_a_group_commits_durably_even_where_the_session_turned_synchronous_commi
 
     assert seen and set(seen) == {"local"}  # the group's transaction flushes its WAL before answering
     assert session is not None and next(iter(session.values())) == "off"  # only the transaction was raised
+
+
+def test_a_groups_statements_are_prepared_on_the_first_save_a_connection_writes(
+    pg_desk: TicketDesk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Not after psycopg's five unprepared runs on each pooled connection (parsed and planned each time).
+    seen: list[Any] = []
+    insert_all = DeskRecorder._insert_all
+
+    def spying(self: DeskRecorder, conn: Any, pipeline: Any, batches: Any) -> None:
+        seen.append(conn)
+        insert_all(self, conn, pipeline, batches)
+
+    monkeypatch.setattr(DeskRecorder, "_insert_all", spying)
+    Desk(pg_desk).open("一次就准备好")
+    assert seen
+    with seen[-1].cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = " | ".join(row["statement"] for row in cursor.fetchall())
+    assert "NOTIFY" in prepared
+    assert "JOIN unnest" in prepared  # the optimistic-concurrency check
+    assert f'INSERT INTO {_table(pg_desk)}' in prepared
