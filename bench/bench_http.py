@@ -531,13 +531,14 @@ def run_level(
     rate = done / seconds
     p50 = percentile(tally.latencies, 0.5) if done else float("nan")
     p99 = percentile(tally.latencies, 0.99) if done else float("nan")
+    client = client_cpu[1] - client_cpu[0] if len(client_cpu) == 2 else None
     errors = sum(tally.errors.values())
     used = cpu[1] - cpu[0] if len(cpu) == 2 and cpu[0] is not None and cpu[1] is not None else None
     print(
         f"  {clients:>3} clients  {rate:8,.0f} commands/s  p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  "
         f"errors {errors}  [{done:,} commands answered 2xx in {seconds:g} s]"
         + (f"  server CPU {used / done * 1000:.2f} ms/command ({used / seconds:.0%} of a core)" if used and done else "")
-        + (f"  client CPU {(client_cpu[1] - client_cpu[0]) / done * 1000:.2f} ms/command" if len(client_cpu) == 2 and done else "")
+        + (f"  client CPU {client / done * 1000:.2f} ms/command" if client is not None and done else "")
         + (f"  fsyncs {fsyncs[0]:,} ({fsyncs[0] / done:.3f}/command)" if fsyncs and fsyncs[0] is not None and done else "")
         + (pg.describe(pg_samples[0], pg_samples[1], done) if pg is not None and len(pg_samples) == 2 and done else ""),
         flush=True,
@@ -553,7 +554,6 @@ def run_level(
         print("        CPU per process over the window:", flush=True)
         for line in profile_lines(processes, done):
             print(f"          {line}", flush=True)
-    client = client_cpu[1] - client_cpu[0] if len(client_cpu) == 2 else None
     return LevelResult(
         clients, seconds, done, p50, p99, errors, used, fsyncs[0] if fsyncs else None, processes, client
     )

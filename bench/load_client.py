@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -163,12 +162,10 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
 
 def run(main: Callable[[], Awaitable[T]]) -> T:
     """Run ``main()`` on a new event loop: uvloop's when installed (a runtime dependency of ticketflow
-    on Linux), which halves the client's CPU per request against asyncio's own loop."""
+    on Linux, as ``serve`` runs on it), else asyncio's own."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - other platforms
         return asyncio.run(main())  # type: ignore[arg-type]
-    if sys.version_info >= (3, 12):  # pragma: no cover
-        return uvloop.run(main())  # type: ignore[arg-type]
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(main())  # type: ignore[arg-type]
