@@ -15,7 +15,7 @@ from fastapi.telemetry._asgi import NativeTelemetry
 
 from api import console, docs, logs, problems, routes
 from api import openapi as openapi_extras
-from api.command_routes import CommandThreads
+from api.command_routes import CommandLane, CommandThreads
 from api.deps import Services, authenticate, authorize, bearer, commands
 from api.deps import reads as reads_dependency
 from api.problems import ApiProblem
@@ -167,7 +167,7 @@ def create_app(
 
     app.add_middleware(
         Gatekeeper, idempotency=services.idempotency, buckets=services.buckets, metrics=metrics,
-        max_body_bytes=settings.max_body_bytes, authenticated=authenticated,
+        max_body_bytes=settings.max_body_bytes, authenticated=authenticated, lane=CommandLane.over,
     )
     for router in (health.router, tickets.router, customers.router, teams.router, reads.router, policies.router,
                    reminders.router, surveys.router, problem_library.router, webhooks.router, mailboxes.router, privacy.router,

@@ -44,14 +44,20 @@ from typing import Any, cast
 
 from anyio import CapacityLimiter, WouldBlock
 from anyio.to_thread import current_default_thread_limiter
-from fastapi.routing import APIRoute
+from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
+from fastapi.routing import APIRoute, _get_scope_effective_route_context
 from pydantic import BaseModel, ValidationError
+from starlette._exception_handler import wrap_app_handling_exceptions
 from starlette.exceptions import HTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import commands, commands_now
+from api.middleware import replaying
+from api.routes import RouteIndex
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -127,11 +133,27 @@ class CommandRoute(APIRoute):
     """An API route whose command requests skip FastAPI's dependency solving (see the module's doc);
     a route of another shape (a read, an async endpoint, other dependencies) is served as by APIRoute."""
 
+    #: What serves a well-formed command request straight from its ``Request`` (the :class:`CommandLane`
+    #: calls it): its ``Response``, or None when FastAPI's own handler must answer it. None on a route
+    #: this class serves as APIRoute does.
+    direct: Callable[[Request], Coroutine[Any, Any, Response | None]] | None = None
+
     def get_route_handler(self) -> Handler:
         general = super().get_route_handler()
+        direct = self.direct = self._direct_handler()
+        if direct is None:
+            return general
+
+        async def handle(request: Request) -> Response:
+            answer = await direct(request)
+            return await general(request) if answer is None else answer  # (a body read stays read for it)
+
+        return handle
+
+    def _direct_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response | None]] | None:
         shape = self._command_shape()
         if shape is None:
-            return general
+            return None
         body_model, body_name, commands_name = shape
         call = self.dependant.call
         path_fields = list(self.dependant.path_params)
@@ -141,15 +163,15 @@ class CommandRoute(APIRoute):
             arguments[commands_name] = commands_now(request)
             return call(**arguments)  # type: ignore[misc,no-any-return]
 
-        async def handle(request: Request) -> Response:
+        async def direct(request: Request) -> Response | None:
             if overrides is not None and getattr(overrides, "dependency_overrides", None):
-                return await general(request)
+                return None
             pool = getattr(request.app.state, "command_threads", None)
             pool = pool.pool if isinstance(pool, CommandThreads) else None
             if pool is None or MAX_BODY_SIZE_SCOPE_KEY in request.scope:
                 # Not running (no lifespan), or a body limit of Starlette's, whose errors only
                 # FastAPI's handler tells apart: FastAPI serves it.
-                return await general(request)
+                return None
             try:
                 raw = await request.body()
             except HTTPException:
@@ -158,17 +180,17 @@ class CommandRoute(APIRoute):
                 raise HTTPException(status_code=400, detail="There was an error parsing the body") from exc
             content_type = request.headers.get("content-type")
             if not raw or not content_type or not json_content_type(content_type):
-                return await general(request)  # (the body stays read: FastAPI's handler gets it again)
+                return None
             try:
                 body = body_model.model_validate_json(raw)
             except ValidationError:
-                return await general(request)  # FastAPI lists the errors, in its shape and order
+                return None  # FastAPI lists the errors, in its shape and order
             arguments: dict[str, Any] = {body_name: body}
             params = request.path_params
             for field in path_fields:
                 value, errors = field.validate(params.get(field.alias), {}, loc=("path", field.alias))
                 if errors:
-                    return await general(request)
+                    return None
                 arguments[field.name] = value
             context = contextvars.copy_context()  # the request id the logs carry, as anyio copies it
             limiter = loop_thread_limiter()  # the event loop's: reads and middleware borrow it too
@@ -191,7 +213,7 @@ class CommandRoute(APIRoute):
                     loop = asyncio.get_running_loop()
                     work.add_done_callback(lambda _: give_back(loop, limiter.release_on_behalf_of, borrower))
 
-        return handle
+        return direct
 
     def _command_shape(self) -> tuple[type[BaseModel], str, str] | None:
         """(the body model, the body's and the Commands' parameter names) when this route is a command
@@ -220,3 +242,62 @@ class CommandRoute(APIRoute):
             return None
         return cast(type[BaseModel], model), dependant.body_params[0].name, sub.name
 
+
+
+class CommandLane:
+    """The layer under the Gatekeeper for a POST: a command request goes straight to its route's direct
+    handler, the rest on down the stack.
+
+    Below the Gatekeeper a request passes Starlette's ``ExceptionMiddleware`` (the app's exception
+    handlers), FastAPI's ``AsyncExitStackMiddleware`` (for dependencies with ``yield``), the router, the
+    route's ``handle`` and FastAPI's ``request_response`` (a ``Request``, two more exit stacks and the
+    exception handlers again) before :class:`CommandRoute`'s handler, each a coroutine layer of its own
+    on the event loop, the thread every request shares. A command route's direct handler uses none
+    of what they add (no dependency with ``yield``, no route body limit), so the lane selects the route
+    as the router would (:meth:`api.routes.RouteIndex.select`), serves the command through the same
+    exception handlers (what the app's ``ExceptionMiddleware`` holds, looked up as Starlette looks them
+    up: a refused command is the same problem document) and sends the route's answer. A request the
+    direct handler leaves to FastAPI (an empty, non-JSON or invalid body, a path parameter that does
+    not parse, dependency overrides, an app whose lifespan is not running) goes down the whole stack,
+    its body replayed, as does any request for another route: every such answer is FastAPI's own.
+    ``tests/api/test_command_routes.py`` sends the same requests to a desk as served and to one
+    without the lane and compares every answer."""
+
+    def __init__(self, below: ExceptionMiddleware, index: RouteIndex) -> None:
+        self.below, self.index = below, index
+
+    @classmethod
+    def over(cls, app: ASGIApp) -> CommandLane | None:
+        """The lane over ``app``, the layer FastAPI builds under the app's own middleware, when it is the
+        stack the lane knows (exception handlers, exit stack, a router with its :class:`RouteIndex`);
+        else None (the Gatekeeper then hands every request to ``app``)."""
+        stack = getattr(app, "app", None)
+        index = getattr(getattr(stack, "app", None), "middleware_stack", None)
+        if isinstance(app, ExceptionMiddleware) and isinstance(stack, AsyncExitStackMiddleware) \
+                and isinstance(index, RouteIndex):
+            return cls(app, index)
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self.index.select(scope) if scope["type"] == "http" and scope["method"] == "POST" else None
+        direct = getattr(route, "direct", None)
+        if (direct is None or getattr(route, "max_body_size", None) is not None
+                or _get_scope_effective_route_context(scope) is not None):
+            await self.below(scope, receive, send)
+            return
+        below = self.below
+        scope["starlette.exception_handlers"] = (below._exception_handlers, below._status_handlers)
+        request = Request(scope, receive, send)
+        left = False
+
+        async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+            nonlocal left
+            answer = await direct(request)
+            if answer is None:
+                left = True
+            else:
+                await answer(scope, receive, send)
+
+        await wrap_app_handling_exceptions(serve, request)(scope, receive, send)
+        if left:  # FastAPI answers it, from the top of the stack the lane skipped, with the body as read
+            await below(scope, replaying(await request.body(), receive), send)

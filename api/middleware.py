@@ -124,7 +124,7 @@ def _find_route(routes: Any, scope: Scope, prefix: str) -> tuple[Match, str] | N
     return partial
 
 
-def _replaying(body: bytes, receive: Receive) -> Receive:
+def replaying(body: bytes, receive: Receive) -> Receive:
     """A receive channel that hands the already-read body to the app, then defers to the client."""
     delivered = False
 
@@ -144,8 +144,12 @@ class Gatekeeper:
     def __init__(
         self, app: ASGIApp, *, idempotency: IdempotencyStore, buckets: TokenBuckets, metrics: Metrics,
         max_body_bytes: int, authenticated: Callable[[Request], bool],
+        lane: Callable[[ASGIApp], ASGIApp | None] | None = None,
     ) -> None:
         self.app = app
+        #: Where an HTTP request goes on from here: ``lane(app)`` when it makes one (the command lane,
+        #: :class:`api.command_routes.CommandLane`), else the next layer itself.
+        self.forward: ASGIApp = (lane(app) if lane is not None else None) or app
         self.idempotency, self.buckets, self.metrics, self.max_body_bytes = idempotency, buckets, metrics, max_body_bytes
         self.authenticated = authenticated
 
@@ -229,7 +233,7 @@ class Gatekeeper:
                     too_big = problem(413, "payload_too_large", f"request bodies are limited to {self.max_body_bytes} bytes", request)
                     await too_big(scope, receive, send)
                     return
-            receive = _replaying(body, receive)
+            receive = replaying(body, receive)
         wait = self.buckets.take(who)
         if wait > 0:
             retry = str(max(1, int(wait + 0.999)))
@@ -238,13 +242,13 @@ class Gatekeeper:
             await limited(scope, receive, send)
             return
         if method != "POST" or key is None:
-            await self.app(scope, receive, send)
+            await self.forward(scope, receive, send)
             return
         request = Request(scope, receive)
         if not await run_in_threadpool(self.authenticated, request):
             # An unknown or revoked token neither replays a stored answer nor stores one: the app
             # answers it (401, or 429 once its address has failed too often).
-            await self.app(scope, receive, send)
+            await self.forward(scope, receive, send)
             return
         await self._idempotent(request, scope, receive, send, who, key)
 
@@ -279,7 +283,7 @@ class Gatekeeper:
             await answer(scope, receive, send)
             return
 
-        replay_body = _replaying(body, receive)
+        replay_body = replaying(body, receive)
         # The response is held back until it is stored: a client that retries the moment it
         # has the answer (on any API process) must find it recorded, not "still running".
         held: list[Message] = []
@@ -288,7 +292,7 @@ class Gatekeeper:
             held.append(message)
 
         try:
-            await self.app(scope, replay_body, hold)
+            await self.forward(scope, replay_body, hold)
         except Exception:
             await self._settle(self.idempotency.abandon, who, key)
             raise

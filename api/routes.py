@@ -186,16 +186,24 @@ class RouteIndex:
             literal.append(segment)
         return tuple(literal)
 
+    def select(self, scope: Scope) -> BaseRoute | None:
+        """The route an HTTP request is for, its scope updated as FastAPI's router updates it (the route,
+        its path parameters): the first route to match fully, or None (FastAPI's scan answers it).
+        Selecting again (the command lane selects before the stack does) changes nothing more."""
+        for route in self.candidates(get_route_path(scope)):
+            match, child_scope = route.matches(scope)
+            if match is Match.FULL:  # what FastAPI's APIRouter.app does with the first full match
+                _apply_router_form_limits(scope, self.router.form_limits)
+                scope.setdefault("router", self.router)
+                _update_scope(scope, child_scope)
+                _route_selected(scope=scope, path=getattr(route, "path_format", None),
+                                mount=isinstance(route, Mount))
+                return route
+        return None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for route in self.candidates(get_route_path(scope)):
-                match, child_scope = route.matches(scope)
-                if match is Match.FULL:  # what FastAPI's APIRouter.app does with the first full match
-                    _apply_router_form_limits(scope, self.router.form_limits)
-                    scope.setdefault("router", self.router)
-                    _update_scope(scope, child_scope)
-                    _route_selected(scope=scope, path=getattr(route, "path_format", None),
-                                    mount=isinstance(route, Mount))
-                    await route.handle(scope, receive, send)
-                    return
-        await self.scan(scope, receive, send)
+        route = self.select(scope) if scope["type"] == "http" else None
+        if route is not None:
+            await route.handle(scope, receive, send)
+        else:
+            await self.scan(scope, receive, send)

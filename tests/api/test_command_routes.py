@@ -28,7 +28,8 @@ from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY, RequestBody
 from starlette.responses import PlainTextResponse
 from starlette.types import Receive, Scope, Send
 
-from api.command_routes import CommandRoute, json_content_type
+from api.command_routes import CommandLane, CommandRoute, json_content_type
+from api.middleware import Gatekeeper
 from api.routers import tickets
 from tests.api.conftest import Api, build_api
 from ticketflow.config import Settings
@@ -115,10 +116,20 @@ def _filled(desk: Desk, value: Any) -> Any:
 
 
 def solved_by_fastapi(app: FastAPI) -> None:
-    """Serve the app's command routes with FastAPI's own handler (APIRoute's), as before the change."""
+    """Serve the app's command routes with FastAPI's own handler (APIRoute's), as before the change: no
+    direct handler for the command lane to take, the route's app FastAPI's."""
     for route in app.router.routes:
         if isinstance(route, CommandRoute):
+            route.direct = None
             route.app = wrap_app_with_body_limit(request_response(APIRoute.get_route_handler(route)), route.max_body_size)
+
+
+def gatekeeper(app: Any) -> Gatekeeper:
+    """The app's Gatekeeper, in the middleware stack Starlette built at the app's first request."""
+    layer = app.middleware_stack
+    while not isinstance(layer, Gatekeeper):
+        layer = layer.app
+    return layer
 
 
 def _desks(tmp_path: Any) -> Iterator[tuple[Desk, Desk]]:
@@ -160,6 +171,35 @@ def test_every_ticket_command_route_is_served_directly_in_the_app(desks: tuple[D
     assert len(served) == len(paths) == 21
     for path, route in served.items():
         assert isinstance(route, CommandRoute) and route._command_shape() is not None, path
+
+
+def test_the_command_lane_serves_every_command_without_the_routes_own_stack(desks: tuple[Desk, Desk]) -> None:
+    """In the served app the Gatekeeper hands a POST to the command lane, which runs a command route's
+    direct handler itself: with every command route's own ASGI app (FastAPI's stack under the router)
+    made to fail, every well-formed command is still answered; a request the direct handler leaves to
+    FastAPI goes down that stack (here: to the failing app)."""
+    open_tickets(desks, "t1")
+    app = desks[0].api.client.app
+    assert isinstance(gatekeeper(app).forward, CommandLane)
+    below: list[str] = []
+
+    async def not_here(scope: Scope, receive: Receive, send: Send) -> None:
+        below.append(scope["path"])
+        await PlainTextResponse("the route's own stack", status_code=418)(scope, receive, send)
+
+    for route in app.router.routes:  # type: ignore[attr-defined]
+        if isinstance(route, CommandRoute) and route.direct is not None:
+            route.app = not_here
+    served = desks[0]
+    for step in ["/assign", "/replies", "/notes", "/solve", "/close"]:
+        status, _, body = served.request("/api/v1/tickets/{t1}" + step, VALID[step])
+        assert status == 200, (step, body)
+    status, _, body = served.request("/api/v1/tickets/{t1}/notes", {"body": "备注"}, who="auditor")
+    assert status == 403 and "forbidden" in body  # a refusal: the app's exception handlers, in the lane
+    status, _, body = served.request("/api/v1/tickets", {"subject": "新", "customer_id": "{customer}"}, remember="t2")
+    assert status == 201 and not below
+    status, _, body = served.request("/api/v1/tickets/{t2}/notes", {"unexpected": "字段"})
+    assert (status, body) == (418, "the route's own stack") and below == [served.fill("/api/v1/tickets/{t2}/notes")]
 
 
 def test_successful_commands_answer_as_before(desks: tuple[Desk, Desk]) -> None:
