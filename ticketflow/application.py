@@ -337,10 +337,14 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
             super().close()
 
     def _cache_env(self) -> dict[str, str]:
-        """Hot aggregates stay in memory. Every read still fetches the events written since
-        (fast-forward), so writes from other processes are never missed, and readers get a
-        deep copy. A changing command borrows the cached aggregate itself instead (:meth:`_borrow`):
-        kept current by evicting what other writers changed, checked by the save's version."""
+        """Hot aggregates stay in memory, kept current by this process's saves (:meth:`_keep_cached`) and
+        by evicting what other writers changed (the erasure watch's look before every command and
+        cached read, :meth:`_forget_written`): a load takes the cached one without reading the store
+        again (:meth:`_cached`; readers get a deep copy), a changing command borrows it itself
+        (:meth:`_borrow`), checked by the save's version. The library's fast-forward stays on for what
+        still asks the repository directly (a batch rebuilding an aggregate, a load that missed the
+        cache) and so that its save puts nothing in the cache unchecked (``_keep_cached`` does, over
+        an older copy only)."""
         size = self.settings.aggregate_cache_size
         if size == 0:
             return {}
@@ -1098,12 +1102,33 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
                 self.erasure_watch.start()  # erasures after this position concern what it caches
         erasures = self._erasures
         with self._read_locks[hash(object_id) % len(self._read_locks)]:
-            aggregate = retry_dead_connections(lambda: self.repository.get(object_id, **options))
+            aggregate = self._cached(cache, object_id, options)
+            if aggregate is None:
+                aggregate = retry_dead_connections(lambda: self.repository.get(object_id, **options))
             if options.get("deepcopy_from_cache") is False and cache is not None:
                 with self._shared_lock:
                     self._shared[id(aggregate)] = aggregate  # handed out as it is: never lent to a command (_borrow)
         if erasures != self._erasures and cache is not None:
             self._evict(object_id)  # loaded while an erasure or eviction ran: never kept after it
+        return aggregate
+
+    def _cached(self, cache: Any, object_id: UUID, options: dict[str, Any]) -> Any:
+        """The cached aggregate as the repository would hand it out (a copy unless ``deepcopy_from_cache``
+        is False), without the library's fast-forward read of the store; None when not cached (or a
+        version is asked for). Called holding the object's read lock, after the erasure watch's look
+        (above, or at the command's start in :meth:`_context`): the cache then holds this process's
+        saves and nothing another writer had changed by that look (:meth:`_forget_written` evicted it),
+        which is what the fast-forward's query (one per cached load: a peeked team, the automation's
+        tickets) read again. A write committed after the look is one the caller runs concurrently with;
+        a command deciding on an aggregate a later write moved past fails its version check."""
+        if cache is None or options.get("version") is not None:
+            return None
+        try:
+            aggregate = cache.get(object_id)
+        except KeyError:
+            return None
+        if options.get("deepcopy_from_cache", True) and self.repository.deepcopy_from_cache:
+            return copy.deepcopy(aggregate)
         return aggregate
 
     def _require_exists(self, cls: type[TicketflowAggregate], object_id: UUID) -> None:

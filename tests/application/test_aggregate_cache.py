@@ -245,3 +245,54 @@ def test_a_ticket_another_process_erased_the_requester_of_leaves_the_cache(
     here.erasure_watch.follow()
     assert _cached(here, ticket_id) is None and _cached(here, setup.customer_id) is None
     assert "王小明" not in str(here.get_ticket(ticket_id).subject)
+
+
+class StoredEventReads:
+    """Counts the desk's reads of stored events per aggregate (a fast-forward, a rebuild: each a query)."""
+
+    def __init__(self, desk: TicketDesk, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.ids: list[str] = []
+        select = desk.recorder.select_events
+
+        def counted(originator_id: Any, *args: Any, **kwargs: Any) -> Any:
+            self.ids.append(str(originator_id))
+            return select(originator_id, *args, **kwargs)
+
+        monkeypatch.setattr(desk.recorder, "select_events", counted)
+
+    def of(self, object_id: Any) -> int:
+        return self.ids.count(str(object_id))
+
+
+def test_a_cached_team_is_checked_without_reading_its_events_again(
+    any_setup: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk = any_setup.app
+    first, second = any_setup.open(), any_setup.open("打印机卡纸")
+    desk.assign_ticket(AssignTicket(ticket_id=first, assignee_id="li.wei"), AGENT)  # the team checked: cached
+    reads = StoredEventReads(desk, monkeypatch)
+    desk.assign_ticket(AssignTicket(ticket_id=second, assignee_id="emma.clark"), AGENT)
+    with pytest.raises(RuleViolation, match="not an active member"):
+        desk.assign_ticket(AssignTicket(ticket_id=second, assignee_id="wang.fang"), AGENT)  # the other team's
+    assert reads.of(any_setup.team_id) == 0  # no fast-forward query: the watch's look stands for it
+    assert desk.get_ticket(second).assignee_id == "emma.clark"
+
+
+def test_a_cached_team_another_process_changed_is_checked_as_changed(
+    two_desks: tuple[TicketDesk, TicketDesk],
+) -> None:
+    from ticketflow.commands.team import AddTeamMember, DeactivateTeamMember
+
+    here, elsewhere = two_desks
+    setup = Desk(here)
+    first, second, third = setup.open(), setup.open("打印机卡纸"), setup.open("发票")
+    here.assign_ticket(AssignTicket(ticket_id=first, assignee_id="li.wei"), AGENT)  # the team cached here
+    elsewhere.add_team_member(AddTeamMember(team_id=setup.team_id, agent_id="zhao.lei"), ADMIN)
+    elsewhere.deactivate_team_member(DeactivateTeamMember(team_id=setup.team_id, agent_id="emma.clark"), ADMIN)
+    here.assign_ticket(AssignTicket(ticket_id=second, assignee_id="zhao.lei"), AGENT)  # added elsewhere: accepted
+    assert here.get_ticket(second).assignee_id == "zhao.lei"
+    with pytest.raises(RuleViolation, match="not an active member"):
+        here.assign_ticket(AssignTicket(ticket_id=third, assignee_id="emma.clark"), AGENT)
+    # and a read outside a command looks at the log first as well
+    elsewhere.add_team_member(AddTeamMember(team_id=setup.team_id, agent_id="chen.jing"), ADMIN)
+    assert here.get_team(setup.team_id).is_active_member("chen.jing")
