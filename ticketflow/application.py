@@ -399,6 +399,24 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         processing.aggregates.update(batch.aggregates)
         self._save_collected(processing)
 
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        """The library's record, then no older copy of a saved aggregate left in the aggregate cache:
+        loads take a cached aggregate as it is (:meth:`_cached`), so a save that does not put its
+        aggregates back (:meth:`_keep_cached`: a command's own, after this) must not leave the version it
+        started from there (an automation step, a save through the library's ``save``)."""
+        recordings = super()._record(processing_event)
+        cache: Any = self.repository.cache
+        if cache is not None:
+            for object_id, saved in processing_event.aggregates.items():
+                with self._read_locks[hash(object_id) % len(self._read_locks)]:
+                    try:
+                        cached = cache.get(object_id)
+                    except KeyError:
+                        continue
+                    if cached is not saved and cached.version < saved.version:
+                        self._evict_held(cache, object_id)
+        return recordings
+
     def _save_collected(self, processing: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
         """``Application.save`` for events already collected: the same steps (record, snapshot, notify)
         without checking each event and aggregate against the library's runtime protocols (a
