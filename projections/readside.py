@@ -25,6 +25,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 from uuid import uuid4
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
+
 from eventsourcing.persistence import InfrastructureFactory, IntegrityError, Tracking
 from eventsourcing.utils import Environment, resolve_topic
 
@@ -152,11 +157,35 @@ def open_store(settings: Settings, view_class: type[View], memory_tag: str = "",
         }
         dialect = Dialect.SQLITE
     factory = InfrastructureFactory.construct(Environment(f"view_{view_class.name}", env))
-    store = factory.tracking_recorder(store_class(view_class, dialect))
+    with _opening(views_dir(settings) if settings.storage is StorageKind.SQLITE else None):
+        store = factory.tracking_recorder(store_class(view_class, dialect))
     assert isinstance(store, ViewStore)
     if dialect is Dialect.SQLITE and view_class.name == "tickets":
         store.attached[WORKFLOW_ALIAS] = workflow_db  # type: ignore[attr-defined]
     return store
+
+
+#: The lock file SQLite view stores are opened under, in the views' directory.
+OPENING_LOCK = ".opening.lock"
+
+
+@contextmanager
+def _opening(directory: Path | None) -> Iterator[None]:
+    """Held while this process opens a view's SQLite store in ``directory`` (and creates it if new):
+    eventsourcing creates the tracking table, then records its migration row, so two processes opening
+    a new store at once (two CLI commands closing on a fresh data directory both seal, and so open the
+    seal store) both found no table, and the second's migration row was refused ("Failed to record
+    tracking for __migration__ 1"). An exclusive ``flock`` on a file beside the views makes them take
+    turns (the kernel wakes the next one at once). Without ``fcntl`` (not POSIX) nothing is locked."""
+    if directory is None or fcntl is None:
+        yield
+        return
+    with open(directory / OPENING_LOCK, "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def views_datastore(settings: Settings) -> Any:
