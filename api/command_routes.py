@@ -28,6 +28,9 @@ dependency override, a route-level body size limit, an app whose lifespan is not
 handed, untouched, to the handler FastAPI built for the route, so every
 error answer (the 400/422 problem documents with their field list, their order against 401/403)
 is FastAPI's own. The route is declared as before, so the OpenAPI document does not change.
+
+In a served app the Gatekeeper hands a command request to :class:`CommandLane`, which calls the route's
+direct handler itself, without the layers FastAPI puts between the app's middleware and the route.
 """
 
 from __future__ import annotations

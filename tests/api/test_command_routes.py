@@ -345,6 +345,13 @@ def test_the_fastapi_and_starlette_internals_command_routes_rely_on_are_unchange
         seen.update(scope)
         await PlainTextResponse("ok")(scope, receive, send)
 
+    from starlette.middleware.exceptions import ExceptionMiddleware
+
+    handlers = ExceptionMiddleware(inner)
+    assert isinstance(getattr(handlers, "_exception_handlers", None), dict) and isinstance(
+        getattr(handlers, "_status_handlers", None), dict), (
+        f"{versions}: ExceptionMiddleware no longer keeps its handlers in _exception_handlers and "
+        "_status_handlers; review api.command_routes.CommandLane")
     TestClient(RequestBodyLimitMiddleware(inner, max_body_size=10)).post("/", content=b"x")
     assert MAX_BODY_SIZE_SCOPE_KEY in seen, (
         f"{versions}: Starlette's body limit no longer marks the scope with {MAX_BODY_SIZE_SCOPE_KEY!r}; "
