@@ -132,6 +132,7 @@ def open_store(settings: Settings, view_class: type[View], memory_tag: str = "",
     On PostgreSQL, pass ``shared`` (from :func:`views_datastore`): the views of one process
     share one connection pool, so a process's connections do not grow with the number of views.
     """
+    lock_dir: Path | None = None  # SQLite files: opened under the views' lock (see _opening)
     if settings.storage is StorageKind.POSTGRES:
         if shared is not None:
             store_cls = store_class(view_class, Dialect.POSTGRES)
@@ -147,6 +148,7 @@ def open_store(settings: Settings, view_class: type[View], memory_tag: str = "",
             directory = views_dir(settings)
             directory.mkdir(parents=True, exist_ok=True)
             db_name = str(directory / f"{view_class.name}.sqlite")
+            lock_dir = directory
         # The tickets view's "SLA due soon" queue joins the workflow view's SLA clocks ({workflow}).
         workflow_db = (f"file:tf_workflow_{memory_tag}?mode=memory&cache=shared" if settings.storage is StorageKind.MEMORY
                        else str(views_dir(settings) / "workflow.sqlite"))
@@ -157,7 +159,7 @@ def open_store(settings: Settings, view_class: type[View], memory_tag: str = "",
         }
         dialect = Dialect.SQLITE
     factory = InfrastructureFactory.construct(Environment(f"view_{view_class.name}", env))
-    with _opening(views_dir(settings) if settings.storage is StorageKind.SQLITE else None):
+    with _opening(lock_dir):
         store = factory.tracking_recorder(store_class(view_class, dialect))
     assert isinstance(store, ViewStore)
     if dialect is Dialect.SQLITE and view_class.name == "tickets":
@@ -181,11 +183,8 @@ def _opening(directory: Path | None) -> Iterator[None]:
         yield
         return
     with open(directory / OPENING_LOCK, "a+b") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
 def views_datastore(settings: Settings) -> Any:

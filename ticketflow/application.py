@@ -409,11 +409,8 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         if cache is not None:
             for object_id, saved in processing_event.aggregates.items():
                 with self._read_locks[hash(object_id) % len(self._read_locks)]:
-                    try:
-                        cached = cache.get(object_id)
-                    except KeyError:
-                        continue
-                    if cached is not saved and cached.version < saved.version:
+                    cached = self._in_cache(cache, object_id)
+                    if cached is not None and cached is not saved and cached.version < saved.version:
                         self._evict_held(cache, object_id)
         return recordings
 
@@ -1141,9 +1138,8 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         a command deciding on an aggregate a later write moved past fails its version check."""
         if cache is None or options.get("version") is not None:
             return None
-        try:
-            aggregate = cache.get(object_id)
-        except KeyError:
+        aggregate = self._in_cache(cache, object_id)
+        if aggregate is None:
             return None
         if options.get("deepcopy_from_cache", True) and self.repository.deepcopy_from_cache:
             return copy.deepcopy(aggregate)
@@ -1272,9 +1268,8 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         if cache is None or _BATCH.get() is not None:
             return None
         with self._read_locks[hash(object_id) % len(self._read_locks)]:
-            try:
-                cached = cache.get(object_id)
-            except KeyError:
+            cached = self._in_cache(cache, object_id)
+            if cached is None:
                 return None
             with self._shared_lock:
                 shared = self._shared.get(id(cached)) is cached
@@ -1355,10 +1350,7 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
             with self._read_locks[hash(changed.id) % len(self._read_locks)]:
                 if erasures != self._erasures:
                     return
-                try:
-                    cached = cache.get(changed.id)
-                except KeyError:
-                    cached = None
+                cached = self._in_cache(cache, changed.id)
                 if cached is None or cached.version < changed.version:
                     cache.put(changed.id, changed)
 
@@ -1425,6 +1417,14 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
             return
         with self._read_locks[hash(object_id) % len(self._read_locks)]:
             self._evict_held(cache, object_id)
+
+    @staticmethod
+    def _in_cache(cache: Any, object_id: UUID) -> Any:
+        """The aggregate cached under ``object_id`` as it is, or None."""
+        try:
+            return cache.get(object_id)
+        except KeyError:
+            return None
 
     @staticmethod
     def _evict_held(cache: Any, object_id: UUID) -> None:
