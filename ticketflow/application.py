@@ -14,6 +14,7 @@ applications on one file would see each other's events.
 from __future__ import annotations
 
 import copy
+from collections import deque
 import hashlib
 import hmac
 import random
@@ -82,6 +83,10 @@ from ticketflow.tokens import REVOKED_TOPICS, StoredToken, TokenCache, TokenReco
 
 A = TypeVar("A", bound=TicketflowAggregate)
 
+
+#: How many erasure and eviction steps a desk remembers (:meth:`TicketDesk._untouched_since`): a command
+#: that saw more of them pass since it loaded puts nothing back in the cache.
+_BUMPS_KEPT = 1024
 
 class _BorrowedRefused(Exception):
     """A command that borrowed its aggregate from the cache was refused or lost its save's race: it is
@@ -213,9 +218,12 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         self._read_locks = [threading.RLock() for _ in range(64)]
         #: Bumped by an erasure (before its keys go, after its holders leave the cache) and by the eviction
         #: of what other writers changed: a command that loaded before it never puts what it loaded back
-        #: into the cache (see :meth:`_keep_cached`), nor a read what it loaded (:meth:`_get`).
+        #: into the cache (see :meth:`_keep_cached`), nor a read what it loaded (:meth:`_get`). An eviction
+        #: concerns the objects it names only (:meth:`_untouched_since`), an erasure every object.
         self._erasures = 0
         self._erasures_lock = threading.Lock()  # `+=` is no atomic step: two bumps must never count as one
+        #: The latest bumps: (the count it made, the objects it concerns; None: every object).
+        self._bumps: deque[tuple[int, frozenset[UUID] | None]] = deque(maxlen=_BUMPS_KEPT)
         #: Cached aggregates :meth:`_peek` handed out as they are (readers may keep them): a command
         #: changes a copy of one of these, never the object itself (:meth:`_borrow`).
         #: By ``id()``; weak, so an aggregate no reader holds any more goes (aggregates compare by value).
@@ -1123,8 +1131,8 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
             if options.get("deepcopy_from_cache") is False and cache is not None:
                 with self._shared_lock:
                     self._shared[id(aggregate)] = aggregate  # handed out as it is: never lent to a command (_borrow)
-        if erasures != self._erasures and cache is not None:
-            self._evict(object_id)  # loaded while an erasure or eviction ran: never kept after it
+        if cache is not None and not self._untouched_since(erasures, object_id):
+            self._evict(object_id)  # loaded while an erasure or its eviction ran: never kept after it
         return aggregate
 
     def _cached(self, cache: Any, object_id: UUID, options: dict[str, Any]) -> Any:
@@ -1342,14 +1350,15 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         back, decode, check and decrypt the events this one wrote (the library's fast-forward, on
         which the cache stays, caches nothing at save). Only over an older copy or none: a save
         of this version succeeded, so no writer had this version, and a later one is fetched by the
-        next read's fast-forward as before. Never after an erasure began since the load."""
+        next read's fast-forward as before. Never after an erasure began since the load, nor an aggregate
+        another writer's changes were evicted for since (:meth:`_untouched_since`)."""
         cache: Any = self.repository.cache
         if cache is None:
             return
         for changed in saved:
             with self._read_locks[hash(changed.id) % len(self._read_locks)]:
-                if erasures != self._erasures:
-                    return
+                if not self._untouched_since(erasures, changed.id):
+                    continue
                 cached = self._in_cache(cache, changed.id)
                 if cached is None or cached.version < changed.version:
                     cache.put(changed.id, changed)
@@ -1369,10 +1378,11 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         cache: Any = self.repository.cache
         if cache is None:
             return
-        self._bump_erasures()
+        evicted = frozenset(object_ids)
+        self._bump_erasures(evicted)
         for object_id in object_ids:
             self._evict(object_id)
-        self._bump_erasures()
+        self._bump_erasures(evicted)
 
     def _forget_customer(self, customer_id: UUID) -> None:
         """Drop everything this process holds of a customer erased (by any process, see
@@ -1387,12 +1397,34 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
                 self._evict(object_id)
         self._bump_erasures()
 
-    def _bump_erasures(self) -> None:
+    def _bump_erasures(self, objects: frozenset[UUID] | None = None) -> None:
         """Count one more erasure or eviction step (see ``_erasures``), under a lock: threads bump it at once
         (every command's look at the log may evict what other writers changed), and a lost bump could let a
-        command that loaded before an eviction put what it loaded back."""
+        command that loaded before an eviction put what it loaded back. ``objects``: the step concerns
+        only these (an eviction of what other writers changed); None: every object (an erasure)."""
         with self._erasures_lock:
             self._erasures += 1
+            self._bumps.append((self._erasures, objects))
+
+    def _untouched_since(self, erasures: int, object_id: UUID) -> bool:
+        """Whether no erasure, and no eviction of ``object_id``, was counted since ``_erasures`` was
+        ``erasures`` (what was loaded then may be put in the cache). With other writers busy (another
+        ``serve`` worker), every look at the log evicts what they changed: a command loaded before such
+        an eviction of other objects keeps its own in the cache (a bump for any object kept every
+        command in flight from caching: each then missed the cache at its next command, on SQLite 8 % of
+        a worker's CPU with two workers). Too many bumps since to tell: not untouched."""
+        with self._erasures_lock:
+            current = self._erasures
+            if current == erasures:
+                return True
+            if current - erasures > len(self._bumps):
+                return False
+            for count, objects in reversed(self._bumps):
+                if count <= erasures:
+                    break
+                if objects is None or object_id in objects:
+                    return False
+            return True
 
     @staticmethod
     def _cached_of(cache: Any, customer_id: UUID) -> list[UUID]:

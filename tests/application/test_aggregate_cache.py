@@ -120,7 +120,7 @@ def test_a_batch_during_which_an_erasure_began_leaves_nothing_it_loaded_in_the_c
     ticket_id = setup.open(subject="王小明的账户无法登录")
     with desk.batch():
         desk.add_note(AddNote(ticket_id=ticket_id, body="批量写入"), AGENT)  # loads the decrypted ticket
-        desk._erasures += 1  # an erasure began meanwhile (as _forget_customer marks it)
+        desk._bump_erasures()  # an erasure began meanwhile (as _forget_customer marks it)
     saved = len(desk.history(ticket_id))
     try:
         cached = desk.repository.cache.get(ticket_id)  # type: ignore[union-attr]
@@ -211,6 +211,47 @@ def test_another_process_writing_a_cached_ticket_evicts_it_at_the_next_look(
     elsewhere.add_note(AddNote(ticket_id=ticket_id, body="另一进程的备注"), AGENT)
     here.erasure_watch.follow()  # what every command does first
     assert _cached(here, ticket_id) is None
+
+
+def test_evicting_what_another_process_wrote_keeps_only_those_objects_out_of_the_cache(
+    two_desks: tuple[TicketDesk, TicketDesk],
+) -> None:
+    here, elsewhere = two_desks
+    setup = Desk(here)
+    mine, theirs = setup.open(), setup.open("打印机卡纸")
+    here.assign_ticket(AssignTicket(ticket_id=theirs, assignee_id="li.wei"), AGENT)
+    erasures = here._erasures  # a command here loads both tickets (one each, say) before the look below
+    loaded_mine, loaded_theirs = here.get_ticket(mine), here.get_ticket(theirs)
+    here._evict(mine)  # out of the cache while the command has it (as a borrow takes it)
+    elsewhere.add_note(AddNote(ticket_id=theirs, body="另一进程的备注"), AGENT)
+    here.erasure_watch.follow()  # another thread's command looks: evicts what the other process wrote
+    assert _cached(here, theirs) is None
+    here._keep_cached([loaded_mine, loaded_theirs], erasures)  # the commands' saves completing after it
+    assert _cached(here, mine) is loaded_mine  # untouched by the eviction: cached (each bump used to keep it out)
+    assert _cached(here, theirs) is None  # moved past by the other process: never put back
+    # and an erasure since the load still keeps every object out
+    erasures = here._erasures
+    loaded_mine = here.get_ticket(mine)
+    here._bump_erasures()
+    here._evict(mine)
+    here._keep_cached([loaded_mine], erasures)
+    assert _cached(here, mine) is None
+
+
+def test_a_load_that_saw_too_many_evictions_since_puts_nothing_back(
+    setup: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ticketflow import application
+
+    desk = setup.app
+    ticket_id = setup.open()
+    erasures = desk._erasures
+    loaded = desk.get_ticket(ticket_id)
+    desk._evict(ticket_id)
+    for _ in range(application._BUMPS_KEPT + 1):  # evictions of other objects, more than are remembered
+        desk._bump_erasures(frozenset())
+    desk._keep_cached([loaded], erasures)
+    assert _cached(desk, ticket_id) is None  # cannot tell whether one concerned it: not put back
 
 
 @pytest.mark.parametrize("expected_version", [None, 4])
