@@ -29,7 +29,7 @@ from api.routers import reminders, reply_templates, surveys
 from api.routers import audit as audit_router
 from api.routers import compliance, imports, whatif
 from projections.automation import Automation
-from projections.doorbell import Doorbell
+from projections.doorbell import Doorbell, doorbell_path
 from projections.integrity.sealer import Sealer, open_seal_store
 from projections.readside import ReadSide
 from ticketflow.application import TicketDesk
@@ -77,7 +77,12 @@ class SteadyTelemetry(NativeTelemetry):
 
 def create_served_app(settings: Settings | None = None, doorbell: Doorbell | None = None) -> FastAPI:
     """The app ``ticketflow serve`` runs (uvicorn's factory): the collector skips what start-up built.
-    ``doorbell``: the view process ``serve`` runs beside it (SQLite), rung after each save."""
+    ``doorbell``: the view process ``serve`` runs beside it (SQLite), rung after each save. A worker of
+    ``serve --workers N`` on SQLite is handed that view process's named doorbell in its environment
+    (``projections.doorbell.PATH_VARIABLE``): it rings it and keeps no views of its own."""
+    if doorbell is None and (path := doorbell_path()) is not None:
+        doorbell = Doorbell.at(path)
+        settings = (settings or Settings()).model_copy(update={"embedded_projections": False})
     return create_app(settings, freeze_gc=True, doorbell=doorbell)
 
 

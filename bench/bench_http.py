@@ -607,6 +607,11 @@ def main() -> None:
         "--sqlite-standalone", action="store_true",
         help="also run SQLite with the views in a `ticketflow project` process (the API process then only serves)",
     )
+    parser.add_argument(
+        "--sqlite-workers", type=int, default=1,
+        help="`serve --workers N` for the SQLite run (default 1, the embedded default; N > 1: N API processes "
+        "and one view process)",
+    )
     parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per concurrency level")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds before each level")
     parser.add_argument(
@@ -650,10 +655,12 @@ def main() -> None:
 
 
 def bench_sqlite(args: argparse.Namespace) -> list[LevelResult]:
-    """``serve`` (1 API worker, the views in its child process: the embedded default) on a fresh temporary data dir."""
+    """``serve`` (1 API worker, the views in its child process: the embedded default; ``--sqlite-workers N``:
+    N API workers and that view process) on a fresh temporary data dir."""
     data = Path(tempfile.mkdtemp(prefix="tf-http-"))
     try:
-        return bench_store("SQLite", {"TICKETFLOW_DATA_DIR": str(data)}, 1, False, args)
+        workers = getattr(args, "sqlite_workers", 1)
+        return bench_store("SQLite", {"TICKETFLOW_DATA_DIR": str(data)}, workers, False, args)
     finally:
         shutil.rmtree(data, ignore_errors=True)
 

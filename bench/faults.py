@@ -148,7 +148,7 @@ class PortTaken(RuntimeError):
 class Desk:
     """The served desk: its environment, processes, and an admin client."""
 
-    def __init__(self, workdir: Path, database_url: str | None) -> None:
+    def __init__(self, workdir: Path, database_url: str | None, workers: int | None = None) -> None:
         self.env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{TRACE_HOOK}", "TICKETFLOW_DATA_DIR": str(workdir / "data"),
                     "TICKETFLOW_RATE_LIMIT_BURST": "100000", "TICKETFLOW_RATE_LIMIT_PER_SECOND": "100000",
                     "TICKETFLOW_IDEMPOTENCY_STALE_SECONDS": "2", "TICKETFLOW_AUTOMATION": "false"}
@@ -156,6 +156,8 @@ class Desk:
         if database_url:
             self.env["TICKETFLOW_DATABASE_URL"] = database_url
         self.postgres = database_url is not None
+        #: `serve --workers N` (default: 2 on PostgreSQL, with `project` beside; 1 on SQLite, the embedded default)
+        self.workers = workers if workers is not None else (2 if self.postgres else 1)
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.processes: list[subprocess.Popen[bytes]] = []
@@ -191,7 +193,7 @@ class Desk:
     def start(self) -> float:
         started = time.monotonic()
         for _ in range(3):
-            self.processes = [self._spawn("serve", "--port", str(self.port), *(["--workers", "2"] if self.postgres else []))]
+            self.processes = [self._spawn("serve", "--port", str(self.port), "--workers", str(self.workers))]
             if self.postgres:
                 self.processes.append(self._spawn("project", "--status-every", "0"))
             try:
@@ -363,9 +365,10 @@ def _kill(process: subprocess.Popen[bytes], sig: int) -> None:
 
 
 def run_trial(workdir: Path, database_url: str | None = None, load_seconds: float = 1.5, clients: int = 6,
-              seed: int | None = None, kind: str = "serve", cluster: PrivateCluster | None = None) -> Trial:
+              seed: int | None = None, kind: str = "serve", cluster: PrivateCluster | None = None,
+              workers: int | None = None) -> Trial:
     """One trial. ``kind`` "project" and "pg-restart" need PostgreSQL; "pg-restart" restarts ``cluster``,
-    the server ``database_url`` is on."""
+    the server ``database_url`` is on. ``workers``: `serve --workers N` (default 2 on PostgreSQL, 1 on SQLite)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}")
     if kind != "serve" and database_url is None:
@@ -374,7 +377,7 @@ def run_trial(workdir: Path, database_url: str | None = None, load_seconds: floa
         raise ValueError("a pg-restart trial needs the private cluster to restart")
     rng = random.Random(seed)
     trial = Trial("postgres" if database_url else "sqlite", kind)
-    desk = Desk(workdir, database_url)
+    desk = Desk(workdir, database_url, workers)
     label = f"{trial.store}-{kind}-seed{seed}"
     try:
         acked = _load_and_fault(desk, trial, rng, kind, load_seconds, clients, cluster)
@@ -630,6 +633,7 @@ def main() -> None:
     parser.add_argument("--kind", choices=KINDS, default="serve",
                         help="serve: SIGKILL the API; project: SIGKILL `project` alone; pg-restart: restart PostgreSQL")
     parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--workers", type=int, help="serve --workers N (default: 2 on PostgreSQL, 1 on SQLite)")
     parser.add_argument("--clients", type=int, default=6,
                         help="concurrent clients during the load (32: saves commit in groups)")
     parser.add_argument("--postgres", default=os.environ.get("TICKETFLOW_TEST_POSTGRES_URL",
@@ -652,7 +656,7 @@ def main() -> None:
                 schema = _schema(server) if store == "postgres" else None
                 try:
                     trial = run_trial(Path(workdir), f"{server}?schema={schema}" if schema else None, seed=number,
-                                      clients=args.clients, kind=args.kind, cluster=cluster)
+                                      clients=args.clients, kind=args.kind, cluster=cluster, workers=args.workers)
                 finally:
                     if schema:
                         _drop(server, schema)

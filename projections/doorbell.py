@@ -13,6 +13,11 @@ the API process to the view process, one byte a message:
 
 The view process reads the pipe in a thread (:func:`answer`); the end of the pipe (the API
 process is gone, killed or not) stops it: a view process never outlives its ``serve``.
+
+``serve --workers N`` on SQLite runs N API processes (uvicorn starts each from a fresh interpreter,
+which inherits no descriptor), so there the pipe is a named one (a FIFO in a private directory):
+the API processes open its path, handed to them in :data:`PATH_VARIABLE`, and ring it the same way
+(:meth:`Doorbell.at`); its end comes once ``serve`` and every worker closed it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ HURRY = b"h"
 #: The environment variable that hands the view process the pipe's reading end (a file descriptor
 #: number); set by ``serve`` for its child only.
 FD_VARIABLE = "_TICKETFLOW_DOORBELL_FD"  # (not a setting: no TICKETFLOW_ prefix, no unknown-variable warning)
+#: The environment variable that hands each ``serve --workers N`` worker the named pipe's path (set by
+#: ``serve`` for its workers only): a worker's app then rings it and keeps no views of its own.
+PATH_VARIABLE = "_TICKETFLOW_DOORBELL_PATH"
 
 
 class Doorbell:
@@ -39,6 +47,12 @@ class Doorbell:
     def __init__(self, fd: int) -> None:
         os.set_blocking(fd, False)
         self.fd = fd
+
+    @classmethod
+    def at(cls, path: str) -> Doorbell:
+        """Ring the named pipe at ``path`` (a ``serve --workers N`` worker). Raises OSError when it cannot
+        be opened (no view process holds it open: ``serve`` is gone)."""
+        return cls(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
 
     def saved(self, *_: object) -> None:
         self._send(SAVED)
@@ -93,6 +107,11 @@ def ignore_stopping_signals() -> None:
     nothing, not SIG_IGN, which a process this one starts would inherit."""
     for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(number, lambda *_: None)
+
+
+def doorbell_path() -> str | None:
+    """The named pipe this ``serve --workers N`` worker rings (None: not such a worker)."""
+    return os.environ.get(PATH_VARIABLE) or None
 
 
 def doorbell_fd() -> int | None:

@@ -13,6 +13,7 @@ from uuid import UUID
 
 import typer
 
+from projections.doorbell import PATH_VARIABLE as DOORBELL_PATH_VARIABLE
 from projections.integrity.sealer import check_anchor_file, sealing_on_close
 from projections.readside import ReadSide
 from ticketflow.access import TOKEN_ROLES, Permission
@@ -39,7 +40,7 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
-    workers: Annotated[int, typer.Option(help="API processes (more than one needs PostgreSQL).", min=1)] = 1,
+    workers: Annotated[int, typer.Option(help="API processes (more than one needs a database file or PostgreSQL).", min=1)] = 1,
 ) -> None:
     """Serve the HTTP API (and, on the embedded default, the view workers in-process)."""
     import uvicorn
@@ -50,8 +51,13 @@ def serve(
     from api.server import ReusePortWorkers, protocol
 
     settings: Settings = ctx.obj
-    if workers > 1 and settings.storage is not StorageKind.POSTGRES:
-        raise ValidationFailed("--workers above 1 needs TICKETFLOW_DATABASE_URL=postgresql://... (SQLite has one writer)")
+    if workers > 1 and settings.storage is StorageKind.MEMORY:
+        raise ValidationFailed("--workers above 1 needs a database file or PostgreSQL (a memory store is private to its process)")
+    if workers > 1 and settings.storage is StorageKind.SQLITE and settings.runs_embedded_projections \
+            and not settings.runs_view_process:
+        # Each worker would keep the same views itself: they run in one view process, or in `project`.
+        raise ValidationFailed("--workers above 1 keeps the views in serve's view process: unset TICKETFLOW_VIEWS_PROCESS=0, "
+                               "or set TICKETFLOW_EMBEDDED_PROJECTIONS=0 and run `ticketflow project` beside")
     refuse_while_restoring(settings)
     desk = TicketDesk(settings)  # fail fast, in one line, when the store is unreachable
     try:
@@ -62,11 +68,14 @@ def serve(
             read_side.close()
     finally:
         desk.close()
+    # With a view process, the API processes keep no views: the child does, rung by them.
+    served = settings.model_copy(update={"embedded_projections": False}) if settings.runs_view_process else settings
     if workers > 1:
-        _create_tables(settings)
+        _create_tables(served)
     if settings.seal and settings.runs_embedded_projections and settings.anchor_file is not None:
         check_anchor_file(settings.anchor_file)  # and when the embedded sealer could not anchor its checkpoints
-    view_process = ViewProcess() if workers == 1 and settings.runs_view_process else None
+    # SQLite: one view process for every API process; several workers ring it through a named pipe.
+    view_process = ViewProcess(named=workers > 1) if settings.runs_view_process else None
     mode = ("views in a child process" if view_process is not None else
             "views in-process" if settings.runs_embedded_projections else "views by `ticketflow project`")
     output.console(stderr=True).print(
@@ -88,17 +97,20 @@ def serve(
             # app) misses it, and so does its replacement: `--workers 2` never came up under load.
             "timeout_worker_healthcheck": WORKER_HEALTHCHECK_SECONDS,
         }
-        if view_process is not None:  # the API process keeps no view workers; the child does, rung by it
+        if view_process is not None:
             view_process.start()
-            served = settings.model_copy(update={"embedded_projections": False})
+        if view_process is not None and workers == 1:
             uvicorn.run(partial(create_served_app, served, view_process.doorbell), factory=True, host=host, port=port,
                         **options)
         elif workers == 1:
             uvicorn.run("api.app:create_served_app", factory=True, host=host, port=port, **options)
         else:  # a listening socket per worker (SO_REUSEPORT), so connections spread over them: api/server.py
+            if view_process is not None and view_process.path is not None:
+                os.environ[DOORBELL_PATH_VARIABLE] = view_process.path  # each worker rings it (api.app.create_served_app)
             ReusePortWorkers(uvicorn.Config("api.app:create_served_app", factory=True, host=host, port=port,
                                             workers=workers, **options)).run()
     finally:
+        os.environ.pop(DOORBELL_PATH_VARIABLE, None)
         if view_process is not None:
             view_process.stop()  # after the API stopped: the sealer's last checkpoint covers its last command
         if metrics_dir is not None:

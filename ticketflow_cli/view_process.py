@@ -17,18 +17,23 @@ from their positions); a SIGKILL to the group kills both, as it killed the views
 ``serve`` killed alone (``kill -9 PID``) leaves the pipe's end to stop the child (which ignores the
 stopping signals from its first instant: ``ticketflow_cli/__main__.py``). ``TICKETFLOW_VIEWS_PROCESS=0``
 keeps them in threads of the API process.
+
+``serve --workers N`` on SQLite runs one view process for its N API processes; its doorbell is then a
+named pipe each worker opens (``named=True``), which ends once ``serve`` and all its workers closed it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
-from projections.doorbell import FD_VARIABLE, Doorbell
+from projections.doorbell import FD_VARIABLE, PATH_VARIABLE, Doorbell
 
 log = logging.getLogger("ticketflow.serve")
 
@@ -44,9 +49,23 @@ STOP_SECONDS = 30.0
 class ViewProcess:
     """``ticketflow project`` as a child of this process, supervised, with a doorbell to it."""
 
-    def __init__(self, command: list[str] | None = None) -> None:
+    def __init__(self, command: list[str] | None = None, *, named: bool = False) -> None:
+        """``named``: the doorbell is a named pipe (:attr:`path`) that other processes can open and ring
+        too (``serve --workers N``'s workers); otherwise an anonymous pipe only this process rings."""
         self.command = command or [sys.executable, "-m", "ticketflow_cli", "project", "--status-every", "0"]
-        self._read, self._write = os.pipe()
+        self._directory: str | None = None
+        self.path: str | None = None
+        if named:
+            self._directory = tempfile.mkdtemp(prefix="ticketflow-doorbell-")
+            self.path = os.path.join(self._directory, "doorbell")
+            os.mkfifo(self.path, 0o600)
+            # The reading end first (a FIFO opened without O_NONBLOCK waits for the other end), then
+            # this process's writing end, so the view process never reads an end before any ring.
+            self._read = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+            os.set_blocking(self._read, True)
+            self._write = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+        else:
+            self._read, self._write = os.pipe()
         self.doorbell = Doorbell(self._write)
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -61,6 +80,7 @@ class ViewProcess:
 
     def _spawn(self) -> None:
         env = {**os.environ, FD_VARIABLE: str(self._read)}
+        env.pop(PATH_VARIABLE, None)  # (set for serve's workers: the view process listens, it does not ring)
         self._process = subprocess.Popen(
             self.command, env=env, pass_fds=(self._read,), stdin=subprocess.DEVNULL)
         self.starts += 1
@@ -124,3 +144,5 @@ class ViewProcess:
             os.close(self._read)
         except OSError:
             pass
+        if self._directory is not None:
+            shutil.rmtree(self._directory, ignore_errors=True)

@@ -31,6 +31,12 @@ def test_serve_killed_mid_load_on_sqlite_loses_nothing_and_recovers(tmp_path: Pa
     _check(faults.run_trial(tmp_path, None, clients=32, seed=1))
 
 
+def test_two_serve_workers_killed_mid_load_on_one_sqlite_file_lose_nothing_and_recover(tmp_path: Path) -> None:
+    """`serve --workers 2` on SQLite under 32 clients: two processes commit groups into one file, and a
+    SIGKILL of serve, its workers and its view process loses no acknowledged write."""
+    _check(faults.run_trial(tmp_path, None, clients=32, seed=3, workers=2))
+
+
 @pytest.mark.postgres
 def test_the_postgres_serve_group_killed_mid_load_loses_nothing_and_recovers(tmp_path: Path, postgres_url: str) -> None:
     """`serve --workers 2` under 32 clients, so each worker commits its saves in groups
