@@ -14,7 +14,6 @@ applications on one file would see each other's events.
 from __future__ import annotations
 
 import copy
-from collections import deque
 import hashlib
 import hmac
 import random
@@ -22,6 +21,7 @@ import time
 import secrets
 import threading
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar

@@ -69,7 +69,9 @@ def served(postgres_url: str, tmp_path: Path) -> Iterator[Served]:
     served = Served(f"http://127.0.0.1:{port}", token.stdout.strip(), process, stderr, temp)
     try:
         deadline = time.monotonic() + 60
-        while len(served_pids(served)) < 2:  # both workers up and counted
+        # Both workers counted (each writes its metrics from its start) and both listening: a worker
+        # listens only once its app started, which on a loaded machine comes seconds after it is counted.
+        while len(served_pids(served)) < 2 or len(_tcp_sockets(port)[0]) < 2:
             if time.monotonic() > deadline or process.poll() is not None:
                 pytest.fail("serve --workers 2 did not come up: " + stderr.read_text())
             time.sleep(0.2)
