@@ -153,9 +153,10 @@ PEER = (
 )
 
 
-def http_args(args: argparse.Namespace, fsyncs: bool, profile: bool) -> argparse.Namespace:
+def http_args(args: argparse.Namespace, fsyncs: bool, profile: bool, sqlite_workers: int = 1) -> argparse.Namespace:
     return argparse.Namespace(
-        clients=[CLIENTS], warmup=args.warmup, seconds=args.seconds, fsyncs=fsyncs, profile=profile
+        clients=[CLIENTS], warmup=args.warmup, seconds=args.seconds, fsyncs=fsyncs, profile=profile,
+        sqlite_workers=sqlite_workers,
     )
 
 
@@ -164,18 +165,26 @@ def level_32(results: list[bench_http.LevelResult]) -> bench_http.LevelResult:
 
 
 def part_sqlite(args: argparse.Namespace) -> list[Row]:
-    level = level_32(bench_http.bench_sqlite(http_args(args, not args.no_fsyncs, profile=False)))
+    rows = sqlite_rows(args, 1)
+    if args.sqlite_workers > 1:  # the same rows again for `serve --workers N` on the same store
+        rows += sqlite_rows(args, args.sqlite_workers)
+    return rows
+
+
+def sqlite_rows(args: argparse.Namespace, workers: int) -> list[Row]:
+    level = level_32(bench_http.bench_sqlite(http_args(args, not args.no_fsyncs, profile=False, sqlite_workers=workers)))
     cpu = level.cpu_ms_per_command
     per_command = level.fsyncs_per_command
     window = f"{level.commands:,} commands in {level.seconds:g} s, {level.errors} errors"
+    served = "" if workers == 1 else f" — `serve --workers {workers}`"
     return [
         Row(
-            *SQLITE_CPU,
+            SQLITE_CPU[0] + served, SQLITE_CPU[1],
             "not measured (no /proc)" if cpu is None else f"{ms(cpu)} ({window})",
             None if cpu is None else cpu <= 1.0,
         ),
         Row(
-            *SQLITE_RATE,
+            SQLITE_RATE[0] + served, SQLITE_RATE[1],
             f"{level.commands_per_s:,.0f}, p99 {level.p99:.0f} ms (p50 {level.p50:.0f} ms)"
             + (
                 f"; the load client used {ms(level.client_cpu_seconds / level.commands * 1000)}/command"
@@ -185,7 +194,7 @@ def part_sqlite(args: argparse.Namespace) -> list[Row]:
             level.commands_per_s >= 1000 and level.p99 < 50,
         ),
         Row(
-            *FSYNCS,
+            FSYNCS[0] + served, FSYNCS[1],
             "not counted (needs `perf` and root)"
             if per_command is None
             else f"{per_command:.3f} ({level.fsyncs:,} fsync/fdatasync calls)",
@@ -365,6 +374,8 @@ def main() -> None:
         "--seconds", type=float, default=15.0, help="measured seconds of the HTTP benches (32 clients)"
     )
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds before each HTTP level")
+    parser.add_argument("--sqlite-workers", type=int, default=1,
+                        help="also run the SQLite rows with `serve --workers N` (N > 1), after the default's")
     parser.add_argument(
         "--no-fsyncs", action="store_true", help="do not count fsyncs (they need `perf` and root)"
     )

@@ -1368,6 +1368,11 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
         return retry_dead_connections(lambda: list(select(start, limit, stop=stop, topics=ERASURE_TOPICS)))
 
     def _select_written(self, start: int, limit: int, stop: int) -> list[Any]:
+        """What the erasure watch reads of other writers' notifications: position, object, topic (the
+        desk's recorders read no state for it: ``select_written``; the library's read for another)."""
+        written = getattr(self.recorder, "select_written", None)
+        if written is not None:
+            return retry_dead_connections(lambda: list(written(start, limit, stop)))
         select = self.recorder.select_notifications
         return retry_dead_connections(lambda: list(select(start, limit, stop=stop)))
 

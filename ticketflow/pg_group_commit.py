@@ -51,7 +51,7 @@ from eventsourcing import persistence
 from eventsourcing.persistence import PersistenceError
 from psycopg.sql import SQL, Identifier
 
-from ticketflow.group_commit import GroupCommit, _Batch
+from ticketflow.group_commit import GroupCommit, Written, _Batch
 from ticketflow.reconnect import ATTEMPTS, is_dead_connection
 
 Key = tuple[UUID | str, int]
@@ -79,6 +79,17 @@ class PostgresGroupCommit(GroupCommit):
             id_type=Identifier(id_type),
         )
         self._notify_statement = SQL("NOTIFY {0}").format(Identifier(self.channel_name))  # type: ignore[attr-defined]
+        self._select_written_statement = SQL(
+            "SELECT notification_id, originator_id, topic FROM {schema}.{table} "
+            "WHERE notification_id >= %s AND notification_id <= %s ORDER BY notification_id LIMIT %s"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+
+    def select_written(self, start: int, limit: int, stop: int) -> list[Written]:
+        """As the SQLite recorder's (``GroupCommitRecorder.select_written``): position, object and topic of
+        positions ``start`` to ``stop``, without the events' state."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._select_written_statement, (start, stop, limit), prepare=True)
+            return [Written(row["notification_id"], row["originator_id"], row["topic"]) for row in curs.fetchall()]
 
     def _commit_group(self, group: list[_Batch]) -> None:
         for attempt in range(1, ATTEMPTS + 1):

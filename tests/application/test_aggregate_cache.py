@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -337,3 +338,26 @@ def test_a_cached_team_another_process_changed_is_checked_as_changed(
     # and a read outside a command looks at the log first as well
     elsewhere.add_team_member(AddTeamMember(team_id=setup.team_id, agent_id="chen.jing"), ADMIN)
     assert here.get_team(setup.team_id).is_active_member("chen.jing")
+
+
+def test_the_watch_reads_what_another_process_wrote_by_position_object_and_topic_without_its_state(
+    two_desks: tuple[TicketDesk, TicketDesk], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here, elsewhere = two_desks
+    ticket_id = Desk(here).open(subject="王小明的账户无法登录")
+    here.erasure_watch.follow()
+    start = here.log_position() + 1
+    elsewhere.add_note(AddNote(ticket_id=ticket_id, body="另一进程的备注"), AGENT)
+    elsewhere.assign_ticket(AssignTicket(ticket_id=ticket_id, assignee_id="li.wei"), AGENT)
+    stop = elsewhere.log_position()
+    full = here.recorder.select_notifications(start, 100, stop=stop)
+    assert [(n.id, UUID(str(n.originator_id)), n.topic) for n in here._select_written(start, 100, stop)] == [
+        (n.id, UUID(str(n.originator_id)), n.topic) for n in full
+    ] and len(full) >= 3
+    assert [n.id for n in here._select_written(start, 2, stop)] == [n.id for n in full[:2]]  # paged
+    assert all(not hasattr(n, "state") for n in here._select_written(start, 100, stop))
+    monkeypatch.setattr(here.recorder, "select_notifications", None)  # never read for the watch's look
+    stale = _cached(here, ticket_id)
+    assert stale is not None
+    here.erasure_watch.follow()
+    assert _cached(here, ticket_id) is None  # evicted all the same
