@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +14,15 @@ import pytest
 
 from projections import doorbell
 from projections.doorbell import PATH_VARIABLE, Doorbell
-from tests.api.test_e2e_serve import REPO, cli, free_port, stop, wait_until_up
-from tests.cli.test_serve_view_process import alive, assert_sealed_to_the_end, children, eventually, fake
+from tests.api.test_e2e_serve import free_port, stop
+from tests.cli.test_serve_view_process import (
+    alive,
+    assert_sealed_to_the_end,
+    children,
+    eventually,
+    fake,
+    serving,
+)
 from tests.support import ADMIN
 from tests.support import run_cli as run
 from ticketflow_cli.view_process import ViewProcess
@@ -95,24 +101,7 @@ def test_serve_refuses_workers_where_they_cannot_share_the_desk(
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[str]]]:
-    if not Path("/proc/self/task").exists():
-        pytest.skip("needs Linux /proc to find serve's worker and view processes")
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TICKETFLOW_DATA_DIR": str(tmp_path / "served")}
-    for name in ("TICKETFLOW_DATABASE_URL", "TICKETFLOW_VIEWS_PROCESS", "TICKETFLOW_EMBEDDED_PROJECTIONS"):
-        env.pop(name, None)
-    created = cli(env, "token", "create", "--role", "admin", "--name", "workers")
-    assert created.returncode == 0, created.stderr
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "ticketflow_cli", "serve", "--port", str(port), "--workers", "2"],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_until_up(base, process, seconds=120)
-        yield base, created.stdout.strip(), process
-    finally:
-        if process.poll() is None:
-            stop(process)
+    yield from serving(tmp_path, "--workers", "2", up_seconds=120)
 
 
 def _command_line(pid: int) -> str:

@@ -144,26 +144,32 @@ def assert_sealed_to_the_end(data: Path) -> None:
         desk.close()
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[str]]]:
+def serving(tmp_path: Path, *serve_args: str, up_seconds: float = 60) -> Iterator[tuple[str, str, subprocess.Popen[str]]]:
+    """A real ``serve`` on SQLite in ``tmp_path / "served"`` (its defaults, plus ``serve_args``): its
+    address, an admin token, the process; stopped at the end."""
     if not Path("/proc/self/task").exists():
-        pytest.skip("needs Linux /proc to find serve's child process")
+        pytest.skip("needs Linux /proc to find serve's child processes")
     env = {**os.environ, "PYTHONPATH": str(REPO), "TICKETFLOW_DATA_DIR": str(tmp_path / "served")}
     for name in ("TICKETFLOW_DATABASE_URL", "TICKETFLOW_VIEWS_PROCESS", "TICKETFLOW_EMBEDDED_PROJECTIONS"):
         env.pop(name, None)
-    created = cli(env, "token", "create", "--role", "admin", "--name", "view-process")
+    created = cli(env, "token", "create", "--role", "admin", "--name", "served")
     assert created.returncode == 0, created.stderr
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "ticketflow_cli", "serve", "--port", str(port)],
+    process = subprocess.Popen([sys.executable, "-m", "ticketflow_cli", "serve", "--port", str(port), *serve_args],
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)  # its own process group, as under systemd
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_until_up(base, process)
+        wait_until_up(base, process, seconds=up_seconds)
         yield base, created.stdout.strip(), process
     finally:
         if process.poll() is None:
             stop(process)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[str]]]:
+    yield from serving(tmp_path)
 
 
 def test_serve_keeps_its_views_in_a_child_process_and_a_read_sees_its_own_write(
