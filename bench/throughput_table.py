@@ -1,6 +1,6 @@
 """Issue #14's throughput table from one run: every row measured by the existing benches, then printed as Markdown.
 
-    python bench/throughput_table.py [--only sqlite,postgres,peer,demo,queues,views]
+    python bench/throughput_table.py [--only sqlite,postgres,peer,demo,queues,views] [--sqlite-workers N]
                                      [--seconds 15] [--warmup 3] [--peer-clients 1,8,32] [--peer-seconds 10]
                                      [--demo-tickets 1000] [--queue-tickets 1000000] [--queue-rounds 30]
                                      [--views-events 200000] [--views-data DIR] [--postgres URL] [--no-fsyncs]
@@ -10,7 +10,8 @@ The parts, each the existing bench's own functions (this file only runs them and
 * ``sqlite`` (``bench_http``): ``ticketflow serve`` on SQLite, its defaults (1 API worker; views,
   automation, sealer and personal-data encryption in-process), 32 clients over HTTP: commands/s, p99,
   the server's CPU per command (every server process, from /proc) and its fsync/fdatasync calls per
-  command (``perf stat`` on the syscall tracepoints: Linux, root; ``--no-fsyncs`` to skip).
+  command (``perf stat`` on the syscall tracepoints: Linux, root; ``--no-fsyncs`` to skip). With
+  ``--sqlite-workers N`` (N > 1) the same rows again for ``serve --workers N`` on SQLite.
 * ``postgres`` (``bench_http``): ``serve --workers 2`` + ``project`` on a fresh database made for the
   run on ``--postgres``'s server (dropped at the end), 32 clients: commands/s, and the CPU per process
   over the measured window — every server process and every PostgreSQL backend of that database
