@@ -357,23 +357,9 @@ class GroupCommitRecorder(GroupCommit, SQLiteApplicationRecorder):
         connection kept open for it, threads taking turns (the pool's check-out, transaction and
         check-in cost ten times the query; one connection per thread would pile up as the server's
         worker threads come and go). A file store only: an in-memory one takes the pool's turns."""
-        pool = self.datastore.pool
-        if pool.is_sqlite_memory_mode:
+        if self.datastore.pool.is_sqlite_memory_mode:
             return super().max_notification_id()
-        with self._reader_lock:
-            cursor = self._reader_cursor
-            if self._reader is None or self._reader.closed or cursor is None:
-                self._reader = pool._create_connection()
-                # One cursor kept, not one made per call; its one-row result is read to the end, so SQLite
-                # resets the statement and no read snapshot stays open between calls.
-                cursor = self._reader_cursor = self._reader._sqlite_conn.cursor()
-            try:
-                row = cursor.execute(self.select_max_notification_id_statement).fetchone()
-            except sqlite3.Error as exc:
-                self._reader.close()
-                self._reader = self._reader_cursor = None
-                raise _as_persistence_error(exc) from exc
-        return row[0]  # type: ignore[no-any-return]
+        return self._read_kept(self.select_max_notification_id_statement, ())[0][0]  # type: ignore[no-any-return]
 
     def select_written(self, start: int, limit: int, stop: int) -> list[Written]:
         """Positions ``start`` to ``stop`` (at most ``limit``): position, object, topic, without the
@@ -381,20 +367,26 @@ class GroupCommitRecorder(GroupCommit, SQLiteApplicationRecorder):
         command (``TicketDesk._select_written``): with ``select_notifications`` it fetched and copied each
         event's sealed state for nothing (4 % of the view process's CPU, reading back serve's writes for
         the automation's looks; 2 % of a `serve --workers 2` worker's). On the log-end reader's connection."""
-        pool = self.datastore.pool
-        if pool.is_sqlite_memory_mode:
+        if self.datastore.pool.is_sqlite_memory_mode:
             return [Written(n.id, n.originator_id, n.topic) for n in self.select_notifications(start, limit, stop=stop)]
+        return [Written(*row) for row in self._read_kept(self._select_written_statement, (start, stop, limit))]
+
+    def _read_kept(self, statement: str, params: tuple[Any, ...]) -> list[Any]:
+        """Every row of ``statement`` on the reader connection kept open for the log's looks, threads
+        taking turns. One cursor kept, not one made per call; the result is read to the end, so SQLite
+        resets the statement and no read snapshot stays open between calls. A failed read closes the
+        connection (the next opens another)."""
         with self._reader_lock:
-            if self._reader is None or self._reader.closed or self._reader_cursor is None:
-                self._reader = pool._create_connection()
-                self._reader_cursor = self._reader._sqlite_conn.cursor()
+            cursor = self._reader_cursor
+            if self._reader is None or self._reader.closed or cursor is None:
+                self._reader = self.datastore.pool._create_connection()
+                cursor = self._reader_cursor = self._reader._sqlite_conn.cursor()
             try:
-                rows = self._reader._sqlite_conn.execute(self._select_written_statement, (start, stop, limit)).fetchall()
+                return cursor.execute(statement, params).fetchall()
             except sqlite3.Error as exc:
                 self._reader.close()
                 self._reader = self._reader_cursor = None
                 raise _as_persistence_error(exc) from exc
-        return [Written(row[0], row[1], row[2]) for row in rows]
 
     def _connection(self) -> SQLiteConnection:
         """The leader's own connection, kept open: no pooled connection is opened for a commit (the
