@@ -118,7 +118,7 @@ def create_app(
         whatif=WhatifJobs(desk),
     )
 
-    command_threads = CommandThreads()  # the threads ticket commands run in, while the app runs
+    command_threads = CommandThreads(on_loop=settings.runs_commands_on_loop)  # where ticket commands run, while the app runs
     sealer: list[Sealer | None] = [None]  # the embedded sealer, while the app runs
     running = [0]  # lifespans entered (a test client and a contract checker may both enter one)
 
@@ -142,7 +142,8 @@ def create_app(
         finally:
             running[0] -= 1
             if running[0] == 0:
-                command_threads.close()  # the commands still running finish first, while the desk is open
+                await command_threads.finish_loop_commands()  # the commands still running finish first,
+                command_threads.close()  # while the desk is open
                 automation.stop()
                 services.whatif.close()  # a job still running goes back to the queue
                 if sealer[0] is not None:

@@ -21,7 +21,9 @@ work directly for a well-formed request:
   not wait for its thread: a command not yet started is dropped, one running finishes in its
   thread (and gives its token back then), and its answer is dropped. The threads are the app's,
   made when its lifespan starts and shut down, after their last command, when it ends (before the
-  desk closes).
+  desk closes). On SQLite and memory stores the same work runs on the event loop instead
+  (``CommandThreads.on_loop``, ticketflow/loop_commands.py): no hop, no token; the command gives the
+  loop back while its save waits for its group commit; the lifespan's end waits for those still running.
 
 Anything else (an empty or non-JSON body, a body or path parameter that does not validate, a
 dependency override, a route-level body size limit, an app whose lifespan is not running) is
@@ -61,6 +63,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.deps import commands, commands_now
 from api.middleware import replaying
 from api.routes import RouteIndex
+from ticketflow.loop_commands import run_on_loop
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -74,12 +77,34 @@ WORKERS = 16
 
 
 class CommandThreads:
-    """The threads an app's commands run in while the app runs: its lifespan opens them (in a served
-    worker process: after the fork) and closes them before the desk closes."""
+    """Where an app's commands run while the app runs: its lifespan opens them (in a served worker
+    process: after the fork) and closes them before the desk closes. With ``on_loop`` (SQLite and memory
+    stores: ``Settings.runs_commands_on_loop``) ticket commands run on the event loop
+    (ticketflow/loop_commands.py), counted until each ended; otherwise on the threads."""
 
-    def __init__(self, workers: int = WORKERS) -> None:
+    def __init__(self, workers: int = WORKERS, on_loop: bool = False) -> None:
         self.workers = workers
+        self.on_loop = on_loop
         self.pool: ThreadPoolExecutor | None = None
+        self.loop_commands = 0  # commands running on the event loop (a cancelled caller's included)
+        self._loop_idle: asyncio.Event | None = None
+
+    async def run_on_loop(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` as a command on the running event loop."""
+        self.loop_commands += 1
+        return await run_on_loop(fn, *args, ended=self._loop_command_ended)
+
+    def _loop_command_ended(self) -> None:
+        self.loop_commands -= 1
+        if not self.loop_commands and self._loop_idle is not None:
+            self._loop_idle.set()
+
+    async def finish_loop_commands(self) -> None:
+        """Return once no command runs on the event loop (the lifespan's end waits for them, as
+        :meth:`close` waits for the threads', before the desk closes)."""
+        while self.loop_commands:
+            self._loop_idle = asyncio.Event()
+            await self._loop_idle.wait()
 
     def open(self) -> None:
         if self.pool is None:
@@ -169,8 +194,10 @@ class CommandRoute(APIRoute):
         async def direct(request: Request) -> Response | None:
             if overrides is not None and getattr(overrides, "dependency_overrides", None):
                 return None
-            pool = getattr(request.app.state, "command_threads", None)
-            pool = pool.pool if isinstance(pool, CommandThreads) else None
+            threads = getattr(request.app.state, "command_threads", None)
+            if not isinstance(threads, CommandThreads):
+                return None
+            pool = threads.pool
             if pool is None or MAX_BODY_SIZE_SCOPE_KEY in request.scope:
                 # Not running (no lifespan), or a body limit of Starlette's, whose errors only
                 # FastAPI's handler tells apart: FastAPI serves it.
@@ -196,6 +223,8 @@ class CommandRoute(APIRoute):
                     return None
                 arguments[field.name] = value
             context = contextvars.copy_context()  # the request id the logs carry, as anyio copies it
+            if threads.on_loop:
+                return await threads.run_on_loop(context.run, run, request, arguments)  # type: ignore[no-any-return]
             limiter = loop_thread_limiter()  # the event loop's: reads and middleware borrow it too
             borrower = object()
             try:

@@ -17,7 +17,6 @@ import copy
 import hashlib
 import hmac
 import random
-import time
 import secrets
 import threading
 import weakref
@@ -64,6 +63,7 @@ from ticketflow.commands.reply_template import CreateReplyTemplate, RetireReplyT
 from ticketflow.privacy.keys import LazyKeyStore, open_key_store
 from ticketflow.privacy.mapper import PrivacyMapper
 from ticketflow.privacy.watch import ERASURE_TOPICS, ErasureWatch
+from ticketflow.loop_commands import on_loop, pause
 from ticketflow.reconnect import retry_dead_connections
 from ticketflow.writer_mac import WriterMac, with_writer_mac, writer_key
 from ticketflow.commands import workflow as wf
@@ -340,6 +340,8 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
             self.keys.close()
             if "_mail_store" in self.__dict__:
                 self.__dict__.pop("_mail_store").close()
+            if hasattr(self.recorder, "stop_loop_writer"):  # the group commit's writer for commands on the loop
+                self.recorder.stop_loop_writer()
             if hasattr(self.recorder, "close_writer"):  # SQLite's group commit (ticketflow/group_commit.py)
                 self.recorder.close_writer()
             super().close()
@@ -441,7 +443,9 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
             raise TypeError(f"no handler for {type(command).__name__}") from None
         # Pooled connections may have died with a database restart (see ticketflow.reconnect).
         # A group commit leader about to commit waits for the commands in flight (ticketflow/group_commit.py).
-        preparing = getattr(self.recorder, "preparing", nullcontext)
+        # A command on the event loop is never waited for: its save is queued for the writer at once
+        # and the loop's next commands form the next group (ticketflow/loop_commands.py).
+        preparing = nullcontext if on_loop() else getattr(self.recorder, "preparing", nullcontext)
         with preparing():
             result: CommandResult = retry_dead_connections(lambda: getattr(self, method_name)(command, caller))
         return result
@@ -1218,7 +1222,7 @@ class TicketDesk(MailComposer, MailboxCommands, MailIntake, ErasureCommands, Acc
                 except IntegrityError:
                     if attempt == attempts:
                         raise ConcurrencyConflict(object_id, expected_version, None) from None
-            time.sleep(random.uniform(0, 0.002 * attempt))  # de-synchronise the writers that collided
+            pause(random.uniform(0, 0.002 * attempt))  # de-synchronise the writers that collided
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _decide(

@@ -132,10 +132,10 @@ def gatekeeper(app: Any) -> Gatekeeper:
     return layer
 
 
-def _desks(tmp_path: Any) -> Iterator[tuple[Desk, Desk]]:
+def _desks(tmp_path: Any, on_loop: bool = True) -> Iterator[tuple[Desk, Desk]]:
     def settings(name: str) -> Settings:
         return Settings(data_dir=tmp_path / name, rate_limit_burst=10_000, rate_limit_per_second=10_000,
-                        embedded_projections=False)
+                        embedded_projections=False, commands_on_loop=on_loop)
 
     served, solved = build_api(settings("served")), build_api(settings("solved"))
     first, second = next(served), next(solved)
@@ -145,9 +145,16 @@ def _desks(tmp_path: Any) -> Iterator[tuple[Desk, Desk]]:
         next(rest, None)
 
 
+@pytest.fixture(params=[True, False], ids=["commands-on-the-loop", "commands-on-threads"])
+def desks(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[tuple[Desk, Desk]]:
+    """A desk served as `serve` serves it and one whose command routes are FastAPI's own: both with
+    ticket commands on the event loop (SQLite's default), then both with them on threads (PostgreSQL's)."""
+    yield from _desks(tmp_path, on_loop=request.param)
+
+
 @pytest.fixture
-def desks(tmp_path: Any) -> Iterator[tuple[Desk, Desk]]:
-    yield from _desks(tmp_path)
+def thread_desks(tmp_path: Any) -> Iterator[tuple[Desk, Desk]]:
+    yield from _desks(tmp_path, on_loop=False)
 
 
 def both(desks: tuple[Desk, Desk], path: str, json: Any = None, **kwargs: Any) -> tuple[int, dict[str, str], str]:
@@ -293,7 +300,7 @@ def test_the_json_content_types_are_fastapis(value: str, json: bool) -> None:
 
 def test_each_app_runs_its_commands_in_threads_of_its_own_until_its_lifespan_ends(tmp_path: Any) -> None:
     runs = [build_api(Settings(data_dir=tmp_path / name, rate_limit_burst=10_000, rate_limit_per_second=10_000,
-                               embedded_projections=False)) for name in ("one", "two")]
+                               embedded_projections=False, commands_on_loop=False)) for name in ("one", "two")]
     before = set(threading.enumerate())
     apis = [next(run) for run in runs]
     pools = [api.client.app.state.command_threads.pool for api in apis]  # type: ignore[attr-defined]
@@ -313,6 +320,34 @@ def test_each_app_runs_its_commands_in_threads_of_its_own_until_its_lifespan_end
     assert pools[1].submit(int, "7").result() == 7  # the other app's threads still work
     next(runs[1], None)
     assert not [t for t in workers if t.is_alive()]  # every command thread ended with its app
+
+
+def test_an_app_on_sqlite_runs_its_ticket_commands_on_its_event_loop_and_one_writer_commits_them(tmp_path: Any) -> None:
+    run = build_api(Settings(data_dir=tmp_path / "loop", rate_limit_burst=10_000, rate_limit_per_second=10_000,
+                             embedded_projections=False))
+    before = set(threading.enumerate())
+    api = next(run)
+    threads = api.client.app.state.command_threads  # type: ignore[attr-defined]
+    assert threads.on_loop
+    desk = Desk(api)
+    status, _, body = desk.request("/api/v1/tickets", {"subject": "打印机卡纸", "customer_id": "{customer}"}, remember="t1")
+    assert status == 201, body
+    for n in range(3):
+        status, _, body = desk.request("/api/v1/tickets/{t1}/notes", {"body": f"内部备注 {n}"})
+        assert status == 200, body
+    new = {t.name for t in set(threading.enumerate()) - before}
+    assert "ticketflow-group-commit" in new  # the commands' saves were committed by the writer
+    assert not [name for name in new if name.startswith("ticketflow-command")]  # and no command ran in a thread
+    assert threads.loop_commands == 0
+    next(run, None)  # the lifespan ends: the desk closes, and its writer with it
+    assert not [t for t in threading.enumerate() if t.name == "ticketflow-group-commit" and t not in before]
+
+
+def test_commands_run_on_threads_on_postgresql_or_when_turned_off(tmp_path: Any) -> None:
+    assert Settings(data_dir=tmp_path).runs_commands_on_loop
+    assert Settings(database_url="memory://").runs_commands_on_loop
+    assert not Settings(data_dir=tmp_path, commands_on_loop=False).runs_commands_on_loop
+    assert not Settings(database_url="postgresql://u@127.0.0.1:5432/db").runs_commands_on_loop
 
 
 def test_an_app_whose_lifespan_is_not_running_answers_through_fastapis_handler(tmp_path: Any) -> None:
@@ -358,10 +393,11 @@ def test_the_fastapi_and_starlette_internals_command_routes_rely_on_are_unchange
         "api.command_routes would read limited bodies itself instead of leaving them to FastAPI")
 
 
-def test_commands_borrow_the_thread_tokens_reads_borrow(desks: tuple[Desk, Desk]) -> None:
-    """Commands and the app's other thread hops share anyio's default limiter: with its tokens all
-    lent, a command waits for one instead of starting in a thread of its own."""
+def test_commands_on_threads_borrow_the_thread_tokens_reads_borrow(thread_desks: tuple[Desk, Desk]) -> None:
+    """Commands on threads and the app's other thread hops share anyio's default limiter: with its tokens
+    all lent, a command waits for one instead of starting in a thread of its own."""
     from anyio.to_thread import current_default_thread_limiter
+    desks = thread_desks
     served = desks[0]
     open_tickets(desks, "t1")
     portal = served.api.client.portal

@@ -117,6 +117,26 @@ def test_saves_waiting_together_are_committed_in_one_transaction(sqlite_desk: Ti
     assert stats.groups[-1] == 8
 
 
+def test_a_group_writes_every_event_of_its_saves_with_one_insert_statement(sqlite_desk: TicketDesk) -> None:
+    setup = Desk(sqlite_desk)
+    tickets = [setup.open(f"工单 {n}") for n in range(8)]
+    statements: list[str] = []
+    _recorder(sqlite_desk)._connection()._sqlite_conn.set_trace_callback(statements.append)
+
+    results = _together(sqlite_desk, [
+        lambda t=t: sqlite_desk.post_reply(PostReply(ticket_id=t, body=f"已收到 {t}"), AGENT) for t in tickets])
+
+    inserts = [s for s in statements if s.startswith("INSERT")]
+    events = sum(len(r.events) for r in results)
+    assert len(inserts) == 1 and inserts[0].count("),(") == events - 1, inserts
+    assert not [s for s in statements if s.startswith("SAVEPOINT")]  # no conflict: no batch by batch
+    # Each save's positions are the rowids its events took, in the order they were listed.
+    for result, ticket_id in zip(results, tickets, strict=True):
+        assert result.position is not None
+        (notification,) = [n for n in sqlite_desk.recorder.select_notifications(result.position, 1)]
+        assert notification.originator_id == ticket_id
+
+
 def test_a_save_that_loses_its_version_race_fails_alone_while_the_rest_of_its_group_commits(
     sqlite_desk: TicketDesk, commits: list[int]
 ) -> None:
