@@ -22,6 +22,7 @@ the API processes open its path, handed to them in :data:`PATH_VARIABLE`, and ri
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -47,6 +48,7 @@ class Doorbell:
     def __init__(self, fd: int) -> None:
         os.set_blocking(fd, False)
         self.fd = fd
+        self._ringing = False  # a SAVED ring is due at the end of this turn of the event loop
 
     @classmethod
     def at(cls, path: str) -> Doorbell:
@@ -55,6 +57,19 @@ class Doorbell:
         return cls(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
 
     def saved(self, *_: object) -> None:
+        """Ring for a save. On the event loop (commands run there on SQLite) one ring goes at the end of
+        the loop's turn for every save of the turn: the commands a group commit answered resume one
+        after the other in one turn, and the view worker reads everything committed anyway (a ring
+        each was a pipe write for ``serve`` and a wake-up for the view process per command)."""
+        loop = asyncio._get_running_loop()
+        if loop is None:
+            self._send(SAVED)
+        elif not self._ringing:
+            self._ringing = True
+            loop.call_soon(self._ring_saved)
+
+    def _ring_saved(self) -> None:
+        self._ringing = False
         self._send(SAVED)
 
     def hurry(self) -> None:

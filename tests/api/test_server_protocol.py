@@ -20,3 +20,48 @@ def test_an_unknown_parser_setting_is_refused() -> None:
 
     with pytest.raises(ValidationError, match="http_parser"):
         Settings(http_parser="picohttp")  # type: ignore[arg-type]
+
+
+class RecordingTransport:
+    """A transport that keeps what it is asked to send (a fake of the socket's)."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        assert not self.closed, "written after close"
+        self.sent.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return {"peername": ("127.0.0.1", 50000)}.get(name, default)
+
+
+def test_a_responses_head_and_body_written_in_one_turn_go_out_as_one_send() -> None:
+    import asyncio
+
+    from api.server import OneSendTransport
+
+    async def turns() -> tuple[list[bytes], list[bytes], RecordingTransport]:
+        socket_side = RecordingTransport()
+        transport = OneSendTransport(socket_side, asyncio.get_running_loop())
+        transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\n")
+        transport.write(memoryview(b'{"ok":"\xe5\xa5\xbd"}'))
+        during = list(socket_side.sent)
+        await asyncio.sleep(0)  # the turn is over
+        after_one = list(socket_side.sent)
+        transport.write(b"HTTP/1.1 204 No Content\r\n\r\n")  # the next response, then the connection closes
+        transport.close()
+        assert transport.get_extra_info("peername") == ("127.0.0.1", 50000)  # the rest is the socket's own
+        return during, after_one, socket_side
+
+    during, after_one, socket_side = asyncio.run(turns())
+    assert during == []
+    assert after_one == [b'HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\n{"ok":"\xe5\xa5\xbd"}']
+    assert socket_side.sent[1:] == [b"HTTP/1.1 204 No Content\r\n\r\n"] and socket_side.closed  # sent before closing

@@ -78,16 +78,19 @@ def test_a_read_only_disk_answers_503_and_the_desk_recovers(tmp_path: Path, monk
         assert _register(api, "张三") == 201
         before = _registered(api)
         recorder = api.desk.recorder
-        insert = recorder._insert_events
+        insert, insert_group = recorder._insert_events, recorder._insert_group_at_once
 
         def read_only(*_: object, **__: object) -> None:
             raise sqlite3.OperationalError("attempt to write a readonly database")
 
+        # both ways a group is written: all its events in one statement, or save by save
         monkeypatch.setattr(recorder, "_insert_events", read_only)
+        monkeypatch.setattr(recorder, "_insert_group_at_once", read_only)
         response = api.post("admin", "/api/v1/customers", {"name": "李四"})
         assert response.status_code == 503, response.text
         assert response.json()["type"].endswith("/storage_read_only") and response.headers["Retry-After"] == "30"
         assert api.get("admin", "/api/v1/me").status_code == 200  # reads still answer
         monkeypatch.setattr(recorder, "_insert_events", insert)
+        monkeypatch.setattr(recorder, "_insert_group_at_once", insert_group)
         assert _registered(api) == before
         assert _register(api, "王五") == 201

@@ -4,6 +4,7 @@ blocks the API, however far behind the view process is."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from pathlib import Path
@@ -25,6 +26,29 @@ def test_a_save_rings_and_a_waiting_reader_hurries() -> None:
     bell.saved(17)
     bell.hurry()
     assert os.read(read, 16) == SAVED + HURRY
+    os.close(read)
+    os.close(write)
+
+
+def test_the_saves_of_one_turn_of_the_event_loop_ring_once_at_its_end() -> None:
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    bell = Doorbell(write)
+
+    async def turns() -> list[bytes]:
+        heard = []
+        for saves in (3, 1, 5):
+            for position in range(saves):  # the commands a group commit answered, resumed in one turn
+                bell.saved(position)
+            with pytest.raises(BlockingIOError):
+                os.read(read, 16)  # nothing rung yet: the turn is not over
+            await asyncio.sleep(0)
+            heard.append(os.read(read, 16))
+        bell.hurry()  # a hurry is never held back
+        heard.append(os.read(read, 16))
+        return heard
+
+    assert asyncio.run(turns()) == [SAVED, SAVED, SAVED, HURRY]
     os.close(read)
     os.close(write)
 
