@@ -47,6 +47,10 @@ class NoDelayH11Protocol(H11Protocol):
         super().connection_made(transport)  # type: ignore[arg-type]
 
 
+#: The most bytes a connection keeps back until the end of the loop's turn (a streamed body goes on once past it).
+KEEP_AT_MOST = 65_536
+
+
 class OneSendTransport:
     """A connection's transport whose writes made in one turn of the event loop go out as one send.
 
@@ -57,22 +61,26 @@ class OneSendTransport:
     (``call_soon``: after the callbacks already due, so before the loop next waits for I/O). Closing
     sends what is kept first. Everything else is the transport's own."""
 
-    __slots__ = ("_kept", "_loop", "_transport")
+    __slots__ = ("_kept", "_loop", "_size", "_transport")
 
     def __init__(self, transport: Any, loop: AbstractEventLoop) -> None:
         self._transport, self._loop = transport, loop
         self._kept: list[bytes] | None = None
+        self._size = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         kept = self._kept
         if kept is None:
-            self._kept = [bytes(data)]
+            self._kept, self._size = [bytes(data)], len(data)
             self._loop.call_soon(self._send)
         else:
             kept.append(bytes(data))
+            self._size += len(data)
+            if self._size > KEEP_AT_MOST:  # a body streamed without a pause: on to the socket's own buffer
+                self._send()
 
     def _send(self) -> None:
-        kept, self._kept = self._kept, None
+        kept, self._kept = self._kept, None  # (the turn's call_soon finds nothing left after an early send)
         if kept and not self._transport.is_closing():
             self._transport.write(kept[0] if len(kept) == 1 else b"".join(kept))
 

@@ -7,7 +7,7 @@
 | ``TICKETFLOW_SNAPSHOT_INTERVAL`` | ``50`` | snapshot an aggregate every N events |
 | ``TICKETFLOW_LOCK_TIMEOUT`` | ``10`` | seconds a writer waits for the store's lock |
 | ``TICKETFLOW_GROUP_COMMIT_WAIT_MS`` | ``25`` | SQLite: longest a commit waits for the commands in flight in its process to join it (0: never waits; a command alone never waits) |
-| ``TICKETFLOW_COMMANDS_ON_LOOP`` | on | SQLite and memory stores: the API runs ticket commands on its event loop, their saves committed by one writer thread (off: on 16 command threads, as PostgreSQL does) |
+| ``TICKETFLOW_COMMANDS_ON_LOOP`` | SQLite: on, PostgreSQL: off | the API runs ticket commands on its event loop, their saves committed by one writer thread (off: on 16 command threads) |
 | ``TICKETFLOW_CONNECT_TIMEOUT`` | ``5`` | seconds to wait for PostgreSQL to answer |
 | ``TICKETFLOW_POOL_SIZE`` | ``5`` | PostgreSQL connections per process |
 | ``TICKETFLOW_AGGREGATE_CACHE_SIZE`` | ``1000`` | recently used tickets/customers/teams kept in memory (0 turns it off) |
@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     snapshot_interval: int = Field(default=50, ge=2)
     lock_timeout: int = Field(default=10, ge=1)
     group_commit_wait_ms: float = Field(default=25.0, ge=0, le=1000)
-    commands_on_loop: bool = True  # SQLite and memory stores: the API runs ticket commands on its event loop
+    commands_on_loop: bool | None = None  # default: on for SQLite and memory, off for PostgreSQL
     connect_timeout: int = Field(default=5, ge=1)
     pool_size: int = Field(default=5, ge=1)
     aggregate_cache_size: int = Field(default=1000, ge=0)
@@ -191,9 +191,11 @@ class Settings(BaseSettings):
     @property
     def runs_commands_on_loop(self) -> bool:
         """Whether the API runs its ticket commands on its event loop (``ticketflow/loop_commands.py``):
-        unless turned off, on SQLite and memory stores, whose reads take microseconds. On PostgreSQL a
-        read is a round trip to the server: commands stay on threads there."""
-        return self.commands_on_loop and self.storage is not StorageKind.POSTGRES
+        as set, else on SQLite and memory stores, whose reads take microseconds, and not on PostgreSQL,
+        where a read is a round trip to the server that would hold the loop up."""
+        if self.commands_on_loop is not None:
+            return self.commands_on_loop
+        return self.storage is not StorageKind.POSTGRES
 
     @property
     def runs_view_process(self) -> bool:

@@ -348,6 +348,7 @@ def test_commands_run_on_threads_on_postgresql_or_when_turned_off(tmp_path: Any)
     assert Settings(database_url="memory://").runs_commands_on_loop
     assert not Settings(data_dir=tmp_path, commands_on_loop=False).runs_commands_on_loop
     assert not Settings(database_url="postgresql://u@127.0.0.1:5432/db").runs_commands_on_loop
+    assert Settings(database_url="postgresql://u@127.0.0.1:5432/db", commands_on_loop=True).runs_commands_on_loop
 
 
 def test_an_app_whose_lifespan_is_not_running_answers_through_fastapis_handler(tmp_path: Any) -> None:

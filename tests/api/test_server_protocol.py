@@ -65,3 +65,24 @@ def test_a_responses_head_and_body_written_in_one_turn_go_out_as_one_send() -> N
     assert during == []
     assert after_one == [b'HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\n{"ok":"\xe5\xa5\xbd"}']
     assert socket_side.sent[1:] == [b"HTTP/1.1 204 No Content\r\n\r\n"] and socket_side.closed  # sent before closing
+
+
+def test_a_body_streamed_within_one_turn_is_sent_once_it_passes_what_a_connection_keeps() -> None:
+    import asyncio
+
+    from api.server import KEEP_AT_MOST, OneSendTransport
+
+    async def stream() -> tuple[list[int], list[int]]:
+        socket_side = RecordingTransport()
+        transport = OneSendTransport(socket_side, asyncio.get_running_loop())
+        chunk = b"x" * 16_384
+        for _ in range(KEEP_AT_MOST // len(chunk) + 1):  # one chunk past the limit, in one turn
+            transport.write(chunk)
+        during = [len(sent) for sent in socket_side.sent]
+        transport.write(b"end")
+        await asyncio.sleep(0)
+        return during, [len(sent) for sent in socket_side.sent]
+
+    during, after = asyncio.run(stream())
+    assert during == [KEEP_AT_MOST + 16_384]  # sent as soon as it passed the limit
+    assert after == [KEEP_AT_MOST + 16_384, 3]  # the rest at the turn's end
