@@ -67,7 +67,7 @@ MAX_WAIT_SECONDS = 0.025
 MIN_SIBLINGS = 1
 #: How long the writer of the commands on the event loop waits under load before it commits (see
 #: ``GroupCommit._write_for_loop``); never longer than ``max_wait`` (``TICKETFLOW_GROUP_COMMIT_WAIT_MS``).
-LOOP_COMMIT_DELAY = 0.005
+LOOP_COMMIT_DELAY = 0.010
 #: The most events a group writes with one statement (4 parameters each, under SQLite's 32,766); a larger
 #: group is written batch by batch.
 MAX_ROWS_AT_ONCE = 4096
@@ -228,9 +228,10 @@ class GroupCommit:
         Under load (the last group had company, or more than one batch is waiting) the writer first
         sleeps :data:`LOOP_COMMIT_DELAY` (at most ``max_wait``), so that the commands the loop decides
         meanwhile share the commit. Committing whatever was queued at once gave groups of two or three
-        at 32 clients (0.36 fsyncs per command); waiting 5 ms: 0.12-0.14, with as many commands/s
-        (bench_http --fsyncs, interleaved); 10 ms: 0.085, latency rising with it. A command alone is
-        never delayed: its group has no company."""
+        at 32 clients (0.36 fsyncs per command, bench_http --fsyncs); waiting 5 ms: 0.12-0.17, and
+        0.25-0.27 with two `serve` workers (each has its own writer, with half the load); 10 ms:
+        0.085-0.11, two workers 0.15, commands/s and p99 within the noise of interleaved runs. A
+        command alone is never delayed: its group has no company."""
         company = False  # whether the last group had more than one batch: the loop has other commands in flight
         ending = False
         while not ending:

@@ -253,3 +253,30 @@ def test_a_pause_on_the_loop_gives_the_loop_back_and_elsewhere_sleeps() -> None:
     assert asyncio.run(main()) == (True, [0, 1, 2])
     assert not on_loop()
     pause(0)  # off the loop: a plain sleep
+
+
+def test_the_writer_waits_for_company_only_under_load_and_never_for_a_command_alone(
+    desk: TicketDesk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+    import types
+
+    from ticketflow import group_commit
+
+    slept: list[float] = []
+    monkeypatch.setattr(group_commit, "time", types.SimpleNamespace(sleep=slept.append, monotonic=time.monotonic))
+    setup = Desk(desk)
+    tickets = [setup.open(f"工单 {n}") for n in range(4)]
+
+    async def one_at_a_time() -> None:
+        for ticket in tickets:
+            await run_on_loop(_reply(desk, ticket, "一个一个来"))
+
+    asyncio.run(one_at_a_time())
+    assert slept == []  # each commit had one save: nobody waited
+
+    _while_the_writer_is_held(desk, [_reply(desk, t, "一起来") for t in tickets])  # a group with company
+    asyncio.run(one_at_a_time())
+    delay = min(_recorder(desk).max_wait, group_commit.LOOP_COMMIT_DELAY)
+    assert slept and set(slept) == {delay}  # under load the writer gave the loop's next commands time to join
+    assert all(_bodies(desk.history(t)) == ["一个一个来", "一起来", "一个一个来"] for t in tickets)
