@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
 import pytest
 from eventsourcing.persistence import InterfaceError
-from eventsourcing.sqlite import SQLiteConnection
 
+from tests.storage.test_group_commit import _recorder, commits, sqlite_desk  # noqa: F401 - fixtures used by name
 from tests.support import AGENT, Desk
 from ticketflow.application import CommandResult, TicketDesk
 from ticketflow.clock import FakeClock
@@ -31,29 +31,8 @@ T = TypeVar("T")
 
 
 @pytest.fixture
-def desk(tmp_path: Path, clock: FakeClock) -> Iterator[TicketDesk]:
-    app = TicketDesk(Settings(data_dir=tmp_path / "data"), clock=clock)
-    yield app
-    app.close()
-
-
-@pytest.fixture
-def commits(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The thread of every COMMIT of an eventsourcing SQLite connection (the event store's transactions)."""
-    counted: list[str] = []
-    original = SQLiteConnection.commit
-
-    def counting(self: SQLiteConnection) -> None:
-        counted.append(threading.current_thread().name)
-        original(self)
-
-    monkeypatch.setattr(SQLiteConnection, "commit", counting)
-    return counted
-
-
-def _recorder(app: TicketDesk) -> GroupCommitRecorder:
-    assert isinstance(app.recorder, GroupCommitRecorder)
-    return app.recorder
+def desk(sqlite_desk: TicketDesk) -> TicketDesk:  # noqa: F811 - the group commit tests' fixture
+    return sqlite_desk
 
 
 def _reply(desk: TicketDesk, ticket_id: UUID, body: str, version: int | None = None) -> Callable[[], CommandResult]:
@@ -119,7 +98,9 @@ def _while_the_writer_is_held(desk: TicketDesk, calls: list[Callable[[], Any]],
     return asyncio.run(main())
 
 
-def test_commands_that_queue_while_the_writer_commits_share_its_next_commit(desk: TicketDesk, commits: list[str]) -> None:
+def test_commands_that_queue_while_the_writer_commits_share_its_next_commit(
+    desk: TicketDesk, commits: list[str],  # noqa: F811 - the group commit tests' fixture
+) -> None:
     setup = Desk(desk)
     tickets = [setup.open(f"工单 {n}") for n in range(8)]
     before = desk.log_position()

@@ -35,13 +35,14 @@ def sqlite_desk(tmp_path: Path, clock: FakeClock) -> Iterator[TicketDesk]:
 
 
 @pytest.fixture
-def commits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """One entry per COMMIT of an eventsourcing SQLite connection (the event store's transactions)."""
-    counted: list[int] = []
+def commits(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """One entry per COMMIT of an eventsourcing SQLite connection (the event store's transactions): the
+    name of the thread that committed."""
+    counted: list[str] = []
     original = SQLiteConnection.commit
 
     def counting(self: SQLiteConnection) -> None:
-        counted.append(1)
+        counted.append(threading.current_thread().name)
         original(self)
 
     monkeypatch.setattr(SQLiteConnection, "commit", counting)
@@ -93,7 +94,7 @@ def _together(app: TicketDesk, calls: list[Callable[[], Any]]) -> list[Any]:
     return outcomes
 
 
-def test_saves_waiting_together_are_committed_in_one_transaction(sqlite_desk: TicketDesk, commits: list[int]) -> None:
+def test_saves_waiting_together_are_committed_in_one_transaction(sqlite_desk: TicketDesk, commits: list[str]) -> None:
     setup = Desk(sqlite_desk)
     tickets = [setup.open(f"工单 {n}") for n in range(8)]
     before = sqlite_desk.log_position()
@@ -138,7 +139,7 @@ def test_a_group_writes_every_event_of_its_saves_with_one_insert_statement(sqlit
 
 
 def test_a_save_that_loses_its_version_race_fails_alone_while_the_rest_of_its_group_commits(
-    sqlite_desk: TicketDesk, commits: list[int]
+    sqlite_desk: TicketDesk, commits: list[str]
 ) -> None:
     setup = Desk(sqlite_desk)
     contested, other = setup.open("争用"), setup.open("旁观")
@@ -239,7 +240,7 @@ def test_a_retried_change_in_the_same_group_writes_once(sqlite_desk: TicketDesk)
 
 
 def test_a_leader_waits_for_the_commands_in_flight_and_commits_them_with_its_own(
-    sqlite_desk: TicketDesk, commits: list[int], monkeypatch: pytest.MonkeyPatch
+    sqlite_desk: TicketDesk, commits: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     setup = Desk(sqlite_desk)
     slow_tickets, quick_ticket = [setup.open("慢一"), setup.open("慢二")], setup.open("快")
@@ -407,7 +408,7 @@ def test_threads_asking_for_the_log_end_share_one_kept_connection_so_none_piles_
 
 
 def test_more_saves_than_one_group_takes_commit_in_turn_each_answered_with_its_own_events(
-    sqlite_desk: TicketDesk, commits: list[int], monkeypatch: pytest.MonkeyPatch
+    sqlite_desk: TicketDesk, commits: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("ticketflow.group_commit.MAX_BATCHES", 3)
     setup = Desk(sqlite_desk)
