@@ -60,10 +60,10 @@ from ticketflow.privacy.erasure import ErasureCommands
 from ticketflow.accounts.service import AccountCommands
 from ticketflow.reply_templates import ReplyTemplateCommands
 from ticketflow.commands.reply_template import CreateReplyTemplate, RetireReplyTemplate, ReviseReplyTemplate
+from ticketflow.loop_commands import on_loop, pause
 from ticketflow.privacy.keys import LazyKeyStore, open_key_store
 from ticketflow.privacy.mapper import PrivacyMapper
 from ticketflow.privacy.watch import ERASURE_TOPICS, ErasureWatch
-from ticketflow.loop_commands import on_loop, pause
 from ticketflow.reconnect import retry_dead_connections
 from ticketflow.writer_mac import WriterMac, with_writer_mac, writer_key
 from ticketflow.commands import workflow as wf

@@ -205,7 +205,7 @@ class GroupCommit:
         """``insert_events`` for a command on the event loop (ticketflow/loop_commands.py): the batch goes
         to this recorder's writer thread and the loop serves other requests until it is committed. The
         writer takes every batch queued meanwhile: a group is what the loop decided during the last
-        commit, with no wait for siblings."""
+        commit (and, under load, during the writer's short wait: :meth:`_write_for_loop`)."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         with self._loop_lock:
@@ -560,7 +560,7 @@ class GroupCommitRecorder(GroupCommit, SQLiteApplicationRecorder):
         if not rows or rows > MAX_ROWS_AT_ONCE:
             return False
         try:
-            cursor.execute(self._insert_rows_statement(rows), params)
+            cursor.execute(_insert_rows_statement(self.events_table_name, rows), params)
         except sqlite3.IntegrityError:
             return False  # the statement wrote nothing (SQLite undoes a failed statement whole)
         position = cursor.lastrowid - rows + 1
@@ -569,9 +569,6 @@ class GroupCommitRecorder(GroupCommit, SQLiteApplicationRecorder):
             batch.ids = list(range(position, position + count))
             position += count
         return True
-
-    def _insert_rows_statement(self, rows: int) -> str:
-        return _insert_rows_statement(self.events_table_name, rows)
 
     def _group_failed(self, exc: BaseException) -> BaseException:
         self.close_writer()  # whatever state it was left in, the next leader starts on a fresh connection

@@ -78,31 +78,36 @@ async def run_on_loop(fn: Callable[..., Any], *args: Any, ended: Callable[[], No
         outcome = command.switch(*args)
         while isinstance(outcome, _Wait):
             try:
-                value = await asyncio.shield(outcome.future)
+                await asyncio.shield(outcome.future)
             except asyncio.CancelledError:
-                asyncio.get_running_loop().create_task(_carry_on(command, outcome, ended))
-                carried_on = True
-                raise
-            except BaseException as exc:  # noqa: BLE001 - the wait's own error goes to the command
-                outcome = command.throw(exc)
-            else:
-                outcome = command.switch(value)
+                if not outcome.future.done():  # the caller was cancelled, not the wait
+                    asyncio.get_running_loop().create_task(_carry_on(command, outcome, ended))
+                    carried_on = True
+                    raise
+            except BaseException:  # noqa: BLE001, S110 - the wait's own error: _resumed hands it to the command
+                pass
+            outcome = _resumed(command, outcome.future)
         return outcome
     finally:
         if ended is not None and not carried_on:
             ended()
 
 
+def _resumed(command: CommandGreenlet, future: asyncio.Future[Any]) -> Any:
+    """Switch back into ``command`` with what the future it waited for gave (its result, or its error
+    raised there); what the command hands the loop next."""
+    if future.cancelled():
+        return command.throw(asyncio.CancelledError())
+    error = future.exception()
+    return command.throw(error) if error is not None else command.switch(future.result())
+
+
 async def _carry_on(command: CommandGreenlet, outcome: Any, ended: Callable[[], None] | None) -> None:
     """The rest of a command whose caller was cancelled: its answer goes nowhere; an error is logged."""
     try:
         while isinstance(outcome, _Wait):
-            try:
-                value = await outcome.future
-            except BaseException as exc:  # noqa: BLE001 - as in run_on_loop
-                outcome = command.throw(exc)
-            else:
-                outcome = command.switch(value)
+            await asyncio.wait([outcome.future])
+            outcome = _resumed(command, outcome.future)
     except Exception:
         log.exception("a command whose caller was cancelled failed after its save")
     finally:
