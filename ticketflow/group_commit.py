@@ -234,12 +234,14 @@ class GroupCommit:
         command alone is never delayed: its group has no company."""
         company = False  # whether the last group had more than one batch: the loop has other commands in flight
         ending = False
+        started = float("-inf")  # when the last commit began (time.monotonic; none yet)
         while not ending:
-            items, ending = self._next_loop_group(company)
+            items, ending = self._next_loop_group(company, started)
             if not items:
                 continue
             group = [batch for batch, _, _ in items]
             company = len(group) > 1
+            started = time.monotonic()
             try:
                 self._lead(group)
             except BaseException as exc:  # _lead answers its errors; anything else still answers every batch
@@ -254,16 +256,20 @@ class GroupCommit:
                 except RuntimeError:  # that loop closed: nobody waits there any more
                     pass
 
-    def _next_loop_group(self, company: bool) -> tuple[list[_LoopItem], bool]:
+    def _next_loop_group(self, company: bool, last_started: float) -> tuple[list[_LoopItem], bool]:
         """The writer's next group (waiting for its first batch, then under load for the loop's next
-        commands), and whether the queue's end came with it."""
+        commands until :data:`LOOP_COMMIT_DELAY` after the last commit began), and whether the queue's
+        end came with it."""
         queue_ = self._loop_queue
         first = queue_.get()
         if first is None:
             return [], True
-        delay = min(self.max_wait, LOOP_COMMIT_DELAY)
-        if delay and (company or not queue_.empty()):
-            time.sleep(delay)  # let the loop's next commands join (a command alone never waits)
+        if company or not queue_.empty():
+            # Commits are paced, not each delayed: the commands decided while the last one was being
+            # written count towards this one's wait (a command alone never waits).
+            delay = last_started + min(self.max_wait, LOOP_COMMIT_DELAY) - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
         items = [first]
         while len(items) < MAX_BATCHES:
             try:

@@ -239,13 +239,13 @@ def test_a_pause_on_the_loop_gives_the_loop_back_and_elsewhere_sleeps() -> None:
 def test_the_writer_waits_for_company_only_under_load_and_never_for_a_command_alone(
     desk: TicketDesk, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import time
     import types
 
     from ticketflow import group_commit
 
     slept: list[float] = []
-    monkeypatch.setattr(group_commit, "time", types.SimpleNamespace(sleep=slept.append, monotonic=time.monotonic))
+    frozen = 1000.0  # the writer's clock stands still: each wait is the whole delay
+    monkeypatch.setattr(group_commit, "time", types.SimpleNamespace(sleep=slept.append, monotonic=lambda: frozen))
     setup = Desk(desk)
     tickets = [setup.open(f"工单 {n}") for n in range(4)]
 
@@ -259,5 +259,47 @@ def test_the_writer_waits_for_company_only_under_load_and_never_for_a_command_al
     _while_the_writer_is_held(desk, [_reply(desk, t, "一起来") for t in tickets])  # a group with company
     asyncio.run(one_at_a_time())
     delay = min(_recorder(desk).max_wait, group_commit.LOOP_COMMIT_DELAY)
-    assert slept and set(slept) == {delay}  # under load the writer gave the loop's next commands time to join
+    assert slept and slept == [pytest.approx(delay)] * len(slept), slept  # under load the writer gave the loop's next commands time to join
     assert all(_bodies(desk.history(t)) == ["一个一个来", "一起来", "一个一个来"] for t in tickets)
+
+
+def test_under_load_the_writer_paces_its_commits_from_the_last_ones_start(
+    desk: TicketDesk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wait counts from when the last commit began: what the loop decided while it was written
+    already waited that long (commits are paced, not each delayed by a whole wait)."""
+    import types
+
+    from ticketflow import group_commit
+
+    slept: list[float] = []
+    ticks = iter(range(1000, 10_000))  # a second passes between any two looks at the writer's clock
+    monkeypatch.setattr(
+        group_commit, "time", types.SimpleNamespace(sleep=slept.append, monotonic=lambda: float(next(ticks)))
+    )
+    setup = Desk(desk)
+    tickets = [setup.open(f"工单 {n}") for n in range(4)]
+    _while_the_writer_is_held(desk, [_reply(desk, t, "一起来") for t in tickets])  # a group with company
+
+    async def one_at_a_time() -> None:
+        for ticket in tickets:
+            await run_on_loop(_reply(desk, ticket, "一个一个来"))
+
+    asyncio.run(one_at_a_time())
+    assert slept == []  # the last commit began long enough ago: no wait at all
+    assert all(_bodies(desk.history(t)) == ["一起来", "一个一个来"] for t in tickets)
+
+
+def test_a_command_on_the_loop_sees_the_context_of_the_request_it_serves() -> None:
+    """The request's context variables (its id in log lines, when it came in) reach the command: a new
+    greenlet's own context would be empty."""
+    import contextvars
+
+    request = contextvars.ContextVar[str | None]("request", default=None)
+
+    async def main() -> tuple[str | None, str | None]:
+        request.set("请求 1")
+        seen = await run_on_loop(request.get)
+        return seen, request.get()
+
+    assert asyncio.run(main()) == ("请求 1", "请求 1")
