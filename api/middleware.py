@@ -22,6 +22,7 @@ from api import logs
 from api.idempotency import STORE_ERRORS, IdempotencyStore, Outcome, Stored
 from api.metrics import Metrics
 from api.problems import problem, storage_problem
+from ticketflow.privacy.watch import request_arrived
 
 access_log = logging.getLogger("ticketflow.access")
 
@@ -80,6 +81,11 @@ def _caller(state: Any, authorization: str, host: str) -> str:
     if isinstance(state, dict):
         state["caller_scope"] = found
     return found
+
+
+#: The key of ``scope["state"]`` holding when the request came in (``time.monotonic()``, set by
+#: :mod:`api.server`'s protocol as it begins parsing the request).
+ARRIVED = "arrived"
 
 
 def new_request_id() -> str:
@@ -179,6 +185,9 @@ class Gatekeeper:
         client = scope.get("client")
         who = _caller(state, authorization or "", client[0] if client else "")
         context = logs.request_id.set(request_id)
+        # When the request came in (api.server stamps it as the parser begins it): the commands it runs
+        # share the erasure watch's looks that began after it (ticketflow.privacy.watch.request_arrived).
+        arrival = request_arrived.set(state.get(ARRIVED) or time.monotonic())
         code, replayed = 500, False
         raw_id = request_id.encode("latin-1")
 
@@ -213,6 +222,7 @@ class Gatekeeper:
                 "ms": round(elapsed * 1000, 2), "caller": who[:12],
                 "role": scope["state"].get("role"), "replayed": replayed,
             })
+            request_arrived.reset(arrival)
             logs.request_id.reset(context)
 
     async def _guarded(

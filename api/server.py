@@ -32,6 +32,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
 from uvicorn.supervisors.multiprocess import Process
 
+from api.middleware import ARRIVED
+
 logger = logging.getLogger("uvicorn.error")
 
 
@@ -100,6 +102,12 @@ class NoDelayHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: BaseTransport) -> None:
         _no_delay(transport)
         super().connection_made(OneSendTransport(transport, self.loop))  # type: ignore[arg-type]
+
+    def on_message_begin(self) -> None:
+        """A request begins: note when it came in (``api.middleware.ARRIVED``), as its bytes are read,
+        before the loop runs the requests ahead of it."""
+        super().on_message_begin()
+        self.scope["state"][ARRIVED] = time.monotonic()
 
 
 _PROTOCOLS = {

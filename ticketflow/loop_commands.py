@@ -23,6 +23,7 @@ PostgreSQL's reads are network round trips: there commands stay on threads (``ap
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Callable
@@ -73,6 +74,7 @@ async def run_on_loop(fn: Callable[..., Any], *args: Any, ended: Callable[[], No
     cancellation at once, as it would for a thread, and the command still runs to its end (its save
     may be committing): a task of the loop carries it on."""
     command = CommandGreenlet(fn)
+    command.gr_context = contextvars.copy_context()  # a new greenlet's own is empty: the request's (its id in logs)
     carried_on = False
     try:
         outcome = command.switch(*args)

@@ -234,3 +234,84 @@ def test_positions_still_not_told_once_own_commits_settled_are_read_from_the_log
     assert watch.follow() == {customer}
     assert settled == [1] and log.erasure_reads == 1 and log.forgotten == [customer]
     assert watch.follow() == set() and settled == [1]  # nothing new: no settling either
+
+
+class _Ends:
+    """The fake log's end, counting the looks that asked it."""
+
+    def __init__(self, log: FakeLog) -> None:
+        self.log, self.asked = log, 0
+
+    def __call__(self) -> int:
+        self.asked += 1
+        return self.log.end()
+
+
+def test_requests_that_arrived_before_a_look_began_share_it_and_a_later_one_looks_again() -> None:
+    from ticketflow.privacy.watch import request_arrived
+
+    log = FakeLog()
+    now = [10.0]
+    ends = _Ends(log)
+    watch = ErasureWatch(log.select_erasures, ends, log.forgotten.append, clock=lambda: now[0])
+    watch.start()
+    first_customer, second_customer = uuid4(), uuid4()
+    log.write(erased=first_customer)  # erased elsewhere before both requests came in
+
+    token = request_arrived.set(9.0)  # two requests came in at 9.0; the first one's command looks at 10.0
+    try:
+        assert watch.follow() == {first_customer}
+        asked = ends.asked
+        assert watch.follow() == set()  # the second request came in before that look began: it saw the erasure
+        assert ends.asked == asked
+    finally:
+        request_arrived.reset(token)
+
+    log.write(erased=second_customer)  # erased elsewhere after that look began
+    token = request_arrived.set(10.0)  # a request that came in as that look began (not after it): looks
+    try:
+        now[0] = 11.0
+        assert watch.follow() == {second_customer}
+        assert ends.asked == asked + 1
+    finally:
+        request_arrived.reset(token)
+    assert log.forgotten == [first_customer, second_customer]
+
+
+def test_a_look_that_failed_stands_for_no_request() -> None:
+    from ticketflow.privacy.watch import request_arrived
+
+    log = FakeLog()
+    now = [10.0]
+    failing = [True]
+
+    def end() -> int:
+        if failing[0]:
+            failing[0] = False
+            raise OSError("disk I/O error")
+        return log.end()
+
+    watch = ErasureWatch(log.select_erasures, end, log.forgotten.append, clock=lambda: now[0])
+    customer = uuid4()
+    watch._position = 0  # noqa: SLF001 - started at the log's beginning
+    log.write(erased=customer)
+    token = request_arrived.set(9.0)
+    try:
+        try:
+            watch.follow()
+        except OSError:
+            pass
+        assert watch.follow() == {customer}  # the failed look began after the request came, but did not count
+    finally:
+        request_arrived.reset(token)
+    assert log.forgotten == [customer]
+
+
+def test_without_a_request_every_follow_looks() -> None:
+    log = FakeLog()
+    ends = _Ends(log)
+    watch = ErasureWatch(log.select_erasures, ends, log.forgotten.append, clock=lambda: 10.0)
+    watch.start()
+    watch.follow()
+    watch.follow()
+    assert ends.asked == 3  # start, then each follow

@@ -20,7 +20,9 @@ moved past without evicting it first (see ``TicketDesk._borrow``).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from typing import Any
 from uuid import UUID
 
@@ -37,6 +39,11 @@ _PAGE = 500
 #: At most this many own positions wait for a :meth:`ErasureWatch.follow` (a process that only writes
 #: and never follows stops remembering; its next follow reads the log once).
 _OWN_REMEMBERED = 100_000
+
+#: When the request a command serves arrived (``time.monotonic()``, set by the API per request; None
+#: elsewhere): a look at the log that began after it saw every erasure committed before the request
+#: was made, so the command needs no look of its own (see :meth:`ErasureWatch.follow`).
+request_arrived: ContextVar[float | None] = ContextVar("request_arrived", default=None)
 
 
 class ErasureWatch:
@@ -55,6 +62,7 @@ class ErasureWatch:
         select_written: Callable[[int, int, int], Sequence[Any]] | None = None,
         forget_written: Callable[[set[UUID]], None] | None = None,
         settle: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._select_erasures, self._log_position, self._forget = select_erasures, log_position, forget
         #: Returns once every save of this process that is in the log was told (``committed``/``saw``): a
@@ -71,6 +79,9 @@ class ErasureWatch:
         #: that waited for the lock while a look that started after it arrived ran needs no look of its own.
         self._looks_started = 0
         self._looks_finished = 0
+        #: When the last look that ended well began (``clock``; the clock of :data:`request_arrived`).
+        self._clock = clock
+        self._last_look_began = float("-inf")
 
     @property
     def position(self) -> int | None:
@@ -126,14 +137,23 @@ class ErasureWatch:
         erasures in between, or every notification with ``select_written``) when another process did.
         Concurrent callers share looks: one whose wait for the watch ended after a look that started
         after it arrived returns at once (that look saw everything committed before it arrived, and
-        forgot it before returning), so under load the threads of many commands make one query."""
+        forgot it before returning), so under load the threads of many commands make one query.
+
+        A command serving a request (:data:`request_arrived` set) also needs no look when one that began
+        after the request arrived has ended: on the API's event loop, where commands run one after the
+        other, the requests that came in together share the first one's look."""
+        arrived_at = request_arrived.get()
+        if arrived_at is not None and arrived_at < self._last_look_began:
+            return set()
         arrived = self._looks_started  # looks numbered from here on start after this call did
         with self._lock:
             if self._looks_finished > arrived:
                 return set()
             self._looks_started += 1
+            began = self._clock()
             erased = self._look()
             self._looks_finished = self._looks_started  # only a look that ended well stands for others
+            self._last_look_began = began
             return erased
 
     def _only_own(self, top: int) -> bool:
