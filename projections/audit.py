@@ -10,12 +10,12 @@ object's current field values (one row per object: its fields as a JSON object).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Any
 
 from projections.erasure import ERASED, PERSONAL_EVENT_TYPES, chunks
-from projections.sql import Batch, Db, Dialect, Table, dumps, loads, log_page, ts, uid
+from projections.sql import Batch, Db, Dialect, Table, dumps, loads, log_page, ts, uid, uuid_text
 from projections.view import Event, Positioned, View
 from ticketflow.describe import describe
 from ticketflow.domain import Customer, Reminder, Team, Ticket
@@ -170,11 +170,6 @@ def object_type(event: Event) -> str:
     return _names(type(event))[0]
 
 
-def _ts(value: datetime) -> str | None:
-    """:func:`ts`, sooner for the UTC times events carry (the same text)."""
-    return value.isoformat(timespec="microseconds") if value.tzinfo is UTC else ts(value)
-
-
 _CREATED_OBJECT = (Ticket.Created, Customer.Created, Team.Created)
 
 
@@ -223,7 +218,7 @@ class AuditView(View):
     def apply(self, batch: Batch, event: Event, position: int) -> None:
         state = batch.__dict__
         ids: dict[Any, str] = state.setdefault("audit_ids", {})
-        object_id = ids.get(event.originator_id) or str(event.originator_id)
+        object_id = ids.get(event.originator_id) or uuid_text(event.originator_id)
         values: dict[str, dict[str, Any]] = state.setdefault("audit_values", {})
         event_class = type(event)
 
@@ -254,9 +249,9 @@ class AuditView(View):
                 dirty.add(object_id)
         kind, event_type = _names(event_class)
         rows: list[tuple[Any, ...]] = state.setdefault("audit_rows", [])
-        occurred = _ts(event.occurred_at)
+        occurred = ts(event.occurred_at)
         # Recorded as it happened (every event but imported history's): the same text, made once.
-        recorded = occurred if event.timestamp == event.occurred_at else _ts(event.timestamp)
+        recorded = occurred if event.timestamp == event.occurred_at else ts(event.timestamp)
         rows.append((  # in AUDIT's column order; one row per event, only ever inserted
             position,
             object_id,

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from projections.erasure import erased_customer, overwrite
-from projections.sql import Batch, Db, Table, dumps, loads, parse_ts, preload, ts, uid
+from projections.sql import Batch, Db, Table, dumps, loads, parse_ts, preload, ts, uid, uuid_text
 from projections.tickets import is_first_reply_candidate, status_after
 from projections.view import Event, Positioned, View
 from ticketflow.domain import Customer, Ticket
@@ -88,8 +88,8 @@ class CustomersView(View):
     event_types = (Customer.Event, Ticket.Event)
 
     def prepare(self, batch: Batch, events: Sequence[Positioned]) -> None:
-        preload(batch, CUSTOMERS, "customer_id", {str(e.originator_id) for e, _ in events if isinstance(e, Customer.Event)})
-        preload(batch, CUSTOMER_TICKETS, "ticket_id", {str(e.originator_id) for e, _ in events if isinstance(e, Ticket.Event)})
+        preload(batch, CUSTOMERS, "customer_id", {uuid_text(e.originator_id) for e, _ in events if isinstance(e, Customer.Event)})
+        preload(batch, CUSTOMER_TICKETS, "ticket_id", {uuid_text(e.originator_id) for e, _ in events if isinstance(e, Ticket.Event)})
 
     def apply(self, batch: Batch, event: Event, position: int) -> None:
         if (customer_id := erased_customer(event)) is not None:
@@ -107,7 +107,7 @@ class CustomersView(View):
         overwrite(batch, CUSTOMER_INTERACTIONS, ("body",), "customer_id = ?", (customer_id,))
 
     def _customer(self, batch: Batch, event: Event) -> None:
-        key = str(event.originator_id)
+        key = uuid_text(event.originator_id)
         when = ts(event.occurred_at)
         if isinstance(event, Customer.Registered):
             batch.put(
@@ -147,7 +147,7 @@ class CustomersView(View):
         batch.touch(CUSTOMERS, row)
 
     def _ticket(self, batch: Batch, event: Event) -> None:
-        key = str(event.originator_id)
+        key = uuid_text(event.originator_id)
         when = ts(event.occurred_at)
         if isinstance(event, Ticket.Opened):
             batch.put(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.sql import Batch, Db, Table, dumps, loads, ts
+from projections.sql import Batch, Db, Table, dumps, loads, ts, uuid_text
 from projections.view import Event, View
 from ticketflow.domain import Team
 
@@ -32,7 +32,7 @@ class DirectoryView(View):
     def apply(self, batch: Batch, event: Event, position: int) -> None:
         if not isinstance(event, Team.Event):
             return
-        key = str(event.originator_id)
+        key = uuid_text(event.originator_id)
         when = ts(event.occurred_at)
         if isinstance(event, Team.Formed):
             batch.put(TEAMS, {

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from projections.sql import Batch, Db, Dialect, Table
+from projections.sql import Batch, Db, Dialect, Table, uuid_text
 from ticketflow.domain import AGGREGATES, Customer, event_classes
 from ticketflow.domain.customer import ERASED
 
@@ -34,7 +34,7 @@ CHUNK = 500
 
 def erased_customer(event: Any) -> str | None:
     """The id of the customer whose personal data ``event`` erases (None for any other event)."""
-    return str(event.originator_id) if isinstance(event, Customer.Erased) else None
+    return uuid_text(event.originator_id) if isinstance(event, Customer.Erased) else None
 
 
 def chunks(values: Iterable[str], size: int = CHUNK) -> Iterable[list[str]]:

@@ -45,7 +45,7 @@ from weakref import WeakKeyDictionary
 
 from pydantic_core import to_jsonable_python
 
-from projections.sql import Batch, Db, Table, dumps, loads, preload, ts
+from projections.sql import Batch, Db, Table, dumps, loads, preload, ts, uuid_text
 from projections.view import Event, Positioned, View
 from ticketflow.access import MASK
 from ticketflow.domain import (
@@ -195,7 +195,7 @@ class OutboxView(View):
         rows = batch.db.all(f"SELECT * FROM {{p}}{SUBSCRIPTIONS.name}")
         self._pending[batch] = _Pending({r["webhook_id"]: r for r in rows})
         # Whether the tickets of the batch's outbound replies came by email (see _mail): one query, not one a reply.
-        replied = {str(e.originator_id) for e, _ in events if isinstance(e, Ticket.Replied) and e.direction == "outbound"}
+        replied = {uuid_text(e.originator_id) for e, _ in events if isinstance(e, Ticket.Replied) and e.direction == "outbound"}
         preload(batch, MAIL_TICKETS, "ticket_id", replied)
 
     def apply(self, batch: Batch, event: Event, position: int) -> None:
@@ -217,7 +217,7 @@ class OutboxView(View):
 
     @staticmethod
     def _mail(batch: Batch, pending: _Pending, event: Event, position: int) -> None:
-        ticket = str(event.originator_id)
+        ticket = uuid_text(event.originator_id)
         if isinstance(event, Ticket.Opened) and event.channel == "email":
             batch.put(MAIL_TICKETS, {"ticket_id": ticket, "opened_at": ts(event.occurred_at)})
         elif (
@@ -230,7 +230,7 @@ class OutboxView(View):
             ])
 
     def _subscription(self, batch: Batch, pending: _Pending, event: Event) -> None:
-        key, when = str(event.originator_id), ts(event.occurred_at)
+        key, when = uuid_text(event.originator_id), ts(event.occurred_at)
         if isinstance(event, Webhook.Removed):
             pending.subscriptions.pop(key, None)  # later events of this batch are not enqueued for it
             pending.removed.add(key)

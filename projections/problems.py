@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from projections.erasure import erased_customer, optimize_fts, overwrite
-from projections.sql import Batch, Db, Dialect, Table, preload, ts
+from projections.sql import Batch, Db, Dialect, Table, preload, ts, uuid_text
 from projections.text import index_terms, parse_query
 from projections.view import Event, Positioned, View
 from ticketflow.domain import Customer, Ticket
@@ -78,7 +78,7 @@ class ProblemsView(View):
 
     def prepare(self, batch: Batch, events: Sequence[Positioned]) -> None:
         """The library's and the categories' rows of the tickets whose events read them: one query each."""
-        tickets = {str(e.originator_id) for e, _ in events if isinstance(e, _READS_ROWS)}
+        tickets = {uuid_text(e.originator_id) for e, _ in events if isinstance(e, _READS_ROWS)}
         preload(batch, PROBLEMS, "ticket_id", tickets)
         preload(batch, CATEGORIES, "ticket_id", tickets)
 
@@ -88,7 +88,7 @@ class ProblemsView(View):
             return
         if not isinstance(event, Ticket.Event):
             return
-        ticket_id = str(event.originator_id)
+        ticket_id = uuid_text(event.originator_id)
         match event:
             case Ticket.Opened():
                 batch.put(CATEGORIES, {

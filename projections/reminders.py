@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from projections.erasure import erased_customer, overwrite
-from projections.sql import Batch, Db, Table, ts, uid
+from projections.sql import Batch, Db, Table, ts, uid, uuid_text
 from projections.view import Event, View
 from ticketflow.domain import Customer, Reminder
 
@@ -58,7 +58,7 @@ class RemindersView(View):
             return
         if not isinstance(event, Reminder.Event):
             return
-        reminder_id = str(event.originator_id)
+        reminder_id = uuid_text(event.originator_id)
         when = ts(event.occurred_at)
         if isinstance(event, Reminder.Scheduled):
             batch.put(REMINDERS, {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.sql import Batch, Db, Table, ts, uid
+from projections.sql import Batch, Db, Table, ts, uid, uuid_text
 from projections.view import Event, View
 from ticketflow.domain import ReplyTemplate, Ticket
 
@@ -50,7 +50,7 @@ class ReplyTemplatesView(View):
             return
         if not isinstance(event, ReplyTemplate.Event):
             return
-        template_id = str(event.originator_id)
+        template_id = uuid_text(event.originator_id)
         if isinstance(event, ReplyTemplate.Created):
             batch.put(TEMPLATES, {
                 "template_id": template_id, "team_id": uid(event.team_id), "title": event.title, "body": event.body,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from projections.erasure import chunks, erased_customer, optimize_fts, overwrite_in
-from projections.sql import Batch, Db, Dialect, Table, ts, uid
+from projections.sql import Batch, Db, Dialect, Table, ts, uid, uuid_text
 from projections.text import index_terms, parse_query
 from projections.view import Event, View
 from ticketflow.domain import Customer, Ticket
@@ -69,7 +69,7 @@ class SearchView(View):
             return
         docs: list[tuple[str, str, bool]] = []
         if isinstance(event, Ticket.Opened):
-            batch.put(TICKET_CUSTOMERS, {"ticket_id": str(event.originator_id), "customer_id": uid(event.requester_id)})
+            batch.put(TICKET_CUSTOMERS, {"ticket_id": uuid_text(event.originator_id), "customer_id": uid(event.requester_id)})
             docs.append(("subject", event.subject, True))
             if event.description:
                 docs.append(("description", event.description, True))
@@ -81,7 +81,7 @@ class SearchView(View):
         for kind, text, public in docs:
             row = {
                 "doc_id": f"{event.originator_id}:{event.originator_version}:{kind}",
-                "ticket_id": str(event.originator_id),
+                "ticket_id": uuid_text(event.originator_id),
                 "kind": kind,
                 "public": int(public),
                 "occurred_at": ts(event.occurred_at),

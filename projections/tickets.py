@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any, ClassVar
 
 from projections.erasure import erased_customer, overwrite
-from projections.sql import Batch, Db, Table, dumps, preload, ts, uid
+from projections.sql import Batch, Db, Table, dumps, preload, ts, uid, uuid_text
 from projections.view import Event, Positioned, View
 from ticketflow.domain import Customer, Ticket
 from ticketflow.domain.values import Direction, Priority, Status
@@ -202,7 +202,7 @@ class TicketsView(View):
     version = 6
 
     def prepare(self, batch: Batch, events: Sequence[Positioned]) -> None:
-        preload(batch, TICKETS, "ticket_id", {str(e.originator_id) for e, _ in events if isinstance(e, Ticket.Event)})
+        preload(batch, TICKETS, "ticket_id", {uuid_text(e.originator_id) for e, _ in events if isinstance(e, Ticket.Event)})
 
     def apply(self, batch: Batch, event: Event, position: int) -> None:
         if (customer_id := erased_customer(event)) is not None:
@@ -215,7 +215,7 @@ class TicketsView(View):
             batch.put(
                 TICKETS,
                 {
-                    "ticket_id": str(event.originator_id),
+                    "ticket_id": uuid_text(event.originator_id),
                     "subject": event.subject,
                     "ticket_type": event.ticket_type,
                     "category": event.category,
@@ -248,9 +248,9 @@ class TicketsView(View):
                     "position": position,
                 },
             )
-            put_tags(batch, batch.get(TICKETS, str(event.originator_id)) or {}, "[]")
+            put_tags(batch, batch.get(TICKETS, uuid_text(event.originator_id)) or {}, "[]")
             return
-        row = batch.get(TICKETS, str(event.originator_id))
+        row = batch.get(TICKETS, uuid_text(event.originator_id))
         if row is None:  # pragma: no cover - a ticket's first event is always Opened
             return
         tags_before = row["tags"]

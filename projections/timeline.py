@@ -6,7 +6,7 @@ from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
 from projections.erasure import erased_customer, overwrite
-from projections.sql import Batch, Db, Table, ts
+from projections.sql import Batch, Db, Table, ts, uuid_text
 from projections.view import Event, View
 from ticketflow.domain import Customer, Ticket
 
@@ -45,7 +45,7 @@ class TimelineView(View):
             overwrite(batch, TIMELINE, ("body", "result"), "customer_id = ?", (customer_id,))
             return
         common = {
-            "ticket_id": str(event.originator_id),
+            "ticket_id": uuid_text(event.originator_id),
             "version": event.originator_version,
             "position": position,
             "occurred_at": ts(event.occurred_at),
@@ -75,7 +75,7 @@ class TimelineView(View):
                 {
                     **common,
                     "entry_type": "attachment",
-                    "entry_id": str(attachment_entry_id(str(event.originator_id), event.originator_version)),
+                    "entry_id": str(attachment_entry_id(uuid_text(event.originator_id), event.originator_version)),
                     "author_id": str(event.customer_id),
                     "channel": "email",
                     "direction": "inbound",

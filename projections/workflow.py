@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from projections.erasure import chunks
-from projections.sql import Batch, Db, Dialect, Table, local_period, preload, ts, uid
+from projections.sql import Batch, Db, Dialect, Table, local_period, preload, ts, uid, uuid_text
 from projections.tickets import SLA_ATTENTION_LIMIT
 from projections.view import Event, Positioned, View
 from ticketflow.domain import Reminder, Ticket
@@ -140,8 +140,8 @@ class WorkflowView(View):
     def prepare(self, batch: Batch, events: Sequence[Positioned]) -> None:
         """Load, in a few queries, the ticket facts and work rows the batch reads (one query per
         event otherwise: most events queue or settle work)."""
-        tickets = {str(e.originator_id) for e, _ in events if isinstance(e, Ticket.Event)}
-        objects = tickets | {str(e.originator_id) for e, _ in events if isinstance(e, Reminder.Event)}
+        tickets = {uuid_text(e.originator_id) for e, _ in events if isinstance(e, Ticket.Event)}
+        objects = tickets | {uuid_text(e.originator_id) for e, _ in events if isinstance(e, Reminder.Event)}
         objects |= {str(e.ticket_id) for e, _ in events if isinstance(e, Reminder.Scheduled) and e.ticket_id}
         preload(batch, TICKET_FACTS, "ticket_id", tickets)
         cache = batch.cache(WORK)
@@ -183,7 +183,7 @@ class WorkflowView(View):
 
     # ------------------------------------------------------------------ tickets
     def _ticket(self, batch: Batch, event: Ticket.Event, position: int) -> None:
-        key = str(event.originator_id)
+        key = uuid_text(event.originator_id)
         if isinstance(event, Ticket.Opened):
             batch.put(TICKET_FACTS, {"ticket_id": key, "team_id": uid(event.team_id), "priority": event.priority,
                                      "policy": None, "policy_version": None, "status": "new",
@@ -270,7 +270,7 @@ class WorkflowView(View):
     # ---------------------------------------------------------------- reminders
     @staticmethod
     def _reminder(batch: Batch, event: Reminder.Event, position: int) -> None:
-        key = str(event.originator_id)
+        key = uuid_text(event.originator_id)
         if isinstance(event, Reminder.Scheduled):
             _queue(batch, "reminder", key, position, due_at=ts(event.due_at), team_id=uid(event.team_id),
                    agent_id=event.agent_id)
