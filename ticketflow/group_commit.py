@@ -65,7 +65,7 @@ MAX_WAIT_SECONDS = 0.025
 #: ``TicketDesk.handle`` (the API, the importers, the demo) count; the automation calls the desk's
 #: methods directly and is never waited for.
 MIN_SIBLINGS = 1
-#: How long the writer of the commands on the event loop waits under load before it commits (see
+#: Under load, the least time from one commit of the commands on the event loop to the next (see
 #: ``GroupCommit._write_for_loop``); never longer than ``max_wait`` (``TICKETFLOW_GROUP_COMMIT_WAIT_MS``).
 LOOP_COMMIT_DELAY = 0.010
 #: The most events a group writes with one statement (4 parameters each, under SQLite's 32,766); a larger
@@ -226,8 +226,8 @@ class GroupCommit:
         on its loop (one hand-over per group and loop). Ends at the queue's ``None``.
 
         Under load (the last group had company, or more than one batch is waiting) the writer first
-        sleeps :data:`LOOP_COMMIT_DELAY` (at most ``max_wait``), so that the commands the loop decides
-        meanwhile share the commit. Committing whatever was queued at once gave groups of two or three
+        sleeps until :data:`LOOP_COMMIT_DELAY` (at most ``max_wait``) after the last commit began, so
+        that the commands the loop decides meanwhile share the commit. Committing whatever was queued at once gave groups of two or three
         at 32 clients (0.36 fsyncs per command, bench_http --fsyncs); waiting 5 ms: 0.12-0.17, and
         0.25-0.27 with two `serve` workers (each has its own writer, with half the load); 10 ms:
         0.085-0.11, two workers 0.15, commands/s and p99 within the noise of interleaved runs. A
