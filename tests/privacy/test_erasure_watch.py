@@ -293,7 +293,7 @@ def test_a_look_that_failed_stands_for_no_request() -> None:
 
     watch = ErasureWatch(log.select_erasures, end, log.forgotten.append, clock=lambda: now[0])
     customer = uuid4()
-    watch._position = 0  # noqa: SLF001 - started at the log's beginning
+    watch._position = 0  # started at the log's beginning
     log.write(erased=customer)
     token = request_arrived.set(9.0)
     try:
