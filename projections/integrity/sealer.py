@@ -34,7 +34,7 @@ from ticketflow.errors import TicketflowError, ValidationFailed
 from ticketflow.writer_mac import ForgedEvent
 from ticketflow_verify.bundle import UsageError, read_anchor
 from ticketflow_verify.chain import (
-    Checkpoint, Frontier, checkpoint_body, event_hash, genesis, heads_levels, leaf, public_raw, root_of, sign,
+    Checkpoint, Frontier, checkpoint_body, event_hash, genesis, head_leaf, leaf, public_raw, root_of, sign, tree_levels,
 )
 
 SEAL_BATCH = 5000
@@ -166,6 +166,9 @@ class Sealer:
         self.started = self.now()
         self._heads: dict[str, tuple[int, bytes]] | None = None
         self._heads_at = -1
+        #: Each stream's head leaf as last hashed, and the streams' ids in order (see :meth:`_heads_root`).
+        self._head_leaves: dict[str, tuple[int, bytes, bytes]] = {}
+        self._head_ids: list[str] = []
         self._stop = threading.Event()
         self._wakeup = threading.Event()
         self._thread: threading.Thread | None = None
@@ -269,6 +272,29 @@ class Sealer:
         return (self.now() - since).total_seconds() >= self.every_seconds
 
     # ------------------------------------------------------------------ checkpoints
+    def _heads_root(self, heads: dict[str, tuple[int, bytes]]) -> bytes:
+        """The root of ``heads_levels(heads)`` (what the verifier recomputes), with the streams' ids kept
+        sorted and each head's leaf kept between checkpoints: only the heads that moved are hashed again.
+        Every checkpoint hashed and sorted every stream's head: O(streams) SHA-256s a checkpoint (0.25 s
+        at 100,000 tickets, seconds at a million, every 1,000 events under load)."""
+        known = self._head_leaves
+        new = [oid for oid in heads if oid not in known]
+        if len(known) + len(new) != len(heads):  # a head this sealer knew is gone (reloaded state): start over
+            known.clear()
+            self._head_ids = []
+            new = list(heads)
+        if new:
+            self._head_ids.extend(new)
+            self._head_ids.sort()
+        leaves = []
+        for oid in self._head_ids:
+            version, h = heads[oid]
+            kept = known.get(oid)
+            if kept is None or kept[0] != version or kept[1] != h:
+                kept = known[oid] = (version, h, head_leaf(oid, version, h))
+            leaves.append(kept[2])
+        return root_of(tree_levels(leaves))
+
     def _checkpoint(
         self, db: Db, state: SealState, heads: dict[str, tuple[int, bytes]], next_key: str | None = None
     ) -> tuple[Checkpoint, SealState]:
@@ -278,11 +304,11 @@ class Sealer:
             "INSERT INTO {p}integrity_keys (key_id, public_key) VALUES (?, ?) ON CONFLICT (key_id) DO NOTHING",
             (kid, public_raw(private).hex()),
         )
-        _, levels = heads_levels(heads)
+        heads_root = self._heads_root(heads)
         now = self.now()
         fields: dict[str, Any] = {
             "format": 1, "tree_size": state.size, "root": state.frontier.root().hex(),
-            "heads_root": root_of(levels).hex(), "heads_count": len(heads), "time": now.isoformat(), "key_id": kid,
+            "heads_root": heads_root.hex(), "heads_count": len(heads), "time": now.isoformat(), "key_id": kid,
             "log_position": int(db.scalar("SELECT MAX(position) FROM {p}integrity_events") or 0),
         }
         if next_key is not None:

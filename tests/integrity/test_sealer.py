@@ -136,3 +136,24 @@ def test_the_embedded_sealer_follows_the_desks_saves(sealed: Sealed) -> None:
         sealed.sealer.stop()
     sealed.sealer.checkpoint(force=False)
     assert verify_store(sealed.desk, sealed.sealer.store).ok
+
+
+def test_the_heads_root_kept_between_checkpoints_equals_the_verifiers_recomputation(sealed: Sealed) -> None:
+    """Only the heads that moved are hashed again; new streams, moved heads and a reloaded state that
+    lost a stream all give the root ``heads_levels`` gives from scratch."""
+    from ticketflow_verify.chain import heads_levels, root_of
+
+    sealer = sealed.sealer
+    heads = {f"stream-{n:03d}": (1, bytes([n]) * 32) for n in range(40)}
+
+    def from_scratch() -> bytes:
+        return root_of(heads_levels(heads)[1])
+
+    assert sealer._heads_root(heads) == from_scratch()
+    heads["stream-007"] = (2, b"\x07" * 31 + b"\x08")  # a head moved
+    heads["stream-000a"] = (1, b"\xaa" * 32)  # a new stream, sorted in between
+    heads["工单-新"] = (1, b"\xbb" * 32)  # a new stream, sorted last
+    assert sealer._heads_root(heads) == from_scratch()
+    del heads["stream-013"]  # state reloaded without a stream this sealer had hashed
+    assert sealer._heads_root(heads) == from_scratch()
+    assert sealer._heads_root({}) == root_of(heads_levels({})[1])
