@@ -279,20 +279,20 @@ class Sealer:
         at 100,000 tickets, seconds at a million, every 1,000 events under load)."""
         known = self._head_leaves
         new = [oid for oid in heads if oid not in known]
-        if len(known) + len(new) != len(heads):  # a head this sealer knew is gone (reloaded state): start over
+        # A head this sealer knew is gone (state reloaded), or the last call did not finish: start over.
+        if len(known) + len(new) != len(heads) or len(self._head_ids) != len(known):
             known.clear()
             self._head_ids = []
             new = list(heads)
-        if new:
-            self._head_ids.extend(new)
-            self._head_ids.sort()
+        ids = sorted(self._head_ids + new) if new else self._head_ids  # (timsort merges the sorted run)
         leaves = []
-        for oid in self._head_ids:
+        for oid in ids:
             version, h = heads[oid]
             kept = known.get(oid)
             if kept is None or kept[0] != version or kept[1] != h:
                 kept = known[oid] = (version, h, head_leaf(oid, version, h))
             leaves.append(kept[2])
+        self._head_ids = ids
         return root_of(tree_levels(leaves))
 
     def _checkpoint(

@@ -157,3 +157,29 @@ def test_the_heads_root_kept_between_checkpoints_equals_the_verifiers_recomputat
     del heads["stream-013"]  # state reloaded without a stream this sealer had hashed
     assert sealer._heads_root(heads) == from_scratch()
     assert sealer._heads_root({}) == root_of(heads_levels({})[1])
+
+
+def test_a_heads_root_that_failed_half_way_is_recomputed_whole_by_the_next_checkpoint(
+    sealed: Sealed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from projections.integrity import sealer as sealer_module
+    from ticketflow_verify.chain import head_leaf, heads_levels, root_of
+
+    sealer = sealed.sealer
+    heads = {f"stream-{n:03d}": (1, bytes([n]) * 32) for n in range(10)}
+    sealer._heads_root(heads)
+    for n in range(10, 20):
+        heads[f"stream-{n:03d}"] = (1, bytes([n]) * 32)
+    calls = []
+
+    def failing(*args: object) -> bytes:
+        calls.append(args)
+        if len(calls) == 5:
+            raise MemoryError("half way")
+        return head_leaf(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sealer_module, "head_leaf", failing)
+    with pytest.raises(MemoryError):
+        sealer._heads_root(heads)
+    monkeypatch.setattr(sealer_module, "head_leaf", head_leaf)
+    assert sealer._heads_root(heads) == root_of(heads_levels(heads)[1])
