@@ -222,9 +222,9 @@ class CommandRoute(APIRoute):
                 if errors:
                     return None
                 arguments[field.name] = value
+            if threads.on_loop:  # the command's greenlet runs in a copy of this context (run_on_loop)
+                return await threads.run_on_loop(run, request, arguments)  # type: ignore[no-any-return]
             context = contextvars.copy_context()  # the request id the logs carry, as anyio copies it
-            if threads.on_loop:
-                return await threads.run_on_loop(context.run, run, request, arguments)  # type: ignore[no-any-return]
             limiter = loop_thread_limiter()  # the event loop's: reads and middleware borrow it too
             borrower = object()
             try:

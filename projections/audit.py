@@ -194,17 +194,8 @@ class AuditView(View):
 
     def prepare(self, batch: Batch, events: Sequence[Positioned]) -> None:
         """Load the current field values of every object the batch touches, decoded once."""
-        ids: dict[Any, str] = {}  # each id's text, made once per batch
         # Only objects whose events set fields read their old values (a note or an SLA event does not).
-        wanted: set[str] = set()
-        for e, _ in events:
-            originator = e.originator_id
-            text = ids.get(originator)
-            if text is None:
-                text = ids[originator] = str(originator)
-            if _reads_old_fields(type(e)):
-                wanted.add(text)
-        batch.__dict__["audit_ids"] = ids
+        wanted = {uuid_text(e.originator_id) for e, _ in events if _reads_old_fields(type(e))}
         touched = sorted(wanted)
         values: dict[str, dict[str, Any]] = {}
         for start in range(0, len(touched), 500):
@@ -217,8 +208,7 @@ class AuditView(View):
 
     def apply(self, batch: Batch, event: Event, position: int) -> None:
         state = batch.__dict__
-        ids: dict[Any, str] = state.setdefault("audit_ids", {})
-        object_id = ids.get(event.originator_id) or uuid_text(event.originator_id)
+        object_id = uuid_text(event.originator_id)
         values: dict[str, dict[str, Any]] = state.setdefault("audit_values", {})
         event_class = type(event)
 

@@ -227,11 +227,12 @@ class GroupCommit:
 
         Under load (the last group had company, or more than one batch is waiting) the writer first
         sleeps until :data:`LOOP_COMMIT_DELAY` (at most ``max_wait``) after the last commit began, so
-        that the commands the loop decides meanwhile share the commit. Committing whatever was queued at once gave groups of two or three
-        at 32 clients (0.36 fsyncs per command, bench_http --fsyncs); waiting 5 ms: 0.12-0.17, and
-        0.25-0.27 with two `serve` workers (each has its own writer, with half the load); 10 ms:
-        0.085-0.11, two workers 0.15, commands/s and p99 within the noise of interleaved runs. A
-        command alone is never delayed: its group has no company."""
+        that the commands the loop decides meanwhile share the commit. Committing whatever was queued
+        at once gave groups of two or three at 32 clients (0.36 fsyncs per command, bench_http
+        --fsyncs); a 5 ms wait after each commit: 0.12-0.17, and 0.25-0.27 with two `serve` workers
+        (each has its own writer, with half the load); 10 ms: 0.085-0.11, two workers 0.15; paced
+        from the last commit's start, 10 ms: 0.07-0.08 (5 ms: 0.13-0.14); commands/s and p99 within
+        the noise of interleaved runs. A command alone is never delayed: its group has no company."""
         company = False  # whether the last group had more than one batch: the loop has other commands in flight
         ending = False
         started = float("-inf")  # when the last commit began (time.monotonic; none yet)
