@@ -22,7 +22,7 @@ from ticketflow.application import TicketDesk
 from ticketflow.errors import ValidationFailed
 from ticketflow_verify.bundle import FILES
 from ticketflow_verify.bundle import load_checkpoints as load_bundle_checkpoints
-from ticketflow_verify.chain import fingerprint, genesis, heads_levels, inclusion_proof, leaf, tree_levels
+from ticketflow_verify.chain import checkpoint_format, fingerprint, genesis, heads_levels, inclusion_proof, leaf, tree_levels
 
 PAGE = 10_000
 
@@ -83,7 +83,7 @@ def export(
     keys = store.read(load_keys)
     (directory / "keys.json").write_text(json.dumps([{"key_id": k, "public_key": v} for k, v in keys.items()], indent=1))
     if ticket is not None and not (since or until):
-        _write_heads(store, directory, size, str(ticket))
+        _write_heads(store, directory, size, str(ticket), checkpoint_format(target.fields))
     manifest = {
         "format": 1, "scope": {"ticket": str(ticket) if ticket else None, "from": since.isoformat() if since else None,
                                "to": until.isoformat() if until else None},
@@ -129,14 +129,15 @@ def _events(desk: TicketDesk, store: ViewStore, size: int, ticket: UUID | None) 
         start = notifications[-1].id + 1
 
 
-def _write_heads(store: ViewStore, directory: Path, size: int, stream: str) -> None:
+def _write_heads(store: ViewStore, directory: Path, size: int, stream: str, format: int) -> None:
     def query(db: Db) -> list[dict[str, Any]]:
         return db.all(
             "SELECT e.originator_id, e.version, e.hash FROM {p}integrity_events e JOIN"
-            " (SELECT originator_id, MAX(ordinal) AS last FROM {p}integrity_events WHERE ordinal < ?"
-            " GROUP BY originator_id) m ON e.ordinal = m.last", (size,))
+            " (SELECT originator_id, MIN(ordinal) AS first, MAX(ordinal) AS last FROM {p}integrity_events"
+            " WHERE ordinal < ? GROUP BY originator_id) m ON e.ordinal = m.last ORDER BY m.first", (size,))
+    # The streams in the order of their first events (format 2's leaf order; format 1 sorts them).
     heads = {r["originator_id"]: (int(r["version"]), bytes.fromhex(r["hash"])) for r in store.read(query)}
-    ids, levels = heads_levels(heads)
+    ids, levels = heads_levels(heads, format)
     index = ids.index(stream)
     version, h = heads[stream]
     entry = {"originator_id": stream, "version": version, "hash": h.hex(), "index": index,

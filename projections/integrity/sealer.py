@@ -34,7 +34,8 @@ from ticketflow.errors import TicketflowError, ValidationFailed
 from ticketflow.writer_mac import ForgedEvent
 from ticketflow_verify.bundle import UsageError, read_anchor
 from ticketflow_verify.chain import (
-    Checkpoint, Frontier, checkpoint_body, event_hash, genesis, head_leaf, leaf, public_raw, root_of, sign, tree_levels,
+    FORMAT, Checkpoint, Frontier, checkpoint_body, event_hash, genesis, head_leaf, leaf, node, public_raw, root_of, sign,
+    tree_levels,
 )
 
 SEAL_BATCH = 5000
@@ -166,9 +167,8 @@ class Sealer:
         self.started = self.now()
         self._heads: dict[str, tuple[int, bytes]] | None = None
         self._heads_at = -1
-        #: Each stream's head leaf as last hashed, and the streams' ids in order (see :meth:`_heads_root`).
-        self._head_leaves: dict[str, tuple[int, bytes, bytes]] = {}
-        self._head_ids: list[str] = []
+        #: The heads tree of the checkpoints, kept between them (see :class:`HeadsTree`).
+        self._heads_tree = HeadsTree()
         self._stop = threading.Event()
         self._wakeup = threading.Event()
         self._thread: threading.Thread | None = None
@@ -209,11 +209,18 @@ class Sealer:
         return len(notifications)
 
     def _load_heads(self, db: Db, position: int) -> dict[str, tuple[int, bytes]]:
-        """Every stream's last sealed event: kept in memory between batches of this sealer."""
+        """Every stream's last sealed event, in the order of the streams' first events (the heads tree's
+        leaf order): kept in memory between batches of this sealer (new streams are added at the end)."""
         if self._heads is not None and self._heads_at == position:
             return self._heads
-        rows = db.all("SELECT originator_id, version, hash FROM {p}integrity_heads")
-        return {r["originator_id"]: (int(r["version"]), bytes.fromhex(r["hash"])) for r in rows}
+        rows = db.all(
+            "SELECT h.originator_id, h.version, h.hash FROM {p}integrity_heads h JOIN {p}integrity_events e"
+            " ON e.originator_id = h.originator_id AND e.version = 1 ORDER BY e.ordinal"
+        )
+        heads = {r["originator_id"]: (int(r["version"]), bytes.fromhex(r["hash"])) for r in rows}
+        if len(heads) != int(db.scalar("SELECT COUNT(*) FROM {p}integrity_heads") or 0):
+            raise TamperDetected("a stream's head is sealed but its first event is not: the integrity tables were altered")
+        return heads
 
     def _state(self, db: Db) -> SealState:
         row = db.one("SELECT size, frontier, cp_size, cp_time FROM {p}integrity_state WHERE id = 1")
@@ -225,11 +232,15 @@ class Sealer:
     def _seal(self, db: Db, notifications: Sequence[Any], state: SealState, heads: dict[str, tuple[int, bytes]]) -> SealState:
         frontier = state.frontier
         changed: set[str] = set()
+        began: list[str] = []  # streams whose first events these are, in log order
         rows = []
         legacy_until = self.desk.settings.unmaced_events_until
         for n in notifications:
             oid = str(n.originator_id)
-            version, previous = heads.get(oid) or (0, genesis(oid))
+            head = heads.get(oid)
+            if head is None:
+                began.append(oid)
+            version, previous = head or (0, genesis(oid))
             if n.originator_version != version + 1:
                 raise TamperDetected(
                     f"cannot seal event at position {n.id}: {oid} version {n.originator_version} follows version {version}"
@@ -251,6 +262,7 @@ class Sealer:
             " DO UPDATE SET version = excluded.version, hash = excluded.hash",
             [(oid, *heads[oid][:1], heads[oid][1].hex()) for oid in sorted(changed)],
         )
+        self._heads_tree.moved(heads, began, changed)
         new = SealState(frontier.size, frontier, state.cp_size, state.cp_time)
         self._save_state(db, new)
         return new
@@ -272,29 +284,6 @@ class Sealer:
         return (self.now() - since).total_seconds() >= self.every_seconds
 
     # ------------------------------------------------------------------ checkpoints
-    def _heads_root(self, heads: dict[str, tuple[int, bytes]]) -> bytes:
-        """The root of ``heads_levels(heads)`` (what the verifier recomputes), with the streams' ids kept
-        sorted and each head's leaf kept between checkpoints: only the heads that moved are hashed again.
-        Every checkpoint hashed and sorted every stream's head: O(streams) SHA-256s a checkpoint (0.25 s
-        at 100,000 tickets, seconds at a million, every 1,000 events under load)."""
-        known = self._head_leaves
-        new = [oid for oid in heads if oid not in known]
-        # A head this sealer knew is gone (state reloaded), or the last call did not finish: start over.
-        if len(known) + len(new) != len(heads) or len(self._head_ids) != len(known):
-            known.clear()
-            self._head_ids = []
-            new = list(heads)
-        ids = sorted(self._head_ids + new) if new else self._head_ids  # (timsort merges the sorted run)
-        leaves = []
-        for oid in ids:
-            version, h = heads[oid]
-            kept = known.get(oid)
-            if kept is None or kept[0] != version or kept[1] != h:
-                kept = known[oid] = (version, h, head_leaf(oid, version, h))
-            leaves.append(kept[2])
-        self._head_ids = ids
-        return root_of(tree_levels(leaves))
-
     def _checkpoint(
         self, db: Db, state: SealState, heads: dict[str, tuple[int, bytes]], next_key: str | None = None
     ) -> tuple[Checkpoint, SealState]:
@@ -304,10 +293,10 @@ class Sealer:
             "INSERT INTO {p}integrity_keys (key_id, public_key) VALUES (?, ?) ON CONFLICT (key_id) DO NOTHING",
             (kid, public_raw(private).hex()),
         )
-        heads_root = self._heads_root(heads)
+        heads_root = self._heads_tree.root(heads)
         now = self.now()
         fields: dict[str, Any] = {
-            "format": 1, "tree_size": state.size, "root": state.frontier.root().hex(),
+            "format": FORMAT, "tree_size": state.size, "root": state.frontier.root().hex(),
             "heads_root": heads_root.hex(), "heads_count": len(heads), "time": now.isoformat(), "key_id": kid,
             "log_position": int(db.scalar("SELECT MAX(position) FROM {p}integrity_events") or 0),
         }
@@ -437,3 +426,75 @@ class Sealer:
                 log.exception("sealer: the last events could not be sealed at shutdown; run `ticketflow audit seal`")
         if self._owns_store:
             self.store.datastore.close()  # type: ignore[attr-defined]
+
+
+class HeadsTree:
+    """The heads tree of format 2 (see :mod:`ticketflow_verify.chain`), kept between checkpoints.
+
+    Its leaves are the streams' head leaves in the order of the streams' first events, so a new stream
+    appends a leaf and a moved head changes one leaf: each re-hashes only its path to the root. Sorted
+    by id (format 1), a new stream shifted every leaf after it, and every checkpoint re-hashed the whole
+    tree: O(streams) SHA-256s (0.15-0.25 s at 100,000 streams, a second or more at a million), every
+    1,000 events under load; now O(changes x log streams) (see ``bench/bench_heads_tree.py``). The tree follows one heads dict (the sealer's, filled in log order); given
+    another (reloaded from the store), or after a call that failed half way, it is built again whole."""
+
+    def __init__(self) -> None:
+        self._of: dict[str, tuple[int, bytes]] | None = None  # the heads dict the tree is of
+        self._index: dict[str, int] = {}  # stream -> leaf index
+        self._levels: list[list[bytes]] = [[]]
+        self._new: list[str] = []  # streams added to the dict since the last root, in order
+        self._moved: set[str] = set()  # streams whose head moved since the last root
+
+    def moved(self, heads: dict[str, tuple[int, bytes]], new: Sequence[str], changed: set[str]) -> None:
+        """``heads`` gained the streams ``new`` (in log order, at its end) and the heads of ``changed`` moved."""
+        if heads is self._of:
+            self._new.extend(new)
+            self._moved |= changed
+
+    def root(self, heads: dict[str, tuple[int, bytes]]) -> bytes:
+        """The root of ``heads_levels(heads, 2)``: what a verifier recomputes from the log."""
+        if heads is not self._of or len(self._index) + len(self._new) != len(heads):
+            self._build(heads)
+        else:
+            self._of = None  # until this update is whole
+            self._update(heads)
+            self._of = heads
+        self._new, self._moved = [], set()
+        return root_of(self._levels)
+
+    def _build(self, heads: dict[str, tuple[int, bytes]]) -> None:
+        self._of = None
+        self._index = {oid: i for i, oid in enumerate(heads)}
+        self._levels = tree_levels([head_leaf(oid, *head) for oid, head in heads.items()])
+        self._of = heads
+
+    def _update(self, heads: dict[str, tuple[int, bytes]]) -> None:
+        index, leaves = self._index, self._levels[0]
+        dirty: set[int] = set()
+        for oid in self._new:
+            index[oid] = len(leaves)
+            dirty.add(len(leaves))
+            leaves.append(head_leaf(oid, *heads[oid]))
+        for oid in self._moved:
+            i = index[oid]
+            if i not in dirty:
+                leaves[i] = head_leaf(oid, *heads[oid])
+                dirty.add(i)
+        levels = self._levels
+        depth = 0
+        while dirty and len(levels[depth]) > 1:
+            below = levels[depth]
+            if depth + 1 == len(levels):
+                levels.append([])
+            above = levels[depth + 1]
+            width = len(below)
+            parents = sorted({i >> 1 for i in dirty})
+            for p in parents:  # ascending: a new parent is appended right after the last one
+                left = p << 1
+                h = node(below[left], below[left + 1]) if left + 1 < width else below[left]
+                if p < len(above):
+                    above[p] = h
+                else:
+                    above.append(h)
+            dirty = set(parents)
+            depth += 1

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eventsourcing.cryptography import AESCipher
+from ticketflow_verify.bundle import verify_export
 
 from projections.integrity.export import export
 from projections.integrity.sealer import Sealer, SealView
 from projections.integrity.verifier import verify_store
-from ticketflow.clock import FakeClock
-from ticketflow.commands import AddNote
-from ticketflow.config import Settings
-from ticketflow.errors import TicketflowError
-from ticketflow_verify.bundle import verify_export
 from tests.integrity.conftest import Ticking, make_sealed
 from tests.integrity.support import AGENT, Sealed, event_at, set_state
+from tests.support import Desk
+from ticketflow.clock import FakeClock
+from ticketflow.commands import AddNote
+from ticketflow.config import Settings, StorageKind
+from ticketflow.errors import TicketflowError
 
 
 def sizes(sealed: Sealed) -> list[int]:
@@ -138,38 +142,48 @@ def test_the_embedded_sealer_follows_the_desks_saves(sealed: Sealed) -> None:
     assert verify_store(sealed.desk, sealed.sealer.store).ok
 
 
-def test_the_heads_root_kept_between_checkpoints_equals_the_verifiers_recomputation(sealed: Sealed) -> None:
-    """Only the heads that moved are hashed again; new streams, moved heads and a reloaded state that
-    lost a stream all give the root ``heads_levels`` gives from scratch."""
+def test_the_heads_tree_kept_between_checkpoints_equals_the_verifiers_recomputation() -> None:
+    """New streams (appended, in log order) and moved heads re-hash only their paths; after every
+    change, at every size from 0 to 300 streams, the root is the one ``heads_levels`` computes from
+    scratch, and so are all the levels."""
+    import random
+
     from ticketflow_verify.chain import heads_levels, root_of
 
-    sealer = sealed.sealer
-    heads = {f"stream-{n:03d}": (1, bytes([n]) * 32) for n in range(40)}
+    from projections.integrity.sealer import HeadsTree
 
-    def from_scratch() -> bytes:
-        return root_of(heads_levels(heads)[1])
+    for seed in range(6):
+        rng = random.Random(seed)
+        tree, heads = HeadsTree(), {}
+        assert tree.root(heads) == root_of(heads_levels({})[1])
+        while len(heads) < 300:
+            new = [f"{rng.getrandbits(64):016x}-工单" for _ in range(rng.choice((0, 1, 1, 2, 3, 17)))]
+            moved = set(new)
+            for oid in new:
+                heads[oid] = (1, rng.randbytes(32))
+            for oid in rng.sample(sorted(heads), min(len(heads), rng.choice((0, 1, 4)))):
+                heads[oid] = (heads[oid][0] + 1, rng.randbytes(32))
+                moved.add(oid)
+            tree.moved(heads, new, moved)
+            assert tree.root(heads) == root_of(heads_levels(heads, 2)[1]), (seed, len(heads))
+            assert tree._levels == heads_levels(heads, 2)[1]
 
-    assert sealer._heads_root(heads) == from_scratch()
-    heads["stream-007"] = (2, b"\x07" * 31 + b"\x08")  # a head moved
-    heads["stream-000a"] = (1, b"\xaa" * 32)  # a new stream, sorted in between
-    heads["工单-新"] = (1, b"\xbb" * 32)  # a new stream, sorted last
-    assert sealer._heads_root(heads) == from_scratch()
-    del heads["stream-013"]  # state reloaded without a stream this sealer had hashed
-    assert sealer._heads_root(heads) == from_scratch()
-    assert sealer._heads_root({}) == root_of(heads_levels({})[1])
 
-
-def test_a_heads_root_that_failed_half_way_is_recomputed_whole_by_the_next_checkpoint(
-    sealed: Sealed, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from projections.integrity import sealer as sealer_module
+def test_a_heads_tree_given_other_heads_or_left_half_way_is_built_again_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     from ticketflow_verify.chain import head_leaf, heads_levels, root_of
 
-    sealer = sealed.sealer
+    from projections.integrity import sealer as sealer_module
+    from projections.integrity.sealer import HeadsTree
+
+    tree = HeadsTree()
     heads = {f"stream-{n:03d}": (1, bytes([n]) * 32) for n in range(10)}
-    sealer._heads_root(heads)
-    for n in range(10, 20):
-        heads[f"stream-{n:03d}"] = (1, bytes([n]) * 32)
+    tree.root(heads)
+    reloaded = {oid: head for oid, head in heads.items() if oid != "stream-004"}  # read again from the store
+    assert tree.root(reloaded) == root_of(heads_levels(reloaded, 2)[1])
+    new = [f"stream-{n:03d}" for n in range(10, 20)]
+    for oid in new:
+        reloaded[oid] = (1, b"\x01" * 32)
+    tree.moved(reloaded, new, set(new))
     calls = []
 
     def failing(*args: object) -> bytes:
@@ -180,6 +194,105 @@ def test_a_heads_root_that_failed_half_way_is_recomputed_whole_by_the_next_check
 
     monkeypatch.setattr(sealer_module, "head_leaf", failing)
     with pytest.raises(MemoryError):
-        sealer._heads_root(heads)
+        tree.root(reloaded)
     monkeypatch.setattr(sealer_module, "head_leaf", head_leaf)
-    assert sealer._heads_root(heads) == root_of(heads_levels(heads)[1])
+    assert tree.root(reloaded) == root_of(heads_levels(reloaded, 2)[1])
+
+
+def _heads_at(sealed: Sealed, size: int) -> dict[str, tuple[int, bytes]]:
+    """The streams' last sealed events within the first ``size`` leaves, in the order of their first events."""
+    rows = sealed.sealer.store.read(lambda db: db.all(
+        "SELECT originator_id, version, hash FROM {p}integrity_events WHERE ordinal < ? ORDER BY ordinal", (size,)))
+    heads: dict[str, tuple[int, bytes]] = {}
+    for r in rows:
+        heads[r["originator_id"]] = (int(r["version"]), bytes.fromhex(r["hash"]))
+    return heads
+
+
+def _resign(sealed: Sealed, change: Callable[[dict[str, Any]], None]) -> None:
+    """Rewrite every checkpoint's body with ``change`` and sign it again with its key, as a sealer of
+    that body would have written it."""
+    from ticketflow_verify.chain import checkpoint_body, sign
+
+    store = sealed.sealer.store
+    for row in store.read(lambda db: db.all("SELECT seq, body, key_id FROM {p}integrity_checkpoints ORDER BY seq")):
+        fields = json.loads(row["body"])
+        change(fields)
+        body = checkpoint_body(fields)
+        signature = sign(sealed.sealer.keys.private(row["key_id"]), body).hex()
+        store.write(lambda db, b=body, s=signature, q=row["seq"]: db.execute(
+            "UPDATE {p}integrity_checkpoints SET body = ?, signature = ? WHERE seq = ?", (b.decode(), s, q)))
+
+
+def _spy_on_the_parallel_pass(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """What each parallel pass returns (None: it stood down for the single pass)."""
+    from projections.integrity import verifier
+
+    seen: list[Any] = []
+    original = verifier._parallel_pass
+
+    def spy(*args: Any) -> Any:
+        seen.append(original(*args))
+        return seen[-1]
+
+    monkeypatch.setattr(verifier, "_parallel_pass", spy)
+    return seen
+
+
+def test_a_store_sealed_in_format_1_still_verifies_and_new_checkpoints_are_format_2(
+    sealed: Sealed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checkpoints an earlier sealer signed (format 1: the heads tree sorted by id) verify in the store
+    (latest and every checkpoint) and in a ticket's export; the sealer goes on in format 2, and a store
+    holding both verifies."""
+    from ticketflow_verify.chain import heads_levels, root_of
+
+    desk = sealed.desk
+    while list(_heads_at(sealed, desk.log_position())) == sorted(_heads_at(sealed, desk.log_position())):
+        sealed.tickets.append(Desk(desk).open("another, so that first-event order is not id order"))
+        sealed.sealer.catch_up(checkpoint=True)
+    heads = _heads_at(sealed, desk.log_position())
+    assert root_of(heads_levels(heads, 1)[1]) != root_of(heads_levels(heads, 2)[1])
+
+    def as_format_1(fields: dict[str, Any]) -> None:
+        fields["format"] = 1
+        fields["heads_root"] = root_of(heads_levels(_heads_at(sealed, fields["tree_size"]), 1)[1]).hex()
+
+    _resign(sealed, as_format_1)
+    passes = _spy_on_the_parallel_pass(monkeypatch)
+    for deep, workers in ((False, 1), (False, 2), (True, 1)):  # 2: the parallel pass (SQLite)
+        report = verify_store(desk, sealed.sealer.store, snapshots=False, deep=deep, workers=workers)
+        assert report.ok, report.problems
+    if desk.settings.storage is StorageKind.SQLITE:
+        assert passes and None not in passes, "the parallel pass stood down on an intact store"
+    export(desk, sealed.sealer.store, tmp_path / "old", ticket=sealed.tickets[-1])
+    assert verify_export(tmp_path / "old") == []
+    export(desk, sealed.sealer.store, tmp_path / "old-log")  # the whole log: its heads root recomputed
+    assert verify_export(tmp_path / "old-log") == []
+
+    desk.add_note(AddNote(ticket_id=sealed.tickets[0], body="after the upgrade"), AGENT)
+    sealed.sealer.catch_up(checkpoint=True)
+    sealed.sealer.checkpoint(force=True)
+    formats = [json.loads(r["body"])["format"] for r in sealed.sealer.read(
+        lambda db: db.all("SELECT body FROM {p}integrity_checkpoints ORDER BY seq"))]
+    assert formats[0] == 1 and formats[-1] == 2
+    for deep, workers in ((False, 1), (False, 2), (True, 1)):
+        report = verify_store(desk, sealed.sealer.store, snapshots=False, deep=deep, workers=workers)
+        assert report.ok, report.problems
+    if desk.settings.storage is StorageKind.SQLITE:
+        assert len(passes) == 2 and None not in passes
+    export(desk, sealed.sealer.store, tmp_path / "new", ticket=sealed.tickets[0])
+    assert verify_export(tmp_path / "new") == []
+    export(desk, sealed.sealer.store, tmp_path / "new-log")
+    assert verify_export(tmp_path / "new-log") == []
+
+
+def test_a_checkpoint_in_a_format_the_verifier_does_not_know_is_refused_by_name(sealed: Sealed, tmp_path: Path) -> None:
+    export(sealed.desk, sealed.sealer.store, tmp_path / "export", ticket=sealed.tickets[0])
+    _resign(sealed, lambda fields: fields.update(format=3))
+    report = verify_store(sealed.desk, sealed.sealer.store, snapshots=False)
+    assert any("format 3, which this verifier does not read" in p for p in report.problems), report.problems
+    export(sealed.desk, sealed.sealer.store, tmp_path / "newer", ticket=sealed.tickets[0])
+    assert verify_export(tmp_path / "export") == []
+    problems = verify_export(tmp_path / "newer")
+    assert problems and "format 3, which this verifier does not read" in problems[0]

@@ -4,4 +4,4 @@ Standard library and ``cryptography`` only. ``chain`` specifies the hashes, tree
 ``bundle`` checks an export directory; ``cli`` is the ``ticketflow-verify`` command.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,4 +1,4 @@
-"""The hashes, trees and signatures of ticketflow's tamper-evident log (format 1).
+"""The hashes, trees and signatures of ticketflow's tamper-evident log (formats 1 and 2).
 
 This module needs only the standard library and ``cryptography``; it imports
 nothing else from ticketflow, so an auditor can copy it and re-check an export.
@@ -24,11 +24,18 @@ Integers are big-endian; ``str`` fields are UTF-8. ``H`` is SHA-256.
       root([])   = H("")
 
 * **Heads tree** (what makes a single stream's export complete): at a checkpoint of
-  size n, the streams' last events within the first n leaves, sorted by originator id,
-  as leaves ``H(0x00 || "ticketflow/head/1" || frame(originator_id) || u64(version) || hash)``
-  of an RFC 6962 tree. A stream's head entry with its proof shows its last version.
+  size n, the streams' last events within the first n leaves, as leaves
+  ``H(0x00 || "ticketflow/head/1" || frame(originator_id) || u64(version) || hash)``
+  of an RFC 6962 tree (an odd last node carried up). A stream's head entry with its proof
+  shows its last version. The leaves' order is the checkpoint's ``format``'s:
 
-* **Checkpoint**: ``body`` is compact JSON (sorted keys) with ``format`` = 1,
+  - format 1: the streams sorted by originator id;
+  - format 2: the streams in the order of their first events in the log (leaf ordinal).
+    A new stream's leaf is appended and a moved head changes one path, so the sealer
+    updates the tree in O(log n) per change; sorted by id, a new stream shifted every
+    leaf after it and each checkpoint re-hashed O(streams) nodes.
+
+* **Checkpoint**: ``body`` is compact JSON (sorted keys) with ``format`` (1 or 2, see the heads tree),
   ``tree_size``, ``root`` (hex), ``heads_root`` (hex), ``heads_count``, ``time``
   (ISO-8601 UTC), ``key_id`` and optionally ``next_key`` ``{key_id, public_key}``
   announcing the key that signs the following checkpoints. The signature is
@@ -48,7 +55,9 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-FORMAT = 1
+#: The format the sealer writes; a verifier reads every format of :data:`FORMATS` (and refuses others).
+FORMAT = 2
+FORMATS = (1, 2)
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 CHECKPOINT_CONTEXT = b"ticketflow/checkpoint/1\n"
 _sha = hashlib.sha256
@@ -184,9 +193,18 @@ def root_from_proof(index: int, size: int, leaf_hash: bytes, proof: Sequence[byt
     return r if sn == 0 else None
 
 
-def heads_levels(heads: dict[str, tuple[int, bytes]]) -> tuple[list[str], list[list[bytes]]]:
-    ids = sorted(heads)
+def heads_levels(heads: dict[str, tuple[int, bytes]], format: int = FORMAT) -> tuple[list[str], list[list[bytes]]]:
+    """The heads tree of a checkpoint of ``format``: its streams' ids in leaf order, and its levels.
+    ``heads`` must hold the streams in the order of their first events in the log (as a dict filled
+    walking the log does); format 1 sorts them by id."""
+    ids = sorted(heads) if format == 1 else list(heads)
     return ids, tree_levels([head_leaf(i, *heads[i]) for i in ids])
+
+
+def checkpoint_format(fields: dict[str, Any]) -> int:
+    """A checkpoint's format (1 when its body names none: the first checkpoints named it)."""
+    value = fields.get("format", 1)
+    return value if type(value) is int else -1
 
 
 # ---------------------------------------------------------------------- keys and checkpoints
@@ -264,6 +282,9 @@ def check_signatures(checkpoints: Iterable[Checkpoint], keys: dict[str, str], tr
             return f"{where}: public key {kid} missing from the key history or not matching its id"
         if not signature_ok(public, cp.body, cp.signature):
             return f"{where}: bad signature by key {kid}"
+        if checkpoint_format(fields) not in FORMATS:
+            return (f"{where}: format {fields.get('format')!r}, which this verifier does not read (it reads"
+                    f" {', '.join(map(str, FORMATS))}; a newer ticketflow-verify may)")
         announced = fields.get("next_key")
         if announced:
             if key_id(bytes.fromhex(announced["public_key"])) != announced["key_id"]:
