@@ -5,7 +5,7 @@
 For each size: a heads dict of that many streams (random ids, in first-event order), the tree built
 once, then ``--rounds`` checkpoints, each after ``--moved`` heads moved and ``--new`` streams began:
 CPU per checkpoint of :class:`projections.integrity.sealer.HeadsTree` (what the sealer does) and of
-``heads_levels(heads, 1)`` (format 1's tree sorted by id, built from scratch: a new stream sorted in
+``heads_levels(heads, format=1)`` (format 1's tree sorted by id, built from scratch: a new stream sorted in
 shifts every leaf after it, so any sorted tree hashes most inner nodes again). Both roots are
 checked against ``heads_levels`` each round.
 """
@@ -25,9 +25,9 @@ from projections.integrity.sealer import HeadsTree
 def run(streams: int, moved: int, new: int, rounds: int) -> None:
     rng = random.Random(streams)
     heads = {str(UUID(int=rng.getrandbits(128))): (1, rng.randbytes(32)) for _ in range(streams)}
-    tree = HeadsTree()
+    tree, size = HeadsTree(), streams  # (as if each stream had one event so far)
     started = time.process_time()
-    tree.root(heads)
+    tree.root(heads, size)
     built = time.process_time() - started
     kept, scratch = [], []
     for _ in range(rounds):
@@ -37,14 +37,15 @@ def run(streams: int, moved: int, new: int, rounds: int) -> None:
         fresh = [str(UUID(int=rng.getrandbits(128))) for _ in range(new)]
         for oid in fresh:
             heads[oid] = (1, rng.randbytes(32))
-        tree.moved(heads, fresh, moving | set(fresh))
+        tree.moved(heads, fresh, moving | set(fresh), size, size + moved + new)
+        size += moved + new
         started = time.process_time()
-        root = tree.root(heads)
+        root = tree.root(heads, size)
         kept.append(time.process_time() - started)
         started = time.process_time()
-        heads_levels(heads, 1)
+        heads_levels(heads, format=1)
         scratch.append(time.process_time() - started)
-        assert root == root_of(heads_levels(heads, 2)[1])
+        assert root == root_of(heads_levels(heads, format=2)[1])
     print(
         f"{len(heads):>10,} streams: built once {built:.2f} s; a checkpoint ({moved} moved, {new} new): kept "
         + " / ".join(f"{t * 1000:.1f}" for t in kept) + " ms, format 1 from scratch "

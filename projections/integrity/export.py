@@ -22,7 +22,7 @@ from ticketflow.application import TicketDesk
 from ticketflow.errors import ValidationFailed
 from ticketflow_verify.bundle import FILES
 from ticketflow_verify.bundle import load_checkpoints as load_bundle_checkpoints
-from ticketflow_verify.chain import checkpoint_format, fingerprint, genesis, heads_levels, inclusion_proof, leaf, tree_levels
+from ticketflow_verify.chain import FORMATS, checkpoint_format, fingerprint, genesis, heads_levels, inclusion_proof, leaf, tree_levels
 
 PAGE = 10_000
 
@@ -83,6 +83,11 @@ def export(
     keys = store.read(load_keys)
     (directory / "keys.json").write_text(json.dumps([{"key_id": k, "public_key": v} for k, v in keys.items()], indent=1))
     if ticket is not None and not (since or until):
+        if checkpoint_format(target.fields) not in FORMATS:
+            raise ValidationFailed(
+                f"checkpoint #{target.seq} is of format {target.fields.get('format')!r}, which this version of"
+                " ticketflow does not write: export with the version that sealed it"
+            )
         _write_heads(store, directory, size, str(ticket), checkpoint_format(target.fields))
     manifest = {
         "format": 1, "scope": {"ticket": str(ticket) if ticket else None, "from": since.isoformat() if since else None,
@@ -137,7 +142,7 @@ def _write_heads(store: ViewStore, directory: Path, size: int, stream: str, form
             " WHERE ordinal < ? GROUP BY originator_id) m ON e.ordinal = m.last ORDER BY m.first", (size,))
     # The streams in the order of their first events (format 2's leaf order; format 1 sorts them).
     heads = {r["originator_id"]: (int(r["version"]), bytes.fromhex(r["hash"])) for r in store.read(query)}
-    ids, levels = heads_levels(heads, format)
+    ids, levels = heads_levels(heads, format=format)
     index = ids.index(stream)
     version, h = heads[stream]
     entry = {"originator_id": stream, "version": version, "hash": h.hex(), "index": index,

@@ -104,7 +104,8 @@ def export_zip(
             for path in sorted((scratch / "export").iterdir()):
                 packed.write(path, f"ticketflow-export/{path.name}")
             packed.writestr("ticketflow-export/HOW-TO-VERIFY.txt", (
-                "Unpack, then check this export without the desk's database:\n\n"
+                "Unpack, then check this export without the desk's database, with ticketflow-verify 0.2 or later\n"
+                "(pip install 'ticketflow-verify>=0.2'; 0.1 does not read checkpoint format 2):\n\n"
                 f"    ticketflow-verify ticketflow-export --key {signers[-1] if signers else '<fingerprint>'}\n\n"
                 "Take the key fingerprint from the desk by another channel than this file.\n"))
         opened = archive.open("rb")  # read from the open file: the directory can go at once

@@ -262,7 +262,7 @@ class Sealer:
             " DO UPDATE SET version = excluded.version, hash = excluded.hash",
             [(oid, *heads[oid][:1], heads[oid][1].hex()) for oid in sorted(changed)],
         )
-        self._heads_tree.moved(heads, began, changed)
+        self._heads_tree.moved(heads, began, changed, state.size, frontier.size)
         new = SealState(frontier.size, frontier, state.cp_size, state.cp_time)
         self._save_state(db, new)
         return new
@@ -293,7 +293,7 @@ class Sealer:
             "INSERT INTO {p}integrity_keys (key_id, public_key) VALUES (?, ?) ON CONFLICT (key_id) DO NOTHING",
             (kid, public_raw(private).hex()),
         )
-        heads_root = self._heads_tree.root(heads)
+        heads_root = self._heads_tree.root(heads, state.size)
         now = self.now()
         fields: dict[str, Any] = {
             "format": FORMAT, "tree_size": state.size, "root": state.frontier.root().hex(),
@@ -435,26 +435,36 @@ class HeadsTree:
     appends a leaf and a moved head changes one leaf: each re-hashes only its path to the root. Sorted
     by id (format 1), a new stream shifted every leaf after it, and every checkpoint re-hashed the whole
     tree: O(streams) SHA-256s (0.15-0.25 s at 100,000 streams, a second or more at a million), every
-    1,000 events under load; now O(changes x log streams) (see ``bench/bench_heads_tree.py``). The tree follows one heads dict (the sealer's, filled in log order); given
-    another (reloaded from the store), or after a call that failed half way, it is built again whole."""
+    1,000 events under load; now O(changes x log streams) (see ``bench/bench_heads_tree.py``).
+
+    The tree follows one heads dict (the sealer's, filled in log order) through the log: each
+    :meth:`moved` names the leaves of the log it covers, and it must start where the last one ended.
+    Given another dict (reloaded from the store), a gap or overlap in the positions (a batch whose
+    changes were not told), or after a call that failed half way, it is built again whole."""
 
     def __init__(self) -> None:
         self._of: dict[str, tuple[int, bytes]] | None = None  # the heads dict the tree is of
         self._index: dict[str, int] = {}  # stream -> leaf index
         self._levels: list[list[bytes]] = [[]]
+        self._size = -1  # the log's leaves the tree (with the changes told since) covers
         self._new: list[str] = []  # streams added to the dict since the last root, in order
         self._moved: set[str] = set()  # streams whose head moved since the last root
 
-    def moved(self, heads: dict[str, tuple[int, bytes]], new: Sequence[str], changed: set[str]) -> None:
-        """``heads`` gained the streams ``new`` (in log order, at its end) and the heads of ``changed`` moved."""
-        if heads is self._of:
+    def moved(self, heads: dict[str, tuple[int, bytes]], new: Sequence[str], changed: set[str], start: int, end: int) -> None:
+        """Leaves ``start`` to ``end`` of the log were sealed into ``heads``: it gained the streams ``new``
+        (in log order, at its end) and the heads of ``changed`` moved."""
+        if heads is self._of and start == self._size:
             self._new.extend(new)
             self._moved |= changed
+            self._size = end
+        else:
+            self._of = None  # not what the tree follows: built again at the next root
 
-    def root(self, heads: dict[str, tuple[int, bytes]]) -> bytes:
-        """The root of ``heads_levels(heads, 2)``: what a verifier recomputes from the log."""
-        if heads is not self._of or len(self._index) + len(self._new) != len(heads):
-            self._build(heads)
+    def root(self, heads: dict[str, tuple[int, bytes]], size: int) -> bytes:
+        """The root of ``heads_levels(heads, format=2)``, ``heads`` being the streams' heads in the log's
+        first ``size`` leaves: what a verifier recomputes from the log."""
+        if heads is not self._of or size != self._size or len(self._index) + len(self._new) != len(heads):
+            self._build(heads, size)
         else:
             self._of = None  # until this update is whole
             self._update(heads)
@@ -462,11 +472,11 @@ class HeadsTree:
         self._new, self._moved = [], set()
         return root_of(self._levels)
 
-    def _build(self, heads: dict[str, tuple[int, bytes]]) -> None:
+    def _build(self, heads: dict[str, tuple[int, bytes]], size: int) -> None:
         self._of = None
         self._index = {oid: i for i, oid in enumerate(heads)}
         self._levels = tree_levels([head_leaf(oid, *head) for oid, head in heads.items()])
-        self._of = heads
+        self._of, self._size = heads, size
 
     def _update(self, heads: dict[str, tuple[int, bytes]]) -> None:
         index, leaves = self._index, self._levels[0]

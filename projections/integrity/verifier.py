@@ -41,7 +41,7 @@ from ticketflow.errors import ValidationFailed
 from ticketflow.writer_mac import ForgedEvent
 from ticketflow_verify.bundle import UsageError, read_anchor, verify_export
 from ticketflow_verify.chain import (
-    Frontier, check_signatures, checkpoint_format, genesis, heads_levels, leaf, node, root_of, tree_levels,
+    FORMATS, Frontier, check_signatures, checkpoint_format, genesis, heads_levels, leaf, node, root_of, tree_levels,
 )
 
 
@@ -405,6 +405,8 @@ def _parallel_pass(
                 if size == heads_at:  # heads_levels(), from the head leaves the workers hashed
                     at_leaves = dict(head_leaves)  # a dict keeps first insertions: streams in log order
                     at_leaves.update(res["heads_leaves"])
+                    if checkpoint_format(cp.fields) not in FORMATS:
+                        return None
                     ordered = ([at_leaves[i] for i in sorted(at_leaves)] if checkpoint_format(cp.fields) == 1
                                else list(at_leaves.values()))
                     if root_of(tree_levels(ordered)).hex() != cp.fields.get("heads_root"):
@@ -473,8 +475,8 @@ def _check_roots(
         if bytes.fromhex(fields["root"]) != frontier.root():
             problems.append(f"checkpoint #{cp.seq} (tree size {frontier.size}): signed root does not match the log up to"
                             f" position {position} (checkpoint replaced, or the log and its hashes rewritten)")
-        if heads_at in (-1, frontier.size):
-            _, levels = heads_levels(heads, checkpoint_format(fields))  # heads: filled in log order
+        if heads_at in (-1, frontier.size) and checkpoint_format(fields) in FORMATS:  # (else named already)
+            _, levels = heads_levels(heads, format=checkpoint_format(fields))  # heads: filled in log order
             if root_of(levels).hex() != fields.get("heads_root"):
                 problems.append(f"checkpoint #{cp.seq}: heads root does not match the streams' last events")
 

@@ -144,8 +144,8 @@ def test_the_embedded_sealer_follows_the_desks_saves(sealed: Sealed) -> None:
 
 def test_the_heads_tree_kept_between_checkpoints_equals_the_verifiers_recomputation() -> None:
     """New streams (appended, in log order) and moved heads re-hash only their paths; after every
-    change, at every size from 0 to 300 streams, the root is the one ``heads_levels`` computes from
-    scratch, and so are all the levels."""
+    checkpoint (one to three sealed batches told since the last), at every size from 0 to 400 streams,
+    the root is the one ``heads_levels`` computes from scratch, and so are all the levels."""
     import random
 
     from ticketflow_verify.chain import heads_levels, root_of
@@ -154,36 +154,48 @@ def test_the_heads_tree_kept_between_checkpoints_equals_the_verifiers_recomputat
 
     for seed in range(6):
         rng = random.Random(seed)
-        tree, heads = HeadsTree(), {}
-        assert tree.root(heads) == root_of(heads_levels({})[1])
-        while len(heads) < 300:
-            new = [f"{rng.getrandbits(64):016x}-工单" for _ in range(rng.choice((0, 1, 1, 2, 3, 17)))]
-            moved = set(new)
-            for oid in new:
-                heads[oid] = (1, rng.randbytes(32))
-            for oid in rng.sample(sorted(heads), min(len(heads), rng.choice((0, 1, 4)))):
-                heads[oid] = (heads[oid][0] + 1, rng.randbytes(32))
-                moved.add(oid)
-            tree.moved(heads, new, moved)
-            assert tree.root(heads) == root_of(heads_levels(heads, 2)[1]), (seed, len(heads))
-            assert tree._levels == heads_levels(heads, 2)[1]
+        tree, heads, size = HeadsTree(), {}, 0
+        assert tree.root(heads, size) == root_of(heads_levels({}, format=2)[1])
+        while len(heads) < 400:
+            for _ in range(rng.choice((1, 1, 2, 3))):  # sealed batches between two checkpoints
+                new = [f"{rng.getrandbits(64):016x}-工单" for _ in range(rng.choice((0, 1, 1, 2, 3, 17, 40)))]
+                changed = set(new)
+                for oid in new:
+                    heads[oid] = (1, rng.randbytes(32))
+                for oid in rng.sample(sorted(heads), min(len(heads), rng.choice((0, 1, 4)))):
+                    heads[oid] = (heads[oid][0] + 1, rng.randbytes(32))
+                    changed.add(oid)
+                events = len(new) + len(changed) + 1
+                tree.moved(heads, new, changed, size, size + events)
+                size += events
+            assert tree.root(heads, size) == root_of(heads_levels(heads, format=2)[1]), (seed, len(heads))
+            assert tree._levels == heads_levels(heads, format=2)[1]
 
 
-def test_a_heads_tree_given_other_heads_or_left_half_way_is_built_again_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_heads_tree_given_other_heads_untold_changes_or_left_half_way_is_built_again_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from ticketflow_verify.chain import head_leaf, heads_levels, root_of
 
     from projections.integrity import sealer as sealer_module
     from projections.integrity.sealer import HeadsTree
 
+    def expected(heads: dict[str, tuple[int, bytes]]) -> bytes:
+        return root_of(heads_levels(heads, format=2)[1])
+
     tree = HeadsTree()
     heads = {f"stream-{n:03d}": (1, bytes([n]) * 32) for n in range(10)}
-    tree.root(heads)
+    tree.root(heads, 10)
     reloaded = {oid: head for oid, head in heads.items() if oid != "stream-004"}  # read again from the store
-    assert tree.root(reloaded) == root_of(heads_levels(reloaded, 2)[1])
+    assert tree.root(reloaded, 10) == expected(reloaded)
+    reloaded["stream-007"] = (2, b"\x07" * 32)  # a batch whose change nobody told the tree (positions 10-11)
+    reloaded["stream-002"] = (2, b"\x02" * 32)  # the next batch, told (11-12): the gap shows
+    tree.moved(reloaded, [], {"stream-002"}, 11, 12)
+    assert tree.root(reloaded, 12) == expected(reloaded)
     new = [f"stream-{n:03d}" for n in range(10, 20)]
     for oid in new:
         reloaded[oid] = (1, b"\x01" * 32)
-    tree.moved(reloaded, new, set(new))
+    tree.moved(reloaded, new, set(new), 12, 22)
     calls = []
 
     def failing(*args: object) -> bytes:
@@ -194,9 +206,9 @@ def test_a_heads_tree_given_other_heads_or_left_half_way_is_built_again_whole(mo
 
     monkeypatch.setattr(sealer_module, "head_leaf", failing)
     with pytest.raises(MemoryError):
-        tree.root(reloaded)
+        tree.root(reloaded, 22)
     monkeypatch.setattr(sealer_module, "head_leaf", head_leaf)
-    assert tree.root(reloaded) == root_of(heads_levels(reloaded, 2)[1])
+    assert tree.root(reloaded, 22) == expected(reloaded)
 
 
 def _heads_at(sealed: Sealed, size: int) -> dict[str, tuple[int, bytes]]:
@@ -252,11 +264,11 @@ def test_a_store_sealed_in_format_1_still_verifies_and_new_checkpoints_are_forma
         sealed.tickets.append(Desk(desk).open("another, so that first-event order is not id order"))
         sealed.sealer.catch_up(checkpoint=True)
     heads = _heads_at(sealed, desk.log_position())
-    assert root_of(heads_levels(heads, 1)[1]) != root_of(heads_levels(heads, 2)[1])
+    assert root_of(heads_levels(heads, format=1)[1]) != root_of(heads_levels(heads, format=2)[1])
 
     def as_format_1(fields: dict[str, Any]) -> None:
         fields["format"] = 1
-        fields["heads_root"] = root_of(heads_levels(_heads_at(sealed, fields["tree_size"]), 1)[1]).hex()
+        fields["heads_root"] = root_of(heads_levels(_heads_at(sealed, fields["tree_size"]), format=1)[1]).hex()
 
     _resign(sealed, as_format_1)
     passes = _spy_on_the_parallel_pass(monkeypatch)
@@ -292,7 +304,11 @@ def test_a_checkpoint_in_a_format_the_verifier_does_not_know_is_refused_by_name(
     _resign(sealed, lambda fields: fields.update(format=3))
     report = verify_store(sealed.desk, sealed.sealer.store, snapshots=False)
     assert any("format 3, which this verifier does not read" in p for p in report.problems), report.problems
-    export(sealed.desk, sealed.sealer.store, tmp_path / "newer", ticket=sealed.tickets[0])
+    assert not any("heads root" in p for p in report.problems), report.problems
+    export(sealed.desk, sealed.sealer.store, tmp_path / "newer")  # the whole log: no heads tree to prove
     assert verify_export(tmp_path / "export") == []
     problems = verify_export(tmp_path / "newer")
     assert problems and "format 3, which this verifier does not read" in problems[0]
+    assert not any("heads root" in p for p in problems), problems  # not taken for a mismatch
+    with pytest.raises(TicketflowError, match="format 3, which this version of ticketflow does not write"):
+        export(sealed.desk, sealed.sealer.store, tmp_path / "ticket", ticket=sealed.tickets[0])

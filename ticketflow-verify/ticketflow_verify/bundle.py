@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ticketflow_verify.chain import (
-    Checkpoint, Frontier, check_signatures, checkpoint_format, event_hash, fingerprint, genesis, head_leaf, heads_levels, leaf,
+    FORMATS, Checkpoint, Frontier, check_signatures, checkpoint_format, event_hash, fingerprint, genesis, head_leaf, heads_levels, leaf,
     root_from_proof, root_of,
 )
 
@@ -254,8 +254,9 @@ def _verify_export(directory: Path, trusted_key: str | None) -> list[str]:
             if int(cp.fields["tree_size"]) > frontier.size:
                 problems.append(f"checkpoint #{cp.seq} covers {cp.fields['tree_size']} events, beyond the log's {frontier.size}")
                 break
-        _, levels = heads_levels(heads, checkpoint_format(fields))  # heads: in log order, as read
-        if frontier.size == size and root_of(levels).hex() != fields.get("heads_root"):
+        known = checkpoint_format(fields) in FORMATS  # else check_signatures named the format
+        if known and frontier.size == size and root_of(heads_levels(  # heads: in log order, as read
+                heads, format=checkpoint_format(fields))[1]).hex() != fields.get("heads_root"):
             problems.append(f"checkpoint #{target.seq}: heads root does not match the streams' last events")
     elif ticket and not ranged:
         if ticket not in heads:

@@ -193,10 +193,12 @@ def root_from_proof(index: int, size: int, leaf_hash: bytes, proof: Sequence[byt
     return r if sn == 0 else None
 
 
-def heads_levels(heads: dict[str, tuple[int, bytes]], format: int = FORMAT) -> tuple[list[str], list[list[bytes]]]:
+def heads_levels(heads: dict[str, tuple[int, bytes]], *, format: int) -> tuple[list[str], list[list[bytes]]]:
     """The heads tree of a checkpoint of ``format``: its streams' ids in leaf order, and its levels.
     ``heads`` must hold the streams in the order of their first events in the log (as a dict filled
-    walking the log does); format 1 sorts them by id."""
+    walking the log does); format 1 sorts them by id. A format not in :data:`FORMATS` is a ValueError."""
+    if format not in FORMATS:
+        raise ValueError(f"checkpoint format {format!r} is not one of {FORMATS}")
     ids = sorted(heads) if format == 1 else list(heads)
     return ids, tree_levels([head_leaf(i, *heads[i]) for i in ids])
 
