@@ -83,12 +83,13 @@ def export(
     keys = store.read(load_keys)
     (directory / "keys.json").write_text(json.dumps([{"key_id": k, "public_key": v} for k, v in keys.items()], indent=1))
     if ticket is not None and not (since or until):
-        if checkpoint_format(target.fields) not in FORMATS:
+        format_ = checkpoint_format(target.fields)
+        if format_ not in FORMATS:
             raise ValidationFailed(
                 f"checkpoint #{target.seq} is of format {target.fields.get('format')!r}, which this version of"
                 " ticketflow does not write: export with the version that sealed it"
             )
-        _write_heads(store, directory, size, str(ticket), checkpoint_format(target.fields))
+        _write_heads(store, directory, size, str(ticket), format_)
     manifest = {
         "format": 1, "scope": {"ticket": str(ticket) if ticket else None, "from": since.isoformat() if since else None,
                                "to": until.isoformat() if until else None},

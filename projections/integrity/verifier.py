@@ -405,10 +405,10 @@ def _parallel_pass(
                 if size == heads_at:  # heads_levels(), from the head leaves the workers hashed
                     at_leaves = dict(head_leaves)  # a dict keeps first insertions: streams in log order
                     at_leaves.update(res["heads_leaves"])
-                    if checkpoint_format(cp.fields) not in FORMATS:
+                    format_ = checkpoint_format(cp.fields)
+                    if format_ not in FORMATS:
                         return None
-                    ordered = ([at_leaves[i] for i in sorted(at_leaves)] if checkpoint_format(cp.fields) == 1
-                               else list(at_leaves.values()))
+                    ordered = [at_leaves[i] for i in sorted(at_leaves)] if format_ == 1 else list(at_leaves.values())
                     if root_of(tree_levels(ordered)).hex() != cp.fields.get("heads_root"):
                         return None
         if not _extend(frontier, start + res["count"], res["blocks"]):

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from projections.integrity import verifier
 from projections.integrity.keys import KeyRing
 from projections.integrity.sealer import Sealer
 from ticketflow.application import TicketDesk
@@ -39,3 +41,18 @@ def sealed(shared_store_settings: Settings, tmp_path, clock: FakeClock) -> Itera
     yield s
     s.sealer.close()
     s.desk.close()
+
+
+@pytest.fixture
+def passes(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """What each parallel pass returned (None: it stood down for the single pass)."""
+    seen: list[Any] = []
+    original = verifier._parallel_pass  # noqa: SLF001
+
+    def spy(*args: Any) -> Any:
+        result = original(*args)
+        seen.append(result)
+        return result
+
+    monkeypatch.setattr(verifier, "_parallel_pass", spy)
+    return seen

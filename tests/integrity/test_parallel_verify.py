@@ -9,7 +9,6 @@ from uuid import UUID
 
 import pytest
 
-from projections.integrity import verifier
 from projections.integrity.keys import KeyRing
 from projections.integrity.sealer import Sealer
 from projections.integrity.verifier import verify_store
@@ -35,21 +34,6 @@ def big(tmp_path: Path, clock: FakeClock) -> Iterator[Sealed]:
     yield s
     sealer.close()
     desk.close()
-
-
-@pytest.fixture
-def passes(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """What each parallel pass returned (None: it stood down for the single pass)."""
-    seen: list[Any] = []
-    original = verifier._parallel_pass  # noqa: SLF001
-
-    def spy(*args: Any) -> Any:
-        result = original(*args)
-        seen.append(result)
-        return result
-
-    monkeypatch.setattr(verifier, "_parallel_pass", spy)
-    return seen
 
 
 def positions(s: Sealed, n: int) -> list[int]:

@@ -236,23 +236,8 @@ def _resign(sealed: Sealed, change: Callable[[dict[str, Any]], None]) -> None:
             "UPDATE {p}integrity_checkpoints SET body = ?, signature = ? WHERE seq = ?", (b.decode(), s, q)))
 
 
-def _spy_on_the_parallel_pass(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """What each parallel pass returns (None: it stood down for the single pass)."""
-    from projections.integrity import verifier
-
-    seen: list[Any] = []
-    original = verifier._parallel_pass
-
-    def spy(*args: Any) -> Any:
-        seen.append(original(*args))
-        return seen[-1]
-
-    monkeypatch.setattr(verifier, "_parallel_pass", spy)
-    return seen
-
-
 def test_a_store_sealed_in_format_1_still_verifies_and_new_checkpoints_are_format_2(
-    sealed: Sealed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sealed: Sealed, tmp_path: Path, passes: list[Any]
 ) -> None:
     """Checkpoints an earlier sealer signed (format 1: the heads tree sorted by id) verify in the store
     (latest and every checkpoint) and in a ticket's export; the sealer goes on in format 2, and a store
@@ -271,7 +256,6 @@ def test_a_store_sealed_in_format_1_still_verifies_and_new_checkpoints_are_forma
         fields["heads_root"] = root_of(heads_levels(_heads_at(sealed, fields["tree_size"]), format=1)[1]).hex()
 
     _resign(sealed, as_format_1)
-    passes = _spy_on_the_parallel_pass(monkeypatch)
     for deep, workers in ((False, 1), (False, 2), (True, 1)):  # 2: the parallel pass (SQLite)
         report = verify_store(desk, sealed.sealer.store, snapshots=False, deep=deep, workers=workers)
         assert report.ok, report.problems
