@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -28,6 +29,7 @@ from projections.tickets import TicketQueries
 from projections.webhook_sender import WebhookSender
 from projections.workflow import DUE_LIMIT, makes_work, sla_compliance
 from projections.workflow import next_due as next_due_work
+from ticketflow import collector
 from ticketflow.application import TicketDesk
 from ticketflow.clock import FakeClock
 from ticketflow.config import Settings, StorageKind
@@ -36,6 +38,7 @@ from ticketflow.errors import ValidationFailed
 from ticketflow.simulation import DemoSummary, DeskSimulation
 from ticketflow_cli import output
 from ticketflow_cli.history import as_of_example
+from ticketflow_cli.view_process import ViewProcess
 
 log = logging.getLogger("ticketflow.demo")
 R = TypeVar("R")
@@ -74,12 +77,17 @@ def demo(
     # log evicts whatever another writer changed meanwhile (ErasureWatch with select_written), as for a command
     # that borrows its aggregate from the cache.
     desk = sealing_on_close(TicketDesk(settings, clock=clock, env={"AGGREGATE_CACHE_FASTFORWARD": "n"}))
-    # No view workers: every view is fed the run's events in this thread as it writes them (see _Slices),
-    # the views the automation reads before each of its looks, the others once per slice.
+    # No view workers: the views the run reads are fed its events in this thread as it writes them (see
+    # _Slices), the automation's before each of its looks. On SQLite the others are kept by a child process
+    # (`ticketflow project`, as `serve`'s views are) on the other core, rung after each slice; elsewhere
+    # (or with TICKETFLOW_VIEWS_PROCESS=0) this thread gives them each slice's events once, at its end.
     read_side = _FedReadSide(desk)
+    beside = _views_beside(settings, read_side) if workflow else None
     started = time.perf_counter()
     simulation = DeskSimulation(desk, clock, tickets=tickets, customers=customers, days=days, seed=seed, workflow=workflow)
-    slices = _Slices(desk, read_side, AUTOMATION_VIEWS)
+    slices = _Slices(desk, read_side, AUTOMATION_VIEWS, views=beside.kept if beside is not None else None)
+    if beside is not None:
+        slices.committed = beside.process.doorbell.saved
     extra_steps = {}
     if "outbox" in read_side.stores:  # as the automation would send them, but not looked for in vain
         extra_steps["webhooks"] = slices.unless_no_deliveries(WebhookSender(read_side, desk, clock))
@@ -114,25 +122,34 @@ def demo(
         due = read_side.read("workflow", lambda db: next_due_work(db, ts(after) or "", ts(before) or ""))
         return datetime.fromisoformat(due) if due else None
 
-    with console.status("registering teams, agents and customers..."):
-        simulation.setup()
-    total = simulation.step_count()
-    with output.progress(
-        TextColumn("simulating tickets", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
-    ) as progress:
-        task = progress.add_task("tickets", total=total)
-        summary = simulation.run(
-            lambda n: progress.update(task, completed=n), tick=tick if workflow else None, next_due=next_due,
-            transaction=slices.slice if workflow else None,
-        )
-    elapsed = time.perf_counter() - started
-    with console.status("views catching up..."):
-        read_side.catch_up()
-    _print_summary(console, desk, read_side, settings, summary, elapsed)
-    if workflow:
-        _print_workflow(console, read_side, summary, done)
-    read_side.close()
-    desk.close()
+    try:
+        with console.status("registering teams, agents and customers..."):
+            simulation.setup()
+        # What imports and setup built (the domain's classes, the views' statements, the desk) lives as long
+        # as the run: out of the collector's reach, and full collections ten times rarer (as `serve` does).
+        collector.settle()
+        total = simulation.step_count()
+        with output.progress(
+            TextColumn("simulating tickets", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        ) as progress:
+            task = progress.add_task("tickets", total=total)
+            summary = simulation.run(
+                lambda n: progress.update(task, completed=n), tick=tick if workflow else None, next_due=next_due,
+                transaction=slices.slice if workflow else None,
+            )
+        elapsed = time.perf_counter() - started
+        with console.status("views catching up..."):
+            if beside is not None:
+                beside.stop()  # it applies what it has read and seals up to the log's end; the rest is caught up here
+            read_side.catch_up()
+        _print_summary(console, desk, read_side, settings, summary, elapsed)
+        if workflow:
+            _print_workflow(console, read_side, summary, done)
+    finally:
+        if beside is not None:
+            beside.stop()  # (a run that failed: the child stops too)
+        read_side.close()
+        desk.close()
 
 
 def demo_cache_size(tickets: int, customers: int) -> int:
@@ -181,10 +198,16 @@ class _Slices:
     automation marked done in that slice is looked at again, and found done (each of its commands is
     recognised by its id, and each work row the log settles is settled)."""
 
-    def __init__(self, desk: TicketDesk, read_side: ReadSide, names: tuple[str, ...]) -> None:
+    def __init__(
+        self, desk: TicketDesk, read_side: ReadSide, names: tuple[str, ...], views: tuple[str, ...] | None = None
+    ) -> None:
         self.desk = desk
         self.read_side = read_side
         self.names = names
+        #: The views the slices keep (default: all of the read side's; the others are kept elsewhere).
+        self.views = tuple(views) if views is not None else tuple(read_side.stores)
+        #: Called once each slice's events are committed (the doorbell of the process keeping the others).
+        self.committed: Callable[[], None] | None = None
         self.base: int | None = None  # the log position the slice's first event follows (None: no slice)
         self.fed = dict.fromkeys(names, 0)  # how many of the batch's events each view was given
         self.shown = 0  # how many of the batch's events the last feed showed the views
@@ -196,7 +219,7 @@ class _Slices:
 
     @contextmanager
     def slice(self) -> Iterator[None]:
-        views = list(self.read_side.stores)
+        views = list(self.views)
         self.read_side.catch_up(views)
         positions = {self.read_side.position(name) for name in views}
         if len(positions) != 1:  # pragma: no cover - catch_up ends every view at the same position
@@ -214,6 +237,8 @@ class _Slices:
                     self.read_side.apply(others, [(event, self.base + i) for i, event in enumerate(events, 1)])
                     if events:
                         self.read_side.advance(views, self.base + len(events), previous=self.base)
+                if self.committed is not None and events:
+                    self.committed()
                 if self.saved is not None:
                     self.saved(events)
                 if self.desk.log_position() != self.base + len(events):
@@ -264,6 +289,54 @@ class _Slices:
         previous = self.base + fed
         self.read_side.apply((name,), [(event, previous + i) for i, event in enumerate(events, 1)])
         self.fed[name] = self.shown
+
+
+class _ViewsBeside:
+    """The views the run does not read, kept by a child process (``ticketflow project --view ...``, quiet)
+    on the other core: it reads each slice's events from the log once they are committed (rung by
+    :attr:`process`'s doorbell) and seals the log as it grows, as ``serve``'s view process does. Stopped
+    at the end of the run (it applies what it has read and seals up to the log's end); whatever it had not
+    applied the run's read side catches up in its thread."""
+
+    def __init__(self, kept: tuple[str, ...], beside: tuple[str, ...]) -> None:
+        self.kept, self.beside = kept, beside
+        command = [sys.executable, "-m", "ticketflow_cli", "project", "--status-every", "0", "--quiet"]
+        for name in beside:
+            command += ["--view", name]
+        self.process = ViewProcess(command)
+        self._stopped = False
+
+    def start(self) -> None:
+        self.process.start()
+
+    def stop(self) -> None:
+        if not self._stopped:
+            self._stopped = True
+            self.process.stop()
+
+
+def views_read_by_the_run(settings: Settings) -> frozenset[str]:
+    """The views the run's looks read, which it keeps itself: the automation's, the outbox (its webhook
+    sender reads it) and, with a retention period, the customers (the retention reads them). Each is read
+    at a known instant of the run, so it must stand exactly where the run's writes left it."""
+    return frozenset(AUTOMATION_VIEWS) | {"outbox"} | ({"customers"} if settings.retention_days else frozenset())
+
+
+def _views_beside(settings: Settings, read_side: ReadSide) -> _ViewsBeside | None:
+    """The child keeping the views the run does not read (see :func:`views_read_by_the_run`), started;
+    None where every view stays in this process: a memory store is private to it, a PostgreSQL desk
+    runs `ticketflow project` itself, and ``TICKETFLOW_VIEWS_PROCESS=0`` keeps views in-process; and views
+    an older version built (which `ticketflow project` refuses to keep until rebuilt) stay here as before."""
+    if not settings.runs_view_process or read_side.outdated():
+        return None
+    read = views_read_by_the_run(settings)
+    kept = tuple(name for name in read_side.stores if name in read)
+    beside = tuple(name for name in read_side.stores if name not in read)
+    if not beside:
+        return None
+    child = _ViewsBeside(kept, beside)
+    child.start()
+    return child
 
 
 def _any_pending_delivery(db: Db) -> bool:

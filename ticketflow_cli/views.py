@@ -91,6 +91,7 @@ def project(
     ctx: typer.Context,
     view: Annotated[list[str] | None, typer.Option("--view", help="Run only these views (repeatable).")] = None,
     status_every: Annotated[float, typer.Option(help="Seconds between status lines (0: none).")] = 30.0,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Log warnings and errors only (no start, stop or status lines).")] = False,
 ) -> None:
     """Standalone mode: keep the views caught up in this process until stopped (Ctrl-C, SIGTERM)."""
     refuse_while_restoring(ctx.obj)
@@ -102,6 +103,8 @@ def project(
         desk.close()
         raise
     logs.install()  # JSON lines with timestamp and level, as `serve` writes them
+    if quiet:  # (`ticketflow demo`'s view process: its terminal shows the demo's progress)
+        logging.getLogger("ticketflow").setLevel(logging.WARNING)
     log = logging.getLogger("ticketflow.project")
     stop = threading.Event()
     fd = doorbell.doorbell_fd()
