@@ -121,6 +121,23 @@ def _bulk_collection() -> Iterator[None]:
             gc.set_threshold(first, *rest)
 
 
+@contextmanager
+def _collection_paused() -> Iterator[None]:
+    """No garbage collection during one batch of a pass over the log: the batch's thousands of decoded
+    events and rows are freed by their reference counts when it ends, so a collection in between only
+    traverses them (and promotes them, to be traversed again): 4 % of an audit rebuild's CPU at a
+    collection every 20,000 allocations. Cyclic garbage waits until the batch ends (the next allocation
+    then collects, the count being past the threshold). Left as it was found if already paused."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def views_dir(settings: Settings) -> Path:
     """Where SQLite keeps the views: one file per view beside the event store."""
     return settings.views_dir
@@ -444,6 +461,11 @@ class ReadSide:
             raise failure
         return len(notifications)
 
+    def _bulk_step(self, positions: dict[str, int], limit: int) -> int:
+        """:meth:`step_all` in a pass over the log (catch-up, rebuild): the collector paused for the batch."""
+        with _collection_paused():
+            return self.step_all(positions, limit)
+
     @contextmanager
     def holding(self, names: Iterable[str]) -> Iterator[None]:
         """Each of the views ``names`` in one transaction of this thread until the block ends, committed
@@ -476,7 +498,7 @@ class ReadSide:
         of the log is read and decoded once for all the views (as the live worker does), not once a view."""
         positions = {name: self.position(name) for name in names or list(self.stores)}
         with _bulk_collection():
-            while (done := self.step_all(positions, batch)) > 0:
+            while (done := self._bulk_step(positions, batch)) > 0:
                 if progress:
                     progress(done)
 
@@ -602,7 +624,7 @@ class ReadSide:
         names = list(names or self.stores)
         with self._reloading(names), _bulk_collection():
             positions = {name: self.position(name) for name in names}
-            while (done := self.step_all(positions, REBUILD_BATCH)) > 0:
+            while (done := self._bulk_step(positions, REBUILD_BATCH)) > 0:
                 if progress:
                     progress(done)
 

@@ -118,7 +118,7 @@ def test_a_view_without_declared_event_types_takes_every_event() -> None:
     assert VIEWS["audit"].event_types is None  # the audit trail records every event
 
 
-def test_catching_up_collects_garbage_less_often_and_restores_the_threshold_after(
+def test_catching_up_collects_garbage_less_often_never_inside_a_batch_and_restores_the_collector_after(
     tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     desk = TicketDesk(Settings(data_dir=tmp_path / "data"), clock=clock)
@@ -128,14 +128,19 @@ def test_catching_up_collects_garbage_less_often_and_restores_the_threshold_afte
     during: list[int] = []
     step_all = read_side.step_all
 
+    paused: list[bool] = []
+
     def watching(positions: dict[str, int], limit: int) -> int:
         during.append(gc.get_threshold()[0])
+        paused.append(not gc.isenabled())
         return step_all(positions, limit)
 
     monkeypatch.setattr(read_side, "step_all", watching)
     read_side.rebuild("tickets")
     read_side.catch_up()
+    read_side.rebuild_all()
     assert during and min(during) >= readside.BULK_GC_THRESHOLD
-    assert gc.get_threshold() == before
+    assert all(paused)  # no collection inside a batch: its objects are freed by reference counts when it ends
+    assert gc.get_threshold() == before and gc.isenabled()
     read_side.close()
     desk.close()
