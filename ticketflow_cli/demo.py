@@ -335,7 +335,12 @@ def _views_beside(settings: Settings, read_side: ReadSide) -> _ViewsBeside | Non
     if not beside:
         return None
     child = _ViewsBeside(kept, beside)
-    child.start()
+    try:
+        child.start()
+    except OSError as exc:  # no process to be had (fork refused: memory, process limits): the run keeps them
+        log.warning("demo: the view process could not be started (%s); every view is kept in the run's thread", exc)
+        child.stop()  # (its pipe closed)
+        return None
     return child
 
 

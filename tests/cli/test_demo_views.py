@@ -121,3 +121,17 @@ def test_views_an_older_version_built_keep_the_run_from_starting_a_child_that_wo
     code, _, err = run(["demo", "--tickets", "5", "--customers", "3", "--days", "1", "--seed", "3"], capsys)
     assert code == 0, err
     assert _RecordedProcess.made == []
+
+
+def test_a_view_process_that_cannot_be_started_leaves_every_view_to_the_run(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refused(self: demo_module.ViewProcess) -> None:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(demo_module.ViewProcess, "start", refused)
+    applied = _applied_in_thread(monkeypatch)
+    code, _, err = run(["demo", "--tickets", "10", "--customers", "5", "--days", "2", "--seed", "3"], capsys)
+    assert code == 0, err
+    assert "audit" in applied and "customers" in applied
+    assert "could not be started" in caplog.text
