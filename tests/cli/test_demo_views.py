@@ -3,7 +3,8 @@ is where the log ends and equals a rebuild, and the automation's bookkeeping is 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,18 +23,28 @@ def test_after_a_seeded_demo_every_view_is_at_the_end_of_the_log_and_equals_a_re
 ) -> None:
     code, _, err = run(["demo", "--tickets", "25", "--customers", "8", "--days", "3", "--seed", "11"], capsys)
     assert code == 0, err
+    with _views_of(data_dir) as read_side:
+        worked = read_side.read("workflow", lambda db: db.scalar("SELECT COUNT(*) FROM {p}tf_work_marks"))
+        assert worked  # what the automation did is marked: a desk served after the demo does not redo it
+        _assert_at_the_log_end_and_equal_to_a_rebuild(read_side)
+
+
+@contextmanager
+def _views_of(data_dir: Path) -> Iterator[ReadSide]:
     desk = TicketDesk(Settings(data_dir=data_dir))
     read_side = ReadSide(desk)
     try:
-        assert {status.position for status in read_side.status()} == {desk.log_position()}
-        worked = read_side.read("workflow", lambda db: db.scalar("SELECT COUNT(*) FROM {p}tf_work_marks"))
-        assert worked  # what the automation did is marked: a desk served after the demo does not redo it
-        live = dump_all(read_side)
-        read_side.rebuild_all()
-        assert dump_all(read_side) == live
+        yield read_side
     finally:
         read_side.close()
         desk.close()
+
+
+def _assert_at_the_log_end_and_equal_to_a_rebuild(read_side: ReadSide) -> None:
+    assert {status.position for status in read_side.status()} == {read_side.desk.log_position()}
+    live = dump_all(read_side)
+    read_side.rebuild_all()
+    assert dump_all(read_side) == live
 
 
 class _RecordedProcess(demo_module.ViewProcess):
@@ -80,16 +91,8 @@ def test_on_sqlite_the_views_the_run_does_not_read_are_kept_by_a_child_process_t
     assert applied and applied <= read  # the run's thread fed only the views its looks read
     assert child.exit_status == 0  # stopped by the end of its doorbell, after sealing: not killed
     assert "projecting" not in err + out  # a quiet child: no start or stop lines in the demo's terminal
-    desk = TicketDesk(Settings(data_dir=data_dir))
-    read_side = ReadSide(desk)
-    try:
-        assert {status.position for status in read_side.status()} == {desk.log_position()}
-        live = dump_all(read_side)
-        read_side.rebuild_all()
-        assert dump_all(read_side) == live
-    finally:
-        read_side.close()
-        desk.close()
+    with _views_of(data_dir) as read_side:
+        _assert_at_the_log_end_and_equal_to_a_rebuild(read_side)
     code, out, err = run(["audit", "verify"], capsys)  # sealed to its last event (by the child, then at close)
     assert code == 0 and "every event is sealed" in " ".join(out.split()), out + err
 
