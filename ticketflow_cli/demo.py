@@ -299,7 +299,7 @@ class _ViewsBeside:
     applied the run's read side catches up in its thread."""
 
     def __init__(self, kept: tuple[str, ...], beside: tuple[str, ...]) -> None:
-        self.kept, self.beside = kept, beside
+        self.kept = kept  # the views the run keeps itself
         command = [sys.executable, "-m", "ticketflow_cli", "project", "--status-every", "0", "--quiet"]
         for name in beside:
             command += ["--view", name]
@@ -310,6 +310,7 @@ class _ViewsBeside:
         self.process.start()
 
     def stop(self) -> None:
+        """Stop the child, once: a second stop would close its pipe's descriptor number again."""
         if not self._stopped:
             self._stopped = True
             self.process.stop()
